@@ -1,0 +1,132 @@
+# pktsh - one flat Makefile. `make V=1` shows the commands.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+msg = $(if $(filter 1,$(V)),,@printf '  %-7s %s\n' $(1) $(2);)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+LUAJIT ?= luajit
+B := build
+G := $(B)/gen
+
+# Debian packages: building, running, and the tools the tests and
+# benchmarks compare against.
+DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
+	libpcap-dev libbpf-dev libxdp-dev libreadline-dev
+DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind
+DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
+
+PKGS := luajit libpcap
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
+LDFLAGS := -Wl,--dynamic-list=$(G)/exports.list
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lm -ldl -lpthread
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/luamods.o
+LUA_SRCS := $(wildcard lua/pktsh/*.lua)
+# lua/pktsh/x.lua is module pktsh.x (init.lua is pktsh); the FFI
+# declarations are generated from src/pktsh.h as pktsh.cdef.
+LUA_HDRS := $(LUA_SRCS:lua/pktsh/%.lua=$(G)/lua/%.h) $(G)/lua/cdef.h
+
+.PHONY: all deps demo test bench fuzz install uninstall clean check-deps
+all: $(B)/pktsh
+
+$(B)/pktsh: $(OBJS) $(G)/exports.list
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(B)/obj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/obj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+# Only pktsh_* is exported, so ffi.C finds the host's entry points.
+$(G)/exports.list: src/pktsh.h | $(G)
+	$(call msg,GEN,$@)
+	$(Q){ echo '{'; grep -o 'pktsh_[a-z0-9_]*(' $< | tr -d '(' | sort -u | sed 's/$$/;/'; echo '};'; } > $@
+
+$(G)/pktsh_cdef.lua: src/pktsh.h | $(G)
+	$(call msg,GEN,$@)
+	$(Q){ echo '-- generated from src/pktsh.h: do not edit'; \
+	  echo 'require("ffi").cdef[=['; grep -v '^#' $<; echo ']=]'; } > $@
+
+$(G)/lua/cdef.h: $(G)/pktsh_cdef.lua | $(G)/lua
+	$(call msg,LUAJIT,$@)
+	$(Q)$(LUAJIT) -b -g -n pktsh.cdef -t h $< $@
+
+$(G)/lua/init.h: lua/pktsh/init.lua | $(G)/lua
+	$(call msg,LUAJIT,$@)
+	$(Q)$(LUAJIT) -b -g -n pktsh -t h $< $@
+
+$(G)/lua/%.h: lua/pktsh/%.lua | $(G)/lua
+	$(call msg,LUAJIT,$@)
+	$(Q)$(LUAJIT) -b -g -n pktsh.$* -t h $< $@
+
+$(G)/luamods.c: $(LUA_HDRS) Makefile | $(G)
+	$(call msg,GEN,$@)
+	$(Q){ echo '/* generated: the compiled-in Lua library */'; \
+	  echo '#include <lauxlib.h>'; echo '#include "host.h"'; \
+	  for h in $(LUA_HDRS); do echo "#include \"$${h#$(G)/}\""; done; \
+	  echo 'static const struct { const char *name; const unsigned char *bc; size_t len; } mods[] = {'; \
+	  for h in $(LUA_HDRS); do \
+	    n=$$(sed -n 's/^#define luaJIT_BC_\(.*\)_SIZE.*/\1/p' $$h); \
+	    echo "  { \"$$(echo $$n | tr _ .)\", luaJIT_BC_$$n, luaJIT_BC_$${n}_SIZE },"; done; \
+	  echo '};'; \
+	  echo 'void pktsh_luamods_preload(lua_State *L)'; echo '{'; \
+	  echo '  size_t i;'; \
+	  echo '  lua_getglobal(L, "package"); lua_getfield(L, -1, "preload");'; \
+	  echo '  for (i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {'; \
+	  echo '    if (luaL_loadbuffer(L, (const char *)mods[i].bc, mods[i].len, mods[i].name)) lua_error(L);'; \
+	  echo '    lua_setfield(L, -2, mods[i].name);'; \
+	  echo '  }'; \
+	  echo '  lua_pop(L, 2);'; echo '}'; } > $@
+
+$(B)/obj $(G) $(G)/lua:
+	$(Q)mkdir -p $@
+
+# --- set-up ---------------------------------------------------------------
+deps:
+	$(Q)missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done | tr '\n' ' '); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "missing Debian packages; run as root:"; \
+	  echo "  apt-get update && apt-get install -y $$missing"; exit 1; \
+	fi
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(B)/pktsh scripts/dump.lua tests/pcaps/dnscap__dns.pcap 'udp port 53'
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/run
+
+install: $(B)/pktsh
+	install -D -m 0755 $(B)/pktsh $(DESTDIR)$(PREFIX)/bin/pktsh
+	install -d $(DESTDIR)$(PREFIX)/share/pktsh/scripts
+	install -m 0644 scripts/*.lua $(DESTDIR)$(PREFIX)/share/pktsh/scripts/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/pktsh
+	rm -rf $(DESTDIR)$(PREFIX)/share/pktsh
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,56 @@
+-- file.lua - offline captures (pcap and pcapng) as a source.
+local ffi = require "ffi"
+local C = ffi.C
+local errors = require "pktsh.errors"
+local Source = require("pktsh.source").Source
+
+local M = {}
+local File = setmetatable({}, {__index = Source})
+File.__index = File
+File.__tostring = Source.__tostring
+File.__fields = Source.__fields
+
+local DEFAULT_BATCH = 256
+
+function File:_next()
+  local n = C.pktsh_file_next(self.handle, self.box, self.errbuf)
+  if n > 0 then return self.box[0] end
+  if n == 0 then return nil end
+  return nil, errors.message(self.errbuf)
+end
+
+function File:_release() end
+
+function File:_stats()
+  C.pktsh_file_stats(self.handle, self.statbuf)
+  return self.statbuf
+end
+
+function File:_close()
+  ffi.gc(self.handle, nil)
+  C.pktsh_file_close(self.handle)
+  self.handle = nil
+end
+
+function M.open(path, opts)
+  local err = errors.new()
+  local out = ffi.new("struct pktsh_file *[1]")
+  local batch = opts.batch or DEFAULT_BATCH
+  if C.pktsh_file_open(out, path, opts.filter, batch, err) ~= 0 then
+    return nil, errors.message(err)
+  end
+  local info = ffi.new("struct pktsh_file_info")
+  C.pktsh_file_info(out[0], info)
+  return setmetatable({
+    handle = ffi.gc(out[0], C.pktsh_file_close),
+    box = ffi.new("struct pktsh_batch *[1]"),
+    errbuf = err,
+    statbuf = ffi.new("struct pktsh_src_stats"),
+    name = path, kind = "file", filter = opts.filter,
+    linktype = info.linktype, snaplen = info.snaplen,
+    format = info.format == C.PKTSH_FORMAT_PCAPNG and "pcapng" or "pcap",
+    nsec = info.nsec == 1,
+  }, File)
+end
+
+return M

@@ -1,0 +1,204 @@
+-- json.lua - JSON text for reports (--json) and tests. encode() writes
+-- objects with sorted keys so output is stable; decode() reads any JSON.
+local M = {}
+
+local escapes = {
+  ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+  ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
+}
+
+local function escape_string(s)
+  return '"' .. s:gsub('[%c"\\\128-\255]', function(c)
+    local e = escapes[c]
+    if e then return e end
+    local b = c:byte()
+    if b < 32 or b == 127 then return string.format("\\u%04x", b) end
+    return c
+  end) .. '"'
+end
+
+-- A table is an array when its keys are exactly 1..n (an empty table is
+-- an object unless marked with M.array).
+local array_mt = {}
+function M.array(t) return setmetatable(t or {}, array_mt) end
+
+local function is_array(t)
+  if getmetatable(t) == array_mt then return true end
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+local encode_value
+
+local function encode_table(t, out, seen)
+  if seen[t] then error("json: cannot encode a cycle") end
+  seen[t] = true
+  if is_array(t) then
+    out[#out + 1] = "["
+    for i = 1, #t do
+      if i > 1 then out[#out + 1] = "," end
+      encode_value(t[i], out, seen)
+    end
+    out[#out + 1] = "]"
+  else
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    out[#out + 1] = "{"
+    for i, k in ipairs(keys) do
+      if i > 1 then out[#out + 1] = "," end
+      out[#out + 1] = escape_string(k)
+      out[#out + 1] = ":"
+      local v = t[k]
+      if v == nil then v = t[tonumber(k)] end
+      encode_value(v, out, seen)
+    end
+    out[#out + 1] = "}"
+  end
+  seen[t] = nil
+end
+
+function encode_value(v, out, seen)
+  local tv = type(v)
+  if tv == "table" then
+    encode_table(v, out, seen)
+  elseif tv == "string" then
+    out[#out + 1] = escape_string(v)
+  elseif tv == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then
+      out[#out + 1] = "null"
+    elseif v == math.floor(v) and math.abs(v) < 2^53 then
+      out[#out + 1] = string.format("%d", v)
+    else
+      out[#out + 1] = string.format("%.17g", v)
+    end
+  elseif tv == "boolean" then
+    out[#out + 1] = tostring(v)
+  elseif v == nil then
+    out[#out + 1] = "null"
+  else
+    out[#out + 1] = escape_string(tostring(v))
+  end
+end
+
+function M.encode(v)
+  local out = {}
+  encode_value(v, out, {})
+  return table.concat(out)
+end
+
+-- decode ---------------------------------------------------------------
+local function decode_error(s, i, what)
+  error(string.format("json: %s at character %d", what, i), 0)
+end
+
+local decode_value
+
+local function skip(s, i)
+  return s:find("[^ \t\r\n]", i) or #s + 1
+end
+
+local function decode_string(s, i)
+  local out, j = {}, i + 1
+  while true do
+    local c = s:sub(j, j)
+    if c == "" then decode_error(s, j, "unterminated string") end
+    if c == '"' then return table.concat(out), j + 1 end
+    if c == "\\" then
+      local e = s:sub(j + 1, j + 1)
+      local map = {b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/"}
+      if map[e] then
+        out[#out + 1] = map[e]; j = j + 2
+      elseif e == "u" then
+        local code = tonumber(s:sub(j + 2, j + 5), 16)
+        if not code then decode_error(s, j, "bad \\u escape") end
+        if code < 0x80 then out[#out + 1] = string.char(code)
+        elseif code < 0x800 then
+          out[#out + 1] = string.char(0xC0 + math.floor(code / 64), 0x80 + code % 64)
+        else
+          out[#out + 1] = string.char(0xE0 + math.floor(code / 4096),
+                                      0x80 + math.floor(code / 64) % 64, 0x80 + code % 64)
+        end
+        j = j + 6
+      else
+        decode_error(s, j, "bad escape")
+      end
+    else
+      out[#out + 1] = c; j = j + 1
+    end
+  end
+end
+
+local function decode_list(s, i, close, item)
+  local j = skip(s, i + 1)
+  if s:sub(j, j) == close then return j + 1 end
+  while true do
+    j = item(j)
+    j = skip(s, j)
+    local c = s:sub(j, j)
+    if c == close then return j + 1 end
+    if c ~= "," then decode_error(s, j, "expected ',' or '" .. close .. "'") end
+    j = skip(s, j + 1)
+  end
+end
+
+function decode_value(s, i)
+  i = skip(s, i)
+  local c = s:sub(i, i)
+  if c == "{" then
+    local t = {}
+    local j = decode_list(s, i, "}", function(j)
+      if s:sub(j, j) ~= '"' then decode_error(s, j, "expected a key") end
+      local k, v
+      k, j = decode_string(s, j)
+      j = skip(s, j)
+      if s:sub(j, j) ~= ":" then decode_error(s, j, "expected ':'") end
+      v, j = decode_value(s, j + 1)
+      t[k] = v
+      return j
+    end)
+    return t, j
+  elseif c == "[" then
+    local t = M.array()
+    local j = decode_list(s, i, "]", function(j)
+      local v
+      v, j = decode_value(s, j)
+      t[#t + 1] = v
+      return j
+    end)
+    return t, j
+  elseif c == '"' then
+    return decode_string(s, i)
+  end
+  for word, val in pairs({["true"] = true, ["false"] = false, null = M.null}) do
+    if s:sub(i, i + #word - 1) == word then return val, i + #word end
+  end
+  local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
+  if num and #num > 0 then return tonumber(num), i + #num end
+  decode_error(s, i, "unexpected '" .. c .. "'")
+end
+
+M.null = setmetatable({}, {__tostring = function() return "null" end})
+
+-- Returns the value, or nil and the reason.
+function M.decode(s)
+  local ok, v, j = pcall(decode_value, s, 1)
+  if not ok then return nil, v end
+  if skip(s, j) <= #s then return nil, "json: trailing text at character " .. j end
+  return v
+end
+
+function M.selftest()
+  local t = {a = 1, b = {1, 2, "x"}, c = "q\"\n", d = true}
+  local s = M.encode(t)
+  assert(s == '{"a":1,"b":[1,2,"x"],"c":"q\\"\\n","d":true}', s)
+  local back = assert(M.decode(s))
+  assert(back.a == 1 and back.b[3] == "x" and back.c == "q\"\n" and back.d == true)
+  assert(M.decode("[1,") == nil)
+  return true
+end
+
+return M

@@ -1,0 +1,114 @@
+-- source.lua - the one shape every receiver has (DESIGN.md, "Sources"):
+-- next, each, packets, stats, close. A receiver supplies _next (a batch,
+-- nil at the end, or nil and an error), _release, _stats and _close.
+local ffi = require "ffi"
+local C = ffi.C
+local errors = require "pktsh.errors"
+
+local M = {}
+local Source = {}
+Source.__index = Source
+M.Source = Source
+
+-- The next batch (struct pktsh_batch *), or nil at the end, or nil, err.
+-- The packets in a batch are valid until the next call.
+function Source:next()
+  if self.closed then return nil, "source is closed" end
+  if self.pending then self:_release(self.pending); self.pending = nil end
+  local b, err = self:_next()
+  if not b then
+    self.err = err
+    return nil, err
+  end
+  self.pending = b
+  return b
+end
+
+-- Calls fn(pkt) for every packet until the end, Ctrl-C, or fn returning
+-- false. Returns true, or nil and the error that ended the input (every
+-- complete packet before the error was delivered).
+function Source:each(fn)
+  errors.argcheck(type(fn) == "function" or type(fn) == "table", 1, "each", "function")
+  while C.pktsh_stopping() == 0 do
+    local b, err = self:next()
+    if not b then
+      if err then return nil, err end
+      return true
+    end
+    local pkts = b.pkt
+    for i = 0, b.count - 1 do
+      if fn(pkts[i]) == false then return true end
+    end
+  end
+  self.interrupted = true
+  return true
+end
+
+-- Iterator: `for pkt in src:packets() do ... end`. An error that ends the
+-- input ends the loop too; it is left in src.err (see src:error()).
+function Source:packets()
+  local b, i, n = nil, 0, 0
+  return function()
+    while i >= n do
+      if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
+      b = self:next()
+      if not b then return nil end
+      i, n = 0, b.count
+    end
+    local p = b.pkt[i]
+    i = i + 1
+    return p
+  end
+end
+
+-- The error that ended the input, if one did.
+function Source:error()
+  return self.err
+end
+
+function Source:stats()
+  local st = self:_stats()
+  local t = {
+    received = tonumber(st.received), packets = tonumber(st.packets),
+    bytes = tonumber(st.bytes), batches = tonumber(st.batches),
+    drops = tonumber(st.drops), freeze_q = tonumber(st.freeze_q),
+  }
+  if self.filter then t.filtered = t.received - t.packets end
+  return t
+end
+
+function Source:close()
+  if self.closed then return end
+  self.closed = true
+  self.pending = nil
+  self:_close()
+end
+
+function Source:__tostring()
+  return string.format("pktsh source %s (%s)%s", self.name, self.kind,
+                       self.closed and " closed" or "")
+end
+
+-- Methods listed for help() and completion.
+Source.__fields = {"next", "each", "packets", "stats", "error", "close",
+                   "linktype", "snaplen", "name", "kind", "filter"}
+
+-- pktsh.open(spec, opts): a pcap/pcapng path (or "-" for stdin) for now.
+function M.open(spec, opts)
+  errors.argcheck(type(spec) == "string", 1, "open", "string")
+  errors.argcheck(opts == nil or type(opts) == "table", 2, "open", "table or nil")
+  opts = opts or {}
+  local f = io.open(spec, "rb")
+  if f or spec == "-" then
+    if f then f:close() end
+    return require("pktsh.file").open(spec, opts)
+  end
+  local ok = io.open("/sys/class/net/" .. spec .. "/ifindex", "r")
+  if ok then
+    ok:close()
+    return nil, string.format("'%s' is a network interface: live capture is not implemented yet", spec)
+  end
+  return nil, string.format("cannot open '%s': no such file or interface", spec)
+end
+
+return M

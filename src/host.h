@@ -1,0 +1,32 @@
+/* host.h - internal interfaces of the pktsh binary (not part of the FFI). */
+#ifndef PKTSH_HOST_H
+#define PKTSH_HOST_H
+#include <lua.h>
+#include "pktsh.h"
+
+#define PKTSH_VERSION "0.1.0"
+
+/* luamods.c (generated): put the compiled-in Lua library into package.preload. */
+void pktsh_luamods_preload(lua_State *L);
+
+/* signals.c */
+enum pktsh_sigmode { PKTSH_SIG_SCRIPT, PKTSH_SIG_REPL };
+void pktsh_signals_install(lua_State *L, enum pktsh_sigmode mode);
+void pktsh_signals_mode(enum pktsh_sigmode mode);
+void pktsh_signals_reset(lua_State *L);   /* clear the stop flag and the hook */
+int pktsh_signals_caught(void);           /* signal number that stopped us, or 0 */
+
+/* writer.c */
+void pktsh_writers_close_all(void);
+void pktsh_writers_emergency_flush(void); /* async-signal-safe */
+
+/* run.c: load and run chunks with a traceback handler */
+int pktsh_run_chunk(lua_State *L, int status, int nargs, int nres);
+int pktsh_report(lua_State *L, int status);
+
+/* repl.c */
+int pktsh_repl(lua_State *L);
+
+void pktsh_err_set(struct pktsh_err *err, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#endif

@@ -1,0 +1,212 @@
+/*
+ * main.c - the pktsh command line: options, the Lua state, and the choice
+ * between running a script, running -e chunks and the REPL.
+ */
+#include <lauxlib.h>
+#include <lualib.h>
+#include <luajit.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "host.h"
+
+static const char usage_text[] =
+	"usage: pktsh [options] [SCRIPT [ARGS...]]\n"
+	"\n"
+	"A Lua-scriptable packet inspection shell. Without SCRIPT or -e it\n"
+	"starts the interactive REPL.\n"
+	"\n"
+	"  -e CHUNK     run the Lua CHUNK (may be given more than once)\n"
+	"  -i           enter the REPL after SCRIPT or -e, keeping their globals\n"
+	"  -h, --help   show this help and exit\n"
+	"  --version    print the version and exit\n"
+	"  --           stop handling options\n"
+	"\n"
+	"SCRIPT receives ARGS in the global `arg` (arg[0] is SCRIPT) and as `...`;\n"
+	"`-` reads the script from standard input.\n"
+	"\n"
+	"examples:\n"
+	"  pktsh scripts/dump.lua capture.pcap 'udp port 53'\n"
+	"  pktsh -e 'for p in open(\"f.pcap\"):packets() do print(p:summary()) end'\n"
+	"\n"
+	"environment: PKTSH_PATH=DIR loads the Lua library from DIR instead of\n"
+	"the copy compiled into the binary.\n";
+
+struct options {
+	const char *chunks[64];
+	int nchunks;
+	int interactive;
+	int script;             /* index in argv of SCRIPT, or 0 */
+};
+
+static int usage_error(const char *fmt, const char *what)
+{
+	fprintf(stderr, "pktsh: ");
+	fprintf(stderr, fmt, what);
+	fprintf(stderr, "\nTry 'pktsh -h' for help.\n");
+	return 2;
+}
+
+/* Returns -1 to go on, or an exit status. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			return 0;
+		} else if (!strcmp(a, "--version") || !strcmp(a, "-v")) {
+			printf("pktsh %s (%s)\n", PKTSH_VERSION, LUAJIT_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-i")) {
+			o->interactive = 1;
+		} else if (!strcmp(a, "-e")) {
+			if (++i == argc)
+				return usage_error("option '%s' needs a Lua chunk", a);
+			if (o->nchunks == (int)(sizeof(o->chunks) / sizeof(o->chunks[0])))
+				return usage_error("too many %s options", "-e");
+			o->chunks[o->nchunks++] = argv[i];
+		} else if (!strcmp(a, "--")) {
+			if (i + 1 < argc)
+				o->script = i + 1;
+			return -1;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return usage_error("unknown option '%s'", a);
+		} else {
+			o->script = i;
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/* package.preload gets the compiled-in library; PKTSH_PATH overrides all
+ * of it but the generated FFI declarations, which belong to this binary. */
+static void setup_package(lua_State *L)
+{
+	const char *dir = getenv("PKTSH_PATH");
+
+	pktsh_luamods_preload(L);
+	if (!dir || !*dir)
+		return;
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "preload");
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		lua_pop(L, 1);
+		if (strcmp(lua_tostring(L, -1), "pktsh.cdef")) {
+			lua_pushvalue(L, -1);
+			lua_pushnil(L);
+			lua_rawset(L, -4);
+		}
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "path");
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir,
+			lua_tostring(L, -1));
+	lua_setfield(L, -3, "path");
+	lua_pop(L, 2);
+}
+
+static int load_library(lua_State *L)
+{
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "pktsh");
+	if (pktsh_report(L, pktsh_run_chunk(L, 0, 1, 1)))
+		return -1;
+	lua_getfield(L, -1, "install_globals");
+	lua_pushvalue(L, -2);
+	lua_setglobal(L, "pktsh");
+	lua_pushvalue(L, LUA_GLOBALSINDEX);
+	lua_call(L, 1, 0);
+	lua_pop(L, 1);
+	return 0;
+}
+
+static void set_arg_table(lua_State *L, int argc, char **argv, int script)
+{
+	int i;
+
+	lua_createtable(L, argc, 2);
+	lua_pushstring(L, argv[0]);
+	lua_rawseti(L, -2, script ? -script : 0);
+	for (i = script ? script : argc; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i - script);
+	}
+	lua_setglobal(L, "arg");
+}
+
+static int run_script(lua_State *L, int argc, char **argv, int script)
+{
+	const char *path = argv[script];
+	int i, status;
+
+	if (!strcmp(path, "-"))
+		path = NULL;
+	status = luaL_loadfile(L, path);
+	if (status == 0) {
+		for (i = script + 1; i < argc; i++)
+			lua_pushstring(L, argv[i]);
+		status = pktsh_run_chunk(L, 0, argc - script - 1, 0);
+	}
+	return pktsh_report(L, status);
+}
+
+static int run_chunks(lua_State *L, const struct options *o)
+{
+	int i;
+
+	for (i = 0; i < o->nchunks; i++) {
+		int status = luaL_loadbuffer(L, o->chunks[i],
+					     strlen(o->chunks[i]), "=(-e)");
+		if (pktsh_report(L, pktsh_run_chunk(L, status, 0, 0)))
+			return -1;
+	}
+	return 0;
+}
+
+/* A script stopped by Ctrl-C or SIGTERM that wound down by itself ends 0. */
+static int run(lua_State *L, int argc, char **argv, const struct options *o)
+{
+	int repl = o->interactive || (!o->script && !o->nchunks);
+
+	pktsh_signals_install(L, PKTSH_SIG_SCRIPT);
+	set_arg_table(L, argc, argv, o->script);
+	if (run_chunks(L, o))
+		return 1;
+	if (o->script && run_script(L, argc, argv, o->script))
+		return pktsh_signals_caught() ? 128 + pktsh_signals_caught() : 1;
+	if (!repl)
+		return 0;
+	pktsh_signals_mode(PKTSH_SIG_REPL);
+	pktsh_signals_reset(L);
+	return pktsh_repl(L);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {0};
+	lua_State *L;
+	int rc;
+
+	rc = parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	L = luaL_newstate();
+	if (!L) {
+		fprintf(stderr, "pktsh: cannot create a Lua state (out of memory)\n");
+		return 1;
+	}
+	luaL_openlibs(L);
+	setup_package(L);
+	atexit(pktsh_writers_close_all);
+	rc = load_library(L) ? 1 : run(L, argc, argv, &o);
+	lua_close(L);
+	pktsh_writers_close_all();
+	return rc;
+}

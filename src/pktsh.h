@@ -1,0 +1,127 @@
+/*
+ * pktsh.h - the FFI contract between the C host and the Lua library.
+ *
+ * Plain structs, enums and pktsh_* prototypes only: the build strips the
+ * preprocessor lines and hands the rest, unchanged, to ffi.cdef
+ * (build/gen/pktsh_cdef.lua). Never declare these again elsewhere;
+ * tests/unit/test_layout.lua checks every struct against the C compiler.
+ *
+ * Conventions: entry points return int (0 or a count on success, -1 on
+ * failure) and fill a caller-owned struct pktsh_err; Lua turns that into
+ * `nil, err`. Opaque handles are released by their *_close function.
+ */
+#ifndef PKTSH_H
+#define PKTSH_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum pktsh_tsrc {
+	PKTSH_TSRC_FILE = 0,
+	PKTSH_TSRC_SW = 1,
+	PKTSH_TSRC_HW = 2,
+	PKTSH_TSRC_XDP = 3
+};
+
+struct pktsh_err {
+	int errnum;           /* errno where there is one, else 0 */
+	char msg[256];
+};
+
+/*
+ * One packet descriptor. data points into the receiver's memory and is
+ * valid until the batch holding it is released. The fields after ifindex
+ * are a decode cache owned by lua/pktsh/packet.lua; receivers zero them.
+ */
+struct pktsh_pkt {
+	const uint8_t *data;
+	int64_t ts;           /* ns since the epoch */
+	uint32_t caplen;      /* bytes at data */
+	uint32_t len;         /* length on the wire */
+	uint32_t ifindex;
+	uint16_t linktype;    /* DLT_* of data */
+	uint8_t tsrc;         /* enum pktsh_tsrc */
+	uint8_t l2state;      /* 0 not decoded, 1 ok, 2 malformed */
+	uint32_t l3off;       /* offset of the network header */
+	uint32_t l3end;       /* end of the network datagram (<= caplen) */
+	uint32_t l4off;       /* offset of the transport header */
+	uint16_t ethertype;   /* of the network header (0x0800, 0x86dd, ...) */
+	uint16_t vlan[2];     /* outer and inner VLAN ids */
+	uint8_t nvlan;        /* tags seen (0..2 recorded) */
+	uint8_t l3state;      /* 0 not decoded, 1 ok, 2 malformed */
+	uint8_t l4proto;      /* IP protocol of the transport header */
+	uint8_t fragment;     /* 1 first fragment, 2 later fragment */
+};
+
+struct pktsh_batch {
+	struct pktsh_pkt *pkt;
+	uint32_t count;
+	uint32_t cap;
+};
+
+/* Counters every source reports; unused ones stay 0. */
+struct pktsh_src_stats {
+	uint64_t received;    /* records read before the filter */
+	uint64_t packets;     /* delivered to Lua */
+	uint64_t bytes;       /* wire bytes delivered */
+	uint64_t batches;
+	uint64_t drops;
+	uint64_t freeze_q;
+};
+
+enum pktsh_file_format {
+	PKTSH_FORMAT_PCAP = 0,
+	PKTSH_FORMAT_PCAPNG = 1
+};
+
+struct pktsh_file_info {
+	int32_t linktype;
+	uint32_t snaplen;
+	int32_t format;       /* enum pktsh_file_format */
+	int32_t nsec;         /* 1 if the file stores nanoseconds */
+	int32_t swapped;      /* 1 if the file's byte order is not ours */
+	int32_t mmapped;      /* 1 if records are read from a mapping */
+};
+
+/* Offline capture: pcap (us/ns, either byte order) or pcapng. */
+struct pktsh_file;
+int pktsh_file_open(struct pktsh_file **out, const char *path,
+		    const char *filter, uint32_t batch_cap,
+		    struct pktsh_err *err);
+/* Fills the file's batch: >0 packets, 0 at the end, -1 on error (a torn
+ * or corrupt record is reported only after every complete packet before
+ * it was delivered). The previous batch is invalid after this call. */
+int pktsh_file_next(struct pktsh_file *f, struct pktsh_batch **out,
+		    struct pktsh_err *err);
+int pktsh_file_info(const struct pktsh_file *f, struct pktsh_file_info *out);
+int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
+void pktsh_file_close(struct pktsh_file *f);
+
+/* pcap writer with nanosecond timestamps; flushed on close, at exit and
+ * on SIGINT/SIGTERM. The file always ends on a record boundary. */
+struct pktsh_writer;
+int pktsh_writer_open(struct pktsh_writer **out, const char *path,
+		      int32_t linktype, uint32_t snaplen,
+		      struct pktsh_err *err);
+int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
+		       uint32_t caplen, uint32_t len, int64_t ts,
+		       struct pktsh_err *err);
+int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
+int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
+int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err);
+
+/* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
+ * with the reason. */
+int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,
+		       struct pktsh_err *err);
+
+/* Interrupts (SIGINT, SIGTERM). Loops over sources call pktsh_stopping()
+ * once per batch and end, as if the input had ended, when it is non-zero. */
+int pktsh_stopping(void);
+void pktsh_stop_clear(void);
+
+/* Wall-clock and monotonic time in ns. */
+int64_t pktsh_now_ns(void);
+int64_t pktsh_mono_ns(void);
+
+const char *pktsh_version(void);
+#endif

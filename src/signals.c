@@ -1,0 +1,130 @@
+/*
+ * signals.c - Ctrl-C and SIGTERM.
+ *
+ * The first signal asks politely: loops over sources (which call
+ * pktsh_stopping() once per batch) end as if the input had ended, so a
+ * script still prints its statistics and closes its writers. A Lua hook
+ * stands behind them: in a script it raises "interrupted" only if no
+ * source loop noticed the stop within STOP_GRACE_NS (the script is busy
+ * elsewhere); in the REPL it raises at once. A second signal insists:
+ * writers are flushed with write(2) and the process exits. In the REPL
+ * the stop is cleared at every prompt, and only a second Ctrl-C within a
+ * second insists.
+ */
+#include <lauxlib.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "host.h"
+
+static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t caught;
+static volatile sig_atomic_t observed;  /* a source loop saw the stop */
+static volatile sig_atomic_t mode;
+static int64_t last_signal_ns;
+static lua_State *hook_state;
+
+int64_t pktsh_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t pktsh_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#define STOP_GRACE_NS 300000000
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	if (observed || !stop_flag) {
+		lua_sethook(L, NULL, 0, 0);
+		return;
+	}
+	if (mode == PKTSH_SIG_SCRIPT &&
+	    pktsh_mono_ns() - last_signal_ns < STOP_GRACE_NS)
+		return;
+	lua_sethook(L, NULL, 0, 0);
+	luaL_error(L, "interrupted");
+}
+
+static void arm_hook(void)
+{
+	if (hook_state)
+		lua_sethook(hook_state, interrupt_hook,
+			    LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1000);
+}
+
+static void on_signal(int sig)
+{
+	int64_t now = pktsh_mono_ns();
+	int insist = stop_flag &&
+		(mode == PKTSH_SIG_SCRIPT || now - last_signal_ns < 1000000000);
+
+	if (insist) {
+		static const char msg[] = "\npktsh: interrupted twice, exiting\n";
+
+		pktsh_writers_emergency_flush();
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+			/* nothing more to do */
+		}
+		_exit(128 + sig);
+	}
+	stop_flag = 1;
+	observed = 0;
+	caught = sig;
+	last_signal_ns = now;
+	arm_hook();
+}
+
+void pktsh_signals_install(lua_State *L, enum pktsh_sigmode m)
+{
+	struct sigaction sa;
+
+	hook_state = L;
+	mode = m;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+void pktsh_signals_mode(enum pktsh_sigmode m)
+{
+	mode = m;
+}
+
+void pktsh_signals_reset(lua_State *L)
+{
+	lua_sethook(L, NULL, 0, 0);
+	stop_flag = 0;
+	observed = 0;
+	caught = 0;
+}
+
+int pktsh_signals_caught(void)
+{
+	return caught;
+}
+
+int pktsh_stopping(void)
+{
+	if (stop_flag)
+		observed = 1;
+	return stop_flag;
+}
+
+void pktsh_stop_clear(void)
+{
+	stop_flag = 0;
+}
