@@ -71,15 +71,17 @@ $(G)/lua/%.h: lua/pktsh/%.lua | $(G)/lua
 	$(call msg,LUAJIT,$@)
 	$(Q)$(LUAJIT) -b -g -n pktsh.$* -t h $< $@
 
+# lua/pktsh/NAME.lua -> module pktsh.NAME, C array luaJIT_BC_pktsh_NAME.
+modname = $(if $(filter init,$(1)),pktsh,pktsh.$(1))
 $(G)/luamods.c: $(LUA_HDRS) Makefile | $(G)
 	$(call msg,GEN,$@)
 	$(Q){ echo '/* generated: the compiled-in Lua library */'; \
 	  echo '#include <lauxlib.h>'; echo '#include "host.h"'; \
 	  for h in $(LUA_HDRS); do echo "#include \"$${h#$(G)/}\""; done; \
 	  echo 'static const struct { const char *name; const unsigned char *bc; size_t len; } mods[] = {'; \
-	  for h in $(LUA_HDRS); do \
-	    n=$$(sed -n 's/^#define luaJIT_BC_\(.*\)_SIZE.*/\1/p' $$h); \
-	    echo "  { \"$$(echo $$n | tr _ .)\", luaJIT_BC_$$n, luaJIT_BC_$${n}_SIZE },"; done; \
+	  for m in $(foreach h,$(LUA_HDRS),$(call modname,$(basename $(notdir $(h))))); do \
+	    sym=luaJIT_BC_$$(echo $$m | tr . _); \
+	    echo "  { \"$$m\", $$sym, $${sym}_SIZE },"; done; \
 	  echo '};'; \
 	  echo 'void pktsh_luamods_preload(lua_State *L)'; echo '{'; \
 	  echo '  size_t i;'; \

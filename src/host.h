@@ -15,6 +15,8 @@ void pktsh_signals_install(lua_State *L, enum pktsh_sigmode mode);
 void pktsh_signals_mode(enum pktsh_sigmode mode);
 void pktsh_signals_reset(lua_State *L);   /* clear the stop flag and the hook */
 int pktsh_signals_caught(void);           /* signal number that stopped us, or 0 */
+void pktsh_signals_prompt(int on);        /* REPL: reading a line, not running */
+int pktsh_signals_prompt_take(void);      /* signal seen at the prompt, or 0; clears it */
 
 /* writer.c */
 void pktsh_writers_close_all(void);

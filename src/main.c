@@ -98,7 +98,10 @@ static void setup_package(lua_State *L)
 	lua_pushnil(L);
 	while (lua_next(L, -2)) {
 		lua_pop(L, 1);
-		if (strcmp(lua_tostring(L, -1), "pktsh.cdef")) {
+		const char *name = lua_tostring(L, -1);
+
+		if ((!strcmp(name, "pktsh") || !strncmp(name, "pktsh.", 6)) &&
+		    strcmp(name, "pktsh.cdef")) {
 			lua_pushvalue(L, -1);
 			lua_pushnil(L);
 			lua_rawset(L, -4);

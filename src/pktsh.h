@@ -45,7 +45,7 @@ struct pktsh_pkt {
 	uint32_t l3end;       /* end of the network datagram (<= caplen) */
 	uint32_t l4off;       /* offset of the transport header */
 	uint16_t ethertype;   /* of the network header (0x0800, 0x86dd, ...) */
-	uint16_t vlan[2];     /* outer and inner VLAN ids */
+	uint16_t vlanid[2];   /* outer and inner VLAN ids (not "vlan": pkt:vlan() is a method) */
 	uint8_t nvlan;        /* tags seen (0..2 recorded) */
 	uint8_t l3state;      /* 0 not decoded, 1 ok, 2 malformed */
 	uint8_t l4proto;      /* IP protocol of the transport header */

@@ -10,6 +10,10 @@
  * writers are flushed with write(2) and the process exits. In the REPL
  * the stop is cleared at every prompt, and only a second Ctrl-C within a
  * second insists.
+ *
+ * Hooks do not run inside JIT-compiled traces, so a script spinning in a
+ * compiled loop would never hear the first signal: in a script, an alarm
+ * set by it ends the process, writers flushed, STOP_FORCE_SECONDS later.
  */
 #include <lauxlib.h>
 #include <signal.h>
@@ -22,6 +26,8 @@ static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t caught;
 static volatile sig_atomic_t observed;  /* a source loop saw the stop */
 static volatile sig_atomic_t mode;
+static volatile sig_atomic_t at_prompt;
+static volatile sig_atomic_t prompt_signal;
 static int64_t last_signal_ns;
 static lua_State *hook_state;
 
@@ -42,6 +48,26 @@ int64_t pktsh_now_ns(void)
 }
 
 #define STOP_GRACE_NS 300000000
+#define STOP_FORCE_SECONDS 3
+
+static void die(int sig, const char *msg, size_t len)
+{
+	pktsh_writers_emergency_flush();
+	if (write(STDERR_FILENO, msg, len) < 0) {
+		/* nothing more to do */
+	}
+	_exit(128 + sig);
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "\npktsh: interrupted, and the script did "
+		"not stop by itself; exiting\n";
+
+	(void)sig;
+	if (stop_flag)
+		die(caught, msg, sizeof(msg) - 1);
+}
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
@@ -70,20 +96,23 @@ static void on_signal(int sig)
 	int insist = stop_flag &&
 		(mode == PKTSH_SIG_SCRIPT || now - last_signal_ns < 1000000000);
 
+	/* At the REPL prompt nothing runs: the line editor handles it. */
+	if (at_prompt) {
+		prompt_signal = sig;
+		return;
+	}
 	if (insist) {
 		static const char msg[] = "\npktsh: interrupted twice, exiting\n";
 
-		pktsh_writers_emergency_flush();
-		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
-			/* nothing more to do */
-		}
-		_exit(128 + sig);
+		die(sig, msg, sizeof(msg) - 1);
 	}
 	stop_flag = 1;
 	observed = 0;
 	caught = sig;
 	last_signal_ns = now;
 	arm_hook();
+	if (mode == PKTSH_SIG_SCRIPT)
+		alarm(STOP_FORCE_SECONDS);
 }
 
 void pktsh_signals_install(lua_State *L, enum pktsh_sigmode m)
@@ -97,11 +126,14 @@ void pktsh_signals_install(lua_State *L, enum pktsh_sigmode m)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
 }
 
 void pktsh_signals_mode(enum pktsh_sigmode m)
 {
 	mode = m;
+	alarm(0);
 }
 
 void pktsh_signals_reset(lua_State *L)
@@ -110,6 +142,26 @@ void pktsh_signals_reset(lua_State *L)
 	stop_flag = 0;
 	observed = 0;
 	caught = 0;
+}
+
+/*
+ * The REPL brackets its line reading with these: a signal there neither
+ * stops nor exits, it is only recorded for the editor (readline's
+ * rl_signal_event_hook) to clear the line or, for SIGTERM, to quit after
+ * restoring the terminal.
+ */
+void pktsh_signals_prompt(int on)
+{
+	prompt_signal = 0;
+	at_prompt = on;
+}
+
+int pktsh_signals_prompt_take(void)
+{
+	int sig = prompt_signal;
+
+	prompt_signal = 0;
+	return sig;
 }
 
 int pktsh_signals_caught(void)

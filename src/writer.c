@@ -2,9 +2,10 @@
  * writer.c - pcap files with nanosecond timestamps.
  *
  * Records are appended to a private buffer whole, and the buffer is only
- * ever written out up to a record boundary, so the file on disk is
- * readable by tcpdump at every moment: after close, at exit, and after a
- * signal handler's emergency flush (write(2) only, async-signal-safe).
+ * ever written out up to a record boundary, so the file ends on a record
+ * after close, at exit, and after a signal handler's emergency flush
+ * (write(2) only, async-signal-safe). Only SIGKILL in the middle of a
+ * write(2) can leave the last record torn.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -42,6 +42,7 @@ function pktsh.install_globals(g)
   g.open = pktsh.open
   g.pcap_writer = pktsh.pcap_writer
   g.help = function(...) return require("pktsh.repl").help(...) end
+  g.pktsh = pktsh
 end
 
 return pktsh

@@ -11,7 +11,8 @@ Source.__index = Source
 M.Source = Source
 
 -- The next batch (struct pktsh_batch *), or nil at the end, or nil, err.
--- The packets in a batch are valid until the next call.
+-- The packets in a batch are valid until the next call. The caller takes
+-- the whole batch: each() and packets() go on with the batch after it.
 function Source:next()
   if self.closed then return nil, "source is closed" end
   if self.pending then self:_release(self.pending); self.pending = nil end
@@ -20,8 +21,21 @@ function Source:next()
     self.err = err
     return nil, err
   end
-  self.pending = b
+  self.pending, self.pos = b, b.count
   return b
+end
+
+-- The current batch and the index of its first unread packet, fetching a
+-- new batch when the current one is used up: each() and packets() share
+-- this cursor, so one can stop early and the other go on from there.
+function Source:_cursor()
+  local b = self.pending
+  if b ~= nil and self.pos < b.count then return b, self.pos end
+  local err
+  b, err = self:next()
+  if not b then return nil, err end
+  self.pos = 0
+  return b, 0
 end
 
 -- Calls fn(pkt) for every packet until the end, Ctrl-C, or fn returning
@@ -30,15 +44,18 @@ end
 function Source:each(fn)
   errors.argcheck(type(fn) == "function" or type(fn) == "table", 1, "each", "function")
   while C.pktsh_stopping() == 0 do
-    local b, err = self:next()
+    local b, i = self:_cursor()
     if not b then
-      if err then return nil, err end
+      if i then return nil, i end
       return true
     end
-    local pkts = b.pkt
-    for i = 0, b.count - 1 do
-      if fn(pkts[i]) == false then return true end
+    local pkts, n = b.pkt, b.count
+    while i < n do
+      local more = fn(pkts[i])
+      i = i + 1
+      if more == false then self.pos = i; return true end
     end
+    self.pos = n
   end
   self.interrupted = true
   return true
@@ -47,17 +64,15 @@ end
 -- Iterator: `for pkt in src:packets() do ... end`. An error that ends the
 -- input ends the loop too; it is left in src.err (see src:error()).
 function Source:packets()
-  local b, i, n = nil, 0, 0
   return function()
-    while i >= n do
+    local b, i = self.pending, self.pos
+    if b == nil or i >= b.count then
       if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
-      b = self:next()
+      b, i = self:_cursor()
       if not b then return nil end
-      i, n = 0, b.count
     end
-    local p = b.pkt[i]
-    i = i + 1
-    return p
+    self.pos = i + 1
+    return b.pkt[i]
   end
 end
 

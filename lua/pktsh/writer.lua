@@ -19,6 +19,10 @@ M.linktypes = {
 
 local pkt_t = ffi.typeof("struct pktsh_pkt")
 
+local function finalize(h)
+  C.pktsh_writer_close(h, nil)
+end
+
 local function resolve_linktype(lt)
   if lt == nil then return 1 end
   if type(lt) == "number" then return lt end
@@ -42,7 +46,7 @@ function M.open(path, opts)
     return nil, errors.message(err)
   end
   return setmetatable({
-    handle = ffi.gc(out[0], C.pktsh_writer_close),
+    handle = ffi.gc(out[0], finalize),
     err = err, path = path, linktype = linktype, snaplen = snaplen,
   }, Writer)
 end

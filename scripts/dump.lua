@@ -1,0 +1,147 @@
+-- dump.lua - print packets like `tcpdump -n`, or write them to a pcap.
+--
+--   pktsh scripts/dump.lua [options] SOURCE [FILTER...]
+--
+-- SOURCE is a pcap/pcapng file ("-" for standard input); FILTER is a
+-- tcpdump expression (the remaining words are joined, as tcpdump does).
+local usage = [[
+usage: pktsh scripts/dump.lua [options] SOURCE [FILTER...]
+
+Prints one line per packet, like tcpdump -n.
+
+options:
+  -v          print each packet as a layered tree
+  -x          print a hex dump of each packet after its line
+  -w FILE     write the packets to FILE (pcap, ns timestamps) instead of
+              printing them; "-" writes to standard output
+  -c COUNT    stop after COUNT packets
+  --json      print one JSON object per packet: n, ts, len, caplen, src,
+              dst, proto, sport, dport, vlan (absent fields left out)
+  -q          do not print the summary on standard error at the end
+  -h, --help  show this help
+
+exit status: 0 on success; 1 if the source cannot be read (after
+printing every packet before the problem); 2 for a usage error.
+]]
+
+local function die(status, fmt, ...)
+  io.stderr:write("dump: ", string.format(fmt, ...), "\n")
+  os.exit(status)
+end
+
+local function parse_args(argv)
+  local o = {filter = {}}
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    local function value()
+      i = i + 1
+      if argv[i] == nil then die(2, "option %s needs a value", a) end
+      return argv[i]
+    end
+    if a == "-h" or a == "--help" then io.stdout:write(usage); os.exit(0)
+    elseif a == "-v" then o.verbose = true
+    elseif a == "-x" then o.hex = true
+    elseif a == "-q" then o.quiet = true
+    elseif a == "--json" then o.json = true
+    elseif a == "-w" then o.write = value()
+    elseif a == "-c" then
+      o.count = tonumber(value())
+      if not o.count or o.count < 1 or o.count % 1 ~= 0 then
+        die(2, "-c needs a positive whole number, not '%s'", argv[i])
+      end
+    elseif a:sub(1, 1) == "-" and #a > 1 and not o.source then
+      die(2, "unknown option '%s' (try -h)", a)
+    elseif not o.source then o.source = a
+    else o.filter[#o.filter + 1] = a
+    end
+    i = i + 1
+  end
+  if not o.source then io.stderr:write(usage); os.exit(2) end
+  o.filter = #o.filter > 0 and table.concat(o.filter, " ") or nil
+  return o
+end
+
+local proto_names = {[1] = "icmp", [6] = "tcp", [17] = "udp", [58] = "icmp6"}
+
+-- One JSON line; ts keeps all nine digits of the nanoseconds.
+local function json_line(n, p)
+  local ts = p.ts
+  local f = {string.format('"n":%d,"ts":%d.%09d,"len":%d,"caplen":%d', n,
+    tonumber(ts / 1000000000), tonumber(ts % 1000000000), p.len, p.caplen)}
+  local ip = p:ip()
+  if ip then
+    f[#f + 1] = string.format('"src":"%s","dst":"%s"', tostring(ip.src), tostring(ip.dst))
+    local proto = p:proto()
+    f[#f + 1] = string.format('"proto":"%s"', proto_names[proto] or tostring(proto))
+    local sport, dport = p:ports()
+    if sport then f[#f + 1] = string.format('"sport":%d,"dport":%d', sport, dport) end
+  end
+  local vlan = p:vlan_id(1)
+  if vlan then f[#f + 1] = string.format('"vlan":%d', vlan) end
+  return "{" .. table.concat(f, ",") .. "}\n"
+end
+
+-- The per-packet action chosen by the options; n is the packet's number.
+local function printer(o, out)
+  if o.write then
+    return function(p)
+      local ok, err = out:write(p)
+      if not ok then die(1, "%s", err) end
+    end
+  end
+  return function(p, n)
+    if o.json then
+      io.stdout:write(json_line(n, p))
+    else
+      io.stdout:write(p:summary(), "\n")
+      if o.verbose then io.stdout:write(p:show(), "\n\n") end
+      if o.hex and not o.verbose then io.stdout:write(p:hex(), "\n") end
+    end
+  end
+end
+
+local function plural(n, word)
+  return string.format("%d %s%s", n, word, n == 1 and "" or "s")
+end
+
+local function report(src, o, out, n)
+  if o.quiet then return end
+  local st = src:stats()
+  local parts = {plural(n, "packet")}
+  if o.filter then
+    parts[#parts + 1] = string.format("%d read, %d filtered out", st.received, st.filtered)
+  end
+  if out then parts[#parts + 1] = string.format("%d written to %s", out:count(), o.write) end
+  if src.interrupted then parts[#parts + 1] = "interrupted" end
+  io.stderr:write(table.concat(parts, ", "), "\n")
+end
+
+local function main(argv)
+  local o = parse_args(argv)
+  local src, err = pktsh.open(o.source, {filter = o.filter})
+  if not src then die(1, "%s", err) end
+  local out
+  if o.write then
+    local path = o.write == "-" and "/dev/stdout" or o.write
+    out, err = pktsh.pcap_writer(path, {linktype = src.linktype, snaplen = src.snaplen})
+    if not out then die(1, "%s", err) end
+  end
+  local each = printer(o, out)
+  local n, limit = 0, o.count
+  local ok
+  ok, err = src:each(function(p)
+    n = n + 1
+    each(p, n)
+    if limit then return n < limit end
+  end)
+  io.stdout:flush()
+  if out then
+    local closed, cerr = out:close()
+    if not closed then die(1, "%s", cerr) end
+  end
+  report(src, o, out, n)
+  if not ok then die(1, "%s", err) end
+end
+
+main(arg)

@@ -1,0 +1,394 @@
+-- gendns.lua - writes a synthetic, deterministic, mixed DNS capture.
+--   build/pktsh tests/bench/gendns.lua OUT.pcap [N]      (N defaults to 1,000,000)
+--
+-- Ethernet frames, about:
+--   90%  DNS over UDP: IPv4 and IPv6, queries and responses (answers with
+--        compression pointers, some NXDOMAIN, some EDNS OPT records), qtypes
+--        A/AAAA/PTR/MX/TXT and a few others; 8% of frames carry a VLAN tag
+--    3%  TCP on port 53: DNS messages with their 2-byte length prefix, and
+--        bare ACKs without payload
+--    5%  other TCP (443/80, empty to 1200-byte payloads)
+--    2%  ICMP / ICMPv6 echo, and UDP that is not DNS (123, 443)
+-- Addresses only from 198.18.0.0/15 and 2001:2::/48. Every IPv4 header
+-- checksum, IP/UDP length and UDP/TCP/ICMP checksum is correct. The same N
+-- always gives the same bytes (fixed seed, own PRNG).
+local ffi = require "ffi"
+local bit = require "bit"
+local band, bor, rshift, lshift, bxor = bit.band, bit.bor, bit.rshift, bit.lshift, bit.bxor
+
+local out = arg and arg[1]
+local N = tonumber(arg and arg[2] or 1000000)
+if not out or not N or N < 1 then
+  io.stderr:write("usage: pktsh tests/bench/gendns.lua OUT.pcap [N]\n")
+  os.exit(2)
+end
+N = math.floor(N)
+
+-- xorshift32: deterministic across LuaJIT versions (math.random is not
+-- promised to be).
+local state = 0x9e3779b9
+local function rnd32()
+  local x = state
+  x = bxor(x, lshift(x, 13))
+  x = bxor(x, rshift(x, 17))
+  x = bxor(x, lshift(x, 5))
+  state = x
+  return x % 4294967296        -- as a non-negative number
+end
+local function rnd(n) return rnd32() % n end            -- 0 .. n-1
+local function chance(p) return rnd32() < p * 4294967296 end
+
+-- Names ------------------------------------------------------------------
+local ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+local function rlabel(lo, hi)
+  local n = lo + rnd(hi - lo + 1)
+  local t = {}
+  for i = 1, n do
+    local k = rnd(i == 1 and 26 or 36) + 1
+    t[i] = ALNUM:sub(k, k)
+  end
+  return table.concat(t)
+end
+local HOSTS = {"www", "mail", "api", "cdn", "ns1", "ns2", "img", "static", "m",
+               "login", "smtp", "imap", "vpn", "git", "docs", "shop", "edge"}
+local TLDS = {"com", "net", "org", "example", "test", "io", "de", "co.uk", "info"}
+local domains = {}
+for i = 1, 600 do
+  domains[i] = rlabel(3, 12) .. "." .. TLDS[rnd(#TLDS) + 1]
+end
+local names = {}
+for i = 1, 3000 do
+  local d = domains[rnd(#domains) + 1]
+  local r = rnd(10)
+  local nm
+  if r < 4 then nm = HOSTS[rnd(#HOSTS) + 1] .. "." .. d
+  elseif r < 6 then nm = d
+  elseif r < 8 then nm = rlabel(2, 10) .. "." .. HOSTS[rnd(#HOSTS) + 1] .. "." .. d
+  else nm = rlabel(4, 20) .. "-" .. rlabel(2, 6) .. "." .. rlabel(2, 8) .. "." .. d end
+  names[i] = nm
+end
+local ptrnames = {}
+for i = 1, 400 do
+  if i % 5 == 0 then      -- ip6.arpa: 32 nibble labels
+    local t = {}
+    for k = 1, 20 do t[k] = string.format("%x", rnd(16)) end
+    ptrnames[i] = table.concat(t, ".") .. ".0.0.0.0.2.0.0.0.1.0.0.2.ip6.arpa"
+  else
+    ptrnames[i] = string.format("%d.%d.%d.198.in-addr.arpa", rnd(256), rnd(256), 18 + rnd(2))
+  end
+end
+local TXTS = {"v=spf1 -all", "v=spf1 include:_spf.example ~all",
+              "google-site-verification=" .. rlabel(30, 40), "ok"}
+
+-- qtypes and their weights (out of 100)
+local T_A, T_NS, T_SOA, T_PTR, T_MX, T_TXT, T_AAAA, T_SRV, T_OPT, T_HTTPS =
+  1, 2, 6, 12, 15, 16, 28, 33, 41, 65
+local QTYPES = {}
+for _, e in ipairs{{T_A, 44}, {T_AAAA, 24}, {T_PTR, 10}, {T_MX, 8}, {T_TXT, 7},
+                   {T_HTTPS, 3}, {T_NS, 2}, {T_SOA, 1}, {T_SRV, 1}} do
+  for _ = 1, e[2] do QTYPES[#QTYPES + 1] = e[1] end
+end
+
+-- Byte buffer --------------------------------------------------------------
+local MAXLEN = 2048
+local buf = ffi.new("uint8_t[?]", MAXLEN)
+local function put8(o, v) buf[o] = v; return o + 1 end
+local function put16(o, v) buf[o] = rshift(v, 8); buf[o + 1] = band(v, 255); return o + 2 end
+local function put32(o, v)
+  buf[o] = band(rshift(v, 24), 255); buf[o + 1] = band(rshift(v, 16), 255)
+  buf[o + 2] = band(rshift(v, 8), 255); buf[o + 3] = band(v, 255)
+  return o + 4
+end
+local function putstr(o, s)
+  ffi.copy(buf + o, s, #s)
+  return o + #s
+end
+-- A name in wire format; returns the new offset.
+local function putname(o, name)
+  for label in name:gmatch("[^.]+") do
+    o = put8(o, #label)
+    o = putstr(o, label)
+  end
+  return put8(o, 0)
+end
+
+-- Internet checksum over buf[o, o+n), starting from sum.
+local function csum_add(sum, o, n)
+  local e = o + n - 1
+  for i = o, e - 1, 2 do sum = sum + buf[i] * 256 + buf[i + 1] end
+  if n % 2 == 1 then sum = sum + buf[e] * 256 end
+  return sum
+end
+local function csum_fold(sum)
+  while sum > 0xffff do sum = band(sum, 0xffff) + rshift(sum, 16) end
+  return band(bxor(sum, 0xffff), 0xffff)
+end
+
+-- Hosts ------------------------------------------------------------------
+-- Clients 198.18.x.y and 2001:2:0:1::/64; resolvers 198.19.0.53-56 and
+-- 2001:2:0:53::53-56; other servers 198.19.1.0/24 and 2001:2:0:80::/64.
+local NCLIENT = 2000
+local clients = {}
+for i = 1, NCLIENT do
+  clients[i] = {v4 = {198, 18, rnd(256), 1 + rnd(254)},
+                v6 = {rnd(65536), rnd(65536), rnd(65536), rnd(65536)},
+                mac = {2, 0, 0, rnd(256), rnd(256), rnd(256)}}
+end
+local ROUTER_MAC = {2, 0, 0, 0, 0, 1}
+
+local function put_addr4(o, a) buf[o], buf[o+1], buf[o+2], buf[o+3] = a[1], a[2], a[3], a[4]; return o + 4 end
+local function put_addr6(o, iid, net, host)
+  o = put16(o, 0x2001); o = put16(o, 0x0002); o = put16(o, 0); o = put16(o, net)
+  if iid then
+    for k = 1, 4 do o = put16(o, iid[k]) end
+  else
+    o = put16(o, 0); o = put16(o, 0); o = put16(o, 0); o = put16(o, host)
+  end
+  return o
+end
+
+-- L2 + L3 headers --------------------------------------------------------
+-- Writes Ethernet (+VLAN) and the IP header for a packet from client c to
+-- a server (toserver) or back; returns l3 offset, l4 offset, and a
+-- pseudo-header checksum start for the L4 checksum (without length).
+local function put_l2l3(c, toserver, v6, vlan, proto, srv4, srv6net, srv6host)
+  local o = 0
+  local smac, dmac = c.mac, ROUTER_MAC
+  if not toserver then smac, dmac = ROUTER_MAC, c.mac end
+  for k = 1, 6 do buf[o] = dmac[k]; o = o + 1 end
+  for k = 1, 6 do buf[o] = smac[k]; o = o + 1 end
+  if vlan then o = put16(o, 0x8100); o = put16(o, vlan) end
+  o = put16(o, v6 and 0x86dd or 0x0800)
+  local l3 = o
+  if v6 then
+    o = put32(o, 0x60000000 + rnd(0x100000))   -- version, flow label
+    o = put16(o, 0)                            -- payload length, set later
+    o = put8(o, proto); o = put8(o, toserver and 64 or 57)
+    if toserver then
+      o = put_addr6(o, c.v6, 1); o = put_addr6(o, nil, srv6net, srv6host)
+    else
+      o = put_addr6(o, nil, srv6net, srv6host); o = put_addr6(o, c.v6, 1)
+    end
+  else
+    o = put16(o, 0x4500); o = put16(o, 0)       -- total length, set later
+    o = put16(o, rnd(65536)); o = put16(o, 0x4000)   -- id, DF
+    o = put8(o, toserver and 64 or 57); o = put8(o, proto)
+    o = put16(o, 0)                            -- checksum, set later
+    if toserver then o = put_addr4(o, c.v4); o = put_addr4(o, srv4)
+    else o = put_addr4(o, srv4); o = put_addr4(o, c.v4) end
+  end
+  return l3, o
+end
+
+-- Fills in lengths and checksums once the L4 payload is written; returns
+-- the frame length.
+local function finish(l3, l4, e, v6, proto)
+  local l4len = e - l4
+  local sum
+  if v6 then
+    put16(l3 + 4, l4len)
+    sum = csum_add(0, l3 + 8, 32)
+  else
+    put16(l3 + 2, e - l3)
+    put16(l3 + 10, csum_fold(csum_add(0, l3, 20)))
+    sum = csum_add(0, l3 + 12, 8)
+  end
+  if proto == 17 then
+    put16(l4 + 4, l4len)
+    sum = csum_add(sum + 17 + l4len, l4, l4len)
+    local c = csum_fold(sum)
+    put16(l4 + 6, c == 0 and 0xffff or c)
+  elseif proto == 6 then
+    sum = csum_add(sum + 6 + l4len, l4, l4len)
+    put16(l4 + 16, csum_fold(sum))
+  elseif proto == 1 then
+    put16(l4 + 2, csum_fold(csum_add(0, l4, l4len)))
+  elseif proto == 58 then
+    sum = csum_add(sum + 58 + l4len, l4, l4len)
+    put16(l4 + 2, csum_fold(sum))
+  end
+  return e
+end
+
+-- DNS messages -------------------------------------------------------------
+local function qname_for(qtype)
+  if qtype == T_PTR then return ptrnames[rnd(#ptrnames) + 1] end
+  return names[rnd(#names) + 1]
+end
+
+-- Writes a DNS message at o; returns the end offset.
+local function put_dns(o, id, qtype, qname, response)
+  local start = o
+  o = put16(o, id)
+  local nx = response and chance(0.06)
+  local an = 0
+  if response and not nx then
+    an = (qtype == T_A or qtype == T_AAAA) and 1 + rnd(4) or 1 + rnd(2)
+  end
+  local edns = chance(0.4)
+  o = put16(o, response and (nx and 0x8183 or 0x8180) or 0x0100)
+  o = put16(o, 1); o = put16(o, an); o = put16(o, 0); o = put16(o, edns and 1 or 0)
+  o = putname(o, qname)
+  o = put16(o, qtype); o = put16(o, 1)
+  -- Answers point back at the question name (0xc00c).
+  local owner = start + 12
+  for k = 1, an do
+    local t = qtype
+    if t == T_HTTPS or t == T_SRV or t == T_SOA or t == T_NS then t = T_A end
+    -- a CNAME first now and then, then records for its target
+    if k == 1 and an > 1 and chance(0.3) then
+      o = put16(o, 0xc00c); o = put16(o, 5); o = put16(o, 1); o = put32(o, 300)
+      local rd = o; o = o + 2
+      local target = o
+      o = put8(o, 4); o = putstr(o, "edge"); o = put8(o, 3); o = putstr(o, "cdn")
+      o = put16(o, 0xc000 + owner - start + 1 + buf[owner])   -- the question's parent
+      put16(rd, o - rd - 2)
+      owner = target
+    else
+      o = put16(o, 0xc000 + owner - start); o = put16(o, t); o = put16(o, 1)
+      o = put32(o, 60 + rnd(86400))
+      local rd = o; o = o + 2
+      if t == T_A then
+        o = put8(o, 198); o = put8(o, 18 + rnd(2)); o = put8(o, rnd(256)); o = put8(o, rnd(256))
+      elseif t == T_AAAA then
+        o = put16(o, 0x2001); o = put16(o, 2); o = put16(o, 0); o = put16(o, rnd(65536))
+        for _ = 1, 4 do o = put16(o, rnd(65536)) end
+      elseif t == T_PTR then
+        local h = names[rnd(#names) + 1]
+        o = putname(o, h)
+      elseif t == T_MX then
+        o = put16(o, 10 * k)
+        o = put8(o, 3); o = putstr(o, "mx" .. k)
+        o = put16(o, 0xc000 + 12)   -- mxN.<qname>
+      elseif t == T_TXT then
+        local s = TXTS[rnd(#TXTS) + 1]
+        o = put8(o, #s); o = putstr(o, s)
+      end
+      put16(rd, o - rd - 2)
+    end
+  end
+  if edns then
+    o = put8(o, 0); o = put16(o, T_OPT); o = put16(o, response and 1232 or 4096)
+    o = put32(o, 0); o = put16(o, 0)
+  end
+  return o
+end
+
+-- Packet kinds -------------------------------------------------------------
+local RES4 = {{198, 19, 0, 53}, {198, 19, 0, 54}, {198, 19, 0, 55}, {198, 19, 0, 56}}
+
+local function dns_udp()
+  local c = clients[rnd(NCLIENT) + 1]
+  local v6 = chance(0.3)
+  local vlan = chance(0.08) and (100 + rnd(4)) or nil
+  local r = rnd(4) + 1
+  local response = chance(0.5)
+  local cport = 1024 + rnd(64511)
+  local l3, l4 = put_l2l3(c, not response, v6, vlan, 17, RES4[r], 0x53, 0x52 + r)
+  if response then put16(l4, 53); put16(l4 + 2, cport)
+  else put16(l4, cport); put16(l4 + 2, 53) end
+  put16(l4 + 6, 0)
+  local qtype = QTYPES[rnd(#QTYPES) + 1]
+  local e = put_dns(l4 + 8, rnd(65536), qtype, qname_for(qtype), response)
+  return finish(l3, l4, e, v6, 17)
+end
+
+local function put_tcp(l4, sport, dport, flags)
+  put16(l4, sport); put16(l4 + 2, dport)
+  put32(l4 + 4, rnd32()); put32(l4 + 8, rnd32())
+  put16(l4 + 12, 0x5000 + flags); put16(l4 + 14, 502 + rnd(64000))
+  put16(l4 + 16, 0); put16(l4 + 18, 0)
+  return l4 + 20
+end
+
+local function dns_tcp()
+  local c = clients[rnd(NCLIENT) + 1]
+  local v6 = chance(0.3)
+  local response = chance(0.5)
+  local r = rnd(4) + 1
+  local cport = 1024 + rnd(64511)
+  local l3, l4 = put_l2l3(c, not response, v6, nil, 6, RES4[r], 0x53, 0x52 + r)
+  local sp, dp = cport, 53
+  if response then sp, dp = 53, cport end
+  if chance(0.3) then               -- a bare ACK on the DNS connection
+    local e = put_tcp(l4, sp, dp, 0x10)
+    return finish(l3, l4, e, v6, 6)
+  end
+  local o = put_tcp(l4, sp, dp, 0x18)
+  local qtype = QTYPES[rnd(#QTYPES) + 1]
+  local e = put_dns(o + 2, rnd(65536), qtype, qname_for(qtype), response)
+  put16(o, e - o - 2)
+  return finish(l3, l4, e, v6, 6)
+end
+
+local function other_tcp()
+  local c = clients[rnd(NCLIENT) + 1]
+  local v6 = chance(0.25)
+  local toserver = chance(0.5)
+  local srv = {198, 19, 1, 1 + rnd(32)}
+  local l3, l4 = put_l2l3(c, toserver, v6, nil, 6, srv, 0x80, 1 + rnd(32))
+  local port = chance(0.8) and 443 or 80
+  local cport = 1024 + rnd(64511)
+  local sp, dp = cport, port
+  if not toserver then sp, dp = port, cport end
+  local n = 0
+  if chance(0.6) then n = rnd(1201) end
+  local o = put_tcp(l4, sp, dp, n > 0 and 0x18 or 0x10)
+  for k = 0, n - 1 do buf[o + k] = band(k * 7 + 13, 255) end
+  return finish(l3, l4, o + n, v6, 6)
+end
+
+local function icmp_or_udp()
+  local c = clients[rnd(NCLIENT) + 1]
+  local v6 = chance(0.3)
+  local toserver = chance(0.5)
+  local srv = {198, 19, 1, 1 + rnd(32)}
+  if chance(0.6) then
+    local proto = v6 and 58 or 1
+    local l3, l4 = put_l2l3(c, toserver, v6, nil, proto, srv, 0x80, 1 + rnd(32))
+    local typ
+    if v6 then typ = toserver and 128 or 129 else typ = toserver and 8 or 0 end
+    put8(l4, typ); put8(l4 + 1, 0); put16(l4 + 2, 0)
+    put16(l4 + 4, rnd(65536)); put16(l4 + 6, rnd(1000))
+    for k = 0, 47 do buf[l4 + 8 + k] = k end
+    return finish(l3, l4, l4 + 56, v6, proto)
+  end
+  local l3, l4 = put_l2l3(c, toserver, v6, nil, 17, srv, 0x80, 1 + rnd(32))
+  local port = chance(0.5) and 123 or 443
+  local cport = port == 123 and 123 or 1024 + rnd(64511)
+  if toserver then put16(l4, cport); put16(l4 + 2, port)
+  else put16(l4, port); put16(l4 + 2, cport) end
+  put16(l4 + 6, 0)
+  local n = port == 123 and 48 or 40 + rnd(1200)
+  for k = 0, n - 1 do buf[l4 + 8 + k] = band(k * 31 + 7, 255) end
+  return finish(l3, l4, l4 + 8 + n, v6, 17)
+end
+
+-- Main -----------------------------------------------------------------------
+local w, err = pktsh.pcap_writer(out, {linktype = "EN10MB", snaplen = 65535})
+if not w then
+  io.stderr:write("gendns: ", tostring(err), "\n")
+  os.exit(1)
+end
+local ts = ffi.new("int64_t", 1700000000) * 1000000000   -- beyond 2^53
+for i = 1, N do
+  local r = rnd(1000)
+  local len
+  if r < 900 then len = dns_udp()
+  elseif r < 930 then len = dns_tcp()
+  elseif r < 980 then len = other_tcp()
+  else len = icmp_or_udp() end
+  ts = ts + 1000 + rnd(200000)
+  local ok, werr = w:write(ffi.string(buf, len), ts)
+  if not ok then
+    io.stderr:write("gendns: ", tostring(werr), "\n")
+    os.exit(1)
+  end
+  if i % 100000 == 0 then io.stderr:write(string.format("gendns: %d/%d\n", i, N)) end
+end
+local ok, cerr = w:close()
+if not ok then
+  io.stderr:write("gendns: ", tostring(cerr), "\n")
+  os.exit(1)
+end
+io.stderr:write(string.format("gendns: wrote %d packets to %s\n", N, out))

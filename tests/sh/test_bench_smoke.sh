@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test_bench_smoke.sh - the `make bench` code without timing: the generator
+# is deterministic and writes a capture tcpdump reads, and the C ideal,
+# parse_raw.lua and parse.lua (when the decoders exist) agree on the
+# checksum line, on a small synthetic capture and on tests/pcaps.
+set -u
+cd "$(dirname "$0")/../.."
+PKTSH=${PKTSH_BIN:-$PWD/build/pktsh}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+N=2000
+
+ok() { echo "ok - $1"; }
+notok() { echo "not ok - $1"; }
+skip() { echo "skipped: $1: $2"; }
+
+if ! "$PKTSH" tests/bench/gendns.lua "$tmp/a.pcap" $N 2>"$tmp/gen.err"; then
+  notok "gendns.lua writes $N packets: $(tail -1 "$tmp/gen.err")"
+  exit 1
+fi
+"$PKTSH" tests/bench/gendns.lua "$tmp/b.pcap" $N 2>/dev/null
+if cmp -s "$tmp/a.pcap" "$tmp/b.pcap"; then ok "gendns.lua is deterministic"
+else notok "gendns.lua is deterministic: two runs differ"; fi
+
+if command -v tcpdump >/dev/null; then
+  n=$(tcpdump -nr "$tmp/a.pcap" 2>/dev/null | wc -l)
+  bad=$(tcpdump -vvnr "$tmp/a.pcap" 2>/dev/null | grep -c -i -e 'bad cksum' -e 'bad udp cksum' -e 'incorrect' -e malformed -e '\[|')
+  if [ "$n" = $N ] && [ "$bad" = 0 ]; then ok "tcpdump reads $N packets with good checksums"
+  else notok "tcpdump reads $N packets with good checksums: $n packets, $bad complaints"; fi
+else
+  skip "tcpdump reads the capture" "no tcpdump"
+fi
+
+if ! cc -O2 -o "$tmp/cideal" tests/bench/cideal.c \
+     $(pkg-config --cflags --libs libpcap 2>/dev/null || echo -lpcap) 2>"$tmp/cc.err"; then
+  notok "cideal.c compiles: $(head -3 "$tmp/cc.err")"
+  exit 1
+fi
+ok "cideal.c compiles"
+
+want=$("$tmp/cideal" "$tmp/a.pcap" | grep '^sum ')
+case "$want" in
+  *"packets=$N "*"dnsbad=0 "*) ok "cideal parses the synthetic capture" ;;
+  *) notok "cideal parses the synthetic capture: $want" ;;
+esac
+
+# same NAME SCRIPT: the script's sum line equals cideal's on the synthetic
+# capture and (ALL=1) on every Ethernet capture in tests/pcaps.
+same() {
+  local name=$1 script=$2 all=$3 got f w bad=""
+  got=$("$PKTSH" "$script" "$tmp/a.pcap" 2>&1 | grep -e '^sum ' -e '^skipped' || true)
+  case "$got" in skipped*) skip "$name agrees with cideal" "decoders missing"; return ;; esac
+  if [ "$got" = "$want" ]; then ok "$name agrees with cideal on the synthetic capture"
+  else notok "$name agrees with cideal on the synthetic capture: got '$got', want '$want'"; fi
+  [ "$all" = 1 ] || return 0
+  for f in tests/pcaps/*.pcap tests/pcaps/*.pcapng; do
+    [ -e "$f" ] || continue
+    w=$("$tmp/cideal" "$f" 2>/dev/null | grep '^sum ') || continue
+    got=$("$PKTSH" "$script" "$f" 2>/dev/null | grep '^sum ')
+    [ "$got" = "$w" ] || bad="$bad ${f##*/}"
+  done
+  if [ -z "$bad" ]; then ok "$name agrees with cideal on tests/pcaps"
+  else notok "$name agrees with cideal on tests/pcaps:$bad"; fi
+}
+same parse_raw.lua tests/bench/parse_raw.lua 1
+same parse.lua tests/bench/parse.lua 1
