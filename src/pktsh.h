@@ -79,7 +79,7 @@ struct pktsh_file_info {
 	int32_t format;       /* enum pktsh_file_format */
 	int32_t nsec;         /* 1 if the file stores nanoseconds */
 	int32_t swapped;      /* 1 if the file's byte order is not ours */
-	int32_t mmapped;      /* 1 if records are read from a mapping */
+	int32_t direct;       /* 1 if pktsh walks the records, 0 if libpcap does */
 };
 
 /* Offline capture: pcap (us/ns, either byte order) or pcapng. */

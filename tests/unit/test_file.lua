@@ -225,4 +225,32 @@ T.test("pcapng path and mapped path agree", function()
   os.remove(name)
 end)
 
+T.test("records across read-buffer boundaries, any batch size", function()
+  -- Sizes that do not divide the reader's 256 KiB buffer, plus one
+  -- record larger than the buffer.
+  local name = os.tmpname()
+  local w = assert(pktsh.pcap_writer(name, {snaplen = 400000}))
+  local sizes = {}
+  for i = 1, 4000 do
+    local n = (i * 7919) % 1500 + 1
+    if i == 1234 then n = 300000 end
+    sizes[i] = n
+    assert(w:write(string.char(i % 256):rep(n), i))
+  end
+  assert(w:close())
+  for _, batch in ipairs({1, 3, 256, 4096}) do
+    local src = assert(pktsh.open(name, {batch = batch}))
+    local i = 0
+    assert(src:each(function(p)
+      i = i + 1
+      T.eq(p.caplen, sizes[i], "caplen of " .. i)
+      T.eq(p.data[0], i % 256, "first byte of " .. i)
+      T.eq(p.data[p.caplen - 1], i % 256, "last byte of " .. i)
+      T.eq(p.ts, i, "ts of " .. i)
+    end))
+    T.eq(i, 4000, "packets with batch " .. batch)
+  end
+  os.remove(name)
+end)
+
 T.done()
