@@ -329,25 +329,29 @@ topics.overview = [[
 pktsh - a Lua-scriptable packet inspection shell
 
 Sources (one shape for every receiver):
-  src = pktsh.open(spec [, opts])   a pcap/pcapng path, an interface name,
-                                    {xdp = ifname, ...}; opts: filter (tcpdump
-                                    syntax), snaplen, promisc, fanout, workers
+  src = pktsh.open(path [, opts])   a pcap/pcapng file ("-" = stdin);
+                                    opts: filter (tcpdump syntax), batch
   src:next()                        the next batch, or nil at the end
   src:each(fn)                      fn(pkt) per packet until the end, Ctrl-C,
                                     or fn returning false
   src:packets()                     iterator: for pkt in src:packets() do ... end
-  src:stats()                       {packets=, bytes=, drops=, ...}
+  src:stats()                       {packets=, bytes=, received=, ...}
+  src:error()                       the error that ended the input, if any
   src:close()
 
 Packets (valid until their batch is released; pkt:copy() keeps one):
   pkt.len pkt.caplen pkt.data pkt.ts (ns) pkt.tsrc pkt.ifindex
   pkt:eth() pkt:vlan() pkt:ip4() pkt:ip6() pkt:ip() pkt:tcp() pkt:udp()
-  pkt:icmp() pkt:dns()              decoders: nil when short or malformed
+  pkt:icmp() pkt:icmp6() pkt:inner() decoders: nil when short or malformed
+  pkt:proto() pkt:ports() pkt:payload()
+  pkt:u8(off) pkt:u16(off) pkt:u32(off) pkt:bytes(off, n)  checked reads
   pkt:summary() tostring(pkt)       one line about the packet
+  pkt:show() pkt:hex()              layered tree; hex dump
 
 Output:
-  w = pktsh.pcap_writer(path)       w:write(pkt) w:close()
-  (also flushed on exit and Ctrl-C)
+  w = pktsh.pcap_writer(path [, {linktype=, snaplen=}])
+  w:write(pkt)  w:write(bytes, ts_ns)  w:count()  w:close()
+  (also flushed on exit, Ctrl-C and SIGTERM)
 
 REPL:
   an expression prints its value (1+1 shows 2); `=expr` works too
@@ -358,21 +362,26 @@ REPL:
 ]]
 
 topics.source = [[
-a source: packets from a file, an interface or XDP rules
+a source: packets from a capture file
   src:next()      -> batch or nil at end      (lower level)
   src:each(fn)    -> calls fn(pkt) per packet until the end, Ctrl-C or fn returns false
   src:packets()   -> iterator: for pkt in src:packets() do ... end
-  src:stats()     -> {packets=, bytes=, drops=, ...}
-  src:close()]]
+  src:stats()     -> {packets=, bytes=, received=, filtered=, batches=, drops=}
+  src:error()     -> the error that ended the input (torn file), or nil
+  src:close()
+  fields: name kind linktype snaplen filter format nsec]]
 
 topics.packet = [[
 a packet: a view of one captured frame, valid until its batch is released
-  fields:   len (wire length) caplen data (const uint8_t*) ts (ns since
-            the epoch) tsrc (hw, sw, xdp, file) ifindex
-  decoders: eth vlan ip4 ip6 ip tcp udp icmp dns  (pkt:udp() ... nil when
-            the packet is too short or malformed)
+  fields:   len (wire length) caplen data (const uint8_t*, read it below
+            caplen only) ts (ns since the epoch, int64) tsrc ifindex linktype
+  decoders: eth vlan ip4 ip6 ip tcp udp icmp icmp6 inner (pkt:udp() ... nil
+            when the packet is too short or malformed)
+  proto() ports() payload()   transport protocol; ports; payload offset, length
+  u8(off) u16(off) u32(off) bytes(off, n)   checked reads, nil when short
   pkt:copy()      keeps the packet beyond its batch
-  pkt:summary()   one line; tostring(pkt) too]]
+  pkt:summary()   one line; tostring(pkt) too
+  pkt:show()      layered tree and hex dump; pkt:hex() the hex dump]]
 
 topics.keys = [[
 REPL keys
@@ -385,14 +394,18 @@ REPL keys
 
 topics.pcap_writer = [[
 pktsh.pcap_writer(path [, opts]) -> a pcap writer (nanosecond timestamps)
-  w:write(pkt)    appends a packet
-  w:close()       flushes and closes (also done on exit and on Ctrl-C)]]
+  opts: linktype (number or name: EN10MB, RAW, LINUX_SLL, ...; default
+        EN10MB), snaplen (default 262144); or pass a source to copy both
+  w:write(pkt)          appends a packet
+  w:write(bytes, ts)    appends bytes with a timestamp in ns
+  w:count()             packets written
+  w:close()             flushes and closes (also on exit, Ctrl-C, SIGTERM)]]
 
 topics["pktsh.open"] = [[
-pktsh.open(spec [, opts]) -> source, or nil, err
-  spec: a pcap or pcapng path, an interface name, {xdp = ifname, ...}
-  opts: filter (tcpdump syntax), snaplen, promisc, fanout, workers,
-        block_timeout_ms
+pktsh.open(path [, opts]) -> source, or nil, err
+  path: a pcap or pcapng file ("-" reads standard input)
+  opts: filter (tcpdump syntax, run in C before Lua sees a packet),
+        batch (packets per batch, default 256)
   see help"source" for what a source does]]
 
 topics["pktsh.pcap_writer"] = topics.pcap_writer

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every capture, the malformed and truncated ones above all, goes through
+# every decoder and printer under valgrind: no invalid read, no crash, and
+# each file either reads or is refused with a clean error.
+. tests/lib/sh.sh
+P=tests/pcaps
+files=$(ls $P/*.pcap $P/*.pcapng)
+
+# Without valgrind the same run still checks for crashes.
+runner=()
+if command -v valgrind >/dev/null; then
+  runner=(valgrind -q --error-exitcode=99 --log-file="$TMP/vg.log")
+else
+  skip "valgrind" "valgrind not installed; running without it"
+fi
+"${runner[@]}" "$PKTSH" tests/lib/readall.lua $files >"$TMP/out" 2>"$TMP/err"; rc=$?
+if [ $rc -eq 0 ]; then
+  pass "all captures decoded without memory errors or crashes"
+else
+  fail "all captures decoded without memory errors or crashes" \
+    "exit $rc: $(head -c 600 "$TMP/vg.log" 2>/dev/null) $(tail -3 "$TMP/err")"
+fi
+
+# Each file: the manifest's packet count, or a clean refusal.
+while IFS=$'\t' read -r file _ _ _ _ _ _ packets _ _ _ _ malformed _; do
+  [ "$file" = file ] && continue
+  line=$(grep -F "$P/$file " "$TMP/out")
+  case $malformed in
+    FILE-LEVEL*) expect_match "$file refused cleanly" "$line" "error: cannot read .*$file" ;;
+    *) expect_eq "$file read whole" "$line" "$P/$file $packets" ;;
+  esac
+done < $P/MANIFEST.tsv
