@@ -30,3 +30,17 @@ while IFS=$'\t' read -r file _ _ _ _ _ _ packets _ _ _ _ malformed _; do
     *) expect_eq "$file read whole" "$line" "$P/$file $packets" ;;
   esac
 done < $P/MANIFEST.tsv
+
+# A script that dies holding a source and a writer leaks nothing.
+if command -v valgrind >/dev/null; then
+  cat > "$TMP/dies.lua" <<LUA
+local s = pktsh.open("$P/dnscap__dns.pcap", {filter = "udp"})
+local w = pktsh.pcap_writer("$TMP/dies.pcap")
+s:each(function(p) w:write(p) end)
+error("boom")
+LUA
+  valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --error-exitcode=99 "$PKTSH" "$TMP/dies.lua" >/dev/null 2>"$TMP/leak"; rc=$?
+  expect_eq "script error: exit 1, no leak" "$rc" 1
+  expect_eq "script error: writer flushed" "$(tcpdump -nr "$TMP/dies.pcap" 2>/dev/null | wc -l)" 82
+fi
