@@ -2,12 +2,14 @@
 --
 --   pktsh scripts/dump.lua [options] SOURCE [FILTER...]
 --
--- SOURCE is a pcap/pcapng file ("-" for standard input); FILTER is a
--- tcpdump expression (the remaining words are joined, as tcpdump does).
+-- SOURCE is a pcap/pcapng file ("-" for standard input) or a network
+-- interface; FILTER is a tcpdump expression (the remaining words are
+-- joined, as tcpdump does).
 local usage = [[
 usage: pktsh scripts/dump.lua [options] SOURCE [FILTER...]
 
-Prints one line per packet, like tcpdump -n.
+Prints one line per packet, like tcpdump -n. SOURCE is a capture file
+("-" for standard input) or a network interface.
 
 options:
   -v          print each packet as a layered tree
@@ -18,6 +20,12 @@ options:
   --json      print one JSON object per packet: n, ts, len, caplen, src,
               dst, proto, sport, dport, vlan (absent fields left out)
   -q          do not print the summary on standard error at the end
+
+live capture:
+  -s SNAPLEN  capture at most SNAPLEN bytes of each packet (default 262144)
+  -p          do not put the interface into promiscuous mode
+  -Q DIR      direction: in, out or both (default both)
+  -Z USER     (a pktsh option: pktsh -Z USER scripts/dump.lua ...)
   -h, --help  show this help
 
 exit status: 0 on success; 1 if the source cannot be read (after
@@ -45,6 +53,13 @@ local function parse_args(argv)
     elseif a == "-q" then o.quiet = true
     elseif a == "--json" then o.json = true
     elseif a == "-w" then o.write = value()
+    elseif a == "-p" then o.promisc = false
+    elseif a == "-Q" then o.direction = value()
+    elseif a == "-s" then
+      o.snaplen = tonumber(value())
+      if not o.snaplen or o.snaplen < 1 or o.snaplen % 1 ~= 0 then
+        die(2, "-s needs a positive whole number, not '%s'", argv[i])
+      end
     elseif a == "-c" then
       o.count = tonumber(value())
       if not o.count or o.count < 1 or o.count % 1 ~= 0 then
@@ -105,9 +120,17 @@ local function plural(n, word)
   return string.format("%d %s%s", n, word, n == 1 and "" or "s")
 end
 
+-- tcpdump's three lines for a live capture.
+local function report_live(st, n)
+  io.stderr:write(plural(n, "packet"), " captured\n",
+                  plural(st.received, "packet"), " received by filter\n",
+                  plural(st.drops, "packet"), " dropped by kernel\n")
+end
+
 local function report(src, o, out, n)
   if o.quiet then return end
   local st = src:stats()
+  if src.kind == "live" then return report_live(st, n) end
   local parts = {plural(n, "packet")}
   if o.filter then
     parts[#parts + 1] = string.format("%d read, %d filtered out", st.received, st.filtered)
@@ -119,7 +142,11 @@ end
 
 local function main(argv)
   local o = parse_args(argv)
-  local src, err = pktsh.open(o.source, {filter = o.filter})
+  local opts = {filter = o.filter}
+  if o.snaplen or o.promisc == false or o.direction then
+    opts.snaplen, opts.promisc, opts.direction = o.snaplen, o.promisc, o.direction
+  end
+  local src, err = pktsh.open(o.source, opts)
   if not src then die(1, "%s", err) end
   local out
   if o.write then

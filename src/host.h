@@ -26,6 +26,9 @@ void pktsh_writers_emergency_flush(void); /* async-signal-safe */
 int pktsh_run_chunk(lua_State *L, int status, int nargs, int nres);
 int pktsh_report(lua_State *L, int status);
 
+/* privs.c: -Z USER (0, or -1 when there is no such user) */
+int pktsh_privs_request(const char *user);
+
 /* repl.c */
 int pktsh_repl(lua_State *L);
 

@@ -19,6 +19,7 @@ static const char usage_text[] =
 	"\n"
 	"  -e CHUNK     run the Lua CHUNK (may be given more than once)\n"
 	"  -i           enter the REPL after SCRIPT or -e, keeping their globals\n"
+	"  -Z USER      become USER once the first live capture is open\n"
 	"  -h, --help   show this help and exit\n"
 	"  --version    print the version and exit\n"
 	"  --           stop handling options\n"
@@ -70,6 +71,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (o->nchunks == (int)(sizeof(o->chunks) / sizeof(o->chunks[0])))
 				return usage_error("too many %s options", "-e");
 			o->chunks[o->nchunks++] = argv[i];
+		} else if (!strcmp(a, "-Z")) {
+			if (++i == argc)
+				return usage_error("option '%s' needs a user name", a);
+			if (pktsh_privs_request(argv[i]))
+				return usage_error("-Z: no user '%s'", argv[i]);
 		} else if (!strcmp(a, "--")) {
 			if (i + 1 < argc)
 				o->script = i + 1;

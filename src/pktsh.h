@@ -109,6 +109,72 @@ int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
 int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
 int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err);
 
+/* Live capture: an AF_PACKET TPACKET_V3 ring on one interface. */
+enum pktsh_direction {
+	PKTSH_DIR_BOTH = 0,
+	PKTSH_DIR_IN = 1,
+	PKTSH_DIR_OUT = 2
+};
+
+enum pktsh_tstamp {
+	PKTSH_TSTAMP_SW = 0,
+	PKTSH_TSTAMP_HW = 1
+};
+
+/* PACKET_FANOUT modes as the kernel numbers them; NONE opens no group. */
+enum pktsh_fanout {
+	PKTSH_FANOUT_NONE = -1,
+	PKTSH_FANOUT_HASH = 0,
+	PKTSH_FANOUT_LB = 1,
+	PKTSH_FANOUT_CPU = 2,
+	PKTSH_FANOUT_ROLLOVER = 3,
+	PKTSH_FANOUT_QM = 5
+};
+
+struct pktsh_ring_opts {
+	const char *filter;        /* tcpdump syntax, or NULL */
+	uint32_t snaplen;
+	uint32_t block_size;       /* bytes, a multiple of the page size */
+	uint32_t block_count;
+	uint32_t block_timeout_ms; /* the kernel hands over a block this old */
+	int32_t promisc;
+	int32_t immediate;         /* hand over every packet at once */
+	int32_t direction;         /* enum pktsh_direction */
+	int32_t tstamp;            /* enum pktsh_tstamp */
+	int32_t fanout_mode;       /* enum pktsh_fanout */
+	int32_t fanout_defrag;     /* PACKET_FANOUT_FLAG_DEFRAG */
+	uint32_t fanout_group;     /* group id, shared by the rings of one source */
+};
+
+struct pktsh_ring_info {
+	int32_t linktype;
+	uint32_t snaplen;
+	uint32_t ifindex;
+	int32_t fd;
+	int32_t tstamp;            /* what the ring really gives */
+	uint32_t block_size;
+	uint32_t block_count;
+};
+
+struct pktsh_ring;
+int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
+		    const struct pktsh_ring_opts *opts, struct pktsh_err *err);
+/* Waits up to timeout_ms for a block and fills the ring's batch from it:
+ * >0 packets, 0 nothing yet (or interrupted by a signal), -1 error. The
+ * block stays the batch's until pktsh_ring_release or the next call. */
+int pktsh_ring_next(struct pktsh_ring *r, struct pktsh_batch **out,
+		    int32_t timeout_ms, struct pktsh_err *err);
+void pktsh_ring_release(struct pktsh_ring *r);
+/* Running totals: the kernel's PACKET_STATISTICS reset on every read. */
+int pktsh_ring_stats(struct pktsh_ring *r, struct pktsh_src_stats *out,
+		     struct pktsh_err *err);
+int pktsh_ring_info(const struct pktsh_ring *r, struct pktsh_ring_info *out);
+void pktsh_ring_close(struct pktsh_ring *r);
+
+/* With -Z USER, drops to USER; a live source calls it once all its
+ * sockets are open. Does nothing without -Z or once done. */
+int pktsh_privdrop(struct pktsh_err *err);
+
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */
 int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,
@@ -124,4 +190,39 @@ int64_t pktsh_now_ns(void);
 int64_t pktsh_mono_ns(void);
 
 const char *pktsh_version(void);
+/* Sending whole Ethernet frames on one interface (src/sender.c). */
+struct pktsh_sender_opts {
+	int32_t tx_ring;           /* 1: bulk sends through a PACKET_TX_RING */
+	int32_t qdisc_bypass;      /* 1: PACKET_QDISC_BYPASS (faster; captures
+				      on the sending interface miss the frames) */
+};
+
+struct pktsh_sender_stats {
+	uint64_t packets;          /* frames the driver accepted */
+	uint64_t bytes;
+	uint64_t errors;           /* frames given up on */
+};
+
+struct pktsh_sender_info {
+	uint32_t ifindex;
+	int32_t fd;
+	int32_t tx_ring;           /* 1 if the TX ring is in use */
+	int32_t qdisc_bypass;
+	uint32_t max_ring_frame;   /* longer frames go through send(2) */
+};
+
+struct pktsh_sender;
+int pktsh_sender_open(struct pktsh_sender **out, const char *ifname,
+		      const struct pktsh_sender_opts *opts,
+		      struct pktsh_err *err);
+/* Sends the frame count times: the number sent (the driver accepted),
+ * which is less than count only after an error (err says why) or an
+ * interrupt; -1 when nothing was sent. */
+int pktsh_sender_send(struct pktsh_sender *s, const uint8_t *data,
+		      uint32_t len, uint32_t count, struct pktsh_err *err);
+int pktsh_sender_stats(const struct pktsh_sender *s,
+		       struct pktsh_sender_stats *out);
+int pktsh_sender_info(const struct pktsh_sender *s,
+		      struct pktsh_sender_info *out);
+void pktsh_sender_close(struct pktsh_sender *s);
 #endif

@@ -32,7 +32,14 @@ function File:_close()
   self.handle = nil
 end
 
+local known = {filter = true, batch = true}
+
 function M.open(path, opts)
+  for k in pairs(opts) do
+    if not known[k] then
+      return nil, string.format("unknown option '%s' for a capture file", tostring(k))
+    end
+  end
   local err = errors.new()
   local out = ffi.new("struct pktsh_file *[1]")
   local batch = opts.batch or DEFAULT_BATCH

@@ -88,7 +88,9 @@ function Source:stats()
     bytes = tonumber(st.bytes), batches = tonumber(st.batches),
     drops = tonumber(st.drops), freeze_q = tonumber(st.freeze_q),
   }
-  if self.filter then t.filtered = t.received - t.packets end
+  -- A file reports what its filter refused; a kernel filter's refusals
+  -- are never counted.
+  if self.filter and self.kind == "file" then t.filtered = t.received - t.packets end
   return t
 end
 
@@ -108,7 +110,15 @@ end
 Source.__fields = {"next", "each", "packets", "stats", "error", "close",
                    "linktype", "snaplen", "name", "kind", "filter"}
 
--- pktsh.open(spec, opts): a pcap/pcapng path (or "-" for stdin) for now.
+local function is_interface(name)
+  if name:find("/", 1, true) then return false end
+  local f = io.open("/sys/class/net/" .. name .. "/ifindex", "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- pktsh.open(spec, opts): a pcap/pcapng path ("-" for stdin) or the name
+-- of a network interface. A path wins over an interface of the same name.
 function M.open(spec, opts)
   errors.argcheck(type(spec) == "string", 1, "open", "string")
   errors.argcheck(opts == nil or type(opts) == "table", 2, "open", "table or nil")
@@ -118,10 +128,8 @@ function M.open(spec, opts)
     if f then f:close() end
     return require("pktsh.file").open(spec, opts)
   end
-  local ok = io.open("/sys/class/net/" .. spec .. "/ifindex", "r")
-  if ok then
-    ok:close()
-    return nil, string.format("'%s' is a network interface: live capture is not implemented yet", spec)
+  if is_interface(spec) then
+    return require("pktsh.live").open(spec, opts)
   end
   return nil, string.format("cannot open '%s': no such file or interface", spec)
 end
