@@ -2,9 +2,11 @@
  * ring.c - live capture through an AF_PACKET TPACKET_V3 ring.
  *
  * The socket is created with protocol 0, so it receives nothing until it
- * is bound; the filter (always one: an empty expression still carries the
- * snapshot length) is attached before the bind, so no unfiltered packet
- * ever reaches the ring. A batch is one block of the ring: Lua walks its
+ * is bound; the filter is attached before the bind, so no unfiltered
+ * packet ever reaches the ring. Without an expression a filter is only
+ * needed to cut packets to a snapshot length below the maximum (its return
+ * value is the length kept); otherwise the kernel runs none, which spares
+ * the sending core a BPF run per packet. A batch is one block of the ring: Lua walks its
  * packets in place and the block goes back to the kernel on release.
  */
 #include <arpa/inet.h>
@@ -261,7 +263,9 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 		goto fail;
 	}
 	if ((o->tstamp == PKTSH_TSTAMP_HW && hw_timestamps(r, err)) ||
-	    attach_filter(r, o->filter, err) || setup_ring(r, o, err) ||
+	    (((o->filter && *o->filter) || r->info.snaplen < DEFAULT_SNAPLEN) &&
+	     attach_filter(r, o->filter, err)) ||
+	    setup_ring(r, o, err) ||
 	    bind_and_join(r, o, err))
 		goto fail;
 	*out = r;

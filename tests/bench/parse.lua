@@ -107,7 +107,10 @@ if not ok then
   io.stderr:write("parse: ", tostring(perr), "\n")
   os.exit(1)
 end
-local packets = src:stats().packets
+local st = src:stats()
+local packets = st.packets
+io.stderr:write(string.format("stats packets=%d received=%d drops=%d\n",
+                              st.packets, st.received, st.drops))
 src:close()
 local t1 = C.pktsh_mono_ns()
 print(string.format("sum packets=%d ip4=%d ip6=%d udp=%d tcp=%d dns=%d dnsbad=%d " ..
