@@ -9,6 +9,12 @@
 /* luamods.c (generated): put the compiled-in Lua library into package.preload. */
 void pktsh_luamods_preload(lua_State *L);
 
+/* main.c: package.preload and PKTSH_PATH for a new state (workers too). */
+void pktsh_setup_package(lua_State *L);
+
+/* workers.c: the default worker count, from -j N. */
+void pktsh_jobs_set(int n);
+
 /* signals.c */
 enum pktsh_sigmode { PKTSH_SIG_SCRIPT, PKTSH_SIG_REPL };
 void pktsh_signals_install(lua_State *L, enum pktsh_sigmode mode);

@@ -19,6 +19,7 @@ static const char usage_text[] =
 	"\n"
 	"  -e CHUNK     run the Lua CHUNK (may be given more than once)\n"
 	"  -i           enter the REPL after SCRIPT or -e, keeping their globals\n"
+	"  -j N         run pktsh.parallel work in N threads (fanout workers)\n"
 	"  -Z USER      become USER once the first live capture is open\n"
 	"  -h, --help   show this help and exit\n"
 	"  --version    print the version and exit\n"
@@ -65,6 +66,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 			return 0;
 		} else if (!strcmp(a, "-i")) {
 			o->interactive = 1;
+		} else if (!strncmp(a, "-j", 2)) {
+			const char *v = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+			char *end;
+			long n = v ? strtol(v, &end, 10) : 0;
+
+			if (!v || !*v || *end || n < 1 || n > 1024)
+				return usage_error("option -j needs a worker count from 1 to 1024, not '%s'",
+						   v ? v : "");
+			pktsh_jobs_set((int)n);
 		} else if (!strcmp(a, "-e")) {
 			if (++i == argc)
 				return usage_error("option '%s' needs a Lua chunk", a);
@@ -92,7 +102,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* package.preload gets the compiled-in library; PKTSH_PATH overrides all
  * of it but the generated FFI declarations, which belong to this binary. */
-static void setup_package(lua_State *L)
+void pktsh_setup_package(lua_State *L)
 {
 	const char *dir = getenv("PKTSH_PATH");
 
@@ -212,7 +222,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	luaL_openlibs(L);
-	setup_package(L);
+	pktsh_setup_package(L);
 	atexit(pktsh_writers_close_all);
 	rc = load_library(L) ? 1 : run(L, argc, argv, &o);
 	lua_close(L);

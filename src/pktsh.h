@@ -225,4 +225,51 @@ int pktsh_sender_stats(const struct pktsh_sender *s,
 int pktsh_sender_info(const struct pktsh_sender *s,
 		      struct pktsh_sender_info *out);
 void pktsh_sender_close(struct pktsh_sender *s);
+/* --- Fanout workers (src/workers.c, lua/pktsh/parallel.lua) ---------------
+ * A group of threads, each with its own Lua state that re-runs the script
+ * up to its pktsh.parallel call and works on one ring of a fanout group
+ * (or on a share of a list of files). Only strings cross threads: the job
+ * in, one result or error text out. */
+enum pktsh_worker_status {
+	PKTSH_WORKER_RUNNING = 0,  /* no result yet */
+	PKTSH_WORKER_OK = 1,       /* out is the serialised result */
+	PKTSH_WORKER_FAILED = 2    /* out is the error message and traceback */
+};
+
+struct pktsh_worker_info {
+	int32_t index;             /* 1 .. count */
+	int32_t count;
+	struct pktsh_ring *ring;   /* this worker's ring, NULL for files */
+	const char *job;           /* the parent's serialised job */
+	size_t job_len;
+};
+
+struct pktsh_workers;
+/* Starts n threads; rings (n of them, or NULL) stay the caller's, and must
+ * stay open until pktsh_workers_close. The job is copied. */
+int pktsh_workers_start(struct pktsh_workers **out, int32_t n,
+			struct pktsh_ring *const *rings, const char *job,
+			size_t job_len, struct pktsh_err *err);
+/* Waits up to timeout_ms; returns how many workers are still running
+ * (0: all ended and joined). */
+int pktsh_workers_wait(struct pktsh_workers *w, int32_t timeout_ms);
+/* Asks the workers' loops to end as if their input had ended. */
+void pktsh_workers_stop(struct pktsh_workers *w);
+/* Worker i's (1-based) status and text, valid until close; RUNNING until
+ * every worker is joined. */
+int32_t pktsh_workers_result(const struct pktsh_workers *w, int32_t i,
+			     const char **data, size_t *len);
+/* Stops, joins every thread and frees the group. */
+void pktsh_workers_close(struct pktsh_workers *w);
+/* In a worker thread: 0 and this worker's info, -1 in any other thread. */
+int pktsh_worker_self(struct pktsh_worker_info *out);
+/* In a worker thread: non-zero once the parent asked the group to stop. */
+int pktsh_worker_stopping(void);
+/* In a worker thread: hands back the result (status OK) or error text. */
+int pktsh_worker_done(int32_t status, const char *data, size_t len);
+/* The -j N of the command line (1 without it). */
+int32_t pktsh_jobs(void);
+/* A fresh PACKET_FANOUT group id (16 bits, not 0) for this process. */
+uint32_t pktsh_fanout_group_new(void);
+/* --- end of fanout workers --- */
 #endif

@@ -101,11 +101,32 @@ static int link_type(int fd, const char *ifname, int *dlt, struct pktsh_err *err
 	return -1;
 }
 
+/*
+ * A handle to compile filters for this interface. libpcap only generates
+ * the Linux code for `vlan` (the kernel has moved the tag out of the frame
+ * into metadata, read with ancillary loads) for a live, activated handle;
+ * a dead handle looks for the tag inside the frame and matches nothing.
+ * Activating costs a second, short-lived socket; when it fails, a dead
+ * handle still compiles everything but `vlan`.
+ */
+static pcap_t *filter_handle(const struct pktsh_ring *r)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_create(r->name, errbuf);
+
+	if (p && pcap_set_snaplen(p, (int)r->info.snaplen) == 0 &&
+	    pcap_set_buffer_size(p, 1 << 16) == 0 && pcap_activate(p) == 0)
+		return p;
+	if (p)
+		pcap_close(p);
+	return pcap_open_dead(r->info.linktype, (int)r->info.snaplen);
+}
+
 /* Compiles the expression (possibly empty) and attaches it to the socket. */
 static int attach_filter(struct pktsh_ring *r, const char *expr,
 			 struct pktsh_err *err)
 {
-	pcap_t *p = pcap_open_dead(r->info.linktype, (int)r->info.snaplen);
+	pcap_t *p = filter_handle(r);
 	struct bpf_program prog;
 	struct sock_fprog fprog;
 	int rc = 0;

@@ -29,6 +29,14 @@ end
 
 -- Loaded on first use, so that `pktsh -e ''` stays fast.
 local lazy = {json = "pktsh.json", repl = "pktsh.repl", packet = "pktsh.packet"}
+lazy.sender = "pktsh.sender"    -- pktsh.sender(ifname [, opts]) (callable module)
+lazy.build = "pktsh.build"      -- frame builders: pktsh.build.udp4{...}
+lazy.parallel = "pktsh.parallel" -- pktsh.parallel(spec, opts, work, ...) (callable module)
+lazy.serial = "pktsh.serial"
+
+-- The -j N worker count; in a worker, its index and the count (else nil).
+function pktsh.jobs() return tonumber(C.pktsh_jobs()) end
+function pktsh.worker() return require("pktsh.parallel").worker() end
 setmetatable(pktsh, {__index = function(t, k)
   local name = lazy[k]
   if not name then return nil end

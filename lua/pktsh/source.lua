@@ -129,6 +129,7 @@ function M.open(spec, opts)
     return require("pktsh.file").open(spec, opts)
   end
   if is_interface(spec) then
+    if opts.workers then return require("pktsh.parallel").open(spec, opts) end
     return require("pktsh.live").open(spec, opts)
   end
   return nil, string.format("cannot open '%s': no such file or interface", spec)

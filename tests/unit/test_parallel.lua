@@ -1,0 +1,194 @@
+-- pktsh.parallel without root: the serialiser, the merges, and real worker
+-- threads over lists of capture files (the live fanout is in
+-- tests/sh/test_workers.sh). Workers re-run their script up to the call,
+-- so the threaded cases run small scripts of their own, not this file.
+local T = require "t"
+local S = require "pktsh.serial"
+local P = pktsh.parallel
+local PKTSH = os.getenv("PKTSH_BIN") or "build/pktsh"
+
+T.test("serial: round trip of plain values", function()
+  local v = {a = 1, b = -2.5, c = "x\0y:;{}", d = true, e = false,
+             [1] = "one", [2.5] = 2, [true] = {nested = {deeper = {1, 2, 3}}},
+             inf = 1 / 0, ninf = -1 / 0, big = 2 ^ 53, tiny = 5e-324, empty = {}}
+  local back = S.decode(S.encode(v))
+  T.deq(back, v, "round trip")
+  local nan = S.decode(S.encode(0 / 0))
+  T.ok(nan ~= nan, "nan stays nan")
+  T.eq(S.decode(S.encode("")), "", "empty string")
+  T.eq(S.decode(S.encode(nil)), nil, "nil at the top")
+end)
+
+T.test("serial: refuses what is not plain, naming the key path", function()
+  T.raises(function() S.encode({a = {b = print}}, "result") end,
+           "cannot serialise a function at result%.a%.b")
+  T.raises(function() S.encode({x = {["a b"] = {[3] = require("ffi").new("int64_t", 1)}}}, "result") end,
+           'cdata value %(1LL; use tonumber or tostring%) at result%.x%["a b"%]%[3%]')
+  T.raises(function() S.encode({[{}] = 1}) end, "table used as a key in value")
+  local t = {}; t.self = {t}
+  T.raises(function() S.encode(t) end, "contains itself at value%.self%[1%]")
+  T.raises(function() S.encode({co = coroutine.create(print)}) end, "thread at value%.co")
+  local ok, err = S.check({f = print}, "arg")
+  T.eq(ok, nil); T.ok(err:find("function at arg.f"), err)
+end)
+
+T.test("serial: decode never raises on bad input", function()
+  for _, bad in ipairs({"", "{", "{s1:a", "s5:ab", "s-1:", "n12", "nxyz;", "q", "{n1;}",
+                        "{{}n1;}", "{nnan;n1;}", "TT", ("{s1:a"):rep(300), 42}) do
+    local v, err = S.decode(bad)
+    T.eq(v, nil, "value of " .. tostring(bad):sub(1, 20))
+    T.ok(type(err) == "string" and #err > 0, "error for " .. tostring(bad):sub(1, 20))
+  end
+  -- random bytes: any answer, but never an error raised
+  math.randomseed(7)
+  local good = S.encode({a = {1, 2, "three"}, b = true})
+  for _ = 1, 2000 do
+    local i = math.random(#good)
+    local mutated = good:sub(1, i - 1) .. string.char(math.random(0, 255)) .. good:sub(i + 1)
+    T.ok(pcall(S.decode, mutated), "decode raised on " .. mutated)
+  end
+end)
+
+T.test("merge: numbers add, tables merge key by key", function()
+  local a = {n = 1, proto = {udp = 2}, src = {["198.18.0.1"] = {packets = 1}}, name = "x", on = true}
+  local b = {n = 2, proto = {udp = 3, tcp = 1}, src = {["198.18.0.2"] = {packets = 4}}, name = "x", on = true}
+  T.deq(P.merge(a, b), {n = 3, proto = {udp = 5, tcp = 1}, name = "x", on = true,
+                         src = {["198.18.0.1"] = {packets = 1}, ["198.18.0.2"] = {packets = 4}}})
+  T.raises(function() P.merge({s = {k = "a"}}, {s = {k = "b"}}) end,
+           'cannot merge "a" and "b" at result%.s%.k')
+  T.raises(function() P.merge({x = 1}, {x = {}}) end, "cannot merge 1 and a table at result%.x")
+end)
+
+T.test("merge: rules by key name, at any depth", function()
+  local m = P.merge_with({first = "min", last = "max", samples = "concat", tag = "keep",
+                          weird = function(a, b, key) return key .. a .. b end})
+  local got = m({flows = {f1 = {first = 5, last = 9, n = 1}}, samples = {1, 2}, tag = "a", weird = "x"},
+                {flows = {f1 = {first = 3, last = 7, n = 2}, f2 = {first = 1}}, samples = {3}, tag = "b", weird = "y"})
+  T.deq(got, {flows = {f1 = {first = 3, last = 9, n = 3}, f2 = {first = 1}},
+              samples = {1, 2, 3}, tag = "a", weird = "weirdxy"})
+  T.raises(function() P.merge_with({x = "median"}) end, "must be a function or one of")
+end)
+
+T.test("top: largest first, ties in key order", function()
+  local map = {a = 3, b = 5, c = 3, d = 1}
+  T.deq(P.top(map, 3), {{key = "b", value = 5}, {key = "a", value = 3}, {key = "c", value = 3}})
+  T.deq(P.top({x = {n = 1}, y = {n = 2}}, nil, "n"), {{key = "y", value = {n = 2}}, {key = "x", value = {n = 1}}})
+end)
+
+T.test("jobs and worker outside workers", function()
+  T.eq(pktsh.jobs(), 1)
+  T.eq(pktsh.worker(), nil)
+end)
+
+T.test("serial run: the same path as workers (arguments and results serialised)", function()
+  local arg1 = {k = 1}
+  local r, st = P("tests/pcaps/dnscap__dns.pcap", {filter = "icmp"}, function(src, a, b)
+    a.k = 99        -- a copy: the caller's table is not changed
+    local n = 0
+    src:each(function() n = n + 1 end)
+    return {n = n, b = b}
+  end, arg1, "two")
+  T.deq(r, {n = 41, b = "two"})
+  T.eq(arg1.k, 1, "argument copied")
+  T.eq(st.packets, 41); T.eq(#st.workers, 1); T.eq(st.interrupted, false)
+  local r2, err = P("tests/pcaps/dnscap__dns.pcap", nil, function() return {f = print} end)
+  T.eq(r2, nil); T.ok(err:find("cannot serialise a function at result.f", 1, true), err)
+  local r3, err3 = P("tests/pcaps/dnscap__dns.pcap", nil, function() error("boom") end)
+  T.eq(r3, nil); T.ok(err3:find("boom") and err3:find("stack traceback"), err3)
+  local r4, err4 = P("tests/pcaps/dnscap__dns.pcap", nil, function() return 1 end, print)
+  T.eq(r4, nil); T.ok(err4:find("function at argument[1]", 1, true), err4)
+  local r5, err5 = P("/nonexistent.pcap", nil, function() return 1 end)
+  T.eq(r5, nil); T.ok(err5:find("nonexistent"), err5)
+end)
+
+-- Runs a script (text) with pktsh and the given options: stdout, exit status.
+local function run(text, opts)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w")); f:write(text); f:close()
+  local p = io.popen(string.format("%s %s %s 2>&1; echo \"rc=$?\"", PKTSH, opts or "", path))
+  local out = p:read("*a")
+  p:close()
+  os.remove(path)
+  local rc = tonumber(out:match("rc=(%d+)\n$"))
+  return out:gsub("rc=%d+\n$", ""), rc
+end
+
+local files_script = [[
+local files = {}
+for f in io.popen("ls tests/pcaps/*.pcap tests/pcaps/*.pcapng | grep -v invalid"):lines() do
+  files[#files + 1] = f
+end
+print("before the call")      -- printed once: muted in workers
+local mode = arg[1]
+local r, st = pktsh.parallel(files, {workers = tonumber(arg[2])}, function(src, m)
+  local t = {packets = 0, bytes = 0, proto = {}, workers = {}}
+  src:each(function(p)
+    t.packets = t.packets + 1
+    t.bytes = t.bytes + p.len
+    local pr = p:proto() or -1
+    t.proto[pr] = (t.proto[pr] or 0) + 1
+  end)
+  t.workers[pktsh.worker() or 0] = 1
+  if m == "fail" and pktsh.worker() == 2 then error("worker two failed") end
+  if m == "exit" then os.exit(3) end
+  return t
+end, mode)
+if not r then print("ERR " .. st); return end
+local w = 0
+for _ in pairs(r.workers) do w = w + 1 end
+r.workers = nil
+print(pktsh.json.encode(r), st.packets, #st.workers, w)
+]]
+
+T.test("file workers: merged result equals the serial one", function()
+  local serial, rc1 = run(files_script, "")
+  local three, rc2 = run(files_script:gsub("arg%[2%]", "'3'"), "")
+  local jobs, rc3 = run(files_script, "-j 4")
+  T.eq(rc1, 0); T.eq(rc2, 0); T.eq(rc3, 0)
+  local s1 = serial:match("before the call\n(.-)\t") ; T.ok(s1, serial)
+  T.eq(three:match("before the call\n(.-)\t"), s1, "3 workers")
+  T.eq(jobs:match("before the call\n(.-)\t"), s1, "-j 4")
+  T.ok(serial:find("\t1\t1\n$"), serial)        -- one worker (0: the parent)
+  T.ok(three:find("\t3\t3\n$"), three)          -- three workers each saw files
+  T.ok(jobs:find("\t4\t4\n$"), jobs)
+  local n = 0
+  for _ in three:gmatch("before the call") do n = n + 1 end
+  T.eq(n, 1, "code before the call prints once")
+end)
+
+T.test("file workers: an error comes back as nil, err with a traceback", function()
+  local out, rc = run(files_script:gsub("arg%[2%]", "'3'"):gsub("arg%[1%]", "'fail'"), "")
+  T.eq(rc, 0, "the script goes on")
+  T.ok(out:find("ERR worker 2 of 3: [^\n]*worker two failed"), out)
+  T.ok(out:find("stack traceback"), out)
+  out = run(files_script:gsub("arg%[2%]", "'2'"):gsub("arg%[1%]", "'exit'"), "")
+  T.ok(out:find("ERR worker 1 of 2: [^\n]*os.exit called in a worker"), out)
+end)
+
+T.test("workers need a script file: -e and stdin are refused", function()
+  local p = io.popen(PKTSH .. [[ -j 2 -e 'print(pktsh.parallel({"a", "b"}, nil, function() end))' 2>&1]])
+  local out = p:read("*a"); p:close()
+  T.ok(out:find("nil\tpktsh.parallel: workers re-run the script file up to this call, and this code comes from a -e chunk", 1, true), out)
+end)
+
+T.test("a second call that starts workers is refused", function()
+  local out = run([[
+local files = {"tests/pcaps/dnscap__dns.pcap", "tests/pcaps/dnscap__icmp.pcap"}
+local function w(src) return {n = src:stats().packets} end
+print(pktsh.parallel(files[1], nil, w) ~= nil)
+print(pktsh.parallel(files, {workers = 2}, w))
+]])
+  T.ok(out:find("must be the script's first pktsh.parallel call", 1, true), out)
+end)
+
+T.test("-j rejects bad counts", function()
+  for _, bad in ipairs({"0", "x", "2000", ""}) do
+    local p = io.popen(PKTSH .. " -j '" .. bad .. "' -e '' 2>&1; echo rc=$?")
+    local out = p:read("*a"); p:close()
+    T.ok(out:find("rc=2"), bad .. ": " .. out)
+  end
+  local p = io.popen(PKTSH .. " -j3 -e 'print(pktsh.jobs())'")
+  T.eq(p:read("*a"), "3\n"); p:close()
+end)
+
+T.done()
