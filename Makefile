@@ -132,3 +132,38 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+# --- fuzzing (tests/fuzz) ---------------------------------------------------
+# `make fuzz`: a libFuzzer target over the pcap reader, the decoders, the DNS
+# parser and dnsflow, built with clang and ASan/UBSan from the project's own
+# sources (main.c excluded), seeded with tests/pcaps, run FUZZ_SECONDS.
+# Crashes land in tests/fuzz/regress/ (replayed by tests/sh/test_fuzz_regress.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
+FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/main.c,$(SRCS))) $(B)/fuzzobj/luamods.o
+
+$(B)/fuzzobj:
+	$(Q)mkdir -p $@
+
+$(B)/fuzzobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/fuzzobj
+	$(call msg,FUZZCC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(B)/fuzzobj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/fuzzobj
+	$(call msg,FUZZCC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(B)/fuzz_pcap: tests/fuzz/fuzz_pcap.c $(FUZZ_OBJS) $(G)/exports.list
+	$(call msg,LINK,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Wl,--dynamic-list=$(G)/exports.list \
+	  -o $@ tests/fuzz/fuzz_pcap.c $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz: $(B)/fuzz_pcap
+	$(Q)mkdir -p $(B)/fuzz-corpus tests/fuzz/regress
+	$(Q)cp -n tests/pcaps/*.pcap tests/pcaps/*.pcapng $(B)/fuzz-corpus/ 2>/dev/null || true
+	$(Q)cp -n tests/fuzz/regress/* $(B)/fuzz-corpus/ 2>/dev/null || true
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=tests/fuzz/ubsan.supp \
+	$(B)/fuzz_pcap -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
+	  -artifact_prefix=tests/fuzz/regress/ -print_final_stats=1 $(B)/fuzz-corpus

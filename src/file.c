@@ -200,6 +200,18 @@ static int wanted(struct pktsh_file *f, const struct pcap_pkthdr *h,
 	return !f->filtered || pcap_offline_filter(&f->prog, h, data);
 }
 
+/* ns since the epoch; a pcapng file can claim seconds that do not fit in
+ * int64 nanoseconds, and those saturate instead of overflowing. */
+static int64_t ts_ns(int64_t sec, int64_t frac_ns)
+{
+	int64_t ns;
+
+	if (__builtin_mul_overflow(sec, (int64_t)1000000000, &ns) ||
+	    __builtin_add_overflow(ns, frac_ns, &ns))
+		return sec < 0 ? INT64_MIN : INT64_MAX;
+	return ns;
+}
+
 static void put(struct pktsh_file *f, const uint8_t *data, uint32_t caplen,
 		uint32_t len, int64_t ts)
 {
@@ -277,8 +289,8 @@ static void fill_direct(struct pktsh_file *f)
 		h.caplen = r[2];
 		h.len = r[3];
 		if (wanted(f, &h, data))
-			put(f, data, r[2], r[3], (int64_t)r[0] * 1000000000 +
-			    (int64_t)r[1] * (f->info.nsec ? 1 : 1000));
+			put(f, data, r[2], r[3], ts_ns(r[0],
+			    (int64_t)r[1] * (f->info.nsec ? 1 : 1000)));
 	}
 }
 
@@ -330,7 +342,7 @@ static void fill_from_pcap(struct pktsh_file *f)
 		}
 		memcpy(f->arena + used, data, h->caplen);
 		put(f, (const uint8_t *)(uintptr_t)used, h->caplen, h->len,
-		    (int64_t)h->ts.tv_sec * 1000000000 + h->ts.tv_usec);
+		    ts_ns(h->ts.tv_sec, h->ts.tv_usec));
 		used += h->caplen;
 	}
 	for (i = 0; i < b->count; i++)

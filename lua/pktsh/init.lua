@@ -33,6 +33,8 @@ lazy.sender = "pktsh.sender"    -- pktsh.sender(ifname [, opts]) (callable modul
 lazy.build = "pktsh.build"      -- frame builders: pktsh.build.udp4{...}
 lazy.parallel = "pktsh.parallel" -- pktsh.parallel(spec, opts, work, ...) (callable module)
 lazy.serial = "pktsh.serial"
+lazy.dns = "pktsh.dns"          -- DNS decoder: pktsh.dns.parse, .question, .type_name
+lazy.dnsflow = "pktsh.dnsflow"  -- packets -> DNS messages (UDP, TCP, fragments)
 
 -- The -j N worker count; in a worker, its index and the count (else nil).
 function pktsh.jobs() return tonumber(C.pktsh_jobs()) end

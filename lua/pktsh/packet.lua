@@ -689,6 +689,9 @@ function P.reset(p)
   p.vlanid[0], p.vlanid[1] = 0, 0
 end
 
+-- pkt:dns(): a stub until pktsh.dns loads and installs the real method.
+function P.dns(p, ...) return require("pktsh.dns").packet_dns(p, ...) end
+
 ffi.metatype(pkt_t, {
   __index = P,
   __tostring = function(p) return T().summary(p) end,

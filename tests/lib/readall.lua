@@ -2,7 +2,7 @@
 -- printer on every packet; prints "FILE packets" or "FILE error: ..." per
 -- file. Run under valgrind by tests/sh/test_malformed.sh.
 local decoders = {"eth", "vlan", "ip4", "ip6", "ip", "proto", "tcp", "udp",
-                  "icmp", "icmp6", "payload", "ports"}
+                  "icmp", "icmp6", "payload", "ports", "dns"}
 
 local function exercise(p)
   for _, d in ipairs(decoders) do p[d](p) end

@@ -1,0 +1,411 @@
+-- test_dns.lua - pktsh.dns on hand-made messages, and pktsh.dnsflow on
+-- hand-made packets: every RR type, compression (backward only), the
+-- 255-octet limit, escaping, EDNS, truncation at every length.
+local T = require "t"
+local ffi = require "ffi"
+local bit = require "bit"
+local dns = require "pktsh.dns"
+local dnsflow = require "pktsh.dnsflow"
+local packet = require "pktsh.packet"
+
+local char, rep = string.char, string.rep
+
+local function be16(n) return char(bit.rshift(n, 8) % 256, n % 256) end
+local function be32(n) return be16(math.floor(n / 65536) % 65536) .. be16(n % 65536) end
+
+-- wire name from text ("a.b" -> \1a\1b\0); "" is the root
+local function wname(s)
+  local out = {}
+  if s ~= "" then
+    for l in (s .. "."):gmatch("(.-)%.") do out[#out + 1] = char(#l) .. l end
+  end
+  return table.concat(out) .. "\0"
+end
+
+local function header(o)
+  return be16(o.id or 0x1234) .. be16(o.flags or 0x0100) .. be16(o.qd or 0) ..
+    be16(o.an or 0) .. be16(o.ns or 0) .. be16(o.ar or 0)
+end
+
+local function rr(name, t, class, ttl, rdata)
+  return name .. be16(t) .. be16(class) .. be32(ttl) .. be16(#rdata) .. rdata
+end
+
+local function opt(udp, ext, ver, flags, options)
+  options = options or ""
+  return rr("\0", 41, udp, ext * 16777216 + ver * 65536 + flags, options)
+end
+
+T.test("header and flags", function()
+  local m = header{id = 0xbeef, flags = 0x8583, qd = 0}
+  local msg = assert(dns.parse(m))
+  T.eq(msg.id, 0xbeef, "id")
+  T.ok(msg.qr and msg.aa and msg.rd and msg.ra and not msg.tc, "flags")
+  T.eq(msg.opcode, 0, "opcode")
+  T.eq(msg.rcode, 3, "rcode")
+  T.eq(dns.rcode_name(msg.rcode), "NXDOMAIN", "rcode name")
+  local id, flags, qd, an, ns, ar = dns.header(m)
+  T.eq(id, 0xbeef, "header id"); T.eq(flags, 0x8583, "header flags")
+  T.eq(qd + an + ns + ar, 0, "counts")
+  local i2, f2, rc, qn = dns.question(m)
+  T.eq(i2, 0xbeef, "question id"); T.eq(rc, 3, "question rcode"); T.eq(qn, nil, "no qname")
+  T.eq(dns.header("\1\2\3"), nil, "short header")
+end)
+
+T.test("names of numbers", function()
+  T.eq(dns.type_name(1), "A"); T.eq(dns.type_name(28), "AAAA")
+  T.eq(dns.type_name(256), "URI"); T.eq(dns.type_name(257), "CAA")
+  T.eq(dns.type_name(65280), "TYPE65280"); T.eq(dns.type_name(255), "ANY")
+  T.eq(dns.rcode_name(0), "NOERROR"); T.eq(dns.rcode_name(16), "BADVERS")
+  T.eq(dns.rcode_name(23), "BADCOOKIE"); T.eq(dns.rcode_name(3841), "RCODE3841")
+  T.eq(dns.class_name(1), "IN"); T.eq(dns.class_name(7), "CLASS7")
+  T.eq(dns.opcode_name(5), "UPDATE"); T.eq(dns.type_number("aaaa"), 28)
+  T.eq(dns.type_number("TYPE65280"), 65280)
+end)
+
+-- One message with every decoded RR type, names compressed.
+local function every_rr()
+  local q = wname("Example.COM")                           -- at offset 12
+  local ptr = "\192\12"
+  local body = q .. be16(255) .. be16(1) ..
+    rr(ptr, 1, 1, 300, "\192\0\2\1") ..
+    rr(ptr, 28, 1, 300, "\32\1\13\184" .. rep("\0", 11) .. "\1") ..
+    rr(ptr, 5, 1, 60, "\3www" .. ptr) ..
+    rr(ptr, 2, 1, 60, "\3ns1" .. ptr) ..
+    rr(ptr, 12, 1, 60, wname("host.example.net")) ..
+    rr(ptr, 15, 1, 60, be16(10) .. "\4mail" .. ptr) ..
+    rr(ptr, 16, 1, 60, "\5hello\0\3a\1b") ..
+    rr(ptr, 33, 1, 60, be16(1) .. be16(2) .. be16(5060) .. "\3sip" .. ptr) ..
+    rr(ptr, 6, 1, 60, "\2ns" .. ptr .. "\5admin" .. ptr .. be32(2024010101) ..
+      be32(7200) .. be32(3600) .. be32(1209600) .. be32(300)) ..
+    rr(ptr, 65280, 1, 60, "\1\2\3")
+  return header{id = 7, flags = 0x8180, qd = 1, an = 10, ar = 1} .. body ..
+    opt(1232, 0, 0, 0x8000, be16(10) .. be16(8) .. "cookie!!")
+end
+
+T.test("every RR type", function()
+  local msg = assert(dns.parse(every_rr()))
+  T.eq(#msg.answers, 10, "answers")
+  T.eq(msg.questions[1].name, "Example.COM", "qname keeps case")
+  T.eq(msg.questions[1].type, 255, "qtype")
+  local a = msg.answers
+  T.eq(a[1].address, "192.0.2.1", "A")
+  T.eq(a[2].address, "2001:db8::1", "AAAA")
+  T.eq(a[3].target, "www.Example.COM", "CNAME via pointer")
+  T.eq(a[4].target, "ns1.Example.COM", "NS")
+  T.eq(a[5].target, "host.example.net", "PTR")
+  T.eq(a[6].preference, 10, "MX pref"); T.eq(a[6].exchange, "mail.Example.COM", "MX")
+  T.deq(a[7].strings, {"hello", "", "a\1b"}, "TXT")
+  T.eq(a[8].port, 5060, "SRV port"); T.eq(a[8].target, "sip.Example.COM", "SRV target")
+  T.eq(a[8].priority, 1, "SRV prio"); T.eq(a[8].weight, 2, "SRV weight")
+  T.eq(a[9].mname, "ns.Example.COM", "SOA mname"); T.eq(a[9].rname, "admin.Example.COM", "SOA rname")
+  T.eq(a[9].serial, 2024010101, "SOA serial"); T.eq(a[9].minimum, 300, "SOA minimum")
+  T.eq(a[10].rdata, "\1\2\3", "unknown type keeps raw rdata")
+  T.eq(dns.type_name(a[10].type), "TYPE65280", "unknown type name")
+  T.ok(msg.edns and msg.edns["do"], "DO bit")
+  T.eq(msg.edns.udp_size, 1232, "udp size")
+  T.eq(msg.edns.options[1].code, 10, "option code")
+  T.eq(msg.edns.options[1].data, "cookie!!", "option data")
+  T.eq(msg.rcode, 0, "rcode")
+  -- text forms do not fail
+  T.ok(dns.summary(msg):find("NOERROR", 1, true), "summary")
+  T.ok(#dns.show(msg) > 10, "show")
+  -- the fast path agrees
+  local id, flags, rc, qn, qt, qc = dns.question(every_rr())
+  T.eq(id, 7); T.eq(flags, 0x8180); T.eq(rc, 0)
+  T.eq(qn, "example.com", "fast qname lower-cased"); T.eq(qt, 255); T.eq(qc, 1)
+end)
+
+T.test("EDNS extended rcode: BADVERS, BADCOOKIE, large", function()
+  for _, c in ipairs{{1, 0, 16}, {1, 7, 23}, {240, 1, 3841}} do
+    local m = header{flags = 0x8100 + c[2], qd = 1, ar = 1} .. wname("a.b") ..
+      be16(1) .. be16(1) .. opt(4096, c[1], 0, 0)
+    local msg = assert(dns.parse(m))
+    T.eq(msg.rcode, c[3], "full rcode")
+    T.eq(msg.hrcode, c[2], "header rcode")
+    local _, _, rc = dns.question(m)
+    T.eq(rc, c[3], "fast path rcode")
+  end
+  T.eq(dns.rcode_name(16), "BADVERS")
+  -- behind many records (the fast path's general scan)
+  local body = ""
+  for i = 1, 12 do body = body .. rr("\192\12", 1, 1, 1, char(10, 0, 0, i)) end
+  local m = header{flags = 0x8180, qd = 1, an = 12, ar = 1} .. wname("x.y") ..
+    be16(1) .. be16(1) .. body .. opt(512, 1, 0, 0)
+  local _, _, rc = dns.question(m)
+  T.eq(rc, 16, "ext rcode after 12 answers")
+  T.eq(assert(dns.parse(m)).rcode, 16, "full parse")
+  -- owner names with labels (not a pointer) before the OPT
+  m = header{flags = 0x8180, qd = 1, an = 1, ar = 1} .. wname("x.y") ..
+    be16(1) .. be16(1) .. rr(wname("x.y"), 1, 1, 1, "\1\2\3\4") .. opt(512, 1, 0, 0)
+  _, _, rc = dns.question(m)
+  T.eq(rc, 16, "ext rcode after a label-named record")
+  -- a query's rcode is the header's
+  m = header{flags = 0x0100, qd = 1, ar = 1} .. wname("x.y") .. be16(1) .. be16(1) .. opt(512, 1, 0, 0)
+  _, _, rc = dns.question(m)
+  T.eq(rc, 0, "query rcode")
+  -- OPT not at the root, two OPT records: malformed
+  m = header{flags = 0x8100, ar = 1} .. rr(wname("a"), 41, 512, 0, "")
+  T.eq(dns.parse(m), nil, "OPT owner not root")
+  m = header{flags = 0x8100, ar = 2} .. opt(512, 0, 0, 0) .. opt(512, 0, 0, 0)
+  T.eq(dns.parse(m), nil, "two OPT")
+end)
+
+T.test("compression: backward pointers only", function()
+  local q = header{qd = 1} .. wname("a.b") .. be16(1) .. be16(1)
+  -- a pointer forward (to itself + more)
+  local fwd = header{flags = 0x8180, qd = 1, an = 1} .. wname("a.b") .. be16(1) .. be16(1) ..
+    "\192\40" .. be16(1) .. be16(1) .. be32(0) .. be16(4) .. "\1\2\3\4"
+  local msg, err = dns.parse(fwd)
+  T.eq(msg, nil, "forward pointer rejected"); T.ok(err:find("backwards"), err)
+  -- a pointer to itself
+  local self = header{qd = 1} .. "\192\12" .. be16(1) .. be16(1)
+  T.eq(dns.parse(self), nil, "self pointer")
+  T.eq(dns.question(self), nil, "self pointer (fast path)")
+  -- a loop through two pointers: 12 -> label + pointer to 12
+  local loop = header{qd = 1} .. "\1a\192\12" .. be16(1) .. be16(1)
+  T.eq(dns.parse(loop), nil, "pointer back into its own name")
+  T.eq(dns.question(loop), nil, "loop (fast path)")
+  -- a chain of ever-earlier pointers is fine
+  local chain = header{qd = 2, flags = 0} .. wname("x.y") .. be16(1) .. be16(1) ..
+    "\1z\192\12" .. be16(1) .. be16(1)
+  msg = assert(dns.parse(chain))
+  T.eq(msg.questions[2].name, "z.x.y", "pointer chain")
+  -- a pointer truncated
+  T.eq(dns.parse(header{qd = 1} .. "\192"), nil, "truncated pointer")
+  -- label types 0x40 and 0x80
+  T.eq(dns.parse(header{qd = 1} .. "\65a\0" .. be16(1) .. be16(1)), nil, "label type 0x40")
+  T.eq(dns.question(header{qd = 1} .. "\129a\0" .. be16(1) .. be16(1)), nil, "label type 0x80")
+  T.ok(dns.parse(q), "plain query")
+end)
+
+T.test("names: 255-octet limit", function()
+  -- 4 labels of 63 = 4*64 + 1 = 257 octets: too long; 3*64 + 62 bytes ok
+  local long = rep(char(63) .. rep("a", 63), 4) .. "\0"
+  local _, err = dns.parse(header{qd = 1} .. long .. be16(1) .. be16(1))
+  T.ok(err and err:find("255"), "257 octets rejected: " .. tostring(err))
+  T.eq(dns.question(header{qd = 1} .. long .. be16(1) .. be16(1)), nil, "fast path too")
+  local ok255 = rep(char(63) .. rep("a", 63), 3) .. char(61) .. rep("b", 61) .. "\0"
+  T.eq(#ok255, 255, "built 255")
+  local msg = assert(dns.parse(header{qd = 1} .. ok255 .. be16(1) .. be16(1)))
+  T.eq(#msg.questions[1].name, 63 * 3 + 61 + 3, "255 octets accepted")
+  local ok256 = rep(char(63) .. rep("a", 63), 3) .. char(62) .. rep("b", 62) .. "\0"
+  T.eq(dns.parse(header{qd = 1} .. ok256 .. be16(1) .. be16(1)), nil, "256 rejected")
+  -- too long only through compression
+  local part = rep(char(63) .. rep("c", 63), 3) .. "\0"          -- 193 octets at 12
+  local m = header{qd = 2} .. part .. be16(1) .. be16(1) ..
+    char(63) .. rep("d", 63) .. "\192\12" .. be16(1) .. be16(1)
+  T.eq(dns.parse(m), nil, "257 octets via a pointer")
+end)
+
+T.test("names: RFC 1035 escaping", function()
+  local m = header{qd = 1} .. "\4a.b\\\3\1\32\255\3COM\0" .. be16(1) .. be16(1)
+  local msg = assert(dns.parse(m))
+  T.eq(msg.questions[1].name, "a\\.b\\\\.\\001\\032\\255.COM", "escaped")
+  local _, _, _, qn = dns.question(m)
+  T.eq(qn, "a\\.b\\\\.\\001\\032\\255.com", "escaped, lower-cased")
+  -- root
+  msg = assert(dns.parse(header{qd = 1} .. "\0" .. be16(2) .. be16(1)))
+  T.eq(msg.questions[1].name, ".", "root")
+  T.eq(dns.escape_string('a"b\0'), 'a\\"b\\000', "character string")
+  -- other specials
+  m = header{qd = 1} .. "\6();@$\"\0" .. be16(1) .. be16(1)
+  T.eq(assert(dns.parse(m)).questions[1].name, '\\(\\)\\;\\@\\$\\"', "specials")
+end)
+
+T.test("mDNS bits kept", function()
+  local m = header{id = 0, flags = 0x8400, qd = 1, an = 1} .. wname("_ipp._tcp.local") ..
+    be16(12) .. be16(0x8001) .. rr("\192\12", 1, 0x8001, 120, "\10\0\0\1")
+  local msg = assert(dns.parse(m))
+  T.ok(msg.questions[1].qu, "QU bit")
+  T.eq(msg.answers[1].class, 0x8001, "cache-flush bit kept")
+  local _, _, _, _, _, qc = dns.question(m)
+  T.eq(qc, 0x8001, "qclass with QU")
+end)
+
+T.test("bad rdata lengths and truncation at every length never raise", function()
+  T.eq(dns.parse(header{flags = 0x8000, an = 1} .. rr("\0", 1, 1, 0, "\1\2\3")), nil, "A of 3 bytes")
+  T.eq(dns.parse(header{flags = 0x8000, an = 1} .. rr("\0", 28, 1, 0, "\1\2\3")), nil, "AAAA of 3 bytes")
+  T.ok(dns.parse(header{flags = 0x8000, an = 1} .. rr("\0", 1, 254, 0, "")), "empty rdata (update)")
+  local full = every_rr()
+  for i = 0, #full do
+    local s = full:sub(1, i)
+    local ok, a, b = pcall(dns.parse, s)
+    T.ok(ok, "parse raised at length " .. i)
+    if i < #full then T.ok(a == nil and type(b) == "string", "parse fails with a reason at " .. i) end
+    ok = pcall(dns.question, s)
+    T.ok(ok, "question raised at length " .. i)
+    ok = pcall(dns.header, s)
+    T.ok(ok, "header raised at length " .. i)
+    -- through a pointer and an explicit length shorter than the buffer
+    local buf = ffi.new("uint8_t[?]", #full)
+    ffi.copy(buf, full, #full)
+    ok, a = pcall(dns.parse, buf, i)
+    T.ok(ok and (i == #full) == (a ~= nil), "pointer form at " .. i)
+  end
+  -- random bytes after a valid header
+  local seed = 12345
+  for _ = 1, 2000 do
+    local t = {}
+    for k = 1, 40 do seed = (seed * 1103515245 + 12345) % 2147483648; t[k] = char(seed % 256) end
+    local s = header{flags = 0x8180, qd = 1, an = 2, ns = 1, ar = 2} .. table.concat(t)
+    T.ok(pcall(dns.parse, s) and pcall(dns.question, s), "random")
+  end
+end)
+
+---------------------------------------------------------------------------
+-- pkt:dns() and dnsflow on built frames
+
+local function a4(s) return assert(packet.parse_in4(s)) end
+local function a6(s) return assert(packet.parse_in6(s)) end
+local ETH = rep("\0", 12)
+
+local function ip4(proto, payload, o)
+  o = o or {}
+  local ff = math.floor((o.off or 0) / 8) + (o.mf and 0x2000 or 0)
+  return ETH .. "\8\0" .. char(0x45, 0) .. be16(20 + #payload) .. be16(o.id or 1) ..
+    be16(ff) .. char(64, proto) .. be16(0) .. a4(o.src or "198.18.0.1") ..
+    a4(o.dst or "198.18.0.2") .. payload
+end
+
+local function ip6(nxt, payload, o)
+  o = o or {}
+  return ETH .. "\134\221" .. char(0x60, 0, 0, 0) .. be16(#payload) .. char(nxt, 64) ..
+    a6(o.src or "2001:2::1") .. a6(o.dst or "2001:2::2") .. payload
+end
+
+local function udp(sp, dp, data, ulen)
+  return be16(sp) .. be16(dp) .. be16(ulen or 8 + #data) .. be16(0) .. data
+end
+
+local function tcp(sp, dp, seq, flags, data)
+  return be16(sp) .. be16(dp) .. be32(seq) .. be32(0) .. char(0x50, flags) ..
+    be16(65535) .. be16(0) .. be16(0) .. data
+end
+
+local QUERY = header{id = 0x4242, flags = 0x0100, qd = 1} .. wname("example.com") .. be16(1) .. be16(1)
+
+local function collect(fe, frames)
+  local got = {}
+  for _, f in ipairs(frames) do
+    local p = packet.from_bytes(f, 1, 1e9)
+    fe:feed(p, function(ptr, len, meta)
+      got[#got + 1] = {msg = ffi.string(ptr, len), transport = meta.transport,
+        ipver = meta.ipver, src = meta.src, dst = meta.dst, sport = meta.sport,
+        dport = meta.dport, frag = meta.fragmented, srcraw = meta.srcraw}
+    end)
+  end
+  return got
+end
+
+T.test("pkt:dns()", function()
+  local p = packet.from_bytes(ip4(17, udp(1234, 53, QUERY)))
+  local m = assert(p:dns())
+  T.eq(m.id, 0x4242); T.eq(m.questions[1].name, "example.com")
+  p = packet.from_bytes(ip4(17, udp(1234, 8053, QUERY)))
+  T.eq(p:dns(), nil, "other port")
+  T.ok(p:dns(true), "any port")
+  p = packet.from_bytes(ip4(6, tcp(1234, 53, 1, 0x18, be16(#QUERY) .. QUERY)))
+  T.ok(p:dns(), "TCP with the length prefix")
+  -- UDP length honoured: 8 means no payload
+  p = packet.from_bytes(ip4(17, udp(1234, 53, QUERY, 8)))
+  T.eq(p:dns(), nil, "UDP length 8")
+end)
+
+T.test("dnsflow: UDP on IPv4 and IPv6, ports, ICMP-quoted not counted", function()
+  local fe = dnsflow.new{ports = {53}}
+  local got = collect(fe, {
+    ip4(17, udp(1234, 53, QUERY)),
+    ip6(17, udp(53, 1234, QUERY)),
+    ip4(17, udp(1234, 5353, QUERY)),                 -- not a listed port
+    ip4(17, udp(1234, 53, QUERY, 8)),                -- empty
+    ip4(1, char(3, 3, 0, 0, 0, 0, 0, 0) .. ip4(17, udp(1234, 53, QUERY)):sub(15)),
+  })
+  T.eq(#got, 2, "messages")
+  T.eq(got[1].msg, QUERY); T.eq(got[1].transport, "udp"); T.eq(got[1].ipver, 4)
+  T.eq(got[1].src, "198.18.0.1"); T.eq(got[1].dst, "198.18.0.2"); T.eq(got[1].dport, 53)
+  T.eq(got[1].srcraw, a4("198.18.0.1"))
+  T.eq(got[2].ipver, 6); T.eq(got[2].src, "2001:2::1"); T.eq(got[2].sport, 53)
+  local fe2 = dnsflow.new{ports = {5353}}
+  T.eq(#collect(fe2, {ip4(17, udp(1234, 5353, QUERY))}), 1, "5353 when listed")
+end)
+
+T.test("dnsflow: TCP several messages per segment, one split over segments", function()
+  local fe = dnsflow.new{ports = {53}}
+  local m = be16(#QUERY) .. QUERY
+  local two = m .. m
+  local got = collect(fe, {
+    ip4(6, tcp(40000, 53, 100, 0x02, "")),                   -- SYN
+    ip4(6, tcp(40000, 53, 101, 0x18, two)),                   -- two messages
+    ip4(6, tcp(40000, 53, 101 + #two, 0x18, m:sub(1, 5))),    -- split ...
+    ip4(6, tcp(40000, 53, 106 + #two, 0x18, m:sub(6))),       -- ... done
+    ip4(6, tcp(40000, 53, 101, 0x18, two)),                   -- retransmission
+  })
+  T.eq(#got, 3, "messages")
+  for _, g in ipairs(got) do T.eq(g.msg, QUERY); T.eq(g.transport, "tcp") end
+  T.eq(fe:stats().tcp_dups, 1, "retransmission ignored")
+  -- out of order: the second half first
+  fe = dnsflow.new{ports = {53}}
+  got = collect(fe, {
+    ip6(6, tcp(40000, 53, 100, 0x02, "")),
+    ip6(6, tcp(40000, 53, 106, 0x18, m:sub(6))),
+    ip6(6, tcp(40000, 53, 101, 0x18, m:sub(1, 5))),
+  })
+  T.eq(#got, 1, "out-of-order segments reassembled")
+  T.eq(got[1].msg, QUERY); T.eq(got[1].ipver, 6)
+  -- a segment lost: the flow is dropped at FIN and counted
+  fe = dnsflow.new{ports = {53}}
+  got = collect(fe, {
+    ip4(6, tcp(40000, 53, 100, 0x02, "")),
+    ip4(6, tcp(40000, 53, 101, 0x18, m:sub(1, 5))),
+    ip4(6, tcp(40000, 53, 106 + #m, 0x11, "")),               -- FIN
+  })
+  T.eq(#got, 0, "incomplete message not emitted")
+  T.eq(fe:stats().tcp_unfinished, 1, "counted")
+  T.eq(fe:stats().buffered, 0, "nothing held")
+end)
+
+T.test("dnsflow: IPv4 and IPv6 fragments", function()
+  local big = header{id = 9, flags = 0x8180, qd = 1, an = 1} .. wname("frag.test") ..
+    be16(16) .. be16(1) .. rr("\192\12", 16, 1, 60, char(200) .. rep("x", 200))
+  local dgram = udp(53, 1234, big)
+  local f1, f2 = dgram:sub(1, 120), dgram:sub(121)
+  local fe = dnsflow.new{ports = {53}}
+  local got = collect(fe, {
+    ip4(17, f2, {id = 7, off = 120}),                     -- last first
+    ip4(17, f1, {id = 7, mf = true}),
+    ip4(17, f1, {id = 7, mf = true}),                     -- duplicate after completion: a new datagram
+  })
+  T.eq(#got, 1, "one datagram")
+  T.eq(got[1].msg, big); T.ok(got[1].frag, "fragmented")
+  local st = fe:stats()
+  T.eq(st.frag_datagrams, 1)
+  fe:flush()
+  T.eq(fe:stats().frag_timeouts, 1, "the stray fragment times out at the end")
+  -- duplicates and a missing fragment
+  fe = dnsflow.new{ports = {53}}
+  got = collect(fe, {ip4(17, f1, {id = 8, mf = true}), ip4(17, f1, {id = 8, mf = true})})
+  T.eq(#got, 0); T.eq(fe:stats().frag_dups, 1, "duplicate counted")
+  -- IPv6: fragment header (44)
+  local function fh(off, more, id) return char(17, 0) .. be16(off + (more and 1 or 0)) .. be32(id) end
+  fe = dnsflow.new{ports = {53}}
+  got = collect(fe, {ip6(44, fh(0, true, 99) .. f1), ip6(44, fh(120, false, 99) .. f2)})
+  T.eq(#got, 1, "IPv6 datagram")
+  T.eq(got[1].msg, big); T.eq(got[1].ipver, 6); T.eq(got[1].src, "2001:2::1")
+  -- timeouts on capture time
+  fe = dnsflow.new{ports = {53}, frag_timeout = 1}
+  local p1 = packet.from_bytes(ip4(17, f1, {id = 5, mf = true}), 1, 1e9)
+  local p2 = packet.from_bytes(ip4(17, f2, {id = 5, off = 120}), 1, 5e9)
+  local n = 0
+  fe:feed(p1, function() n = n + 1 end)
+  fe:feed(p2, function() n = n + 1 end)
+  T.eq(n, 0, "expired before the last fragment")
+  T.eq(fe:stats().frag_timeouts, 1, "timeout counted")
+  -- bounded: max_frags
+  fe = dnsflow.new{ports = {53}, max_frags = 2}
+  collect(fe, {ip4(17, f1, {id = 1, mf = true}), ip4(17, f1, {id = 2, mf = true}),
+    ip4(17, f1, {id = 3, mf = true})})
+  T.eq(fe:stats().frag_dropped, 1, "over max_frags dropped")
+end)
+
+T.done()
