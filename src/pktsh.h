@@ -175,6 +175,36 @@ void pktsh_ring_close(struct pktsh_ring *r);
  * sockets are open. Does nothing without -Z or once done. */
 int pktsh_privdrop(struct pktsh_err *err);
 
+/* The DNS fast path (src/dnsq.c): header, first question and the full
+ * RCODE (with the OPT record's extended bits, for responses) of one
+ * message, without tables. 0, or minus an enum pktsh_dns_err. */
+enum pktsh_dns_err {
+	PKTSH_DNS_SHORT_HEADER = 1,
+	PKTSH_DNS_NAME_TRUNCATED = 2,
+	PKTSH_DNS_LABEL_TRUNCATED = 3,
+	PKTSH_DNS_NAME_TOO_LONG = 4,
+	PKTSH_DNS_POINTER_TRUNCATED = 5,
+	PKTSH_DNS_POINTER_NOT_BACKWARDS = 6,
+	PKTSH_DNS_BAD_LABEL_TYPE = 7,
+	PKTSH_DNS_QUESTION_TRUNCATED = 8
+};
+
+struct pktsh_dns_q {
+	uint16_t id;
+	uint16_t flags;
+	uint16_t qdcount;
+	uint16_t ancount;
+	uint16_t nscount;
+	uint16_t arcount;
+	uint16_t qtype;          /* 0 when qdcount is 0 */
+	uint16_t qclass;         /* with the mDNS QU bit */
+	uint16_t rcode;          /* ext << 4 | header RCODE */
+	uint16_t name_len;       /* 0 when qdcount is 0 */
+	char name[1024];         /* 255 octets, 4 bytes each at most */
+};
+
+int pktsh_dns_question(const uint8_t *msg, uint32_t len, struct pktsh_dns_q *q);
+
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */
 int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,

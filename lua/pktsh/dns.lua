@@ -9,7 +9,8 @@
 -- message after its 2-byte length prefix (pktsh.dnsflow does both).
 -- Nothing reads at or past len. Every failure returns nil and a reason.
 --
--- Fast path (no tables; the only garbage is the qname string, interned):
+-- Fast path (no tables; the only garbage is the qname string, interned;
+-- the work is done in C, src/dnsq.c):
 --   id, flags, qd, an, ns, ar = dns.header(ptr, len)
 --   id, flags, rcode, qname, qtype, qclass = dns.question(ptr, len)
 --       flags  the 16-bit flags word: QR = band(flags, 0x8000) ~= 0,
@@ -59,6 +60,7 @@
 --   dns.escape_string(s) -> RFC 1035 escaped text of a character string.
 local ffi = require "ffi"
 local bit = require "bit"
+require "pktsh.cdef"
 
 local band, bor, rshift, lshift = bit.band, bit.bor, bit.rshift, bit.lshift
 local cast, fstring = ffi.cast, ffi.string
@@ -227,49 +229,6 @@ local function read_name(d, len, pos, lower, want)
   return fstring(nbuf, n), after
 end
 
--- The fast path's name. Walking the labels is cheap; turning bytes into
--- lower-cased, escaped text is not, so the text is cached by the wire
--- bytes (one interned string, then a table hit). The cache holds at most
--- NAMECACHE entries and is emptied when full. Names with a compression
--- pointer (rare in a question) go to read_name, uncached. nil: malformed.
-local NAMECACHE = 65536
-local namecache, ncached = {}, 0
-
--- The label walk is unrolled for the first labels: a short inner loop
--- called per message traces badly in LuaJIT (see tests/bench/parse.lua).
-local function fast_name(d, len, pos)
-  local i, c = pos, 0
-  if i >= len then return nil, "name truncated" end
-  c = d[i]; if c == 0 then goto done end; if c >= 0x40 then return read_name(d, len, pos, true) end
-  i = i + 1 + c; if i >= len then return nil, "name truncated" end
-  c = d[i]; if c == 0 then goto done end; if c >= 0x40 then return read_name(d, len, pos, true) end
-  i = i + 1 + c; if i >= len then return nil, "name truncated" end
-  c = d[i]; if c == 0 then goto done end; if c >= 0x40 then return read_name(d, len, pos, true) end
-  i = i + 1 + c; if i >= len then return nil, "name truncated" end
-  c = d[i]; if c == 0 then goto done end; if c >= 0x40 then return read_name(d, len, pos, true) end
-  i = i + 1 + c; if i >= len then return nil, "name truncated" end
-  c = d[i]; if c == 0 then goto done end; if c >= 0x40 then return read_name(d, len, pos, true) end
-  i = i + 1 + c; if i >= len then return nil, "name truncated" end
-  while true do
-    c = d[i]
-    if c == 0 then break end
-    if c >= 0x40 then return read_name(d, len, pos, true) end
-    i = i + 1 + c
-    if i >= len then return nil, "name truncated" end
-  end
-  ::done::
-  local wl = i + 1 - pos
-  if wl > 255 then return nil, "name longer than 255 octets" end
-  local raw = fstring(d + pos, wl)
-  local name = namecache[raw]
-  if name then return name, i + 1 end
-  name = read_name(d, len, pos, true)
-  if ncached >= NAMECACHE then namecache, ncached = {}, 0 end
-  namecache[raw] = name
-  ncached = ncached + 1
-  return name, i + 1
-end
-
 -- Skips a name in place (no pointer is followed, nothing is checked
 -- beyond the bounds): the position after it, or nil.
 local function skip_name(d, len, pos)
@@ -297,101 +256,29 @@ function M.header(x, len)
   return be16(d, 0), be16(d, 2), be16(d, 4), be16(d, 6), be16(d, 8), be16(d, 10)
 end
 
--- The OPT record's extended rcode (0 when none is found), skipping skipq
--- questions and then count records from pos, the last ar of them in the
--- additional section. One flat loop, one step per label or fixed part,
--- and no return inside it: that is what LuaJIT traces well.
-local function opt_ext(d, len, pos, skipq, count, ar)
-  local i, total, ext = 0, skipq + count, 0
-  local first_ar, nstart = total - ar, pos
-  for _ = 1, 65536 do
-    if i >= total or pos >= len then break end
-    local c = d[pos]
-    local ended = false
-    if c >= 0xc0 then
-      pos = pos + 2; ended = true
-    elseif c == 0 then
-      pos = pos + 1; ended = true
-    elseif c >= 0x40 then
-      break
-    else
-      pos = pos + 1 + c
-    end
-    if ended then
-      if i < skipq then
-        pos = pos + 4
-      else
-        if pos + 10 > len then break end
-        if i >= first_ar and nstart == pos - 1 and d[pos] == 0 and d[pos + 1] == 41 then
-          ext = d[pos + 4]
-          break
-        end
-        pos = pos + 10 + be16(d, pos + 8)
-      end
-      i = i + 1
-      nstart = pos
-    end
-  end
-  return ext
-end
+-- The first question and the full RCODE come from C (src/dnsq.c): the
+-- same walk in Lua traced badly inside a large packet loop.
+local C = ffi.C
+local qbuf = ffi.new("struct pktsh_dns_q")
+local qerrors = {
+  [C.PKTSH_DNS_SHORT_HEADER] = "short header",
+  [C.PKTSH_DNS_NAME_TRUNCATED] = "name truncated",
+  [C.PKTSH_DNS_LABEL_TRUNCATED] = "label truncated",
+  [C.PKTSH_DNS_NAME_TOO_LONG] = "name longer than 255 octets",
+  [C.PKTSH_DNS_POINTER_TRUNCATED] = "pointer truncated",
+  [C.PKTSH_DNS_POINTER_NOT_BACKWARDS] = "compression pointer not backwards",
+  [C.PKTSH_DNS_BAD_LABEL_TYPE] = "bad label type",
+  [C.PKTSH_DNS_QUESTION_TRUNCATED] = "question truncated",
+}
 
--- The same scan without a loop for the common shapes (at most UNROLL
--- records, owner names that are a pointer or the root): a loop entered
--- from a side trace of the caller's packet loop makes LuaJIT give up
--- ("register coalescing too complex"), so the steps are written out,
--- generated once here. Anything else continues in opt_ext.
-local UNROLL = 8
-local opt_ext_fast
-do
-  local step = [[
-  do
-    if i >= total or pos >= len then return 0 end
-    local c, p2 = d[pos], 0
-    if c >= 0xc0 then p2 = pos + 2 elseif c == 0 then p2 = pos + 1
-    else return opt_ext(d, len, pos, 0, total - i, total - i < ar and total - i or ar) end
-    if p2 + 10 > len then return 0 end
-    if c == 0 and i >= total - ar and d[p2] == 0 and d[p2 + 1] == 41 then return d[p2 + 4] end
-    pos = p2 + 10 + bor(lshift(d[p2 + 8], 8), d[p2 + 9])
-    i = i + 1
-  end
-]]
-  local src = "local opt_ext, bor, lshift = ...\n" ..
-    "return function(d, len, pos, total, ar)\n" ..
-    "  local i = 0\n" ..
-    string.rep(step, UNROLL) ..
-    "  return opt_ext(d, len, pos, 0, total - i, total - i < ar and total - i or ar)\nend\n"
-  opt_ext_fast = assert(loadstring(src, "=dns.lua:opt_ext_fast"))(opt_ext, bor, lshift)
-end
-
--- Written so that little is live across the scan's guards (the values
--- returned are read again from the message at the end): side traces that
--- start with many live registers are what LuaJIT cannot compile.
 function M.question(x, len)
   local d
   d, len = input(x, len)
-  if len < 12 then return nil, "short header" end
-  local qname, pos = nil, 12
-  if d[4] ~= 0 or d[5] ~= 0 then
-    qname, pos = fast_name(d, len, 12)
-    if not qname then return nil, pos end
-    if pos + 4 > len then return nil, "question truncated" end
-    pos = pos + 4
-  end
-  local ext = 0
-  if d[2] >= 0x80 and (d[10] ~= 0 or d[11] ~= 0) then
-    local total = be16(d, 6) + be16(d, 8) + be16(d, 10)
-    local qd = be16(d, 4)
-    if qd <= 1 then
-      ext = opt_ext_fast(d, len, pos, total, be16(d, 10))
-    else
-      ext = opt_ext(d, len, pos, qd - 1, total, be16(d, 10))
-    end
-  end
-  local rcode = band(d[3], 15) + ext * 16
-  if qname then
-    return be16(d, 0), be16(d, 2), rcode, qname, be16(d, pos - 4), be16(d, pos - 2)
-  end
-  return be16(d, 0), be16(d, 2), rcode
+  local q = qbuf
+  local rc = C.pktsh_dns_question(d, len, q)
+  if rc ~= 0 then return nil, qerrors[-rc] end
+  if q.qdcount == 0 then return q.id, q.flags, q.rcode end
+  return q.id, q.flags, q.rcode, fstring(q.name, q.name_len), q.qtype, q.qclass
 end
 
 ---------------------------------------------------------------------------

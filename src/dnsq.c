@@ -1,0 +1,160 @@
+/*
+ * dnsq.c - the DNS fast path: header, first question and full RCODE of a
+ * message, without building a table. dnsstats calls it once per message;
+ * written in C because LuaJIT traces the label walks badly when they run
+ * inside a large packet loop (side traces abort, the JIT gives up).
+ *
+ * Rules as in lua/pktsh/dns.lua's full parser: compression pointers must
+ * point strictly backwards, label types 0x40/0x80 and names over 255
+ * octets are errors, nothing is read at or past len. The name is in
+ * presentation form (RFC 1035 5.1 escapes, lower-cased, no trailing dot,
+ * "." for the root).
+ */
+#include <string.h>
+#include "host.h"
+
+static uint16_t be16(const uint8_t *d)
+{
+	return (uint16_t)(d[0] << 8 | d[1]);
+}
+
+/* Appends c in presentation form; returns the new length. */
+static uint32_t put(char *out, uint32_t n, uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		c = (uint8_t)(c + 32);
+	if (c <= 0x20 || c >= 0x7f) {
+		out[n++] = '\\';
+		out[n++] = (char)('0' + c / 100);
+		out[n++] = (char)('0' + c / 10 % 10);
+		out[n++] = (char)('0' + c % 10);
+	} else {
+		if (strchr(".\\\";()@$", c))
+			out[n++] = '\\';
+		out[n++] = (char)c;
+	}
+	return n;
+}
+
+/* Reads the name at pos into q->name; sets *after to the position after
+ * it in the message. 0 or an enum pktsh_dns_err. */
+static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
+		     struct pktsh_dns_q *q, uint32_t *after)
+{
+	uint32_t n = 0, wire = 1, limit = pos, end = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (pos >= len)
+			return PKTSH_DNS_NAME_TRUNCATED;
+		l = d[pos];
+		if (l == 0) {
+			if (!end)
+				end = pos + 1;
+			break;
+		}
+		if (l < 0x40) {
+			if (pos + 1 + l > len)
+				return PKTSH_DNS_LABEL_TRUNCATED;
+			wire += 1u + l;
+			if (wire > 255)
+				return PKTSH_DNS_NAME_TOO_LONG;
+			if (n)
+				q->name[n++] = '.';
+			for (uint32_t i = pos + 1; i <= pos + l; i++)
+				n = put(q->name, n, d[i]);
+			pos += 1u + l;
+		} else if (l >= 0xc0) {
+			uint32_t t;
+
+			if (pos + 1 >= len)
+				return PKTSH_DNS_POINTER_TRUNCATED;
+			t = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
+			if (t >= limit)
+				return PKTSH_DNS_POINTER_NOT_BACKWARDS;
+			if (!end)
+				end = pos + 2;
+			limit = pos = t;
+		} else {
+			return PKTSH_DNS_BAD_LABEL_TYPE;
+		}
+	}
+	if (n == 0)
+		q->name[n++] = '.';
+	q->name_len = (uint16_t)n;
+	*after = end;
+	return 0;
+}
+
+/* The extended RCODE of the OPT record, 0 when there is none or the
+ * records cannot be walked: skips qskip questions, then the records. */
+static uint8_t opt_ext(const uint8_t *d, uint32_t len, uint32_t pos,
+		       uint32_t qskip, uint32_t records, uint32_t ar)
+{
+	uint32_t total = qskip + records, first_ar = total - ar;
+
+	for (uint32_t i = 0; i < total; i++) {
+		uint32_t start = pos;
+
+		for (;;) {              /* the owner name, pointers not followed */
+			if (pos >= len)
+				return 0;
+			if (d[pos] >= 0xc0) {
+				pos += 2;
+				break;
+			}
+			if (d[pos] == 0) {
+				pos += 1;
+				break;
+			}
+			if (d[pos] >= 0x40)
+				return 0;
+			pos += 1u + d[pos];
+		}
+		if (i < qskip) {
+			pos += 4;
+			continue;
+		}
+		if (pos + 10 > len)
+			return 0;
+		if (i >= first_ar && pos == start + 1 && be16(d + pos) == 41)
+			return d[pos + 4];
+		pos += 10u + be16(d + pos + 8);
+	}
+	return 0;
+}
+
+int pktsh_dns_question(const uint8_t *d, uint32_t len, struct pktsh_dns_q *q)
+{
+	uint32_t pos = 12;
+	uint8_t ext = 0;
+	int rc;
+
+	q->name_len = 0;
+	if (len < 12)
+		return -PKTSH_DNS_SHORT_HEADER;
+	q->id = be16(d);
+	q->flags = be16(d + 2);
+	q->qdcount = be16(d + 4);
+	q->ancount = be16(d + 6);
+	q->nscount = be16(d + 8);
+	q->arcount = be16(d + 10);
+	q->qtype = q->qclass = 0;
+	if (q->qdcount) {
+		rc = read_name(d, len, 12, q, &pos);
+		if (rc)
+			return -rc;
+		if (pos + 4 > len)
+			return -PKTSH_DNS_QUESTION_TRUNCATED;
+		q->qtype = be16(d + pos);
+		q->qclass = be16(d + pos + 2);
+		pos += 4;
+	}
+	if ((q->flags & 0x8000) && q->arcount)
+		ext = opt_ext(d, len, pos, q->qdcount ? q->qdcount - 1u : 0,
+			      (uint32_t)q->ancount + q->nscount + q->arcount,
+			      q->arcount);
+	q->rcode = (uint16_t)((q->flags & 15) | ext << 4);
+	return 0;
+}
