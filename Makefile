@@ -20,7 +20,7 @@ DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
 DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 
-PKGS := luajit libpcap
+PKGS := luajit libpcap libbpf libxdp
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
@@ -44,6 +44,28 @@ $(B)/pktsh: $(OBJS) $(G)/exports.list
 $(B)/obj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+# --- XDP rules: the BPF program, built as a libbpf skeleton -----------------
+# bpf/xdp_rules.bpf.c is compiled for the BPF target (-g: BTF, which the
+# skeleton and the verifier's messages need) and turned by bpftool into
+# build/gen/xdp_rules.skel.h, a C header that embeds the object's bytes.
+# src/xdp.c includes it, so the program lives inside the pktsh binary; the
+# header bpf/xdp_rules.h is shared by both sides.
+BPF_CLANG ?= clang
+BPFTOOL ?= bpftool
+BPF_ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
+BPF_CFLAGS := -target bpf -O2 -g -Wall -I$(BPF_ARCH_INC) -Ibpf
+
+$(B)/obj/xdp_rules.bpf.o: bpf/xdp_rules.bpf.c bpf/xdp_rules.h | $(B)/obj
+	$(call msg,BPF,$@)
+	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c -o $@ $<
+
+$(G)/xdp_rules.skel.h: $(B)/obj/xdp_rules.bpf.o | $(G)
+	$(call msg,GENSKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name xdp_rules_bpf > $@
+
+$(B)/obj/xdp.o: $(G)/xdp_rules.skel.h bpf/xdp_rules.h src/xdp_int.h
+$(B)/obj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
 
 $(B)/obj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/obj
 	$(call msg,CC,$@)

@@ -302,4 +302,124 @@ int32_t pktsh_jobs(void);
 /* A fresh PACKET_FANOUT group id (16 bits, not 0) for this process. */
 uint32_t pktsh_fanout_group_new(void);
 /* --- end of fanout workers --- */
+/* --- XDP rules (src/xdp.c, lua/pktsh/xdp.lua) -----------------------------
+ * One XDP program on an interface; the Lua side owns the rule list and
+ * hands the whole set, in match order, to pktsh_xdp_commit, which writes
+ * it into the slot no packet reads and flips: a packet sees the old set
+ * or the new one, never a mixture. */
+enum pktsh_xdp_mode {
+	PKTSH_XDP_NATIVE = 0,
+	PKTSH_XDP_SKB = 1,
+	PKTSH_XDP_UNATTACHED = 2   /* loaded only: pktsh_xdp_test_run */
+};
+
+enum pktsh_xdp_attach {
+	PKTSH_XDP_LINK = 0,        /* a bpf_link: gone when the process is */
+	PKTSH_XDP_DISPATCHER = 1   /* libxdp's multi-program dispatcher */
+};
+
+enum pktsh_xdp_engine {
+	PKTSH_XDP_LINEAR = 0,
+	PKTSH_XDP_CLASSIFIER = 1
+};
+
+struct pktsh_xdp_opts {
+	int32_t mode;              /* enum pktsh_xdp_mode */
+	int32_t attach;            /* enum pktsh_xdp_attach */
+	uint32_t ring_size;        /* copy ring bytes (power of two), 0: default */
+	uint32_t class_words;      /* classifier bitmap pool (u64 words), 0: default */
+	uint32_t wakeup_every;     /* copy records per CPU between wakeups, 0: default */
+};
+
+/* One rule as the Lua side validated it. Addresses in network order
+ * (IPv4 in the first 4 bytes); a field is matched when its flag is set. */
+struct pktsh_xdp_rule {
+	uint32_t id;               /* counter index, < PKTSH max rules */
+	uint32_t flags;            /* 1 src, 2 dst, 4 sport, 8 dport, 16 proto, 32 vlan */
+	int32_t family;            /* 0, 4 or 6 */
+	uint8_t src[16];
+	uint8_t dst[16];
+	int32_t src_len;           /* prefix lengths */
+	int32_t dst_len;
+	uint32_t sport_lo;
+	uint32_t sport_hi;
+	uint32_t dport_lo;
+	uint32_t dport_hi;
+	uint32_t proto;
+	uint32_t vlan;
+	int32_t drop;              /* 1 drop, 0 pass */
+	uint32_t copy;             /* bytes to copy, 0 none, 0xffffffff whole */
+};
+
+struct pktsh_xdp_counters {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t copied;
+	uint64_t copy_lost;
+};
+
+struct pktsh_xdp_stats {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t parse_errors;     /* passed unparsed (fail open) */
+	uint64_t matched;
+	uint64_t unmatched;        /* took the default action */
+	uint64_t passed;
+	uint64_t dropped;
+	uint64_t copied;
+	uint64_t copy_lost;        /* the copy ring was full */
+	uint64_t wakeups;
+};
+
+struct pktsh_xdp_info {
+	uint32_t ifindex;
+	int32_t mode;              /* what is really attached */
+	int32_t attach;
+	uint32_t prog_id;
+	int32_t engine;            /* of the active rule set */
+	uint32_t nrules;
+	uint32_t max_rules;
+	uint32_t ring_size;
+	uint32_t class_words;      /* pool size */
+	uint32_t class_words_used; /* by the active rule set */
+	uint32_t copy_max;         /* bytes a copy record can hold */
+	char note[256];            /* e.g. why the dispatcher was not used */
+};
+
+struct pktsh_xdp_test {
+	uint32_t action;           /* XDP_* the program returned */
+	uint32_t rule_id;          /* 0xffffffff: no rule matched */
+	uint32_t position;         /* of that rule in match order */
+	uint32_t repeat;
+	uint64_t ns_per_run;       /* the kernel's average duration */
+};
+
+struct pktsh_xdp;
+/* ifname may be NULL with mode PKTSH_XDP_UNATTACHED. */
+int pktsh_xdp_open(struct pktsh_xdp **out, const char *ifname,
+		   const struct pktsh_xdp_opts *opts, struct pktsh_err *err);
+/* Installs rules[0..n-1] (in match order) as the rule set, atomically. */
+int pktsh_xdp_commit(struct pktsh_xdp *x, const struct pktsh_xdp_rule *rules,
+		     uint32_t n, int32_t engine, int32_t default_drop,
+		     struct pktsh_err *err);
+int pktsh_xdp_rule_counters(struct pktsh_xdp *x, uint32_t id,
+			    struct pktsh_xdp_counters *out, struct pktsh_err *err);
+int pktsh_xdp_stats(struct pktsh_xdp *x, struct pktsh_xdp_stats *out,
+		    struct pktsh_err *err);
+int pktsh_xdp_info(const struct pktsh_xdp *x, struct pktsh_xdp_info *out);
+/* Runs the program on one frame (BPF_PROG_TEST_RUN) repeat times. */
+int pktsh_xdp_test_run(struct pktsh_xdp *x, const uint8_t *frame, uint32_t len,
+		       uint32_t repeat, struct pktsh_xdp_test *out,
+		       struct pktsh_err *err);
+/* Copy records as a batch, consumed in place from the ring: >0 packets,
+ * 0 none within timeout_ms (or a signal), -1 error. The records stay the
+ * batch's until pktsh_xdp_copies_release or the next call. */
+int pktsh_xdp_copies_next(struct pktsh_xdp *x, struct pktsh_batch **out,
+			  int32_t timeout_ms, struct pktsh_err *err);
+void pktsh_xdp_copies_release(struct pktsh_xdp *x);
+int pktsh_xdp_copies_stats(struct pktsh_xdp *x, struct pktsh_src_stats *out);
+/* Detaches at once; the rule set stays readable until pktsh_xdp_close. */
+int pktsh_xdp_detach(struct pktsh_xdp *x, struct pktsh_err *err);
+void pktsh_xdp_close(struct pktsh_xdp *x);
+/* --- end of XDP rules --- */
 #endif

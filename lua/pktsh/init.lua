@@ -33,8 +33,10 @@ lazy.sender = "pktsh.sender"    -- pktsh.sender(ifname [, opts]) (callable modul
 lazy.build = "pktsh.build"      -- frame builders: pktsh.build.udp4{...}
 lazy.parallel = "pktsh.parallel" -- pktsh.parallel(spec, opts, work, ...) (callable module)
 lazy.serial = "pktsh.serial"
+lazy.xdp = "pktsh.xdp"        -- pktsh.xdp(ifname, opts): XDP rules (callable module)
 lazy.dns = "pktsh.dns"          -- DNS decoder: pktsh.dns.parse, .question, .type_name
 lazy.dnsflow = "pktsh.dnsflow"  -- packets -> DNS messages (UDP, TCP, fragments)
+lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.hist", "pktsh.topk", "pktsh.rate", "pktsh.chart"
 
 -- The -j N worker count; in a worker, its index and the count (else nil).
 function pktsh.jobs() return tonumber(C.pktsh_jobs()) end
@@ -51,8 +53,24 @@ end})
 function pktsh.install_globals(g)
   g.open = pktsh.open
   g.pcap_writer = pktsh.pcap_writer
-  g.help = function(...) return require("pktsh.repl").help(...) end
+  g.help = function(...)
+    if rawget(g, "by") then require("pktsh.chart").document(g) end
+    return require("pktsh.repl").help(...)
+  end
   g.pktsh = pktsh
+  -- charts one-liners: hist(open"eth0", by.dport, {seconds = 10}), top(src, by.src),
+  -- rate(src); pktsh.hist/topk/rate/chart load on first use
+  g.hist = function(...) return require("pktsh.hist").global(...) end
+  g.top = function(...) return require("pktsh.topk").global(...) end
+  g.rate = function(...) return require("pktsh.rate").global(...) end
+  g.by = setmetatable({}, {
+    __index = function(t, k)
+      local v = require("pktsh.chart").by[k]
+      if v then rawset(t, k, v) end
+      return v
+    end,
+    __fields = function() return require("pktsh.chart").by_list() end,
+    __tostring = function() return "by: key functions for hist() and top() - help(by)" end})
 end
 
 return pktsh

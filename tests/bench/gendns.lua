@@ -277,20 +277,42 @@ end
 -- Packet kinds -------------------------------------------------------------
 local RES4 = {{198, 19, 0, 53}, {198, 19, 0, 54}, {198, 19, 0, 55}, {198, 19, 0, 56}}
 
-local function dns_udp()
-  local c = clients[rnd(NCLIENT) + 1]
-  local v6 = chance(0.3)
-  local vlan = chance(0.08) and (100 + rnd(4)) or nil
-  local r = rnd(4) + 1
-  local response = chance(0.5)
-  local cport = 1024 + rnd(64511)
-  local l3, l4 = put_l2l3(c, not response, v6, vlan, 17, RES4[r], 0x53, 0x52 + r)
-  if response then put16(l4, 53); put16(l4 + 2, cport)
-  else put16(l4, cport); put16(l4 + 2, 53) end
-  put16(l4 + 6, 0)
+-- Queries wait here for their response, which answers the oldest one
+-- (same client, server, port, id and name), as a resolver would; a few
+-- are never answered.
+local waiting, whead, wtail = {}, 1, 0
+
+local function new_query()
   local qtype = QTYPES[rnd(#QTYPES) + 1]
-  local e = put_dns(l4 + 8, rnd(65536), qtype, qname_for(qtype), response)
-  return finish(l3, l4, e, v6, 17)
+  local q = {c = clients[rnd(NCLIENT) + 1], v6 = chance(0.3),
+             vlan = chance(0.08) and (100 + rnd(4)) or nil, r = rnd(4) + 1,
+             cport = 1024 + rnd(64511), id = rnd(65536), qtype = qtype,
+             qname = qname_for(qtype)}
+  wtail = wtail + 1
+  waiting[wtail] = q
+  return q
+end
+
+local function oldest_query()
+  while whead <= wtail do
+    local q = waiting[whead]
+    waiting[whead] = nil
+    whead = whead + 1
+    if not chance(0.02) then return q end   -- else: never answered
+  end
+  return nil
+end
+
+local function dns_udp()
+  local q = chance(0.5) and oldest_query()
+  local response = q and true or false
+  q = q or new_query()
+  local l3, l4 = put_l2l3(q.c, not response, q.v6, q.vlan, 17, RES4[q.r], 0x53, 0x52 + q.r)
+  if response then put16(l4, 53); put16(l4 + 2, q.cport)
+  else put16(l4, q.cport); put16(l4 + 2, 53) end
+  put16(l4 + 6, 0)
+  local e = put_dns(l4 + 8, q.id, q.qtype, q.qname, response)
+  return finish(l3, l4, e, q.v6, 17)
 end
 
 local function put_tcp(l4, sport, dport, flags)

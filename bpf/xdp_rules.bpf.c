@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * xdp_rules.bpf.c - pktsh's one XDP program: parse -> match rules -> act.
+ *
+ * Parse: Ethernet, up to two VLAN tags (0x8100, 0x88a8, 0x9100), IPv4,
+ * IPv6 with its extension headers, TCP, UDP, UDP-Lite, SCTP ports, ICMP
+ * and ICMPv6; every advance of the cursor is checked against data_end.
+ * Match: the active rule set (cfg.active, read once per packet) with
+ * either engine: a linear scan (bpf_loop over the rules in priority order)
+ * or the classifier (one lookup per dimension, each giving a class whose
+ * bitmap holds the rules that accept the packet in that dimension; the
+ * first bit set in all of them is the first matching rule).
+ * Act: XDP_PASS or XDP_DROP, and optionally a copy of the first N bytes
+ * into a ring buffer. It fails open: a packet it cannot parse is passed
+ * and counted, and a full ring costs the copy (counted), never the verdict.
+ * It never returns XDP_ABORTED.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xdp_rules.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Set by the host before load. */
+const volatile __u32 wakeup_every = 64;   /* records per CPU between wakeups */
+
+/* Written by the host (mmapped .bss). */
+struct xr_cfg cfg;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 2 * XR_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xr_rule);
+} rules SEC(".maps");
+
+/* The classifier's class bitmaps; sized by the host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1 << 20);
+	__type(key, __u32);
+	__type(value, __u64);
+} cls_words SEC(".maps");
+
+#define VALUE_CLASSES(name, n)					\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_ARRAY);		\
+		__uint(map_flags, BPF_F_MMAPABLE);		\
+		__uint(max_entries, 2 * (n));			\
+		__type(key, __u32);				\
+		__type(value, __u64);				\
+	} name SEC(".maps")
+
+VALUE_CLASSES(sport_cls, XR_PORT_VALUES);
+VALUE_CLASSES(dport_cls, XR_PORT_VALUES);
+VALUE_CLASSES(proto_cls, XR_PROTO_VALUES);
+VALUE_CLASSES(vlan_cls, XR_VLAN_VALUES);
+
+#define PREFIX_CLASSES(name, keytype)				\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);		\
+		__uint(map_flags, BPF_F_NO_PREALLOC);		\
+		__uint(max_entries, 2 * XR_MAX_RULES);		\
+		__type(key, struct keytype);			\
+		__type(value, __u32);				\
+	} name SEC(".maps")
+
+PREFIX_CLASSES(src4, xr_lpm4);
+PREFIX_CLASSES(dst4, xr_lpm4);
+PREFIX_CLASSES(src6, xr_lpm6);
+PREFIX_CLASSES(dst6, xr_lpm6);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XR_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xr_rule_stats);
+} rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xr_stats);
+} stats SEC(".maps");
+
+/* Sized by the host (a power of two, at least a page). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} copies SEC(".maps");
+
+/* A copy record is assembled here, then output with its exact length. */
+struct scratch {
+	struct xr_copy_hdr hdr;
+	__u8 data[XR_COPY_MAX];
+	__u32 since_wakeup;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* What the parser found. */
+struct key {
+	__u32 src[4];
+	__u32 dst[4];
+	__u16 sport;
+	__u16 dport;
+	__u16 vlan;
+	__u8 family;              /* 0 not IP, 4, 6 */
+	__u8 proto;
+	__u8 has_ports;
+	__u8 nvlan;
+};
+
+struct vlanhdr {
+	__be16 tci;
+	__be16 type;
+};
+
+struct exthdr {
+	__u8 nexthdr;
+	__u8 len;
+	__be16 frag;              /* fragment header: offset and flags */
+};
+
+static __always_inline int is_vlan(__be16 t)
+{
+	return t == bpf_htons(0x8100) || t == bpf_htons(0x88a8) ||
+	       t == bpf_htons(0x9100);
+}
+
+/* Transport header at p: ports (if any). -1 when it is cut short. */
+static __always_inline int parse_l4(void *p, void *end, __u8 proto,
+				    struct key *k)
+{
+	switch (proto) {
+	case IPPROTO_TCP: {
+		struct tcphdr *t = p;
+
+		if ((void *)(t + 1) > end)
+			return -1;
+		k->sport = bpf_ntohs(t->source);
+		k->dport = bpf_ntohs(t->dest);
+		k->has_ports = 1;
+		return 0;
+	}
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE: {
+		struct udphdr *u = p;
+
+		if ((void *)(u + 1) > end)
+			return -1;
+		k->sport = bpf_ntohs(u->source);
+		k->dport = bpf_ntohs(u->dest);
+		k->has_ports = 1;
+		return 0;
+	}
+	case IPPROTO_SCTP: {
+		__be16 *ports = p;
+
+		if ((void *)(ports + 2) > end)
+			return -1;
+		k->sport = bpf_ntohs(ports[0]);
+		k->dport = bpf_ntohs(ports[1]);
+		k->has_ports = 1;
+		return 0;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if (p + 4 > end)     /* type, code, checksum */
+			return -1;
+		return 0;
+	}
+	return 0;
+}
+
+#define MAX_EXT_HEADERS 8
+
+/* 0 parsed (k filled as far as it applies), -1 malformed or cut short. */
+static __always_inline int parse(void *data, void *end, struct key *k)
+{
+	void *p = data;
+	struct ethhdr *eth = p;
+	__be16 type;
+	int i;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	type = eth->h_proto;
+	p = eth + 1;
+#pragma unroll
+	for (i = 0; i < 2; i++) {
+		struct vlanhdr *vh = p;
+
+		if (!is_vlan(type))
+			break;
+		if ((void *)(vh + 1) > end)
+			return -1;
+		if (i == 0) {
+			k->vlan = bpf_ntohs(vh->tci) & 0x0fff;
+			k->nvlan = 1;
+		}
+		type = vh->type;
+		p = vh + 1;
+	}
+	if (type == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = p;
+		__u32 hl;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		if (ip->version != 4 || ip->ihl < 5)
+			return -1;
+		hl = ip->ihl * 4;
+		if (p + hl > end)
+			return -1;
+		k->family = 4;
+		k->proto = ip->protocol;
+		k->src[0] = ip->saddr;
+		k->dst[0] = ip->daddr;
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return 0;        /* a later fragment: no transport header */
+		return parse_l4(p + hl, end, ip->protocol, k);
+	}
+	if (type == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = p;
+		__u8 nh;
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		if (ip6->version != 6)
+			return -1;
+		k->family = 6;
+		__builtin_memcpy(k->src, &ip6->saddr, 16);
+		__builtin_memcpy(k->dst, &ip6->daddr, 16);
+		nh = ip6->nexthdr;
+		p = ip6 + 1;
+		for (i = 0; i < MAX_EXT_HEADERS; i++) {
+			struct exthdr *e = p;
+			__u32 hlen;
+
+			if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING &&
+			    nh != IPPROTO_DSTOPTS && nh != IPPROTO_FRAGMENT &&
+			    nh != IPPROTO_AH) {
+				k->proto = nh;
+				return parse_l4(p, end, nh, k);
+			}
+			if ((void *)(e + 1) > end)
+				return -1;
+			if (nh == IPPROTO_FRAGMENT) {
+				if (bpf_ntohs(e->frag) & 0xfff8) {
+					k->proto = e->nexthdr;
+					return 0;    /* a later fragment */
+				}
+				hlen = 8;
+			} else if (nh == IPPROTO_AH) {
+				hlen = ((__u32)e->len + 2) * 4;
+			} else {
+				hlen = ((__u32)e->len + 1) * 8;
+			}
+			nh = e->nexthdr;
+			p += hlen;
+		}
+		return -1;               /* more extension headers than we walk */
+	}
+	return 0;                    /* not IP: only IP-less rules can match */
+}
+
+/* --- linear engine ----------------------------------------------------- */
+
+static __always_inline int rule_matches(const struct xr_rule *r,
+					const struct key *k)
+{
+	__u32 f = r->flags;
+	int i;
+
+	if (r->family && r->family != k->family)
+		return 0;
+	if (f & XR_F_SRC) {
+#pragma unroll
+		for (i = 0; i < 4; i++)
+			if ((k->src[i] & r->smask[i]) != r->src[i])
+				return 0;
+	}
+	if (f & XR_F_DST) {
+#pragma unroll
+		for (i = 0; i < 4; i++)
+			if ((k->dst[i] & r->dmask[i]) != r->dst[i])
+				return 0;
+	}
+	if ((f & XR_F_PROTO) && (!k->family || k->proto != r->proto))
+		return 0;
+	if ((f & (XR_F_SPORT | XR_F_DPORT)) && !k->has_ports)
+		return 0;
+	if ((f & XR_F_SPORT) && (k->sport < r->sport_lo || k->sport > r->sport_hi))
+		return 0;
+	if ((f & XR_F_DPORT) && (k->dport < r->dport_lo || k->dport > r->dport_hi))
+		return 0;
+	if ((f & XR_F_VLAN) && (!k->nvlan || k->vlan != r->vlan))
+		return 0;
+	return 1;
+}
+
+struct linear_ctx {
+	const struct key *k;
+	__u32 base;
+	__u32 pos;
+};
+
+static long linear_step(__u32 i, void *arg)
+{
+	struct linear_ctx *c = arg;
+	__u32 idx = c->base + i;
+	struct xr_rule *r = bpf_map_lookup_elem(&rules, &idx);
+
+	if (!r)
+		return 1;
+	if (rule_matches(r, c->k)) {
+		c->pos = i;
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline __u32 linear(__u32 a, const struct xr_slot *s,
+				    const struct key *k)
+{
+	struct linear_ctx c = { .k = k, .base = a * XR_MAX_RULES, .pos = XR_NO_RULE };
+	__u32 n = s->nrules;
+
+	if (n > XR_MAX_RULES)
+		n = XR_MAX_RULES;
+	if (n)
+		bpf_loop(n, linear_step, &c, 0);
+	return c.pos;
+}
+
+/* --- classifier -------------------------------------------------------- */
+
+static __always_inline __u32 ctz64(__u64 x)
+{
+	__u32 n = 0;
+
+	if (!(x & 0xffffffffULL)) { n += 32; x >>= 32; }
+	if (!(x & 0xffffULL)) { n += 16; x >>= 16; }
+	if (!(x & 0xffULL)) { n += 8; x >>= 8; }
+	if (!(x & 0xfULL)) { n += 4; x >>= 4; }
+	if (!(x & 0x3ULL)) { n += 2; x >>= 2; }
+	if (!(x & 0x1ULL)) n += 1;
+	return n;
+}
+
+static __always_inline __u64 word(__u32 idx)
+{
+	__u64 *w = bpf_map_lookup_elem(&cls_words, &idx);
+
+	return w ? *w : 0;
+}
+
+static __always_inline __u32 value_class(void *map, __u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(map, &idx);
+
+	return c ? (__u32)*c : 0;
+}
+
+static __always_inline __u32 prefix_class(__u32 a, const struct xr_slot *s,
+					  const struct key *k, int dst)
+{
+	const __u32 *addr = dst ? k->dst : k->src;
+	__u32 *c = 0;
+
+	if (k->family == 4) {
+		struct xr_lpm4 key = { .prefixlen = 64, .slot = a };
+
+		__builtin_memcpy(key.addr, addr, 4);
+		c = bpf_map_lookup_elem(dst ? (void *)&dst4 : (void *)&src4, &key);
+	} else if (k->family == 6) {
+		struct xr_lpm6 key = { .prefixlen = 32 + 128, .slot = a };
+
+		__builtin_memcpy(key.addr, addr, 16);
+		c = bpf_map_lookup_elem(dst ? (void *)&dst6 : (void *)&src6, &key);
+	}
+	return c ? *c : s->def_class[dst ? 1 : 0];
+}
+
+/* The classifier's walk, one step per bpf_loop iteration: either load
+ * the next summary word (the AND over the six classes), or test the
+ * bitmap word named by the lowest bit left in it. */
+struct classify_ctx {
+	__u32 b[XR_NDIMS];        /* index of each class's first summary word */
+	__u32 sw;
+	__u32 si;                 /* next summary word */
+	__u32 cur;                /* summary word m came from */
+	__u32 pos;
+	__u64 m;
+};
+
+static __always_inline __u64 and6(const struct classify_ctx *c, __u32 off)
+{
+	return word(c->b[0] + off) & word(c->b[1] + off) &
+	       word(c->b[2] + off) & word(c->b[3] + off) &
+	       word(c->b[4] + off) & word(c->b[5] + off);
+}
+
+static long classify_step(__u32 i, void *arg)
+{
+	struct classify_ctx *c = arg;
+	__u32 wi;
+	__u64 x;
+
+	if (!c->m) {
+		if (c->si >= c->sw)
+			return 1;
+		c->cur = c->si++;
+		c->m = and6(c, c->cur);
+		return 0;
+	}
+	wi = c->cur * 64 + ctz64(c->m);
+	c->m &= c->m - 1;
+	x = and6(c, c->sw + wi);
+	if (x) {
+		c->pos = wi * 64 + ctz64(x);
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline __u32 classify(__u32 a, const struct xr_slot *s,
+				      const struct key *k)
+{
+	__u32 dims = s->dims, all = s->all_class;
+	__u32 stride = s->swords + s->words;
+	struct classify_ctx c = { .sw = s->swords, .pos = XR_NO_RULE };
+	__u32 cls[XR_NDIMS];
+	int d;
+
+	if (c.sw > XR_MAX_SWORDS)
+		return XR_NO_RULE;
+	cls[XR_DIM_SRC] = (dims & (1 << XR_DIM_SRC)) ? prefix_class(a, s, k, 0) : all;
+	cls[XR_DIM_DST] = (dims & (1 << XR_DIM_DST)) ? prefix_class(a, s, k, 1) : all;
+	cls[XR_DIM_SPORT] = (dims & (1 << XR_DIM_SPORT)) ? value_class(&sport_cls,
+		a * XR_PORT_VALUES + (k->has_ports ? k->sport : XR_PORT_NONE)) : all;
+	cls[XR_DIM_DPORT] = (dims & (1 << XR_DIM_DPORT)) ? value_class(&dport_cls,
+		a * XR_PORT_VALUES + (k->has_ports ? k->dport : XR_PORT_NONE)) : all;
+	cls[XR_DIM_PROTO] = (dims & (1 << XR_DIM_PROTO)) ? value_class(&proto_cls,
+		a * XR_PROTO_VALUES + (k->family ? k->proto : XR_PROTO_NONE)) : all;
+	cls[XR_DIM_VLAN] = (dims & (1 << XR_DIM_VLAN)) ? value_class(&vlan_cls,
+		a * XR_VLAN_VALUES + (k->nvlan ? k->vlan : XR_VLAN_NONE)) : all;
+#pragma unroll
+	for (d = 0; d < XR_NDIMS; d++)
+		c.b[d] = s->cls_base + cls[d] * stride;
+	/* At most every summary word plus every bitmap word. */
+	bpf_loop(XR_MAX_SWORDS * 65, classify_step, &c, 0);
+	return c.pos;
+}
+
+/* --- copy to user space ------------------------------------------------ */
+
+static __always_inline void copy(struct xdp_md *ctx, struct xr_stats *st,
+				 struct xr_rule_stats *rs, __u32 rule_id,
+				 __u32 want, __u32 verdict, __u32 wire)
+{
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	__u32 n = want;
+
+	if (!sc)
+		return;
+	if (n > wire)
+		n = wire;
+	if (n > XR_COPY_MAX)
+		n = XR_COPY_MAX;
+	if (n) {
+		/* 1 <= n <= XR_COPY_MAX (a power of two), in a form the
+		 * verifier can see whatever clang makes of the clamps. */
+		n = ((n - 1) & (XR_COPY_MAX - 1)) + 1;
+		if (bpf_xdp_load_bytes(ctx, 0, sc->data, n))
+			n = 0;
+	}
+	sc->hdr.ktime_ns = bpf_ktime_get_ns();
+	sc->hdr.ifindex = ctx->ingress_ifindex;
+	sc->hdr.rx_queue = ctx->rx_queue_index;
+	sc->hdr.rule_id = rule_id;
+	sc->hdr.verdict = verdict;
+	sc->hdr.len = wire;
+	sc->hdr.caplen = n;
+	if (++sc->since_wakeup >= wakeup_every) {
+		sc->since_wakeup = 0;
+		flags = BPF_RB_FORCE_WAKEUP;
+		st->wakeups++;
+	}
+	n &= 2 * XR_COPY_MAX - 1;         /* no-op: n <= XR_COPY_MAX */
+	if (bpf_ringbuf_output(&copies, sc, sizeof(sc->hdr) + n, flags)) {
+		st->copy_lost++;
+		if (rs)
+			rs->copy_lost++;
+		return;
+	}
+	st->copied++;
+	if (rs)
+		rs->copied++;
+}
+
+/* --- the program ------------------------------------------------------- */
+
+SEC("xdp")
+int xdp_rules(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u32 zero = 0, a, pos, idx, wire, verdict;
+	struct xr_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	struct xr_rule_stats *rs;
+	const struct xr_slot *s;
+	struct xr_rule *r;
+	struct key k = {};
+
+	if (!st)
+		return XDP_PASS;
+	wire = bpf_xdp_get_buff_len(ctx);
+	st->packets++;
+	st->bytes += wire;
+	if (parse(data, end, &k)) {
+		st->parse_errors++;
+		st->passed++;
+		return XDP_PASS;
+	}
+	a = *(volatile __u32 *)&cfg.active & 1;
+	s = &cfg.slot[a];
+	if (s->engine == XR_ENGINE_CLASSIFIER)
+		pos = classify(a, s, &k);
+	else
+		pos = linear(a, s, &k);
+	r = 0;
+	if (pos < XR_MAX_RULES) {
+		idx = a * XR_MAX_RULES + pos;
+		r = bpf_map_lookup_elem(&rules, &idx);
+	}
+	if (cfg.trace) {
+		cfg.last_pos = r ? pos : XR_NO_RULE;
+		cfg.last_rule = r ? r->id : XR_NO_RULE;
+	}
+	if (!r) {
+		verdict = s->verdict == XDP_DROP ? XDP_DROP : XDP_PASS;
+		st->unmatched++;
+		goto out;
+	}
+	st->matched++;
+	verdict = r->verdict == XDP_DROP ? XDP_DROP : XDP_PASS;
+	idx = r->id;
+	rs = bpf_map_lookup_elem(&rule_stats, &idx);
+	if (rs) {
+		rs->packets++;
+		rs->bytes += wire;
+	}
+	if (r->copy)
+		copy(ctx, st, rs, r->id, r->copy, verdict, wire);
+out:
+	if (verdict == XDP_DROP)
+		st->dropped++;
+	else
+		st->passed++;
+	return verdict;
+}

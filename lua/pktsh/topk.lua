@@ -1,0 +1,347 @@
+-- topk.lua - the heaviest keys of a stream in bounded memory: the
+-- space-saving algorithm (Metwally, Agrawal, El Abbadi 2005).
+--
+--   local t = pktsh.topk.new(m)        -- m counters (default 1000)
+--   t:add(key [, weight])              -- weight > 0, default 1
+--   t:top(k)  -> {{key=, count=, err=, guaranteed=}, ...} largest first
+--   t:render{rows=, ascii=, title=} t:json() t:csv() t:svg{title=|path}
+--   pktsh.topk.merge(a, b)             -- objects or plain tables (workers)
+--   pktsh.topk.from(t)                 -- the object over a plain table
+--
+-- At most m keys are kept. While fewer than m distinct keys were seen the
+-- counts are exact. After that a new key replaces one with the smallest
+-- count c_min and starts at c_min + weight with err = c_min. So, with n
+-- the total weight:
+--   - every count is an upper bound: true <= count, and count - err <= true;
+--   - err <= c_min <= n / m for every key (the "error bound", t:bound());
+--   - every key whose true count exceeds n / m is in the table;
+--   - an entry is `guaranteed` in the true top k when count - err is at
+--     least the next entry's count.
+-- Merging two summaries adds counts key by key; a key missing from a full
+-- summary is charged that summary's c_min in both count and err (its true
+-- count there is at most c_min), then the m largest are kept. The merged
+-- counts stay upper bounds, count - err stays a lower bound, and err stays
+-- at most n / m with n the total of both.
+--
+-- A minimum is found without a heap: one scan collects every key at the
+-- current minimum count, and evictions pop from that list (skipping keys
+-- whose count has grown since); a new scan happens only when it runs out.
+local chart = require "pktsh.chart"
+
+local M = {}
+local T = {}
+T.__index = T
+M.T = T
+
+local format, concat = string.format, table.concat
+local huge = math.huge
+
+function M.new(m)
+  if type(m) == "table" then m = m.capacity or m.m end
+  m = m or 1000
+  if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
+    error("bad argument #1 to 'topk.new' (a whole number of counters >= 1 expected)", 2)
+  end
+  return setmetatable({chart = "topk", capacity = m, n = 0, size = 0,
+                       counts = {}, errs = {}, cand = {}, ci = 1, cn = 0, cmin = 0}, T)
+end
+
+function M.from(t)
+  t.cand, t.ci, t.cn, t.cmin = t.cand or {}, t.ci or 1, t.cn or 0, t.cmin or 0
+  return setmetatable(t, T)
+end
+
+-- A key with the smallest count, and that count (the table is full).
+local function pop_min(self, counts)
+  local cand, ci, cn, cmin = self.cand, self.ci, self.cn, self.cmin
+  while true do
+    while ci <= cn do
+      local k = cand[ci]
+      ci = ci + 1
+      if counts[k] == cmin then
+        self.ci = ci
+        return k, cmin
+      end
+    end
+    -- rescan: every key at the minimum
+    cmin = huge
+    for _, c in pairs(counts) do if c < cmin then cmin = c end end
+    cn = 0
+    for k, c in pairs(counts) do
+      if c == cmin then cn = cn + 1; cand[cn] = k end
+    end
+    for i = cn + 1, #cand do cand[i] = nil end
+    ci = 1
+    self.cn, self.cmin = cn, cmin
+  end
+end
+
+function T:add(key, w)
+  if key == nil then return end
+  w = w or 1
+  self.n = self.n + w
+  local counts = self.counts
+  local c = counts[key]
+  if c then counts[key] = c + w; return end
+  local size = self.size
+  if size < self.capacity then
+    counts[key] = w
+    self.size = size + 1
+    return
+  end
+  local victim, cmin = pop_min(self, counts)
+  counts[victim] = nil
+  self.errs[victim] = nil
+  counts[key] = cmin + w
+  self.errs[key] = cmin
+end
+
+-- The count and error of one key (0, c_min-or-0 when it is not kept).
+function T:get(key)
+  local c = self.counts[key]
+  if c then return c, self.errs[key] or 0 end
+  return 0, 0
+end
+
+-- The smallest count kept when the table is full (0 otherwise): a key not
+-- in the table has a true count of at most this.
+function T:floor()
+  if self.size < self.capacity then return 0 end
+  local m = huge
+  for _, c in pairs(self.counts) do if c < m then m = c end end
+  return m
+end
+
+-- The error bound: the largest err of any kept key, and the guarantee
+-- n / m (every err is at most that).
+function T:bound()
+  local e = 0
+  for _, x in pairs(self.errs) do if x > e then e = x end end
+  return e, self.n / self.capacity
+end
+
+local function less(a, b)
+  if a.count ~= b.count then return a.count > b.count end
+  local ta, tb = type(a.key), type(b.key)
+  if ta ~= tb then return ta < tb end
+  return a.key < b.key
+end
+
+-- The k largest (all with k nil), largest first.
+function T:top(k)
+  local list = {}
+  local errs = self.errs
+  for key, c in pairs(self.counts) do
+    list[#list + 1] = {key = key, count = c, err = errs[key] or 0}
+  end
+  table.sort(list, less)
+  k = k or #list
+  local out = {}
+  for i = 1, math.min(k, #list) do
+    local e = list[i]
+    local next_count = list[k + 1] and list[k + 1].count or 0
+    if self.size >= self.capacity and not list[k + 1] then next_count = self:floor() end
+    e.guaranteed = e.count - e.err >= next_count
+    out[i] = e
+  end
+  return out
+end
+
+-- Plain description: {n, capacity, bound, max_err, top = {{key, count, err}...}}.
+function T:table(k)
+  local e, guarantee = self:bound()
+  local t = {chart = "topk", n = self.n, capacity = self.capacity, max_err = e,
+             bound = guarantee, top = {}}
+  for i, x in ipairs(self:top(k)) do
+    t.top[i] = {key = x.key, count = x.count, err = x.err, guaranteed = x.guaranteed}
+  end
+  return t
+end
+
+function T:json(k)
+  if type(k) == "table" then k = k.rows end
+  return require("pktsh.json").encode(self:table(k))
+end
+
+function T:csv(k)
+  if type(k) == "table" then k = k.rows end
+  local out = {chart.csv_line({"rank", "key", "count", "err", "percent"})}
+  for i, x in ipairs(self:top(k)) do
+    out[#out + 1] = chart.csv_line({i, x.key, x.count, x.err,
+                                    self.n > 0 and format("%.3f", x.count / self.n * 100) or 0})
+  end
+  return concat(out)
+end
+
+-- A line stating the error bound, for under a table.
+function T:bound_text()
+  local e, g = self:bound()
+  if self.size < self.capacity then
+    return format("exact: %s distinct of %d counters", chart.num(self.size), self.capacity)
+  end
+  return format("space-saving, %d counters: counts are upper bounds, over by at most err "
+                .. "(max %s, guaranteed <= n/%d = %s)", self.capacity, chart.num(e),
+                self.capacity, chart.num(math.floor(g * 100 + 0.5) / 100))
+end
+
+-- The table as text: rank, key, count, share, error and a bar.
+-- o: rows (default 10), ascii/unicode, width (columns), title, footer (false: none).
+function T:render(o)
+  if type(o) == "number" then o = {rows = o} end
+  o = o or {}
+  local uni = chart.style(o)
+  local list = self:top(o.rows or 10)
+  local kw, cw = #(o.title or "key"), 5
+  for _, x in ipairs(list) do
+    kw = math.max(kw, chart.width(tostring(x.key)))
+    cw = math.max(cw, #chart.num(x.count))
+  end
+  if kw > 48 then kw = 48 end
+  local exact = self.size < self.capacity
+  local cols = o.width or chart.columns()
+  local barw = cols - kw - cw - (exact and 15 or 24)
+  if barw < 8 then barw = 8 end
+  local peak = list[1] and list[1].count or 0
+  local out = {}
+  local head = format("%4s  %s  %s  %6s", "#", chart.rpad(chart.cut(o.title or "key", kw, uni), kw),
+                      chart.lpad("count", cw), "%")
+  if not exact then head = head .. format("  %7s", "±err") end
+  out[1] = head
+  for i, x in ipairs(list) do
+    local line = format("%4d  %s  %s  %5.1f%%", i, chart.rpad(chart.cut(tostring(x.key), kw, uni), kw),
+                        chart.lpad(chart.num(x.count), cw),
+                        self.n > 0 and x.count / self.n * 100 or 0)
+    if not exact then line = line .. format("  %7s", x.err > 0 and chart.num(x.err) or "0") end
+    out[#out + 1] = line .. "  " .. chart.bar(peak > 0 and x.count / peak or 0, barw, uni)
+  end
+  if o.footer ~= false then
+    out[#out + 1] = format("n=%s; %s", chart.num(self.n), self:bound_text())
+  end
+  return concat(out, "\n") .. "\n"
+end
+
+function T:__tostring()
+  return format("topk: n=%s, %d of %d counters - :top(k) :render() :json() :csv() :svg(path)",
+                chart.num(self.n), self.size, self.capacity)
+end
+
+function T:svg(o)
+  if type(o) == "string" then o = {path = o} end
+  o = o or {}
+  local labels, values, notes = {}, {}, {}
+  for i, x in ipairs(self:top(o.rows or 20)) do
+    labels[i], values[i] = tostring(x.key), x.count
+    notes[i] = x.err > 0 and format("(±%s)", chart.num(x.err)) or nil
+  end
+  local text = chart.svg_bars{title = o.title or "top", labels = labels, values = values,
+                              notes = notes,
+                              footer = format("n=%s; %s", chart.num(self.n), self:bound_text())}
+  if o.path then return chart.write_file(o.path, text) end
+  return text
+end
+
+-- Merges b into a (see the top of the file) and returns a as an object.
+function M.merge(a, b)
+  if a == nil then return b and M.from(b) end
+  if b == nil then return M.from(a) end
+  M.from(a); M.from(b)
+  local fa, fb = a:floor(), b:floor()
+  local m = math.max(a.capacity, b.capacity)
+  local ca, cb, ea, eb = a.counts, b.counts, a.errs, b.errs
+  local list = {}
+  for k, c in pairs(ca) do
+    local c2, e2 = cb[k], eb[k]
+    if c2 == nil then c2, e2 = fb, fb end
+    list[#list + 1] = {key = k, count = c + c2, err = (ea[k] or 0) + (e2 or 0)}
+  end
+  for k, c in pairs(cb) do
+    if ca[k] == nil then
+      list[#list + 1] = {key = k, count = c + fa, err = (eb[k] or 0) + fa}
+    end
+  end
+  table.sort(list, less)
+  local counts, errs = {}, {}
+  local size = math.min(m, #list)
+  for i = 1, size do
+    local x = list[i]
+    counts[x.key] = x.count
+    if x.err > 0 then errs[x.key] = x.err end
+  end
+  a.counts, a.errs, a.size, a.capacity = counts, errs, size, m
+  a.n = a.n + b.n
+  a.cand, a.ci, a.cn, a.cmin = {}, 1, 0, 0
+  return a
+end
+T.merge = M.merge
+
+------------------------------------------------------------------------
+-- Driving a source
+
+-- Runs a source through key(pkt) into a top-k table and draws it.
+-- opts: capacity (counters, default 1000), rows (default 10),
+-- weight = "bytes", seconds/duration, refresh (seconds between redraws on
+-- a terminal, default 1), quiet, out, ascii, title.
+-- Returns the table, or nil, err when the source ended in an error.
+function M.run(src, key, opts)
+  opts = opts or {}
+  local name
+  if type(key) == "string" then
+    name = key
+    key = chart.by[key]
+    if not key then return nil, format("no key '%s' (try one of: %s)", name, chart.by_names()) end
+  end
+  if type(src) ~= "table" or not src.next then
+    error("bad argument #1 to 'top' (source expected)", 2)
+  end
+  if type(key) ~= "function" then error("bad argument #2 to 'top' (key function or name expected)", 2) end
+  name = name or (chart.by_hint[key] or {}).name
+  local t = M.new(opts.capacity or 1000)
+  local bytes = opts.weight == "bytes"
+  local seconds = opts.seconds or opts.duration
+  local live = src.kind == "live"
+  local C = require("ffi").C
+  local saved = src.deadline
+  if live and seconds then src.deadline = C.pktsh_mono_ns() + seconds * 1e9 end
+  local screen = not opts.quiet and chart.screen(opts.out or io.stdout)
+  local ropts = {rows = opts.rows or 10, ascii = opts.ascii, unicode = opts.unicode,
+                 title = opts.title or name}
+  local refresh = opts.refresh or 1
+  local last = C.pktsh_mono_ns()
+  local t_end, err
+  local stop = false
+  while not stop do
+    local b, e = src:next()
+    if not b then err = e; break end
+    local pkts = b.pkt
+    for i = 0, b.count - 1 do
+      local p = pkts[i]
+      if not live and seconds then
+        local ts = tonumber(p.ts)
+        t_end = t_end or ts + seconds * 1e9
+        if ts >= t_end then stop = true; break end
+      end
+      local k = key(p)
+      if k ~= nil then t:add(k, bytes and p.len or 1) end
+    end
+    if screen and screen.tty and refresh > 0 then
+      local now = C.pktsh_mono_ns()
+      if now - last >= refresh * 1e9 then screen:draw(t:render(ropts)); last = now end
+    end
+  end
+  if live then src.deadline = saved end
+  if screen then screen:draw(t:render(ropts)) end
+  if err then return nil, err end
+  return t
+end
+
+-- The REPL's top(src, key [, opts]): src may be a file or interface name.
+function M.global(src, key, opts)
+  if type(src) == "string" then
+    local s, err = require("pktsh").open(src)
+    if not s then return nil, err end
+    src = s
+  end
+  return M.run(src, key, opts)
+end
+
+return M

@@ -1,0 +1,109 @@
+-- histogram.lua - the distribution of one packet field, from a capture
+-- file or a live interface, drawn with bars; per time window if asked.
+--
+--   pktsh scripts/histogram.lua SOURCE --by FIELD [--window S] [--log] [FILTER...]
+local usage = [[
+usage: pktsh scripts/histogram.lua [options] SOURCE --by FIELD [FILTER...]
+
+Counts packets per value of FIELD and draws the histogram. SOURCE is a
+capture file ("-" for standard input) or a network interface; FILTER is
+a tcpdump expression.
+
+options:
+  --by FIELD     what to count by: %s
+  --log          log2 bins (0, [1,2), [2,4), ...; the default for len, caplen)
+  --width W      linear bins W wide (numbers only)
+  --window S     one histogram per S seconds of capture time, each drawn
+                 (in place on a terminal), then the whole run
+  --duration S   stop after S seconds (live: wall clock; a file: capture time)
+  --bytes        count bytes instead of packets
+  --rows N       rows shown (default 20; binned: 64)
+  --json | --csv write the final histogram as JSON or CSV instead
+  --svg FILE     also write the final histogram as an SVG file
+  --ascii        ASCII bars (also when the locale is not UTF-8 or TERM=dumb)
+  -h, --help     show this help
+
+exit status: 0 on success; 1 if the source cannot be read; 2 for a usage error.
+]]
+
+local chart = pktsh.chart
+
+local function die(status, fmt, ...)
+  io.stderr:write("histogram: ", string.format(fmt, ...), "\n")
+  os.exit(status)
+end
+
+local function parse_args(argv)
+  local o = {filter = {}}
+  local i = 1
+  local function value(a)
+    i = i + 1
+    if argv[i] == nil then die(2, "option %s needs a value", a) end
+    return argv[i]
+  end
+  local function number(a, whole)
+    local v = value(a)
+    local n = tonumber(v)
+    if not n or n <= 0 or n ~= n or (whole and n % 1 ~= 0) then
+      die(2, "%s needs a positive %s, not '%s'", a, whole and "whole number" or "number", v)
+    end
+    return n
+  end
+  while i <= #argv do
+    local a = argv[i]
+    if a == "-h" or a == "--help" then
+      io.stdout:write(usage:format(chart.by_names())); os.exit(0)
+    elseif a == "--by" then o.by = value(a)
+    elseif a == "--log" then o.log = true
+    elseif a == "--width" then o.width = number(a)
+    elseif a == "--window" then o.window = number(a)
+    elseif a == "--duration" then o.duration = number(a)
+    elseif a == "--rows" then o.rows = number(a, true)
+    elseif a == "--bytes" then o.bytes = true
+    elseif a == "--json" then o.json = true
+    elseif a == "--csv" then o.csv = true
+    elseif a == "--svg" then o.svg = value(a)
+    elseif a == "--ascii" then o.ascii = true
+    elseif a:sub(1, 1) == "-" and #a > 1 and not o.source then
+      die(2, "unknown option '%s' (try -h)", a)
+    elseif not o.source then o.source = a
+    else o.filter[#o.filter + 1] = a
+    end
+    i = i + 1
+  end
+  if not o.source then io.stderr:write(usage:format(chart.by_names())); os.exit(2) end
+  if not o.by then die(2, "--by FIELD is needed (one of: %s)", chart.by_names()) end
+  if not chart.by[o.by] then die(2, "unknown field '%s' (one of: %s)", o.by, chart.by_names()) end
+  if o.log and o.width then die(2, "--log and --width do not go together") end
+  o.filter = #o.filter > 0 and table.concat(o.filter, " ") or nil
+  return o
+end
+
+local function main(argv)
+  local o = parse_args(argv)
+  local f = io.open(o.source, "rb")
+  local live_duration = not f and o.source ~= "-" and o.duration or nil
+  if f then f:close() end
+  local src, err = pktsh.open(o.source, {filter = o.filter, duration = live_duration})
+  if not src then die(1, "%s", err) end
+  local data = o.json or o.csv
+  local h
+  h, err = pktsh.hist.run(src, o.by, {
+    log = o.log, width = o.width, window = o.window, rows = o.rows,
+    seconds = src.kind ~= "live" and o.duration or nil,
+    weight = o.bytes and "bytes" or nil, ascii = o.ascii,
+    title = o.by .. (o.bytes and " (bytes)" or ""),
+    quiet = data and not o.window,
+    out = data and io.stderr or io.stdout,
+  })
+  if not h then die(1, "%s", err) end
+  if o.json then io.stdout:write(h:json(), "\n") end
+  if o.csv then io.stdout:write(h:csv()) end
+  if o.svg then
+    local ok, werr = h:svg{path = o.svg, title = o.by .. " - " .. o.source}
+    if not ok then die(1, "%s", werr) end
+  end
+  src:close()
+end
+
+main(arg)

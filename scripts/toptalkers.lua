@@ -1,0 +1,134 @@
+-- toptalkers.lua - the busiest sources (or any key) by packets or bytes,
+-- with a rate sparkline, from a capture file or a live interface.
+--
+--   pktsh scripts/toptalkers.lua [options] SOURCE [FILTER...]
+local usage = [[
+usage: pktsh scripts/toptalkers.lua [options] SOURCE [FILTER...]
+
+The top talkers: the keys (source addresses by default) that sent the
+most bytes, counted in bounded memory (space-saving: each count is over
+by at most its ±err, and err <= total / capacity), with the traffic rate
+as a sparkline. SOURCE is a capture file ("-" for standard input) or a
+network interface; FILTER is a tcpdump expression.
+
+options:
+  --by FIELD     what to rank: %s (default src)
+  --packets      rank by packets instead of bytes
+  --top N        rows shown (default 10)
+  --capacity M   counters kept (default 1000)
+  --interval S   redraw every S seconds on a terminal (default 1)
+  --duration S   stop after S seconds (live: wall clock; a file: capture time)
+  --json | --csv write the table as JSON or CSV instead
+  --svg FILE     also write the table as an SVG file
+  --ascii        ASCII bars
+  -h, --help     show this help
+
+exit status: 0 on success; 1 if the source cannot be read; 2 for a usage error.
+]]
+
+local chart = pktsh.chart
+
+local function die(status, fmt, ...)
+  io.stderr:write("toptalkers: ", string.format(fmt, ...), "\n")
+  os.exit(status)
+end
+
+local function parse_args(argv)
+  local o = {filter = {}, by = "src", top = 10, capacity = 1000, interval = 1}
+  local i = 1
+  local function value(a)
+    i = i + 1
+    if argv[i] == nil then die(2, "option %s needs a value", a) end
+    return argv[i]
+  end
+  local function number(a, whole)
+    local v = value(a)
+    local n = tonumber(v)
+    if not n or n <= 0 or n ~= n or (whole and n % 1 ~= 0) then
+      die(2, "%s needs a positive %s, not '%s'", a, whole and "whole number" or "number", v)
+    end
+    return n
+  end
+  while i <= #argv do
+    local a = argv[i]
+    if a == "-h" or a == "--help" then
+      io.stdout:write(usage:format(chart.by_names())); os.exit(0)
+    elseif a == "--by" then o.by = value(a)
+    elseif a == "--packets" then o.packets = true
+    elseif a == "--top" then o.top = number(a, true)
+    elseif a == "--capacity" then o.capacity = number(a, true)
+    elseif a == "--interval" then o.interval = number(a)
+    elseif a == "--duration" then o.duration = number(a)
+    elseif a == "--json" then o.json = true
+    elseif a == "--csv" then o.csv = true
+    elseif a == "--svg" then o.svg = value(a)
+    elseif a == "--ascii" then o.ascii = true
+    elseif a:sub(1, 1) == "-" and #a > 1 and not o.source then
+      die(2, "unknown option '%s' (try -h)", a)
+    elseif not o.source then o.source = a
+    else o.filter[#o.filter + 1] = a
+    end
+    i = i + 1
+  end
+  if not o.source then io.stderr:write(usage:format(chart.by_names())); os.exit(2) end
+  if not chart.by[o.by] then die(2, "unknown field '%s' (one of: %s)", o.by, chart.by_names()) end
+  o.filter = #o.filter > 0 and table.concat(o.filter, " ") or nil
+  o.capacity = math.max(o.capacity, o.top)
+  return o
+end
+
+local function main(argv)
+  local o = parse_args(argv)
+  local f = io.open(o.source, "rb")
+  local live_duration = not f and o.source ~= "-" and o.duration or nil
+  if f then f:close() end
+  local src, err = pktsh.open(o.source, {filter = o.filter, duration = live_duration})
+  if not src then die(1, "%s", err) end
+  local key = chart.by[o.by]
+  local t = pktsh.topk.new(o.capacity)
+  local r = pktsh.rate.new{interval = 1}
+  local live = src.kind == "live"
+  local C = require("ffi").C
+  local data = o.json or o.csv
+  local screen = not data and chart.screen(io.stdout)
+  local ropts = {rows = o.top, ascii = o.ascii,
+                 title = o.by .. (o.packets and " (packets)" or " (bytes)")}
+  local function draw()
+    screen:draw(t:render(ropts) .. r:render{ascii = o.ascii, footer = false})
+  end
+  local last = C.pktsh_mono_ns()
+  local t_end
+  local dur = not live and o.duration and o.duration * 1e9
+  while true do
+    local b, e = src:next()
+    if not b then err = e; break end
+    local stop = false
+    for i = 0, b.count - 1 do
+      local p = b.pkt[i]
+      if dur then
+        local ts = tonumber(p.ts)
+        t_end = t_end or ts + dur
+        if ts >= t_end then stop = true; break end
+      end
+      local k = key(p)
+      if k ~= nil then t:add(k, o.packets and 1 or p.len) end
+      r:add(p.ts, p.len)
+    end
+    if stop then break end
+    if screen and screen.tty then
+      local now = C.pktsh_mono_ns()
+      if now - last >= o.interval * 1e9 then draw(); last = now end
+    end
+  end
+  if o.json then io.stdout:write(t:json(o.top), "\n")
+  elseif o.csv then io.stdout:write(t:csv(o.top))
+  else draw() end
+  if o.svg then
+    local ok, werr = t:svg{path = o.svg, rows = o.top, title = "top " .. o.by .. " - " .. o.source}
+    if not ok then die(1, "%s", werr) end
+  end
+  src:close()
+  if err then die(1, "%s", err) end
+end
+
+main(arg)

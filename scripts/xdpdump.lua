@@ -1,0 +1,115 @@
+-- xdpdump.lua - record (and optionally drop) packets at the XDP hook.
+--
+--   pktsh scripts/xdpdump.lua [options] IFACE [RULE...]
+local usage = [[
+usage: pktsh scripts/xdpdump.lua [options] IFACE [RULE...]
+
+Attaches pktsh's XDP program to IFACE with the RULEs and writes every
+packet a rule copies to a pcap file (or prints one line per packet). A
+RULE is key=value pairs joined by commas, as fw:add takes them:
+
+  proto=udp,sport=53,action=drop,copy=128   drop UDP from port 53, keep 128 bytes
+  src=198.18.0.0/15,dport=1000-2000         copy (whole packets) and pass
+
+keys: proto src dst sport dport vlan priority action (pass, drop) copy
+(a byte count, or all). A rule without copy= copies whole packets; with
+no RULE at all every packet is copied and passed.
+
+options:
+  -w FILE       write a pcap (nanosecond timestamps); '-' is standard output
+  -c COUNT      stop after COUNT packets
+  -d SECONDS    stop after SECONDS
+  --skb         generic (skb) mode instead of native
+  --dispatcher  attach through libxdp's dispatcher (falls back to a link)
+  --engine E    auto (default), linear or classifier
+  --ring BYTES  copy ring size (a power of two; default 8 MiB)
+  -q            no summary at the end
+  -h, --help    show this help
+
+Ctrl-C (or SIGTERM) stops it; the file is complete and tcpdump reads it.
+The program is detached when xdpdump exits, however it exits.
+exit status: 0 on success, 1 if the program cannot be attached, 2 for a
+usage error.
+]]
+
+local xdp = pktsh.xdp
+
+local function die(status, fmt, ...)
+  io.stderr:write("xdpdump: ", string.format(fmt, ...), "\n")
+  os.exit(status)
+end
+
+local args = {...}
+local opt = {rules = {}}
+local i = 1
+while i <= #args do
+  local a = args[i]
+  local function val()
+    i = i + 1
+    if args[i] == nil then die(2, "%s needs a value", a) end
+    return args[i]
+  end
+  if a == "-h" or a == "--help" then io.stdout:write(usage); os.exit(0)
+  elseif a == "-w" then opt.file = val()
+  elseif a == "-c" then opt.count = tonumber(val()) or die(2, "bad count")
+  elseif a == "-d" then opt.duration = tonumber(val()) or die(2, "bad duration")
+  elseif a == "--skb" then opt.mode = "skb"
+  elseif a == "--dispatcher" then opt.attach = "dispatcher"
+  elseif a == "--engine" then opt.engine = val()
+  elseif a == "--ring" then opt.ring = tonumber(val()) or die(2, "bad ring size")
+  elseif a == "-q" then opt.quiet = true
+  elseif a:sub(1, 1) == "-" and a ~= "-" then die(2, "unknown option %s (see --help)", a)
+  elseif not opt.iface then opt.iface = a
+  else opt.rules[#opt.rules + 1] = a end
+  i = i + 1
+end
+if not opt.iface then io.stderr:write(usage); os.exit(2) end
+
+local specs = {}
+for n, text in ipairs(opt.rules) do
+  local spec, err = xdp.parse_rule_text(text)
+  if not spec then die(2, "rule %d: %s", n, err) end
+  if spec.copy == nil then spec.copy = true end
+  local ok, why = xdp.check_rule(spec)
+  if not ok then die(2, "rule %d (%s): %s", n, text, why) end
+  specs[#specs + 1] = spec
+end
+if #specs == 0 then specs[1] = {copy = true} end
+
+local fw, err = xdp(opt.iface, {mode = opt.mode, attach = opt.attach, engine = opt.engine,
+                                ring_size = opt.ring})
+if not fw then die(1, "%s", err) end
+local rules, aerr = fw:add(specs)
+if not rules then fw:close(); die(2, "%s", aerr) end
+local src = assert(fw:copies{duration = opt.duration})
+
+local w
+if opt.file then
+  w, err = pktsh.pcap_writer(opt.file, src)
+  if not w then fw:close(); die(1, "%s", err) end
+end
+local info = fw:info()
+if not opt.quiet then
+  io.stderr:write(string.format("xdpdump: listening on %s (%s, %s, %s engine), %d rule%s\n",
+    opt.iface, info.mode, info.attach, info.engine, #specs, #specs == 1 and "" or "s"))
+  io.stderr:flush()
+end
+
+local n, limit = 0, opt.count
+src:each(function(p)
+  n = n + 1
+  if w then w:write(p) else io.stdout:write(p:summary(), "\n") end
+  if limit and n >= limit then return false end
+end)
+
+if w then w:close() end
+local st = fw:stats()
+if not opt.quiet then
+  io.stderr:write(string.format("%d packets%s; at XDP: %d seen, %d dropped, %d copied, %d copies lost (ring full)\n",
+    n, opt.file and (" written to " .. opt.file) or "", st.packets, st.dropped, st.copied, st.copy_lost))
+  for k, r in ipairs(fw:rules()) do
+    io.stderr:write(string.format("  rule %d %s: %d packets, %d copied, %d lost\n",
+      k, tostring(r.rule), r.packets, r.copied, r.copy_lost))
+  end
+end
+fw:close()

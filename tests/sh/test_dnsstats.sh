@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# scripts/dnsstats.lua: --json against numbers derived from the tshark
+# oracles (tests/pcaps/oracle), the text report, options and errors.
+. tests/lib/sh.sh
+P=tests/pcaps
+ds() { "$PKTSH" scripts/dnsstats.lua "$@"; }
+
+if ! command -v python3 >/dev/null; then
+  skip "dnsstats against the oracles" "python3 not installed"
+else
+  # Expected counts from an oracle: messages (dns.id values), queries,
+  # responses, qtypes of queries, full rcodes of responses, matched pairs.
+  # Rows of ICMP-quoted DNS and mDNS are left out: pktsh does not count
+  # DNS quoted in ICMP errors, and 5353 is not a default port.
+  cat >"$TMP/oracle.py" <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+e = {"dns": 0, "queries": 0, "responses": 0, "qtypes": {}, "rcodes": {}, "matched": 0}
+for r in rows:
+    protos = r["frame.protocols"]
+    if "icmp" in protos or "mdns" in protos:
+        continue
+    ids = [x for x in r["dns.id"].split(",") if x]
+    resp = [x for x in r["dns.flags.response"].split(",") if x]
+    e["dns"] += len(ids)
+    types = r["dns.qry.type"].split(",")
+    rc = r["dns.flags.rcode"].split(",")
+    ext = r["dns.resp.ext_rcode"].split(",")
+    # one question per message: types line up with messages; rcodes of
+    # responses line up with the responses; ext_rcode only with one message
+    for i, q in enumerate(resp):
+        t = types[i] if len(types) == len(resp) else ""
+        if q == "0":
+            e["queries"] += 1
+            if t:
+                e["qtypes"][t] = e["qtypes"].get(t, 0) + 1
+        else:
+            e["responses"] += 1
+            rv = rc.pop(0) if rc and rc[0] else ""
+            if rv:
+                x = ext[0] if len(resp) == 1 and ext[0] else "0"
+                full = int(rv, 0) | (int(x, 0) << 4)
+                e["rcodes"][str(full)] = e["rcodes"].get(str(full), 0) + 1
+    e["matched"] += len([x for x in r["dns.time"].split(",") if x])
+print(json.dumps(e, sort_keys=True))
+PY
+  # IANA numbers for the names dnsstats prints
+  cat >"$TMP/got.lua" <<'LUA'
+local j = pktsh.json.decode(io.read("*a"))
+local dns = pktsh.dns
+local qt, rc = {}, {}
+for k, v in pairs(j.qtypes) do qt[tostring(dns.type_number(k))] = v end
+local rnum = {}
+for n = 0, 4095 do rnum[dns.rcode_name(n)] = n end
+for k, v in pairs(j.rcodes) do rc[tostring(rnum[k])] = v end
+print(pktsh.json.encode{dns = j.dns, queries = j.queries, responses = j.responses,
+  qtypes = qt, rcodes = rc, matched = j.latency.matched})
+LUA
+  for f in dnscap__dns dnscap__dns6 dnscap__dnso1tcp dnscap__dnsotcp-many1pkt \
+           dnscap__dnsotcp-manyopkts dnscap__frags dnscap__sll2 dnscap__vlan11 \
+           ndpi__dns-google-nsid tcpdump__dns-badvers tcpdump__dns-uri tcpdump__dns_tcp \
+           tcpdump__dns_udp tcpdump__dns_udp_2 tcpdump__dns_udp_8053 tcpdump__dnssec \
+           tcpdump__edns-opts zeek__ipv6-fragmented-dns zeek__pcapng-multi-interface \
+           zeek__icmp-destunreach-udp; do
+    pcap=$(ls $P/$f.pcap* 2>/dev/null | head -1)
+    ports=53; [ $f = tcpdump__dns_udp_8053 ] && ports=53,8053
+    want=$(python3 "$TMP/oracle.py" $P/oracle/$f.dns.tsv)
+    got=$(ds --json --ports $ports "$pcap" 2>"$TMP/err" | "$PKTSH" "$TMP/got.lua" 2>&1)
+    # compare as JSON objects with sorted keys
+    # tcpdump__dns_udp_2: the response is cut by the snaplen; tshark gives
+    # it no dns.time, pktsh still reads its question and matches it
+    drop=""; [ $f = tcpdump__dns_udp_2 ] && drop=matched
+    got=$(printf '%s' "$got" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop(sys.argv[1], None); print(json.dumps(d, sort_keys=True))' "$drop" 2>&1)
+    want=$(printf '%s' "$want" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop(sys.argv[1], None); print(json.dumps(d, sort_keys=True))' "$drop" 2>&1)
+    expect_eq "oracle $f" "$got" "$want"
+  done
+  # mDNS: only with its port listed (the oracle's rows are all mDNS)
+  n=$(ds --json --ports 5353 $P/zeek__mdns.pcap | python3 -c 'import json,sys; print(json.load(sys.stdin)["dns"])')
+  want=$(awk -F'\t' 'NR > 1 && $12 ~ /mdns/ { n += split($5, a, ",") } END { print n + 0 }' $P/oracle/zeek__mdns.dns.tsv)
+  expect_eq "mDNS counted with --ports 5353 (oracle $want messages)" "$n" "$want"
+  n=$(ds --json $P/zeek__mdns.pcap | python3 -c 'import json,sys; print(json.load(sys.stdin)["dns"])')
+  expect_eq "mDNS not counted by default (port 53 only)" "$n" 0
+fi
+
+# The --json key set is exactly the one promised.
+ds --json $P/dnscap__dns.pcap >"$TMP/j"
+J="$TMP/j" check "--json has exactly the promised keys" "$PKTSH" -e '
+  local j = assert(pktsh.json.decode(io.open(os.getenv("J")):read("*a")))
+  local want = {"packets","dns","queries","responses","malformed","transport","ip","qtypes",
+                "rcodes","top_qnames","top_clients","latency"}
+  local n = 0
+  for k in pairs(j) do n = n + 1 end
+  assert(n == #want, "key count " .. n)
+  for _, k in ipairs(want) do assert(j[k] ~= nil, k) end
+  assert(j.transport.udp == 82 and j.transport.tcp == 0)
+  assert(j.ip["4"] == 82 and j.ip["6"] == 0)
+  assert(j.top_qnames[1][1] == "google.com" and j.top_qnames[1][2] == 24, "top name")
+  assert(j.top_clients[1][1] == "172.17.0.10" and j.top_clients[1][2] == 41, "top client")
+  local l = j.latency
+  for _, k in ipairs({"matched","unanswered","p50_ms","p90_ms","p99_ms","max_ms"}) do assert(l[k], k) end
+  assert(l.p50_ms <= l.p90_ms and l.p90_ms <= l.p99_ms and l.p99_ms <= l.max_ms, "ordered")'
+
+# Latency percentiles against the oracle dns.time values (nearest rank).
+if command -v python3 >/dev/null; then
+  want=$(python3 -c '
+import csv, math, sys
+t = sorted(float(x) * 1000 for r in csv.DictReader(open(sys.argv[1]), delimiter="\t") for x in r["dns.time"].split(",") if x)
+rank = lambda q: t[max(0, math.ceil(q * len(t)) - 1)]
+print("%.3f %.3f %.3f %.3f" % (rank(0.5), rank(0.9), rank(0.99), t[-1]))' $P/oracle/dnscap__dns.dns.tsv)
+  got=$(J="$TMP/j" "$PKTSH" -e 'local l = pktsh.json.decode(io.open(os.getenv("J")):read("*a")).latency
+    print(string.format("%.3f %.3f %.3f %.3f", l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms))')
+  expect_eq "latency p50/p90/p99/max match dns.time" "$got" "$want"
+fi
+
+# Text report
+out=$(ds --ascii $P/dnscap__dns.pcap)
+expect_match "text: counts line" "$out" "DNS messages 82 \(udp 82, tcp 0; IPv4 82, IPv6 0\)"
+expect_match "text: queries and responses" "$out" "queries 41 +responses 41 +malformed 0"
+expect_match "text: latency" "$out" "latency: 41 matched, 0 unanswered; p50 [0-9.]+ ms"
+expect_match "text: qtypes by name" "$out" "A +24"
+expect_match "text: rcode names" "$out" "NOERROR +41"
+expect_match "text: top names" "$out" "google.com +24"
+expect_match "text: error bound stated" "$out" "exact: 2 distinct of 10000 counters"
+expect_eq "--ascii: no UTF-8" "$(printf '%s' "$out" | LC_ALL=C grep -c $'[\x80-\xff]')" 0
+out=$(ds --top 1 --capacity 1 --ascii $P/dnscap__dns.pcap)
+expect_match "--capacity 1: bound stated" "$out" "space-saving, 1 counters: counts are upper bounds"
+expect_eq "--top 1: one row" "$(printf '%s\n' "$out" | grep -c '^   2 ')" 0
+out=$(ds --interval 5 $P/dnscap__dns.pcap | grep -c '^20[0-9-]*T.* packets [0-9]* dns')
+expect_match "--interval: plain lines when not a terminal" "$out" "^[1-9][0-9]*$"
+n=$(ds --json --duration 1 $P/dnscap__dns.pcap | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"])' 2>/dev/null)
+expect_match "--duration: fewer packets" "$n" "^([0-9]|[1-9][0-9]|1[0-2][0-9])$"
+n=$(ds --json $P/dnscap__dns.pcap 'host 8.8.8.8' | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"])' 2>/dev/null)
+expect_eq "filter words" "$n" 82
+n=$(ds --json -j 2 $P/dnscap__dns.pcap | python3 -c 'import json,sys; print(json.load(sys.stdin)["dns"])' 2>/dev/null)
+expect_eq "-j 2 on a file" "$n" 82
+
+# Errors
+ds --bogus $P/dnscap__dns.pcap >/dev/null 2>"$TMP/err"; rc=$?
+expect_eq "unknown option exits 2" "$rc" 2
+expect_match "unknown option named" "$(cat "$TMP/err")" "unknown option '--bogus'"
+ds >/dev/null 2>&1; expect_eq "no source exits 2" "$?" 2
+ds --top x $P/dnscap__dns.pcap >/dev/null 2>&1; expect_eq "bad --top exits 2" "$?" 2
+ds --ports 53,99999 $P/dnscap__dns.pcap >/dev/null 2>"$TMP/err"; rc=$?
+expect_eq "bad --ports exits 2" "$rc" 2
+ds "$TMP/none.pcap" >/dev/null 2>"$TMP/err"; rc=$?
+expect_eq "missing file exits 1" "$rc" 1
+expect_match "missing file named" "$(cat "$TMP/err")" "dnsstats: .*none.pcap"
+ds $P/libpcap__pcap-invalid-version-1.pcap >/dev/null 2>&1; expect_eq "not a capture exits 1" "$?" 1
+ds -h | grep -q -- '--interval S'; expect_eq "-h prints usage" "$?" 0
+# malformed captures: no crash, counted
+for f in tcpdump__dns-badlabel tcpdump__dns_fwdptr tcpdump__dns-zlip-1 tcpdump__dns-zlip-3 \
+         tcpdump__udp-length-heapoverflow; do
+  check "malformed $f read cleanly" "$PKTSH" scripts/dnsstats.lua --json $P/$f.pcap
+done
