@@ -52,28 +52,37 @@ function M.from(t)
 end
 
 -- A key with the smallest count, and that count (the table is full).
+-- Collects every key at the minimum count as the eviction candidates.
+local function rescan(self, counts)
+  local cmin = huge
+  for _, c in pairs(counts) do if c < cmin then cmin = c end end
+  local cand, cn = self.cand, 0
+  for k, c in pairs(counts) do
+    if c == cmin then cn = cn + 1; cand[cn] = k end
+  end
+  for i = cn + 1, #cand do cand[i] = nil end
+  self.ci, self.cn, self.cmin = 1, cn, cmin
+end
+-- Interpreted: compiled by LuaJIT 2.1.0-beta3, these pairs() scans
+-- over a table whose keys were just replaced found no key at all (seen
+-- with one counter: an endless eviction loop). The scan is rare.
+jit.off(rescan)
+
+-- A key with the smallest count, and that count: the next candidate still
+-- at the minimum, else a rescan.
 local function pop_min(self, counts)
-  local cand, ci, cn, cmin = self.cand, self.ci, self.cn, self.cmin
-  while true do
-    while ci <= cn do
-      local k = cand[ci]
-      ci = ci + 1
+  for _ = 1, 2 do
+    local cand, cmin = self.cand, self.cmin
+    for i = self.ci, self.cn do
+      local k = cand[i]
       if counts[k] == cmin then
-        self.ci = ci
+        self.ci = i + 1
         return k, cmin
       end
     end
-    -- rescan: every key at the minimum
-    cmin = huge
-    for _, c in pairs(counts) do if c < cmin then cmin = c end end
-    cn = 0
-    for k, c in pairs(counts) do
-      if c == cmin then cn = cn + 1; cand[cn] = k end
-    end
-    for i = cn + 1, #cand do cand[i] = nil end
-    ci = 1
-    self.cn, self.cmin = cn, cmin
+    rescan(self, counts)
   end
+  error("topk: a full table has no key to evict")
 end
 
 function T:add(key, w)
