@@ -193,6 +193,20 @@ s.send("\x03", 0.6)
 ok = s.expect(r"\ninterrupted\n> ")
 s.line("n > 0")
 check("Ctrl-C stops a long loop, state kept", ok and s.expect(r"\ntrue\n> "), s)
+if os.geteuid() == 0:
+    # a live capture waiting for packets: Ctrl-C returns to the prompt and
+    # the source is still usable
+    s.line('src = open("lo", {filter = "udp port 9"}); n = 0')
+    s.line('src:each(function() n = n + 1 end)')
+    time.sleep(0.5)
+    s.send("\x03", 0.6)
+    ok = s.expect(r"\n(true|interrupted)\n> ")
+    s.line('src:stats().packets == n, src.kind')
+    check("Ctrl-C stops a live capture, source still usable",
+          ok and s.expect(r'\ntrue\tlive\n> '), s)
+    s.line('src:close()')
+else:
+    print("skipped: Ctrl-C stops a live capture: needs root")
 s.line("'hist' .. 'ory' .. 42")
 s.expect(r"history42\n> ")
 s.send("\x04")
