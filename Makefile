@@ -133,7 +133,7 @@ deps:
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(B)/pktsh scripts/dump.lua tests/pcaps/dnscap__dns.pcap 'udp port 53'
+	$(B)/pktsh scripts/dnsstats.lua tests/pcaps/dnscap__dns.pcap
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
