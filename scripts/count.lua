@@ -27,45 +27,16 @@ exit status: 0 on success (Ctrl-C included), 1 if the source cannot be
 read, 2 for a usage error.
 ]]
 
-local function die(status, fmt, ...)
-  io.stderr:write("count: ", string.format(fmt, ...), "\n")
-  os.exit(status)
-end
+local cli = require "pktsh.cli"
+
+local function die(status, fmt, ...) cli.die("count", status, fmt, ...) end
 
 local function parse_args(argv)
-  local o = {filter = {}, top = 20}
-  local i = 1
-  local function value(a)
-    i = i + 1
-    if argv[i] == nil then die(2, "option %s needs a value", a) end
-    return argv[i]
-  end
-  local function whole(a, min)
-    local v = value(a)
-    local n = tonumber(v)
-    if not n or n % 1 ~= 0 or n < min then die(2, "%s needs a whole number >= %d, not '%s'", a, min, v) end
-    return n
-  end
-  while i <= #argv do
-    local a = argv[i]
-    if a == "-h" or a == "--help" then io.stdout:write(usage); os.exit(0)
-    elseif a == "-j" then o.workers = whole(a, 1)
-    elseif a == "--top" then o.top = whole(a, 0)
-    elseif a == "--fanout" then o.fanout = value(a)
-    elseif a == "--defrag" then o.defrag = true
-    elseif a == "--json" then o.json = true
-    elseif a == "--seconds" then
-      o.seconds = tonumber(value(a))
-      if not o.seconds or o.seconds <= 0 then die(2, "--seconds needs a positive number, not '%s'", argv[i]) end
-    elseif a:sub(1, 1) == "-" and #a > 1 then die(2, "unknown option '%s' (try -h)", a)
-    elseif not o.source then o.source = a
-    else o.filter[#o.filter + 1] = a
-    end
-    i = i + 1
-  end
-  if not o.source then io.stderr:write(usage); os.exit(2) end
-  o.filter = #o.filter > 0 and table.concat(o.filter, " ") or nil
-  return o
+  return cli.parse("count", usage, argv, {
+    ["-j"] = {"workers", "whole", 1}, ["--top"] = {"top", "whole", 0},
+    ["--fanout"] = {"fanout", "string"}, ["--defrag"] = {"defrag"},
+    ["--json"] = {"json"}, ["--seconds"] = {"seconds", "number"},
+  }, {top = 20})
 end
 
 local names = {[1] = "icmp", [6] = "tcp", [17] = "udp", [58] = "icmp6", [132] = "sctp"}

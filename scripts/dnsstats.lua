@@ -50,57 +50,29 @@ local band = bit.band
 
 local MAX_PENDING = 200000
 
-local function die(status, fmt, ...)
-  io.stderr:write("dnsstats: ", string.format(fmt, ...), "\n")
-  os.exit(status)
+local cli = require "pktsh.cli"
+
+local function die(status, fmt, ...) cli.die("dnsstats", status, fmt, ...) end
+
+local function port_list(v)
+  local ports = {}
+  for p in (v .. ","):gmatch("([^,]*),") do
+    local n = tonumber(p)
+    if not n or n < 1 or n > 65535 or n % 1 ~= 0 then
+      return nil, "port numbers (1-65535) separated by commas"
+    end
+    ports[#ports + 1] = n
+  end
+  return ports
 end
 
 local function parse_args(argv)
-  local o = {filter = {}, top = 10, ports = {53}, timeout = 5, capacity = 10000}
-  local i = 1
-  local function value(a)
-    i = i + 1
-    if argv[i] == nil then die(2, "option %s needs a value", a) end
-    return argv[i]
-  end
-  local function number(a, whole, min)
-    local v = value(a)
-    local n = tonumber(v)
-    if not n or n ~= n or n < min or (whole and n % 1 ~= 0) then
-      die(2, "%s needs a %s >= %s, not '%s'", a, whole and "whole number" or "number", min, v)
-    end
-    return n
-  end
-  while i <= #argv do
-    local a = argv[i]
-    if a == "-h" or a == "--help" then io.stdout:write(usage); os.exit(0)
-    elseif a == "--top" then o.top = number(a, true, 0)
-    elseif a == "--interval" then o.interval = number(a, false, 0.001)
-    elseif a == "--duration" then o.duration = number(a, false, 0.001)
-    elseif a == "--timeout" then o.timeout = number(a, false, 0.001)
-    elseif a == "--capacity" then o.capacity = number(a, true, 1)
-    elseif a == "-j" then o.workers = number(a, true, 1)
-    elseif a == "--json" then o.json = true
-    elseif a == "--ascii" then o.ascii = true
-    elseif a == "--ports" then
-      local v = value(a)
-      o.ports = {}
-      for p in (v .. ","):gmatch("([^,]*),") do
-        local n = tonumber(p)
-        if not n or n < 1 or n > 65535 or n % 1 ~= 0 then
-          die(2, "--ports needs port numbers (1-65535) separated by commas, not '%s'", v)
-        end
-        o.ports[#o.ports + 1] = n
-      end
-    elseif a:sub(1, 1) == "-" and #a > 1 and not o.source then
-      die(2, "unknown option '%s' (try -h)", a)
-    elseif not o.source then o.source = a
-    else o.filter[#o.filter + 1] = a
-    end
-    i = i + 1
-  end
-  if not o.source then io.stderr:write(usage); os.exit(2) end
-  o.filter = #o.filter > 0 and table.concat(o.filter, " ") or nil
+  local o = cli.parse("dnsstats", usage, argv, {
+    ["--top"] = {"top", "whole", 0}, ["--interval"] = {"interval", "number", 0.001},
+    ["--duration"] = {"duration", "number", 0.001}, ["--timeout"] = {"timeout", "number", 0.001},
+    ["--capacity"] = {"capacity", "whole", 1}, ["-j"] = {"workers", "whole", 1},
+    ["--json"] = {"json"}, ["--ascii"] = {"ascii"}, ["--ports"] = {"ports", port_list},
+  }, {top = 10, ports = {53}, timeout = 5, capacity = 10000})
   o.capacity = math.max(o.capacity, o.top)
   return o
 end

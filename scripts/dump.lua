@@ -32,49 +32,17 @@ exit status: 0 on success; 1 if the source cannot be read (after
 printing every packet before the problem); 2 for a usage error.
 ]]
 
-local function die(status, fmt, ...)
-  io.stderr:write("dump: ", string.format(fmt, ...), "\n")
-  os.exit(status)
-end
+local cli = require "pktsh.cli"
+
+local function die(status, fmt, ...) cli.die("dump", status, fmt, ...) end
 
 local function parse_args(argv)
-  local o = {filter = {}}
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    local function value()
-      i = i + 1
-      if argv[i] == nil then die(2, "option %s needs a value", a) end
-      return argv[i]
-    end
-    if a == "-h" or a == "--help" then io.stdout:write(usage); os.exit(0)
-    elseif a == "-v" then o.verbose = true
-    elseif a == "-x" then o.hex = true
-    elseif a == "-q" then o.quiet = true
-    elseif a == "--json" then o.json = true
-    elseif a == "-w" then o.write = value()
-    elseif a == "-p" then o.promisc = false
-    elseif a == "-Q" then o.direction = value()
-    elseif a == "-s" then
-      o.snaplen = tonumber(value())
-      if not o.snaplen or o.snaplen < 1 or o.snaplen % 1 ~= 0 then
-        die(2, "-s needs a positive whole number, not '%s'", argv[i])
-      end
-    elseif a == "-c" then
-      o.count = tonumber(value())
-      if not o.count or o.count < 1 or o.count % 1 ~= 0 then
-        die(2, "-c needs a positive whole number, not '%s'", argv[i])
-      end
-    elseif a:sub(1, 1) == "-" and #a > 1 and not o.source then
-      die(2, "unknown option '%s' (try -h)", a)
-    elseif not o.source then o.source = a
-    else o.filter[#o.filter + 1] = a
-    end
-    i = i + 1
-  end
-  if not o.source then io.stderr:write(usage); os.exit(2) end
-  o.filter = #o.filter > 0 and table.concat(o.filter, " ") or nil
-  return o
+  return cli.parse("dump", usage, argv, {
+    ["-v"] = {"verbose"}, ["-x"] = {"hex"}, ["-q"] = {"quiet"},
+    ["--json"] = {"json"}, ["-p"] = {"promisc", false},
+    ["-w"] = {"write", "string"}, ["-Q"] = {"direction", "string"},
+    ["-c"] = {"count", "whole", 1}, ["-s"] = {"snaplen", "whole", 1},
+  })
 end
 
 local proto_names = {[1] = "icmp", [6] = "tcp", [17] = "udp", [58] = "icmp6"}

@@ -28,54 +28,20 @@ exit status: 0 on success; 1 if the source cannot be read; 2 for a usage error.
 
 local chart = pktsh.chart
 
-local function die(status, fmt, ...)
-  io.stderr:write("histogram: ", string.format(fmt, ...), "\n")
-  os.exit(status)
-end
+local cli = require "pktsh.cli"
+
+local function die(status, fmt, ...) cli.die("histogram", status, fmt, ...) end
 
 local function parse_args(argv)
-  local o = {filter = {}}
-  local i = 1
-  local function value(a)
-    i = i + 1
-    if argv[i] == nil then die(2, "option %s needs a value", a) end
-    return argv[i]
-  end
-  local function number(a, whole)
-    local v = value(a)
-    local n = tonumber(v)
-    if not n or n <= 0 or n ~= n or (whole and n % 1 ~= 0) then
-      die(2, "%s needs a positive %s, not '%s'", a, whole and "whole number" or "number", v)
-    end
-    return n
-  end
-  while i <= #argv do
-    local a = argv[i]
-    if a == "-h" or a == "--help" then
-      io.stdout:write(usage:format(chart.by_names())); os.exit(0)
-    elseif a == "--by" then o.by = value(a)
-    elseif a == "--log" then o.log = true
-    elseif a == "--width" then o.width = number(a)
-    elseif a == "--window" then o.window = number(a)
-    elseif a == "--duration" then o.duration = number(a)
-    elseif a == "--rows" then o.rows = number(a, true)
-    elseif a == "--bytes" then o.bytes = true
-    elseif a == "--json" then o.json = true
-    elseif a == "--csv" then o.csv = true
-    elseif a == "--svg" then o.svg = value(a)
-    elseif a == "--ascii" then o.ascii = true
-    elseif a:sub(1, 1) == "-" and #a > 1 and not o.source then
-      die(2, "unknown option '%s' (try -h)", a)
-    elseif not o.source then o.source = a
-    else o.filter[#o.filter + 1] = a
-    end
-    i = i + 1
-  end
-  if not o.source then io.stderr:write(usage:format(chart.by_names())); os.exit(2) end
+  local o = cli.parse("histogram", usage:format(chart.by_names()), argv, {
+    ["--by"] = {"by", "string"}, ["--log"] = {"log"}, ["--width"] = {"width", "number"},
+    ["--window"] = {"window", "number"}, ["--duration"] = {"duration", "number"},
+    ["--rows"] = {"rows", "whole"}, ["--bytes"] = {"bytes"}, ["--json"] = {"json"},
+    ["--csv"] = {"csv"}, ["--svg"] = {"svg", "string"}, ["--ascii"] = {"ascii"},
+  })
   if not o.by then die(2, "--by FIELD is needed (one of: %s)", chart.by_names()) end
   if not chart.by[o.by] then die(2, "unknown field '%s' (one of: %s)", o.by, chart.by_names()) end
   if o.log and o.width then die(2, "--log and --width do not go together") end
-  o.filter = #o.filter > 0 and table.concat(o.filter, " ") or nil
   return o
 end
 

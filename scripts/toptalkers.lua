@@ -28,51 +28,18 @@ exit status: 0 on success; 1 if the source cannot be read; 2 for a usage error.
 
 local chart = pktsh.chart
 
-local function die(status, fmt, ...)
-  io.stderr:write("toptalkers: ", string.format(fmt, ...), "\n")
-  os.exit(status)
-end
+local cli = require "pktsh.cli"
+
+local function die(status, fmt, ...) cli.die("toptalkers", status, fmt, ...) end
 
 local function parse_args(argv)
-  local o = {filter = {}, by = "src", top = 10, capacity = 1000, interval = 1}
-  local i = 1
-  local function value(a)
-    i = i + 1
-    if argv[i] == nil then die(2, "option %s needs a value", a) end
-    return argv[i]
-  end
-  local function number(a, whole)
-    local v = value(a)
-    local n = tonumber(v)
-    if not n or n <= 0 or n ~= n or (whole and n % 1 ~= 0) then
-      die(2, "%s needs a positive %s, not '%s'", a, whole and "whole number" or "number", v)
-    end
-    return n
-  end
-  while i <= #argv do
-    local a = argv[i]
-    if a == "-h" or a == "--help" then
-      io.stdout:write(usage:format(chart.by_names())); os.exit(0)
-    elseif a == "--by" then o.by = value(a)
-    elseif a == "--packets" then o.packets = true
-    elseif a == "--top" then o.top = number(a, true)
-    elseif a == "--capacity" then o.capacity = number(a, true)
-    elseif a == "--interval" then o.interval = number(a)
-    elseif a == "--duration" then o.duration = number(a)
-    elseif a == "--json" then o.json = true
-    elseif a == "--csv" then o.csv = true
-    elseif a == "--svg" then o.svg = value(a)
-    elseif a == "--ascii" then o.ascii = true
-    elseif a:sub(1, 1) == "-" and #a > 1 and not o.source then
-      die(2, "unknown option '%s' (try -h)", a)
-    elseif not o.source then o.source = a
-    else o.filter[#o.filter + 1] = a
-    end
-    i = i + 1
-  end
-  if not o.source then io.stderr:write(usage:format(chart.by_names())); os.exit(2) end
+  local o = cli.parse("toptalkers", usage:format(chart.by_names()), argv, {
+    ["--by"] = {"by", "string"}, ["--packets"] = {"packets"}, ["--top"] = {"top", "whole"},
+    ["--capacity"] = {"capacity", "whole"}, ["--interval"] = {"interval", "number"},
+    ["--duration"] = {"duration", "number"}, ["--json"] = {"json"}, ["--csv"] = {"csv"},
+    ["--svg"] = {"svg", "string"}, ["--ascii"] = {"ascii"},
+  }, {by = "src", top = 10, capacity = 1000, interval = 1})
   if not chart.by[o.by] then die(2, "unknown field '%s' (one of: %s)", o.by, chart.by_names()) end
-  o.filter = #o.filter > 0 and table.concat(o.filter, " ") or nil
   o.capacity = math.max(o.capacity, o.top)
   return o
 end
