@@ -107,7 +107,13 @@ local function counter(o, st)
   -- match (client, server, name) is checked on the answer. A second
   -- query on the same key and other fields waits in `other`, keyed by
   -- the whole match as a string.
-  local p_ts, p_c, p_s, p_q = {}, {}, {}, {}
+  -- A waiting query is one record {ts, client, server, name} in `pend`;
+  -- answered records go back to `spare`, so matching allocates nothing.
+  local pend, spare, nspare = {}, {}, 0
+  local function release(r)
+    nspare = nspare + 1
+    spare[nspare] = r
+  end
   local other, n_other = {}, 0
   local pending = 0
   local timeout = o.timeout * 1e9
@@ -115,9 +121,10 @@ local function counter(o, st)
 
   local function sweep(now, age)
     local cut = now and now - (age or timeout)
-    for k, ts in pairs(p_ts) do
-      if not cut or ts < cut then
-        p_ts[k], p_c[k], p_s[k], p_q[k] = nil, nil, nil, nil
+    for k, r in pairs(pend) do
+      if not cut or r[1] < cut then
+        pend[k] = nil
+        release(r)
         pending = pending - 1
         st.unanswered = st.unanswered + 1
       end
@@ -133,7 +140,9 @@ local function counter(o, st)
 
   local function latency(d)
     st.matched = st.matched + 1
-    lat_exact:add(d)
+    -- once the exact histogram has overflowed only the log2 one is read
+    -- (see latency(st) below): stop feeding it
+    if lat_exact.other == 0 then lat_exact:add(d) end
     lat_log:add(d)
   end
 
@@ -156,19 +165,19 @@ local function counter(o, st)
     local ts = meta.ts
     if flags < 0x8000 then
       st.queries = st.queries + 1
-      local craw, sraw = meta.srcraw, meta.dstraw
+      local craw, sraw = meta.srckey, meta.dstkey
       clients:add(craw)
       if not qname then return end
       qtypes[qtype] = (qtypes[qtype] or 0) + 1
       qnames:add(qname)
       if band(flags, 0x7800) ~= 0 then return end      -- not a QUERY opcode
       local key = id * 65536 + meta.sport
-      local old = p_ts[key]
+      local old = pend[key]
       if old then
-        if p_c[key] == craw and p_s[key] == sraw and p_q[key] == qname then
+        if old[2] == craw and old[3] == sraw and old[4] == qname then
           -- the same query again: the first copy went unanswered
           st.unanswered = st.unanswered + 1
-          p_ts[key] = ts
+          old[1] = ts
         else
           local k = key .. "|" .. craw .. sraw .. meta.dport .. "|" .. qname
           if not other[k] then n_other = n_other + 1
@@ -176,7 +185,14 @@ local function counter(o, st)
           other[k] = ts
         end
       else
-        p_ts[key], p_c[key], p_s[key], p_q[key] = ts, craw, sraw, qname
+        local r
+        if nspare > 0 then
+          r = spare[nspare]; spare[nspare] = nil; nspare = nspare - 1
+          r[1], r[2], r[3], r[4] = ts, craw, sraw, qname
+        else
+          r = {ts, craw, sraw, qname}
+        end
+        pend[key] = r
         pending = pending + 1
         if pending > MAX_PENDING then
           -- too many waiting: the timed-out ones go, then (if that was
@@ -195,15 +211,16 @@ local function counter(o, st)
       rcodes[rcode] = (rcodes[rcode] or 0) + 1
       if not qname then st.unmatched = st.unmatched + 1; return end
       local key = id * 65536 + meta.dport
-      local q = p_ts[key]
-      local craw, sraw = meta.dstraw, meta.srcraw
-      if q and p_c[key] == craw and p_s[key] == sraw and p_q[key] == qname then
-        p_ts[key], p_c[key], p_s[key], p_q[key] = nil, nil, nil, nil
+      local r = pend[key]
+      local craw, sraw = meta.dstkey, meta.srckey
+      if r and r[2] == craw and r[3] == sraw and r[4] == qname then
+        pend[key] = nil
+        release(r)
         pending = pending - 1
-        latency(ts - q)
+        latency(ts - r[1])
       elseif n_other > 0 then
         local k = key .. "|" .. craw .. sraw .. meta.sport .. "|" .. qname
-        q = other[k]
+        local q = other[k]
         if q then
           other[k] = nil
           n_other = n_other - 1
@@ -309,7 +326,13 @@ end
 ------------------------------------------------------------------------
 -- Output
 
+-- Text of an address key: a number is an IPv4 address (dnsflow's srckey),
+-- a 16-byte string an IPv6 one.
 local function addr_text(raw)
+  if type(raw) == "number" then
+    return string.format("%d.%d.%d.%d", math.floor(raw / 16777216), math.floor(raw / 65536) % 256,
+                         math.floor(raw / 256) % 256, raw % 256)
+  end
   if type(raw) ~= "string" then return tostring(raw) end
   if #raw == 4 then return string.format("%d.%d.%d.%d", raw:byte(1, 4)) end
   if #raw == 16 then

@@ -28,8 +28,10 @@
 --   pkt       the packet that completed the message (last fragment/segment)
 --   fragmented  true when rebuilt from IP fragments
 --   src, dst        addresses as text ("198.18.0.1", "2001:2::1"),
---   srcraw, dstraw  addresses as 4- or 16-byte strings (cheap table keys);
---                   these four are computed on each access (not stored).
+--   srcraw, dstraw  addresses as 4- or 16-byte strings (table keys);
+--   srckey, dstkey  cheaper table keys: an IPv4 address as a number
+--                   (host order), an IPv6 address as its 16-byte string;
+--                   these six are computed on each access (not stored).
 --
 -- Rules: only UDP and TCP with a listed port on either side; DNS quoted
 -- inside ICMP errors is never a message (the quoted packet is not looked
@@ -97,6 +99,10 @@ local meta_mt = {__index = function(m, k)
     local o = base + (k == "dst" and alen or 0)
     if v4 then return in4_str(cast(in4_t, p.data + o)) end
     return in6_str(cast(in6_t, p.data + o))
+  elseif k == "srckey" or k == "dstkey" then
+    local o = base + (k == "dstkey" and alen or 0)
+    if v4 then return be32(p.data, o) end
+    return fstring(p.data + o, 16)
   elseif k == "srcraw" then
     return fstring(p.data + base, alen)
   elseif k == "dstraw" then

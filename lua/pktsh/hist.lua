@@ -68,9 +68,20 @@ function M.from(t)
 end
 
 -- Bin index of a number for the binned kinds.
+-- v = m * 2^e with 0.5 <= m < 1, as math.frexp gives it; frexp is not
+-- compiled by LuaJIT (every call leaves the trace), log and ^ are.
+local log, LN2 = math.log, math.log(2)
+local function frexp_jit(v)
+  local e = floor(log(v) / LN2) + 1
+  local m = v / 2 ^ e
+  if m >= 1 then m = m * 0.5; e = e + 1 elseif m < 0.5 then m = m * 2; e = e - 1 end
+  return m, e
+end
+M.frexp = frexp_jit
+
 local function log_index(v, sub)
   if v < 1 then return 0 end
-  local m, e = frexp(v)          -- v = m * 2^e, 0.5 <= m < 1
+  local m, e = frexp_jit(v)
   if sub == 1 then return e end
   return (e - 1) * sub + floor((m * 2 - 1) * sub) + 1
 end
