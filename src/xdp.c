@@ -31,7 +31,7 @@
 
 #define DEFAULT_RING (8u << 20)
 #define DEFAULT_CLASS_WORDS (8u << 20)     /* 64 MB of bitmaps */
-#define DEFAULT_WAKEUP 64
+#define DEFAULT_WAKEUP 4096   /* records per CPU; see bpf/xdp_rules.bpf.c */
 #define COPY_BATCH 1024
 #define XDP_PASS_V 2
 #define XDP_DROP_V 1
@@ -275,6 +275,7 @@ int pktsh_xdp_open(struct pktsh_xdp **out, const char *ifname,
 		goto fail;
 	}
 	x->skel->rodata->wakeup_every = o->wakeup_every ? o->wakeup_every : DEFAULT_WAKEUP;
+	x->skel->rodata->wakeup_fill = ring / 4;
 	bpf_map__set_max_entries(x->skel->maps.copies, ring);
 	bpf_map__set_max_entries(x->skel->maps.cls_words, words);
 	rc = xdp_rules_bpf__load(x->skel);
