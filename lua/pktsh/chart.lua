@@ -551,4 +551,17 @@ function M.merge(a, b)
   error(format("cannot merge %s and %s", tostring(a), tostring(b)), 0)
 end
 
+-- The REPL's one-liners (hist, top, rate) take a source or the name of a
+-- capture file or interface: run(src, ...) behind that.
+function M.with_source(run)
+  return function(src, ...)
+    if type(src) == "string" then
+      local s, err = require("pktsh").open(src)
+      if not s then return nil, err end
+      src = s
+    end
+    return run(src, ...)
+  end
+end
+
 return M

@@ -344,13 +344,6 @@ function M.run(src, key, opts)
 end
 
 -- The REPL's top(src, key [, opts]): src may be a file or interface name.
-function M.global(src, key, opts)
-  if type(src) == "string" then
-    local s, err = require("pktsh").open(src)
-    if not s then return nil, err end
-    src = s
-  end
-  return M.run(src, key, opts)
-end
+M.global = chart.with_source(function(...) return M.run(...) end)
 
 return M
