@@ -77,15 +77,12 @@ function M.ring_opts(o)
   return r
 end
 
+local function fetch(self)
+  return C.pktsh_ring_next(self.handle, self.box, POLL_MS, self.errbuf)
+end
+
 function Live:_next()
-  local deadline = self.deadline
-  while true do
-    local n = C.pktsh_ring_next(self.handle, self.box, POLL_MS, self.errbuf)
-    if n > 0 then return self.box[0] end
-    if n < 0 then return nil, errors.message(self.errbuf) end
-    if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
-    if deadline and C.pktsh_mono_ns() >= deadline then return nil end
-  end
+  return self:_wait(fetch)
 end
 
 function Live:_release()

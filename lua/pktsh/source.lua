@@ -76,6 +76,21 @@ function Source:packets()
   end
 end
 
+-- For receivers the kernel feeds: calls fetch(self) (a count > 0, 0 for
+-- nothing yet, -1 for an error in self.errbuf) until it gives a batch
+-- (self.box[0]), Ctrl-C stops the input, or self.deadline passes; the
+-- two last end the input as its end would.
+function Source:_wait(fetch)
+  local deadline = self.deadline
+  while true do
+    local n = fetch(self)
+    if n > 0 then return self.box[0] end
+    if n < 0 then return nil, errors.message(self.errbuf) end
+    if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
+    if deadline and C.pktsh_mono_ns() >= deadline then return nil end
+  end
+end
+
 -- The error that ended the input, if one did.
 function Source:error()
   return self.err

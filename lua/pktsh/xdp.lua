@@ -527,17 +527,13 @@ Copies.__index = Copies
 Copies.__tostring = Source.__tostring
 Copies.__fields = Source.__fields
 
+local function fetch_copies(self)
+  return C.pktsh_xdp_copies_next(self.fw.handle, self.box, POLL_MS, self.errbuf)
+end
+
 function Copies:_next()
-  local deadline = self.deadline
-  local fw = self.fw
-  while true do
-    if not fw.handle then return nil end
-    local n = C.pktsh_xdp_copies_next(fw.handle, self.box, POLL_MS, self.errbuf)
-    if n > 0 then return self.box[0] end
-    if n < 0 then return nil, errors.message(self.errbuf) end
-    if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
-    if deadline and C.pktsh_mono_ns() >= deadline then return nil end
-  end
+  if not self.fw.handle then return nil end
+  return self:_wait(fetch_copies)
 end
 
 function Copies:_release()
