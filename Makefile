@@ -16,8 +16,9 @@ G := $(B)/gen
 # Debian packages: building, running, and the tools the tests and
 # benchmarks compare against.
 DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
-	libpcap-dev libbpf-dev libxdp-dev libreadline-dev
-DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind
+	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool
+DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind \
+	libclang-rt-14-dev
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 
 PKGS := luajit libpcap libbpf libxdp
