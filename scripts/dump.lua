@@ -39,7 +39,7 @@ local function die(status, fmt, ...) cli.die("dump", status, fmt, ...) end
 local function parse_args(argv)
   return cli.parse("dump", usage, argv, {
     ["-v"] = {"verbose"}, ["-x"] = {"hex"}, ["-q"] = {"quiet"},
-    ["--json"] = {"json"}, ["-p"] = {"promisc", false},
+    ["--json"] = {"json"}, ["-p"] = {"promisc", value = false},
     ["-w"] = {"write", "string"}, ["-Q"] = {"direction", "string"},
     ["-c"] = {"count", "whole", 1}, ["-s"] = {"snaplen", "whole", 1},
   })

@@ -32,36 +32,17 @@ usage error.
 local xdp = pktsh.xdp
 local json = pktsh.json
 
-local function die(status, fmt, ...)
-  io.stderr:write("firewall: ", string.format(fmt, ...), "\n")
-  os.exit(status)
-end
+local cli = require "pktsh.cli"
 
-local args = {...}
-local opt = {rules = {}, interval = 1}
-local i = 1
-while i <= #args do
-  local a = args[i]
-  local function val()
-    i = i + 1
-    if args[i] == nil then die(2, "%s needs a value", a) end
-    return args[i]
-  end
-  if a == "-h" or a == "--help" then io.stdout:write(usage); os.exit(0)
-  elseif a == "--skb" then opt.mode = "skb"
-  elseif a == "--dispatcher" then opt.attach = "dispatcher"
-  elseif a == "--engine" then opt.engine = val()
-  elseif a == "--default" then opt.default = val()
-  elseif a == "--interval" then opt.interval = tonumber(val()) or die(2, "bad interval")
-  elseif a == "--duration" then opt.duration = tonumber(val()) or die(2, "bad duration")
-  elseif a == "--json" then opt.json = true
-  elseif a == "--no-watch" then opt.nowatch = true
-  elseif a:sub(1, 1) == "-" then die(2, "unknown option %s (see --help)", a)
-  elseif not opt.iface then opt.iface = a
-  else opt.rules[#opt.rules + 1] = a end
-  i = i + 1
-end
-if not opt.iface then io.stderr:write(usage); os.exit(2) end
+local function die(status, fmt, ...) cli.die("firewall", status, fmt, ...) end
+
+local opt = cli.parse("firewall", usage, arg, {
+  ["--skb"] = {"mode", value = "skb"}, ["--dispatcher"] = {"attach", value = "dispatcher"},
+  ["--engine"] = {"engine", "string"}, ["--default"] = {"default", "string"},
+  ["--interval"] = {"interval", "number"}, ["--duration"] = {"duration", "number"},
+  ["--json"] = {"json"}, ["--no-watch"] = {"nowatch"},
+}, {interval = 1})
+opt.iface, opt.rules = opt.source, opt.words
 
 local fw, err = xdp(opt.iface, {mode = opt.mode, attach = opt.attach, engine = opt.engine,
                                 default = opt.default})

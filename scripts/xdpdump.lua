@@ -34,36 +34,17 @@ usage error.
 
 local xdp = pktsh.xdp
 
-local function die(status, fmt, ...)
-  io.stderr:write("xdpdump: ", string.format(fmt, ...), "\n")
-  os.exit(status)
-end
+local cli = require "pktsh.cli"
 
-local args = {...}
-local opt = {rules = {}}
-local i = 1
-while i <= #args do
-  local a = args[i]
-  local function val()
-    i = i + 1
-    if args[i] == nil then die(2, "%s needs a value", a) end
-    return args[i]
-  end
-  if a == "-h" or a == "--help" then io.stdout:write(usage); os.exit(0)
-  elseif a == "-w" then opt.file = val()
-  elseif a == "-c" then opt.count = tonumber(val()) or die(2, "bad count")
-  elseif a == "-d" then opt.duration = tonumber(val()) or die(2, "bad duration")
-  elseif a == "--skb" then opt.mode = "skb"
-  elseif a == "--dispatcher" then opt.attach = "dispatcher"
-  elseif a == "--engine" then opt.engine = val()
-  elseif a == "--ring" then opt.ring = tonumber(val()) or die(2, "bad ring size")
-  elseif a == "-q" then opt.quiet = true
-  elseif a:sub(1, 1) == "-" and a ~= "-" then die(2, "unknown option %s (see --help)", a)
-  elseif not opt.iface then opt.iface = a
-  else opt.rules[#opt.rules + 1] = a end
-  i = i + 1
-end
-if not opt.iface then io.stderr:write(usage); os.exit(2) end
+local function die(status, fmt, ...) cli.die("xdpdump", status, fmt, ...) end
+
+local opt = cli.parse("xdpdump", usage, arg, {
+  ["-w"] = {"file", "string"}, ["-c"] = {"count", "whole", 1},
+  ["-d"] = {"duration", "number"}, ["--skb"] = {"mode", value = "skb"},
+  ["--dispatcher"] = {"attach", value = "dispatcher"}, ["--engine"] = {"engine", "string"},
+  ["--ring"] = {"ring", "whole", 1}, ["-q"] = {"quiet"},
+})
+opt.iface, opt.rules = opt.source, opt.words
 
 local specs = {}
 for n, text in ipairs(opt.rules) do

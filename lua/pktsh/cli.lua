@@ -4,13 +4,14 @@
 --
 --   local o = require("pktsh.cli").parse("dump", usage, arg, {
 --     ["-v"] = {"verbose"},                   -- a flag: o.verbose = true
---     ["-p"] = {"promisc", false},            -- a flag with its value
+--     ["-p"] = {"promisc", value = false},    -- a flag with its value
 --     ["-w"] = {"write", "string"},           -- o.write = the next word
 --     ["-c"] = {"count", "whole", 1},         -- a whole number >= 1
 --     ["--seconds"] = {"seconds", "number"},  -- a number > 0 (or >= min)
 --     ["--ports"] = {"ports", function(v) ... return x or nil, why end},
 --   }, {top = 10})                            -- defaults
---   -> o with o.source and o.filter (nil without filter words)
+--   -> o with o.source, o.words (the words after it, a list) and o.filter
+--      (those words joined; nil without any)
 local M = {}
 
 -- Prints "NAME: message" on standard error and exits with status.
@@ -38,8 +39,8 @@ function M.parse(name, usage, argv, spec, defaults)
     if a == "-h" or a == "--help" then
       io.stdout:write(usage)
       os.exit(0)
-    elseif s and (#s == 1 or type(s[2]) == "boolean") then
-      if #s == 1 then o[s[1]] = true else o[s[1]] = s[2] end
+    elseif s and #s == 1 then
+      if s.value == nil then o[s[1]] = true else o[s[1]] = s.value end
     elseif s then
       i = i + 1
       if argv[i] == nil then M.die(name, 2, "option %s needs a value", a) end
@@ -59,6 +60,7 @@ function M.parse(name, usage, argv, spec, defaults)
     io.stderr:write(usage)
     os.exit(2)
   end
+  o.words = words
   o.filter = #words > 0 and table.concat(words, " ") or nil
   return o
 end
