@@ -418,12 +418,7 @@ function M.run(src, key, opts)
   local window = opts.window and opts.window * 1e9
   local screen = not opts.quiet and chart.screen(opts.out or io.stdout)
   local refresh = opts.refresh or 1
-  local live = src.kind == "live"
-  local C = require("ffi").C
-  local saved_deadline = src.deadline
-  if live and seconds then src.deadline = C.pktsh_mono_ns() + seconds * 1e9 end
-  local t_end, w_start, per_window = nil, nil, {}
-  local last_draw = C.pktsh_mono_ns()
+  local w_start, per_window = nil, {}
   local ropts = {rows = opts.rows, ascii = opts.ascii, unicode = opts.unicode,
                  width = opts.width_cols, title = opts.title or name}
   local function draw(h, head)
@@ -444,37 +439,20 @@ function M.run(src, key, opts)
     M.merge(total, cur)
     cur = M.new(hopts)
   end
-  local err
-  local stop = false
-  while not stop do
-    local b, e = src:next()
-    if not b then err = e; break end
-    local pkts = b.pkt
-    for i = 0, b.count - 1 do
-      local p = pkts[i]
+  local err = chart.drive(src, seconds, window and 0 or refresh, function(p)
+    if window then
       local ts = tonumber(p.ts)
-      if not live and seconds then
-        t_end = t_end or ts + seconds * 1e9
-        if ts >= t_end then stop = true; break end
+      w_start = w_start or ts - ts % window
+      if ts >= w_start + window then
+        close_window(w_start)
+        -- empty windows in a gap are counted, not drawn
+        local skip = floor((ts - w_start) / window)
+        for _ = 2, math.min(skip, 1000) do per_window[#per_window + 1] = 0 end
+        w_start = w_start + skip * window
       end
-      if window then
-        w_start = w_start or ts - ts % window
-        if ts >= w_start + window then
-          close_window(w_start)
-          -- empty windows in a gap are counted, not drawn
-          local skip = floor((ts - w_start) / window)
-          for _ = 2, math.min(skip, 1000) do per_window[#per_window + 1] = 0 end
-          w_start = w_start + skip * window
-        end
-      end
-      cur:add(key(p), bytes and p.len or 1)
     end
-    if screen and screen.tty and refresh > 0 and not window then
-      local now = C.pktsh_mono_ns()
-      if now - last_draw >= refresh * 1e9 then draw(cur); last_draw = now end
-    end
-  end
-  if live then src.deadline = saved_deadline end
+    cur:add(key(p), bytes and p.len or 1)
+  end, screen and screen.tty and function() draw(cur) end)
   if window then
     if cur.n > 0 then close_window(w_start or 0) end
     if screen then screen:keep() end

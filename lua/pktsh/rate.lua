@@ -197,31 +197,9 @@ R.merge = M.merge
 function M.run(src, opts)
   opts = opts or {}
   local r = M.new{interval = opts.interval or 1, keep = opts.keep}
-  local C = require("ffi").C
-  local live = src.kind == "live"
-  local saved = src.deadline
-  if live and opts.seconds then src.deadline = C.pktsh_mono_ns() + opts.seconds * 1e9 end
   local screen = not opts.quiet and chart.screen(opts.out or io.stdout)
-  local last, t_end, err = C.pktsh_mono_ns(), nil, nil
-  local stop = false
-  while not stop do
-    local b, e = src:next()
-    if not b then err = e; break end
-    for i = 0, b.count - 1 do
-      local p = b.pkt[i]
-      if not live and opts.seconds then
-        local ts = tonumber(p.ts)
-        t_end = t_end or ts + opts.seconds * 1e9
-        if ts >= t_end then stop = true; break end
-      end
-      r:add(p.ts, p.len)
-    end
-    if screen and screen.tty then
-      local now = C.pktsh_mono_ns()
-      if now - last >= 1e9 then screen:draw(r:render(opts)); last = now end
-    end
-  end
-  if live then src.deadline = saved end
+  local err = chart.drive(src, opts.seconds, 1, function(p) r:add(p.ts, p.len) end,
+    screen and screen.tty and function() screen:draw(r:render(opts)) end)
   if screen then screen:draw(r:render(opts)) end
   if err then return nil, err end
   return r

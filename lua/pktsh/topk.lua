@@ -306,38 +306,15 @@ function M.run(src, key, opts)
   name = name or (chart.by_hint[key] or {}).name
   local t = M.new(opts.capacity or 1000)
   local bytes = opts.weight == "bytes"
-  local seconds = opts.seconds or opts.duration
-  local live = src.kind == "live"
-  local C = require("ffi").C
-  local saved = src.deadline
-  if live and seconds then src.deadline = C.pktsh_mono_ns() + seconds * 1e9 end
   local screen = not opts.quiet and chart.screen(opts.out or io.stdout)
   local ropts = {rows = opts.rows or 10, ascii = opts.ascii, unicode = opts.unicode,
                  title = opts.title or name}
-  local refresh = opts.refresh or 1
-  local last = C.pktsh_mono_ns()
-  local t_end, err
-  local stop = false
-  while not stop do
-    local b, e = src:next()
-    if not b then err = e; break end
-    local pkts = b.pkt
-    for i = 0, b.count - 1 do
-      local p = pkts[i]
-      if not live and seconds then
-        local ts = tonumber(p.ts)
-        t_end = t_end or ts + seconds * 1e9
-        if ts >= t_end then stop = true; break end
-      end
+  local err = chart.drive(src, opts.seconds or opts.duration, opts.refresh or 1,
+    function(p)
       local k = key(p)
       if k ~= nil then t:add(k, bytes and p.len or 1) end
-    end
-    if screen and screen.tty and refresh > 0 then
-      local now = C.pktsh_mono_ns()
-      if now - last >= refresh * 1e9 then screen:draw(t:render(ropts)); last = now end
-    end
-  end
-  if live then src.deadline = saved end
+    end,
+    screen and screen.tty and function() screen:draw(t:render(ropts)) end)
   if screen then screen:draw(t:render(ropts)) end
   if err then return nil, err end
   return t
