@@ -49,7 +49,8 @@ local function count(src)
   src:each(function(p)
     local len = p.len
     packets, bytes = packets + 1, bytes + len
-    local ip, name = p:ip(), nil
+    local ip = p:ip()
+    local name
     if ip then
       local n = p:proto()
       name = names[n] or ("ip proto " .. tostring(n))

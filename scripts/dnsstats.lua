@@ -394,14 +394,9 @@ local function fmt_ms(v)
   return string.format("%.3f ms", v)
 end
 
-local function pct(a, b)
-  if b == 0 then return "" end
-  return string.format(" (%.1f%%)", a / b * 100)
-end
-
 -- The text report (also what --interval redraws).
 local function report(st, o, title)
-  local chart, hist, dns = pktsh.chart, pktsh.hist, pktsh.dns
+  local hist, dns = pktsh.hist, pktsh.dns
   local ropts = {ascii = o.ascii, footer = false}
   local out = {}
   local function add(s) out[#out + 1] = s end

@@ -25,7 +25,6 @@ local char, byte, rep = string.char, string.byte, string.rep
 
 local M = {}
 
-local function u8(v) return char(band(v, 0xff)) end
 local function u16(v) return char(band(rshift(v, 8), 0xff), band(v, 0xff)) end
 local function u32(v)
   return char(band(rshift(v, 24), 0xff), band(rshift(v, 16), 0xff),

@@ -444,10 +444,10 @@ key("pair", "the two addresses, in sorted order (a conversation)", function(p)
 end)
 key("qname", "DNS question name, lower case", function(p) return (question(p)) end)
 key("qtype", "DNS question type name (A, AAAA, ...)", function(p)
-  local q, t = question(p); if not t then return nil end
+  local _, t = question(p); if not t then return nil end
   return dns.type_name(t) end)
 key("rcode", "DNS response code name of responses (NOERROR, NXDOMAIN, ...)", function(p)
-  local q, t, r, flags = question(p)
+  local _, _, r, flags = question(p)
   if not flags or flags < 0x8000 then return nil end
   return dns.rcode_name(r)
 end)

@@ -229,23 +229,6 @@ local function read_name(d, len, pos, lower, want)
   return fstring(nbuf, n), after
 end
 
--- Skips a name in place (no pointer is followed, nothing is checked
--- beyond the bounds): the position after it, or nil.
-local function skip_name(d, len, pos)
-  for _ = 1, 128 do
-    if pos >= len then return nil end
-    local l = d[pos]
-    if l == 0 then return pos + 1 end
-    if l >= 0xc0 then
-      if pos + 2 > len then return nil end
-      return pos + 2
-    end
-    if l >= 0x40 then return nil end
-    pos = pos + 1 + l
-  end
-  return nil
-end
-
 ---------------------------------------------------------------------------
 -- Fast path.
 
@@ -301,7 +284,6 @@ local name_types = {[2] = true, [3] = true, [4] = true, [5] = true, [7] = true,
 local function rdata(d, len, rr, t, p, e)
   local n = e - p
   if n == 0 and t ~= 41 then return true end
-  local err
   if t == 1 then
     if n ~= 4 then return nil, "bad A rdata length" end
     rr.address = addr4(d, p)
@@ -357,7 +339,7 @@ local function rdata(d, len, rr, t, p, e)
     end
     rr.options = opts
   end
-  return true, err
+  return true
 end
 
 -- Reads count records from pos into list; returns the new pos or nil, err.

@@ -179,7 +179,7 @@ function M.new(opts)
 
   -- In-order data at d[0, n) for flow fl; returns messages emitted.
   local function take(fl, d, n, emit)
-    local k = 0
+    local k
     fl.nxt = (fl.nxt + n) % SEQ
     if #fl.buf == 0 then
       local used

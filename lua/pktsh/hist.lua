@@ -30,7 +30,7 @@ local H = {}
 H.__index = H
 M.H = H
 
-local floor, frexp, huge = math.floor, math.frexp, math.huge
+local floor = math.floor
 local format, concat = string.format, table.concat
 local type = type
 

@@ -53,7 +53,7 @@ M.ETH = {IP4 = 0x0800, ARP = 0x0806, IP6 = 0x86dd, VLAN = 0x8100,
   QINQ = 0x88a8, QINQ_OLD = 0x9100}
 M.PROTO = {ICMP = 1, TCP = 6, UDP = 17, ICMP6 = 58}
 
-local DLT, ETH = M.DLT, M.ETH
+local ETH = M.ETH
 local ETH_IP4, ETH_IP6 = ETH.IP4, ETH.IP6
 
 local pkt_t = ffi.typeof("struct pktsh_pkt")
