@@ -253,4 +253,27 @@ T.test("records across read-buffer boundaries, any batch size", function()
   os.remove(name)
 end)
 
+T.test("NULL, LOOP and RAW link types through a file", function()
+  local ip4 = "\69\0\0\28\0\1\0\0\64\17\0\0\198\18\0\1\198\18\0\2" ..
+              "\0\53\4\210\0\8\0\0"
+  local cases = {
+    {"NULL", 0, "\2\0\0\0" .. ip4},      -- AF_INET in host (little-endian) order
+    {"LOOP", 108, "\0\0\0\2" .. ip4},    -- AF_INET in network order
+    {"RAW", 12, ip4},
+  }
+  for _, c in ipairs(cases) do
+    local name = os.tmpname()
+    local w = assert(pktsh.pcap_writer(name, {linktype = c[1]}))
+    assert(w:write(c[3], 1))
+    assert(w:close())
+    local src = assert(pktsh.open(name))
+    T.eq(src.linktype, c[2], c[1] .. " link type")
+    local p = assert(src:next()).pkt[0]
+    T.eq(tostring(p:ip4().src), "198.18.0.1", c[1] .. " source")
+    T.eq(p:udp().dport, 1234, c[1] .. " port")
+    src:close()
+    os.remove(name)
+  end
+end)
+
 T.done()
