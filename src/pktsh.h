@@ -213,7 +213,6 @@ int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,
 /* Interrupts (SIGINT, SIGTERM). Loops over sources call pktsh_stopping()
  * once per batch and end, as if the input had ended, when it is non-zero. */
 int pktsh_stopping(void);
-void pktsh_stop_clear(void);
 
 /* Wall-clock and monotonic time in ns. */
 int64_t pktsh_now_ns(void);

@@ -176,7 +176,3 @@ int pktsh_stopping(void)
 	return stop_flag;
 }
 
-void pktsh_stop_clear(void)
-{
-	stop_flag = 0;
-}

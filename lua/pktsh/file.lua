@@ -26,6 +26,14 @@ function File:_stats()
   return self.statbuf
 end
 
+-- A file also reports what its filter refused (a kernel filter's
+-- refusals are never counted, so live sources cannot).
+function File:stats()
+  local t = Source.stats(self)
+  if self.filter then t.filtered = t.received - t.packets end
+  return t
+end
+
 function File:_close()
   ffi.gc(self.handle, nil)
   C.pktsh_file_close(self.handle)

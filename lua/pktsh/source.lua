@@ -103,9 +103,6 @@ function Source:stats()
     bytes = tonumber(st.bytes), batches = tonumber(st.batches),
     drops = tonumber(st.drops), freeze_q = tonumber(st.freeze_q),
   }
-  -- A file reports what its filter refused; a kernel filter's refusals
-  -- are never counted.
-  if self.filter and self.kind == "file" then t.filtered = t.received - t.packets end
   return t
 end
 
