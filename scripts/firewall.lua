@@ -2,6 +2,7 @@
 local usage = [[
 usage: pktsh scripts/firewall.lua [options] IFACE [RULE...]
        pktsh -i scripts/firewall.lua --no-watch IFACE [RULE...]   (manage at the prompt)
+       pktsh scripts/firewall.lua --cleanup [--dry-run] [--json]
 
 Attaches pktsh's XDP program to IFACE with the RULEs (key=value pairs
 joined by commas, e.g. proto=udp,dport=53,action=drop) and prints each
@@ -15,9 +16,17 @@ With pktsh -i and --no-watch the script leaves you at the REPL with:
   list()               the rules in match order, with counters
   watch([SECONDS])     prints counters every second until Ctrl-C
 
+--cleanup detaches the programs that a pktsh attached through libxdp's
+dispatcher and then died without removing (kill -9, a crash), in this
+network namespace, and prints one line per owner record; --dry-run only
+lists the records. Exit status 1 if one could not be detached.
+
 options:
   --skb           generic (skb) mode instead of native
-  --dispatcher    attach through libxdp's dispatcher (falls back to a link)
+  --dispatcher    attach through libxdp's dispatcher beside other XDP
+                  programs (falls back to a link where it cannot load; a
+                  pktsh killed with the program attached leaves it for
+                  --cleanup, which the next --dispatcher attach also does)
   --engine E      auto (default), linear or classifier
   --default A     pass (default) or drop for packets no rule matches
   --interval S    seconds between counter lines (default 1)
@@ -35,6 +44,36 @@ local json = pktsh.json
 local cli = require "pktsh.cli"
 
 local function die(status, fmt, ...) cli.die("firewall", status, fmt, ...) end
+
+-- firewall.lua --cleanup [--dry-run] [--json]: no interface, no rules.
+local function cleanup(argv)
+  local o = {}
+  for _, a in ipairs(argv) do
+    if a == "--cleanup" or a == "--dry-run" or a == "--json" then o[a] = true
+    else die(2, "--cleanup takes only --dry-run and --json, not '%s'", a) end
+  end
+  local recs, err = xdp.cleanup{dry_run = o["--dry-run"]}
+  if not recs then die(1, "%s", err) end
+  local failed = 0
+  for _, r in ipairs(recs) do
+    if r.action == "failed" then failed = failed + 1 end
+    if o["--json"] then
+      io.stdout:write(json.encode(r), "\n")
+    else
+      io.stdout:write(string.format("pid %d (%s) ifindex %d prog %d: %s%s\n", r.pid,
+        r.alive and "running" or "gone", r.ifindex, r.prog_id,
+        r.action,
+        r.note and (": " .. r.note) or ""))
+    end
+  end
+  if not o["--json"] then
+    io.stdout:write(string.format("%d owner record%s\n", #recs, #recs == 1 and "" or "s"))
+  end
+  os.exit(failed > 0 and 1 or 0)
+end
+for _, a in ipairs(arg) do
+  if a == "--cleanup" then cleanup(arg) end
+end
 
 local opt = cli.parse("firewall", usage, arg, {
   ["--skb"] = {"mode", value = "skb"}, ["--dispatcher"] = {"attach", value = "dispatcher"},

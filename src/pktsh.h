@@ -420,5 +420,35 @@ int pktsh_xdp_copies_stats(struct pktsh_xdp *x, struct pktsh_src_stats *out);
 /* Detaches at once; the rule set stays readable until pktsh_xdp_close. */
 int pktsh_xdp_detach(struct pktsh_xdp *x, struct pktsh_err *err);
 void pktsh_xdp_close(struct pktsh_xdp *x);
+/* Owner records of the programs pktsh attached through libxdp's
+ * dispatcher, which outlive a killed pktsh (src/xdp.c, "owner records"). */
+enum pktsh_xdp_owner_action {
+	PKTSH_OWNER_KEPT = 0,      /* owner alive, another namespace, or listed only */
+	PKTSH_OWNER_DETACHED = 1,  /* owner dead: program detached, record removed */
+	PKTSH_OWNER_GONE = 2,      /* owner dead, program no longer attached: record removed */
+	PKTSH_OWNER_FAILED = 3     /* owner dead, not cleaned up: note says why */
+};
+
+struct pktsh_xdp_owner {
+	int32_t pid;               /* the process that attached the program */
+	int32_t alive;             /* 1 while it runs (same pid, same start time) */
+	int32_t here;              /* 1 if recorded in this network namespace */
+	int32_t action;            /* enum pktsh_xdp_owner_action */
+	uint64_t start;            /* its start time, clock ticks after boot */
+	uint64_t netns;            /* inode of its network namespace */
+	uint32_t ifindex;          /* in that namespace */
+	uint32_t prog_id;
+	char name[96];             /* the record's file name */
+	char note[160];            /* why a clean-up failed */
+};
+
+/* Lists the owner records (the first cap into out, *n of them in all)
+ * and, with clean, detaches the programs of owners that have died (in
+ * this network namespace) and removes their records. */
+int pktsh_xdp_owners(struct pktsh_xdp_owner *out, uint32_t cap, uint32_t *n,
+		     int32_t clean, struct pktsh_err *err);
+/* Records this process as the owner of x's program on ifname, as the
+ * dispatcher attach does (tests use it); closing x removes the record. */
+int pktsh_xdp_own(struct pktsh_xdp *x, const char *ifname, struct pktsh_err *err);
 /* --- end of XDP rules --- */
 #endif

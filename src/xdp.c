@@ -13,15 +13,25 @@
  * place; only the tries take a system call per prefix.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include <linux/if_link.h>
+#include <linux/magic.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include "host.h"
@@ -54,6 +64,7 @@ struct slot_state {
 struct pktsh_xdp {
 	struct xdp_rules_bpf *skel;
 	struct xdp_program *xprog;   /* with the dispatcher */
+	struct bpf_object *xobj;     /* xprog's object (libxdp does not own it) */
 	int link_fd;
 	int sync_outer;
 	int sync_inner;
@@ -71,6 +82,7 @@ struct pktsh_xdp {
 	struct xdp_copies copies;
 	int copies_open;
 	void *pcpu;                  /* ncpu values, for the per-CPU maps */
+	char owner_pin[PATH_MAX];    /* our owner record, if we made one */
 };
 
 static int bpf_fail(struct pktsh_err *err, int e, const char *what)
@@ -151,8 +163,181 @@ static int attach_link(struct pktsh_xdp *x, int mode, struct pktsh_err *err)
 	return 0;
 }
 
-/* libxdp's dispatcher loads programs itself (as extensions of the
- * dispatcher), so it needs an object of its own that reuses our maps. */
+/* --- libxdp's dispatcher ------------------------------------------------ */
+
+/* While the dispatcher is tried, libxdp's and libbpf's messages are kept
+ * here instead of printed, so that the one line pktsh prints can say why
+ * it was not used. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_libxdp[160];  /* libxdp's first word on the dispatcher */
+static char log_libbpf[160];  /* libbpf's first failed load */
+
+/* Keeps the first message that wanted() accepts in dst. */
+static void log_keep(char *dst, size_t sz, int (*wanted)(const char *),
+		     const char *fmt, va_list ap)
+{
+	char line[256];
+	size_t l;
+
+	if (dst[0])
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (!wanted(line))
+		return;
+	l = strlen(line);
+	while (l && (line[l - 1] == '\n' || line[l - 1] == ' '))
+		line[--l] = 0;
+	snprintf(dst, sz, "%s", line);
+}
+
+static int about_dispatcher(const char *line)
+{
+	return (strstr(line, "dispatcher") || strstr(line, "bpffs")) &&
+	       !strstr(line, "Falling back");
+}
+
+static int load_failure(const char *line)
+{
+	return strstr(line, "load failed") != NULL;
+}
+
+static int log_from_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBXDP_DEBUG)
+		log_keep(log_libxdp, sizeof(log_libxdp), about_dispatcher, fmt, ap);
+	return 0;
+}
+
+static int log_from_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_DEBUG)
+		log_keep(log_libbpf, sizeof(log_libbpf), load_failure, fmt, ap);
+	return 0;
+}
+
+/* Whether the effective capability set holds cap (from /proc/self/status). */
+static int have_cap(int cap)
+{
+	char line[256];
+	unsigned long long eff = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return (eff >> cap) & 1;
+}
+
+/* libxdp's dispatcher runs every program as an freplace extension
+ * (BPF_PROG_TYPE_EXT) of one of its slots, and its compatibility check
+ * loads such an extension first. This asks the same question directly:
+ * a two-instruction extension of our own program's entry function.
+ * 0 if the kernel loads it, else -errno. */
+static int probe_freplace(int target_fd)
+{
+	const struct bpf_insn insns[2] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS_V },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	struct bpf_prog_info pi;
+	__u32 len = sizeof(pi);
+	struct btf *target = NULL, *b = NULL;
+	struct bpf_func_info fi = { 0 };
+	int rc, id, fd, s, ptr, i, fp;
+
+	memset(&pi, 0, sizeof(pi));
+	if (bpf_obj_get_info_by_fd(target_fd, &pi, &len))
+		return -errno;
+	target = btf__load_from_kernel_by_id(pi.btf_id);
+	if (!target)
+		return -errno;
+	id = btf__find_by_name_kind(target, "xdp_rules", BTF_KIND_FUNC);
+	btf__free(target);
+	if (id <= 0)
+		return -ENOENT;
+	/* int pktsh_probe(struct xdp_md *ctx): the entry's prototype. */
+	b = btf__new_empty();
+	rc = libbpf_get_error(b);
+	if (rc) {
+		b = NULL;
+		goto out;
+	}
+	s = btf__add_struct(b, "xdp_md", 24);
+	ptr = s > 0 ? btf__add_ptr(b, s) : s;
+	i = btf__add_int(b, "int", 4, BTF_INT_SIGNED);
+	/* the parameters follow their prototype directly */
+	fp = ptr > 0 && i > 0 ? btf__add_func_proto(b, i) : -EINVAL;
+	rc = fp > 0 ? btf__add_func_param(b, "ctx", ptr) : fp;
+	if (!rc)
+		rc = btf__add_func(b, "pktsh_probe", BTF_FUNC_GLOBAL, fp);
+	if (rc < 0)
+		goto out;
+	fi.type_id = (__u32)rc;
+	rc = btf__load_into_kernel(b);
+	if (rc)
+		goto out;
+	{
+		LIBBPF_OPTS(bpf_prog_load_opts, o,
+			    .attach_prog_fd = (__u32)target_fd,
+			    .attach_btf_id = (__u32)id,
+			    .prog_btf_fd = (__u32)btf__fd(b),
+			    .func_info = &fi, .func_info_cnt = 1,
+			    .func_info_rec_size = sizeof(fi));
+
+		fd = bpf_prog_load(BPF_PROG_TYPE_EXT, "pktsh_probe", "GPL", insns, 2, &o);
+	}
+	if (fd < 0) {
+		rc = -errno;
+	} else {
+		close(fd);
+		rc = 0;
+	}
+out:
+	btf__free(b);
+	return rc < 0 ? rc : 0;
+}
+
+/* Fills x->info.note with why the dispatcher cannot be used here, from
+ * the probe above; returns -1 when it cannot, 0 when libxdp may try. */
+static int dispatcher_possible(struct pktsh_xdp *x)
+{
+	int rc = probe_freplace(bpf_program__fd(x->skel->progs.xdp_rules));
+
+	if (rc != -EPERM && rc != -EACCES && rc != -EOPNOTSUPP && rc != -524 /* ENOTSUPP */)
+		return 0;   /* loaded, or a doubt about the probe: libxdp decides */
+	if ((rc == -EPERM || rc == -EACCES) && !have_cap(38 /* CAP_PERFMON */) &&
+	    !have_cap(21 /* CAP_SYS_ADMIN */))
+		snprintf(x->info.note, sizeof(x->info.note),
+			 "libxdp's dispatcher needs CAP_PERFMON (or CAP_SYS_ADMIN): it "
+			 "runs each program as an freplace (BPF_PROG_TYPE_EXT) program; "
+			 "attached through a bpf_link instead");
+	else
+		snprintf(x->info.note, sizeof(x->info.note),
+			 "libxdp's dispatcher cannot run on this kernel: it is built on "
+			 "freplace (BPF_PROG_TYPE_EXT) programs, which the kernel refuses "
+			 "to load (%.40s, with CAP_BPF and CAP_PERFMON); attached "
+			 "through a bpf_link instead",
+			 rc == -524 ? "not supported" : strerror(-rc));
+	return -1;
+}
+
+static int owner_record(struct pktsh_xdp *x, int prog_fd, uint32_t ifindex,
+			struct pktsh_err *err);
+static uint32_t owners_clean_quietly(void);
+
+static void xprog_close(struct pktsh_xdp *x)
+{
+	xdp_program__close(x->xprog);
+	bpf_object__close(x->xobj);
+	x->xprog = NULL;
+	x->xobj = NULL;
+}
+
+/* libxdp loads programs itself (as extensions of its dispatcher), so it
+ * needs an object of its own that reuses our maps. */
 static int attach_dispatcher(struct pktsh_xdp *x, int mode,
 			     struct pktsh_err *err)
 {
@@ -160,9 +345,16 @@ static int attach_dispatcher(struct pktsh_xdp *x, int mode,
 	struct bpf_object *obj;
 	struct bpf_map *m;
 	const void *elf;
+	libxdp_print_fn_t old_xdp;
+	libbpf_print_fn_t old_bpf;
+	struct pktsh_err rec;
 	size_t sz;
-	int rc;
+	int rc, legacy;
 
+	/* Programs of ours whose owner died go first (see the owner records). */
+	owners_clean_quietly();
+	if (dispatcher_possible(x))
+		return -1;
 	elf = xdp_rules_bpf__elf_bytes(&sz);
 	obj = bpf_object__open_mem(elf, sz, NULL);
 	if (!obj) {
@@ -191,39 +383,54 @@ static int attach_dispatcher(struct pktsh_xdp *x, int mode,
 		bpf_object__close(obj);
 		return -1;
 	}
+	x->xobj = obj;
+	pthread_mutex_lock(&log_lock);
+	log_libxdp[0] = log_libbpf[0] = 0;
+	old_xdp = libxdp_set_print(log_from_libxdp);
+	old_bpf = libbpf_set_print(log_from_libbpf);
 	rc = xdp_program__attach(x->xprog, (int)x->info.ifindex, am, 0);
-	if (rc) {
-		char buf[128];
-
-		libxdp_strerror(rc, buf, sizeof(buf));
-		snprintf(x->info.note, sizeof(x->info.note),
-			 "libxdp dispatcher could not load here (%s); attached "
-			 "through a bpf_link instead", buf);
-		xdp_program__close(x->xprog);
-		x->xprog = NULL;
-		return -1;
-	}
 	/* libxdp falls back to attaching the program alone (through netlink,
 	 * which would outlive a killed pktsh) when its dispatcher cannot
 	 * load: take it back and use a bpf_link instead. */
-	{
+	legacy = 0;
+	if (!rc) {
 		struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex((int)x->info.ifindex);
-		int legacy = libxdp_get_error(mp) || xdp_multiprog__is_legacy(mp);
 
-		if (!libxdp_get_error(mp))
+		legacy = libxdp_get_error(mp) || !mp || xdp_multiprog__is_legacy(mp);
+		if (!libxdp_get_error(mp) && mp)
 			xdp_multiprog__close(mp);
-		if (legacy) {
+		if (legacy)
 			xdp_program__detach(x->xprog, (int)x->info.ifindex, am, 0);
-			xdp_program__close(x->xprog);
-			x->xprog = NULL;
-			snprintf(x->info.note, sizeof(x->info.note),
-				 "libxdp could not load its dispatcher on this kernel "
-				 "(see libxdp's messages above); attached through a "
-				 "bpf_link instead");
-			return -1;
-		}
 	}
+	libxdp_set_print(old_xdp);
+	libbpf_set_print(old_bpf);
+	if (rc || legacy) {
+		char buf[128] = "";
+
+		if (rc)
+			libxdp_strerror(rc, buf, sizeof(buf));
+		snprintf(x->info.note, sizeof(x->info.note),
+			 "libxdp could not load its dispatcher%s%.50s%s: %.120s; attached "
+			 "through a bpf_link instead",
+			 buf[0] ? " (" : "", buf, buf[0] ? ")" : "",
+			 log_libxdp[0] ? log_libxdp : log_libbpf[0] ? log_libbpf :
+			 "it attached the program alone");
+		pthread_mutex_unlock(&log_lock);
+		xprog_close(x);
+		return -1;
+	}
+	pthread_mutex_unlock(&log_lock);
 	x->info.attach = PKTSH_XDP_DISPATCHER;
+	/* The program now outlives a killed pktsh: say whose it is. */
+	if (owner_record(x, xdp_program__fd(x->xprog), x->info.ifindex, &rec)) {
+		xdp_program__detach(x->xprog, (int)x->info.ifindex, am, 0);
+		xprog_close(x);
+		x->info.attach = -1;
+		snprintf(x->info.note, sizeof(x->info.note),
+			 "libxdp dispatcher: %.180s; attached through a bpf_link instead",
+			 rec.msg);
+		return -1;
+	}
 	return 0;
 	(void)err;
 }
@@ -331,7 +538,13 @@ int pktsh_xdp_open(struct pktsh_xdp **out, const char *ifname,
 			*out = x;
 			return 0;
 		}
-		if (attach_link(x, o->mode, err)) {
+		rc = attach_link(x, o->mode, err);
+		/* A program a dead pktsh left on the interface blocks the
+		 * link: clean up after dead owners, then try once more. */
+		if (rc && (err->errnum == EBUSY || err->errnum == EEXIST) &&
+		    owners_clean_quietly())
+			rc = attach_link(x, o->mode, err);
+		if (rc) {
 			if (x->info.note[0]) {
 				size_t l = strlen(err->msg);
 
@@ -920,6 +1133,290 @@ int pktsh_xdp_copies_stats(struct pktsh_xdp *x, struct pktsh_src_stats *out)
 	return 0;
 }
 
+/* --- owner records ---------------------------------------------------------
+ *
+ * A program attached through libxdp's dispatcher is held by libxdp's pins
+ * in bpffs, not by pktsh: it stays when pktsh is killed. So each one gets
+ * a record, a pin of the program itself at
+ *
+ *     <bpffs>/pktsh/<pid>-<start>-<netns>-<ifindex>-<prog id>
+ *
+ * <bpffs> is $LIBXDP_BPFFS or /sys/fs/bpf, where libxdp keeps its own pins;
+ * <start> is the owner's start time (clock ticks after boot), so that a
+ * reused pid is not taken for the owner; <netns> is the inode of its
+ * network namespace, the only place where <ifindex> names the interface.
+ * Closing the rule set removes the record; pktsh_xdp_owners(clean)
+ * detaches the programs of owners that died and removes their records.
+ * The record is made just after the attach: a kill -9 between the two
+ * leaves a program without one. */
+
+static const char *bpffs_root(void)
+{
+	const char *e = getenv("LIBXDP_BPFFS");
+
+	return e && *e ? e : "/sys/fs/bpf";
+}
+
+static int owners_dir(char *out, size_t sz, int create, struct pktsh_err *err)
+{
+	const char *root = bpffs_root();
+	struct statfs st;
+
+	if (statfs(root, &st) || st.f_type != BPF_FS_MAGIC) {
+		pktsh_err_set(err, ENOENT, "no bpffs at %s (mount -t bpf bpf %s, or "
+			      "set LIBXDP_BPFFS)", root, root);
+		return -1;
+	}
+	snprintf(out, sz, "%s/pktsh", root);
+	if (create && mkdir(out, 0700) && errno != EEXIST) {
+		int e = errno;
+
+		pktsh_err_set(err, e, "creating %s: %s", out, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* The start time of pid (field 22 of /proc/PID/stat), or 0 when it does
+ * not run (a zombie has stopped running). */
+static uint64_t proc_start(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');       /* the name may hold spaces and ')' */
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return 0;
+	for (i = 0; i < 20 && p; i++)   /* ") S" is field 3: on to field 22 */
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &v) != 1)
+		return 0;
+	return v;
+}
+
+static uint64_t netns_id(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) ? 0 : (uint64_t)st.st_ino;
+}
+
+static int owner_record(struct pktsh_xdp *x, int prog_fd, uint32_t ifindex,
+			struct pktsh_err *err)
+{
+	char dir[PATH_MAX / 2];
+	struct bpf_prog_info pi;
+	__u32 len = sizeof(pi);
+	int pid = (int)getpid();
+
+	if (x->owner_pin[0]) {
+		pktsh_err_set(err, EBUSY, "this rule set already has an owner record");
+		return -1;
+	}
+	if (owners_dir(dir, sizeof(dir), 1, err))
+		return -1;
+	memset(&pi, 0, sizeof(pi));
+	if (bpf_obj_get_info_by_fd(prog_fd, &pi, &len))
+		return bpf_fail(err, errno, "reading the program's id");
+	snprintf(x->owner_pin, sizeof(x->owner_pin), "%s/%d-%llu-%llu-%u-%u", dir, pid,
+		 (unsigned long long)proc_start(pid), (unsigned long long)netns_id(),
+		 ifindex, pi.id);
+	if (bpf_obj_pin(prog_fd, x->owner_pin)) {
+		int e = errno;
+
+		pktsh_err_set(err, e, "recording the owner at %s: %s", x->owner_pin,
+			      strerror(e));
+		x->owner_pin[0] = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static void owner_forget(struct pktsh_xdp *x)
+{
+	if (x->owner_pin[0])
+		unlink(x->owner_pin);
+	x->owner_pin[0] = 0;
+}
+
+int pktsh_xdp_own(struct pktsh_xdp *x, const char *ifname, struct pktsh_err *err)
+{
+	unsigned ifindex = ifname ? if_nametoindex(ifname) : 0;
+
+	if (!ifindex) {
+		pktsh_err_set(err, ENODEV, "no such interface '%s'", ifname ? ifname : "(none)");
+		return -1;
+	}
+	return owner_record(x, x->xprog ? xdp_program__fd(x->xprog)
+					: bpf_program__fd(x->skel->progs.xdp_rules),
+			    ifindex, err);
+}
+
+static int quiet_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	return 0;
+}
+
+/* Detaches program id from ifindex wherever it runs there: in libxdp's
+ * dispatcher, or alone (then only if it is still that program: fd).
+ * 1 detached, 0 not attached there, -1 failed (note says why). */
+static int detach_prog(uint32_t ifindex, uint32_t id, int fd, char *note, size_t nsz)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct xdp_multiprog *mp;
+	libxdp_print_fn_t old;
+	__u32 flags;
+	int rc = 0, found = 0;
+
+	pthread_mutex_lock(&log_lock);
+	old = libxdp_set_print(quiet_libxdp);
+	mp = xdp_multiprog__get_from_ifindex((int)ifindex);
+	if (mp && !libxdp_get_error(mp)) {
+		struct xdp_program *p = NULL;
+
+		while (!xdp_multiprog__is_legacy(mp) && (p = xdp_multiprog__next_prog(p, mp)))
+			if (xdp_program__id(p) == id) {
+				found = 1;
+				rc = xdp_program__detach(p, (int)ifindex,
+							 xdp_multiprog__attach_mode(mp), 0);
+				break;
+			}
+		xdp_multiprog__close(mp);
+	}
+	libxdp_set_print(old);
+	pthread_mutex_unlock(&log_lock);
+	if (found) {
+		char buf[128];
+
+		if (!rc)
+			return 1;
+		libxdp_strerror(rc, buf, sizeof(buf));
+		snprintf(note, nsz, "detaching from libxdp's dispatcher: %.100s", buf);
+		return -1;
+	}
+	if (bpf_xdp_query((int)ifindex, 0, &q)) {
+		if (errno == ENODEV)
+			return 0;          /* the interface is gone, and the program with it */
+		snprintf(note, nsz, "querying XDP on ifindex %u: %s", ifindex, strerror(errno));
+		return -1;
+	}
+	if (q.drv_prog_id == id)
+		flags = XDP_FLAGS_DRV_MODE;
+	else if (q.skb_prog_id == id)
+		flags = XDP_FLAGS_SKB_MODE;
+	else if (q.hw_prog_id == id)
+		flags = XDP_FLAGS_HW_MODE;
+	else
+		return 0;
+	{
+		LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = fd);
+
+		if (bpf_xdp_detach((int)ifindex, flags | XDP_FLAGS_REPLACE, &ao)) {
+			snprintf(note, nsz, "detaching from ifindex %u: %s", ifindex,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	return 1;
+}
+
+int pktsh_xdp_owners(struct pktsh_xdp_owner *out, uint32_t cap, uint32_t *n,
+		     int32_t clean, struct pktsh_err *err)
+{
+	char dir[PATH_MAX / 2], path[PATH_MAX];
+	uint64_t ns = netns_id();
+	struct dirent *de;
+	uint32_t k = 0;
+	DIR *d;
+
+	*n = 0;
+	if (owners_dir(dir, sizeof(dir), 0, err))
+		return -1;
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		pktsh_err_set(err, errno, "reading %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		struct pktsh_xdp_owner o;
+		unsigned long long start, nsid;
+		unsigned ifi, id;
+		int pid, rc, fd;
+		char tail;
+
+		if (sscanf(de->d_name, "%d-%llu-%llu-%u-%u%c", &pid, &start, &nsid,
+			   &ifi, &id, &tail) != 5)
+			continue;          /* not a record */
+		memset(&o, 0, sizeof(o));
+		o.pid = pid;
+		o.start = start;
+		o.netns = nsid;
+		o.ifindex = ifi;
+		o.prog_id = id;
+		o.here = nsid == ns;
+		o.alive = start ? proc_start(pid) == start : kill(pid, 0) == 0;
+		o.action = PKTSH_OWNER_KEPT;
+		snprintf(o.name, sizeof(o.name), "%.95s", de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (clean && o.alive)
+			snprintf(o.note, sizeof(o.note), "its owner runs");
+		else if (clean && !o.here)
+			snprintf(o.note, sizeof(o.note), "recorded in another network "
+				 "namespace: clean up there");
+		if (!clean || o.alive || !o.here)
+			goto keep;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			fd = bpf_prog_get_fd_by_id(id);
+		rc = detach_prog(ifi, id, fd, o.note, sizeof(o.note));
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0) {
+			o.action = PKTSH_OWNER_FAILED;
+		} else if (unlink(path)) {
+			o.action = PKTSH_OWNER_FAILED;
+			snprintf(o.note, sizeof(o.note), "removing the record: %s",
+				 strerror(errno));
+		} else {
+			o.action = rc ? PKTSH_OWNER_DETACHED : PKTSH_OWNER_GONE;
+		}
+keep:
+		if (k < cap)
+			out[k] = o;
+		k++;
+	}
+	closedir(d);
+	*n = k;
+	return 0;
+}
+
+/* Cleans up after dead owners; how many programs it detached. */
+static uint32_t owners_clean_quietly(void)
+{
+	struct pktsh_xdp_owner o[64];
+	struct pktsh_err e;
+	uint32_t n, i, k = 0;
+
+	if (pktsh_xdp_owners(o, 64, &n, 1, &e))
+		return 0;
+	for (i = 0; i < n && i < 64; i++)
+		k += o[i].action == PKTSH_OWNER_DETACHED;
+	return k;
+}
+
 /* --- lifetime ----------------------------------------------------------- */
 
 int pktsh_xdp_detach(struct pktsh_xdp *x, struct pktsh_err *err)
@@ -928,9 +1425,9 @@ int pktsh_xdp_detach(struct pktsh_xdp *x, struct pktsh_err *err)
 		xdp_program__detach(x->xprog, (int)x->info.ifindex,
 				    x->info.mode == PKTSH_XDP_SKB ? XDP_MODE_SKB
 								  : XDP_MODE_NATIVE, 0);
-		xdp_program__close(x->xprog);
-		x->xprog = NULL;
+		xprog_close(x);
 	}
+	owner_forget(x);
 	if (x->link_fd >= 0) {
 		close(x->link_fd);        /* the link's last reference: detached */
 		x->link_fd = -1;

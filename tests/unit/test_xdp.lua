@@ -60,6 +60,15 @@ T.test("pktsh.xdp: bad options", function()
   T.ok(err:find("unknown option 'colour'"), err)
 end)
 
+T.test("pktsh.xdp.cleanup: bad options; a dry run changes nothing", function()
+  local r, err = xdp.cleanup{colour = 1}
+  T.eq(r, nil, "result")
+  T.ok(err:find("unknown option 'colour' for cleanup"), err)
+  r, err = xdp.cleanup{dry_run = true}
+  -- Without a bpffs there is no record to list: an error that says so.
+  T.ok(r ~= nil or err:find("no bpffs at"), tostring(err))
+end)
+
 -- --- engines against the reference ----------------------------------------
 
 local fw, why = nil, nil
