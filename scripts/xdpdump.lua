@@ -46,33 +46,32 @@ local opt = cli.parse("xdpdump", usage, arg, {
 })
 opt.iface, opt.rules = opt.source, opt.words
 
-local specs = {}
+-- Usage mistakes in a rule exit 2 before anything is attached.
 for n, text in ipairs(opt.rules) do
   local spec, err = xdp.parse_rule_text(text)
   if not spec then die(2, "rule %d: %s", n, err) end
-  if spec.copy == nil then spec.copy = true end
   local ok, why = xdp.check_rule(spec)
   if not ok then die(2, "rule %d (%s): %s", n, text, why) end
-  specs[#specs + 1] = spec
 end
-if #specs == 0 then specs[1] = {copy = true} end
 
-local fw, err = xdp(opt.iface, {mode = opt.mode, attach = opt.attach, engine = opt.engine,
-                                ring_size = opt.ring})
-if not fw then die(1, "%s", err) end
-local rules, aerr = fw:add(specs)
-if not rules then fw:close(); die(2, "%s", aerr) end
-local src = assert(fw:copies{duration = opt.duration})
+-- The source owns the rule set (src.fw): without rules it copies every
+-- packet and passes it; a rule without copy= copies what it matches.
+local src, err = pktsh.open{xdp = opt.iface, rules = #opt.rules > 0 and opt.rules or nil,
+                            mode = opt.mode, attach = opt.attach, engine = opt.engine,
+                            ring_size = opt.ring, duration = opt.duration}
+if not src then die(1, "%s", err) end
+local fw = src.fw
+local nrules = #fw:rules()
 
 local w
 if opt.file then
   w, err = pktsh.pcap_writer(opt.file, src)
-  if not w then fw:close(); die(1, "%s", err) end
+  if not w then src:close(); die(1, "%s", err) end
 end
 local info = fw:info()
 if not opt.quiet then
   io.stderr:write(string.format("xdpdump: listening on %s (%s, %s, %s engine), %d rule%s\n",
-    opt.iface, info.mode, info.attach, info.engine, #specs, #specs == 1 and "" or "s"))
+    opt.iface, info.mode, info.attach, info.engine, nrules, nrules == 1 and "" or "s"))
   io.stderr:flush()
 end
 
@@ -93,4 +92,4 @@ if not opt.quiet then
       k, tostring(r.rule), r.packets, r.copied, r.copy_lost))
   end
 end
-fw:close()
+src:close()

@@ -8,7 +8,12 @@ local writer = require "pktsh.writer"
 
 local pktsh = {
   version = ffi.string(C.pktsh_version()),
-  open = source.open,
+  -- a file or an interface (pktsh.source), or {xdp = ifname, ...}: the
+  -- packets XDP rules copy (pktsh.xdp.source)
+  open = function(spec, opts)
+    if type(spec) == "table" then return require("pktsh.xdp").source(spec, opts) end
+    return source.open(spec, opts)
+  end,
   pcap_writer = writer.open,
   linktypes = writer.linktypes,
 }

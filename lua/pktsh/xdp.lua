@@ -546,8 +546,10 @@ function Copies:_stats()
 end
 
 function Copies:_close()
-  if self.fw.handle then C.pktsh_xdp_copies_release(self.fw.handle) end
-  if self.fw.copies_src == self then self.fw.copies_src = nil end
+  local fw = self.fw
+  if fw.handle then C.pktsh_xdp_copies_release(fw.handle) end
+  if fw.copies_src == self then fw.copies_src = nil end
+  if self.owns_fw then fw:close() end       -- pktsh.open{xdp = ...}
 end
 
 -- The packets rules copy, as a source ({duration = seconds} to stop on
@@ -578,8 +580,11 @@ end
 -- Detaches the program at once and frees everything.
 function Fw:close()
   if not self.handle then return end
-  if self.copies_src then self.copies_src:close() end
+  local src = self.copies_src
+  self.copies_src = nil
+  if src then src:close() end     -- a source that owns us closes us first
   local h = self.handle
+  if not h then return end
   self.handle = nil
   ffi.gc(h, nil)
   C.pktsh_xdp_close(h)
@@ -715,6 +720,122 @@ function Fw:_own(ifname)
     return nil, errors.message(self.errbuf)
   end
   return true
+end
+
+-- --- pktsh.open{xdp = ifname, ...}: the copies as a source ----------------------
+
+local source_keys = {xdp = true, rules = true, snaplen = true, duration = true}
+for k in pairs(known) do source_keys[k] = true end
+
+-- pktsh.open{xdp = ifname [, rules = {...}] [, snaplen = N] [, duration = S],
+-- and pktsh.xdp's options} -> a source of the packets the XDP program
+-- copies, owning its rule set (src.fw): closing the source detaches it.
+-- Without rules every packet is copied and passed (as xdpdump does); a
+-- rule (a table as fw:add takes, or "key=value,..." text) without `copy`
+-- copies the packets it matches, snaplen bytes of each (default: whole,
+-- up to 4096). opts, if given, adds to spec.
+function M.source(spec, opts)
+  errors.argcheck(type(spec) == "table" and type(spec.xdp) == "string", 1, "open",
+                  "string or {xdp = ifname, ...}")
+  errors.argcheck(opts == nil or type(opts) == "table", 2, "open", "table or nil")
+  local o = {}
+  for k, v in pairs(spec) do o[k] = v end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local keys = {}
+  for k in pairs(o) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    if k == "filter" then
+      return nil, "filter: an XDP source is filtered by its rules (rules = {...}), " ..
+                  "not by a tcpdump expression"
+    elseif k == "workers" then
+      return nil, "workers: an XDP source has one reader (its copy ring); use a " ..
+                  "live interface for fanout workers"
+    elseif not source_keys[k] then
+      return nil, string.format("unknown option '%s' for an XDP source", k)
+    end
+  end
+  local copy = true
+  if o.snaplen ~= nil then
+    if type(o.snaplen) ~= "number" or o.snaplen % 1 ~= 0 or o.snaplen < 1 then
+      return nil, "snaplen must be a whole number of bytes (1 or more)"
+    end
+    copy = o.snaplen < 65535 and o.snaplen or true
+  end
+  if o.duration ~= nil and (type(o.duration) ~= "number" or o.duration < 0) then
+    return nil, "duration must be a number of seconds"
+  end
+  local specs = {}
+  if o.rules == nil then
+    specs[1] = {copy = copy}
+  elseif type(o.rules) ~= "table" then
+    return nil, "rules must be a list of rules"
+  else
+    for i, r in ipairs(o.rules) do
+      local t = r
+      if type(r) == "string" then
+        local err
+        t, err = M.parse_rule_text(r)
+        if not t then return nil, string.format("rule %d: %s", i, err) end
+      elseif type(r) ~= "table" then
+        return nil, string.format("rule %d: a table or key=value text, not %s", i, type(r))
+      end
+      local c = {}
+      for k, v in pairs(t) do c[k] = v end
+      if c.copy == nil then c.copy = copy end
+      specs[i] = c
+    end
+    if #specs == 0 then return nil, "rules is empty (leave it out to copy every packet)" end
+  end
+  local xo = {}
+  for k in pairs(known) do xo[k] = o[k] end
+  local fw, err = M.open(o.xdp, xo)
+  if not fw then return nil, err end
+  local ok
+  ok, err = fw:add(specs)
+  if not ok then fw:close(); return nil, err end
+  local src
+  src, err = fw:copies{duration = o.duration}
+  if not src then fw:close(); return nil, err end
+  src.owns_fw = true
+  return src
+end
+
+-- --- help ----------------------------------------------------------------------
+
+local help_xdp = [[
+pktsh.xdp(ifname [, opts]) -> an XDP rule set on ifname, or nil, err
+  opts: mode ("native" | "skb"), attach ("link" | "dispatcher"), engine
+        ("auto" | "linear" | "classifier"), default ("pass" | "drop"),
+        ring_size, class_words, wakeup_every
+  fw:add{proto=, src=, dst=, sport=, dport=, vlan=, priority=, action=, copy=}
+                      -> a rule (fw:add{rule, rule, ...}: a list of rules)
+  r:stats() r:remove() fw:rules() fw:stats() fw:info() fw:set_engine(e)
+  fw:set_default(a) fw:test_run(frame [, repeat]) fw:copies() fw:close()
+pktsh.open{xdp = ifname [, rules = {...}] [, snaplen = N] [, duration = S], ...}
+                      -> a source of what the rules copy; without rules every
+                         packet is copied and passed (as xdpdump does)
+pktsh.xdp.cleanup([{dry_run = true}])
+                      -> detaches programs a dead pktsh left in libxdp's
+                         dispatcher; one table per owner record
+pktsh.xdp(nil, opts)  loads the program unattached (for fw:test_run)]]
+
+local help_source = [[
+an XDP source: the packets XDP rules copy (pktsh.open{xdp = ifname, ...} or fw:copies())
+  src:next() src:each(fn) src:packets() src:stats() src:close()
+  src.fw          the rule set (pktsh.open{xdp=...} owns it: closing the
+                  source detaches the program)
+  pkt.tsrc == 3 (xdp); timestamps are the kernel's, on the wall clock
+  src:stats().drops: copies lost because the ring was full]]
+
+do
+  local repl = require "pktsh.repl"
+  repl.doc(M, help_xdp)
+  repl.doc("xdp", help_xdp)
+  repl.doc(M.source, help_xdp)
+  repl.doc(M.cleanup, help_xdp)
+  repl.doc(Fw, help_xdp)
+  repl.doc(Copies, help_source)
 end
 
 M.Fw, M.Rule, M.Copies = Fw, Rule, Copies

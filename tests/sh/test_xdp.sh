@@ -247,3 +247,56 @@ else
   fail "kill -9: firewall starts" "$(cat "$TMP/k.err")"
   kill -9 "$kpid" 2>/dev/null; netns_wait "$kpid"
 fi
+
+# pktsh.open{xdp = IFACE, ...}: a source over the copies of its own rule set.
+cat > "$TMP/xsrc.lua" <<'LUA'
+-- xsrc.lua IFACE [SNAPLEN [RULE...]]: counts the test packets the source
+-- gives until the END marker, then closes it (detaching the program).
+local ffi = require "ffi"
+local rules = {}
+for i = 3, #arg do rules[#rules + 1] = arg[i] end
+local snap = tonumber(arg[2] or "")
+local src, err = pktsh.open{xdp = arg[1], duration = 20, snaplen = snap,
+                            rules = #rules > 0 and rules or nil}
+if not src then print("err " .. err); os.exit(1) end
+print("ready " .. src.name .. " " .. src.kind); io.stdout:flush()
+local n, maxcap, ended = 0, 0, 0
+for p in src:packets() do
+  local s = ffi.string(p.data, p.caplen)
+  if s:find("pktsh-END", 1, true) then ended = 1; break end
+  if s:find("pktsh-test", 1, true) or (p:udp() and p:udp().dport == 5000) then
+    n = n + 1
+    if p.caplen > maxcap then maxcap = p.caplen end
+  end
+end
+local st = src:stats()
+local fw = src.fw
+local info = fw:info()
+src:close()
+print(string.format("count=%d end=%d maxcap=%d drops=%d rules=%d attach=%s closed=%s",
+  n, ended, maxcap, st.drops, info.rules, info.attach, tostring(fw.handle == nil)))
+LUA
+xsrc() {  # xsrc NAME SEND_SPEC [SNAPLEN [RULE...]] -> sent=N and the source's last line
+  local name=$1 spec=$2; shift 2
+  netns_bg "$NS_B" 40 "$TMP/xs.out" "$TMP/xs.err" "$PKTSH" "$TMP/xsrc.lua" "$IF_B" "$@"
+  local pid=$BG_PID
+  if ! netns_wait_for "$TMP/xs.out" "^(ready|err)" 10; then
+    fail "$name: source opens" "$(cat "$TMP/xs.err")"; kill -9 "$pid" 2>/dev/null; netns_wait "$pid"; return
+  fi
+  local sent
+  sent=$(send "$spec")
+  netns_wait "$pid"
+  echo "$sent $(tail -1 "$TMP/xs.out")"
+}
+r=$(xsrc "open{xdp}" "{{b.udp4{dport = 6000, $T}, 300}, {b.udp6{dport = 6001, $T}, 40}}")
+expect_eq "open{xdp}: every packet copied (count = sent)" "$(kv count "$r") $(kv end "$r") $(kv sent "$r")" "340 1 340"
+expect_eq "open{xdp}: one copy-all rule, attached through a link" "$(kv rules "$r") $(kv attach "$r")" "1 link"
+expect_eq "open{xdp}: closing the source closes its rule set" "$(kv closed "$r")" true
+expect_eq "open{xdp}: detached after close" "$(xdp_on_b)" 0
+r=$(xsrc "open{xdp} rules" "{{b.udp4{dport = 5000, payload = 200}, 120}, {b.udp4{dport = 6000, $T}, 30}}" \
+  64 "proto=udp,dport=5000")
+expect_eq "open{xdp}, rules: only what the rule matches, snaplen bytes" \
+  "$(kv count "$r") $(kv maxcap "$r") $(kv drops "$r")" "120 64 0"
+r=$(netns_exec "$NS_B" "$PKTSH" -e "print(pktsh.open{xdp = 'pkNone9'})" 2>&1)
+expect_match "open{xdp}: a bad interface is nil, err" "$r" "^nil	no such interface 'pkNone9'"
+expect_eq "open{xdp}: nothing left on the interface" "$(xdp_on_b)" 0

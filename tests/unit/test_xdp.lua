@@ -60,6 +60,29 @@ T.test("pktsh.xdp: bad options", function()
   T.ok(err:find("unknown option 'colour'"), err)
 end)
 
+T.test("pktsh.open{xdp = ...}: mistakes come back as nil, err", function()
+  local cases = {
+    {{xdp = "pktsh-nosuch0"}, "^no such interface 'pktsh%-nosuch0'"},
+    {{xdp = "lo", colour = 1}, "^unknown option 'colour' for an XDP source"},
+    {{xdp = "lo", filter = "udp"}, "^filter: an XDP source is filtered by its rules"},
+    {{xdp = "lo", workers = 2}, "^workers: an XDP source has one reader"},
+    {{xdp = "lo", snaplen = 0}, "^snaplen must be"},
+    {{xdp = "lo", rules = {"proto"}}, "^rule 1: bad rule item 'proto'"},
+    {{xdp = "lo", rules = {}}, "^rules is empty"},
+    {{xdp = "lo", mode = "turbo"}, "^mode must be one of"},
+  }
+  for _, c in ipairs(cases) do
+    local src, err = pktsh.open(c[1])
+    T.eq(src, nil, "source for " .. pktsh.json.encode(c[1]))
+    T.ok(type(err) == "string" and err:find(c[2]), string.format("%q does not match %q", tostring(err), c[2]))
+  end
+  -- the second argument adds to the first
+  local src, err = pktsh.open({xdp = "pktsh-nosuch0"}, {snaplen = 64})
+  T.ok(not src and err:find("no such interface"), tostring(err))
+  T.raises(function() pktsh.open{} end, "{xdp = ifname, ...} expected", "a table without xdp")
+  T.raises(function() pktsh.open{xdp = 3} end, "{xdp = ifname, ...} expected", "xdp not a name")
+end)
+
 T.test("pktsh.xdp.cleanup: bad options; a dry run changes nothing", function()
   local r, err = xdp.cleanup{colour = 1}
   T.eq(r, nil, "result")
