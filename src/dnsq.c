@@ -10,7 +10,6 @@
  * presentation form (RFC 1035 5.1 escapes, lower-cased, no trailing dot,
  * "." for the root).
  */
-#include <string.h>
 #include "host.h"
 
 static uint16_t be16(const uint8_t *d)
@@ -18,20 +17,30 @@ static uint16_t be16(const uint8_t *d)
 	return (uint16_t)(d[0] << 8 | d[1]);
 }
 
-/* Appends c in presentation form; returns the new length. */
-static uint32_t put(char *out, uint32_t n, uint8_t c)
+/* Each octet of a name in presentation form: plain[c] is c lower-cased
+ * when it is written as itself, 0 when it needs a backslash ('.', '\\',
+ * '"', ';', '(', ')', '@', '$' as \c; the rest as \DDD). Built once; a
+ * table because this runs for every byte of every name. */
+static uint8_t plain[256];
+
+__attribute__((constructor)) static void plain_init(void)
 {
-	if (c >= 'A' && c <= 'Z')
-		c = (uint8_t)(c + 32);
-	if (c <= 0x20 || c >= 0x7f) {
-		out[n++] = '\\';
+	for (int c = 0x21; c < 0x7f; c++)
+		plain[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	for (const char *e = ".\\\";()@$"; *e; e++)
+		plain[(uint8_t)*e] = 0;
+}
+
+/* Appends the escaped form of c; returns the new length. */
+static uint32_t put_escaped(char *out, uint32_t n, uint8_t c)
+{
+	out[n++] = '\\';
+	if (c > 0x20 && c < 0x7f) {
+		out[n++] = (char)c;
+	} else {
 		out[n++] = (char)('0' + c / 100);
 		out[n++] = (char)('0' + c / 10 % 10);
 		out[n++] = (char)('0' + c % 10);
-	} else {
-		if (strchr(".\\\";()@$", c))
-			out[n++] = '\\';
-		out[n++] = (char)c;
 	}
 	return n;
 }
@@ -62,8 +71,14 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 				return PKTSH_DNS_NAME_TOO_LONG;
 			if (n)
 				q->name[n++] = '.';
-			for (uint32_t i = pos + 1; i <= pos + l; i++)
-				n = put(q->name, n, d[i]);
+			for (uint32_t i = pos + 1; i <= pos + l; i++) {
+				uint8_t c = plain[d[i]];
+
+				if (c)
+					q->name[n++] = (char)c;
+				else
+					n = put_escaped(q->name, n, d[i]);
+			}
 			pos += 1u + l;
 		} else if (l >= 0xc0) {
 			uint32_t t;
@@ -83,6 +98,7 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 	if (n == 0)
 		q->name[n++] = '.';
 	q->name_len = (uint16_t)n;
+	q->name_hash = pktsh_hash_bytes(q->name, n);
 	*after = end;
 	return 0;
 }
@@ -132,6 +148,7 @@ int pktsh_dns_question(const uint8_t *d, uint32_t len, struct pktsh_dns_q *q)
 	int rc;
 
 	q->name_len = 0;
+	q->name_hash = 0;
 	if (len < 12)
 		return -PKTSH_DNS_SHORT_HEADER;
 	q->id = be16(d);

@@ -38,6 +38,9 @@ int pktsh_privs_request(const char *user);
 /* repl.c */
 int pktsh_repl(lua_State *L);
 
+/* pending.c: a 64-bit hash of bytes (not cryptographic) */
+uint64_t pktsh_hash_bytes(const void *p, uint32_t len);
+
 void pktsh_err_set(struct pktsh_err *err, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 #endif

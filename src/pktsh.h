@@ -200,10 +200,25 @@ struct pktsh_dns_q {
 	uint16_t qclass;         /* with the mDNS QU bit */
 	uint16_t rcode;          /* ext << 4 | header RCODE */
 	uint16_t name_len;       /* 0 when qdcount is 0 */
+	uint64_t name_hash;      /* of name (64 bits, not cryptographic) */
 	char name[1024];         /* 255 octets, 4 bytes each at most */
 };
 
 int pktsh_dns_question(const uint8_t *msg, uint32_t len, struct pktsh_dns_q *q);
+
+/* A bounded table of requests waiting for their answer (pending.c,
+ * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1
+ * replaced an entry with the same key, -1 full (max_entries). take: 1
+ * and *value, removing the entry, or 0. expire removes the entries whose
+ * value is below `before` and returns how many. */
+struct pktsh_pending;
+struct pktsh_pending *pktsh_pending_new(uint32_t key_len, uint32_t max_entries,
+					struct pktsh_err *err);
+void pktsh_pending_free(struct pktsh_pending *t);
+int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value);
+int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value);
+uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before);
+uint32_t pktsh_pending_count(const struct pktsh_pending *t);
 
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */

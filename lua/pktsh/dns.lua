@@ -25,6 +25,9 @@
 --              when QDCOUNT is 0 (qtype, qclass nil too)
 --       qclass with the mDNS QU / unicast-response bit (0x8000) kept
 --   A question name that is malformed, or a question cut short, is a failure.
+--   q = dns.question_struct(ptr, len)   -- or nil, err: the same parse into
+--       one reused struct (q.id, q.flags, q.rcode, q.qtype, q.qdcount,
+--       q.name/q.name_len, q.name_hash: 64 bits of the name), no strings
 --
 -- Full parse (tables; for pkt:dns(), printing and tests):
 --   msg, err = dns.parse(ptr_or_string, len)
@@ -254,12 +257,21 @@ local qerrors = {
   [C.PKTSH_DNS_QUESTION_TRUNCATED] = "question truncated",
 }
 
-function M.question(x, len)
+-- The same parse into one reused struct pktsh_dns_q (id, flags, rcode,
+-- qdcount, qtype, qclass, name/name_len, name_hash), or nil and the
+-- reason: for loops that read a few fields and want no strings. The
+-- struct is overwritten by the next call to either function.
+function M.question_struct(x, len)
   local d
   d, len = input(x, len)
-  local q = qbuf
-  local rc = C.pktsh_dns_question(d, len, q)
+  local rc = C.pktsh_dns_question(d, len, qbuf)
   if rc ~= 0 then return nil, qerrors[-rc] end
+  return qbuf
+end
+
+function M.question(x, len)
+  local q, err = M.question_struct(x, len)
+  if not q then return nil, err end
   if q.qdcount == 0 then return q.id, q.flags, q.rcode end
   return q.id, q.flags, q.rcode, fstring(q.name, q.name_len), q.qtype, q.qclass
 end

@@ -213,6 +213,21 @@ T.test("names: RFC 1035 escaping", function()
   T.eq(assert(dns.parse(m)).questions[1].name, '\\(\\)\\;\\@\\$\\"', "specials")
 end)
 
+T.test("question_struct: fields, specials, name hash by lower-cased name", function()
+  local m = header{qd = 1} .. "\6();@$\"\0" .. be16(28) .. be16(1)
+  local q = assert(dns.question_struct(m))
+  T.eq(ffi.string(q.name, q.name_len), '\\(\\)\\;\\@\\$\\"', "specials escaped")
+  T.eq(q.qtype, 28, "qtype"); T.eq(q.qdcount, 1, "qdcount")
+  local function h(name)
+    return assert(dns.question_struct(header{qd = 1} .. wname(name) .. be16(1) .. be16(1))).name_hash
+  end
+  T.ok(h("WWW.Example.COM") == h("www.example.com"), "case-insensitive hash")
+  T.ok(h("www.example.com") ~= h("www.example.org"), "other name, other hash")
+  T.ok(h("a.bc") ~= h("ab.c"), "label boundaries count")
+  local none, err = dns.question_struct("\0\1")
+  T.eq(none, nil, "short"); T.eq(err, "short header", "reason")
+end)
+
 T.test("mDNS bits kept", function()
   local m = header{id = 0, flags = 0x8400, qd = 1, an = 1} .. wname("_ipp._tcp.local") ..
     be16(12) .. be16(0x8001) .. rr("\192\12", 1, 0x8001, 120, "\10\0\0\1")

@@ -1,0 +1,110 @@
+-- test_pending.lua - pktsh.pending (src/pending.c): put/take/replace,
+-- the bound, expiry, growth, and random operations against a Lua table
+-- (the deletions shift entries back: every key must stay findable).
+local T = require "t"
+local ffi = require "ffi"
+local pending = pktsh.pending
+
+local key_t = ffi.typeof("struct { uint32_t a, b; uint8_t pad[8]; }")
+
+local function key(a, b)
+  local k = key_t()
+  k.a, k.b = a, b or 0
+  return k
+end
+
+T.test("put, take, replace", function()
+  local t = assert(pending.new{key = ffi.sizeof(key_t), max = 10})
+  T.eq(t:put(key(1), 100), "new", "first put")
+  T.eq(t:put(key(2), 200), "new", "second key")
+  T.eq(t:put(key(1), 150), "replaced", "same key again")
+  T.eq(t:count(), 2, "count")
+  T.eq(t:take(key(1)), 150, "take gives the newest value")
+  T.eq(t:take(key(1)), nil, "taken once")
+  T.eq(t:take(key(3)), nil, "never put")
+  T.eq(t:count(), 1, "count after take")
+  t:close()
+  T.eq(t:count(), 0, "closed count")
+end)
+
+T.test("string keys of the table's length; others raise", function()
+  local t = assert(pending.new{key = 4})
+  T.eq(t:put("abcd", 1), "new", "string key")
+  T.eq(t:take("abcd"), 1, "string take")
+  local ok, err = pcall(t.put, t, "abc", 1)
+  T.ok(not ok and err:find("3 bytes"), "short key: " .. tostring(err))
+end)
+
+T.test("bad sizes are nil, err", function()
+  local t, err = pending.new{key = 0}
+  T.ok(t == nil and err:find("key length"), tostring(err))
+  t, err = pending.new{key = 8, max = 0}
+  T.ok(t == nil and err:find("entries"), tostring(err))
+end)
+
+T.test("full at max: nil, 'full'; a replace still works", function()
+  local t = assert(pending.new{key = ffi.sizeof(key_t), max = 3})
+  for i = 1, 3 do T.eq(t:put(key(i), i), "new", "put " .. i) end
+  local r, why = t:put(key(4), 4)
+  T.eq(r, nil, "fourth"); T.eq(why, "full", "reason")
+  T.eq(t:put(key(2), 20), "replaced", "replace when full")
+  T.eq(t:take(key(2)), 20, "replaced value")
+  T.eq(t:put(key(4), 4), "new", "room again")
+end)
+
+T.test("expire removes values below the cut, keeps the rest findable", function()
+  local t = assert(pending.new{key = ffi.sizeof(key_t), max = 100000})
+  for i = 1, 5000 do t:put(key(i, i * 7), i) end
+  T.eq(t:count(), 5000, "grown past the first array")
+  T.eq(t:expire(2001), 2000, "expired")
+  T.eq(t:count(), 3000, "left")
+  T.eq(t:take(key(2000, 14000)), nil, "expired key gone")
+  for i = 2001, 5000 do
+    if t:take(key(i, i * 7)) ~= i then error("lost key " .. i) end
+  end
+  T.eq(t:count(), 0, "all taken")
+  T.eq(t:expire(math.huge), 0, "empty expire")
+end)
+
+T.test("10^5 random operations agree with a Lua table", function()
+  local t = assert(pending.new{key = ffi.sizeof(key_t), max = 5000})
+  local ref, nref = {}, 0
+  local s = 2463534242
+  local function rnd(n)
+    s = bit.bxor(s, bit.lshift(s, 13)); s = bit.bxor(s, bit.rshift(s, 17)); s = bit.bxor(s, bit.lshift(s, 5))
+    return (s % n + n) % n
+  end
+  for step = 1, 100000 do
+    -- few distinct keys so that probe runs collide and deletions shift
+    local a = rnd(3000)
+    local op = rnd(3)
+    if op < 2 then
+      local r = t:put(key(a), step)
+      local want = ref[a] and "replaced" or (nref < 5000 and "new" or nil)
+      if r ~= want then error(("step %d put %d: %s, want %s"):format(step, a, tostring(r), tostring(want))) end
+      if r == "new" then nref = nref + 1 end
+      if r then ref[a] = step end
+    else
+      local v = t:take(key(a))
+      if v ~= ref[a] then error(("step %d take %d: %s, want %s"):format(step, a, tostring(v), tostring(ref[a]))) end
+      if v then ref[a] = nil; nref = nref - 1 end
+    end
+    if step % 20000 == 0 then
+      local cut = step - 5000
+      local gone = 0
+      for k, v in pairs(ref) do if v < cut then ref[k] = nil; gone = gone + 1 end end
+      nref = nref - gone
+      T.eq(t:expire(cut), gone, "expire at step " .. step)
+    end
+  end
+  T.eq(t:count(), nref, "count")
+  for k, v in pairs(ref) do T.eq(t:take(key(k)), v, "key " .. k) end
+end)
+
+T.test("collected tables free themselves", function()
+  for _ = 1, 200 do pending.new{key = 64, max = 1000} end
+  collectgarbage(); collectgarbage()
+  T.ok(true)
+end)
+
+T.done()
