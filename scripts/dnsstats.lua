@@ -95,148 +95,245 @@ local function new_stats(o)
   }
 end
 
--- A closure that takes one packet at a time, and a function to finish.
+-- Messages are not counted one by one as dnsflow hands them over: each
+-- is copied into a queue entry (msg_t), and the queue is counted in
+-- several short loops, one per statistic. LuaJIT compiles short loops
+-- into tight traces; one loop doing everything ran at less than half the
+-- speed (its trace had too many exits to compile them all).
+--
+-- key is what a response is matched to its query by, in the pending
+-- table (pktsh.pending): id, client and server addresses and ports, and
+-- the name by its 64-bit hash (two names in flight with the same id,
+-- addresses and ports and colliding hashes are the only way to
+-- mismatch). The client is the source of a query, the destination of a
+-- response.
+local msg_t = ffi.typeof[[struct {
+  struct { uint64_t name; uint16_t id, cport, sport, ipver; uint8_t client[16], server[16]; } key;
+  double ts;
+  uint16_t flags, rcode, qtype, qdcount;
+  uint8_t tcp, status;
+  uint16_t name_len;
+  uint32_t name_off;
+}]]
+local QUEUE = 1024               -- messages
+local ARENA = 256 * 1024         -- bytes of names; a name takes 1020 at most
+local GOOD, BAD_BODY, BAD_HEADER = 0, 1, 2     -- msg.status
+
+local function fill_key(m, meta)
+  local key = m.key
+  local p = meta.pkt
+  local d = p.data + p.l3off
+  local response = m.flags >= 0x8000
+  if meta.ipver == 4 then
+    key.ipver = 4
+    ffi.fill(key.client, 32)
+    local s, t = d + 12, d + 16
+    if response then s, t = t, s end
+    ffi.copy(key.client, s, 4)
+    ffi.copy(key.server, t, 4)
+  else
+    key.ipver = 6
+    local s, t = d + 8, d + 24
+    if response then s, t = t, s end
+    ffi.copy(key.client, s, 16)
+    ffi.copy(key.server, t, 16)
+  end
+  if response then key.cport, key.sport = meta.dport, meta.sport
+  else key.cport, key.sport = meta.sport, meta.dport end
+end
+
+-- The top-k tables count names and clients by number: creating a Lua
+-- string per message cost more than all the rest of the counting. A name
+-- counts by its 64-bit hash and is labelled with its text when it enters
+-- the table; an IPv4 client counts as its address, an IPv6 client by a
+-- hash of its 16 bytes, labelled with them (addr_text makes either
+-- readable). The hashes are rounded to a double's 53 bits, so two names
+-- (or IPv6 clients) share a count with a chance of about one in 2^53.
+local u64p = ffi.typeof("const uint64_t *")
+
+local function client_key(key)
+  local c = key.client
+  if key.ipver == 4 then return ((c[0] * 256 + c[1]) * 256 + c[2]) * 256 + c[3] end
+  local w = ffi.cast(u64p, c)
+  return tonumber((w[0] * 0x9e3779b97f4a7c15ULL + w[1]) * 0xff51afd7ed558ccdULL)
+end
+
+-- A client's text from its top-k key or label.
+local function addr_text(k)
+  if type(k) == "number" then
+    return string.format("%d.%d.%d.%d", math.floor(k / 16777216), math.floor(k / 65536) % 256,
+                         math.floor(k / 256) % 256, k % 256)
+  end
+  local a = ffi.new("struct pktsh_in6")
+  ffi.copy(a.b, k, 16)
+  return pktsh.packet.in6_str(a)
+end
+
+-- A closure that takes one packet at a time, one that counts what is
+-- queued (call it before reading st), and one to finish.
 local function counter(o, st)
-  local dns = pktsh.dns
-  local question, header = dns.question, dns.header
+  local qstruct, header = pktsh.dns.question_struct, pktsh.dns.header
   local fe = pktsh.dnsflow.new{ports = o.ports}
   local qtypes, rcodes, transport, ipv = st.qtypes, st.rcodes, st.transport, st.ip
   local qnames, clients = st.qnames, st.clients
   local lat_exact, lat_log = st.lat_exact, st.lat_log
-  -- pending queries, keyed by id * 65536 + client port; the rest of the
-  -- match (client, server, name) is checked on the answer. A second
-  -- query on the same key and other fields waits in `other`, keyed by
-  -- the whole match as a string.
-  -- A waiting query is one record {ts, client, server, name} in `pend`;
-  -- answered records go back to `spare`, so matching allocates nothing.
-  local pend, spare, nspare = {}, {}, 0
-  local function release(r)
-    nspare = nspare + 1
-    spare[nspare] = r
-  end
-  local other, n_other = {}, 0
-  local pending = 0
+  local queue = ffi.new(ffi.typeof("$[?]", msg_t), QUEUE)
+  local arena = ffi.new("char[?]", ARENA)
+  local lats = ffi.new("double[?]", QUEUE)
+  local nq, used = 0, 0
+  -- queries waiting for their response, by msg_t.key, valued by time
+  local pend = assert(pktsh.pending.new{key = ffi.sizeof(queue[0].key), max = MAX_PENDING})
   local timeout = o.timeout * 1e9
   local next_sweep
 
-  local function sweep(now, age)
-    local cut = now and now - (age or timeout)
-    for k, r in pairs(pend) do
-      if not cut or r[1] < cut then
-        pend[k] = nil
-        release(r)
-        pending = pending - 1
-        st.unanswered = st.unanswered + 1
+  -- Queries older than `before` (all when nil) go as unanswered.
+  local function expire(before)
+    st.unanswered = st.unanswered + pend:expire(before or math.huge)
+  end
+
+  -- Too many waiting: the timed-out ones go, then (if that was not a
+  -- quarter) older and older ones, the newest kept.
+  local function make_room(now)
+    local age = timeout
+    expire(now - age)
+    while pend:count() > MAX_PENDING * 0.75 and age > 1e6 do
+      age = age / 2
+      expire(now - age)
+    end
+    if pend:count() > MAX_PENDING * 0.75 then expire() end
+  end
+
+  local function count_messages(n)
+    local queries, responses, malformed, tcp, v4 = 0, 0, 0, 0, 0
+    for i = 0, n - 1 do
+      local m = queue[i]
+      tcp = tcp + m.tcp
+      if m.key.ipver == 4 then v4 = v4 + 1 end
+      if m.status == BAD_BODY then malformed = malformed + 1 end
+      if m.status ~= BAD_HEADER then
+        if m.flags < 0x8000 then
+          queries = queries + 1
+          if m.status == GOOD and m.qdcount > 0 then
+            local t = m.qtype
+            qtypes[t] = (qtypes[t] or 0) + 1
+          end
+        else
+          responses = responses + 1
+          if m.status == GOOD then
+            local r = m.rcode
+            rcodes[r] = (rcodes[r] or 0) + 1
+          end
+        end
+      else
+        malformed = malformed + 1
       end
     end
-    for k, e in pairs(other) do
-      if not cut or e < cut then
-        other[k] = nil
-        n_other = n_other - 1
-        st.unanswered = st.unanswered + 1
+    st.dns = st.dns + n
+    st.queries, st.responses = st.queries + queries, st.responses + responses
+    st.malformed = st.malformed + malformed
+    transport.tcp, transport.udp = transport.tcp + tcp, transport.udp + n - tcp
+    ipv["4"], ipv["6"] = ipv["4"] + v4, ipv["6"] + n - v4
+  end
+
+  local function count_clients(n)
+    for i = 0, n - 1 do
+      local m = queue[i]
+      if m.status == GOOD and m.flags < 0x8000 then
+        local key = m.key
+        local k = client_key(key)
+        if clients:add(k) and key.ipver == 6 then clients:label(k, ffi.string(key.client, 16)) end
       end
     end
   end
 
-  local function latency(d)
-    st.matched = st.matched + 1
+  local function count_names(n)
+    for i = 0, n - 1 do
+      local m = queue[i]
+      if m.status == GOOD and m.flags < 0x8000 and m.qdcount > 0 then
+        local k = tonumber(m.key.name)
+        if qnames:add(k) then qnames:label(k, ffi.string(arena + m.name_off, m.name_len)) end
+      end
+    end
+  end
+
+  -- Queries wait in pend; a response takes its query out and its latency
+  -- goes into lats. Returns how many latencies.
+  local function match(n)
+    local nl, unanswered, unmatched = 0, 0, 0
+    for i = 0, n - 1 do
+      local m = queue[i]
+      if m.status == GOOD then
+        if m.flags < 0x8000 then
+          if m.qdcount > 0 and band(m.flags, 0x7800) == 0 then    -- QUERY opcode
+            local r = pend:put(m.key, m.ts)
+            -- the same query again: the first copy went unanswered
+            if r == "replaced" then unanswered = unanswered + 1
+            elseif not r then make_room(m.ts); pend:put(m.key, m.ts) end
+          end
+        elseif m.qdcount == 0 then
+          unmatched = unmatched + 1
+        else
+          local t0 = pend:take(m.key)
+          if not t0 then unmatched = unmatched + 1
+          elseif m.ts - t0 > timeout then
+            -- answered too late: the query had timed out
+            unanswered, unmatched = unanswered + 1, unmatched + 1
+          else
+            lats[nl] = m.ts - t0
+            nl = nl + 1
+          end
+        end
+      end
+    end
+    st.unanswered, st.unmatched = st.unanswered + unanswered, st.unmatched + unmatched
+    return nl
+  end
+
+  local function count_latencies(nl)
+    st.matched = st.matched + nl
     -- once the exact histogram has overflowed only the log2 one is read
     -- (see latency(st) below): stop feeding it
-    if lat_exact.other == 0 then lat_exact:add(d) end
-    lat_log:add(d)
+    if lat_exact.other == 0 then lat_exact:add_array(lats, nl) end
+    lat_log:add_array(lats, nl)
+  end
+
+  local function drain()
+    local n = nq
+    if n == 0 then return end
+    nq, used = 0, 0
+    count_messages(n)
+    count_clients(n)
+    count_names(n)
+    count_latencies(match(n))
+    local ts = queue[n - 1].ts
+    if not next_sweep then next_sweep = ts + timeout end
+    if ts >= next_sweep then
+      expire(ts - timeout)
+      next_sweep = ts + timeout
+    end
   end
 
   local function emit(ptr, len, meta)
-    st.dns = st.dns + 1
-    local tr = meta.transport
-    transport[tr] = transport[tr] + 1
-    local v = meta.ipver == 4 and "4" or "6"
-    ipv[v] = ipv[v] + 1
-    local id, flags, rcode, qname, qtype = question(ptr, len)
-    if not id then
-      st.malformed = st.malformed + 1
-      -- a readable header still says query or response
-      id, flags = header(ptr, len)
-      if not id then return end
-      if flags >= 0x8000 then st.responses = st.responses + 1
-      else st.queries = st.queries + 1 end
-      return
-    end
-    local ts = meta.ts
-    if flags < 0x8000 then
-      st.queries = st.queries + 1
-      local craw, sraw = meta.srckey, meta.dstkey
-      clients:add(craw)
-      if not qname then return end
-      qtypes[qtype] = (qtypes[qtype] or 0) + 1
-      qnames:add(qname)
-      if band(flags, 0x7800) ~= 0 then return end      -- not a QUERY opcode
-      local key = id * 65536 + meta.sport
-      local old = pend[key]
-      if old then
-        if old[2] == craw and old[3] == sraw and old[4] == qname then
-          -- the same query again: the first copy went unanswered
-          st.unanswered = st.unanswered + 1
-          old[1] = ts
-        else
-          local k = key .. "|" .. craw .. sraw .. meta.dport .. "|" .. qname
-          if not other[k] then n_other = n_other + 1
-          else st.unanswered = st.unanswered + 1 end
-          other[k] = ts
-        end
-      else
-        local r
-        if nspare > 0 then
-          r = spare[nspare]; spare[nspare] = nil; nspare = nspare - 1
-          r[1], r[2], r[3], r[4] = ts, craw, sraw, qname
-        else
-          r = {ts, craw, sraw, qname}
-        end
-        pend[key] = r
-        pending = pending + 1
-        if pending > MAX_PENDING then
-          -- too many waiting: the timed-out ones go, then (if that was
-          -- not a quarter) older and older ones, newest kept
-          local age = timeout
-          sweep(ts, age)
-          while pending > MAX_PENDING * 0.75 and age > 1e6 do
-            age = age / 2
-            sweep(ts, age)
-          end
-          if pending > MAX_PENDING * 0.75 then sweep() end
-        end
-      end
+    local m = queue[nq]
+    m.tcp = meta.transport == "tcp" and 1 or 0
+    m.ts = meta.ts
+    local q = qstruct(ptr, len)
+    if q then
+      m.status, m.flags, m.rcode, m.qtype, m.qdcount = GOOD, q.flags, q.rcode, q.qtype, q.qdcount
+      local nl = q.name_len
+      ffi.copy(arena + used, q.name, nl)
+      m.name_off, m.name_len = used, nl
+      used = used + nl
+      m.key.name, m.key.id = q.name_hash, q.id
+      fill_key(m, meta)
     else
-      st.responses = st.responses + 1
-      rcodes[rcode] = (rcodes[rcode] or 0) + 1
-      if not qname then st.unmatched = st.unmatched + 1; return end
-      local key = id * 65536 + meta.dport
-      local r = pend[key]
-      local craw, sraw = meta.dstkey, meta.srckey
-      if r and r[2] == craw and r[3] == sraw and r[4] == qname then
-        pend[key] = nil
-        release(r)
-        pending = pending - 1
-        latency(ts - r[1])
-      elseif n_other > 0 then
-        local k = key .. "|" .. craw .. sraw .. meta.sport .. "|" .. qname
-        local q = other[k]
-        if q then
-          other[k] = nil
-          n_other = n_other - 1
-          latency(ts - q)
-        else
-          st.unmatched = st.unmatched + 1
-        end
-      else
-        st.unmatched = st.unmatched + 1
-      end
+      -- a readable header still says query or response
+      local id, flags = header(ptr, len)
+      m.status, m.flags = id and BAD_BODY or BAD_HEADER, flags or 0
+      m.key.ipver = meta.ipver
     end
-    if not next_sweep then next_sweep = ts + timeout end
-    if ts >= next_sweep then
-      sweep(ts)
-      next_sweep = ts + timeout
-    end
+    nq = nq + 1
+    if nq == QUEUE or used > ARENA - 1024 then drain() end
   end
 
   local function feed(p)
@@ -244,12 +341,14 @@ local function counter(o, st)
   end
   local function finish()
     fe:flush()
-    sweep()
+    drain()
+    expire()
+    pend:close()
     local fs = fe:stats()
     st.malformed = st.malformed + (fs.malformed or 0)
     st.flow = fs
   end
-  return feed, finish
+  return feed, drain, finish
 end
 
 -- Reads src to the end (or the duration, or Ctrl-C); returns the table.
@@ -257,7 +356,7 @@ end
 -- or wall time (live).
 local function work(src, o, tick)
   local st = new_stats(o)
-  local feed, finish = counter(o, st)
+  local feed, drain, finish = counter(o, st)
   local live = src.kind == "live"
   local C = ffi.C
   local t_end, err
@@ -283,6 +382,7 @@ local function work(src, o, tick)
           next_tick = next_tick or ts + interval
           if ts >= next_tick then
             st.packets = n + i
+            drain()
             tick(st, next_tick)
             next_tick = next_tick + interval * math.floor((ts - next_tick) / interval + 1)
           end
@@ -291,6 +391,7 @@ local function work(src, o, tick)
       feed(p)
     end
     n = n + cnt
+    drain()
     if stop then break end
     if interval and live then
       local now = tonumber(C.pktsh_mono_ns())
@@ -325,23 +426,6 @@ end
 
 ------------------------------------------------------------------------
 -- Output
-
--- Text of an address key: a number is an IPv4 address (dnsflow's srckey),
--- a 16-byte string an IPv6 one.
-local function addr_text(raw)
-  if type(raw) == "number" then
-    return string.format("%d.%d.%d.%d", math.floor(raw / 16777216), math.floor(raw / 65536) % 256,
-                         math.floor(raw / 256) % 256, raw % 256)
-  end
-  if type(raw) ~= "string" then return tostring(raw) end
-  if #raw == 4 then return string.format("%d.%d.%d.%d", raw:byte(1, 4)) end
-  if #raw == 16 then
-    local a = ffi.new("struct pktsh_in6")
-    ffi.copy(a.b, raw, 16)
-    return require("pktsh.packet").in6_str(a)
-  end
-  return raw
-end
 
 local function names(map, namer)
   local t = {}
@@ -428,10 +512,12 @@ local function report(st, o, title)
   end
   if o.top > 0 and st.clients.n > 0 then
     add("")
-    local c = pktsh.topk.new(st.clients.capacity)
     -- the same table with addresses as text
-    for k, v in pairs(st.clients.counts) do c.counts[addr_text(k)] = v end
-    for k, v in pairs(st.clients.errs) do c.errs[addr_text(k)] = v end
+    local c = pktsh.topk.new(st.clients.capacity)
+    for _, x in ipairs(st.clients:top()) do
+      local a = addr_text(x.key)
+      c.counts[a], c.errs[a] = x.count, x.err > 0 and x.err or nil
+    end
     c.n, c.size = st.clients.n, st.clients.size
     add(c:render{rows = o.top, ascii = o.ascii, title = "client"}:gsub("\n$", ""))
   end

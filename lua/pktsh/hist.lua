@@ -30,7 +30,7 @@ local H = {}
 H.__index = H
 M.H = H
 
-local floor = math.floor
+local floor, min, max = math.floor, math.min, math.max
 local format, concat = string.format, table.concat
 local type = type
 
@@ -67,24 +67,33 @@ function M.from(t)
   return setmetatable(t, H)
 end
 
--- Bin index of a number for the binned kinds.
--- v = m * 2^e with 0.5 <= m < 1, as math.frexp gives it; frexp is not
--- compiled by LuaJIT (every call leaves the trace), log and ^ are.
-local log, LN2 = math.log, math.log(2)
-local function frexp_jit(v)
-  local e = floor(log(v) / LN2) + 1
-  local m = v / 2 ^ e
-  if m >= 1 then m = m * 0.5; e = e + 1 elseif m < 0.5 then m = m * 2; e = e - 1 end
-  return m, e
+-- Bin index of a number for the binned kinds: with v = m * 2^e and
+-- 0.5 <= m < 1 (as math.frexp gives them), bin (e - 1) * sub + 1 + the
+-- sub-bucket of m. e comes from the bits of the double (math.frexp is not
+-- compiled by LuaJIT, and log/^ are calls into libm), and m * 2 - 1 from
+-- one division by a power of two, so the result is exact.
+local bit = require "bit"
+local band, rshift = bit.band, bit.rshift
+local huge = math.huge
+local pun = require("ffi").new("union { double d; int32_t w[2]; }")
+local HI = require("ffi").abi("le") and 1 or 0
+local half_pow2 = {}                    -- [e] = 2^(e - 1), e = 1 .. 1024
+for e = 1, 1024 do half_pow2[e] = 2 ^ (e - 1) end
+
+local function frexp_bits(v)
+  pun.d = v
+  local e = band(rshift(pun.w[HI], 20), 0x7ff) - 1022
+  return e
 end
-M.frexp = frexp_jit
 
 local function log_index(v, sub)
   if v < 1 then return 0 end
-  local m, e = frexp_jit(v)
+  local e = frexp_bits(v)
+  if e > 1024 then return huge end      -- inf, nan
   if sub == 1 then return e end
-  return (e - 1) * sub + floor((m * 2 - 1) * sub) + 1
+  return (e - 1) * sub + floor((v / half_pow2[e] - 1) * sub) + 1
 end
+
 M.log_index = log_index
 
 -- [lo, hi) of bin i.
@@ -131,6 +140,29 @@ function H:add(v, w)
   if kind == "log2" then i = log_index(v, self.sub)
   else i = floor((v - self.lo) / self.width) end
   counts[i] = (counts[i] or 0) + w
+end
+
+-- Adds arr[0] .. arr[n - 1] (a C array of numbers), weight 1 each: for
+-- hot loops that collect values in an FFI buffer and count them in one
+-- go, in a loop LuaJIT compiles tightly.
+function H:add_array(arr, n)
+  local kind = self.kind
+  if kind == "values" or n <= 0 then
+    for i = 0, n - 1 do self:add(arr[i]) end
+    return
+  end
+  local counts, sum = self.counts, self.sum
+  local mn, mx = self.min or huge, self.max or -huge
+  local log2, sub, lo, width = kind == "log2", self.sub, self.lo, self.width
+  for i = 0, n - 1 do
+    local v = arr[i]
+    sum = sum + v
+    mn, mx = min(mn, v), max(mx, v)
+    local b
+    if log2 then b = log_index(v, sub) else b = floor((v - lo) / width) end
+    counts[b] = (counts[b] or 0) + 1
+  end
+  self.sum, self.n, self.min, self.max = sum, self.n + n, mn, mx
 end
 
 function H:count() return self.n end

@@ -2,7 +2,9 @@
 -- space-saving algorithm (Metwally, Agrawal, El Abbadi 2005).
 --
 --   local t = pktsh.topk.new(m)        -- m counters (default 1000)
---   t:add(key [, weight])              -- weight > 0, default 1
+--   t:add(key [, weight])              -- weight > 0, default 1; true when
+--                                      -- key was not in the table before
+--   t:label(key, text)                 -- the text shown for key
 --   t:top(k)  -> {{key=, count=, err=, guaranteed=}, ...} largest first
 --   t:render{rows=, ascii=, title=} t:json() t:csv() t:svg{title=|path}
 --   pktsh.topk.merge(a, b)             -- objects or plain tables (workers)
@@ -22,6 +24,12 @@
 -- count there is at most c_min), then the m largest are kept. The merged
 -- counts stay upper bounds, count - err stays a lower bound, and err stays
 -- at most n / m with n the total of both.
+--
+-- Labels: a caller that counts long keys by a number (a hash) sets the
+-- text only when add says the key is new. Labels of evicted keys are
+-- dropped once they outnumber the table's capacity, so memory stays
+-- bounded. In top() (and everything drawn from it) a labelled entry's key
+-- is its label, the counted key is in `id`.
 --
 -- A minimum is found without a heap: one scan collects every key at the
 -- current minimum count, and evictions pop from that list (skipping keys
@@ -91,18 +99,39 @@ function T:add(key, w)
   self.n = self.n + w
   local counts = self.counts
   local c = counts[key]
-  if c then counts[key] = c + w; return end
+  if c then counts[key] = c + w; return false end
   local size = self.size
   if size < self.capacity then
     counts[key] = w
     self.size = size + 1
-    return
+    return true
   end
   local victim, cmin = pop_min(self, counts)
   counts[victim] = nil
   self.errs[victim] = nil
   counts[key] = cmin + w
   self.errs[key] = cmin
+  return true
+end
+
+-- Drops the labels of keys no longer counted.
+local function prune_labels(self)
+  local counts, n = self.counts, 0
+  for k in pairs(self.labels) do
+    if counts[k] == nil then self.labels[k] = nil else n = n + 1 end
+  end
+  self.nlabels = n
+end
+
+function T:label(key, text)
+  local labels = self.labels
+  if not labels then labels = {}; self.labels = labels; self.nlabels = 0 end
+  if labels[key] == nil then
+    local n = (self.nlabels or 0) + 1
+    self.nlabels = n
+    if n > 2 * self.capacity + 64 then prune_labels(self) end
+  end
+  labels[key] = text
 end
 
 -- The count and error of one key (0, c_min-or-0 when it is not kept).
@@ -139,9 +168,10 @@ end
 -- The k largest (all with k nil), largest first.
 function T:top(k)
   local list = {}
-  local errs = self.errs
+  local errs, labels = self.errs, self.labels
   for key, c in pairs(self.counts) do
-    list[#list + 1] = {key = key, count = c, err = errs[key] or 0}
+    local text = labels and labels[key]
+    list[#list + 1] = {key = text or key, id = text and key or nil, count = c, err = errs[key] or 0}
   end
   table.sort(list, less)
   k = k or #list
@@ -278,6 +308,12 @@ function M.merge(a, b)
   end
   a.counts, a.errs, a.size, a.capacity = counts, errs, size, m
   a.n = a.n + b.n
+  if a.labels or b.labels then
+    local la, lb = a.labels or {}, b.labels or {}
+    local labels = {}
+    for k in pairs(counts) do labels[k] = la[k] or lb[k] end
+    a.labels, a.nlabels = labels, size
+  end
   a.cand, a.ci, a.cn, a.cmin = {}, 1, 0, 0
   return a
 end

@@ -112,6 +112,38 @@ print("%.3f %.3f %.3f %.3f" % (rank(0.5), rank(0.9), rank(0.99), t[-1]))' $P/ora
   expect_eq "latency p50/p90/p99/max match dns.time" "$got" "$want"
 fi
 
+# Matching rules on a made-up capture: a response matches its query by id,
+# addresses, ports and name; an answer later than --timeout (5 s) leaves
+# its query unanswered; a repeated query leaves its first copy unanswered.
+OUT="$TMP/match.pcap" "$PKTSH" -e '
+local b, w = pktsh.build, assert(pktsh.pcap_writer(os.getenv("OUT")))
+local function msg(id, resp, name)
+  local q = {}
+  for l in name:gmatch("[^.]+") do q[#q + 1] = string.char(#l) .. l end
+  return string.char(math.floor(id / 256), id % 256, resp and 0x81 or 1, resp and 0x80 or 0, 0, 1, 0, 0, 0, 0, 0, 0)
+         .. table.concat(q) .. "\0\0\1\0\1"
+end
+local function q4(t, id, name, cport) w:write(b.udp4{src = "198.18.0.1", dst = "198.18.0.53", sport = cport or 1000, dport = 53, payload = msg(id, false, name)}, t * 1e9) end
+local function r4(t, id, name, cport) w:write(b.udp4{src = "198.18.0.53", dst = "198.18.0.1", sport = 53, dport = cport or 1000, payload = msg(id, true, name)}, t * 1e9) end
+local T0 = 1.7e9
+q4(T0, 1, "a.example"); r4(T0 + 0.010, 1, "a.example")           -- matched, 10 ms
+q4(T0, 2, "b.example")                                             -- answered 7 s later
+q4(T0 + 1, 3, "c.example")                                         -- never answered
+q4(T0 + 2, 4, "d.example"); q4(T0 + 2.5, 4, "d.example")           -- repeated
+r4(T0 + 2.6, 4, "d.example")                                       -- matched, 100 ms
+r4(T0 + 3, 5, "x.example")                                         -- no query
+w:write(b.udp6{src = "2001:2::1", dst = "2001:2::53", sport = 1001, dport = 53, payload = msg(6, false, "e.example")}, (T0 + 3) * 1e9)
+w:write(b.udp6{src = "2001:2::53", dst = "2001:2::1", sport = 53, dport = 1001, payload = msg(6, true, "E.Example")}, (T0 + 3.02) * 1e9)
+q4(T0 + 4, 7, "f.example", 1002); r4(T0 + 4.001, 7, "g.example", 1002)   -- other name
+r4(T0 + 7, 2, "b.example")
+w:close()'
+got=$(ds --json "$TMP/match.pcap" | python3 -c 'import json,sys; l=json.load(sys.stdin)["latency"]; print(l["matched"], l["unanswered"], "%.3f" % l["max_ms"])' 2>&1)
+expect_eq "matching: 3 matched, 4 unanswered, max 100 ms" "$got" "3 4 100.000"
+out=$(ds --ascii "$TMP/match.pcap")
+expect_match "matching: responses without a query" "$out" "3 matched, 4 unanswered, 3 responses without a query"
+got=$(ds --json --timeout 10 "$TMP/match.pcap" | python3 -c 'import json,sys; l=json.load(sys.stdin)["latency"]; print(l["matched"], l["unanswered"])' 2>&1)
+expect_eq "matching: --timeout 10 lets the 7 s answer match" "$got" "4 3"
+
 # Text report
 out=$(ds --ascii $P/dnscap__dns.pcap)
 expect_match "text: counts line" "$out" "DNS messages 82 \(udp 82, tcp 0; IPv4 82, IPv6 0\)"

@@ -2,6 +2,7 @@
 -- math, merges equal to one run, the space-saving bound, and well-formed
 -- JSON, CSV and SVG.
 local T = require "t"
+local ffi = require "ffi"
 local hist, topk, rate, chart = pktsh.hist, pktsh.topk, pktsh.rate, pktsh.chart
 local json, serial = pktsh.json, pktsh.serial
 
@@ -48,6 +49,44 @@ T.test("hist linear and log2 bins", function()
   local exact = 1000 + 7 * math.floor((0.5 * (200000 - 1000) / 7))
   T.ok(math.abs(s:quantile(0.5) - exact) / exact < 0.02, "sub-bucket p50 within 2%: " .. s:quantile(0.5))
   for _, b in ipairs(s:bins()) do T.ok(b.hi > b.lo, "bins increase") end
+end)
+
+T.test("hist log2 bin index is exact; add_array equals add", function()
+  -- reference: math.frexp, interpreted
+  local function ref(v, sub)
+    if v < 1 then return 0 end
+    local m, e = math.frexp(v)
+    if sub == 1 then return e end
+    return (e - 1) * sub + math.floor((m * 2 - 1) * sub) + 1
+  end
+  local vals = {}
+  for e = 0, 62 do
+    local p = 2 ^ e
+    vals[#vals + 1] = p; vals[#vals + 1] = p * (1 - 2 ^ -52); vals[#vals + 1] = p * 1.5
+  end
+  local s = 7
+  for _ = 1, 2000 do
+    s = (s * 1103515245 + 12345) % 2147483648
+    vals[#vals + 1] = (s / 2147483648) * 2 ^ (s % 60)
+  end
+  for _, sub in ipairs({1, 7, 128}) do
+    for _, v in ipairs(vals) do
+      local got = hist.log_index(v, sub)
+      if got ~= ref(v, sub) then error(("log_index(%.17g, %d) = %s, want %s"):format(v, sub, got, ref(v, sub))) end
+    end
+  end
+  T.eq(hist.log_index(math.huge, 4), math.huge, "inf")
+  T.eq(hist.log_index(0 / 0, 4), math.huge, "nan is not a table index error")
+  local arr = ffi.new("double[?]", #vals)
+  for i, v in ipairs(vals) do arr[i - 1] = v end
+  for _, o in ipairs({{log = true}, {log = true, sub = 128}, {width = 1e6, lo = 3}, {max_keys = 100}}) do
+    local a, b = hist.new(o), hist.new(o)
+    for _, v in ipairs(vals) do a:add(v) end
+    b:add_array(arr, #vals)
+    T.ok(T.same(a.counts, b.counts), "counts of " .. serial.encode(o))
+    T.eq(b.n, a.n, "n"); T.eq(b.min, a.min, "min"); T.eq(b.max, a.max, "max")
+    T.near(b.sum, a.sum, 1e-6 * math.abs(a.sum), "sum")
+  end
 end)
 
 T.test("hist merge of parts equals one run (through serial)", function()
@@ -105,6 +144,25 @@ T.test("space-saving bound: upper/lower bounds, err <= n/m, heavy keys kept", fu
       if x.guaranteed then T.ok(truth[x.key] >= sorted[6], "guaranteed entry " .. i) end
     end
   end
+end)
+
+T.test("topk: add says when a key is new; labels follow the kept keys", function()
+  local t = topk.new(4)
+  T.eq(t:add(1), true, "new"); T.eq(t:add(1), false, "seen")
+  t:label(1, "one")
+  for k = 2, 4 do if t:add(k) then t:label(k, "k" .. k) end end
+  T.eq(t:add(2), false, "kept"); t:add(1)
+  T.eq(t:top(1)[1].key, "one", "label shown"); T.eq(t:top(1)[1].id, 1, "counted key")
+  for k = 10, 400 do if t:add(k) then t:label(k, "k" .. k) end end
+  local nl = 0
+  for _ in pairs(t.labels) do nl = nl + 1 end
+  T.ok(nl <= 2 * 4 + 64 + 1, "labels bounded: " .. nl)
+  for _, x in ipairs(t:top()) do T.eq(type(x.key), "string", "every kept key labelled") end
+  local u = topk.new(4)
+  for _, k in ipairs({1, 1, 1, 500}) do if u:add(k) then u:label(k, "u" .. k) end end
+  local m = topk.merge(wire(t), wire(u))
+  local top = m:top(1)[1]
+  T.eq(top.id, 1, "merged heaviest"); T.ok(top.key == "one" or top.key == "u1", "merged label")
 end)
 
 T.test("topk merge: bounds hold, exact parts merge exactly", function()
