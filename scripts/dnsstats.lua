@@ -110,14 +110,20 @@ end
 local msg_t = ffi.typeof[[struct {
   struct { uint64_t name; uint16_t id, cport, sport, ipver; uint8_t client[16], server[16]; } key;
   double ts;
-  uint16_t flags, rcode, qtype, qdcount;
-  uint8_t tcp, status;
+  uint16_t flags, qdcount;
+  uint32_t qslot, rslot;     /* where it counts in qtype_n, rcode_n */
+  uint8_t tcp, v6, kind;     /* 0/1, 0/1, one of the kinds below */
+  uint8_t pad;
   uint16_t name_len;
   uint32_t name_off;
 }]]
 local QUEUE = 1024               -- messages
-local ARENA = 256 * 1024         -- bytes of names; a name takes 1020 at most
-local GOOD, BAD_BODY, BAD_HEADER = 0, 1, 2     -- msg.status
+local ARENA = 256 * 1024         -- bytes of names (wire form, 255 at most)
+-- msg.kind: a query, a response, malformed ones whose header still says
+-- which, and unreadable ones (shorter than a header)
+local QUERY, RESPONSE, BAD_QUERY, BAD_RESPONSE, UNREADABLE = 0, 1, 2, 3, 4
+-- the slot of messages without a query type (or response code) to count
+local NO_QTYPE, NO_RCODE = 65536, 4096
 
 local function fill_key(m, meta)
   local key = m.key
@@ -172,7 +178,8 @@ end
 -- A closure that takes one packet at a time, one that counts what is
 -- queued (call it before reading st), and one to finish.
 local function counter(o, st)
-  local qstruct, header = pktsh.dns.question_struct, pktsh.dns.header
+  local dns = pktsh.dns
+  local qstruct, header, name_text = dns.question_wire, dns.header, dns.name_text
   local fe = pktsh.dnsflow.new{ports = o.ports}
   local qtypes, rcodes, transport, ipv = st.qtypes, st.rcodes, st.transport, st.ip
   local qnames, clients = st.qnames, st.clients
@@ -203,42 +210,37 @@ local function counter(o, st)
     if pend:count() > MAX_PENDING * 0.75 then expire() end
   end
 
+  -- Counting by kind and into arrays indexed by qtype and rcode keeps
+  -- this loop free of branches that depend on the message.
+  local kind_n = ffi.new("double[5]")
+  local qtype_n, rcode_n = ffi.new("double[?]", NO_QTYPE + 1), ffi.new("double[?]", NO_RCODE + 1)
+  local qtypes_seen, rcodes_seen = {}, {}
   local function count_messages(n)
-    local queries, responses, malformed, tcp, v4 = 0, 0, 0, 0, 0
+    local tcp, v6 = 0, 0
     for i = 0, n - 1 do
       local m = queue[i]
-      tcp = tcp + m.tcp
-      if m.key.ipver == 4 then v4 = v4 + 1 end
-      if m.status == BAD_BODY then malformed = malformed + 1 end
-      if m.status ~= BAD_HEADER then
-        if m.flags < 0x8000 then
-          queries = queries + 1
-          if m.status == GOOD and m.qdcount > 0 then
-            local t = m.qtype
-            qtypes[t] = (qtypes[t] or 0) + 1
-          end
-        else
-          responses = responses + 1
-          if m.status == GOOD then
-            local r = m.rcode
-            rcodes[r] = (rcodes[r] or 0) + 1
-          end
-        end
-      else
-        malformed = malformed + 1
-      end
+      tcp, v6 = tcp + m.tcp, v6 + m.v6
+      local k, t, r = m.kind, m.qslot, m.rslot
+      kind_n[k] = kind_n[k] + 1
+      if qtype_n[t] == 0 then qtypes_seen[#qtypes_seen + 1] = t end
+      qtype_n[t] = qtype_n[t] + 1
+      if rcode_n[r] == 0 then rcodes_seen[#rcodes_seen + 1] = r end
+      rcode_n[r] = rcode_n[r] + 1
     end
+    for _, t in ipairs(qtypes_seen) do if t ~= NO_QTYPE then qtypes[t] = qtype_n[t] end end
+    for _, r in ipairs(rcodes_seen) do if r ~= NO_RCODE then rcodes[r] = rcode_n[r] end end
     st.dns = st.dns + n
-    st.queries, st.responses = st.queries + queries, st.responses + responses
-    st.malformed = st.malformed + malformed
+    st.queries = kind_n[QUERY] + kind_n[BAD_QUERY]
+    st.responses = kind_n[RESPONSE] + kind_n[BAD_RESPONSE]
+    st.malformed = kind_n[BAD_QUERY] + kind_n[BAD_RESPONSE] + kind_n[UNREADABLE]
     transport.tcp, transport.udp = transport.tcp + tcp, transport.udp + n - tcp
-    ipv["4"], ipv["6"] = ipv["4"] + v4, ipv["6"] + n - v4
+    ipv["6"], ipv["4"] = ipv["6"] + v6, ipv["4"] + n - v6
   end
 
   local function count_clients(n)
     for i = 0, n - 1 do
       local m = queue[i]
-      if m.status == GOOD and m.flags < 0x8000 then
+      if m.kind == QUERY then
         local key = m.key
         local k = client_key(key)
         if clients:add(k) and key.ipver == 6 then clients:label(k, ffi.string(key.client, 16)) end
@@ -249,9 +251,9 @@ local function counter(o, st)
   local function count_names(n)
     for i = 0, n - 1 do
       local m = queue[i]
-      if m.status == GOOD and m.flags < 0x8000 and m.qdcount > 0 then
+      if m.kind == QUERY and m.qdcount > 0 then
         local k = tonumber(m.key.name)
-        if qnames:add(k) then qnames:label(k, ffi.string(arena + m.name_off, m.name_len)) end
+        if qnames:add(k) then qnames:label(k, name_text(arena + m.name_off, m.name_len)) end
       end
     end
   end
@@ -262,15 +264,16 @@ local function counter(o, st)
     local nl, unanswered, unmatched = 0, 0, 0
     for i = 0, n - 1 do
       local m = queue[i]
-      if m.status == GOOD then
-        if m.flags < 0x8000 then
-          if m.qdcount > 0 and band(m.flags, 0x7800) == 0 then    -- QUERY opcode
-            local r = pend:put(m.key, m.ts)
-            -- the same query again: the first copy went unanswered
-            if r == "replaced" then unanswered = unanswered + 1
-            elseif not r then make_room(m.ts); pend:put(m.key, m.ts) end
-          end
-        elseif m.qdcount == 0 then
+      local kind = m.kind
+      if kind == QUERY then
+        if m.qdcount > 0 and band(m.flags, 0x7800) == 0 then    -- QUERY opcode
+          local r = pend:put(m.key, m.ts)
+          -- the same query again: the first copy went unanswered
+          if r == "replaced" then unanswered = unanswered + 1
+          elseif not r then make_room(m.ts); pend:put(m.key, m.ts) end
+        end
+      elseif kind == RESPONSE then
+        if m.qdcount == 0 then
           unmatched = unmatched + 1
         else
           local t0 = pend:take(m.key)
@@ -316,12 +319,19 @@ local function counter(o, st)
   local function emit(ptr, len, meta)
     local m = queue[nq]
     m.tcp = meta.transport == "tcp" and 1 or 0
+    m.v6 = meta.ipver == 6 and 1 or 0
     m.ts = meta.ts
     local q = qstruct(ptr, len)
     if q then
-      m.status, m.flags, m.rcode, m.qtype, m.qdcount = GOOD, q.flags, q.rcode, q.qtype, q.qdcount
-      local nl = q.name_len
-      ffi.copy(arena + used, q.name, nl)
+      local flags, qd = q.flags, q.qdcount
+      m.flags, m.qdcount = flags, qd
+      if flags < 0x8000 then
+        m.kind, m.qslot, m.rslot = QUERY, qd > 0 and q.qtype or NO_QTYPE, NO_RCODE
+      else
+        m.kind, m.qslot, m.rslot = RESPONSE, NO_QTYPE, q.rcode
+      end
+      local nl = q.wire_len
+      ffi.copy(arena + used, q.wire, nl)
       m.name_off, m.name_len = used, nl
       used = used + nl
       m.key.name, m.key.id = q.name_hash, q.id
@@ -329,11 +339,11 @@ local function counter(o, st)
     else
       -- a readable header still says query or response
       local id, flags = header(ptr, len)
-      m.status, m.flags = id and BAD_BODY or BAD_HEADER, flags or 0
-      m.key.ipver = meta.ipver
+      m.kind = not id and UNREADABLE or flags < 0x8000 and BAD_QUERY or BAD_RESPONSE
+      m.qslot, m.rslot = NO_QTYPE, NO_RCODE
     end
     nq = nq + 1
-    if nq == QUEUE or used > ARENA - 1024 then drain() end
+    if nq == QUEUE or used > ARENA - 256 then drain() end
   end
 
   local function feed(p)

@@ -6,9 +6,11 @@
  *
  * Rules as in lua/pktsh/dns.lua's full parser: compression pointers must
  * point strictly backwards, label types 0x40/0x80 and names over 255
- * octets are errors, nothing is read at or past len. The name is in
- * presentation form (RFC 1035 5.1 escapes, lower-cased, no trailing dot,
- * "." for the root).
+ * octets are errors, nothing is read at or past len. The name is kept
+ * in wire form with its labels lower-cased (what the hash is over: equal
+ * names in any case hash equal) and, unless only the wire form was asked
+ * for, in presentation form (RFC 1035 5.1 escapes, lower-cased, no
+ * trailing dot, "." for the root).
  */
 #include "host.h"
 
@@ -17,16 +19,18 @@ static uint16_t be16(const uint8_t *d)
 	return (uint16_t)(d[0] << 8 | d[1]);
 }
 
-/* Each octet of a name in presentation form: plain[c] is c lower-cased
- * when it is written as itself, 0 when it needs a backslash ('.', '\\',
- * '"', ';', '(', ')', '@', '$' as \c; the rest as \DDD). Built once; a
- * table because this runs for every byte of every name. */
-static uint8_t plain[256];
+/* Each octet of a name in presentation form: plain[c] is c when it is
+ * written as itself, 0 when it needs a backslash ('.', '\\', '"', ';',
+ * '(', ')', '@', '$' as \c; the rest as \DDD). lower[] folds ASCII case.
+ * Tables, because these run for every byte of every name. */
+static uint8_t plain[256], lower[256];
 
-__attribute__((constructor)) static void plain_init(void)
+__attribute__((constructor)) static void tables_init(void)
 {
+	for (int c = 0; c < 256; c++)
+		lower[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
 	for (int c = 0x21; c < 0x7f; c++)
-		plain[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		plain[c] = (uint8_t)c;
 	for (const char *e = ".\\\";()@$"; *e; e++)
 		plain[(uint8_t)*e] = 0;
 }
@@ -45,12 +49,41 @@ static uint32_t put_escaped(char *out, uint32_t n, uint8_t c)
 	return n;
 }
 
-/* Reads the name at pos into q->name; sets *after to the position after
- * it in the message. 0 or an enum pktsh_dns_err. */
+int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out)
+{
+	uint32_t n = 0, pos = 0;
+
+	while (pos < len && wire[pos] != 0) {
+		uint32_t l = wire[pos];
+
+		if (l >= 0x40 || pos + 1 + l >= len)
+			return -1;
+		if (n)
+			out[n++] = '.';
+		for (uint32_t i = pos + 1; i <= pos + l; i++) {
+			uint8_t c = plain[wire[i]];
+
+			if (c)
+				out[n++] = (char)c;
+			else
+				n = put_escaped(out, n, wire[i]);
+		}
+		pos += 1 + l;
+	}
+	if (pos >= len)
+		return -1;
+	if (n == 0)
+		out[n++] = '.';
+	return (int)n;
+}
+
+/* Reads the name at pos into q->wire (labels lower-cased, pointers
+ * followed) and q->name_hash; sets *after to the position after it in the
+ * message. 0 or an enum pktsh_dns_err. */
 static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 		     struct pktsh_dns_q *q, uint32_t *after)
 {
-	uint32_t n = 0, wire = 1, limit = pos, end = 0;
+	uint32_t w = 0, limit = pos, end = 0;
 
 	for (;;) {
 		uint8_t l;
@@ -66,19 +99,12 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 		if (l < 0x40) {
 			if (pos + 1 + l > len)
 				return PKTSH_DNS_LABEL_TRUNCATED;
-			wire += 1u + l;
-			if (wire > 255)
+			if (w + 1u + l + 1u > 255)
 				return PKTSH_DNS_NAME_TOO_LONG;
-			if (n)
-				q->name[n++] = '.';
-			for (uint32_t i = pos + 1; i <= pos + l; i++) {
-				uint8_t c = plain[d[i]];
-
-				if (c)
-					q->name[n++] = (char)c;
-				else
-					n = put_escaped(q->name, n, d[i]);
-			}
+			q->wire[w] = l;
+			for (uint32_t i = 1; i <= l; i++)
+				q->wire[w + i] = lower[d[pos + i]];
+			w += 1u + l;
 			pos += 1u + l;
 		} else if (l >= 0xc0) {
 			uint32_t t;
@@ -95,10 +121,9 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 			return PKTSH_DNS_BAD_LABEL_TYPE;
 		}
 	}
-	if (n == 0)
-		q->name[n++] = '.';
-	q->name_len = (uint16_t)n;
-	q->name_hash = pktsh_hash_bytes(q->name, n);
+	q->wire[w++] = 0;
+	q->wire_len = (uint16_t)w;
+	q->name_hash = pktsh_hash_bytes(q->wire, w);
 	*after = end;
 	return 0;
 }
@@ -141,13 +166,13 @@ static uint8_t opt_ext(const uint8_t *d, uint32_t len, uint32_t pos,
 	return 0;
 }
 
-int pktsh_dns_question(const uint8_t *d, uint32_t len, struct pktsh_dns_q *q)
+int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *q)
 {
 	uint32_t pos = 12;
 	uint8_t ext = 0;
 	int rc;
 
-	q->name_len = 0;
+	q->name_len = q->wire_len = 0;
 	q->name_hash = 0;
 	if (len < 12)
 		return -PKTSH_DNS_SHORT_HEADER;
@@ -174,4 +199,13 @@ int pktsh_dns_question(const uint8_t *d, uint32_t len, struct pktsh_dns_q *q)
 			      q->arcount);
 	q->rcode = (uint16_t)((q->flags & 15) | ext << 4);
 	return 0;
+}
+
+int pktsh_dns_question(const uint8_t *d, uint32_t len, struct pktsh_dns_q *q)
+{
+	int rc = pktsh_dns_question_wire(d, len, q);
+
+	if (rc == 0 && q->wire_len)
+		q->name_len = (uint16_t)pktsh_dns_name_text(q->wire, q->wire_len, q->name);
+	return rc;
 }

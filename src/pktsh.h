@@ -177,7 +177,10 @@ int pktsh_privdrop(struct pktsh_err *err);
 
 /* The DNS fast path (src/dnsq.c): header, first question and the full
  * RCODE (with the OPT record's extended bits, for responses) of one
- * message, without tables. 0, or minus an enum pktsh_dns_err. */
+ * message, without tables. 0, or minus an enum pktsh_dns_err.
+ * pktsh_dns_question_wire leaves the text out (name_len 0), for loops
+ * that count by name_hash; pktsh_dns_name_text makes the text of a wire
+ * name later (the length, or -1 if it is not a whole wire name). */
 enum pktsh_dns_err {
 	PKTSH_DNS_SHORT_HEADER = 1,
 	PKTSH_DNS_NAME_TRUNCATED = 2,
@@ -200,11 +203,17 @@ struct pktsh_dns_q {
 	uint16_t qclass;         /* with the mDNS QU bit */
 	uint16_t rcode;          /* ext << 4 | header RCODE */
 	uint16_t name_len;       /* 0 when qdcount is 0 */
-	uint64_t name_hash;      /* of name (64 bits, not cryptographic) */
-	char name[1024];         /* 255 octets, 4 bytes each at most */
+	uint16_t wire_len;       /* 0 when qdcount is 0 */
+	uint16_t reserved;
+	uint64_t name_hash;      /* of wire (64 bits, not cryptographic) */
+	uint8_t wire[264];       /* the name uncompressed, labels lower-cased,
+				  * ending in the root's 0; room for 8-byte copies */
+	char name[1024];         /* presentation form: 255 octets, 4 bytes each at most */
 };
 
 int pktsh_dns_question(const uint8_t *msg, uint32_t len, struct pktsh_dns_q *q);
+int pktsh_dns_question_wire(const uint8_t *msg, uint32_t len, struct pktsh_dns_q *q);
+int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out);
 
 /* A bounded table of requests waiting for their answer (pending.c,
  * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1

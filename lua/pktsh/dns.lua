@@ -27,7 +27,10 @@
 --   A question name that is malformed, or a question cut short, is a failure.
 --   q = dns.question_struct(ptr, len)   -- or nil, err: the same parse into
 --       one reused struct (q.id, q.flags, q.rcode, q.qtype, q.qdcount,
---       q.name/q.name_len, q.name_hash: 64 bits of the name), no strings
+--       q.name/q.name_len, q.wire/q.wire_len: the name uncompressed with
+--       lower-cased labels, q.name_hash: 64 bits of the wire form), no strings
+--   q = dns.question_wire(ptr, len)     -- the same without the text (name_len 0)
+--   text = dns.name_text(ptr, len)      -- the text of a wire name (as in q.wire)
 --
 -- Full parse (tables; for pkt:dns(), printing and tests):
 --   msg, err = dns.parse(ptr_or_string, len)
@@ -258,15 +261,30 @@ local qerrors = {
 }
 
 -- The same parse into one reused struct pktsh_dns_q (id, flags, rcode,
--- qdcount, qtype, qclass, name/name_len, name_hash), or nil and the
--- reason: for loops that read a few fields and want no strings. The
--- struct is overwritten by the next call to either function.
-function M.question_struct(x, len)
+-- qdcount, qtype, qclass, name/name_len, wire/wire_len, name_hash), or nil
+-- and the reason: for loops that read a few fields and want no strings.
+-- question_wire leaves the text out. The struct is overwritten by the
+-- next call to any of these.
+local function parse_into(parse, x, len)
   local d
   d, len = input(x, len)
-  local rc = C.pktsh_dns_question(d, len, qbuf)
+  local rc = parse(d, len, qbuf)
   if rc ~= 0 then return nil, qerrors[-rc] end
   return qbuf
+end
+
+function M.question_struct(x, len) return parse_into(C.pktsh_dns_question, x, len) end
+function M.question_wire(x, len) return parse_into(C.pktsh_dns_question_wire, x, len) end
+
+local textbuf = ffi.new("char[1024]")
+
+function M.name_text(x, len)
+  local d
+  d, len = input(x, len)
+  if len > 256 then return nil, "name longer than 255 octets" end
+  local n = C.pktsh_dns_name_text(d, len, textbuf)
+  if n < 0 then return nil, "not a wire name" end
+  return fstring(textbuf, n)
 end
 
 function M.question(x, len)
