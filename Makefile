@@ -174,6 +174,9 @@ $(B)/fuzzobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/fuzzobj
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
+$(B)/fuzzobj/xdp.o: $(G)/xdp_rules.skel.h bpf/xdp_rules.h src/xdp_int.h
+$(B)/fuzzobj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
+
 $(B)/fuzzobj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/fuzzobj
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<

@@ -125,9 +125,8 @@ local QUERY, RESPONSE, BAD_QUERY, BAD_RESPONSE, UNREADABLE = 0, 1, 2, 3, 4
 -- the slot of messages without a query type (or response code) to count
 local NO_QTYPE, NO_RCODE = 65536, 4096
 
-local function fill_key(m, meta)
+local function fill_key(m, meta, p)
   local key = m.key
-  local p = meta.pkt
   local d = p.data + p.l3off
   local response = m.flags >= 0x8000
   if meta.ipver == 4 then
@@ -316,7 +315,7 @@ local function counter(o, st)
     end
   end
 
-  local function emit(ptr, len, meta)
+  local function emit(ptr, len, meta, p)
     local m = queue[nq]
     m.tcp = meta.transport == "tcp" and 1 or 0
     m.v6 = meta.ipver == 6 and 1 or 0
@@ -335,7 +334,7 @@ local function counter(o, st)
       m.name_off, m.name_len = used, nl
       used = used + nl
       m.key.name, m.key.id = q.name_hash, q.id
-      fill_key(m, meta)
+      fill_key(m, meta, p)
     else
       -- a readable header still says query or response
       local id, flags = header(ptr, len)

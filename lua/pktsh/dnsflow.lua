@@ -12,20 +12,21 @@
 --     max_frags = 1000,      -- fragmented datagrams being reassembled at once
 --     max_buffer = 32 << 20, -- bytes buffered in all (TCP data + fragments)
 --   }
---   n = fe:feed(pkt, emit)   -- calls emit(ptr, len, meta) for each complete
+--   n = fe:feed(pkt, emit)   -- calls emit(ptr, len, meta, pkt) for each complete
 --                            -- DNS message this packet completes; returns n
 --   fe:flush([ts_ns])        -- expire state idle since before ts_ns - timeout;
 --                            -- no argument: drop everything (end of input),
 --                            -- counting what was incomplete as timeouts
 --   fe:stats()               -- a table of the counters below
 --
--- emit(ptr, len, meta): ptr is a `const uint8_t *` to the DNS message
+-- emit(ptr, len, meta, pkt): ptr is a `const uint8_t *` to the DNS message
 -- (after the TCP length prefix; UDP bounded by the UDP length), valid only
 -- during the call; hand it to pktsh.dns.question / .parse. meta is ONE
 -- table reused for every message (copy what you keep):
 --   transport "udp" | "tcp"   ipver 4 | 6   sport, dport (numbers)
 --   ts        the packet's time, ns since the epoch, as a Lua number
---   pkt       the packet that completed the message (last fragment/segment)
+--   pkt       the packet that completed the message (last fragment/segment);
+--             also emit's 4th argument, which costs no table lookup
 --   fragmented  true when rebuilt from IP fragments
 --   src, dst        addresses as text ("198.18.0.1", "2001:2::1"),
 --   srcraw, dstraw  addresses as 4- or 16-byte strings (table keys);
@@ -170,7 +171,7 @@ function M.new(opts)
         if n - pos - 2 < l then break end
         c.tcp = c.tcp + 1
         k = k + 1
-        emit(d + pos + 2, l, meta)
+        emit(d + pos + 2, l, meta, box.p)
         pos = pos + 2 + l
       end
     end
@@ -279,7 +280,7 @@ function M.new(opts)
       local l = n >= 2 and be16(d, poff) or 0
       if l > 0 and l + 2 == n then        -- one whole message: no loop
         c.tcp = c.tcp + 1
-        emit(d + poff + 2, l, meta)
+        emit(d + poff + 2, l, meta, p)
         return 1
       end
       local used, k = messages(d + poff, n, emit)
@@ -429,7 +430,7 @@ function M.new(opts)
     c.udp = c.udp + 1
     c.fragmented = c.fragmented + 1
     set_meta(p, "udp", ipver, sp, dp, ts, true)
-    emit(buf + 8, len, meta)
+    emit(buf + 8, len, meta, p)
     return 1
   end
 
@@ -484,7 +485,7 @@ function M.new(opts)
       meta.transport, meta.ipver, meta.sport, meta.dport = "udp", ipver, sp, dp
       meta.ts, meta.fragmented = ts, false
       box.p = p
-      emit(d + off + 8, n, meta)
+      emit(d + off + 8, n, meta, p)
       return 1
     end
     return tcp(p, d, ts, ipver, emit)

@@ -46,6 +46,7 @@ static const char driver[] =
 	"local function msg(ptr, len)\n"
 	"  dns.header(ptr, len)\n"
 	"  dns.question(ptr, len)\n"
+	"  dns.name_text(ptr, len)\n"
 	"  local m = dns.parse(ptr, len)\n"
 	"  if m then dns.summary(m); dns.show(m) end\n"
 	"end\n"
