@@ -50,8 +50,9 @@ $(B)/obj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/obj
 # bpf/xdp_rules.bpf.c is compiled for the BPF target (-g: BTF, which the
 # skeleton and the verifier's messages need) and turned by bpftool into
 # build/gen/xdp_rules.skel.h, a C header that embeds the object's bytes.
-# src/xdp.c includes it, so the program lives inside the pktsh binary; the
-# header bpf/xdp_rules.h is shared by both sides.
+# src/xdp.c includes it, so the program lives inside the pktsh binary
+# (src/xdpclass.c and src/xdpowner.c include it for the skeleton's struct
+# only); the header bpf/xdp_rules.h is shared by both sides.
 BPF_CLANG ?= clang
 BPFTOOL ?= bpftool
 BPF_ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
@@ -65,7 +66,8 @@ $(G)/xdp_rules.skel.h: $(B)/obj/xdp_rules.bpf.o | $(G)
 	$(call msg,GENSKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name xdp_rules_bpf > $@
 
-$(B)/obj/xdp.o: $(G)/xdp_rules.skel.h bpf/xdp_rules.h src/xdp_int.h
+$(B)/obj/xdp.o $(B)/obj/xdpclass.o $(B)/obj/xdpowner.o: $(G)/xdp_rules.skel.h \
+	bpf/xdp_rules.h src/xdp_int.h
 $(B)/obj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
 
 $(B)/obj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/obj
@@ -174,7 +176,8 @@ $(B)/fuzzobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/fuzzobj
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
-$(B)/fuzzobj/xdp.o: $(G)/xdp_rules.skel.h bpf/xdp_rules.h src/xdp_int.h
+$(B)/fuzzobj/xdp.o $(B)/fuzzobj/xdpclass.o $(B)/fuzzobj/xdpowner.o: $(G)/xdp_rules.skel.h \
+	bpf/xdp_rules.h src/xdp_int.h
 $(B)/fuzzobj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
 
 $(B)/fuzzobj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/fuzzobj

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /*
  * xdp_rules.h - what the XDP program (bpf/xdp_rules.bpf.c) and the host
- * (src/xdp.c) share: the rule as the linear engine reads it, the
+ * (src/xdp*.c) share: the rule as the linear engine reads it, the
  * classifier's layout, the counters, the configuration the host flips,
  * and the header of a copy record in the ring buffer.
  *

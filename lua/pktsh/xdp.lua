@@ -9,7 +9,7 @@
 -- This module owns the rule list: it validates rules, keeps them in
 -- match order (priority, lower first, then the order they were added)
 -- and hands the whole set to the C host, which installs it atomically
--- (src/xdp.c). Counters live in the kernel, per rule and per CPU.
+-- (src/xdpclass.c). Counters live in the kernel, per rule and per CPU.
 local ffi = require "ffi"
 local bit = require "bit"
 local C = ffi.C

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # XDP through libxdp's dispatcher, and the clean-up of programs whose
-# owner died (src/xdp.c, "owner records"), between two network namespaces
+# owner died (src/xdpowner.c), between two network namespaces
 # (tests/lib/netns.sh). Every process shares one bpffs of the test's own
 # ($LIBXDP_BPFFS), as processes on one host share /sys/fs/bpf.
 #
