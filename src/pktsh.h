@@ -445,7 +445,7 @@ int pktsh_xdp_copies_stats(struct pktsh_xdp *x, struct pktsh_src_stats *out);
 int pktsh_xdp_detach(struct pktsh_xdp *x, struct pktsh_err *err);
 void pktsh_xdp_close(struct pktsh_xdp *x);
 /* Owner records of the programs pktsh attached through libxdp's
- * dispatcher, which outlive a killed pktsh (src/xdp.c, "owner records"). */
+ * dispatcher, which outlive a killed pktsh (src/xdpowner.c). */
 enum pktsh_xdp_owner_action {
 	PKTSH_OWNER_KEPT = 0,      /* owner alive, another namespace, or listed only */
 	PKTSH_OWNER_DETACHED = 1,  /* owner dead: program detached, record removed */
