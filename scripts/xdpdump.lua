@@ -22,7 +22,7 @@ options:
   --skb         generic (skb) mode instead of native
   --dispatcher  attach through libxdp's dispatcher (falls back to a link)
   --engine E    auto (default), linear or classifier
-  --ring BYTES  copy ring size (a power of two; default 8 MiB)
+  --ring BYTES  copy ring size (a power of two; default 32 MiB)
   -q            no summary at the end
   -h, --help    show this help
 
