@@ -147,20 +147,22 @@ local function fill_key(m, meta, p)
   else key.cport, key.sport = meta.sport, meta.dport end
 end
 
--- The top-k tables count names and clients by number: creating a Lua
--- string per message cost more than all the rest of the counting. A name
--- counts by its 64-bit hash and is labelled with its text when it enters
--- the table; an IPv4 client counts as its address, an IPv6 client by a
--- hash of its 16 bytes, labelled with them (addr_text makes either
--- readable). The hashes are rounded to a double's 53 bits, so two names
--- (or IPv6 clients) share a count with a chance of about one in 2^53.
+-- The top-k tables count names and clients by number, in C
+-- (pktsh.topk.column), a batch's keys at a time: a Lua string per
+-- message, or even a Lua table lookup, cost more than all the rest of the
+-- counting. A name counts by its 64-bit hash and is labelled with its text
+-- when it enters the table; an IPv4 client counts as its address, an IPv6
+-- client by a hash of its 16 bytes, labelled with them (addr_text makes
+-- either readable). In the tables read at the end keys are rounded to a
+-- double's 53 bits, so two names (or IPv6 clients) share a count with a
+-- chance of about one in 2^53.
 local u64p = ffi.typeof("const uint64_t *")
 
 local function client_key(key)
   local c = key.client
-  if key.ipver == 4 then return ((c[0] * 256 + c[1]) * 256 + c[2]) * 256 + c[3] end
+  if key.ipver == 4 then return ((c[0] * 256ULL + c[1]) * 256 + c[2]) * 256 + c[3] end
   local w = ffi.cast(u64p, c)
-  return tonumber((w[0] * 0x9e3779b97f4a7c15ULL + w[1]) * 0xff51afd7ed558ccdULL)
+  return (w[0] * 0x9e3779b97f4a7c15ULL + w[1]) * 0xff51afd7ed558ccdULL + 0x100000000ULL
 end
 
 -- A client's text from its top-k key or label.
@@ -181,7 +183,12 @@ local function counter(o, st)
   local qstruct, header, name_text = dns.question_wire, dns.header, dns.name_text
   local fe = pktsh.dnsflow.new{ports = o.ports}
   local qtypes, rcodes, transport, ipv = st.qtypes, st.rcodes, st.transport, st.ip
-  local qnames, clients = st.qnames, st.clients
+  -- names and clients, counted in C; st.qnames and st.clients are made
+  -- from them by publish()
+  local qnames = assert(pktsh.topk.column(o.capacity))
+  local clients = assert(pktsh.topk.column(o.capacity))
+  local column = ffi.new("uint64_t[?]", QUEUE)
+  local row = ffi.new("uint16_t[?]", QUEUE)        -- column entry -> queue index
   local lat_exact, lat_log = st.lat_exact, st.lat_log
   local queue = ffi.new(ffi.typeof("$[?]", msg_t), QUEUE)
   local arena = ffi.new("char[?]", ARENA)
@@ -237,24 +244,40 @@ local function counter(o, st)
   end
 
   local function count_clients(n)
+    local j = 0
     for i = 0, n - 1 do
       local m = queue[i]
       if m.kind == QUERY then
-        local key = m.key
-        local k = client_key(key)
-        if clients:add(k) and key.ipver == 6 then clients:label(k, ffi.string(key.client, 16)) end
+        column[j], row[j] = client_key(m.key), i
+        j = j + 1
       end
+    end
+    local fresh = clients.fresh
+    for f = 0, clients:add(column, j) - 1 do
+      local key = queue[row[fresh[f]]].key
+      if key.ipver == 6 then clients:label(tonumber(column[fresh[f]]), ffi.string(key.client, 16)) end
     end
   end
 
   local function count_names(n)
+    local j = 0
     for i = 0, n - 1 do
       local m = queue[i]
       if m.kind == QUERY and m.qdcount > 0 then
-        local k = tonumber(m.key.name)
-        if qnames:add(k) then qnames:label(k, name_text(arena + m.name_off, m.name_len)) end
+        column[j], row[j] = m.key.name, i
+        j = j + 1
       end
     end
+    local fresh = qnames.fresh
+    for f = 0, qnames:add(column, j) - 1 do
+      local m = queue[row[fresh[f]]]
+      qnames:label(tonumber(column[fresh[f]]), name_text(arena + m.name_off, m.name_len))
+    end
+  end
+
+  -- The top-k objects everything else reads.
+  local function publish()
+    st.qnames, st.clients = qnames:table(), clients:table()
   end
 
   -- Queries wait in pend; a response takes its query out and its latency
@@ -356,8 +379,9 @@ local function counter(o, st)
     local fs = fe:stats()
     st.malformed = st.malformed + (fs.malformed or 0)
     st.flow = fs
+    publish()
   end
-  return feed, drain, finish
+  return feed, drain, finish, publish
 end
 
 -- Reads src to the end (or the duration, or Ctrl-C); returns the table.
@@ -365,7 +389,7 @@ end
 -- or wall time (live).
 local function work(src, o, tick)
   local st = new_stats(o)
-  local feed, drain, finish = counter(o, st)
+  local feed, drain, finish, publish = counter(o, st)
   local live = src.kind == "live"
   local C = ffi.C
   local t_end, err
@@ -392,6 +416,7 @@ local function work(src, o, tick)
           if ts >= next_tick then
             st.packets = n + i
             drain()
+            publish()
             tick(st, next_tick)
             next_tick = next_tick + interval * math.floor((ts - next_tick) / interval + 1)
           end
@@ -407,6 +432,7 @@ local function work(src, o, tick)
       next_tick = next_tick or now + interval
       if now >= next_tick then
         st.packets = n
+        publish()
         tick(st, nil)
         next_tick = now + interval
       end

@@ -229,6 +229,18 @@ int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value);
 uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before);
 uint32_t pktsh_pending_count(const struct pktsh_pending *t);
 
+/* Space-saving top-k over 64-bit keys (topk.c, pktsh.topk.column): add
+ * counts keys[0..n-1] and returns how many entered the table, their
+ * indices in fresh (room for n; may be NULL). entries copies up to cap
+ * entries out and returns how many there are. */
+struct pktsh_topk64;
+struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, struct pktsh_err *err);
+void pktsh_topk64_free(struct pktsh_topk64 *t);
+uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t n,
+			  uint32_t *fresh);
+uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, double *counts,
+			      double *errs, uint32_t cap);
+
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */
 int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,

@@ -252,6 +252,14 @@ function M.new(opts)
 
   local sweep
 
+  -- A TCP flow's table key: addresses, then ports.
+  local function flow_key(d, l3, off, ipver)
+    local alen = ipver == 4 and 4 or 16
+    fcopy(kbuf, d + l3 + (ipver == 4 and 12 or 8), 2 * alen)
+    fcopy(kbuf + 2 * alen, d + off, 4)
+    return fstring(kbuf, 2 * alen + 4)
+  end
+
   local function tcp(p, d, ts, ipver, emit)
     local off = p.l4off
     if off == 0 or off + 20 > p.l3end then return 0 end
@@ -262,12 +270,14 @@ function M.new(opts)
     local flags = d[off + 13]
     local syn, fin, rst = band(flags, 2) ~= 0, band(flags, 1) ~= 0, band(flags, 4) ~= 0
     local seq = be32(d, off + 4)
-    -- key: addresses, then ports
-    local l3, alen = p.l3off, ipver == 4 and 4 or 16
-    fcopy(kbuf, d + l3 + (ipver == 4 and 12 or 8), 2 * alen)
-    fcopy(kbuf + 2 * alen, d + off, 4)
-    local key = fstring(kbuf, 2 * alen + 4)
-    local fl = flows[key]
+    -- The flow's key is a string (interning it costs): made only when a
+    -- flow may exist or will be made, not for the usual segment of whole
+    -- messages while no flow is tracked.
+    local key, fl
+    if syn or nflows > 0 then
+      key = flow_key(d, p.l3off, off, ipver)
+      fl = flows[key]
+    end
     if syn then
       if fl then drop_flow(key, fl) end
       fl = nil
@@ -293,7 +303,7 @@ function M.new(opts)
       fl = {nxt = (seq + n) % SEQ, buf = fstring(d + poff + used, n - used),
         ooobytes = 0, last = ts, ooo = nil}
       buffered = buffered + n - used
-      flows[key] = fl
+      flows[key or flow_key(d, p.l3off, off, ipver)] = fl
       nflows = nflows + 1
       c.tcp_flows = c.tcp_flows + 1
       return k

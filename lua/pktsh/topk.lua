@@ -359,4 +359,83 @@ end
 -- The REPL's top(src, key [, opts]): src may be a file or interface name.
 M.global = chart.with_source(function(...) return M.run(...) end)
 
+------------------------------------------------------------------------
+-- Columns: the counting core in C (src/topk.c) for 64-bit keys, fed a
+-- whole FFI array at a time, for hot loops. c:table() is an ordinary
+-- top-k object with the same counts, keys as Lua numbers (the nearest
+-- double to each key: 53 bits).
+--   local c = pktsh.topk.column(m)
+--   local nf = c:add(keys, n)       -- keys: uint64_t[n]; c.fresh[0 .. nf-1]
+--                                   -- index the keys that entered the table
+--   c:label(tonumber(key), text)    -- as t:label; kept while the key is
+--   local t = c:table()
+
+local ffi = require "ffi"
+local C = ffi.C
+
+local Column = {}
+Column.__index = Column
+M.Column = Column
+
+function M.column(m)
+  m = m or 1000
+  if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
+    error("bad argument #1 to 'topk.column' (a whole number of counters >= 1 expected)", 2)
+  end
+  local err = ffi.new("struct pktsh_err")
+  local h = C.pktsh_topk64_new(m, err)
+  if h == nil then return nil, ffi.string(err.msg) end
+  return setmetatable({h = ffi.gc(h, C.pktsh_topk64_free), capacity = m, n = 0,
+                       fresh = ffi.new("uint32_t[?]", 1024), fresh_cap = 1024,
+                       labels = {}, nlabels = 0}, Column)
+end
+
+function Column:add(keys, n)
+  if n > self.fresh_cap then
+    self.fresh, self.fresh_cap = ffi.new("uint32_t[?]", n), n
+  end
+  self.n = self.n + n
+  return C.pktsh_topk64_add(self.h, keys, n, self.fresh)
+end
+
+-- The entries: keys (uint64_t[]), counts, errs (double[]) and their number.
+local function entries(self)
+  local size = C.pktsh_topk64_entries(self.h, nil, nil, nil, 0)
+  local keys = ffi.new("uint64_t[?]", size)
+  local counts, errs = ffi.new("double[?]", size), ffi.new("double[?]", size)
+  C.pktsh_topk64_entries(self.h, keys, counts, errs, size)
+  return keys, counts, errs, size
+end
+
+-- Labels of keys no longer kept go once they outnumber the table twice.
+function Column:label(key, text)
+  if self.labels[key] == nil then
+    self.nlabels = self.nlabels + 1
+    if self.nlabels > 2 * self.capacity + 64 then
+      local keys, _, _, size = entries(self)
+      local kept = {}
+      for i = 0, size - 1 do
+        local k = tonumber(keys[i])
+        kept[k] = self.labels[k]
+      end
+      self.labels, self.nlabels = kept, size
+    end
+  end
+  self.labels[key] = text
+end
+
+function Column:table()
+  local keys, counts, errs, size = entries(self)
+  local t = M.new(self.capacity)
+  local labels = self.labels
+  for i = 0, size - 1 do
+    local k = tonumber(keys[i])
+    t.counts[k] = counts[i]
+    if errs[i] > 0 then t.errs[k] = errs[i] end
+    if labels[k] ~= nil then t:label(k, labels[k]) end
+  end
+  t.n, t.size = self.n, size
+  return t
+end
+
 return M

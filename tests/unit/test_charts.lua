@@ -165,6 +165,60 @@ T.test("topk: add says when a key is new; labels follow the kept keys", function
   T.eq(top.id, 1, "merged heaviest"); T.ok(top.key == "one" or top.key == "u1", "merged label")
 end)
 
+T.test("topk.column (C): exact below capacity, bounds when full, fresh keys, labels", function()
+  local data = stream(50000, 99, 20000)
+  local truth = {}
+  for _, v in ipairs(data) do truth[v] = (truth[v] or 0) + 1 end
+  local col = ffi.new("uint64_t[?]", 1000)
+  local function feed(c, list)
+    local fresh_seen = {}
+    for base = 1, #list, 1000 do
+      local n = math.min(1000, #list - base + 1)
+      for i = 0, n - 1 do col[i] = list[base + i] end
+      local nf = c:add(col, n)
+      for f = 0, nf - 1 do
+        local k = tonumber(col[c.fresh[f]])
+        fresh_seen[#fresh_seen + 1] = k
+        c:label(k, "k" .. k)
+      end
+    end
+    return fresh_seen
+  end
+  -- below capacity: exact, and every distinct key fresh exactly once
+  local c = assert(topk.column(25000))
+  local fresh = feed(c, data)
+  local distinct = 0
+  for _ in pairs(truth) do distinct = distinct + 1 end
+  T.eq(#fresh, distinct, "fresh once per distinct key")
+  local t = c:table()
+  T.eq(t.n, #data, "n"); T.eq(t.size, distinct, "size")
+  for k, v in pairs(truth) do T.eq(t.counts[k], v, "exact count of " .. k) end
+  T.eq(t:top(1)[1].key, "k" .. t:top(1)[1].id, "labelled")
+  -- full: the space-saving bounds, as the Lua table
+  for _, m in ipairs({10, 200}) do
+    local cm = assert(topk.column(m))
+    feed(cm, data)
+    local tm = cm:table()
+    T.eq(tm.size, m, "full"); T.eq(tm.n, #data, "n")
+    local keyed = topk.new(m)          -- the same counts keyed by number, for check_bound
+    for _, x in ipairs(tm:top()) do keyed.counts[x.id] = x.count; keyed.errs[x.id] = x.err end
+    keyed.n, keyed.size = tm.n, tm.size
+    for _, x in ipairs(tm:top()) do
+      local tr = truth[x.id] or 0
+      T.ok(x.count >= tr and x.count - x.err <= tr and x.err <= #data / m + 1e-9, "bounds of " .. x.id)
+    end
+    for k, v in pairs(truth) do
+      if v > #data / m then T.ok(keyed.counts[k], "heavy key " .. k .. " kept") end
+    end
+    local nl = 0
+    for _ in pairs(cm.labels) do nl = nl + 1 end
+    T.ok(nl <= 2 * m + 64 + 1, "labels bounded: " .. nl)
+    local merged = topk.merge(wire(tm), wire(tm))
+    T.eq(merged.n, 2 * #data, "a column's table merges")
+  end
+  T.raises(function() topk.column(0) end, "whole number of counters")
+end)
+
 T.test("topk merge: bounds hold, exact parts merge exactly", function()
   local data = stream(40000, 5, 20000)
   local truth = {}
