@@ -281,30 +281,45 @@ local function counter(o, st)
   end
 
   -- Queries wait in pend; a response takes its query out and its latency
-  -- goes into lats. Returns how many latencies.
+  -- goes into lats. Returns how many latencies. The table is worked in
+  -- one call per batch (pend:batch): ops says which messages put, which
+  -- take; out gets what each found.
+  local PUT, TAKE, SKIP = pktsh.pending.PUT, pktsh.pending.TAKE, pktsh.pending.SKIP
+  local ops, out = ffi.new("uint8_t[?]", QUEUE), ffi.new("double[?]", QUEUE)
+  local stride, ts_off = ffi.sizeof(msg_t), ffi.offsetof(msg_t, "ts")
   local function match(n)
-    local nl, unanswered, unmatched = 0, 0, 0
+    local unmatched = 0
     for i = 0, n - 1 do
       local m = queue[i]
-      local kind = m.kind
+      local kind, op = m.kind, SKIP
       if kind == QUERY then
-        if m.qdcount > 0 and band(m.flags, 0x7800) == 0 then    -- QUERY opcode
-          local r = pend:put(m.key, m.ts)
-          -- the same query again: the first copy went unanswered
-          if r == "replaced" then unanswered = unanswered + 1
-          elseif not r then make_room(m.ts); pend:put(m.key, m.ts) end
-        end
+        if m.qdcount > 0 and band(m.flags, 0x7800) == 0 then op = PUT end    -- QUERY opcode
       elseif kind == RESPONSE then
-        if m.qdcount == 0 then
-          unmatched = unmatched + 1
+        if m.qdcount > 0 then op = TAKE else unmatched = unmatched + 1 end
+      end
+      ops[i] = op
+    end
+    local done = 0
+    while true do
+      done = done + pend:batch(queue + done, stride, ts_off, ops + done, n - done, out + done)
+      if done == n then break end
+      make_room(queue[done].ts)              -- a put found the table full
+    end
+    local nl, unanswered = 0, 0
+    for i = 0, n - 1 do
+      local op, v = ops[i], out[i]
+      if op == PUT then
+        -- the same query again: the first copy went unanswered
+        unanswered = unanswered + v
+      elseif op == TAKE then
+        if v ~= v then unmatched = unmatched + 1                   -- NaN: no query
         else
-          local t0 = pend:take(m.key)
-          if not t0 then unmatched = unmatched + 1
-          elseif m.ts - t0 > timeout then
+          local d = queue[i].ts - v
+          if d > timeout then
             -- answered too late: the query had timed out
             unanswered, unmatched = unanswered + 1, unmatched + 1
           else
-            lats[nl] = m.ts - t0
+            lats[nl] = d
             nl = nl + 1
           end
         end

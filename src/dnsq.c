@@ -12,6 +12,7 @@
  * for, in presentation form (RFC 1035 5.1 escapes, lower-cased, no
  * trailing dot, "." for the root).
  */
+#include <string.h>
 #include "host.h"
 
 static uint16_t be16(const uint8_t *d)
@@ -77,6 +78,35 @@ int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out)
 	return (int)n;
 }
 
+/* ASCII letters of 8 bytes to lower case, all at once (SWAR): bit 7 of
+ * each byte of ge_a says >= 'A', of gt_z says > 'Z'; bytes >= 0x80 are
+ * left alone. */
+static uint64_t lower8(uint64_t w)
+{
+	uint64_t low7 = w & 0x7f7f7f7f7f7f7f7full;
+	uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full;
+	uint64_t gt_z = low7 + 0x2525252525252525ull;
+
+	return w | ((ge_a & ~gt_z & ~w & 0x8080808080808080ull) >> 2);
+}
+
+/* Copies n label bytes lower-cased; avail bytes may be read at src, and
+ * dst has 8 bytes of room past n (q->wire's slack). */
+static void copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_t avail)
+{
+	uint32_t i = 0;
+
+	for (; i < n && i + 8 <= avail; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, src + i, 8);
+		w = lower8(w);
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = lower[src[i]];
+}
+
 /* Reads the name at pos into q->wire (labels lower-cased, pointers
  * followed) and q->name_hash; sets *after to the position after it in the
  * message. 0 or an enum pktsh_dns_err. */
@@ -102,8 +132,7 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 			if (w + 1u + l + 1u > 255)
 				return PKTSH_DNS_NAME_TOO_LONG;
 			q->wire[w] = l;
-			for (uint32_t i = 1; i <= l; i++)
-				q->wire[w + i] = lower[d[pos + i]];
+			copy_lower(q->wire + w + 1, d + pos + 1, l, len - pos - 1);
 			w += 1u + l;
 			pos += 1u + l;
 		} else if (l >= 0xc0) {

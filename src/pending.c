@@ -43,23 +43,28 @@ static double *value_of(uint8_t *e)
 	return (double *)(void *)e;
 }
 
-/* 8 bytes at a time, multiply and fold: keys are short. Also the DNS
- * name hash (dnsq.c), so it is 64 bits and never changes per run. */
+/* 8 bytes at a time, multiply and fold: keys are short. The last 1-8
+ * bytes go in as one more word (overlapping the one before when the key
+ * is longer than 8), not byte by byte. Also the DNS name hash (dnsq.c),
+ * so it is 64 bits and the same on every run. */
 uint64_t pktsh_hash_bytes(const void *p, uint32_t len)
 {
 	const uint8_t *k = p;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w = 0;
 	uint32_t i = 0;
 
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-
+	for (; i + 8 < len; i += 8) {
 		memcpy(&w, k + i, 8);
 		h = (h ^ w) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
-	for (; i < len; i++)
-		h = (h ^ k[i]) * 0x100000001b3ull;
+	if (len >= 8) {
+		memcpy(&w, k + len - 8, 8);
+	} else {
+		w = 0;
+		memcpy(&w, k, len);
+	}
+	h = (h ^ w) * 0xff51afd7ed558ccdull;
 	h ^= h >> 29;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 32;
@@ -248,5 +253,30 @@ uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before)
 	/* no memory for second arrays: empty these instead */
 	memset(t->hashes, 0, (size_t)t->nslots * sizeof(*t->hashes));
 	t->count = 0;
+	return n;
+}
+
+uint32_t pktsh_pending_batch(struct pktsh_pending *t, const void *base, uint32_t stride,
+			     uint32_t value_off, const uint8_t *op, uint32_t n, double *out)
+{
+	const uint8_t *rec = base;
+
+	for (uint32_t i = 0; i < n; i++, rec += stride) {
+		double v;
+
+		switch (op[i]) {
+		case PKTSH_PENDING_PUT:
+			memcpy(&v, rec + value_off, sizeof(v));
+			out[i] = pktsh_pending_put(t, rec, v);
+			if (out[i] < 0)
+				return i;
+			break;
+		case PKTSH_PENDING_TAKE:
+			out[i] = pktsh_pending_take(t, rec, &v) ? v : NAN;
+			break;
+		default:
+			break;
+		}
+	}
 	return n;
 }

@@ -229,6 +229,15 @@ int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value);
 uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before);
 uint32_t pktsh_pending_count(const struct pktsh_pending *t);
 
+/* Puts and takes for n records at base, stride bytes apart: a record's
+ * key is at its start, its value (a double) at value_off. out[i] for a
+ * put is 0 (new) or 1 (replaced); for a take the value, or NaN when the
+ * key is absent. Stops before a put that finds the table full and returns
+ * its index (else n), so the caller can make room and go on from there. */
+enum pktsh_pending_op { PKTSH_PENDING_SKIP = 0, PKTSH_PENDING_PUT = 1, PKTSH_PENDING_TAKE = 2 };
+uint32_t pktsh_pending_batch(struct pktsh_pending *t, const void *base, uint32_t stride,
+			     uint32_t value_off, const uint8_t *op, uint32_t n, double *out);
+
 /* Space-saving top-k over 64-bit keys (topk.c, pktsh.topk.column): add
  * counts keys[0..n-1] and returns how many entered the table, their
  * indices in fresh (room for n; may be NULL). entries copies up to cap

@@ -9,6 +9,12 @@
 --   t:take(key)         -> the value (removing the entry), or nil
 --   t:expire(before)    -> how many entries with a value below `before` went
 --   t:count()           -> entries held
+--   t:batch(recs, stride, value_off, ops, n, out) -> records done
+--       puts (ops[i] == pending.PUT) and takes (pending.TAKE) for n records
+--       of an FFI array, in one call: a record's key at its start, its
+--       value (double) at value_off; out[i] is 0/1 (new/replaced) for a
+--       put, the value or NaN for a take. It stops before a put that finds
+--       the table full and returns that index (else n).
 --   t:close()           (also when collected)
 --
 -- A key is a pointer to `key` bytes (an FFI struct or array: fill it in
@@ -41,6 +47,13 @@ local function check(self, key, fname)
   if type(key) == "string" and #key ~= self.key_len then
     error(string.format("%s: key of %d bytes, the table's are %d", fname, #key, self.key_len), 3)
   end
+end
+
+M.SKIP, M.PUT, M.TAKE = C.PKTSH_PENDING_SKIP, C.PKTSH_PENDING_PUT, C.PKTSH_PENDING_TAKE
+
+function Pending:batch(recs, stride, value_off, ops, n, out)
+  if self.h == nil then error("batch: the table is closed", 2) end
+  return C.pktsh_pending_batch(self.h, recs, stride, value_off, ops, n, out)
 end
 
 local put_result = {[0] = "new", [1] = "replaced"}

@@ -230,6 +230,25 @@ T.test("question_struct: fields, specials, name hash by lower-cased name", funct
   T.eq(ffi.string(w.wire, w.wire_len), "\3www\3a.b\0", "wire form")
   T.eq(dns.name_text(w.wire, w.wire_len), "www.a\\.b", "text of the wire form")
   T.eq(dns.name_text("\0"), ".", "root")
+  -- every octet value, at every offset of 8-byte chunks: only A-Z fold
+  local labels, want = {}, {}
+  for b = 0, 255, 51 do
+    local l = {}
+    for c = b, math.min(b + 50, 255) do l[#l + 1] = string.char(c) end
+    l = table.concat(l)
+    labels[#labels + 1] = string.char(#l) .. l
+    want[#want + 1] = string.char(#l) .. l:gsub("%u", string.lower)
+  end
+  for shift = 0, 7 do
+    for first = 1, #labels, 3 do             -- three labels a name: under 255 octets
+      local last = math.min(first + 2, #labels)
+      local pre = string.rep("\1x", shift)
+      local body = pre .. table.concat(labels, "", first, last) .. "\0"
+      local q = assert(dns.question_wire(header{qd = 1} .. body .. be16(1) .. be16(1)))
+      T.eq(ffi.string(q.wire, q.wire_len), pre .. table.concat(want, "", first, last) .. "\0",
+           "case folding, shift " .. shift)
+    end
+  end
   T.eq(dns.name_text("\3ab"), nil, "label past the end")
   T.eq(dns.name_text("\3abc"), nil, "no root label")
   local none, err = dns.question_struct("\0\1")
