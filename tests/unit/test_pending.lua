@@ -101,6 +101,28 @@ T.test("10^5 random operations agree with a Lua table", function()
   for k, v in pairs(ref) do T.eq(t:take(key(k)), v, "key " .. k) end
 end)
 
+T.test("batch: puts and takes in one call, stops before a full put", function()
+  local rec_t = ffi.typeof("struct { uint32_t a, b; uint8_t pad[8]; double v; }")
+  local recs = ffi.new(ffi.typeof("$[?]", rec_t), 6)
+  local ops, out = ffi.new("uint8_t[6]"), ffi.new("double[6]")
+  local P, K, S = pending.PUT, pending.TAKE, pending.SKIP
+  local plan = {{P, 1, 10}, {P, 2, 20}, {P, 1, 11}, {K, 1}, {S, 9}, {K, 3}}
+  for i, x in ipairs(plan) do
+    ops[i - 1], recs[i - 1].a, recs[i - 1].v = x[1], x[2], x[3] or 0
+  end
+  local t = assert(pending.new{key = 16, max = 2})
+  local done = t:batch(recs, ffi.sizeof(rec_t), ffi.offsetof(rec_t, "v"), ops, 6, out)
+  T.eq(done, 6, "all done")
+  T.eq(out[0], 0, "new"); T.eq(out[2], 1, "replaced"); T.eq(out[3], 11, "taken value")
+  T.ok(out[5] ~= out[5], "absent key: NaN")
+  T.eq(t:count(), 1, "key 2 left")
+  -- full: key 2 is there, max 2; put 4 and 5 -> stops before 5
+  ops[0], recs[0].a, ops[1], recs[1].a, ops[2], recs[2].a = P, 4, P, 5, K, 4
+  done = t:batch(recs, ffi.sizeof(rec_t), ffi.offsetof(rec_t, "v"), ops, 3, out)
+  T.eq(done, 1, "stopped before the put that found it full")
+  T.eq(t:take(key_t()), nil, "nothing else changed")
+end)
+
 T.test("collected tables free themselves", function()
   for _ = 1, 200 do pending.new{key = 64, max = 1000} end
   collectgarbage(); collectgarbage()
