@@ -10,7 +10,11 @@ File.__index = File
 File.__tostring = Source.__tostring
 File.__fields = Source.__fields
 
-local DEFAULT_BATCH = 256
+-- Packets per batch, at most: a batch also ends where the 256 KiB read
+-- buffer does. Larger batches mean fewer ends of the packet loop, and
+-- LuaJIT compiles a side trace for each way a loop can end: dnsstats ran
+-- 7% faster with 1024 than with 256.
+local DEFAULT_BATCH = 1024
 
 function File:_next()
   local n = C.pktsh_file_next(self.handle, self.box, self.errbuf)
