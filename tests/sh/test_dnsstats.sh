@@ -117,11 +117,12 @@ fi
 # its query unanswered; a repeated query leaves its first copy unanswered.
 OUT="$TMP/match.pcap" "$PKTSH" -e '
 local b, w = pktsh.build, assert(pktsh.pcap_writer(os.getenv("OUT")))
-local function msg(id, resp, name)
+local function msg(id, resp, name, qtype)
   local q = {}
   for l in name:gmatch("[^.]+") do q[#q + 1] = string.char(#l) .. l end
+  qtype = qtype or 1
   return string.char(math.floor(id / 256), id % 256, resp and 0x81 or 1, resp and 0x80 or 0, 0, 1, 0, 0, 0, 0, 0, 0)
-         .. table.concat(q) .. "\0\0\1\0\1"
+         .. table.concat(q) .. "\0" .. string.char(math.floor(qtype / 256), qtype % 256) .. "\0\1"
 end
 local function q4(t, id, name, cport) w:write(b.udp4{src = "198.18.0.1", dst = "198.18.0.53", sport = cport or 1000, dport = 53, payload = msg(id, false, name)}, t * 1e9) end
 local function r4(t, id, name, cport) w:write(b.udp4{src = "198.18.0.53", dst = "198.18.0.1", sport = 53, dport = cport or 1000, payload = msg(id, true, name)}, t * 1e9) end
@@ -136,11 +137,19 @@ w:write(b.udp6{src = "2001:2::1", dst = "2001:2::53", sport = 1001, dport = 53, 
 w:write(b.udp6{src = "2001:2::53", dst = "2001:2::1", sport = 53, dport = 1001, payload = msg(6, true, "E.Example")}, (T0 + 3.02) * 1e9)
 q4(T0 + 4, 7, "f.example", 1002); r4(T0 + 4.001, 7, "g.example", 1002)   -- other name
 r4(T0 + 7, 2, "b.example")
+w:close()
+w = assert(pktsh.pcap_writer(os.getenv("OUT") .. ".qtypes"))
+for _, qt in ipairs({511, 512, 65280, 1}) do    -- unusual query types, each once
+  w:write(b.udp4{src = "198.18.0.9", dst = "198.18.0.53", sport = 2000 + qt % 1000, dport = 53,
+                 payload = msg(100, false, "t.example", qt)}, (T0 + 8) * 1e9)
+end
 w:close()'
 got=$(ds --json "$TMP/match.pcap" | python3 -c 'import json,sys; l=json.load(sys.stdin)["latency"]; print(l["matched"], l["unanswered"], "%.3f" % l["max_ms"])' 2>&1)
 expect_eq "matching: 3 matched, 4 unanswered, max 100 ms" "$got" "3 4 100.000"
 out=$(ds --ascii "$TMP/match.pcap")
 expect_match "matching: responses without a query" "$out" "3 matched, 4 unanswered, 3 responses without a query"
+got=$(ds --json "$TMP/match.pcap.qtypes" | python3 -c 'import json,sys; q=json.load(sys.stdin)["qtypes"]; print(q.get("TYPE511"), q.get("TYPE512"), q.get("TYPE65280"), q.get("A"))' 2>&1)
+expect_eq "query types 511, 512, 65280 counted by name" "$got" "1 1 1 1"
 got=$(ds --json --timeout 10 "$TMP/match.pcap" | python3 -c 'import json,sys; l=json.load(sys.stdin)["latency"]; print(l["matched"], l["unanswered"])' 2>&1)
 expect_eq "matching: --timeout 10 lets the 7 s answer match" "$got" "4 3"
 
