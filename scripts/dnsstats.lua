@@ -4,8 +4,10 @@
 --
 --   pktsh scripts/dnsstats.lua [options] SOURCE [FILTER...]
 --
--- Messages come from pktsh.dnsflow (UDP, TCP with reassembly, IPv4/IPv6
--- fragments) and are read with pktsh.dns.question. Memory is bounded
+-- Messages of plain UDP packets come from C (pktsh_dns_scan, a batch at
+-- a time), the rest from pktsh.dnsflow (TCP with reassembly, IPv4/IPv6
+-- fragments, other link types); both read the question as
+-- pktsh.dns.question does, and give the same numbers (tested). Memory is bounded
 -- whatever the capture's size: names and clients go through space-saving
 -- top-k tables (pktsh.topk), latencies into bounded histograms
 -- (pktsh.hist), and at most MAX_PENDING queries wait for their answer.
@@ -107,26 +109,25 @@ end
 -- addresses and ports and colliding hashes are the only way to
 -- mismatch). The client is the source of a query, the destination of a
 -- response.
-local msg_t = ffi.typeof[[struct {
-  struct { uint64_t name; uint16_t id, cport, sport, ipver; uint8_t client[16], server[16]; } key;
-  double ts;
-  uint16_t flags, qdcount;
-  uint32_t qslot, rslot;     /* where it counts in qtype_n, rcode_n */
-  uint8_t tcp, v6, kind;     /* 0/1, 0/1, one of the kinds below */
-  uint8_t pad;
-  uint16_t name_len;
-  uint32_t name_off;
-}]]
+-- The queue entry is struct pktsh_dns_msg (src/pktsh.h), which the C
+-- scan of plain UDP packets (pktsh_dns_scan) fills as emit below does for
+-- the messages dnsflow finds in the rest.
+local msg_t = ffi.typeof("struct pktsh_dns_msg")
 local QUEUE = 1024               -- messages
 -- Small on purpose: every page is a fault when first touched, and faults
 -- are costly in VMs (a 512 KiB array took 2 ms to set up).
 local ARENA = 64 * 1024          -- bytes of names (wire form, 255 at most)
 -- msg.kind: a query, a response, malformed ones whose header still says
 -- which, and unreadable ones (shorter than a header)
-local QUERY, RESPONSE, BAD_QUERY, BAD_RESPONSE, UNREADABLE = 0, 1, 2, 3, 4
--- the slot of messages without a query type (or response code) to count
--- (query types from NO_QTYPE up are rare: emit counts them directly)
-local NO_QTYPE, NO_RCODE = 512, 4096
+local C = ffi.C
+local QUERY, RESPONSE = C.PKTSH_DNS_QUERY, C.PKTSH_DNS_RESPONSE
+local BAD_QUERY, BAD_RESPONSE, UNREADABLE = C.PKTSH_DNS_BAD_QUERY, C.PKTSH_DNS_BAD_RESPONSE,
+  C.PKTSH_DNS_UNREADABLE
+-- where a message counts in the query type and rcode arrays: a query
+-- type from 512 up goes to QSLOT_BIG (and is counted by its qtype), a
+-- message without one to QSLOT_NONE
+local QSLOT_BIG, QSLOT_NONE, RSLOT_NONE = C.PKTSH_DNS_QSLOT_BIG, C.PKTSH_DNS_QSLOT_NONE,
+  C.PKTSH_DNS_RSLOT_NONE
 
 local function fill_key(m, meta, p)
   local key = m.key
@@ -194,9 +195,16 @@ local function counter(o, st)
   local row = ffi.new("uint16_t[?]", QUEUE)        -- column entry -> queue index
   local lat_exact, lat_log = st.lat_exact, st.lat_log
   local queue = ffi.new(ffi.typeof("$[?]", msg_t), QUEUE)
-  local arena = ffi.new("char[?]", ARENA)
+  local arena = ffi.new("uint8_t[?]", ARENA)
   local lats = ffi.new("double[?]", QUEUE)
-  local nq, used = 0, 0
+  -- the queue's fill: scan.nmsgs messages, scan.used bytes of names
+  local scan = ffi.new("struct pktsh_dns_scan")
+  scan.msgs, scan.cap, scan.arena, scan.arena_cap = queue, QUEUE, arena, ARENA
+  local portmap = ffi.new("uint8_t[8192]")       -- a bit per port
+  for _, pt in ipairs(o.ports) do
+    local byte = math.floor(pt / 8)
+    portmap[byte] = bit.bor(portmap[byte], bit.lshift(1, pt % 8))
+  end
   -- queries waiting for their response, by msg_t.key, valued by time
   local pend = assert(pktsh.pending.new{key = ffi.sizeof(queue[0].key), max = MAX_PENDING})
   local timeout = o.timeout * 1e9
@@ -222,10 +230,11 @@ local function counter(o, st)
   -- Counting by kind and into arrays indexed by qtype and rcode keeps
   -- this loop free of branches that depend on the message.
   local kind_n = ffi.new("double[5]")
-  local qtype_n, rcode_n = ffi.new("double[?]", NO_QTYPE + 1), ffi.new("double[?]", NO_RCODE + 1)
+  local qtype_n, rcode_n = ffi.new("double[?]", QSLOT_NONE + 1), ffi.new("double[?]", RSLOT_NONE + 1)
   local qtypes_seen, rcodes_seen = {}, {}
   local function count_messages(n)
     local tcp, v6 = 0, 0
+    local big = qtype_n[QSLOT_BIG]
     for i = 0, n - 1 do
       local m = queue[i]
       tcp, v6 = tcp + m.tcp, v6 + m.v6
@@ -236,8 +245,14 @@ local function counter(o, st)
       if rcode_n[r] == 0 then rcodes_seen[#rcodes_seen + 1] = r end
       rcode_n[r] = rcode_n[r] + 1
     end
-    for _, t in ipairs(qtypes_seen) do if t ~= NO_QTYPE then qtypes[t] = qtype_n[t] end end
-    for _, r in ipairs(rcodes_seen) do if r ~= NO_RCODE then rcodes[r] = rcode_n[r] end end
+    if qtype_n[QSLOT_BIG] ~= big then           -- rare: count those by type
+      for i = 0, n - 1 do
+        local m = queue[i]
+        if m.qslot == QSLOT_BIG then qtypes[m.qtype] = (qtypes[m.qtype] or 0) + 1 end
+      end
+    end
+    for _, t in ipairs(qtypes_seen) do if t < QSLOT_BIG then qtypes[t] = qtype_n[t] end end
+    for _, r in ipairs(rcodes_seen) do if r ~= RSLOT_NONE then rcodes[r] = rcode_n[r] end end
     st.dns = st.dns + n
     st.queries = kind_n[QUERY] + kind_n[BAD_QUERY]
     st.responses = kind_n[RESPONSE] + kind_n[BAD_RESPONSE]
@@ -341,9 +356,9 @@ local function counter(o, st)
   end
 
   local function drain()
-    local n = nq
+    local n = scan.nmsgs
     if n == 0 then return end
-    nq, used = 0, 0
+    scan.nmsgs, scan.used = 0, 0
     count_messages(n)
     count_clients(n)
     count_names(n)
@@ -356,43 +371,55 @@ local function counter(o, st)
     end
   end
 
+  -- A message dnsflow found (TCP, fragments, the rest): into the queue
+  -- as pktsh_dns_scan puts those of plain UDP packets.
   local function emit(ptr, len, meta, p)
-    local m = queue[nq]
+    local m = queue[scan.nmsgs]
     m.tcp = meta.transport == "tcp" and 1 or 0
     m.v6 = meta.ipver == 6 and 1 or 0
     m.ts = meta.ts
     local q = qstruct(ptr, len)
     if q then
       local flags, qd = q.flags, q.qdcount
-      m.flags, m.qdcount = flags, qd
+      m.flags, m.qdcount, m.qtype = flags, qd, q.qtype
       if flags < 0x8000 then
-        local qt = NO_QTYPE
-        if qd > 0 then
-          qt = q.qtype
-          if qt >= NO_QTYPE then qtypes[qt] = (qtypes[qt] or 0) + 1; qt = NO_QTYPE end
-        end
-        m.kind, m.qslot, m.rslot = QUERY, qt, NO_RCODE
+        local qt = QSLOT_NONE
+        if qd > 0 then qt = q.qtype < QSLOT_BIG and q.qtype or QSLOT_BIG end
+        m.kind, m.qslot, m.rslot = QUERY, qt, RSLOT_NONE
       else
-        m.kind, m.qslot, m.rslot = RESPONSE, NO_QTYPE, q.rcode
+        m.kind, m.qslot, m.rslot = RESPONSE, QSLOT_NONE, q.rcode
       end
-      local nl = q.wire_len
+      local nl, used = q.wire_len, scan.used
       ffi.copy(arena + used, q.wire, nl)
       m.name_off, m.name_len = used, nl
-      used = used + nl
+      scan.used = used + nl
       m.key.name, m.key.id = q.name_hash, q.id
       fill_key(m, meta, p)
     else
       -- a readable header still says query or response
       local id, flags = header(ptr, len)
       m.kind = not id and UNREADABLE or flags < 0x8000 and BAD_QUERY or BAD_RESPONSE
-      m.qslot, m.rslot = NO_QTYPE, NO_RCODE
+      m.qslot, m.rslot = QSLOT_NONE, RSLOT_NONE
     end
-    nq = nq + 1
-    if nq == QUEUE or used > ARENA - 256 then drain() end
+    scan.nmsgs = scan.nmsgs + 1
+    if scan.nmsgs == QUEUE or scan.used > ARENA - 256 then drain() end
   end
 
   local function feed(p)
     fe:feed(p, emit)
+  end
+
+  -- A whole batch: plain UDP packets through pktsh_dns_scan, the rest
+  -- through dnsflow, in their order.
+  local function feed_batch(pkts, n)
+    local i = 0
+    while i < n do
+      i = C.pktsh_dns_scan(pkts, i, n, portmap, scan)
+      local why = scan.stop
+      if why == 1 then drain()
+      elseif why == 2 then fe:feed(pkts[i], emit); i = i + 1 end
+    end
+    if n > 0 then fe:advance(tonumber(pkts[n - 1].ts)) end
   end
   local function finish()
     fe:flush()
@@ -401,10 +428,11 @@ local function counter(o, st)
     pend:close()
     local fs = fe:stats()
     st.malformed = st.malformed + (fs.malformed or 0)
+    fs.udp = fs.udp + scan.udp                -- the messages the scan made
     st.flow = fs
     publish()
   end
-  return feed, drain, finish, publish
+  return feed, drain, finish, publish, feed_batch
 end
 
 -- Reads src to the end (or the duration, or Ctrl-C); returns the table.
@@ -412,9 +440,8 @@ end
 -- or wall time (live).
 local function work(src, o, tick)
   local st = new_stats(o)
-  local feed, drain, finish, publish = counter(o, st)
+  local feed, drain, finish, publish, feed_batch = counter(o, st)
   local live = src.kind == "live"
-  local C = ffi.C
   local t_end, err
   local interval = o.interval and tick and o.interval * 1e9
   local dur = o.duration and not live and o.duration * 1e9
@@ -426,9 +453,11 @@ local function work(src, o, tick)
     if not b then err = e; break end
     local pkts, cnt = b.pkt, b.count
     local stop = false
-    for i = 0, cnt - 1 do
+    -- packet by packet only when a packet's time may end the run or a tick
+    if not check then feed_batch(pkts, cnt) end
+    for i = 0, check and cnt - 1 or -1 do
       local p = pkts[i]
-      if check then
+      do
         local ts = tonumber(p.ts)
         if dur then
           t_end = t_end or ts + dur

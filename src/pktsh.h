@@ -215,6 +215,58 @@ int pktsh_dns_question(const uint8_t *msg, uint32_t len, struct pktsh_dns_q *q);
 int pktsh_dns_question_wire(const uint8_t *msg, uint32_t len, struct pktsh_dns_q *q);
 int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out);
 
+/* DNS messages as dnsstats counts them: one struct per message, filled
+ * by pktsh_dns_scan for plain UDP packets and by the Lua path (dnsflow)
+ * for the rest. key is what a response is matched to its query by (the
+ * client is the source of a query, the destination of a response); qslot
+ * is the query type of a query with a question (PKTSH_DNS_QSLOT_BIG from
+ * 512 up, the type then in qtype), else PKTSH_DNS_QSLOT_NONE; rslot the
+ * full RCODE of a response, else PKTSH_DNS_RSLOT_NONE. The question name
+ * is in the scan's arena, in wire form. */
+enum pktsh_dns_kind {
+	PKTSH_DNS_QUERY = 0, PKTSH_DNS_RESPONSE = 1, PKTSH_DNS_BAD_QUERY = 2,
+	PKTSH_DNS_BAD_RESPONSE = 3, PKTSH_DNS_UNREADABLE = 4
+};
+enum pktsh_dns_slots {
+	PKTSH_DNS_QSLOT_BIG = 512, PKTSH_DNS_QSLOT_NONE = 513, PKTSH_DNS_RSLOT_NONE = 4096
+};
+struct pktsh_dns_key {
+	uint64_t name;           /* name_hash of the question */
+	uint16_t id, cport, sport, ipver;
+	uint8_t client[16], server[16];   /* IPv4 in the first 4, zeros after */
+};
+struct pktsh_dns_msg {
+	struct pktsh_dns_key key;
+	double ts;               /* ns since the epoch */
+	uint16_t flags, qdcount;
+	uint16_t qtype, qslot, rslot;
+	uint8_t tcp, v6, kind;   /* 0/1, 0/1, enum pktsh_dns_kind */
+	uint8_t pad;
+	uint16_t name_len;       /* of the wire name at arena + name_off */
+	uint32_t name_off;
+};
+/* Where pktsh_dns_scan puts messages; stop says why it returned:
+ * 0 the end of the packets, 1 msgs or the arena full (drain them, reset
+ * nmsgs and used), 2 a packet that needs the general path. */
+struct pktsh_dns_scan {
+	struct pktsh_dns_msg *msgs;
+	uint8_t *arena;
+	uint32_t nmsgs, cap;
+	uint32_t used, arena_cap;
+	uint32_t stop;
+	uint32_t udp;            /* messages it made, in all */
+};
+/* Scans pkts[i..n) from i: Ethernet (VLAN tags allowed) with IPv4 that
+ * is not a fragment or IPv6 without extension headers. A UDP packet with
+ * a port in ports (a bit per port, 8192 bytes: small enough to stay in
+ * cache) and a payload becomes a message; other
+ * packets dnsflow would pass over are passed over; it returns the index
+ * of the first packet it leaves (TCP on a DNS port, fragments, other
+ * link types, extension headers, malformed IP), or where msgs or the
+ * arena filled up, or n. */
+uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
+			const uint8_t *ports, struct pktsh_dns_scan *s);
+
 /* A bounded table of requests waiting for their answer (pending.c,
  * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1
  * replaced an entry with the same key, -1 full (max_entries). take: 1

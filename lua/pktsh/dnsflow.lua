@@ -14,6 +14,9 @@
 --   }
 --   n = fe:feed(pkt, emit)   -- calls emit(ptr, len, meta, pkt) for each complete
 --                            -- DNS message this packet completes; returns n
+--   fe:advance(ts_ns)        -- capture time passes without a packet fed here
+--                            -- (a caller that reads some packets itself):
+--                            -- expiry runs as feed would run it
 --   fe:flush([ts_ns])        -- expire state idle since before ts_ns - timeout;
 --                            -- no argument: drop everything (end of input),
 --                            -- counting what was incomplete as timeouts
@@ -465,16 +468,21 @@ function M.new(opts)
 
   -- Feeding -----------------------------------------------------------------
 
+  -- Capture time passes: state idle too long expires, checked once a second.
+  local function advance(ts)
+    if not last_sweep or ts - last_sweep > 1e9 or ts < last_sweep then
+      if last_sweep and (nflows > 0 or nfrags > 0) then sweep(ts, false) end
+      last_sweep = ts
+    end
+  end
+
   local function feed(_, p, emit)
     if p.l3state == 0 then decode_l3(p) end
     if p.l3state ~= 1 then return 0 end
     local proto = p.l4proto
     if proto ~= 17 and proto ~= 6 then return 0 end
     local ts = tonumber(p.ts)
-    if not last_sweep or ts - last_sweep > 1e9 or ts < last_sweep then
-      if last_sweep and (nflows > 0 or nfrags > 0) then sweep(ts, false) end
-      last_sweep = ts
-    end
+    advance(ts)
     local d = p.data
     local ipver = p.ethertype == 0x0800 and 4 or 6
     if p.fragment ~= 0 then
@@ -502,6 +510,8 @@ function M.new(opts)
   end
 
   local fe = {feed = feed}
+
+  function fe.advance(_, ts) advance(ts) end
 
   function fe.flush(_, now)
     if now == nil then sweep(0, true) else sweep(tonumber(now), false) end

@@ -31,6 +31,18 @@ while IFS=$'\t' read -r file _ _ _ _ _ _ packets _ _ _ _ malformed _; do
   esac
 done < $P/MANIFEST.tsv
 
+# dnsstats' C paths (the UDP scan, the pending table, the top-k columns)
+# under valgrind, on captures of every shape it handles.
+if command -v valgrind >/dev/null; then
+  bad=""
+  for f in dnscap__dns6 dnscap__vlan11 dnscap__dnsotcp-manyopkts dnscap__frags dnscap__sll2 \
+           tcpdump__udp-length-heapoverflow tcpdump__dns-zlip-1 zeek__q-in-q; do
+    valgrind -q --error-exitcode=99 "$PKTSH" scripts/dnsstats.lua --json --capacity 2 \
+      "$P/$f.pcap" >/dev/null 2>"$TMP/vgds" || bad="$bad $f"
+  done
+  expect_eq "dnsstats without memory errors" "${bad:-none}" none
+fi
+
 # A script that dies holding a source and a writer leaks nothing.
 if command -v valgrind >/dev/null; then
   cat > "$TMP/dies.lua" <<LUA
