@@ -146,13 +146,25 @@ end
 -- hot loops that collect values in an FFI buffer and count them in one
 -- go, in a loop LuaJIT compiles tightly.
 function H:add_array(arr, n)
+  if n <= 0 then return end
   local kind = self.kind
-  if kind == "values" or n <= 0 then
-    for i = 0, n - 1 do self:add(arr[i]) end
-    return
-  end
   local counts, sum = self.counts, self.sum
   local mn, mx = self.min or huge, self.max or -huge
+  if kind == "values" then
+    local nkeys, max_keys, other = self.nkeys, self.max_keys, self.other
+    for i = 0, n - 1 do
+      local v = arr[i]
+      sum = sum + v
+      mn, mx = min(mn, v), max(mx, v)
+      local c = counts[v]
+      if c then counts[v] = c + 1
+      elseif nkeys < max_keys then counts[v] = 1; nkeys = nkeys + 1
+      else other = other + 1 end
+    end
+    self.nkeys, self.other = nkeys, other
+    self.sum, self.n, self.min, self.max = sum, self.n + n, mn, mx
+    return
+  end
   local log2, sub, lo, width = kind == "log2", self.sub, self.lo, self.width
   for i = 0, n - 1 do
     local v = arr[i]
