@@ -374,6 +374,8 @@ local function counter(o, st)
   -- A message dnsflow found (TCP, fragments, the rest): into the queue
   -- as pktsh_dns_scan puts those of plain UDP packets.
   local function emit(ptr, len, meta, p)
+    -- room first: the C scan may have filled the queue just before
+    if scan.nmsgs >= QUEUE or scan.used > ARENA - 256 then drain() end
     local m = queue[scan.nmsgs]
     m.tcp = meta.transport == "tcp" and 1 or 0
     m.v6 = meta.ipver == 6 and 1 or 0
@@ -402,7 +404,6 @@ local function counter(o, st)
       m.qslot, m.rslot = QSLOT_NONE, RSLOT_NONE
     end
     scan.nmsgs = scan.nmsgs + 1
-    if scan.nmsgs == QUEUE or scan.used > ARENA - 256 then drain() end
   end
 
   local function feed(p)

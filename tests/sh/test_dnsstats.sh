@@ -159,8 +159,26 @@ expect_eq "matching: --timeout 10 lets the 7 s answer match" "$got" "4 3"
 # through dnsflow. Every capture here, and a generated one with all the
 # bench's kinds of traffic, must give the same JSON both ways.
 "$PKTSH" tests/bench/gendns.lua "$TMP/gen.pcap" 20000 >/dev/null 2>&1
+# and the queue's edge: 1023-1025 UDP messages fill dnsstats' queue of 1024
+# just before a TCP message that dnsflow hands over
+OUT="$TMP/edge" "$PKTSH" -e '
+local b = pktsh.build
+for _, k in ipairs({1023, 1024, 1025}) do
+  local w = assert(pktsh.pcap_writer(os.getenv("OUT") .. k .. ".pcap"))
+  local q = "\0\1\1\0\0\1\0\0\0\0\0\0\1a\0\0\1\0\1"
+  for i = 1, k do
+    w:write(b.udp4{src = "198.18.0.1", dst = "198.18.0.2", sport = 1000 + i, dport = 53, payload = q}, 1.7e18 + i)
+  end
+  w:write(b.tcp4{src = "198.18.0.1", dst = "198.18.0.2", sport = 999, dport = 53, flags = "PA",
+                 payload = "\0" .. string.char(#q) .. q}, 1.7e18 + k + 1)
+  w:close()
+end'
+for k in 1023 1024 1025; do
+  expect_eq "queue edge $k: every message counted" \
+    "$(ds --json "$TMP/edge$k.pcap" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["dns"], j["transport"]["tcp"])')" "$((k + 1)) 1"
+done
 same=0 differ=""
-for f in $P/*.pcap $P/*.pcapng "$TMP/gen.pcap" "$TMP/match.pcap"; do
+for f in $P/*.pcap $P/*.pcapng "$TMP/gen.pcap" "$TMP/match.pcap" "$TMP"/edge*.pcap; do
   for ports in 53 53,5353,8053; do
     a=$(ds --json --ports $ports "$f" 2>&1); b=$(ds --json --ports $ports --duration 1e9 "$f" 2>&1)
     if [ "$a" = "$b" ]; then same=$((same + 1)); else differ="$differ $(basename "$f"):$ports"; fi
