@@ -254,7 +254,15 @@ function H:quantile(q)
     end
     table.sort(list, function(a, b) return a.key < b.key end)
   else
-    list = self:bins("key", 0)
+    -- the bins that have counts, in order, without bins()'s labels
+    local idx = {}
+    for i in pairs(self.counts) do idx[#idx + 1] = i end
+    table.sort(idx)
+    list = {}
+    for j, i in ipairs(idx) do
+      local lo, hi = bin_range(self, i)
+      list[j] = {lo = lo, hi = hi, count = self.counts[i]}
+    end
   end
   local total = 0
   for _, b in ipairs(list) do total = total + b.count end

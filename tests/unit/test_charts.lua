@@ -219,6 +219,23 @@ T.test("topk.column (C): exact below capacity, bounds when full, fresh keys, lab
   T.raises(function() topk.column(0) end, "whole number of counters")
 end)
 
+T.test("topk: top(k) picks the same entries as sorting them all", function()
+  local t = topk.new(500)
+  for _, v in ipairs(stream(30000, 5, 3000)) do t:add(v) end
+  T.eq(t.size, 500, "full")
+  local all = t:top()
+  for _, k in ipairs({1, 3, 10, 100}) do
+    local some = t:top(k)
+    T.eq(#some, k, "k = " .. k)
+    for i = 1, k do
+      T.eq(some[i].key, all[i].key, k .. ": key " .. i)
+      T.eq(some[i].count, all[i].count, k .. ": count " .. i)
+      local next_count = all[k + 1] and all[k + 1].count or 0
+      T.eq(some[i].guaranteed, some[i].count - some[i].err >= next_count, k .. ": guaranteed " .. i)
+    end
+  end
+end)
+
 T.test("topk merge: bounds hold, exact parts merge exactly", function()
   local data = stream(40000, 5, 20000)
   local truth = {}
