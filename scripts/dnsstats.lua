@@ -109,9 +109,9 @@ end
 -- addresses and ports and colliding hashes are the only way to
 -- mismatch). The client is the source of a query, the destination of a
 -- response.
--- The queue entry is struct pktsh_dns_msg (src/pktsh.h), which the C
--- scan of plain UDP packets (pktsh_dns_scan) fills as emit below does for
--- the messages dnsflow finds in the rest.
+-- The queue entry is struct pktsh_dns_msg (src/pktsh.h), filled in C for
+-- the messages of plain UDP packets (pktsh_dns_scan) and for those
+-- dnsflow finds in the rest (pktsh_dns_msg_add, from emit below).
 local msg_t = ffi.typeof("struct pktsh_dns_msg")
 local QUEUE = 1024               -- messages
 -- Small on purpose: every page is a fault when first touched, and faults
@@ -128,28 +128,6 @@ local BAD_QUERY, BAD_RESPONSE, UNREADABLE = C.PKTSH_DNS_BAD_QUERY, C.PKTSH_DNS_B
 -- message without one to QSLOT_NONE
 local QSLOT_BIG, QSLOT_NONE, RSLOT_NONE = C.PKTSH_DNS_QSLOT_BIG, C.PKTSH_DNS_QSLOT_NONE,
   C.PKTSH_DNS_RSLOT_NONE
-
-local function fill_key(m, meta, p)
-  local key = m.key
-  local d = p.data + p.l3off
-  local response = m.flags >= 0x8000
-  if meta.ipver == 4 then
-    key.ipver = 4
-    ffi.fill(key.client, 32)
-    local s, t = d + 12, d + 16
-    if response then s, t = t, s end
-    ffi.copy(key.client, s, 4)
-    ffi.copy(key.server, t, 4)
-  else
-    key.ipver = 6
-    local s, t = d + 8, d + 24
-    if response then s, t = t, s end
-    ffi.copy(key.client, s, 16)
-    ffi.copy(key.server, t, 16)
-  end
-  if response then key.cport, key.sport = meta.dport, meta.sport
-  else key.cport, key.sport = meta.sport, meta.dport end
-end
 
 -- The top-k tables count names and clients by number, in C
 -- (pktsh.topk.column), a batch's keys at a time: a Lua string per
@@ -183,8 +161,7 @@ end
 -- A closure that takes one packet at a time, one that counts what is
 -- queued (call it before reading st), and one to finish.
 local function counter(o, st)
-  local dns = pktsh.dns
-  local qstruct, header, name_text = dns.question_wire, dns.header, dns.name_text
+  local name_text = pktsh.dns.name_text
   local fe = pktsh.dnsflow.new{ports = o.ports}
   local qtypes, rcodes, transport, ipv = st.qtypes, st.rcodes, st.transport, st.ip
   -- names and clients, counted in C; st.qnames and st.clients are made
@@ -372,38 +349,12 @@ local function counter(o, st)
   end
 
   -- A message dnsflow found (TCP, fragments, the rest): into the queue
-  -- as pktsh_dns_scan puts those of plain UDP packets.
+  -- by the same C code that queues those of plain UDP packets.
   local function emit(ptr, len, meta, p)
     -- room first: the C scan may have filled the queue just before
     if scan.nmsgs >= QUEUE or scan.used > ARENA - 256 then drain() end
-    local m = queue[scan.nmsgs]
-    m.tcp = meta.transport == "tcp" and 1 or 0
-    m.v6 = meta.ipver == 6 and 1 or 0
-    m.ts = meta.ts
-    local q = qstruct(ptr, len)
-    if q then
-      local flags, qd = q.flags, q.qdcount
-      m.flags, m.qdcount, m.qtype = flags, qd, q.qtype
-      if flags < 0x8000 then
-        local qt = QSLOT_NONE
-        if qd > 0 then qt = q.qtype < QSLOT_BIG and q.qtype or QSLOT_BIG end
-        m.kind, m.qslot, m.rslot = QUERY, qt, RSLOT_NONE
-      else
-        m.kind, m.qslot, m.rslot = RESPONSE, QSLOT_NONE, q.rcode
-      end
-      local nl, used = q.wire_len, scan.used
-      ffi.copy(arena + used, q.wire, nl)
-      m.name_off, m.name_len = used, nl
-      scan.used = used + nl
-      m.key.name, m.key.id = q.name_hash, q.id
-      fill_key(m, meta, p)
-    else
-      -- a readable header still says query or response
-      local id, flags = header(ptr, len)
-      m.kind = not id and UNREADABLE or flags < 0x8000 and BAD_QUERY or BAD_RESPONSE
-      m.qslot, m.rslot = QSLOT_NONE, RSLOT_NONE
-    end
-    scan.nmsgs = scan.nmsgs + 1
+    C.pktsh_dns_msg_add(scan, ptr, len, p.data + p.l3off, meta.ipver == 6 and 1 or 0,
+                        meta.sport, meta.dport, meta.ts, meta.transport == "tcp" and 1 or 0)
   end
 
   local function feed(p)
@@ -458,21 +409,19 @@ local function work(src, o, tick)
     if not check then feed_batch(pkts, cnt) end
     for i = 0, check and cnt - 1 or -1 do
       local p = pkts[i]
-      do
-        local ts = tonumber(p.ts)
-        if dur then
-          t_end = t_end or ts + dur
-          if ts >= t_end then stop = true; cnt = i; break end
-        end
-        if interval and not live then
-          next_tick = next_tick or ts + interval
-          if ts >= next_tick then
-            st.packets = n + i
-            drain()
-            publish()
-            tick(st, next_tick)
-            next_tick = next_tick + interval * math.floor((ts - next_tick) / interval + 1)
-          end
+      local ts = tonumber(p.ts)
+      if dur then
+        t_end = t_end or ts + dur
+        if ts >= t_end then stop = true; cnt = i; break end
+      end
+      if interval and not live then
+        next_tick = next_tick or ts + interval
+        if ts >= next_tick then
+          st.packets = n + i
+          drain()
+          publish()
+          tick(st, next_tick)
+          next_tick = next_tick + interval * math.floor((ts - next_tick) / interval + 1)
         end
       end
       feed(p)

@@ -12,8 +12,9 @@
  * UDP or TCP, UDP and TCP on other ports, UDP shorter than its header or
  * with no payload); what it makes a message of, dnsflow would have made
  * the same message of (the UDP length honoured, bounded by the IP
- * datagram and the capture). tests/unit/test_dns.lua checks that both
- * paths give the same messages.
+ * datagram and the capture); tests/sh/test_dnsstats.sh checks that both
+ * paths give the same statistics. Either way the message is queued by
+ * pktsh_dns_msg_add, which dnsstats also calls for dnsflow's messages.
  */
 #include <string.h>
 #include "host.h"
@@ -97,13 +98,13 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
 	return proto == 17 ? UDP : LEAVE;
 }
 
-static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uint8_t *d,
-		 uint32_t l3, uint32_t l4, int v6)
+static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uint8_t *l3hdr,
+		 int v6, uint16_t sport, uint16_t dport)
 {
 	struct pktsh_dns_key *k = &m->key;
 	int resp = q->flags >= 0x8000;
 	uint32_t alen = v6 ? 16 : 4;
-	const uint8_t *src = d + l3 + (v6 ? 8 : 12), *dst = src + alen;
+	const uint8_t *src = l3hdr + (v6 ? 8 : 12), *dst = src + alen;
 
 	k->name = q->name_hash;
 	k->id = q->id;
@@ -111,8 +112,8 @@ static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uin
 	memset(k->client, 0, sizeof(k->client) + sizeof(k->server));
 	memcpy(k->client, resp ? dst : src, alen);
 	memcpy(k->server, resp ? src : dst, alen);
-	k->cport = be16(d + l4 + (resp ? 2 : 0));
-	k->sport = be16(d + l4 + (resp ? 0 : 2));
+	k->cport = resp ? dport : sport;
+	k->sport = resp ? sport : dport;
 	m->flags = q->flags;
 	m->qdcount = q->qdcount;
 	m->qtype = q->qtype;
@@ -128,19 +129,18 @@ static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uin
 	}
 }
 
-/* The message of a UDP payload at msg (len bytes) into s. */
-static void message(struct pktsh_dns_scan *s, const struct pktsh_pkt *p, const uint8_t *msg,
-		    uint32_t len, uint32_t l3, uint32_t l4, int v6)
+void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
+		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
+		       double ts, int tcp)
 {
 	struct pktsh_dns_msg *m = &s->msgs[s->nmsgs++];
 	struct pktsh_dns_q q;
 
-	m->ts = (double)p->ts;
-	m->tcp = 0;
+	m->ts = ts;
+	m->tcp = (uint8_t)tcp;
 	m->v6 = (uint8_t)v6;
-	s->udp++;
 	if (pktsh_dns_question_wire(msg, len, &q) == 0) {
-		fill(m, &q, p->data, l3, l4, v6);
+		fill(m, &q, l3hdr, v6, sport, dport);
 		memcpy(s->arena + s->used, q.wire, q.wire_len);
 		m->name_off = s->used;
 		m->name_len = q.wire_len;
@@ -185,7 +185,9 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 			s->stop = 1;
 			return i;
 		}
-		message(s, p, p->data + l4 + 8, end - l4 - 8, l3, l4, v6);
+		s->udp++;
+		pktsh_dns_msg_add(s, p->data + l4 + 8, end - l4 - 8, p->data + l3, v6,
+				  be16(p->data + l4), be16(p->data + l4 + 2), (double)p->ts, 0);
 	}
 	s->stop = 0;
 	return n;

@@ -266,6 +266,13 @@ struct pktsh_dns_scan {
  * arena filled up, or n. */
 uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 			const uint8_t *ports, struct pktsh_dns_scan *s);
+/* Appends the message at msg (len bytes) to s as the scan does, for the
+ * messages found by another path (dnsflow): l3hdr is the IP header of the
+ * packet that carried (or completed) it, sport/dport its ports. The
+ * caller makes room first (a message and 256 bytes of arena). */
+void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
+		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
+		       double ts, int tcp);
 
 /* A bounded table of requests waiting for their answer (pending.c,
  * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1
