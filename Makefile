@@ -28,12 +28,20 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing \
 LDFLAGS := -Wl,--dynamic-list=$(G)/exports.list
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lm -ldl -lpthread
 
-SRCS := $(wildcard src/*.c)
+# src/ is the FFI contract (pktsh.h) and the error helper every layer
+# uses; the folders are the layers: host (the binary, REPL, signals,
+# privileges, workers), source (receivers, sender, pcap writer), xdp (the
+# rule set host), proto (protocol readers), accel (C tables and scans the
+# Lua library drives a batch at a time).
+SRCS := $(wildcard src/*.c src/*/*.c)
+HDRS := $(wildcard src/*.h src/*/*.h)
 OBJS := $(SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/luamods.o
-LUA_SRCS := $(wildcard lua/pktsh/*.lua)
-# lua/pktsh/x.lua is module pktsh.x (init.lua is pktsh); the FFI
-# declarations are generated from src/pktsh.h as pktsh.cdef.
-LUA_HDRS := $(LUA_SRCS:lua/pktsh/%.lua=$(G)/lua/%.h) $(G)/lua/cdef.h
+# lua/pktsh/a/b.lua is module pktsh.a.b, lua/pktsh/a/init.lua is pktsh.a
+# (lua/pktsh/init.lua is pktsh); the FFI declarations are generated from
+# src/pktsh.h as pktsh.cdef.
+LUA_SRCS := $(sort $(shell find lua/pktsh -name '*.lua'))
+luamod = $(patsubst %.init,%,$(subst /,.,$(patsubst lua/%.lua,%,$(1))))
+LUA_HDRS := $(foreach f,$(LUA_SRCS),$(G)/lua/$(call luamod,$(f)).h) $(G)/lua/pktsh.cdef.h
 
 .PHONY: all deps demo test bench fuzz install uninstall clean check-deps
 all: $(B)/pktsh
@@ -42,16 +50,17 @@ $(B)/pktsh: $(OBJS) $(G)/exports.list
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(B)/obj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/obj
+$(B)/obj/%.o: src/%.c $(HDRS)
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # --- XDP rules: the BPF program, built as a libbpf skeleton -----------------
 # bpf/xdp_rules.bpf.c is compiled for the BPF target (-g: BTF, which the
 # skeleton and the verifier's messages need) and turned by bpftool into
 # build/gen/xdp_rules.skel.h, a C header that embeds the object's bytes.
-# src/xdp.c includes it, so the program lives inside the pktsh binary
-# (src/xdpclass.c and src/xdpowner.c include it for the skeleton's struct
+# src/xdp/xdp.c includes it, so the program lives inside the pktsh binary
+# (src/xdp/xdpclass.c and xdpowner.c include it for the skeleton's struct
 # only); the header bpf/xdp_rules.h is shared by both sides.
 BPF_CLANG ?= clang
 BPFTOOL ?= bpftool
@@ -66,9 +75,8 @@ $(G)/xdp_rules.skel.h: $(B)/obj/xdp_rules.bpf.o | $(G)
 	$(call msg,GENSKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name xdp_rules_bpf > $@
 
-$(B)/obj/xdp.o $(B)/obj/xdpclass.o $(B)/obj/xdpowner.o: $(G)/xdp_rules.skel.h \
-	bpf/xdp_rules.h src/xdp_int.h
-$(B)/obj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
+$(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/xdp/*.c)): $(G)/xdp_rules.skel.h bpf/xdp_rules.h
+$(B)/obj/source/xdpcopy.o: bpf/xdp_rules.h
 
 $(B)/obj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/obj
 	$(call msg,CC,$@)
@@ -84,27 +92,25 @@ $(G)/pktsh_cdef.lua: src/pktsh.h | $(G)
 	$(Q){ echo '-- generated from src/pktsh.h: do not edit'; \
 	  echo 'require("ffi").cdef[=['; grep -v '^#' $<; echo ']=]'; } > $@
 
-$(G)/lua/cdef.h: $(G)/pktsh_cdef.lua | $(G)/lua
+$(G)/lua/pktsh.cdef.h: $(G)/pktsh_cdef.lua | $(G)/lua
 	$(call msg,LUAJIT,$@)
 	$(Q)$(LUAJIT) -b -g -n pktsh.cdef -t h $< $@
 
-$(G)/lua/init.h: lua/pktsh/init.lua | $(G)/lua
-	$(call msg,LUAJIT,$@)
-	$(Q)$(LUAJIT) -b -g -n pktsh -t h $< $@
-
-$(G)/lua/%.h: lua/pktsh/%.lua | $(G)/lua
-	$(call msg,LUAJIT,$@)
-	$(Q)$(LUAJIT) -b -g -n pktsh.$* -t h $< $@
-
-# lua/pktsh/NAME.lua -> module pktsh.NAME, C array luaJIT_BC_pktsh_NAME.
-modname = $(if $(filter init,$(1)),pktsh,pktsh.$(1))
+# One rule per module: build/gen/lua/MODULE.h holds the bytecode of
+# MODULE as the C array luaJIT_BC_MODULE (dots as underscores).
+define luamod_rule
+$(G)/lua/$(call luamod,$(1)).h: $(1) | $(G)/lua
+	$$(call msg,LUAJIT,$$@)
+	$$(Q)$$(LUAJIT) -b -g -n $(call luamod,$(1)) -t h $$< $$@
+endef
+$(foreach f,$(LUA_SRCS),$(eval $(call luamod_rule,$(f))))
 $(G)/luamods.c: $(LUA_HDRS) Makefile | $(G)
 	$(call msg,GEN,$@)
 	$(Q){ echo '/* generated: the compiled-in Lua library */'; \
-	  echo '#include <lauxlib.h>'; echo '#include "host.h"'; \
+	  echo '#include <lauxlib.h>'; echo '#include "host/host.h"'; \
 	  for h in $(LUA_HDRS); do echo "#include \"$${h#$(G)/}\""; done; \
 	  echo 'static const struct { const char *name; const unsigned char *bc; size_t len; } mods[] = {'; \
-	  for m in $(foreach h,$(LUA_HDRS),$(call modname,$(basename $(notdir $(h))))); do \
+	  for m in $(foreach h,$(LUA_HDRS),$(basename $(notdir $(h)))); do \
 	    sym=luaJIT_BC_$$(echo $$m | tr . _); \
 	    echo "  { \"$$m\", $$sym, $${sym}_SIZE },"; done; \
 	  echo '};'; \
@@ -167,18 +173,18 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
-FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/main.c,$(SRCS))) $(B)/fuzzobj/luamods.o
+FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/host/main.c,$(SRCS))) $(B)/fuzzobj/luamods.o
 
 $(B)/fuzzobj:
 	$(Q)mkdir -p $@
 
-$(B)/fuzzobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/fuzzobj
+$(B)/fuzzobj/%.o: src/%.c $(HDRS)
 	$(call msg,FUZZCC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
-$(B)/fuzzobj/xdp.o $(B)/fuzzobj/xdpclass.o $(B)/fuzzobj/xdpowner.o: $(G)/xdp_rules.skel.h \
-	bpf/xdp_rules.h src/xdp_int.h
-$(B)/fuzzobj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
+$(patsubst src/%.c,$(B)/fuzzobj/%.o,$(wildcard src/xdp/*.c)): $(G)/xdp_rules.skel.h bpf/xdp_rules.h
+$(B)/fuzzobj/source/xdpcopy.o: bpf/xdp_rules.h
 
 $(B)/fuzzobj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/fuzzobj
 	$(call msg,FUZZCC,$@)

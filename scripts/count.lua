@@ -27,7 +27,7 @@ exit status: 0 on success (Ctrl-C included), 1 if the source cannot be
 read, 2 for a usage error.
 ]]
 
-local cli = require "pktsh.cli"
+local cli = require "pktsh.host.cli"
 
 local function die(status, fmt, ...) cli.die("count", status, fmt, ...) end
 

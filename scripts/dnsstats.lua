@@ -52,7 +52,7 @@ local band = bit.band
 
 local MAX_PENDING = 200000
 
-local cli = require "pktsh.cli"
+local cli = require "pktsh.host.cli"
 
 local function die(status, fmt, ...) cli.die("dnsstats", status, fmt, ...) end
 

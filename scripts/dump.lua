@@ -32,7 +32,7 @@ exit status: 0 on success; 1 if the source cannot be read (after
 printing every packet before the problem); 2 for a usage error.
 ]]
 
-local cli = require "pktsh.cli"
+local cli = require "pktsh.host.cli"
 
 local function die(status, fmt, ...) cli.die("dump", status, fmt, ...) end
 

@@ -41,7 +41,7 @@ usage error.
 local xdp = pktsh.xdp
 local json = pktsh.json
 
-local cli = require "pktsh.cli"
+local cli = require "pktsh.host.cli"
 
 local function die(status, fmt, ...) cli.die("firewall", status, fmt, ...) end
 

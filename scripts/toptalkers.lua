@@ -28,7 +28,7 @@ exit status: 0 on success; 1 if the source cannot be read; 2 for a usage error.
 
 local chart = pktsh.chart
 
-local cli = require "pktsh.cli"
+local cli = require "pktsh.host.cli"
 
 local function die(status, fmt, ...) cli.die("toptalkers", status, fmt, ...) end
 

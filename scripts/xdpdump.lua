@@ -34,7 +34,7 @@ usage error.
 
 local xdp = pktsh.xdp
 
-local cli = require "pktsh.cli"
+local cli = require "pktsh.host.cli"
 
 local function die(status, fmt, ...) cli.die("xdpdump", status, fmt, ...) end
 

@@ -1,7 +1,7 @@
 /* err.c - filling the error out-parameter every entry point takes. */
 #include <stdarg.h>
 #include <stdio.h>
-#include "host.h"
+#include "host/host.h"
 
 void pktsh_err_set(struct pktsh_err *err, int errnum, const char *fmt, ...)
 {

@@ -1,6 +1,6 @@
 -- pktsh: the Lua library. Users see this table as the global `pktsh`.
 require "pktsh.cdef"
-require "pktsh.packet"          -- installs the packet metatype
+require "pktsh.proto.packet"          -- installs the packet metatype
 local ffi = require "ffi"
 local C = ffi.C
 
@@ -11,7 +11,7 @@ local C = ffi.C
 -- its run there: dnsstats makes a third fewer calls this way.
 jit.opt.start("sizemcode=256", "maxmcode=4096")
 local source = require "pktsh.source"
-local writer = require "pktsh.writer"
+local writer = require "pktsh.source.writer"
 
 local pktsh = {
   version = ffi.string(C.pktsh_version()),
@@ -40,20 +40,20 @@ function pktsh.check_filter(expr, linktype)
 end
 
 -- Loaded on first use, so that `pktsh -e ''` stays fast.
-local lazy = {json = "pktsh.json", repl = "pktsh.repl", packet = "pktsh.packet"}
-lazy.sender = "pktsh.sender"    -- pktsh.sender(ifname [, opts]) (callable module)
-lazy.build = "pktsh.build"      -- frame builders: pktsh.build.udp4{...}
-lazy.parallel = "pktsh.parallel" -- pktsh.parallel(spec, opts, work, ...) (callable module)
-lazy.serial = "pktsh.serial"
+local lazy = {json = "pktsh.report.json", repl = "pktsh.host.repl", packet = "pktsh.proto.packet"}
+lazy.sender = "pktsh.source.sender"    -- pktsh.sender(ifname [, opts]) (callable module)
+lazy.build = "pktsh.proto.build"      -- frame builders: pktsh.build.udp4{...}
+lazy.parallel = "pktsh.host.parallel" -- pktsh.parallel(spec, opts, work, ...) (callable module)
+lazy.serial = "pktsh.host.serial"
 lazy.xdp = "pktsh.xdp"        -- pktsh.xdp(ifname, opts): XDP rules (callable module)
-lazy.dns = "pktsh.dns"          -- DNS decoder: pktsh.dns.parse, .question, .type_name
-lazy.dnsflow = "pktsh.dnsflow"  -- packets -> DNS messages (UDP, TCP, fragments)
-lazy.pending = "pktsh.pending"  -- requests waiting for answers, in C (pktsh.pending.new)
-lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.hist", "pktsh.topk", "pktsh.rate", "pktsh.chart"
+lazy.dns = "pktsh.proto.dns"          -- DNS decoder: pktsh.dns.parse, .question, .type_name
+lazy.dnsflow = "pktsh.proto.dnsflow"  -- packets -> DNS messages (UDP, TCP, fragments)
+lazy.pending = "pktsh.accel.pending"  -- requests waiting for answers, in C (pktsh.pending.new)
+lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.report.hist", "pktsh.report.topk", "pktsh.report.rate", "pktsh.report.chart"
 
 -- The -j N worker count; in a worker, its index and the count (else nil).
 function pktsh.jobs() return tonumber(C.pktsh_jobs()) end
-function pktsh.worker() return require("pktsh.parallel").worker() end
+function pktsh.worker() return require("pktsh.host.parallel").worker() end
 setmetatable(pktsh, {__index = function(t, k)
   local name = lazy[k]
   if not name then return nil end
@@ -67,22 +67,22 @@ function pktsh.install_globals(g)
   g.open = pktsh.open
   g.pcap_writer = pktsh.pcap_writer
   g.help = function(...)
-    if rawget(g, "by") then require("pktsh.chart").document(g) end
-    return require("pktsh.repl").help(...)
+    if rawget(g, "by") then require("pktsh.report.chart").document(g) end
+    return require("pktsh.host.repl").help(...)
   end
   g.pktsh = pktsh
   -- charts one-liners: hist(open"eth0", by.dport, {seconds = 10}), top(src, by.src),
   -- rate(src); pktsh.hist/topk/rate/chart load on first use
-  g.hist = function(...) return require("pktsh.hist").global(...) end
-  g.top = function(...) return require("pktsh.topk").global(...) end
-  g.rate = function(...) return require("pktsh.rate").global(...) end
+  g.hist = function(...) return require("pktsh.report.hist").global(...) end
+  g.top = function(...) return require("pktsh.report.topk").global(...) end
+  g.rate = function(...) return require("pktsh.report.rate").global(...) end
   g.by = setmetatable({}, {
     __index = function(t, k)
-      local v = require("pktsh.chart").by[k]
+      local v = require("pktsh.report.chart").by[k]
       if v then rawset(t, k, v) end
       return v
     end,
-    __fields = function() return require("pktsh.chart").by_list() end,
+    __fields = function() return require("pktsh.report.chart").by_list() end,
     __tostring = function() return "by: key functions for hist() and top() - help(by)" end})
 end
 

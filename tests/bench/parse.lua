@@ -13,7 +13,7 @@ end
 local ffi = require "ffi"
 local C = ffi.C
 
-local methods = require("pktsh.packet").methods
+local methods = require("pktsh.proto.packet").methods
 local probe = ffi.new("struct pktsh_pkt")
 for _, m in ipairs{"ip", "proto", "udp", "tcp", "payload", "u8"} do
   if not (methods and type(methods[m]) == "function") or not pcall(function() return probe[m] end) then

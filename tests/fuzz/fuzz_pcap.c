@@ -33,8 +33,8 @@ void pktsh_setup_package(lua_State *L)
 
 static const char driver[] =
 	"local pktsh = require 'pktsh'\n"
-	"local dns = require 'pktsh.dns'\n"
-	"local dnsflow = require 'pktsh.dnsflow'\n"
+	"local dns = require 'pktsh.proto.dns'\n"
+	"local dnsflow = require 'pktsh.proto.dnsflow'\n"
 	"local decoders = {'eth', 'vlan', 'vlan_id', 'ip4', 'ip6', 'ip', 'proto',\n"
 	"  'tcp', 'udp', 'icmp', 'icmp6', 'payload', 'ports'}\n"
 	"local function all(p)\n"

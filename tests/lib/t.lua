@@ -40,7 +40,7 @@ T.same = same
 
 function T.deq(got, want, what)
   if not same(got, want) then
-    local j = require "pktsh.json"
+    local j = require "pktsh.report.json"
     error(string.format("%s: got %s, want %s", what or "value", j.encode(got), j.encode(want)), 2)
   end
 end

@@ -42,7 +42,7 @@ run() {
 }
 
 field() {  # field FILE EXPR: a value from the JSON report
-  "$PKTSH" -e "local j = require('pktsh.json').decode(io.open('$1'):read('*a'))
+  "$PKTSH" -e "local j = require('pktsh.report.json').decode(io.open('$1'):read('*a'))
                print($2)" 2>/dev/null
 }
 

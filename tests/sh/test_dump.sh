@@ -22,7 +22,7 @@ expect_match "-x prints hex" "$(echo "$out" | sed -n 2p)" "^0000  00 11 22 33 44
 # --json: every line parses and carries the promised keys.
 dump --json $P/dnscap__vlan11.pcap >"$TMP/j" 2>/dev/null
 J="$TMP/j" check "--json lines parse with the required keys" "$PKTSH" -e '
-  local json = require "pktsh.json"
+  local json = require "pktsh.report.json"
   local n = 0
   for line in io.lines(os.getenv("J")) do
     n = n + 1

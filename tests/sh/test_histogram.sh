@@ -55,5 +55,5 @@ out=$("$PKTSH" -e "top(open'$P/dnscap__dns.pcap', by.src, {ascii = true})")
 expect_match "top global" "$out" "1 +172.17.0.10 +65"
 out=$(echo 'help(hist)' | "$PKTSH")
 expect_match "help(hist)" "$out" "hist\(src, key"
-out=$("$PKTSH" -e 'print(package.loaded["pktsh.hist"], package.loaded["pktsh.chart"])')
+out=$("$PKTSH" -e 'print(package.loaded["pktsh.report.hist"], package.loaded["pktsh.report.chart"])')
 expect_eq "charts not loaded at start-up" "$out" "nil	nil"

@@ -133,7 +133,7 @@ netns_exec "$NS_A" "$PKTSH" -e "
   local s = assert(pktsh.sender('$IF_A', {tx_ring = false}))
   assert(s:send(f, 300) == 300)
   local st = s:stats()
-  assert(st.packets == 300 and st.bytes == 300 * #f and st.errors == 0, require('pktsh.json').encode(st))
+  assert(st.packets == 300 and st.bytes == 300 * #f and st.errors == 0, require('pktsh.report.json').encode(st))
   assert(s:info().tx_ring == false)
   s:close(); s:close()
   assert(s:stats().packets == 300)

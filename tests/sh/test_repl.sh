@@ -33,7 +33,7 @@ else echo "not ok - piped: a history file was written"; rm -f "$tmp/.pktsh_histo
 
 # completion of FFI objects described through repl.register, and help(obj)
 got=$(HOME=$tmp timeout 10 "$BIN" -e '
-local ffi, repl = require "ffi", require "pktsh.repl"
+local ffi, repl = require "ffi", require "pktsh.host.repl"
 ffi.cdef "struct repl_test_pkt { int len; }"
 local m = {udp = function() end}
 local ct = ffi.metatype("struct repl_test_pkt", {__index = m})

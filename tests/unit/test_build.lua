@@ -2,7 +2,7 @@
 -- agrees that every length and checksum is right.
 local T = require "t"
 local build = pktsh.build
-local packet = require "pktsh.packet"
+local packet = require "pktsh.proto.packet"
 
 local function decode(s) return packet.from_bytes(s) end
 

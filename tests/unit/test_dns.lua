@@ -4,9 +4,9 @@
 local T = require "t"
 local ffi = require "ffi"
 local bit = require "bit"
-local dns = require "pktsh.dns"
-local dnsflow = require "pktsh.dnsflow"
-local packet = require "pktsh.packet"
+local dns = require "pktsh.proto.dns"
+local dnsflow = require "pktsh.proto.dnsflow"
+local packet = require "pktsh.proto.packet"
 
 local char, rep = string.char, string.rep
 

@@ -25,8 +25,8 @@
 --   * Names: pktsh escapes non-printable bytes (RFC 1035), tshark does
 --     not; names are compared after undoing the escapes.
 local T = require "t"
-local dns = require "pktsh.dns"
-local dnsflow = require "pktsh.dnsflow"
+local dns = require "pktsh.proto.dns"
+local dnsflow = require "pktsh.proto.dnsflow"
 local bit = require "bit"
 
 local band, rshift = bit.band, bit.rshift

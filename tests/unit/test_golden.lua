@@ -13,7 +13,7 @@
 --   PKTSH_GOLDEN_UPDATE=1 tests/run golden && git diff tests/golden
 local T = require "t"
 local pktsh = require "pktsh"
-require "pktsh.packet"
+require "pktsh.proto.packet"
 
 local DIR, GOLDEN, ORACLE = "tests/pcaps/", "tests/golden/", "tests/pcaps/oracle/"
 local update = os.getenv("PKTSH_GOLDEN_UPDATE") == "1"

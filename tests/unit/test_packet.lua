@@ -3,7 +3,7 @@
 local T = require "t"
 local ffi = require "ffi"
 local bit = require "bit"
-local packet = require "pktsh.packet"
+local packet = require "pktsh.proto.packet"
 
 local char, rep = string.char, string.rep
 local from = packet.from_bytes

@@ -3,7 +3,7 @@
 -- tests/sh/test_workers.sh). Workers re-run their script up to the call,
 -- so the threaded cases run small scripts of their own, not this file.
 local T = require "t"
-local S = require "pktsh.serial"
+local S = require "pktsh.host.serial"
 local P = pktsh.parallel
 local PKTSH = os.getenv("PKTSH_BIN") or "build/pktsh"
 

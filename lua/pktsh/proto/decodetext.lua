@@ -1,0 +1,471 @@
+-- decodetext.lua - packets as text: a tcpdump -n like one-line summary,
+-- a layered tree (tshark -V lite) and a hex dump. Off the hot path: this
+-- module reads bytes only through the checked accessors (p:u8, p:u16, ...)
+-- so a truncated or hostile packet prints a marker such as "[|udp]" and
+-- never reads past caplen.
+local ffi = require "ffi"
+local bit = require "bit"
+local packet = require "pktsh.proto.packet"
+
+local band, rshift = bit.band, bit.rshift
+local fmt, concat = string.format, table.concat
+
+local M = {}
+
+---------------------------------------------------------------------------
+-- Small helpers
+
+-- HH:MM:SS.ffffff in local time, as tcpdump prints it.
+local function clock(ts)
+  ts = ffi.cast("int64_t", ts)
+  local sec = tonumber(ts / 1000000000LL)
+  local usec = tonumber((ts % 1000000000LL) / 1000LL)
+  if usec < 0 then sec, usec = sec - 1, usec + 1000000 end
+  return os.date("%H:%M:%S", sec) .. fmt(".%06d", usec)
+end
+M.clock = clock
+
+local function in4_at(p, off)
+  local a, b, c, d = p:u8(off), p:u8(off + 1), p:u8(off + 2), p:u8(off + 3)
+  if not d then return nil end
+  return fmt("%d.%d.%d.%d", a, b, c, d)
+end
+
+local in6_buf = ffi.new("struct pktsh_in6")
+local function in6_at(p, off)
+  if off + 16 > p.caplen then return nil end
+  ffi.copy(in6_buf, p.data + off, 16)
+  return packet.in6_str(in6_buf)
+end
+
+local mac_buf = ffi.new("struct pktsh_mac")
+local function mac_at(p, off)
+  if off + 6 > p.caplen then return nil end
+  ffi.copy(mac_buf, p.data + off, 6)
+  return packet.mac_str(mac_buf)
+end
+
+-- End of the IP datagram according to its header (not bounded by caplen):
+-- tcpdump's "length" values come from the headers, not the capture.
+local function wire_end(p)
+  local off = p.l3off
+  if p.ethertype == 0x0800 then return off + p:u16(off + 2) end
+  local plen = p:u16(off + 4)
+  if plen == 0 then return p.l3end end
+  return off + 40 + plen
+end
+
+local tcp_flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
+  {0x10, "."}, {0x20, "U"}, {0x40, "E"}, {0x80, "W"}}
+
+local function tcp_flags(f)
+  local t = {}
+  for _, fc in ipairs(tcp_flag_chars) do
+    if band(f, fc[1]) ~= 0 then t[#t + 1] = fc[2] end
+  end
+  if #t == 0 then return "none" end
+  return concat(t)
+end
+M.tcp_flags = tcp_flags
+
+local proto_names = {[1] = "ICMP", [2] = "IGMP", [6] = "TCP", [17] = "UDP",
+  [0] = "IPv6 hop-by-hop", [41] = "IPv6", [43] = "IPv6 routing", [44] = "IPv6 fragment",
+  [47] = "GRE", [59] = "IPv6 no next header", [60] = "IPv6 destination options", [50] = "ESP", [51] = "AH", [58] = "ICMPv6",
+  [89] = "OSPF", [103] = "PIM", [112] = "VRRP", [132] = "SCTP"}
+M.proto_names = proto_names
+
+---------------------------------------------------------------------------
+-- Transport summaries. `a`/`b` are the address texts, `pre` the "IP " /
+-- "IP6 " prefix; each returns the text after it.
+
+local function endpoints(a, b, sp, dp)
+  if sp and dp then return fmt("%s.%d > %s.%d: ", a, sp, b, dp) end
+  return fmt("%s > %s: ", a, b)
+end
+
+-- Sequence numbers are absolute (tcpdump -S): a summary has no state, so
+-- it cannot make them relative to the first segment as tcpdump does.
+local function tcp_text(p, a, b, off, wend)
+  local sp, dp = p:u16(off), p:u16(off + 2)
+  local t = p:tcp()
+  if not t then
+    local doff = off + 20 <= p.l3end and p:u8(off + 12)
+    if doff and doff < 0x50 then
+      return endpoints(a, b, sp, dp) .. fmt("tcp bad hlen %d", rshift(doff, 4) * 4)
+    end
+    return endpoints(a, b, sp, dp) .. "[|tcp]"
+  end
+  local f = t.flags
+  local plen = wend - off - t.hlen
+  local parts = {fmt("Flags [%s]", tcp_flags(f))}
+  if plen > 0 then
+    parts[#parts + 1] = fmt("seq %d:%d", t.seq, (t.seq + plen) % 4294967296)
+  elseif band(f, 0x07) ~= 0 then
+    parts[#parts + 1] = fmt("seq %d", t.seq)
+  end
+  if band(f, 0x10) ~= 0 then parts[#parts + 1] = fmt("ack %d", t.ack) end
+  parts[#parts + 1] = fmt("win %d", t.win)
+  parts[#parts + 1] = fmt("length %d", plen < 0 and 0 or plen)
+  local s = endpoints(a, b, t.sport, t.dport) .. concat(parts, ", ")
+  if off + t.hlen > p.l3end then s = s .. " [|tcp]" end
+  return s
+end
+
+local function udp_text(p, a, b, off, wend)
+  local sp, dp = p:u16(off), p:u16(off + 2)
+  local u = p:udp()
+  if not u then
+    local ulen = off + 8 <= p.l3end and p:u16(off + 4)
+    if ulen and ulen < 8 then
+      return endpoints(a, b, sp, dp) .. fmt("UDP, bad length %d < 8", ulen)
+    end
+    return endpoints(a, b, sp, dp) .. "[|udp]"
+  end
+  local s = endpoints(a, b, u.sport, u.dport)
+  -- a first fragment carries only part of the datagram the length names
+  if off + u.len > wend and p.fragment == 0 then
+    return s .. fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8)
+  end
+  return s .. fmt("UDP, length %d", u.len - 8)
+end
+
+local unreach4 = {[0] = "net %s unreachable", [1] = "host %s unreachable",
+  [9] = "net %s unreachable - admin prohibited", [10] = "host %s unreachable - admin prohibited",
+  [13] = "host %s unreachable - admin prohibited filter"}
+
+-- "192.168.1.102 udp port 59207 unreachable" from the quoted datagram.
+local function unreach_text(p, code)
+  local q = p:inner()
+  local ip = q and q:ip4()
+  if not ip then return fmt("unreachable - code %d", code), true end
+  local dst = tostring(ip.dst)
+  if code == 2 then return fmt("%s protocol %d unreachable", dst, ip.proto) end
+  if code == 3 then
+    local _, dp = q:ports()
+    local pn = ip.proto == 6 and "tcp" or ip.proto == 17 and "udp" or nil
+    if dp and pn then return fmt("%s %s port %d unreachable", dst, pn, dp) end
+    return fmt("%s protocol %d port unreachable", dst, ip.proto)
+  end
+  if code == 4 then
+    return fmt("%s unreachable - need to frag (mtu %d)", dst, p:u16(p.l4off + 6))
+  end
+  if unreach4[code] then return fmt(unreach4[code], dst) end
+  return fmt("%s unreachable - code %d", dst, code)
+end
+
+local icmp4_names = {[0] = "echo reply", [8] = "echo request", [9] = "router advertisement",
+  [10] = "router solicitation", [13] = "time stamp query", [14] = "time stamp reply",
+  [4] = "source quench", [12] = "parameter problem", [17] = "address mask request",
+  [18] = "address mask reply"}
+
+local function icmp_text(p, a, b, off, wend)
+  local h = p:icmp()
+  local s = endpoints(a, b)
+  if not h then return s .. "[|icmp]" end
+  local ty, code, len = h.type, h.code, wend - off
+  local what, trunc
+  if ty == 0 or ty == 8 then
+    what = fmt("%s, id %d, seq %d", icmp4_names[ty], h.id, h.seq)
+  elseif ty == 3 then
+    what, trunc = unreach_text(p, code)
+  elseif ty == 11 then
+    what = code == 0 and "time exceeded in-transit" or "ip reassembly time exceeded"
+  elseif ty == 5 then
+    what = fmt("redirect to %s", in4_at(p, off + 4))
+  else
+    what = icmp4_names[ty] or fmt("type-#%d", ty)
+  end
+  return s .. fmt("ICMP %s, length %d%s", what, len, trunc and " [|icmp]" or "")
+end
+
+local icmp6_names = {[1] = "destination unreachable", [2] = "packet too big",
+  [3] = "time exceeded in-transit", [4] = "parameter problem",
+  [128] = "echo request", [129] = "echo reply",
+  [130] = "multicast listener query", [131] = "multicast listener report",
+  [132] = "multicast listener done", [133] = "router solicitation",
+  [134] = "router advertisement", [135] = "neighbor solicitation",
+  [136] = "neighbor advertisement", [137] = "redirect",
+  [143] = "multicast listener report v2"}
+
+local function icmp6_text(p, a, b, off, wend)
+  local h = p:icmp6()
+  local s = endpoints(a, b)
+  if not h then return s .. "ICMP6 [|icmp6]" end
+  local ty = h.type
+  local name = icmp6_names[ty] or fmt("type-#%d", ty)
+  -- errors quote the offending datagram; tcpdump marks one cut away
+  local cut = ty >= 1 and ty <= 4 and not p:inner()
+  if ty == 128 or ty == 129 then
+    name = fmt("%s, id %d, seq %d", name, h.id, h.seq)
+  elseif ty == 135 or ty == 136 then
+    local t = in6_at(p, off + 8)
+    if t then name = fmt("%s, %s %s", name, ty == 135 and "who has" or "tgt is", t) end
+  end
+  return s .. fmt("ICMP6, %s, length %d%s", name, wend - off, cut and " [|icmp6]" or "")
+end
+
+local function l4_text(p, a, b, wend)
+  local proto, off = p.l4proto, p.l4off
+  if proto == 6 then return tcp_text(p, a, b, off, wend) end
+  if proto == 17 then return udp_text(p, a, b, off, wend) end
+  if proto == 1 and p.ethertype == 0x0800 then return icmp_text(p, a, b, off, wend) end
+  if proto == 58 then return icmp6_text(p, a, b, off, wend) end
+  local name = proto_names[proto]
+  return endpoints(a, b) .. fmt("%s, length %d", name or fmt("ip-proto-%d", proto), wend - off)
+end
+
+---------------------------------------------------------------------------
+-- IP summaries
+
+local function ip4_problem(p)
+  local off, cap = p.l3off, p.caplen
+  if off + 20 > cap then return "[|ip]" end
+  local vhl = p:u8(off)
+  local hlen = band(vhl, 15) * 4
+  if rshift(vhl, 4) ~= 4 then return fmt("IP%d", rshift(vhl, 4)) end
+  if hlen < 20 then return fmt("bad-hlen %d", hlen) end
+  if off + hlen > cap then return "[|ip]" end
+  local tot = p:u16(off + 2)
+  if tot < hlen then return fmt("bad-len %d", tot) end
+  return "[|ip]"
+end
+
+local function ip4_text(p)
+  if p.l3state ~= 1 then return "IP " .. ip4_problem(p) end
+  local ip = p:ip4()
+  local a, b = tostring(ip.src), tostring(ip.dst)
+  local wend = p.l3off + ip.len
+  if p.fragment == 2 then
+    return fmt("IP %s > %s: ip-proto-%d (frag id %d, offset %d, length %d)", a, b,
+      ip.proto, ip.id, ip.frag_off, ip.len - ip.hlen)
+  end
+  return "IP " .. l4_text(p, a, b, wend)
+end
+
+-- Names of the IPv6 extension headers before the transport, tcpdump style,
+-- and whether the chain ran past the datagram.
+local ext6_names = {[0] = "HBH", [43] = "RT", [60] = "DSTOPT", [51] = "AH", [44] = "frag"}
+
+local function ip6_exts(p)
+  local names, off, stop = {}, p.l3off + 40, p.l3end
+  local nh = p:u8(p.l3off + 6)
+  for _ = 1, 16 do
+    local name = ext6_names[nh]
+    if not name then break end
+    if off + 8 > stop then return names, nh, true end
+    if nh == 44 then
+      local fo = p:u16(off + 2)
+      names[#names + 1] = fmt("frag (%d|%d)", band(fo, 0xfff8), stop - off - 8)
+      if band(fo, 0xfff8) ~= 0 then return names, p:u8(off), false, true end
+      nh, off = p:u8(off), off + 8
+    else
+      names[#names + 1] = name
+      local n = nh == 51 and (p:u8(off + 1) + 2) * 4 or (p:u8(off + 1) + 1) * 8
+      if off + n > stop then return names, nh, true end
+      nh, off = p:u8(off), off + n
+    end
+  end
+  return names, nh, false
+end
+
+local ext6_trunc = {[0] = "[|hbhopt]", [43] = "[|srcrt]", [60] = "[|dstopt]",
+  [51] = "[|AH]", [44] = "[|frag]"}
+
+local function ip6_text(p)
+  if p.l3state ~= 1 then
+    if p.l3off + 40 > p.caplen then return "IP6 [|ip6]" end
+    return fmt("IP6 version %d", rshift(p:u8(p.l3off), 4))
+  end
+  local ip = p:ip6()
+  local a, b = tostring(ip.src), tostring(ip.dst)
+  local names, nh, trunc, later = ip6_exts(p)
+  local pre = #names > 0 and (concat(names, " ") .. " ") or ""
+  if later then
+    return fmt("IP6 %s > %s: %sip-proto-%d", a, b, pre, nh)
+  end
+  if trunc or p.l4off == 0 then
+    if nh == 50 or nh == 59 then
+      return fmt("IP6 %s > %s: %s%s", a, b, pre, nh == 50 and "ESP" or "no next header")
+    end
+    return fmt("IP6 %s > %s: %s%s", a, b, pre, ext6_trunc[nh] or "[|ip6]")
+  end
+  local s = l4_text(p, a, b, wire_end(p))
+  -- Put the extension names after "a > b: " as tcpdump does.
+  if pre ~= "" then s = s:gsub(": ", ": " .. pre, 1) end
+  return "IP6 " .. s
+end
+
+---------------------------------------------------------------------------
+-- L2 summaries
+
+local function arp_text(p)
+  local off = p.l3off
+  local len = p.len - off
+  if off + 8 > p.caplen then return "ARP, [|arp]" end
+  local htype, ptype, hl, pl, op = p:u16(off), p:u16(off + 2), p:u8(off + 4), p:u8(off + 5), p:u16(off + 6)
+  if htype ~= 1 or ptype ~= 0x0800 or hl ~= 6 or pl ~= 4 then
+    return fmt("ARP, hardware %d, protocol 0x%04x, op %d, length %d", htype, ptype, op, len)
+  end
+  if off + 28 > p.caplen then return "ARP, [|arp]" end
+  local sha, spa, tpa = mac_at(p, off + 8), in4_at(p, off + 14), in4_at(p, off + 24)
+  if op == 1 then return fmt("ARP, Request who-has %s tell %s, length %d", tpa, spa, len) end
+  if op == 2 then return fmt("ARP, Reply %s is-at %s, length %d", spa, sha, len) end
+  return fmt("ARP, op %d %s > %s, length %d", op, spa, tpa, len)
+end
+
+local link_names = {[0] = "NULL", [1] = "ether", [12] = "raw", [101] = "raw", [108] = "loop",
+  [113] = "sll", [228] = "ipv4", [229] = "ipv6", [276] = "sll2"}
+
+local function vlan_prefix(p)
+  local t = {}
+  for i = 1, math.min(p.nvlan, 2) do t[#t + 1] = fmt("vlan %d ", p:vlan_id(i)) end
+  for _ = 3, p.nvlan do t[#t + 1] = "vlan ? " end
+  return concat(t)
+end
+
+local function body(p)
+  if p.l2state == 0 then packet.decode_l2(p) end
+  if p.l3state == 0 then packet.decode_l3(p) end
+  if p.l2state ~= 1 then
+    local n = link_names[p.linktype]
+    if not n then return fmt("linktype %d, length %d", p.linktype, p.len) end
+    return vlan_prefix(p) .. fmt("[|%s]", p.nvlan > 0 and "vlan" or n)
+  end
+  local et = p.ethertype
+  local s
+  if et == 0x0800 then s = ip4_text(p)
+  elseif et == 0x86dd then s = ip6_text(p)
+  elseif et == 0x0806 then s = arp_text(p)
+  elseif p.linktype == 1 and et < 0x0600 then s = fmt("802.3, length %d", p.len)
+  elseif et == 0 then s = fmt("unknown network protocol, length %d", p.len)
+  else s = fmt("ethertype 0x%04x, length %d", et, p.len) end
+  return vlan_prefix(p) .. s
+end
+
+function M.summary(p)
+  return clock(p.ts) .. " " .. body(p)
+end
+
+---------------------------------------------------------------------------
+-- Hex dump: "0000  45 00 00 54 ...  E..T" (16 bytes a line).
+
+function M.hex(p, off, n)
+  off = off or 0
+  n = n or (p.caplen - off)
+  if off < 0 then off = 0 end
+  if off + n > p.caplen then n = p.caplen - off end
+  local lines = {}
+  for base = off, off + n - 1, 16 do
+    local hx, asc = {}, {}
+    for i = base, math.min(base + 15, off + n - 1) do
+      local c = p.data[i]
+      hx[#hx + 1] = fmt("%02x", c)
+      asc[#asc + 1] = (c >= 32 and c < 127) and string.char(c) or "."
+    end
+    lines[#lines + 1] = fmt("%04x  %-47s  %s", base, concat(hx, " "), concat(asc))
+  end
+  return concat(lines, "\n")
+end
+
+---------------------------------------------------------------------------
+-- Layered tree (tshark -V lite).
+
+local function add(t, depth, s, ...)
+  t[#t + 1] = string.rep("    ", depth) .. fmt(s, ...)
+end
+
+local function show_l2(p, t)
+  local lt = p.linktype
+  if lt == 1 and p:eth() then
+    local e = p:eth()
+    add(t, 0, "Ethernet II, src %s, dst %s, type 0x%04x", tostring(e.src), tostring(e.dst), e.type)
+  elseif lt == 113 and p.caplen >= 16 then
+    add(t, 0, "Linux cooked (SLL), packet type %d, protocol 0x%04x", p:u16(0), p:u16(14))
+  elseif lt == 276 and p.caplen >= 20 then
+    add(t, 0, "Linux cooked v2 (SLL2), protocol 0x%04x, ifindex %d, packet type %d",
+      p:u16(0), p:u32(4), p:u8(10))
+  elseif lt == 0 or lt == 108 then
+    add(t, 0, "Loopback, family %s", tostring(p:u32(0)))
+  end
+  for i = 1, p.nvlan do
+    local v = p:vlan(i)
+    if v then add(t, 0, "802.1Q VLAN, id %d, pcp %d, dei %d, type 0x%04x", v.id, v.pcp, v.dei, v.type) end
+  end
+end
+
+local function show_ip4(p, t)
+  local ip = p:ip4()
+  if not ip then add(t, 0, "IPv4 %s", ip4_problem(p)); return end
+  add(t, 0, "Internet Protocol Version 4, src %s, dst %s", tostring(ip.src), tostring(ip.dst))
+  add(t, 1, "header length %d, tos 0x%02x, total length %d, id %d", ip.hlen, ip.tos, ip.len, ip.id)
+  add(t, 1, "flags [%s%s], fragment offset %d, ttl %d, protocol %d (%s), checksum 0x%04x",
+    ip.df and "DF" or "", ip.mf and (ip.df and ",MF" or "MF") or "", ip.frag_off, ip.ttl,
+    ip.proto, proto_names[ip.proto] or "?", ip.sum)
+  if ip.hlen > 20 then add(t, 1, "options %d bytes", ip.hlen - 20) end
+end
+
+local function show_ip6(p, t)
+  local ip = p:ip6()
+  if not ip then add(t, 0, "IPv6 [|ip6]"); return end
+  add(t, 0, "Internet Protocol Version 6, src %s, dst %s", tostring(ip.src), tostring(ip.dst))
+  add(t, 1, "traffic class 0x%02x, flow label 0x%05x, payload length %d, next header %d, hop limit %d",
+    ip.tclass, ip.flow, ip.plen, ip.nxt, ip.hlim)
+  local names, nh, trunc = ip6_exts(p)
+  if #names > 0 then add(t, 1, "extension headers: %s", concat(names, ", ")) end
+  if trunc then add(t, 1, "extension header %d truncated", nh) end
+end
+
+local function show_l4(p, t)
+  local tc, u, ic, ic6 = p:tcp(), p:udp(), p:icmp(), p:icmp6()
+  if tc then
+    add(t, 0, "Transmission Control Protocol, src port %d, dst port %d", tc.sport, tc.dport)
+    add(t, 1, "seq %d, ack %d, header length %d, flags 0x%02x [%s], window %d, checksum 0x%04x, urgent %d",
+      tc.seq, tc.ack, tc.hlen, tc.flags, tcp_flags(tc.flags), tc.win, tc.sum, tc.urp)
+    if tc.hlen > 20 then add(t, 1, "options %d bytes", tc.hlen - 20) end
+  elseif u then
+    add(t, 0, "User Datagram Protocol, src port %d, dst port %d, length %d, checksum 0x%04x",
+      u.sport, u.dport, u.len, u.sum)
+  elseif ic or ic6 then
+    local h = ic or ic6
+    add(t, 0, "%s, type %d, code %d, checksum 0x%04x, rest 0x%08x", ic and "ICMP" or "ICMPv6",
+      h.type, h.code, h.sum, h.rest)
+    local q = p:inner()
+    if q then
+      add(t, 1, "quoted datagram (%d bytes): %s", q.caplen, body(q))
+    end
+  elseif p.l3state == 1 then
+    local name = proto_names[p.l4proto] or fmt("ip-proto-%d", p.l4proto)
+    if p.fragment == 2 then
+      add(t, 0, "Fragment of protocol %d (%s)", p.l4proto, name)
+    elseif p.l4off == 0 then
+      add(t, 0, "No transport header (next header %d, %s)", p.l4proto, name)
+    else
+      add(t, 0, "Protocol %d (%s), header not decoded or truncated", p.l4proto, name)
+    end
+  end
+  local off, n = p:payload()
+  if off then add(t, 0, "Payload: offset %d, %d bytes", off, n) end
+end
+
+-- A multi-line description of every layer, then the hex dump.
+function M.show(p)
+  if p.l3state == 0 then packet.decode_l3(p) end
+  local t = {}
+  add(t, 0, "Frame: %d bytes on wire, %d captured, linktype %d, time %s (%s)",
+    p.len, p.caplen, p.linktype,
+    os.date("%Y-%m-%d ", tonumber(ffi.cast("int64_t", p.ts) / 1000000000LL)) .. clock(p.ts), ({[0] = "file", "sw", "hw", "xdp"})[p.tsrc] or "?")
+  show_l2(p, t)
+  if p.l2state ~= 1 then
+    add(t, 0, "[link header truncated]")
+  elseif p.ethertype == 0x0800 then
+    show_ip4(p, t); show_l4(p, t)
+  elseif p.ethertype == 0x86dd then
+    show_ip6(p, t); show_l4(p, t)
+  else
+    add(t, 0, "%s", body(p))
+  end
+  t[#t + 1] = M.hex(p)
+  return concat(t, "\n")
+end
+
+return M

@@ -1,0 +1,545 @@
+-- dnsflow.lua - packets in, DNS messages out (module pktsh.dnsflow).
+--
+-- API (stable; scripts/dnsstats.lua builds on it)
+-- -----------------------------------------------
+--   local dnsflow = require "pktsh.proto.dnsflow"          -- or pktsh.dnsflow
+--   local fe = dnsflow.new{
+--     ports = {53},          -- UDP/TCP ports that carry DNS (either side);
+--                            -- add 5353 (mDNS), 5355 (LLMNR), 8053 ... as needed
+--     tcp_timeout = 60,      -- s of capture time a TCP flow may stay idle
+--     frag_timeout = 30,     -- s a fragmented datagram may stay incomplete
+--     max_flows = 10000,     -- TCP flows tracked at once
+--     max_frags = 1000,      -- fragmented datagrams being reassembled at once
+--     max_buffer = 32 << 20, -- bytes buffered in all (TCP data + fragments)
+--   }
+--   n = fe:feed(pkt, emit)   -- calls emit(ptr, len, meta, pkt) for each complete
+--                            -- DNS message this packet completes; returns n
+--   fe:advance(ts_ns)        -- capture time passes without a packet fed here
+--                            -- (a caller that reads some packets itself):
+--                            -- expiry runs as feed would run it
+--   fe:flush([ts_ns])        -- expire state idle since before ts_ns - timeout;
+--                            -- no argument: drop everything (end of input),
+--                            -- counting what was incomplete as timeouts
+--   fe:stats()               -- a table of the counters below
+--
+-- emit(ptr, len, meta, pkt): ptr is a `const uint8_t *` to the DNS message
+-- (after the TCP length prefix; UDP bounded by the UDP length), valid only
+-- during the call; hand it to pktsh.dns.question / .parse. meta is ONE
+-- table reused for every message (copy what you keep):
+--   transport "udp" | "tcp"   ipver 4 | 6   sport, dport (numbers)
+--   ts        the packet's time, ns since the epoch, as a Lua number
+--   pkt       the packet that completed the message (last fragment/segment);
+--             also emit's 4th argument, which costs no table lookup
+--   fragmented  true when rebuilt from IP fragments
+--   src, dst        addresses as text ("198.18.0.1", "2001:2::1"),
+--   srcraw, dstraw  addresses as 4- or 16-byte strings (table keys);
+--   srckey, dstkey  cheaper table keys: an IPv4 address as a number
+--                   (host order), an IPv6 address as its 16-byte string;
+--                   these six are computed on each access (not stored).
+--
+-- Rules: only UDP and TCP with a listed port on either side; DNS quoted
+-- inside ICMP errors is never a message (the quoted packet is not looked
+-- at); an empty UDP payload (UDP length 8) is no message. TCP: per-flow
+-- in-order reassembly from the SYN (or from the first segment with data
+-- when the capture starts mid-flow, assumed to start a message);
+-- retransmitted bytes are ignored, out-of-order segments are held (16 per
+-- flow, 64 KB) until the gap fills, else the flow resyncs at the next
+-- segment (counted). FIN/RST end a flow. Fragments: IPv4 and IPv6 UDP
+-- datagrams are rebuilt when every byte is present; duplicates ignored,
+-- overlaps keep the first copy, datagrams over 65535 bytes or 64
+-- fragments dropped. Timeouts run on capture time, checked once a second.
+--
+-- Counters (fe:stats()): udp, tcp (messages emitted), fragmented (of
+-- those, rebuilt from fragments), malformed (bad TCP length prefix, UDP
+-- header of a rebuilt datagram), dropped (= tcp_gaps + tcp_dropped +
+-- frag_dropped), timeouts (= tcp_timeouts + frag_timeouts), and the parts:
+-- tcp_flows, tcp_dups, tcp_gaps, tcp_dropped, tcp_timeouts, tcp_unfinished
+-- (data left at FIN/RST), frag_datagrams, frag_dups, frag_dropped,
+-- frag_timeouts, buffered (bytes held now).
+local ffi = require "ffi"
+local bit = require "bit"
+local packet = require "pktsh.proto.packet"
+
+local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
+local cast, fstring, fcopy = ffi.cast, ffi.string, ffi.copy
+local min, max = math.min, math.max
+
+local M = {}
+
+local u8p = ffi.typeof("const uint8_t *")
+local decode_l3 = packet.decode_l3
+local in4_str, in6_str = packet.in4_str, packet.in6_str
+
+local function be16(d, o) return bor(lshift(d[o], 8), d[o + 1]) end
+local function be32(d, o)
+  local v = bor(lshift(d[o], 24), lshift(d[o + 1], 16), lshift(d[o + 2], 8), d[o + 3])
+  if v < 0 then v = v + 4294967296 end
+  return v
+end
+
+local SEQ = 4294967296
+local OOO_SEGS, OOO_BYTES = 16, 65536
+local FRAG_MAX, FRAG_PIECES = 65535, 64
+
+---------------------------------------------------------------------------
+-- meta: addresses on access, from the completing packet's IP header.
+
+local in4_t = ffi.typeof("const struct pktsh_in4 *")
+local in6_t = ffi.typeof("const struct pktsh_in6 *")
+
+-- The packet is kept as a plain pointer in an FFI box, not in the table:
+-- storing the packet cdata itself would cost an allocation per message.
+local box_t = ffi.typeof("struct { const struct pktsh_pkt *p; }")
+local boxes = setmetatable({}, {__mode = "k"})
+
+local meta_mt = {__index = function(m, k)
+  local p = boxes[m].p
+  if p == nil then return nil end
+  if k == "pkt" then return p end
+  local v4 = rawget(m, "ipver") == 4
+  local base = p.l3off + (v4 and 12 or 8)
+  local alen = v4 and 4 or 16
+  if k == "src" or k == "dst" then
+    local o = base + (k == "dst" and alen or 0)
+    if v4 then return in4_str(cast(in4_t, p.data + o)) end
+    return in6_str(cast(in6_t, p.data + o))
+  elseif k == "srckey" or k == "dstkey" then
+    local o = base + (k == "dstkey" and alen or 0)
+    if v4 then return be32(p.data, o) end
+    return fstring(p.data + o, 16)
+  elseif k == "srcraw" then
+    return fstring(p.data + base, alen)
+  elseif k == "dstraw" then
+    return fstring(p.data + base + alen, alen)
+  end
+  return nil
+end}
+
+---------------------------------------------------------------------------
+
+function M.new(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("dnsflow.new: options table expected", 2) end
+  local portmap = ffi.new("uint8_t[65536]")
+  local plist = opts.ports or {53}
+  if type(plist) ~= "table" then error("dnsflow.new: ports must be a list", 2) end
+  for _, pt in ipairs(plist) do
+    pt = tonumber(pt)
+    if not pt or pt < 0 or pt > 65535 then error("dnsflow.new: bad port " .. tostring(pt), 2) end
+    portmap[pt] = 1
+  end
+  local tcp_timeout = (opts.tcp_timeout or 60) * 1e9
+  local frag_timeout = (opts.frag_timeout or 30) * 1e9
+  local max_flows = opts.max_flows or 10000
+  local max_frags = opts.max_frags or 1000
+  local max_buffer = opts.max_buffer or 32 * 1048576
+
+  local c = {udp = 0, tcp = 0, fragmented = 0, malformed = 0,
+    tcp_flows = 0, tcp_dups = 0, tcp_gaps = 0, tcp_dropped = 0,
+    tcp_timeouts = 0, tcp_unfinished = 0,
+    frag_datagrams = 0, frag_dups = 0, frag_dropped = 0, frag_timeouts = 0}
+  local buffered = 0
+  local flows, nflows = {}, 0
+  local frags, nfrags = {}, 0
+  local last_sweep = nil
+  local meta = setmetatable({}, meta_mt)
+  local box = box_t()
+  boxes[meta] = box
+  local kbuf = ffi.new("uint8_t[40]")
+
+  local function set_meta(p, transport, ipver, sp, dp, ts, fragd)
+    meta.transport, meta.ipver, meta.sport, meta.dport = transport, ipver, sp, dp
+    meta.ts, meta.fragmented = ts, fragd
+    box.p = p
+  end
+
+  -- TCP -------------------------------------------------------------------
+
+  local function drop_flow(key, fl)
+    buffered = buffered - #fl.buf - fl.ooobytes
+    flows[key] = nil
+    nflows = nflows - 1
+  end
+
+  -- Emits the whole messages at the start of [d, d+n); returns how many
+  -- bytes were consumed and the count.
+  local function messages(d, n, emit)
+    local pos, k = 0, 0
+    while n - pos >= 2 do
+      local l = be16(d, pos)
+      if l == 0 then
+        c.malformed = c.malformed + 1
+        pos = pos + 2
+      else
+        if n - pos - 2 < l then break end
+        c.tcp = c.tcp + 1
+        k = k + 1
+        emit(d + pos + 2, l, meta, box.p)
+        pos = pos + 2 + l
+      end
+    end
+    return pos, k
+  end
+
+  -- In-order data at d[0, n) for flow fl; returns messages emitted.
+  local function take(fl, d, n, emit)
+    local k
+    fl.nxt = (fl.nxt + n) % SEQ
+    if #fl.buf == 0 then
+      local used
+      used, k = messages(d, n, emit)
+      if used < n then
+        fl.buf = fstring(d + used, n - used)
+        buffered = buffered + n - used
+      end
+    else
+      local s = fl.buf .. fstring(d, n)
+      buffered = buffered + n
+      local used
+      used, k = messages(cast(u8p, s), #s, emit)
+      fl.buf = used < #s and s:sub(used + 1) or ""
+      buffered = buffered - used
+    end
+    return k
+  end
+
+  -- Held segments that now fit, in order.
+  local function drain(fl, emit)
+    local k = 0
+    local progress = true
+    while progress and fl.ooo do
+      progress = false
+      for i = #fl.ooo, 1, -1 do
+        local seg = fl.ooo[i]
+        local rel = tobit(seg.seq - fl.nxt)
+        local n = #seg.data
+        if rel <= 0 then
+          table.remove(fl.ooo, i)
+          fl.ooobytes = fl.ooobytes - n
+          buffered = buffered - n
+          if rel + n > 0 then
+            k = k + take(fl, cast(u8p, seg.data) - rel, n + rel, emit)
+          end
+          progress = true
+        end
+      end
+      if #fl.ooo == 0 then fl.ooo = nil end
+    end
+    return k
+  end
+
+  local function segment(fl, seq, d, n, emit)
+    local rel = tobit(seq - fl.nxt)
+    if rel == 0 then
+      return take(fl, d, n, emit) + (fl.ooo and drain(fl, emit) or 0)
+    elseif rel < 0 then
+      if rel + n <= 0 then c.tcp_dups = c.tcp_dups + 1; return 0 end
+      return take(fl, d - rel, n + rel, emit) + (fl.ooo and drain(fl, emit) or 0)
+    end
+    -- A gap: hold the segment while there is room, else resync here.
+    local ooo = fl.ooo
+    if (not ooo or #ooo < OOO_SEGS) and fl.ooobytes + n <= OOO_BYTES
+       and buffered + n <= max_buffer then
+      ooo = ooo or {}
+      fl.ooo = ooo
+      ooo[#ooo + 1] = {seq = seq, data = fstring(d, n)}
+      fl.ooobytes = fl.ooobytes + n
+      buffered = buffered + n
+      return 0
+    end
+    c.tcp_gaps = c.tcp_gaps + 1
+    buffered = buffered - #fl.buf - fl.ooobytes
+    fl.buf, fl.ooo, fl.ooobytes, fl.nxt = "", nil, 0, seq
+    return take(fl, d, n, emit)
+  end
+
+  local sweep
+
+  -- A TCP flow's table key: addresses, then ports.
+  local function flow_key(d, l3, off, ipver)
+    local alen = ipver == 4 and 4 or 16
+    fcopy(kbuf, d + l3 + (ipver == 4 and 12 or 8), 2 * alen)
+    fcopy(kbuf + 2 * alen, d + off, 4)
+    return fstring(kbuf, 2 * alen + 4)
+  end
+
+  local function tcp(p, d, ts, ipver, emit)
+    local off = p.l4off
+    if off == 0 or off + 20 > p.l3end then return 0 end
+    local sp, dp = be16(d, off), be16(d, off + 2)
+    if portmap[sp] == 0 and portmap[dp] == 0 then return 0 end
+    local poff, n = p:payload()
+    if not poff then return 0 end
+    local flags = d[off + 13]
+    local syn, fin, rst = band(flags, 2) ~= 0, band(flags, 1) ~= 0, band(flags, 4) ~= 0
+    local seq = be32(d, off + 4)
+    -- The flow's key is a string (interning it costs): made only when a
+    -- flow may exist or will be made, not for the usual segment of whole
+    -- messages while no flow is tracked.
+    local key, fl
+    if syn or nflows > 0 then
+      key = flow_key(d, p.l3off, off, ipver)
+      fl = flows[key]
+    end
+    if syn then
+      if fl then drop_flow(key, fl) end
+      fl = nil
+      seq = (seq + 1) % SEQ
+    end
+    if not fl and not syn then
+      if n == 0 then return 0 end
+      -- No state: a segment of whole messages needs none (the common case).
+      set_meta(p, "tcp", ipver, sp, dp, ts, false)
+      local l = n >= 2 and be16(d, poff) or 0
+      if l > 0 and l + 2 == n then        -- one whole message: no loop
+        c.tcp = c.tcp + 1
+        emit(d + poff + 2, l, meta, p)
+        return 1
+      end
+      local used, k = messages(d + poff, n, emit)
+      if used == n or fin or rst then return k end
+      -- a message continues in the next segments: keep the rest
+      if nflows >= max_flows then
+        sweep(ts, false)
+        if nflows >= max_flows then c.tcp_dropped = c.tcp_dropped + 1; return k end
+      end
+      fl = {nxt = (seq + n) % SEQ, buf = fstring(d + poff + used, n - used),
+        ooobytes = 0, last = ts, ooo = nil}
+      buffered = buffered + n - used
+      flows[key or flow_key(d, p.l3off, off, ipver)] = fl
+      nflows = nflows + 1
+      c.tcp_flows = c.tcp_flows + 1
+      return k
+    end
+    if not fl then
+      if nflows >= max_flows then
+        sweep(ts, false)
+        if nflows >= max_flows then c.tcp_dropped = c.tcp_dropped + 1; return 0 end
+      end
+      fl = {nxt = seq, buf = "", ooobytes = 0, last = ts, ooo = nil}
+      flows[key] = fl
+      nflows = nflows + 1
+      c.tcp_flows = c.tcp_flows + 1
+    end
+    fl.last = ts
+    local k = 0
+    if n > 0 then
+      if buffered + n > max_buffer then
+        c.tcp_dropped = c.tcp_dropped + 1
+        buffered = buffered - #fl.buf - fl.ooobytes
+        fl.buf, fl.ooo, fl.ooobytes, fl.nxt = "", nil, 0, (seq + n) % SEQ
+      else
+        set_meta(p, "tcp", ipver, sp, dp, ts, false)
+        k = segment(fl, seq, d + poff, n, emit)
+      end
+    end
+    if fin or rst then
+      if #fl.buf > 0 or fl.ooo then c.tcp_unfinished = c.tcp_unfinished + 1 end
+      drop_flow(key, fl)
+    end
+    return k
+  end
+
+  -- Fragments -------------------------------------------------------------
+
+  local function frag_done(key, e)
+    buffered = buffered - e.bytes
+    frags[key] = nil
+    nfrags = nfrags - 1
+  end
+
+  -- The rebuilt datagram when every byte from 0 to total is present.
+  local function assemble(e)
+    local pcs = e.pieces
+    local order = {}
+    for i = 1, #pcs do order[i] = pcs[i] end
+    table.sort(order, function(a, b) return a.off < b.off end)
+    local covered = 0
+    for _, pc in ipairs(order) do
+      if pc.off > covered then return nil end
+      covered = max(covered, pc.off + #pc.data)
+    end
+    if covered < e.total then return nil end
+    local buf = ffi.new("uint8_t[?]", e.total)
+    for i = #pcs, 1, -1 do                 -- the first copy of a byte wins
+      local pc = pcs[i]
+      local n = min(#pc.data, e.total - pc.off)
+      if n > 0 then fcopy(buf + pc.off, pc.data, n) end
+    end
+    return buf
+  end
+
+  local function fragment(p, d, ts, ipver, emit)
+    local l3, stop = p.l3off, p.l3end
+    local off, last, dstart
+    if ipver == 4 then
+      local fo = be16(d, l3 + 6)
+      off, last = band(fo, 0x1fff) * 8, band(fo, 0x2000) == 0
+      dstart = l3 + band(d[l3], 15) * 4
+      fcopy(kbuf, d + l3 + 12, 8)
+      fcopy(kbuf + 8, d + l3 + 4, 2)
+      kbuf[10] = d[l3 + 9]
+    else
+      -- find the fragment header again (packet.lua does not keep its offset)
+      local nh, o = d[l3 + 6], l3 + 40
+      for _ = 1, 16 do
+        if nh == 44 or o + 8 > stop then break end
+        if nh == 0 or nh == 43 or nh == 60 then nh, o = d[o], o + (d[o + 1] + 1) * 8
+        elseif nh == 51 then nh, o = d[o], o + (d[o + 1] + 2) * 4
+        else return 0 end
+      end
+      if nh ~= 44 or o + 8 > stop then return 0 end
+      local fo = be16(d, o + 2)
+      off, last = band(fo, 0xfff8), band(fo, 1) == 0
+      dstart = o + 8
+      fcopy(kbuf, d + l3 + 8, 32)
+      fcopy(kbuf + 32, d + o + 4, 4)
+      kbuf[36] = d[o]
+    end
+    local n = stop - dstart
+    if n < 0 then return 0 end
+    local key = fstring(kbuf, ipver == 4 and 11 or 37)
+    local e = frags[key]
+    if not e then
+      if nfrags >= max_frags then
+        sweep(ts, false)
+        if nfrags >= max_frags then c.frag_dropped = c.frag_dropped + 1; return 0 end
+      end
+      e = {pieces = {}, bytes = 0, total = nil, first = ts}
+      frags[key] = e
+      nfrags = nfrags + 1
+    end
+    if off + n > FRAG_MAX or #e.pieces >= FRAG_PIECES or buffered + n > max_buffer then
+      c.frag_dropped = c.frag_dropped + 1
+      frag_done(key, e)
+      return 0
+    end
+    for _, pc in ipairs(e.pieces) do
+      if pc.off == off and #pc.data == n then c.frag_dups = c.frag_dups + 1; return 0 end
+    end
+    if last then
+      if e.total and e.total ~= off + n then
+        c.frag_dropped = c.frag_dropped + 1
+        frag_done(key, e)
+        return 0
+      end
+      e.total = off + n
+    end
+    e.pieces[#e.pieces + 1] = {off = off, data = fstring(d + dstart, n)}
+    e.bytes = e.bytes + n
+    buffered = buffered + n
+    if not e.total then return 0 end
+    local buf = assemble(e)
+    if not buf then return 0 end
+    local total = e.total
+    frag_done(key, e)
+    c.frag_datagrams = c.frag_datagrams + 1
+    if total < 8 then c.malformed = c.malformed + 1; return 0 end
+    local sp, dp, ulen = be16(buf, 0), be16(buf, 2), be16(buf, 4)
+    if portmap[sp] == 0 and portmap[dp] == 0 then return 0 end
+    if ulen < 8 then c.malformed = c.malformed + 1; return 0 end
+    local len = min(ulen, total) - 8
+    if len == 0 then return 0 end
+    c.udp = c.udp + 1
+    c.fragmented = c.fragmented + 1
+    set_meta(p, "udp", ipver, sp, dp, ts, true)
+    emit(buf + 8, len, meta, p)
+    return 1
+  end
+
+  -- Timeouts ----------------------------------------------------------------
+
+  -- Expires state idle since before now - timeout; everything when now
+  -- is nil. count: whether incomplete state counts as a timeout.
+  sweep = function(now, all)
+    for key, fl in pairs(flows) do
+      if all or now - fl.last > tcp_timeout then
+        if #fl.buf > 0 or fl.ooo then c.tcp_timeouts = c.tcp_timeouts + 1 end
+        drop_flow(key, fl)
+      end
+    end
+    for key, e in pairs(frags) do
+      if all or now - e.first > frag_timeout then
+        c.frag_timeouts = c.frag_timeouts + 1
+        frag_done(key, e)
+      end
+    end
+  end
+
+  -- Feeding -----------------------------------------------------------------
+
+  -- Capture time passes: state idle too long expires, checked once a second.
+  local function advance(ts)
+    if not last_sweep or ts - last_sweep > 1e9 or ts < last_sweep then
+      if last_sweep and (nflows > 0 or nfrags > 0) then sweep(ts, false) end
+      last_sweep = ts
+    end
+  end
+
+  local function feed(_, p, emit)
+    if p.l3state == 0 then decode_l3(p) end
+    if p.l3state ~= 1 then return 0 end
+    local proto = p.l4proto
+    if proto ~= 17 and proto ~= 6 then return 0 end
+    local ts = tonumber(p.ts)
+    advance(ts)
+    local d = p.data
+    local ipver = p.ethertype == 0x0800 and 4 or 6
+    if p.fragment ~= 0 then
+      if proto ~= 17 then return 0 end
+      return fragment(p, d, ts, ipver, emit)
+    end
+    if proto == 17 then
+      local off = p.l4off
+      local stop = p.l3end
+      if off == 0 or off + 8 > stop then return 0 end
+      local sp, dp = be16(d, off), be16(d, off + 2)
+      if portmap[sp] == 0 and portmap[dp] == 0 then return 0 end
+      local ulen = be16(d, off + 4)
+      if ulen < 8 then return 0 end
+      local n = min(off + ulen, stop) - off - 8
+      if n <= 0 then return 0 end
+      c.udp = c.udp + 1
+      meta.transport, meta.ipver, meta.sport, meta.dport = "udp", ipver, sp, dp
+      meta.ts, meta.fragmented = ts, false
+      box.p = p
+      emit(d + off + 8, n, meta, p)
+      return 1
+    end
+    return tcp(p, d, ts, ipver, emit)
+  end
+
+  local fe = {feed = feed}
+
+  function fe.advance(_, ts) advance(ts) end
+
+  function fe.flush(_, now)
+    if now == nil then sweep(0, true) else sweep(tonumber(now), false) end
+  end
+
+  function fe.stats()
+    local s = {}
+    for k, v in pairs(c) do s[k] = v end
+    s.dropped = c.tcp_gaps + c.tcp_dropped + c.frag_dropped
+    s.timeouts = c.tcp_timeouts + c.frag_timeouts
+    s.buffered = buffered
+    s.flows, s.frags = nflows, nfrags
+    return s
+  end
+
+  return fe
+end
+
+function M.selftest()
+  local fe = M.new{ports = {53}}
+  local s = "\0\1\2\3\4\5\6\7\8\9\10\11\8\0" ..
+    "\69\0\0\40\0\1\0\0\64\17\0\0\198\18\0\1\198\18\0\2" ..
+    "\4\210\0\53\0\20\0\0" .. "\0\1\1\0\0\0\0\0\0\0\0\0"
+  local p = packet.from_bytes(s)
+  local got
+  assert(fe:feed(p, function(ptr, n, m) got = {n, m.transport, m.src, m.dport} end) == 1)
+  assert(got[1] == 12 and got[2] == "udp" and got[3] == "198.18.0.1" and got[4] == 53)
+  return true
+end
+
+return M

@@ -1,0 +1,457 @@
+-- topk.lua - the heaviest keys of a stream in bounded memory: the
+-- space-saving algorithm (Metwally, Agrawal, El Abbadi 2005).
+--
+--   local t = pktsh.topk.new(m)        -- m counters (default 1000)
+--   t:add(key [, weight])              -- weight > 0, default 1; true when
+--                                      -- key was not in the table before
+--   t:label(key, text)                 -- the text shown for key
+--   t:top(k)  -> {{key=, count=, err=, guaranteed=}, ...} largest first
+--   t:render{rows=, ascii=, title=} t:json() t:csv() t:svg{title=|path}
+--   pktsh.topk.merge(a, b)             -- objects or plain tables (workers)
+--   pktsh.topk.from(t)                 -- the object over a plain table
+--
+-- At most m keys are kept. While fewer than m distinct keys were seen the
+-- counts are exact. After that a new key replaces one with the smallest
+-- count c_min and starts at c_min + weight with err = c_min. So, with n
+-- the total weight:
+--   - every count is an upper bound: true <= count, and count - err <= true;
+--   - err <= c_min <= n / m for every key (the "error bound", t:bound());
+--   - every key whose true count exceeds n / m is in the table;
+--   - an entry is `guaranteed` in the true top k when count - err is at
+--     least the next entry's count.
+-- Merging two summaries adds counts key by key; a key missing from a full
+-- summary is charged that summary's c_min in both count and err (its true
+-- count there is at most c_min), then the m largest are kept. The merged
+-- counts stay upper bounds, count - err stays a lower bound, and err stays
+-- at most n / m with n the total of both.
+--
+-- Labels: a caller that counts long keys by a number (a hash) sets the
+-- text only when add says the key is new. Labels of evicted keys are
+-- dropped once they outnumber the table's capacity, so memory stays
+-- bounded. In top() (and everything drawn from it) a labelled entry's key
+-- is its label, the counted key is in `id`.
+--
+-- A minimum is found without a heap: one scan collects every key at the
+-- current minimum count, and evictions pop from that list (skipping keys
+-- whose count has grown since); a new scan happens only when it runs out.
+local chart = require "pktsh.report.chart"
+
+local M = {}
+local T = {}
+T.__index = T
+M.T = T
+
+local format, concat = string.format, table.concat
+local huge = math.huge
+
+function M.new(m)
+  if type(m) == "table" then m = m.capacity or m.m end
+  m = m or 1000
+  if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
+    error("bad argument #1 to 'topk.new' (a whole number of counters >= 1 expected)", 2)
+  end
+  return setmetatable({chart = "topk", capacity = m, n = 0, size = 0,
+                       counts = {}, errs = {}, cand = {}, ci = 1, cn = 0, cmin = 0}, T)
+end
+
+function M.from(t)
+  t.cand, t.ci, t.cn, t.cmin = t.cand or {}, t.ci or 1, t.cn or 0, t.cmin or 0
+  return setmetatable(t, T)
+end
+
+-- A key with the smallest count, and that count (the table is full).
+-- Collects every key at the minimum count as the eviction candidates.
+local function rescan(self, counts)
+  local cmin = huge
+  for _, c in pairs(counts) do if c < cmin then cmin = c end end
+  local cand, cn = self.cand, 0
+  for k, c in pairs(counts) do
+    if c == cmin then cn = cn + 1; cand[cn] = k end
+  end
+  for i = cn + 1, #cand do cand[i] = nil end
+  self.ci, self.cn, self.cmin = 1, cn, cmin
+end
+-- Interpreted: compiled by LuaJIT 2.1.0-beta3, these pairs() scans
+-- over a table whose keys were just replaced found no key at all (seen
+-- with one counter: an endless eviction loop). The scan is rare.
+jit.off(rescan)
+
+-- A key with the smallest count, and that count: the next candidate still
+-- at the minimum, else a rescan.
+local function pop_min(self, counts)
+  for _ = 1, 2 do
+    local cand, cmin = self.cand, self.cmin
+    for i = self.ci, self.cn do
+      local k = cand[i]
+      if counts[k] == cmin then
+        self.ci = i + 1
+        return k, cmin
+      end
+    end
+    rescan(self, counts)
+  end
+  error("topk: a full table has no key to evict")
+end
+
+function T:add(key, w)
+  if key == nil then return end
+  w = w or 1
+  self.n = self.n + w
+  local counts = self.counts
+  local c = counts[key]
+  if c then counts[key] = c + w; return false end
+  local size = self.size
+  if size < self.capacity then
+    counts[key] = w
+    self.size = size + 1
+    return true
+  end
+  local victim, cmin = pop_min(self, counts)
+  counts[victim] = nil
+  self.errs[victim] = nil
+  counts[key] = cmin + w
+  self.errs[key] = cmin
+  return true
+end
+
+-- Drops the labels of keys no longer counted.
+local function prune_labels(self)
+  local counts, n = self.counts, 0
+  for k in pairs(self.labels) do
+    if counts[k] == nil then self.labels[k] = nil else n = n + 1 end
+  end
+  self.nlabels = n
+end
+
+function T:label(key, text)
+  local labels = self.labels
+  if not labels then labels = {}; self.labels = labels; self.nlabels = 0 end
+  if labels[key] == nil then
+    local n = (self.nlabels or 0) + 1
+    self.nlabels = n
+    if n > 2 * self.capacity + 64 then prune_labels(self) end
+  end
+  labels[key] = text
+end
+
+-- The count and error of one key (0, c_min-or-0 when it is not kept).
+function T:get(key)
+  local c = self.counts[key]
+  if c then return c, self.errs[key] or 0 end
+  return 0, 0
+end
+
+-- The smallest count kept when the table is full (0 otherwise): a key not
+-- in the table has a true count of at most this.
+function T:floor()
+  if self.size < self.capacity then return 0 end
+  local m = huge
+  for _, c in pairs(self.counts) do if c < m then m = c end end
+  return m
+end
+
+-- The error bound: the largest err of any kept key, and the guarantee
+-- n / m (every err is at most that).
+function T:bound()
+  local e = 0
+  for _, x in pairs(self.errs) do if x > e then e = x end end
+  return e, self.n / self.capacity
+end
+
+local function less(a, b)
+  if a.count ~= b.count then return a.count > b.count end
+  local ta, tb = type(a.key), type(b.key)
+  if ta ~= tb then return ta < tb end
+  return a.key < b.key
+end
+
+-- The k largest (all with k nil), largest first.
+function T:top(k)
+  local list = {}
+  local errs, labels = self.errs, self.labels
+  local function entry(key, c)
+    local text = labels and labels[key]
+    return {key = text or key, id = text and key or nil, count = c, err = errs[key] or 0}
+  end
+  if k and k < self.size / 4 then
+    -- the k + 1 largest, kept in order as they come: sorting a table of
+    -- thousands to print ten cost milliseconds
+    local n = 0
+    for key, c in pairs(self.counts) do
+      if n <= k or c >= list[n].count then
+        local e = entry(key, c)
+        local i = n
+        while i >= 1 and less(e, list[i]) do list[i + 1] = list[i]; i = i - 1 end
+        list[i + 1] = e
+        if n <= k then n = n + 1 else list[n + 1] = nil end
+      end
+    end
+  else
+    for key, c in pairs(self.counts) do list[#list + 1] = entry(key, c) end
+    table.sort(list, less)
+  end
+  k = k or #list
+  local out = {}
+  for i = 1, math.min(k, #list) do
+    local e = list[i]
+    local next_count = list[k + 1] and list[k + 1].count or 0
+    if self.size >= self.capacity and not list[k + 1] then next_count = self:floor() end
+    e.guaranteed = e.count - e.err >= next_count
+    out[i] = e
+  end
+  return out
+end
+
+-- Plain description: {n, capacity, bound, max_err, top = {{key, count, err}...}}.
+function T:table(k)
+  local e, guarantee = self:bound()
+  local t = {chart = "topk", n = self.n, capacity = self.capacity, max_err = e,
+             bound = guarantee, top = {}}
+  for i, x in ipairs(self:top(k)) do
+    t.top[i] = {key = x.key, count = x.count, err = x.err, guaranteed = x.guaranteed}
+  end
+  return t
+end
+
+function T:json(k)
+  if type(k) == "table" then k = k.rows end
+  return require("pktsh.report.json").encode(self:table(k))
+end
+
+function T:csv(k)
+  if type(k) == "table" then k = k.rows end
+  local out = {chart.csv_line({"rank", "key", "count", "err", "percent"})}
+  for i, x in ipairs(self:top(k)) do
+    out[#out + 1] = chart.csv_line({i, x.key, x.count, x.err,
+                                    self.n > 0 and format("%.3f", x.count / self.n * 100) or 0})
+  end
+  return concat(out)
+end
+
+-- A line stating the error bound, for under a table.
+function T:bound_text()
+  local e, g = self:bound()
+  if self.size < self.capacity then
+    return format("exact: %s distinct of %d counters", chart.num(self.size), self.capacity)
+  end
+  return format("space-saving, %d counters: counts are upper bounds, over by at most err "
+                .. "(max %s, guaranteed <= n/%d = %s)", self.capacity, chart.num(e),
+                self.capacity, chart.num(math.floor(g * 100 + 0.5) / 100))
+end
+
+-- The table as text: rank, key, count, share, error and a bar.
+-- o: rows (default 10), ascii/unicode, width (columns), title, footer (false: none).
+function T:render(o)
+  if type(o) == "number" then o = {rows = o} end
+  o = o or {}
+  local uni = chart.style(o)
+  local list = self:top(o.rows or 10)
+  local kw, cw = #(o.title or "key"), 5
+  for _, x in ipairs(list) do
+    kw = math.max(kw, chart.width(tostring(x.key)))
+    cw = math.max(cw, #chart.num(x.count))
+  end
+  if kw > 48 then kw = 48 end
+  local exact = self.size < self.capacity
+  local cols = o.width or chart.columns()
+  local barw = cols - kw - cw - (exact and 15 or 24)
+  if barw < 8 then barw = 8 end
+  local peak = list[1] and list[1].count or 0
+  local out = {}
+  local head = format("%4s  %s  %s  %6s", "#", chart.rpad(chart.cut(o.title or "key", kw, uni), kw),
+                      chart.lpad("count", cw), "%")
+  if not exact then head = head .. format("  %7s", "±err") end
+  out[1] = head
+  for i, x in ipairs(list) do
+    local line = format("%4d  %s  %s  %5.1f%%", i, chart.rpad(chart.cut(tostring(x.key), kw, uni), kw),
+                        chart.lpad(chart.num(x.count), cw),
+                        self.n > 0 and x.count / self.n * 100 or 0)
+    if not exact then line = line .. format("  %7s", x.err > 0 and chart.num(x.err) or "0") end
+    out[#out + 1] = line .. "  " .. chart.bar(peak > 0 and x.count / peak or 0, barw, uni)
+  end
+  if o.footer ~= false then
+    out[#out + 1] = format("n=%s; %s", chart.num(self.n), self:bound_text())
+  end
+  return concat(out, "\n") .. "\n"
+end
+
+function T:__tostring()
+  return format("topk: n=%s, %d of %d counters - :top(k) :render() :json() :csv() :svg(path)",
+                chart.num(self.n), self.size, self.capacity)
+end
+
+function T:svg(o)
+  if type(o) == "string" then o = {path = o} end
+  o = o or {}
+  local labels, values, notes = {}, {}, {}
+  for i, x in ipairs(self:top(o.rows or 20)) do
+    labels[i], values[i] = tostring(x.key), x.count
+    notes[i] = x.err > 0 and format("(±%s)", chart.num(x.err)) or nil
+  end
+  local text = chart.svg_bars{title = o.title or "top", labels = labels, values = values,
+                              notes = notes,
+                              footer = format("n=%s; %s", chart.num(self.n), self:bound_text())}
+  if o.path then return chart.write_file(o.path, text) end
+  return text
+end
+
+-- Merges b into a (see the top of the file) and returns a as an object.
+function M.merge(a, b)
+  if a == nil then return b and M.from(b) end
+  if b == nil then return M.from(a) end
+  M.from(a); M.from(b)
+  local fa, fb = a:floor(), b:floor()
+  local m = math.max(a.capacity, b.capacity)
+  local ca, cb, ea, eb = a.counts, b.counts, a.errs, b.errs
+  local list = {}
+  for k, c in pairs(ca) do
+    local c2, e2 = cb[k], eb[k]
+    if c2 == nil then c2, e2 = fb, fb end
+    list[#list + 1] = {key = k, count = c + c2, err = (ea[k] or 0) + (e2 or 0)}
+  end
+  for k, c in pairs(cb) do
+    if ca[k] == nil then
+      list[#list + 1] = {key = k, count = c + fa, err = (eb[k] or 0) + fa}
+    end
+  end
+  table.sort(list, less)
+  local counts, errs = {}, {}
+  local size = math.min(m, #list)
+  for i = 1, size do
+    local x = list[i]
+    counts[x.key] = x.count
+    if x.err > 0 then errs[x.key] = x.err end
+  end
+  a.counts, a.errs, a.size, a.capacity = counts, errs, size, m
+  a.n = a.n + b.n
+  if a.labels or b.labels then
+    local la, lb = a.labels or {}, b.labels or {}
+    local labels = {}
+    for k in pairs(counts) do labels[k] = la[k] or lb[k] end
+    a.labels, a.nlabels = labels, size
+  end
+  a.cand, a.ci, a.cn, a.cmin = {}, 1, 0, 0
+  return a
+end
+T.merge = M.merge
+
+------------------------------------------------------------------------
+-- Driving a source
+
+-- Runs a source through key(pkt) into a top-k table and draws it.
+-- opts: capacity (counters, default 1000), rows (default 10),
+-- weight = "bytes", seconds/duration, refresh (seconds between redraws on
+-- a terminal, default 1), quiet, out, ascii, title.
+-- Returns the table, or nil, err when the source ended in an error.
+function M.run(src, key, opts)
+  opts = opts or {}
+  local name
+  if type(key) == "string" then
+    name = key
+    key = chart.by[key]
+    if not key then return nil, format("no key '%s' (try one of: %s)", name, chart.by_names()) end
+  end
+  if type(src) ~= "table" or not src.next then
+    error("bad argument #1 to 'top' (source expected)", 2)
+  end
+  if type(key) ~= "function" then error("bad argument #2 to 'top' (key function or name expected)", 2) end
+  name = name or (chart.by_hint[key] or {}).name
+  local t = M.new(opts.capacity or 1000)
+  local bytes = opts.weight == "bytes"
+  local screen = not opts.quiet and chart.screen(opts.out or io.stdout)
+  local ropts = {rows = opts.rows or 10, ascii = opts.ascii, unicode = opts.unicode,
+                 title = opts.title or name}
+  local err = chart.drive(src, opts.seconds or opts.duration, opts.refresh or 1,
+    function(p)
+      local k = key(p)
+      if k ~= nil then t:add(k, bytes and p.len or 1) end
+    end,
+    screen and screen.tty and function() screen:draw(t:render(ropts)) end)
+  if screen then screen:draw(t:render(ropts)) end
+  if err then return nil, err end
+  return t
+end
+
+-- The REPL's top(src, key [, opts]): src may be a file or interface name.
+M.global = chart.with_source(function(...) return M.run(...) end)
+
+------------------------------------------------------------------------
+-- Columns: the counting core in C (src/topk.c) for 64-bit keys, fed a
+-- whole FFI array at a time, for hot loops. c:table() is an ordinary
+-- top-k object with the same counts, keys as Lua numbers (the nearest
+-- double to each key: 53 bits).
+--   local c = pktsh.topk.column(m)
+--   local nf = c:add(keys, n)       -- keys: uint64_t[n]; c.fresh[0 .. nf-1]
+--                                   -- index the keys that entered the table
+--   c:label(tonumber(key), text)    -- as t:label; kept while the key is
+--   local t = c:table()
+
+local ffi = require "ffi"
+local C = ffi.C
+
+local Column = {}
+Column.__index = Column
+M.Column = Column
+
+function M.column(m)
+  m = m or 1000
+  if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
+    error("bad argument #1 to 'topk.column' (a whole number of counters >= 1 expected)", 2)
+  end
+  local err = ffi.new("struct pktsh_err")
+  local h = C.pktsh_topk64_new(m, err)
+  if h == nil then return nil, ffi.string(err.msg) end
+  return setmetatable({h = ffi.gc(h, C.pktsh_topk64_free), capacity = m, n = 0,
+                       fresh = ffi.new("uint32_t[?]", 1024), fresh_cap = 1024,
+                       labels = {}, nlabels = 0}, Column)
+end
+
+function Column:add(keys, n)
+  if n > self.fresh_cap then
+    self.fresh, self.fresh_cap = ffi.new("uint32_t[?]", n), n
+  end
+  self.n = self.n + n
+  return C.pktsh_topk64_add(self.h, keys, n, self.fresh)
+end
+
+-- The entries: keys (uint64_t[]), counts, errs (double[]) and their number.
+local function entries(self)
+  local size = C.pktsh_topk64_entries(self.h, nil, nil, nil, 0)
+  local keys = ffi.new("uint64_t[?]", size)
+  local counts, errs = ffi.new("double[?]", size), ffi.new("double[?]", size)
+  C.pktsh_topk64_entries(self.h, keys, counts, errs, size)
+  return keys, counts, errs, size
+end
+
+-- Labels of keys no longer kept go once they outnumber the table twice.
+function Column:label(key, text)
+  if self.labels[key] == nil then
+    self.nlabels = self.nlabels + 1
+    if self.nlabels > 2 * self.capacity + 64 then
+      local keys, _, _, size = entries(self)
+      local kept = {}
+      for i = 0, size - 1 do
+        local k = tonumber(keys[i])
+        kept[k] = self.labels[k]
+      end
+      self.labels, self.nlabels = kept, size
+    end
+  end
+  self.labels[key] = text
+end
+
+function Column:table()
+  local keys, counts, errs, size = entries(self)
+  local t = M.new(self.capacity)
+  local labels = self.labels
+  for i = 0, size - 1 do
+    local k = tonumber(keys[i])
+    t.counts[k] = counts[i]
+    if errs[i] > 0 then t.errs[k] = errs[i] end
+    if labels[k] ~= nil then t:label(k, labels[k]) end
+  end
+  t.n, t.size = self.n, size
+  return t
+end
+
+return M

@@ -1,0 +1,149 @@
+-- live.lua - live capture on an interface (AF_PACKET TPACKET_V3 ring) as
+-- a source. A batch is one block of the ring; it goes back to the kernel
+-- when the next batch is asked for.
+local ffi = require "ffi"
+local C = ffi.C
+local errors = require "pktsh.host.errors"
+local Source = require("pktsh.source").Source
+
+local M = {}
+local Live = setmetatable({}, {__index = Source})
+Live.__index = Live
+Live.__tostring = Source.__tostring
+Live.__fields = Source.__fields
+
+-- How long one wait for a block may last: the bound on how late Ctrl-C
+-- and `duration` are noticed.
+local POLL_MS = 100
+
+local directions = {both = C.PKTSH_DIR_BOTH, ["in"] = C.PKTSH_DIR_IN, out = C.PKTSH_DIR_OUT}
+local tstamps = {sw = C.PKTSH_TSTAMP_SW, hw = C.PKTSH_TSTAMP_HW}
+local fanouts = {hash = C.PKTSH_FANOUT_HASH, lb = C.PKTSH_FANOUT_LB,
+                 cpu = C.PKTSH_FANOUT_CPU, rollover = C.PKTSH_FANOUT_ROLLOVER,
+                 qm = C.PKTSH_FANOUT_QM}
+M.fanouts = fanouts
+
+local known = {filter = true, snaplen = true, promisc = true, block_size = true,
+               block_count = true, block_timeout_ms = true, immediate = true,
+               direction = true, tstamp = true, duration = true, fanout = true,
+               fanout_group = true, defrag = true, workers = true}
+
+local function choice(t, v, what, default)
+  if v == nil then return default end
+  local x = t[v]
+  if x == nil then
+    local names = {}
+    for k in pairs(t) do names[#names + 1] = '"' .. k .. '"' end
+    table.sort(names)
+    return nil, string.format("%s must be one of %s, not %s", what,
+                              table.concat(names, ", "), tostring(v))
+  end
+  return x
+end
+
+local function count_opt(o, name)
+  local v = o[name]
+  if v ~= nil and (type(v) ~= "number" or v < 0 or v % 1 ~= 0 or v >= 2^32) then
+    return nil, string.format("%s must be a whole number, not %s", name, tostring(v))
+  end
+  return v or 0
+end
+
+-- struct pktsh_ring_opts from the Lua options, or nil and the reason.
+function M.ring_opts(o)
+  for k in pairs(o) do
+    if not known[k] then return nil, string.format("unknown option '%s'", tostring(k)) end
+  end
+  local r = ffi.new("struct pktsh_ring_opts")
+  for _, name in ipairs({"snaplen", "block_size", "block_count", "block_timeout_ms", "fanout_group"}) do
+    local v, err = count_opt(o, name)
+    if not v then return nil, err end
+    r[name] = v
+  end
+  local choices = {
+    {"direction", directions, o.direction, C.PKTSH_DIR_BOTH},
+    {"tstamp", tstamps, o.tstamp, C.PKTSH_TSTAMP_SW},
+    {"fanout_mode", fanouts, o.fanout, C.PKTSH_FANOUT_NONE, "fanout"},
+  }
+  for _, c in ipairs(choices) do
+    local v, err = choice(c[2], c[3], c[5] or c[1], c[4])
+    if not v then return nil, err end
+    r[c[1]] = v
+  end
+  r.filter = o.filter
+  r.promisc = o.promisc == false and 0 or 1
+  r.immediate = o.immediate and 1 or 0
+  r.fanout_defrag = o.defrag and 1 or 0
+  return r
+end
+
+local function fetch(self)
+  return C.pktsh_ring_next(self.handle, self.box, POLL_MS, self.errbuf)
+end
+
+function Live:_next()
+  return self:_wait(fetch)
+end
+
+function Live:_release()
+  C.pktsh_ring_release(self.handle)
+end
+
+function Live:_stats()
+  C.pktsh_ring_stats(self.handle, self.statbuf, self.errbuf)
+  return self.statbuf
+end
+
+function Live:_close()
+  ffi.gc(self.handle, nil)
+  C.pktsh_ring_close(self.handle)
+  self.handle = nil
+end
+
+-- A source over an open ring (struct pktsh_ring *), which it then owns.
+function M.wrap(ring, name, opts)
+  local info = ffi.new("struct pktsh_ring_info")
+  C.pktsh_ring_info(ring, info)
+  local src = setmetatable({
+    handle = ffi.gc(ring, C.pktsh_ring_close),
+    box = ffi.new("struct pktsh_batch *[1]"),
+    errbuf = errors.new(),
+    statbuf = ffi.new("struct pktsh_src_stats"),
+    name = name, kind = "live", filter = opts.filter,
+    linktype = info.linktype, snaplen = info.snaplen, ifindex = info.ifindex,
+    tstamp = info.tstamp == C.PKTSH_TSTAMP_HW and "hw" or "sw",
+  }, Live)
+  if opts.duration then
+    src.deadline = C.pktsh_mono_ns() + opts.duration * 1e9
+  end
+  return src
+end
+
+-- Opens one ring; nil, err on failure.
+function M.open_ring(ifname, opts)
+  local ro, err = M.ring_opts(opts)
+  if not ro then return nil, err end
+  if opts.duration ~= nil and (type(opts.duration) ~= "number" or opts.duration < 0) then
+    return nil, "duration must be a number of seconds"
+  end
+  local e = errors.new()
+  local out = ffi.new("struct pktsh_ring *[1]")
+  if C.pktsh_ring_open(out, ifname, ro, e) ~= 0 then
+    return nil, errors.message(e)
+  end
+  return out[0]
+end
+
+function M.open(ifname, opts)
+  local ring, err = M.open_ring(ifname, opts)
+  if not ring then return nil, err end
+  local src = M.wrap(ring, ifname, opts)
+  local e = errors.new()
+  if C.pktsh_privdrop(e) ~= 0 then
+    src:close()
+    return nil, errors.message(e)
+  end
+  return src
+end
+
+return M

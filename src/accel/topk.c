@@ -1,0 +1,175 @@
+/*
+ * topk.c - space-saving top-k over 64-bit keys, fed a column at a time
+ * (pktsh.topk.column). The same algorithm as lua/pktsh/topk.lua, which
+ * keeps the tables users read, merge and draw; this is its counting core
+ * for hot loops. dnsstats counts every query's name and client: a Lua
+ * table lookup per key cost ~40 ns, this ~10.
+ *
+ * m entries (key, count, err) and an open-addressing index over them
+ * (linear probing, backward-shift deletion, 0 = empty, else entry + 1).
+ * When the table is full a new key replaces one with the smallest count:
+ * a scan collects every entry at the minimum as candidates, and evictions
+ * take them in turn (skipping any whose count has grown); a new scan
+ * happens only when they run out.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include "host/host.h"
+
+struct pktsh_topk64 {
+	uint64_t *keys;
+	double *counts, *errs;
+	uint32_t *index;        /* nslots entries: entry + 1, or 0 */
+	uint32_t *cand;         /* eviction candidates */
+	uint32_t ncand, icand;
+	double cmin;
+	uint32_t m, size, mask;
+};
+
+static uint32_t slot_of(uint64_t k, uint32_t mask)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return (uint32_t)k & mask;
+}
+
+struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, struct pktsh_err *err)
+{
+	struct pktsh_topk64 *t;
+	uint32_t nslots = 16;
+
+	if (m == 0 || m > (1u << 26)) {
+		pktsh_err_set(err, EINVAL, "top-k: 1 to %u counters", 1u << 26);
+		return NULL;
+	}
+	while (nslots < 2 * m)
+		nslots <<= 1;
+	t = calloc(1, sizeof(*t));
+	if (t) {
+		t->keys = malloc(m * sizeof(*t->keys));
+		t->counts = malloc(m * sizeof(*t->counts));
+		t->errs = malloc(m * sizeof(*t->errs));
+		t->cand = malloc(m * sizeof(*t->cand));
+		t->index = calloc(nslots, sizeof(*t->index));
+	}
+	if (!t || !t->keys || !t->counts || !t->errs || !t->cand || !t->index) {
+		pktsh_topk64_free(t);
+		pktsh_err_set(err, ENOMEM, "top-k of %u counters", m);
+		return NULL;
+	}
+	t->m = m;
+	t->mask = nslots - 1;
+	return t;
+}
+
+void pktsh_topk64_free(struct pktsh_topk64 *t)
+{
+	if (!t)
+		return;
+	free(t->keys);
+	free(t->counts);
+	free(t->errs);
+	free(t->cand);
+	free(t->index);
+	free(t);
+}
+
+/* The slot holding key k, or the empty slot where it would go. */
+static uint32_t find(const struct pktsh_topk64 *t, uint64_t k)
+{
+	uint32_t i = slot_of(k, t->mask);
+
+	while (t->index[i] && t->keys[t->index[i] - 1] != k)
+		i = (i + 1) & t->mask;
+	return i;
+}
+
+static void unindex(struct pktsh_topk64 *t, uint32_t i)
+{
+	for (uint32_t j = (i + 1) & t->mask; t->index[j]; j = (j + 1) & t->mask) {
+		uint32_t home = slot_of(t->keys[t->index[j] - 1], t->mask);
+
+		/* j's entry may fill the hole at i unless home lies in (i, j] */
+		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+			t->index[i] = t->index[j];
+			i = j;
+		}
+	}
+	t->index[i] = 0;
+}
+
+/* Every entry at the smallest count becomes a candidate. */
+static void rescan(struct pktsh_topk64 *t)
+{
+	double lo = t->counts[0];
+
+	for (uint32_t e = 1; e < t->size; e++)
+		if (t->counts[e] < lo)
+			lo = t->counts[e];
+	t->ncand = t->icand = 0;
+	for (uint32_t e = 0; e < t->size; e++)
+		if (t->counts[e] == lo)
+			t->cand[t->ncand++] = e;
+	t->cmin = lo;
+}
+
+/* An entry with the smallest count (the table is full). */
+static uint32_t pop_min(struct pktsh_topk64 *t)
+{
+	for (;;) {
+		while (t->icand < t->ncand) {
+			uint32_t e = t->cand[t->icand++];
+
+			if (t->counts[e] == t->cmin)
+				return e;
+		}
+		rescan(t);
+	}
+}
+
+uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t n,
+			  uint32_t *fresh)
+{
+	uint32_t nfresh = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t k = keys[i];
+		uint32_t s = find(t, k), e;
+
+		if (t->index[s]) {
+			t->counts[t->index[s] - 1] += 1;
+			continue;
+		}
+		if (t->size < t->m) {
+			e = t->size++;
+			t->counts[e] = 1;
+			t->errs[e] = 0;
+		} else {
+			e = pop_min(t);
+			unindex(t, find(t, t->keys[e]));
+			s = find(t, k);
+			t->errs[e] = t->counts[e];
+			t->counts[e] += 1;
+		}
+		t->keys[e] = k;
+		t->index[s] = e + 1;
+		if (fresh)
+			fresh[nfresh] = i;
+		nfresh++;
+	}
+	return nfresh;
+}
+
+uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, double *counts,
+			      double *errs, uint32_t cap)
+{
+	uint32_t n = t->size < cap ? t->size : cap;
+
+	for (uint32_t e = 0; e < n; e++) {
+		keys[e] = t->keys[e];
+		counts[e] = t->counts[e];
+		errs[e] = t->errs[e];
+	}
+	return t->size;
+}

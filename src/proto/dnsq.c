@@ -1,0 +1,240 @@
+/*
+ * dnsq.c - the DNS fast path: header, first question and full RCODE of a
+ * message, without building a table. dnsstats calls it once per message;
+ * written in C because LuaJIT traces the label walks badly when they run
+ * inside a large packet loop (side traces abort, the JIT gives up).
+ *
+ * Rules as in lua/pktsh/dns.lua's full parser: compression pointers must
+ * point strictly backwards, label types 0x40/0x80 and names over 255
+ * octets are errors, nothing is read at or past len. The name is kept
+ * in wire form with its labels lower-cased (what the hash is over: equal
+ * names in any case hash equal) and, unless only the wire form was asked
+ * for, in presentation form (RFC 1035 5.1 escapes, lower-cased, no
+ * trailing dot, "." for the root).
+ */
+#include <string.h>
+#include "host/host.h"
+
+static uint16_t be16(const uint8_t *d)
+{
+	return (uint16_t)(d[0] << 8 | d[1]);
+}
+
+/* Each octet of a name in presentation form: plain[c] is c when it is
+ * written as itself, 0 when it needs a backslash ('.', '\\', '"', ';',
+ * '(', ')', '@', '$' as \c; the rest as \DDD). lower[] folds ASCII case.
+ * Tables, because these run for every byte of every name. */
+static uint8_t plain[256], lower[256];
+
+__attribute__((constructor)) static void tables_init(void)
+{
+	for (int c = 0; c < 256; c++)
+		lower[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	for (int c = 0x21; c < 0x7f; c++)
+		plain[c] = (uint8_t)c;
+	for (const char *e = ".\\\";()@$"; *e; e++)
+		plain[(uint8_t)*e] = 0;
+}
+
+/* Appends the escaped form of c; returns the new length. */
+static uint32_t put_escaped(char *out, uint32_t n, uint8_t c)
+{
+	out[n++] = '\\';
+	if (c > 0x20 && c < 0x7f) {
+		out[n++] = (char)c;
+	} else {
+		out[n++] = (char)('0' + c / 100);
+		out[n++] = (char)('0' + c / 10 % 10);
+		out[n++] = (char)('0' + c % 10);
+	}
+	return n;
+}
+
+int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out)
+{
+	uint32_t n = 0, pos = 0;
+
+	while (pos < len && wire[pos] != 0) {
+		uint32_t l = wire[pos];
+
+		if (l >= 0x40 || pos + 1 + l >= len)
+			return -1;
+		if (n)
+			out[n++] = '.';
+		for (uint32_t i = pos + 1; i <= pos + l; i++) {
+			uint8_t c = plain[wire[i]];
+
+			if (c)
+				out[n++] = (char)c;
+			else
+				n = put_escaped(out, n, wire[i]);
+		}
+		pos += 1 + l;
+	}
+	if (pos >= len)
+		return -1;
+	if (n == 0)
+		out[n++] = '.';
+	return (int)n;
+}
+
+/* ASCII letters of 8 bytes to lower case, all at once (SWAR): bit 7 of
+ * each byte of ge_a says >= 'A', of gt_z says > 'Z'; bytes >= 0x80 are
+ * left alone. */
+static uint64_t lower8(uint64_t w)
+{
+	uint64_t low7 = w & 0x7f7f7f7f7f7f7f7full;
+	uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full;
+	uint64_t gt_z = low7 + 0x2525252525252525ull;
+
+	return w | ((ge_a & ~gt_z & ~w & 0x8080808080808080ull) >> 2);
+}
+
+/* Copies n label bytes lower-cased; avail bytes may be read at src, and
+ * dst has 8 bytes of room past n (q->wire's slack). */
+static void copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_t avail)
+{
+	uint32_t i = 0;
+
+	for (; i < n && i + 8 <= avail; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, src + i, 8);
+		w = lower8(w);
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = lower[src[i]];
+}
+
+/* Reads the name at pos into q->wire (labels lower-cased, pointers
+ * followed) and q->name_hash; sets *after to the position after it in the
+ * message. 0 or an enum pktsh_dns_err. */
+static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
+		     struct pktsh_dns_q *q, uint32_t *after)
+{
+	uint32_t w = 0, limit = pos, end = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (pos >= len)
+			return PKTSH_DNS_NAME_TRUNCATED;
+		l = d[pos];
+		if (l == 0) {
+			if (!end)
+				end = pos + 1;
+			break;
+		}
+		if (l < 0x40) {
+			if (pos + 1 + l > len)
+				return PKTSH_DNS_LABEL_TRUNCATED;
+			if (w + 1u + l + 1u > 255)
+				return PKTSH_DNS_NAME_TOO_LONG;
+			q->wire[w] = l;
+			copy_lower(q->wire + w + 1, d + pos + 1, l, len - pos - 1);
+			w += 1u + l;
+			pos += 1u + l;
+		} else if (l >= 0xc0) {
+			uint32_t t;
+
+			if (pos + 1 >= len)
+				return PKTSH_DNS_POINTER_TRUNCATED;
+			t = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
+			if (t >= limit)
+				return PKTSH_DNS_POINTER_NOT_BACKWARDS;
+			if (!end)
+				end = pos + 2;
+			limit = pos = t;
+		} else {
+			return PKTSH_DNS_BAD_LABEL_TYPE;
+		}
+	}
+	q->wire[w++] = 0;
+	q->wire_len = (uint16_t)w;
+	q->name_hash = pktsh_hash_bytes(q->wire, w);
+	*after = end;
+	return 0;
+}
+
+/* The extended RCODE of the OPT record, 0 when there is none or the
+ * records cannot be walked: skips qskip questions, then the records. */
+static uint8_t opt_ext(const uint8_t *d, uint32_t len, uint32_t pos,
+		       uint32_t qskip, uint32_t records, uint32_t ar)
+{
+	uint32_t total = qskip + records, first_ar = total - ar;
+
+	for (uint32_t i = 0; i < total; i++) {
+		uint32_t start = pos;
+
+		for (;;) {              /* the owner name, pointers not followed */
+			if (pos >= len)
+				return 0;
+			if (d[pos] >= 0xc0) {
+				pos += 2;
+				break;
+			}
+			if (d[pos] == 0) {
+				pos += 1;
+				break;
+			}
+			if (d[pos] >= 0x40)
+				return 0;
+			pos += 1u + d[pos];
+		}
+		if (i < qskip) {
+			pos += 4;
+			continue;
+		}
+		if (pos + 10 > len)
+			return 0;
+		if (i >= first_ar && pos == start + 1 && be16(d + pos) == 41)
+			return d[pos + 4];
+		pos += 10u + be16(d + pos + 8);
+	}
+	return 0;
+}
+
+int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *q)
+{
+	uint32_t pos = 12;
+	uint8_t ext = 0;
+	int rc;
+
+	q->name_len = q->wire_len = 0;
+	q->name_hash = 0;
+	if (len < 12)
+		return -PKTSH_DNS_SHORT_HEADER;
+	q->id = be16(d);
+	q->flags = be16(d + 2);
+	q->qdcount = be16(d + 4);
+	q->ancount = be16(d + 6);
+	q->nscount = be16(d + 8);
+	q->arcount = be16(d + 10);
+	q->qtype = q->qclass = 0;
+	if (q->qdcount) {
+		rc = read_name(d, len, 12, q, &pos);
+		if (rc)
+			return -rc;
+		if (pos + 4 > len)
+			return -PKTSH_DNS_QUESTION_TRUNCATED;
+		q->qtype = be16(d + pos);
+		q->qclass = be16(d + pos + 2);
+		pos += 4;
+	}
+	if ((q->flags & 0x8000) && q->arcount)
+		ext = opt_ext(d, len, pos, q->qdcount ? q->qdcount - 1u : 0,
+			      (uint32_t)q->ancount + q->nscount + q->arcount,
+			      q->arcount);
+	q->rcode = (uint16_t)((q->flags & 15) | ext << 4);
+	return 0;
+}
+
+int pktsh_dns_question(const uint8_t *d, uint32_t len, struct pktsh_dns_q *q)
+{
+	int rc = pktsh_dns_question_wire(d, len, q);
+
+	if (rc == 0 && q->wire_len)
+		q->name_len = (uint16_t)pktsh_dns_name_text(q->wire, q->wire_len, q->name);
+	return rc;
+}
