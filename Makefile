@@ -42,7 +42,7 @@ $(B)/pktsh: $(OBJS) $(G)/exports.list
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(B)/obj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/obj
+$(B)/obj/%.o: src/%.c src/pktsh.h src/host.h src/batch.h | $(B)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -161,7 +161,9 @@ clean:
 # --- fuzzing (tests/fuzz) ---------------------------------------------------
 # `make fuzz`: a libFuzzer target over the pcap reader, the decoders, the DNS
 # parser and dnsflow, built with clang and ASan/UBSan from the project's own
-# sources (main.c excluded), seeded with tests/pcaps, run FUZZ_SECONDS.
+# sources (main.c excluded), seeded with tests/pcaps, run FUZZ_SECONDS. The
+# target sets PKTSH_GUARD=1: every packet ends right before a PROT_NONE page,
+# so the Lua decoders' over-reads (which ASan cannot see) crash too.
 # Crashes land in tests/fuzz/regress/ (replayed by tests/sh/test_fuzz_regress.sh).
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
@@ -172,7 +174,7 @@ FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/main.c,$(SRCS)
 $(B)/fuzzobj:
 	$(Q)mkdir -p $@
 
-$(B)/fuzzobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/fuzzobj
+$(B)/fuzzobj/%.o: src/%.c src/pktsh.h src/host.h src/batch.h | $(B)/fuzzobj
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
