@@ -167,7 +167,9 @@ clean:
 # --- fuzzing (tests/fuzz) ---------------------------------------------------
 # `make fuzz`: a libFuzzer target over the pcap reader, the decoders, the DNS
 # parser and dnsflow, built with clang and ASan/UBSan from the project's own
-# sources (main.c excluded), seeded with tests/pcaps, run FUZZ_SECONDS.
+# sources (main.c excluded), seeded with tests/pcaps, run FUZZ_SECONDS. The
+# target sets PKTSH_GUARD=1: every packet ends right before a PROT_NONE page,
+# so the Lua decoders' over-reads (which ASan cannot see) crash too.
 # Crashes land in tests/fuzz/regress/ (replayed by tests/sh/test_fuzz_regress.sh).
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang

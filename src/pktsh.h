@@ -27,10 +27,23 @@ struct pktsh_err {
 	char msg[256];
 };
 
+/* A descriptor's decode state (l2state, l3state). Receivers leave NEW;
+ * the decoders in lua/pktsh/packet.lua move it to OK or BAD. A released
+ * descriptor is STALE (src/batch.c): no bytes, and every decoder and
+ * accessor raises an error instead of reading. */
+enum pktsh_pkt_state {
+	PKTSH_PKT_NEW = 0,
+	PKTSH_PKT_OK = 1,
+	PKTSH_PKT_BAD = 2,
+	PKTSH_PKT_STALE = 3
+};
+
 /*
  * One packet descriptor. data points into the receiver's memory and is
  * valid until the batch holding it is released. The fields after ifindex
- * are a decode cache owned by lua/pktsh/packet.lua; receivers zero them.
+ * are a decode cache written only by lua/pktsh/packet.lua's decoders;
+ * receivers zero them. Lua sees descriptors through const pointers, so a
+ * script cannot write any field.
  */
 struct pktsh_pkt {
 	const uint8_t *data;
@@ -40,20 +53,24 @@ struct pktsh_pkt {
 	uint32_t ifindex;
 	uint16_t linktype;    /* DLT_* of data */
 	uint8_t tsrc;         /* enum pktsh_tsrc */
-	uint8_t l2state;      /* 0 not decoded, 1 ok, 2 malformed */
+	uint8_t l2state;      /* enum pktsh_pkt_state */
 	uint32_t l3off;       /* offset of the network header */
 	uint32_t l3end;       /* end of the network datagram (<= caplen) */
 	uint32_t l4off;       /* offset of the transport header */
 	uint16_t ethertype;   /* of the network header (0x0800, 0x86dd, ...) */
-	uint16_t vlanid[2];   /* outer and inner VLAN ids (not "vlan": pkt:vlan() is a method) */
+	uint16_t vlanid0;     /* outer and inner VLAN ids (not "vlan": pkt:vlan() is a */
+	uint16_t vlanid1;     /* method; not an array: LuaJIT lets a const struct's array be written) */
 	uint8_t nvlan;        /* tags seen (0..2 recorded) */
-	uint8_t l3state;      /* 0 not decoded, 1 ok, 2 malformed */
+	uint8_t l3state;      /* enum pktsh_pkt_state */
 	uint8_t l4proto;      /* IP protocol of the transport header */
 	uint8_t fragment;     /* 1 first fragment, 2 later fragment */
 };
 
+/* count packets at pkt[0 .. count-1]. Released (by the source's next
+ * batch, its release or its close), count is 0 and the descriptors are
+ * STALE; the memory stays readable for the life of the process. */
 struct pktsh_batch {
-	struct pktsh_pkt *pkt;
+	const struct pktsh_pkt *pkt;
 	uint32_t count;
 	uint32_t cap;
 };
@@ -82,10 +99,13 @@ struct pktsh_file_info {
 	int32_t direct;       /* 1 if pktsh walks the records, 0 if libpcap does */
 };
 
-/* Offline capture: pcap (us/ns, either byte order) or pcapng. */
+/* Offline capture: pcap (us/ns, either byte order) or pcapng. guard 1
+ * copies every packet to end right before a PROT_NONE page (slow; for
+ * tests and fuzzing), as PKTSH_GUARD=1 in the environment does for every
+ * source. */
 struct pktsh_file;
 int pktsh_file_open(struct pktsh_file **out, const char *path,
-		    const char *filter, uint32_t batch_cap,
+		    const char *filter, uint32_t batch_cap, int32_t guard,
 		    struct pktsh_err *err);
 /* Fills the file's batch: >0 packets, 0 at the end, -1 on error (a torn
  * or corrupt record is reported only after every complete packet before
@@ -144,6 +164,7 @@ struct pktsh_ring_opts {
 	int32_t fanout_mode;       /* enum pktsh_fanout */
 	int32_t fanout_defrag;     /* PACKET_FANOUT_FLAG_DEFRAG */
 	uint32_t fanout_group;     /* group id, shared by the rings of one source */
+	int32_t guard;             /* 1: guard-page copies, as for pktsh_file_open */
 };
 
 struct pktsh_ring_info {
