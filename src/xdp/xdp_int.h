@@ -8,7 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
-#include "batch.h"
+#include "source/batch.h"
 #include "pktsh.h"
 #include "../../bpf/xdp_rules.h"
 
