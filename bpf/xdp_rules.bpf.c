@@ -152,53 +152,61 @@ static __always_inline int has_ports(__u8 proto)
 	       proto == IPPROTO_UDPLITE || proto == IPPROTO_SCTP;
 }
 
-/* Bytes of the transport header the parser needs (0: a protocol it does
- * not read). A first fragment must hold them all, and a later fragment
- * never lands inside them in a datagram a real stack fragmented. */
+/* Bytes of the transport header the parser needs, for the protocols it
+ * reads. A first fragment must hold them all, and a later fragment never
+ * lands inside them in a datagram a real stack fragmented. */
+enum {
+	L4_TCP = sizeof(struct tcphdr),
+	L4_UDP = sizeof(struct udphdr),
+	L4_SCTP = 12,             /* the common header */
+	L4_ICMP = 4               /* type, code, checksum */
+};
+
 static __always_inline __u32 l4_size(__u8 proto)
 {
 	switch (proto) {
 	case IPPROTO_TCP:
-		return sizeof(struct tcphdr);
+		return L4_TCP;
 	case IPPROTO_UDP:
 	case IPPROTO_UDPLITE:
-		return sizeof(struct udphdr);
+		return L4_UDP;
 	case IPPROTO_SCTP:
-		return 12;               /* the common header */
+		return L4_SCTP;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		return 4;                /* type, code, checksum */
+		return L4_ICMP;
 	}
 	return 0;
 }
 
 /* Transport header at p, with avail bytes of the datagram from p on
  * (the frame may end sooner: end). 0 read (ports filled for protocols
- * that have them), -1 cut short. */
+ * that have them), -1 cut short. One switch, each case with its own
+ * constant: the verifier then follows one path per protocol (l4_size()
+ * and then a switch made it follow every pair, at 3 times the
+ * instructions of the whole program). */
 static __always_inline int parse_l4(void *p, void *end, __u32 avail,
 				    __u8 proto, struct key *k)
 {
 	__be16 *ports = p;
 
-	if (l4_size(proto) > avail)
-		return -1;
 	switch (proto) {
 	case IPPROTO_TCP:
-		if (p + sizeof(struct tcphdr) > end)
+		if (avail < L4_TCP || p + L4_TCP > end)
 			return -1;
 		break;
 	case IPPROTO_UDP:
 	case IPPROTO_UDPLITE:
-		if (p + sizeof(struct udphdr) > end)
+		if (avail < L4_UDP || p + L4_UDP > end)
 			return -1;
 		break;
 	case IPPROTO_SCTP:
-		if (p + 12 > end)
+		if (avail < L4_SCTP || p + L4_SCTP > end)
 			return -1;
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		return p + 4 > end ? -1 : 0;
+		return avail < L4_ICMP || p + L4_ICMP > end ? -1 : 0;
 	default:
 		return 0;
 	}
@@ -269,13 +277,41 @@ static __always_inline int is_ext(__u8 nh)
 
 #define MAX_EXT_HEADERS 8
 
-/* The extension headers that follow the fixed header cost one step
- * each; past MAX_EXT_HEADERS the protocol stays unknown. */
-static __always_inline int parse_ip6(void *p, void *end, struct key *k)
+/* Whether the IPv6 header chain that starts with nh at offset off of the
+ * frame holds the fragment header of a first fragment (offset 0, more
+ * follow). Asked only of a chain cut short, to tell a tiny fragment (RFC
+ * 7112) from a truncated packet: a flag carried through parse_ip6's walk
+ * instead made the verifier tell apart the walk's states by it (four
+ * times the instructions of the whole program). Reads with
+ * bpf_xdp_load_bytes, and is verified once (a global function). */
+__attribute__((noinline)) int ip6_first_fragment(struct xdp_md *ctx, __u32 off,
+						 __u32 nh)
+{
+	int i;
+
+	for (i = 0; i < MAX_EXT_HEADERS && is_ext(nh); i++) {
+		struct exthdr e;
+
+		if (bpf_xdp_load_bytes(ctx, off, &e, sizeof(e)))
+			return 0;
+		if (nh == IPPROTO_FRAGMENT)
+			return (bpf_ntohs(e.frag) & 0xfff9) == 1;
+		off += nh == IPPROTO_AH ? ((__u32)e.len + 2) * 4 : ((__u32)e.len + 1) * 8;
+		nh = e.nexthdr;
+	}
+	return 0;
+}
+
+/* IPv6 at p, offset off of the frame. The extension headers cost one step
+ * each; past MAX_EXT_HEADERS the protocol stays unknown. The walk only
+ * adds up their lengths (used), checked against the payload length once
+ * it is over: a comparison inside the loop would make the verifier tell
+ * apart every length it has seen. */
+static __always_inline int parse_ip6(struct xdp_md *ctx, void *p, void *end,
+				     __u32 off, struct key *k)
 {
 	struct ipv6hdr *ip6 = p;
-	__u32 left, hlen;         /* bytes of the datagram past the headers walked */
-	int first = 0;            /* a first fragment (offset 0, more follow) */
+	__u32 plen, used = 0, hlen;
 	__u8 nh;
 	int i;
 
@@ -286,15 +322,15 @@ static __always_inline int parse_ip6(void *p, void *end, struct key *k)
 	k->family = 6;
 	__builtin_memcpy(k->src, &ip6->saddr, 16);
 	__builtin_memcpy(k->dst, &ip6->daddr, 16);
-	left = bpf_ntohs(ip6->payload_len);
-	if (!left)
-		left = 0xffff;           /* a jumbogram (BIG TCP): the frame bounds it */
+	plen = bpf_ntohs(ip6->payload_len);
+	if (!plen)
+		plen = 0xffff;           /* a jumbogram (BIG TCP): the frame bounds it */
 	nh = ip6->nexthdr;
 	p = ip6 + 1;
 	for (i = 0; i < MAX_EXT_HEADERS && is_ext(nh); i++) {
 		struct exthdr *e = p;
 
-		if ((void *)(e + 1) > end || left < 8)
+		if ((void *)(e + 1) > end)
 			goto chain_cut;
 		if (nh == IPPROTO_FRAGMENT) {
 			__u32 fo = bpf_ntohs(e->frag);
@@ -303,39 +339,40 @@ static __always_inline int parse_ip6(void *p, void *end, struct key *k)
 				k->proto = e->nexthdr;
 				return later_fragment(k, fo & 0xfff8);
 			}
-			first = fo & 1;
 			hlen = 8;
 		} else if (nh == IPPROTO_AH) {
 			hlen = ((__u32)e->len + 2) * 4;
 		} else {
 			hlen = ((__u32)e->len + 1) * 8;
 		}
-		if (hlen > left || p + hlen > end)
-			goto chain_cut;
-		left -= hlen;
+		used += hlen;
 		nh = e->nexthdr;
 		p += hlen;
 	}
+	if (p > end || used > plen)      /* the last header runs past the end */
+		goto chain_cut;
 	if (is_ext(nh)) {
 		k->unknown = XR_F_PROTO | XR_F_SPORT | XR_F_DPORT;
 		return XR_EXT_HEADERS_LIMIT;
 	}
 	k->proto = nh;
-	if (parse_l4(p, end, left, nh, k))
-		return l4_cut(k, first);
+	if (parse_l4(p, end, plen - used, nh, k))
+		return l4_cut(k, ip6_first_fragment(ctx, off + sizeof(*ip6), ip6->nexthdr));
 	return XR_COMPLETE;
 chain_cut:
-	/* A first fragment must hold the whole chain (RFC 7112). */
 	k->unknown = XR_F_PROTO | XR_F_SPORT | XR_F_DPORT;
-	return first ? XR_TINY_FRAGMENT : XR_TRUNCATED_L3;
+	return ip6_first_fragment(ctx, off + sizeof(*ip6), ip6->nexthdr) ?
+	       XR_TINY_FRAGMENT : XR_TRUNCATED_L3;
 }
 
 /* Fills k with what the headers give: enum xr_cause, XR_COMPLETE when
  * the packet was parsed to its end (a frame that is not IP included). */
-static __always_inline int parse(void *data, void *end, struct key *k)
+static __always_inline int parse(struct xdp_md *ctx, void *data, void *end,
+				 struct key *k)
 {
 	void *p = data;
 	struct ethhdr *eth = p;
+	__u32 off = sizeof(*eth);
 	__be16 type;
 	int i;
 
@@ -357,11 +394,12 @@ static __always_inline int parse(void *data, void *end, struct key *k)
 		}
 		type = vh->type;
 		p = vh + 1;
+		off += sizeof(*vh);
 	}
 	if (type == bpf_htons(ETH_P_IP))
 		return parse_ip4(p, end, k);
 	if (type == bpf_htons(ETH_P_IPV6))
-		return parse_ip6(p, end, k);
+		return parse_ip6(ctx, p, end, off, k);
 	return XR_COMPLETE;          /* not IP: only IP-less rules can match */
 }
 
@@ -699,7 +737,7 @@ int xdp_rules(struct xdp_md *ctx)
 	wire = bpf_xdp_get_buff_len(ctx);
 	st->packets++;
 	st->bytes += wire;
-	cause = parse(data, end, &k);
+	cause = parse(ctx, data, end, &k);
 	a = *(volatile __u32 *)&cfg.active & 1;
 	s = &cfg.slot[a];
 	pos = XR_NO_RULE;
