@@ -482,10 +482,13 @@ struct pktsh_xdp_counters {
 	uint64_t copy_lost;
 };
 
+/* packets = matched + unmatched. A packet the program could not parse
+ * to its end is still judged (on what it parsed, then the default) and
+ * counted under one cause; parse_errors is their sum. */
 struct pktsh_xdp_stats {
 	uint64_t packets;
 	uint64_t bytes;
-	uint64_t parse_errors;     /* passed unparsed (fail open) */
+	uint64_t parse_errors;     /* the sum of the causes below */
 	uint64_t matched;
 	uint64_t unmatched;        /* took the default action */
 	uint64_t passed;
@@ -493,6 +496,13 @@ struct pktsh_xdp_stats {
 	uint64_t copied;
 	uint64_t copy_lost;        /* the copy ring was full */
 	uint64_t wakeups;
+	uint64_t truncated_l2;     /* Ethernet/VLAN header cut short */
+	uint64_t truncated_l3;     /* IP header or IPv6 extension header cut short */
+	uint64_t malformed_l3;     /* IP version, header length or total length wrong */
+	uint64_t truncated_l4;     /* transport header cut short */
+	uint64_t ext_headers_limit;  /* more IPv6 extension headers than walked */
+	uint64_t tiny_fragment;    /* first fragment without the whole transport header */
+	uint64_t fragment_overlap; /* later fragment landing in the transport header */
 };
 
 struct pktsh_xdp_info {

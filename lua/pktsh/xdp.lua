@@ -433,9 +433,16 @@ function Fw:rules()
   return out
 end
 
--- Whole-program counters: packets, bytes, parse_errors (passed unparsed),
--- matched, unmatched (took the default), passed, dropped, copied,
--- copy_lost (ring full), wakeups.
+-- Whole-program counters: packets, bytes, matched, unmatched (took the
+-- default), passed, dropped, copied, copy_lost (ring full), wakeups; and
+-- the packets not parsed to their end (judged all the same), by cause:
+-- truncated_l2, truncated_l3, malformed_l3, truncated_l4,
+-- ext_headers_limit, tiny_fragment, fragment_overlap, with parse_errors
+-- their sum.
+local stat_names = {"packets", "bytes", "parse_errors", "matched", "unmatched",
+                    "passed", "dropped", "copied", "copy_lost", "wakeups",
+                    "truncated_l2", "truncated_l3", "malformed_l3", "truncated_l4",
+                    "ext_headers_limit", "tiny_fragment", "fragment_overlap"}
 function Fw:stats()
   local ok, err = closed_check(self)
   if not ok then return nil, err end
@@ -444,10 +451,7 @@ function Fw:stats()
     return nil, errors.message(self.errbuf)
   end
   local t = {}
-  for _, k in ipairs({"packets", "bytes", "parse_errors", "matched", "unmatched",
-                      "passed", "dropped", "copied", "copy_lost", "wakeups"}) do
-    t[k] = tonumber(s[k])
-  end
+  for _, k in ipairs(stat_names) do t[k] = tonumber(s[k]) end
   t.rules = #self.list
   return t
 end
@@ -812,6 +816,11 @@ pktsh.xdp(ifname [, opts]) -> an XDP rule set on ifname, or nil, err
                       -> a rule (fw:add{rule, rule, ...}: a list of rules)
   r:stats() r:remove() fw:rules() fw:stats() fw:info() fw:set_engine(e)
   fw:set_default(a) fw:test_run(frame [, repeat]) fw:copies() fw:close()
+  fw:stats(): packets bytes matched unmatched passed dropped copied copy_lost
+        wakeups; packets not parsed to their end (still judged: pass rules
+        naming a field that cannot be read do not match, drop rules do) by
+        cause: truncated_l2 truncated_l3 malformed_l3 truncated_l4
+        ext_headers_limit tiny_fragment fragment_overlap (sum: parse_errors)
 pktsh.open{xdp = ifname [, rules = {...}] [, snaplen = N] [, duration = S], ...}
                       -> a source of what the rules copy; without rules every
                          packet is copied and passed (as xdpdump does)
