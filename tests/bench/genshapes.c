@@ -126,22 +126,26 @@ struct shape {
 	int nclients, nservers, skew;
 };
 
+/* stub resolvers' clients asking a few resolvers, and how those answer */
+#define STUBS .lat_lo = 0.1, .lat_hi = 3, .popular = 0.4, .zipf = 1.0, .npop = 100000, \
+	.v6 = 0.3, .vlan = 0.15, .edns = 0.6, .nclients = 20000, .nservers = 8, .skew = 1
+#define ANSWERS .answered = 0.995, .nx = 0.06, .nodata = 0.04, .servfail = 0.005
+
 static const struct shape shapes[] = {
-	{"answered", "answered queries, long-tail names, answers 0.1-3 ms later",
-	 100000, 0.995, 0.1, 3, 0.4, 1.0, 100000, 0, 0, 0, 0, 0, 0, 0,
-	 0.3, 0.15, 0, 0.6, 0.06, 0.04, 0.005, 0, 0, 0, 0, 20000, 8, 1},
-	{"oneway", "one direction only: queries, never answered",
-	 250000, 0, 0.1, 3, 0.4, 1.0, 100000, 0, 0, 0, 0, 0, 0, 0,
-	 0.3, 0.15, 0, 0.6, 0, 0, 0, 0, 0, 0, 0, 20000, 8, 1},
-	{"flood", "random-subdomain flood, 1 in 4 answered NXDOMAIN, 10% normal",
-	 150000, 0.995, 0.1, 3, 0.4, 1.0, 100000, 0.9, 0.25, 0.5, 800, 0, 0, 0,
-	 0.3, 0.15, 0, 0.6, 0.06, 0.04, 0.005, 0, 0, 0, 0, 20000, 8, 1},
-	{"tcp", "40% of messages in TCP connections of 3-8 exchanges",
-	 100000, 0.995, 0.1, 3, 0.4, 1.0, 100000, 0, 0, 0, 0, 0.108, 3, 8,
-	 0.3, 0.15, 0, 0.6, 0.06, 0.04, 0.005, 0, 0, 0, 0, 20000, 8, 1},
-	{"upstream", "held out: resolver upstream, DNSSEC answers, QinQ, TC -> TCP",
-	 60000, 0.97, 2, 300, 0.5, 0.85, 50000, 0, 0, 0, 0, 0, 1, 1,
-	 0.5, 0, 0.3, 1.0, 0.12, 0.06, 0.02, 0.01, 0.001, 0.001, 1, 64, 5000, 0},
+	{.name = "answered", .what = "answered queries, long-tail names, answers 0.1-3 ms later",
+	 STUBS, ANSWERS, .qps = 100000},
+	{.name = "oneway", .what = "one direction only: queries, never answered",
+	 STUBS, .qps = 250000},
+	{.name = "flood", .what = "random-subdomain flood, 1 in 4 answered NXDOMAIN, 10% normal",
+	 STUBS, ANSWERS, .qps = 150000, .flood = 0.9, .flood_answered = 0.25,
+	 .flood_lat_lo = 0.5, .flood_lat_hi = 800},
+	{.name = "tcp", .what = "40% of messages in TCP connections of 3-8 exchanges",
+	 STUBS, ANSWERS, .qps = 100000, .tcp = 0.108, .tcp_min = 3, .tcp_max = 8},
+	{.name = "upstream", .what = "held out: resolver upstream, DNSSEC answers, QinQ, TC -> TCP",
+	 .qps = 60000, .answered = 0.97, .lat_lo = 2, .lat_hi = 300, .popular = 0.5, .zipf = 0.85,
+	 .npop = 50000, .tcp_min = 1, .tcp_max = 1, .v6 = 0.5, .qinq = 0.3, .edns = 1.0,
+	 .nx = 0.12, .nodata = 0.06, .servfail = 0.02, .refused = 0.01, .badvers = 0.001,
+	 .malformed = 0.001, .upstream = 1, .nclients = 64, .nservers = 5000},
 };
 #define NSHAPES (sizeof(shapes) / sizeof(shapes[0]))
 
@@ -498,26 +502,17 @@ static void outstanding(uint64_t now)
 static void count_msg(int resp, int v6, int tcp, uint16_t qtype, uint16_t rcode, int bad)
 {
 	T.dns++;
-	if (resp)
-		T.responses++;
-	else
-		T.queries++;
-	if (bad)
+	*(resp ? &T.responses : &T.queries) += 1;
+	*(tcp ? &T.tcp : &T.udp) += 1;
+	*(v6 ? &T.ip6 : &T.ip4) += 1;
+	if (bad) {
 		T.malformed++;
-	else if (resp)
+	} else if (resp) {
 		T.rcodes[rcode]++;
-	else {
+	} else {
 		T.qtypes[qtype]++;
 		T.wellformed++;
 	}
-	if (tcp)
-		T.tcp++;
-	else
-		T.udp++;
-	if (v6)
-		T.ip6++;
-	else
-		T.ip4++;
 }
 
 /* --- frames ----------------------------------------------------------------- */
@@ -730,6 +725,18 @@ static uint32_t soa(uint8_t *d, uint32_t o, uint16_t zone)
 	return rr_end(d, r, r + 39);
 }
 
+/* The name PREFIX<k>.<the name at parent>; returns where it ends. */
+static uint32_t host_k(uint8_t *d, uint32_t o, const char *prefix, int k, uint16_t parent)
+{
+	uint8_t l = (uint8_t)strlen(prefix);
+
+	d[o] = l + 1;
+	memcpy(d + o + 1, prefix, l);
+	d[o + 1 + l] = (uint8_t)('0' + k);
+	put16(d + o + 2 + l, 0xc000 | parent);
+	return o + 4 + l;
+}
+
 /* One answer record of type t for the name at owner; parent is where the
  * name's parent domain is in the message. */
 static uint32_t answer(uint8_t *d, uint32_t o, uint16_t t, uint16_t owner, uint16_t parent, int k)
@@ -761,11 +768,7 @@ static uint32_t answer(uint8_t *d, uint32_t o, uint16_t t, uint16_t owner, uint1
 		break;
 	case 15:
 		put16(d + r, 10 * (uint32_t)k);
-		d[r + 2] = 3;
-		memcpy(d + r + 3, "mx", 2);
-		d[r + 5] = (uint8_t)('0' + k);
-		put16(d + r + 6, 0xc000 | parent);
-		e = r + 8;
+		e = host_k(d, r + 2, "mx", k, parent);
 		break;
 	case 16: {
 		uint32_t n = 10 + rnd(120);
@@ -777,21 +780,13 @@ static uint32_t answer(uint8_t *d, uint32_t o, uint16_t t, uint16_t owner, uint1
 		break;
 	}
 	case 2:
-		d[r] = 3;
-		memcpy(d + r + 1, "ns", 2);
-		d[r + 3] = (uint8_t)('0' + k);
-		put16(d + r + 4, 0xc000 | parent);
-		e = r + 6;
+		e = host_k(d, r, "ns", k, parent);
 		break;
 	case 33:
 		put16(d + r, 10);
 		put16(d + r + 2, 5 * (uint32_t)k);
 		put16(d + r + 4, 5060);
-		d[r + 6] = 4;
-		memcpy(d + r + 7, "srv", 3);
-		d[r + 10] = (uint8_t)('0' + k);
-		put16(d + r + 11, 0xc000 | parent);
-		e = r + 13;
+		e = host_k(d, r + 6, "srv", k, parent);
 		break;
 	case 43:
 		put16(d + r, rnd(65536));
@@ -1008,6 +1003,8 @@ struct conn {
 	int nmsgs, capmsgs, next_msg[2];
 	struct seg *segs;
 	int nsegs, capsegs, cur;
+	uint16_t ids[16];             /* the query ids used (8 exchanges at most) */
+	int nids;
 };
 
 static void conn_append(struct conn *k, int dir, const uint8_t *m, uint32_t n)
@@ -1075,15 +1072,96 @@ static int seg_cmp(const void *a, const void *b)
 
 static int pick_name(uint8_t *w, int32_t *pop, int *kind);
 
-/* A connection of E exchanges from t; first (may be NULL) is the query to
- * retry first (after a truncated UDP answer). */
+/* A query of the connection (FIRST's question when given), written into
+ * the client's stream: an odd id, distinct in the connection. */
+static void conn_query(struct conn *k, struct q *q, const struct q *first, uint8_t *m)
+{
+	int32_t pop = -1;
+	int kind = K_HOST, dup;
+
+	do {
+		q->id = (uint16_t)(rnd(32768) * 2 + 1);
+		dup = 0;
+		for (int x = 0; x < k->nids; x++)
+			dup |= k->ids[x] == q->id;
+	} while (dup);
+	k->ids[k->nids++] = q->id;
+	if (first) {
+		memcpy(q->name, first->name, first->nlen);
+		q->nlen = first->nlen;
+		q->qtype = first->qtype;
+		pop = first->pop;
+	} else {
+		q->nlen = (uint8_t)pick_name(q->name, &pop, &kind);
+		q->qtype = pick_qtype(kind);
+	}
+	q->edns = (uint8_t)chance(S->edns);
+	conn_append(k, 0, m, query_msg(m, q->id, q->name, q->nlen, q->qtype, q->edns));
+	conn_msg(k, 0, q->qtype, 0, pop);
+}
+
+/* The answers to the PIPE queries qs, in the order they are ready, each
+ * written then (now and then two in one write); returns the time of the
+ * last segment. */
+static uint64_t conn_answers(struct conn *k, const struct q *qs, const uint64_t *ready, int pipe,
+			     uint64_t last, uint8_t *m)
+{
+	uint32_t roff[3];
+	int order[2] = {0, 1};
+
+	if (pipe == 2 && ready[1] < ready[0])
+		order[0] = 1, order[1] = 0;
+	for (int j = 0; j < pipe; j++) {
+		int tc, rc = pick_rcode();
+
+		roff[j] = k->dlen[1];
+		conn_append(k, 1, m, response_msg(m, &qs[order[j]], rc, 65535, &tc));
+		conn_msg(k, 1, 0, (uint16_t)rc, -1);
+	}
+	roff[pipe] = k->dlen[1];
+	if (pipe == 2 && chance(0.3))
+		return conn_data(k, ready[order[1]], 1, roff[0], roff[2] - roff[0]);
+	for (int j = 0; j < pipe; j++) {
+		uint64_t at = ready[order[j]] > last ? ready[order[j]] : last + 10000;
+
+		last = conn_data(k, at, 1, roff[j], roff[j + 1] - roff[j]);
+	}
+	return last;
+}
+
+/* An exchange: PIPE queries written at tq, their answers, the client's
+ * ACK; returns when the client writes next. */
+static uint64_t conn_exchange(struct conn *k, uint64_t tq, int pipe, const struct q *first, uint8_t *m)
+{
+	uint32_t qoff = k->dlen[0];
+	struct q qs[2];
+	uint64_t ready[2], last = tq;
+
+	for (int j = 0; j < pipe; j++) {
+		conn_query(k, &qs[j], j == 0 ? first : NULL, m);
+		ready[j] = tq + lat_ns(S->lat_lo, S->lat_hi);
+	}
+	/* a client that writes the length and the message apart */
+	if (pipe == 1 && chance(0.1)) {
+		conn_seg(k, tq, 0, 0x18, qoff, 2);
+		tq += 3000;
+		conn_seg(k, tq, 0, 0x18, qoff + 2, k->dlen[0] - qoff - 2);
+	} else {
+		conn_seg(k, tq, 0, 0x18, qoff, k->dlen[0] - qoff);
+	}
+	last = conn_answers(k, qs, ready, pipe, last, m);
+	conn_seg(k, last + 5000, 0, 0x10, 0, 0);
+	return last + lat_ns(0.02, 2);
+}
+
+/* A connection of E exchanges from t: handshake, exchanges (two queries
+ * in one write now and then), FINs. first (may be NULL) is the query to
+ * ask first (the retry of a truncated UDP answer). */
 static void conn_start(uint64_t t, const struct q *first, int e)
 {
 	struct conn *k = calloc(1, sizeof(*k));
 	uint64_t rtt = lat_ns(0.05, 1), tq;
-	uint8_t m[65536];
-	uint16_t ids[16];
-	int nid = 0;
+	static uint8_t m[65536];
 
 	k->c = first ? first->c : pick_client();
 	k->s = first ? first->s : &servers[rnd((uint32_t)S->nservers)];
@@ -1098,70 +1176,8 @@ static void conn_start(uint64_t t, const struct q *first, int e)
 	tq += 5000;
 	for (int i = 0; i < e;) {
 		int pipe = i + 1 < e && chance(0.25) ? 2 : 1;
-		uint32_t qoff = k->dlen[0];
-		struct q qs[2];
-		uint64_t ready[2], last = tq;
-		uint32_t roff[3];
-		int order[2] = {0, 1};
 
-		for (int j = 0; j < pipe; j++) {
-			struct q *q = &qs[j];
-			int32_t pop = -1;
-			int kind = K_HOST, dup;
-
-			do {                      /* odd ids, distinct in the connection */
-				q->id = (uint16_t)(rnd(32768) * 2 + 1);
-				dup = 0;
-				for (int x = 0; x < nid; x++)
-					dup |= ids[x] == q->id;
-			} while (dup);
-			ids[nid++] = q->id;
-			if (first && i == 0) {
-				memcpy(q->name, first->name, first->nlen);
-				q->nlen = first->nlen;
-				q->qtype = first->qtype;
-				pop = first->pop;
-			} else {
-				q->nlen = (uint8_t)pick_name(q->name, &pop, &kind);
-				q->qtype = pick_qtype(kind);
-			}
-			q->edns = (uint8_t)chance(S->edns);
-			conn_append(k, 0, m, query_msg(m, q->id, q->name, q->nlen, q->qtype, q->edns));
-			conn_msg(k, 0, q->qtype, 0, pop);
-			ready[j] = tq + lat_ns(S->lat_lo, S->lat_hi);
-		}
-		/* a client that writes the length and the message apart */
-		if (pipe == 1 && chance(0.1)) {
-			conn_seg(k, tq, 0, 0x18, qoff, 2);
-			tq += 3000;
-			conn_seg(k, tq, 0, 0x18, qoff + 2, k->dlen[0] - qoff - 2);
-		} else {
-			conn_seg(k, tq, 0, 0x18, qoff, k->dlen[0] - qoff);
-		}
-		if (pipe == 2 && ready[1] < ready[0])
-			order[0] = 1, order[1] = 0;
-		for (int j = 0; j < pipe; j++) {
-			const struct q *q = &qs[order[j]];
-			int tc, rc = pick_rcode();
-			uint32_t n;
-
-			roff[j] = k->dlen[1];
-			n = response_msg(m, q, rc, 65535, &tc);
-			conn_append(k, 1, m, n);
-			conn_msg(k, 1, 0, (uint16_t)rc, -1);
-		}
-		roff[pipe] = k->dlen[1];
-		if (pipe == 2 && chance(0.3)) {   /* both answers in one write */
-			last = conn_data(k, ready[order[1]], 1, roff[0], roff[2] - roff[0]);
-		} else {
-			for (int j = 0; j < pipe; j++) {
-				uint64_t at = ready[order[j]] > last ? ready[order[j]] : last + 10000;
-
-				last = conn_data(k, at, 1, roff[j], roff[j + 1] - roff[j]);
-			}
-		}
-		conn_seg(k, last + 5000, 0, 0x10, 0, 0);
-		tq = last + lat_ns(0.02, 2);
+		tq = conn_exchange(k, tq, pipe, i == 0 ? first : NULL, m);
 		i += pipe;
 	}
 	conn_seg(k, tq, 0, 0x11, 0, 0);
