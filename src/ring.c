@@ -260,6 +260,7 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		return -1;
 	}
+	r->fd = r->info.fd = -1;        /* not 0 (standard input) until a socket */
 	snprintf(r->name, sizeof(r->name), "%s", ifname);
 	r->info.ifindex = idx;
 	r->info.snaplen = o->snaplen ? o->snaplen : DEFAULT_SNAPLEN;

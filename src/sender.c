@@ -125,6 +125,7 @@ int pktsh_sender_open(struct pktsh_sender **out, const char *ifname,
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		return -1;
 	}
+	s->fd = -1;                     /* not 0 (standard input) until a socket */
 	s->ifindex = (int)idx;
 	snprintf(s->ifname, sizeof(s->ifname), "%s", ifname);
 	/* Protocol 0: the socket receives nothing, it only sends. */
