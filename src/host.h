@@ -24,6 +24,10 @@ int pktsh_signals_caught(void);           /* signal number that stopped us, or 0
 void pktsh_signals_prompt(int on);        /* REPL: reading a line, not running */
 int pktsh_signals_prompt_take(void);      /* signal seen at the prompt, or 0; clears it */
 
+/* outfile.c: an output file opened without following a planted link;
+ * the descriptor, or -1. */
+int pktsh_outfile_open(const char *path, struct pktsh_err *err);
+
 /* writer.c */
 void pktsh_writers_close_all(void);
 void pktsh_writers_emergency_flush(void); /* async-signal-safe */
@@ -32,8 +36,13 @@ void pktsh_writers_emergency_flush(void); /* async-signal-safe */
 int pktsh_run_chunk(lua_State *L, int status, int nargs, int nres);
 int pktsh_report(lua_State *L, int status);
 
-/* privs.c: -Z USER (0, or -1 when there is no such user) */
+/* privs.c: -Z USER (0, or -1 when there is no such user); whether the
+ * kernel ran us in secure-execution mode (AT_SECURE: setuid or file
+ * capabilities); whether a script may run in that mode (its resolved
+ * path in *real, malloc'd). */
 int pktsh_privs_request(const char *user);
+int pktsh_secure_mode(void);
+int pktsh_secure_script(const char *path, char **real, struct pktsh_err *err);
 
 /* repl.c */
 int pktsh_repl(lua_State *L);

@@ -62,9 +62,10 @@ static void set_sock_err(struct pktsh_err *err, int e, const char *what,
 			 const char *ifname)
 {
 	if (e == EPERM || e == EACCES)
-		pktsh_err_set(err, e, "sending on %s needs CAP_NET_RAW: run as root "
-			      "or give the binary the capability with setcap "
-			      "cap_net_raw+ep", ifname);
+		pktsh_err_set(err, e, "sending on %s needs CAP_NET_RAW: run pktsh as "
+			      "root (-Z USER gives root up once the sender is open) "
+			      "or from a service with AmbientCapabilities=CAP_NET_RAW",
+			      ifname);
 	else
 		pktsh_err_set(err, e, "%s on %s: %s", what, ifname, strerror(e));
 }

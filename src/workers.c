@@ -207,6 +207,10 @@ int pktsh_workers_start(struct pktsh_workers **out, int32_t n,
 			      MAX_WORKERS, (int)n);
 		return -1;
 	}
+	/* -Z drops while this is the only thread (privs.c): workers reading
+	 * files open them as the -Z user. */
+	if (pktsh_privdrop(err))
+		return -1;
 	g = calloc(1, sizeof(*g) + (size_t)n * sizeof(g->wk[0]));
 	if (g)
 		g->job = malloc(job_len + 1);
