@@ -16,6 +16,10 @@
  * purpose should not silently turn into a file. FIFOs and character
  * devices (a pipe to Wireshark, /dev/null) are opened as they are, with
  * O_NOFOLLOW, and "-" and "/dev/stdout" are standard output.
+ *
+ * The caller's first bytes (a pcap file header, or a chart's whole text)
+ * are written before the rename: the path never shows an empty or half
+ * file, even when the process ends right after the open.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,8 +34,25 @@
 
 #define TEMP_TRIES 64
 
-/* A fresh file beside path, renamed over it: fd, or -1. */
-static int create_replacing(const char *path, struct pktsh_err *err)
+/* write(2) until done: 0, or -1 with errno. Async-signal-safe. */
+int pktsh_write_all(int fd, const void *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p = (const char *)p + k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* A fresh file beside path holding head, renamed over it: fd, or -1. */
+static int create_replacing(const char *path, const void *head, size_t len,
+			    struct pktsh_err *err)
 {
 	const char *slash = strrchr(path, '/');
 	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
@@ -56,6 +77,11 @@ static int create_replacing(const char *path, struct pktsh_err *err)
 	}
 	if (fd < 0) {
 		pktsh_err_set(err, errno, "cannot create '%s': %s", path, strerror(errno));
+	} else if (pktsh_write_all(fd, head, len)) {
+		pktsh_err_set(err, errno, "writing '%s': %s", path, strerror(errno));
+		unlink(tmp);
+		close(fd);
+		fd = -1;
 	} else if (rename(tmp, path)) {
 		pktsh_err_set(err, errno, "cannot create '%s' (replacing what is there): %s",
 			      path, strerror(errno));
@@ -64,6 +90,18 @@ static int create_replacing(const char *path, struct pktsh_err *err)
 		fd = -1;
 	}
 	free(tmp);
+	return fd;
+}
+
+/* fd with head written, or -1 (fd closed). */
+static int started(int fd, const char *path, const void *head, size_t len,
+		   struct pktsh_err *err)
+{
+	if (fd >= 0 && pktsh_write_all(fd, head, len)) {
+		pktsh_err_set(err, errno, "writing '%s': %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -85,7 +123,8 @@ static int open_special(const char *path, struct pktsh_err *err)
 	return fd;
 }
 
-int pktsh_outfile_open(const char *path, struct pktsh_err *err)
+int pktsh_outfile_open(const char *path, const void *head, size_t len,
+		       struct pktsh_err *err)
 {
 	struct stat st;
 	int fd;
@@ -94,7 +133,7 @@ int pktsh_outfile_open(const char *path, struct pktsh_err *err)
 		fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			pktsh_err_set(err, errno, "standard output: %s", strerror(errno));
-		return fd;
+		return started(fd, path, head, len, err);
 	}
 	if (lstat(path, &st) == 0) {
 		if (S_ISLNK(st.st_mode)) {
@@ -109,7 +148,7 @@ int pktsh_outfile_open(const char *path, struct pktsh_err *err)
 			return -1;
 		}
 		if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))
-			return open_special(path, err);
+			return started(open_special(path, err), path, head, len, err);
 		if (!S_ISREG(st.st_mode)) {
 			pktsh_err_set(err, EINVAL, "'%s' is not a regular file, a FIFO or "
 				      "a device", path);
@@ -119,29 +158,16 @@ int pktsh_outfile_open(const char *path, struct pktsh_err *err)
 		pktsh_err_set(err, errno, "cannot create '%s': %s", path, strerror(errno));
 		return -1;
 	}
-	return create_replacing(path, err);
+	return create_replacing(path, head, len, err);
 }
 
 int pktsh_output_write(const char *path, const char *data, size_t len,
 		       struct pktsh_err *err)
 {
-	int fd = pktsh_outfile_open(path, err);
-	size_t done = 0;
+	int fd = pktsh_outfile_open(path, data, len, err);
 
 	if (fd < 0)
 		return -1;
-	while (done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			pktsh_err_set(err, errno, "writing '%s': %s", path, strerror(errno));
-			close(fd);
-			return -1;
-		}
-		done += (size_t)n;
-	}
 	if (close(fd)) {
 		pktsh_err_set(err, errno, "closing '%s': %s", path, strerror(errno));
 		return -1;
