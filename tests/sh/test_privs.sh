@@ -5,7 +5,8 @@
 #    /proc shows USER's ids, no capabilities (bounding set included) and
 #    no_new_privs, and the capture still works after the drop;
 #  - output files never follow a planted symbolic link (pcap writer,
-#    dump.lua -w, chart files); a hard link is replaced, not truncated;
+#    dump.lua -w, chart files, the REPL history); a hard link is
+#    replaced, not truncated;
 #  - a pktsh with file capabilities (AT_SECURE) refuses -e, the REPL,
 #    scripts on stdin and code-choosing environment variables, and runs
 #    only root-owned scripts;
@@ -111,6 +112,17 @@ if command -v tcpdump >/dev/null; then
     "$(tcpdump -n -r "$SH/hard.pcap" 2>/dev/null | wc -l)" 133
 fi
 expect_eq "no temporary file is left beside the output" "$(ls -A "$SH" | grep -c '^\.')" 0
+
+# The REPL's history file: readline would write through a link.
+if command -v script >/dev/null; then
+  setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s "$TMP/victim" "$SH/history"
+  out=$(printf 'x = 1\n' | PKTSH_HISTORY="$SH/history" timeout 20 script -qec "$PKTSH" /dev/null 2>&1)
+  expect_match "planted symlink as the REPL history: not used, and said" "$out" \
+    "not using the history file $SH/history: it is a symbolic link"
+  expect_eq "planted symlink as the REPL history: the victim is untouched" "$(md5sum < "$TMP/victim")" "$victim_sum"
+else
+  skip "planted symlink as the REPL history" "no script(1) for a terminal"
+fi
 
 # An existing regular file is replaced; a FIFO is written as it is; "-" is stdout.
 echo old > "$SH/plain.pcap"
