@@ -308,8 +308,10 @@ void pktsh_writers_close_all(void)
 /* From the signal handler, which then ends the process: takes `io` of
  * each writer for good and writes out what is buffered. A writer whose
  * owner (another thread) is writing it out is waited for, up to a
- * second; one this thread was writing out when the signal came is
- * continued from where it was. */
+ * second. One this thread was writing out when the signal came is left
+ * as that write(2) left it: the handler most likely runs right after the
+ * write returned and before `flushed` counted it, so writing on from
+ * `flushed` would put those bytes in the file twice. */
 static void emergency_drain(struct pktsh_writer *w)
 {
 	struct timespec ms = { 0, 1000000 };
@@ -317,9 +319,7 @@ static void emergency_drain(struct pktsh_writer *w)
 
 	while (!__atomic_compare_exchange_n(&w->io, &owner, me, 0, __ATOMIC_SEQ_CST,
 					    __ATOMIC_RELAXED)) {
-		if (owner == me)
-			break;
-		if (++waits > 1000)
+		if (owner == me || ++waits > 1000)
 			return;
 		nanosleep(&ms, NULL);
 		owner = 0;
