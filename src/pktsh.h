@@ -117,7 +117,9 @@ int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
 void pktsh_file_close(struct pktsh_file *f);
 
 /* pcap writer with nanosecond timestamps; flushed on close, at exit and
- * on SIGINT/SIGTERM. The file always ends on a record boundary. */
+ * on SIGINT/SIGTERM. The file always ends on a record boundary. The path
+ * is opened as src/outfile.c says: a new file renamed over it (never
+ * through a symbolic link), a FIFO or device as it is, "-" stdout. */
 struct pktsh_writer;
 int pktsh_writer_open(struct pktsh_writer **out, const char *path,
 		      int32_t linktype, uint32_t snaplen,
@@ -128,6 +130,9 @@ int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
 int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
 int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err);
+/* Writes data to path, opened as the writer opens its file. */
+int pktsh_output_write(const char *path, const char *data, size_t len,
+		       struct pktsh_err *err);
 
 /* Live capture: an AF_PACKET TPACKET_V3 ring on one interface. */
 enum pktsh_direction {
@@ -192,9 +197,13 @@ int pktsh_ring_stats(struct pktsh_ring *r, struct pktsh_src_stats *out,
 int pktsh_ring_info(const struct pktsh_ring *r, struct pktsh_ring_info *out);
 void pktsh_ring_close(struct pktsh_ring *r);
 
-/* With -Z USER, drops to USER; a live source calls it once all its
- * sockets are open. Does nothing without -Z or once done. */
+/* With -Z USER, drops to USER (src/privs.c): every source, rule set and
+ * sender calls it once open (a fanout group once all its rings are),
+ * pktsh_workers_start before its threads. Does nothing without -Z or
+ * once done; fails again and again after a failed drop. */
 int pktsh_privdrop(struct pktsh_err *err);
+/* 1 while -Z USER is given and the drop has not happened yet. */
+int pktsh_privs_pending(void);
 
 /* The DNS fast path (src/dnsq.c): header, first question and the full
  * RCODE (with the OPT record's extended bits, for responses) of one

@@ -632,6 +632,10 @@ function M.open(ifname, opts)
   local attach
   attach, err = choice(attaches, opts.attach, "attach", "link")
   if not attach then return nil, err end
+  if attach == "dispatcher" and ifname and require("pktsh.privs").pending() then
+    return nil, 'attach = "dispatcher" cannot be used with -Z: once root is given up, ' ..
+                'pktsh could not detach the program from the dispatcher; use attach = "link"'
+  end
   local engine
   engine, err = choice(engines, opts.engine, "engine", "auto")
   if not engine then return nil, err end
@@ -670,7 +674,8 @@ function M.open(ifname, opts)
   if attach == "dispatcher" and info.attach ~= C.PKTSH_XDP_DISPATCHER and info.note[0] ~= 0 then
     io.stderr:write("pktsh: ", ffi.string(info.note), "\n")
   end
-  return fw
+  if not ifname then return fw end       -- loaded for test_run: not a source
+  return require("pktsh.privs").drop(fw)
 end
 
 -- --- owner records: programs left by a dead pktsh ----------------------------
