@@ -212,7 +212,7 @@ fi
 
 # --- under ThreadSanitizer ------------------------------------------------------
 TSAN=$PWD/build/pktsh-tsan
-if ! make --no-print-directory -s "$TSAN" >"$TMP/tsan-build.log" 2>&1; then
+if ! make --no-print-directory -s build/pktsh-tsan >"$TMP/tsan-build.log" 2>&1; then
   skip "ThreadSanitizer" "cannot build build/pktsh-tsan: $(tail -2 "$TMP/tsan-build.log" | tr '\n' ' ')"
   exit 0
 fi
