@@ -152,7 +152,7 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 	}
 	q->wire[w++] = 0;
 	q->wire_len = (uint16_t)w;
-	q->name_hash = pktsh_hash_bytes(q->wire, w);
+	q->name_hash = pktsh_hash(q->wire, w);
 	*after = end;
 	return 0;
 }

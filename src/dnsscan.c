@@ -121,8 +121,10 @@ static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uin
 		m->kind = PKTSH_DNS_RESPONSE;
 		m->qslot = PKTSH_DNS_QSLOT_NONE;
 		m->rslot = q->rcode;
+		m->client_hash = 0;
 	} else {
 		m->kind = PKTSH_DNS_QUERY;
+		m->client_hash = pktsh_hash(k->client, alen);   /* the length tells v4 from v6 */
 		m->qslot = !q->qdcount ? PKTSH_DNS_QSLOT_NONE :
 			   q->qtype >= PKTSH_DNS_QSLOT_BIG ? PKTSH_DNS_QSLOT_BIG : q->qtype;
 		m->rslot = PKTSH_DNS_RSLOT_NONE;
@@ -149,6 +151,7 @@ void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t le
 	}
 	m->qslot = PKTSH_DNS_QSLOT_NONE;
 	m->rslot = PKTSH_DNS_RSLOT_NONE;
+	m->client_hash = 0;
 	if (len < 12) {
 		m->kind = PKTSH_DNS_UNREADABLE;
 		m->flags = 0;

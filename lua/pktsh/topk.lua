@@ -379,12 +379,22 @@ M.global = chart.with_source(function(...) return M.run(...) end)
 -- Columns: the counting core in C (src/topk.c) for 64-bit keys, fed a
 -- whole FFI array at a time, for hot loops. c:table() is an ordinary
 -- top-k object with the same counts, keys as Lua numbers (the nearest
--- double to each key: 53 bits).
---   local c = pktsh.topk.column(m)
+-- double to each key). Keep keys below 2^53 (mask hashes): a double
+-- holds those exactly, and c:label(tonumber(key)) then names the same
+-- number c:table() does (LuaJIT 2.1.0-beta3 rounds a uint64_t of 2^63
+-- or more differently in compiled code and in the interpreter).
+--   local c = pktsh.topk.column(m [, {keys = "hashed"}])
 --   local nf = c:add(keys, n)       -- keys: uint64_t[n]; c.fresh[0 .. nf-1]
 --                                   -- index the keys that entered the table
 --   c:label(tonumber(key), text)    -- as t:label; kept while the key is
 --   local t = c:table()
+--   c:stats()                       -- {lookups, probes, rekeys, max_probe,
+--                                   -- probe_limit}: what the index cost
+-- Keys from packets are hashed under random tables before they index the
+-- C table, so no sender can make them collide. keys = "hashed" says they
+-- are pktsh.hash values (keyed) already and skips that; raw keys given
+-- so can be chosen to collide (the table then draws random tables of
+-- its own, counted in rekeys).
 
 local ffi = require "ffi"
 local C = ffi.C
@@ -393,13 +403,17 @@ local Column = {}
 Column.__index = Column
 M.Column = Column
 
-function M.column(m)
+local key_kinds = {raw = C.PKTSH_TOPK_KEYS_RAW, hashed = C.PKTSH_TOPK_KEYS_HASHED}
+
+function M.column(m, opts)
   m = m or 1000
   if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
     error("bad argument #1 to 'topk.column' (a whole number of counters >= 1 expected)", 2)
   end
+  local kind = key_kinds[opts and opts.keys or "raw"]
+  if not kind then error("bad argument #2 to 'topk.column' (keys = \"raw\" or \"hashed\")", 2) end
   local err = ffi.new("struct pktsh_err")
-  local h = C.pktsh_topk64_new(m, err)
+  local h = C.pktsh_topk64_new(m, kind, err)
   if h == nil then return nil, ffi.string(err.msg) end
   return setmetatable({h = ffi.gc(h, C.pktsh_topk64_free), capacity = m, n = 0,
                        fresh = ffi.new("uint32_t[?]", 1024), fresh_cap = 1024,
@@ -413,6 +427,8 @@ function Column:add(keys, n)
   self.n = self.n + n
   return C.pktsh_topk64_add(self.h, keys, n, self.fresh)
 end
+
+function Column:stats() return require("pktsh.hash").table_stats(C.pktsh_topk64_stats, self.h) end
 
 -- The entries: keys (uint64_t[]), counts, errs (double[]) and their number.
 local function entries(self)

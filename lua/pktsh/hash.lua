@@ -1,0 +1,61 @@
+-- hash.lua - keyed hashing of packet bytes (module pktsh.hash).
+--
+--   pktsh.hash.bytes(s [, len]) -> uint64_t cdata
+--       SipHash-1-3 of a Lua string (or of len bytes at a pointer) under
+--       the process key: drawn from getrandom() once per process, the
+--       same in every worker thread of it, different in every run. Key a
+--       table by this, never by an unkeyed hash of packet bytes.
+--   pktsh.hash.siphash13(k0, k1, s [, len]) -> uint64_t cdata
+--       the same function under the key (k0, k1) (tests check it against
+--       published vectors)
+--   pktsh.hash.table_stats(fn, handle) -> {lookups, probes, rekeys,
+--       max_probe, probe_limit}: for the C tables' :stats()
+--
+-- Lua tables keyed by strings made from packets need none of this:
+-- LuaJIT 2.1 (since mid-2020) hashes strings under a random seed and
+-- falls back to a dense hash when a chain grows, and a table finds a
+-- string by its interned id, which is drawn at random (jit.security:
+-- prng, strhash, strid; tests/unit/test_hash.lua checks they are on).
+-- A number is hashed by its value, unkeyed: key Lua tables by a keyed
+-- hash (this module's), not by numbers a sender chooses.
+local ffi = require "ffi"
+require "pktsh.cdef"
+local C = ffi.C
+
+local M = {}
+
+local function input(x, len, fname)
+  if type(x) == "string" then
+    if len == nil or len > #x then len = #x end
+    return x, len
+  end
+  if type(len) ~= "number" then error(fname .. ": length expected with a pointer", 3) end
+  return x, len
+end
+
+function M.bytes(x, len)
+  local p, n = input(x, len, "hash.bytes")
+  return C.pktsh_hash(p, n)
+end
+
+function M.siphash13(k0, k1, x, len)
+  local p, n = input(x, len, "hash.siphash13")
+  return C.pktsh_siphash13(k0, k1, p, n)
+end
+
+local stats_t = ffi.typeof("struct pktsh_table_stats")
+
+function M.table_stats(fn, h)
+  local s = stats_t()
+  fn(h, s)
+  return {lookups = tonumber(s.lookups), probes = tonumber(s.probes),
+          rekeys = tonumber(s.rekeys), max_probe = s.max_probe, probe_limit = s.probe_limit}
+end
+
+function M.selftest()
+  assert(M.siphash13(0, 0, "siphash") == 0x8264ceeccb16bcbeULL)
+  assert(M.bytes("abc") == M.bytes("abcd", 3))
+  return true
+end
+
+return M

@@ -1,0 +1,139 @@
+-- flood.lua - keys and captures crafted against the unkeyed hashes the
+-- pending and top-k tables used before they were keyed (tests/unit/
+-- test_hash.lua checks that they now cost what random keys cost;
+-- tests/bench/hashflood.lua writes the captures for timing dnsstats).
+--   flood.old_hash(s)             the old pktsh_hash_bytes of a string
+--   flood.capture(path, n, crafted)  n DNS queries over IPv6: crafted, all
+--       with one old pending-table hash; else random ids, ports, clients
+--   flood.old_slot_key(i)         a 64-bit key the old top-k index put in
+--       slot 0 (any table up to 2^24 slots); distinct for distinct i
+local ffi = require "ffi"
+local bit = require "bit"
+local bxor, rshift, lshift, bor = bit.bxor, bit.rshift, bit.lshift, bit.bor
+
+local M = {}
+
+local C1, C2, C3 = 0xff51afd7ed558ccdULL, 0x9e3779b97f4a7c15ULL, 0xc4ceb9fe1a85ec53ULL
+
+local function le64(s, i)          -- 8 bytes of s from 0-based i (zero past the end)
+  local v = 0ULL
+  for j = 7, 0, -1 do v = v * 256 + (s:byte(i + j + 1) or 0) end
+  return v
+end
+
+-- The multiplicative inverse of an odd number mod 2^64 (Newton).
+local function inverse(a)
+  local x = a
+  for _ = 1, 6 do x = x * (2ULL - a * x) end
+  return x
+end
+
+local function unxorshift(y, s)    -- x from y = x ^ (x >> s)
+  local x = y
+  for _ = 1, math.ceil(64 / s) do x = bxor(y, rshift(x, s)) end
+  return x
+end
+
+local function mix(h)
+  h = bxor(h, rshift(h, 29)); h = h * C3
+  return bxor(h, rshift(h, 32))
+end
+local function unmix(h)
+  h = unxorshift(h, 32); h = h * inverse(C3)
+  return unxorshift(h, 29)
+end
+
+-- The unkeyed pktsh_hash_bytes of src/pending.c before the fix.
+local function old_hash(s)
+  local len = #s
+  local a, b = bxor(0x9e3779b97f4a7c15ULL, len), 0x2545f4914f6cdd1dULL
+  local i = 0
+  while i + 16 < len do
+    a = bxor(a, le64(s, i)) * C1; b = bxor(b, le64(s, i + 8)) * C2
+    a = bxor(a, rshift(a, 32)); b = bxor(b, rshift(b, 29))
+    i = i + 16
+  end
+  local w0, w1 = 0ULL, 0ULL
+  if len >= 16 then w0, w1 = le64(s, len - 16), le64(s, len - 8)
+  elseif len > 8 then w0, w1 = le64(s, 0), le64(s, len - 8)
+  else w0 = le64(s:sub(1, len), 0) end
+  a = bxor(a, w0) * C1; b = bxor(b, w1) * C2
+  return mix(bxor(a, bor(rshift(b, 31), lshift(b, 33))))
+end
+
+-- The 8 bytes at 24..31 of a 48-byte key that make old_hash(key) == target.
+-- The b lane of the old hash takes them in its second round; every step
+-- after is invertible.
+local function solve_old(key, target)
+  local a, b = bxor(0x9e3779b97f4a7c15ULL, 48), 0x2545f4914f6cdd1dULL
+  a = bxor(a, le64(key, 0)) * C1; a = bxor(a, rshift(a, 32))
+  b = bxor(b, le64(key, 8)) * C2; b = bxor(b, rshift(b, 29))
+  local b1 = b
+  a = bxor(a, le64(key, 16)) * C1; a = bxor(a, rshift(a, 32))
+  a = bxor(a, le64(key, 32)) * C1
+  local bf = bxor(unmix(target), a)
+  bf = bor(lshift(bf, 31), rshift(bf, 33))               -- undo the rotation by 33
+  local b2 = bxor(bf * inverse(C2), le64(key, 40))
+  local u = bxor(unxorshift(b2, 29) * inverse(C2), b1)
+  local out = {}
+  for j = 0, 7 do out[j + 1] = string.char(tonumber(bit.band(rshift(u, 8 * j), 255))) end
+  return table.concat(out)
+end
+
+local key_t = ffi.typeof("struct pktsh_dns_key")
+local QNAME = "\5flood\7example\0"
+
+local function in6_text(b)
+  local g = {}
+  for i = 1, 16, 2 do g[#g + 1] = string.format("%x", b:byte(i) * 256 + b:byte(i + 1)) end
+  return table.concat(g, ":")
+end
+
+-- A query from client (16 bytes) with id and source port.
+local function query(client, id, cport)
+  local msg = string.char(bit.rshift(id, 8), id % 256, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0) ..
+              QNAME .. "\0\1\0\1"
+  return pktsh.build.udp6{src = in6_text(client), dst = "2001:2::53", sport = cport,
+                          dport = 53, payload = msg}
+end
+
+-- The capture: n queries from one /64 whose keys in the pending table
+-- (struct pktsh_dns_key, name by the old name hash) all had the same old
+-- hash, or (crafted = false) random interface ids, ids and ports.
+function M.capture(path, n, crafted)
+  local w = assert(pktsh.pcap_writer(path))
+  local prefix = "\32\1\0\2\0\0\0\1"
+  local server = assert(pktsh.packet.parse_in6("2001:2::53"))
+  local target = 0x123456789abcdefULL
+  for i = 1, n do
+    local id, cport = (i * 7919) % 65536, 1024 + (i * 31) % 60000
+    local iid
+    if crafted then
+      local k = key_t()
+      k.name, k.id, k.cport, k.sport, k.ipver = old_hash(QNAME), id, cport, 53, 6
+      ffi.copy(k.client, prefix .. "\0\0\0\0\0\0\0\0", 16)
+      ffi.copy(k.server, server, 16)
+      iid = solve_old(ffi.string(k, 48), target)
+      ffi.copy(k.client + 8, iid, 8)
+      assert(old_hash(ffi.string(k, 48)) == target, "crafting failed")
+    else
+      local t = {}
+      for j = 1, 8 do t[j] = string.char(math.random(0, 255)) end
+      iid = table.concat(t)
+      id, cport = math.random(0, 65535), math.random(1024, 65535)
+    end
+    assert(w:write(query(prefix .. iid, id, cport), i * 1000))
+  end
+  assert(w:close())
+end
+
+M.old_hash = old_hash
+
+-- The top-k index's old slot function (src/topk.c before the fix) mixed
+-- k by k ^= k >> 33, k *= C1, k ^= k >> 33: undone from i << 24.
+function M.old_slot_key(i)
+  local y = lshift(ffi.new("uint64_t", i), 24)
+  return unxorshift(unxorshift(y, 33) * inverse(C1), 33)
+end
+
+return M
