@@ -98,7 +98,7 @@ T.test("LuaJIT hashes strings under a random seed and finds them by random ids",
   T.ok(jit.security("strid") >= 1, "strid")
 end)
 
-local flood = require "flood"
+local crafted = require "crafted"
 
 -- A path no file has (the writer may refuse to replace one).
 local function tmpname()
@@ -148,12 +148,12 @@ end
 T.test("pending: queries crafted against the old unkeyed hash cost what random ones do", function()
   math.randomseed(9)
   local N = 3000
-  local crafted, random = tmpname(), tmpname()
-  flood.capture(crafted, N, true)
-  flood.capture(random, N, false)
-  local c, cs, n1 = pending_cost(crafted)
+  local craftedp, random = tmpname(), tmpname()
+  crafted.capture(craftedp, N, true)
+  crafted.capture(random, N, false)
+  local c, cs, n1 = pending_cost(craftedp)
   local r, rs, n2 = pending_cost(random)
-  os.remove(crafted); os.remove(random)
+  os.remove(craftedp); os.remove(random)
   T.eq(n1, N, "crafted queries stored"); T.eq(n2, N, "random queries stored")
   print(string.format("# pending probes per lookup: crafted %.3f (max %d), random %.3f (max %d)",
                       c, cs.max_probe, r, rs.max_probe))
@@ -169,13 +169,13 @@ T.test("top-k: keys crafted against the old unkeyed slot hash cost what random o
     return s.probes / s.lookups, s
   end
   local N = 6000
-  local crafted, random = ffi.new("uint64_t[?]", N), ffi.new("uint64_t[?]", N)
+  local bad, random = ffi.new("uint64_t[?]", N), ffi.new("uint64_t[?]", N)
   math.randomseed(11)
   for i = 0, N - 1 do
-    crafted[i] = flood.old_slot_key(i + 1)
+    bad[i] = crafted.old_slot_key(i + 1)
     random[i] = ffi.new("uint64_t", math.random(0, 2 ^ 31)) * 2 ^ 31 + math.random(0, 2 ^ 31)
   end
-  local c, cs = cost(crafted, N)
+  local c, cs = cost(bad, N)
   local r = cost(random, N)
   print(string.format("# top-k probes per lookup: crafted %.3f (max %d), random %.3f", c, cs.max_probe, r))
   T.ok(c <= 2 * r, string.format("crafted keys cost %.1fx random ones", c / r))

@@ -1,11 +1,11 @@
--- flood.lua - keys and captures crafted against the unkeyed hashes the
+-- crafted.lua - keys and captures crafted against the unkeyed hashes the
 -- pending and top-k tables used before they were keyed (tests/unit/
 -- test_hash.lua checks that they now cost what random keys cost;
 -- tests/bench/hashflood.lua writes the captures for timing dnsstats).
---   flood.old_hash(s)             the old pktsh_hash_bytes of a string
---   flood.capture(path, n, crafted)  n DNS queries over IPv6: crafted, all
+--   crafted.old_hash(s)             the old pktsh_hash_bytes of a string
+--   crafted.capture(path, n, crafted)  n DNS queries over IPv6: crafted, all
 --       with one old pending-table hash; else random ids, ports, clients
---   flood.old_slot_key(i)         a 64-bit key the old top-k index put in
+--   crafted.old_slot_key(i)         a 64-bit key the old top-k index put in
 --       slot 0 (any table up to 2^24 slots); distinct for distinct i
 local ffi = require "ffi"
 local bit = require "bit"
