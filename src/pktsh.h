@@ -189,8 +189,12 @@ enum pktsh_dns_err {
 	PKTSH_DNS_POINTER_TRUNCATED = 5,
 	PKTSH_DNS_POINTER_NOT_BACKWARDS = 6,
 	PKTSH_DNS_BAD_LABEL_TYPE = 7,
-	PKTSH_DNS_QUESTION_TRUNCATED = 8
+	PKTSH_DNS_QUESTION_TRUNCATED = 8,
+	PKTSH_DNS_TOO_MANY_POINTERS = 9     /* over PKTSH_DNS_MAX_HOPS in one name */
 };
+/* Compression pointers one name may follow: a name of 255 octets has at
+ * most 127 labels, and a compressor needs one pointer per label at most. */
+enum pktsh_dns_limits { PKTSH_DNS_MAX_HOPS = 127 };
 
 struct pktsh_dns_q {
 	uint16_t id;

@@ -5,8 +5,16 @@
 --   crafted.old_hash(s)             the old pktsh_hash_bytes of a string
 --   crafted.capture(path, n, crafted)  n DNS queries over IPv6: crafted, all
 --       with one old pending-table hash; else random ids, ports, clients
---   crafted.old_slot_key(i)         a 64-bit key the old top-k index put in
+--   crafted.old_slot_key(i)       a 64-bit key the old top-k index put in
 --       slot 0 (any table up to 2^24 slots); distinct for distinct i
+--   crafted.pointer_message{chain = K, records = N [, size = bytes]}
+--       a DNS response of N A records (as many as fit in size, default
+--       65000, when N is nil) whose owner names are a pointer into a
+--       chain of K more, each pointing just before itself, down to one
+--       name of 245 octets: every name costs K + 1 hops and 245 octets;
+--       cname = true: CNAME records whose target is such a name too
+--   crafted.pointer_capture(path, count, opts)   count such responses
+--       over UDP/IPv4 (port 53), opts as for pointer_message
 local ffi = require "ffi"
 local bit = require "bit"
 local bxor, rshift, lshift, bor = bit.bxor, bit.rshift, bit.lshift, bit.bor
@@ -134,6 +142,36 @@ M.old_hash = old_hash
 function M.old_slot_key(i)
   local y = lshift(ffi.new("uint64_t", i), 24)
   return unxorshift(unxorshift(y, 33) * inverse(C1), 33)
+end
+
+local function be16(n) return string.char(math.floor(n / 256) % 256, n % 256) end
+
+function M.pointer_message(o)
+  local a_rr = "\0\1\0\1\0\0\14\16\0\4\198\18\0\1"     -- A IN, TTL 3600, 198.18.0.1
+  -- record 1 brings the name, record 2 (an unknown type, rdata kept raw)
+  -- the chain, each pointer to the one before it, the first to the name
+  local base = string.rep(string.char(60) .. string.rep("a", 60), 4) .. "\0"   -- 245 octets
+  local r = 12 + #base + #a_rr + 2 + 10
+  local chain = {}
+  for i = 0, o.chain - 1 do chain[i + 1] = be16(0xc000 + (i == 0 and 12 or r + 2 * (i - 1))) end
+  chain = table.concat(chain)
+  local last = r + #chain - 2
+  assert(last < 0x4000, "chain too long for 14-bit offsets")
+  local head = base .. a_rr .. "\192\12\255\0\0\1\0\0\0\0" .. be16(#chain) .. chain
+  local rr = be16(0xc000 + last) .. a_rr
+  if o.cname then rr = be16(0xc000 + last) .. "\0\5\0\1\0\0\14\16\0\2" .. be16(0xc000 + last) end
+  local n = o.records or math.floor(((o.size or 65000) - 12 - #head) / #rr)
+  return "\18\52\129\128\0\0" .. be16(n + 2) .. "\0\0\0\0" .. head .. rr:rep(n)
+end
+
+function M.pointer_capture(path, count, o)
+  local w = assert(pktsh.pcap_writer(path))
+  local msg = M.pointer_message(o)
+  local frame = pktsh.build.udp4{src = "198.18.0.53", dst = "198.18.0.1", sport = 53,
+                                 dport = 40000, payload = msg}
+  for i = 1, count do assert(w:write(frame, i * 1000)) end
+  assert(w:close())
+  return #msg
 end
 
 return M
