@@ -530,6 +530,12 @@ local function report(st, o, title)
   add(string.format("packets %d   DNS messages %d (udp %d, tcp %d; IPv4 %d, IPv6 %d)",
                     st.packets, st.dns, st.transport.udp, st.transport.tcp, st.ip["4"], st.ip["6"]))
   add(string.format("queries %d   responses %d   malformed %d", st.queries, st.responses, st.malformed))
+  local fl = st.flow
+  if fl and fl.evicted and fl.evicted > 0 then
+    -- state the bounds made room for: messages in them may be lost
+    add(string.format("evicted (oldest first, to stay within bounds): %d TCP flows, "
+                      .. "%d fragmented datagrams", fl.tcp_evicted, fl.frag_evicted))
+  end
   local lat = latency(st)
   add(string.format("latency: %d matched, %d unanswered%s; p50 %s  p90 %s  p99 %s  max %s",
                     lat.matched, lat.unanswered,

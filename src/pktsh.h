@@ -306,6 +306,11 @@ struct pktsh_table_stats {
 	uint32_t probe_limit;
 };
 
+/* Byte buffers freed at once, not when LuaJIT's collector runs (buf.c;
+ * pktsh.dnsflow's TCP streams): NULL without memory. */
+uint8_t *pktsh_buf_new(uint32_t size);
+void pktsh_buf_free(uint8_t *p);
+
 /* A bounded table of requests waiting for their answer (pending.c,
  * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1
  * replaced an entry with the same key, -1 full (max_entries). take: 1

@@ -15,6 +15,9 @@
 --       cname = true: CNAME records whose target is such a name too
 --   crafted.pointer_capture(path, count, opts)   count such responses
 --       over UDP/IPv4 (port 53), opts as for pointer_message
+--   crafted.incomplete_capture(path [, one])   2,000 TCP flows, each the
+--       first 64,400 bytes of a 65,535-byte DNS message, never finished
+--       (one: in one segment each)
 local ffi = require "ffi"
 local bit = require "bit"
 local bxor, rshift, lshift, bor = bit.bxor, bit.rshift, bit.lshift, bit.bor
@@ -145,6 +148,7 @@ function M.old_slot_key(i)
 end
 
 local function be16(n) return string.char(math.floor(n / 256) % 256, n % 256) end
+local function u32(n) return be16(math.floor(n / 65536)) .. be16(n % 65536) end
 
 function M.pointer_message(o)
   local a_rr = "\0\1\0\1\0\0\14\16\0\4\198\18\0\1"     -- A IN, TTL 3600, 198.18.0.1
@@ -172,6 +176,31 @@ function M.pointer_capture(path, count, o)
   for i = 1, count do assert(w:write(frame, i * 1000)) end
   assert(w:close())
   return #msg
+end
+
+-- A capture of 2,000 TCP flows (no SYN), one after the other, each the
+-- first 64,400 bytes of a 65,535-byte message, never finished: in 46
+-- segments of 1,400 bytes, or (one = true) in one segment, as a capture
+-- taken before segmentation offload has them (126 MiB in all against
+-- the default cap of 32 MiB; a flow made from one segment skipped the
+-- cap, and the old code held 135 MB).
+function M.incomplete_capture(path, one)
+  local w = assert(pktsh.pcap_writer(path))
+  local size = one and 64400 or 1400
+  local template = pktsh.build.tcp4{src = "198.18.1.1", dst = "198.18.0.53", sport = 1,
+                                    dport = 53, flags = "PA", payload = ("m"):rep(size)}
+  local segs = 64400 / size
+  for f = 1, 2000 do
+    for j = 0, segs - 1 do
+      -- bytes of its own in every segment (equal Lua strings would be shared)
+      local data = u32(f) .. u32(j) .. ("m"):rep(size - 8)
+      if j == 0 then data = be16(65535) .. data:sub(3) end
+      local frame = template:sub(1, 34) .. be16(10000 + f) .. template:sub(37, 38) ..
+                    u32(1 + size * j) .. template:sub(43, 54) .. data
+      assert(w:write(frame, ((f - 1) * segs + j + 1) * 1000))
+    end
+  end
+  assert(w:close())
 end
 
 return M

@@ -238,3 +238,15 @@ import json, sys
 d = json.load(sys.stdin)
 print(len(d["top_clients"]), sum(1 for c, n in d["top_clients"] if ":" not in c))')
 expect_eq "churn: every top client shown as its address" "$got" "50 0"
+
+# A half-open flood one past max_flows (10,000): the oldest flow is
+# evicted, and the report says so.
+F="$TMP/syn.pcap" "$PKTSH" -e '
+local w = assert(pktsh.pcap_writer(os.getenv("F")))
+for i = 1, 10005 do
+  assert(w:write(pktsh.build.tcp4{src = "198.18.0." .. (1 + i % 200), dst = "198.18.0.53",
+                                  sport = 1024 + i, dport = 53, flags = "S"}, i * 1000))
+end
+assert(w:close())'
+out=$(ds "$TMP/syn.pcap")
+expect_match "flood: evictions shown" "$out" "evicted \(oldest first, to stay within bounds\): 5 TCP flows, 0 fragmented datagrams"

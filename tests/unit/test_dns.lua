@@ -485,11 +485,16 @@ T.test("dnsflow: IPv4 and IPv6 fragments", function()
   fe:feed(p2, function() n = n + 1 end)
   T.eq(n, 0, "expired before the last fragment")
   T.eq(fe:stats().frag_timeouts, 1, "timeout counted")
-  -- bounded: max_frags
+  -- bounded: max_frags, the oldest datagram evicted for a new one
   fe = dnsflow.new{ports = {53}, max_frags = 2}
-  collect(fe, {ip4(17, f1, {id = 1, mf = true}), ip4(17, f1, {id = 2, mf = true}),
-    ip4(17, f1, {id = 3, mf = true})})
-  T.eq(fe:stats().frag_dropped, 1, "over max_frags dropped")
+  got = collect(fe, {ip4(17, f1, {id = 1, mf = true}), ip4(17, f1, {id = 2, mf = true}),
+    ip4(17, f1, {id = 3, mf = true}),
+    ip4(17, f2, {id = 1, off = 120}), ip4(17, f2, {id = 3, off = 120})})
+  st = fe:stats()
+  -- id 3 evicts id 1, whose second half then evicts id 2
+  T.eq(st.frag_evicted, 2, "over max_frags: the oldest evicted")
+  T.eq(st.frag_dropped, 0, "nothing refused")
+  T.eq(#got, 1, "the newest completes, the evicted one does not")
 end)
 
 T.done()
