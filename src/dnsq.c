@@ -7,9 +7,11 @@
  * Rules as in lua/pktsh/dns.lua's full parser: compression pointers must
  * point strictly backwards (each below the one before, as tcpdump and
  * BIND require: no loops) and a name follows at most PKTSH_DNS_MAX_HOPS
- * of them (a chain of 8,000 backward pointers is possible in 16 KB, and
- * would be walked for every message), label types 0x40/0x80 and names
- * over 255 octets are errors, nothing is read at or past len. The name is kept
+ * of them (the first question, at 12, can only point into the header,
+ * 6 hops at most; the limit is read_name's own, whatever name it is
+ * given), label types 0x40/0x80 and names over 255 octets are errors,
+ * nothing is read at or past len; the rest of the message is walked
+ * once, pointers not followed. The name is kept
  * in wire form with its labels lower-cased (what the hash is over: equal
  * names in any case hash equal) and, unless only the wire form was asked
  * for, in presentation form (RFC 1035 5.1 escapes, lower-cased, no
