@@ -564,7 +564,7 @@ local function report(st, o, title)
     local c = pktsh.topk.new(st.clients.capacity)
     for _, x in ipairs(st.clients:top()) do
       local a = addr_text(x.key)
-      c.counts[a], c.errs[a] = x.count, x.err > 0 and x.err or nil
+      c:set(a, x.count, x.err)
     end
     c.n, c.size = st.clients.n, st.clients.size
     add(c:render{rows = o.top, ascii = o.ascii, title = "client"}:gsub("\n$", ""))

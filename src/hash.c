@@ -115,6 +115,19 @@ uint64_t pktsh_hash(const void *p, uint32_t len)
 	return pktsh_siphash13(process_key.k0, process_key.k1, p, len);
 }
 
+double pktsh_hash_num(double x)
+{
+	uint64_t w;
+
+	if (x == 0)
+		x = 0;          /* -0 is 0, as a Lua table key */
+	else if (x != x)
+		x = __builtin_nan("");
+	memcpy(&w, &x, 8);
+	w = pktsh_siphash13(process_key.k0, process_key.k1, &w, 8);
+	return (double)(w & ((1ull << 53) - 1));
+}
+
 /* n bytes from the kernel's generator: getrandom(), else /dev/urandom;
  * 0, or -1 when neither answers. */
 static int kernel_random(void *buf, size_t n)

@@ -291,6 +291,12 @@ void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t le
  * k1: the key's bytes 0-7 and 8-15, little-endian). */
 uint64_t pktsh_hash(const void *p, uint32_t len);
 uint64_t pktsh_siphash13(uint64_t k0, uint64_t k1, const void *p, uint32_t len);
+/* A Lua table key for the number x that no sender can aim: 53 bits of
+ * pktsh_hash of its 8 bytes (-0 taken as 0), a whole double. LuaJIT
+ * hashes numbers by value, unkeyed, so a table keyed by ports or lengths
+ * a sender chooses can be made one long chain; pktsh.hist and
+ * pktsh.topk key their tables by this instead. */
+double pktsh_hash_num(double x);
 
 /* What a hash table's lookups cost (pending, top-k): probes / lookups is
  * the mean number of slots a lookup reads. An insert that would sit

@@ -213,4 +213,52 @@ T.test("pending: sequential keys spread (short probes, no rekey)", function()
   T.ok(s.probes / s.lookups < 2, "mean probe " .. s.probes / s.lookups)
 end)
 
+-- LuaJIT 2.1's main position of a number key in a table's hash part of
+-- mask + 1 nodes (lj_tab.h: hashnum, hashrot on x64): keys sharing one
+-- are a chain every lookup of them walks.
+local pun = ffi.new("union { double d; uint32_t u[2]; }")
+local tobit, band, bxor, rol = bit.tobit, bit.band, bit.bxor, bit.rol
+local function lj_bucket(v, mask)
+  pun.d = v
+  local lo, hi = pun.u[0], lshift(pun.u[1], 1)
+  lo = bxor(lo, hi); hi = rol(hi, 14)
+  lo = tobit(lo - hi); hi = rol(hi, 5)
+  hi = bxor(hi, lo); hi = tobit(hi - rol(lo, 13))
+  return band(hi, mask)
+end
+
+-- The longest chain the number keys of t would form in 256 nodes.
+local function longest_chain(t)
+  local per, most = {}, 0
+  for k in pairs(t) do
+    if type(k) == "number" then
+      local b = lj_bucket(k, 255)
+      per[b] = (per[b] or 0) + 1
+      if per[b] > most then most = per[b] end
+    end
+  end
+  return most
+end
+
+T.test("hist and top-k: ports crafted to share one LuaJIT hash chain do not", function()
+  local ports = {}
+  for p = 1, 65535 do if lj_bucket(p, 255) == 0 then ports[#ports + 1] = p end end
+  T.ok(#ports >= 200, "crafted " .. #ports)
+  local raw = {}
+  for _, p in ipairs(ports) do raw[p] = true end
+  T.eq(longest_chain(raw), #ports, "as raw keys: one chain")
+  local h, t = pktsh.hist.new{}, pktsh.topk.new(1000)
+  for _ = 1, 3 do
+    for _, p in ipairs(ports) do h:add(p); t:add(p) end
+  end
+  T.ok(longest_chain(h.counts) <= 12, "hist chain " .. longest_chain(h.counts))
+  T.ok(longest_chain(t.counts) <= 12, "top-k chain " .. longest_chain(t.counts))
+  T.eq(h:get(ports[1]), 3, "counted"); T.eq((t:get(ports[2])), 3, "counted")
+  T.eq(t:top(1)[1].count, 3, "top"); T.eq(h:bins()[1].count, 3, "bins")
+  local lin = pktsh.hist.new{width = 1}
+  for _, p in ipairs(ports) do lin:add(p + 0.5) end
+  T.ok(longest_chain(lin.counts) <= 12, "linear bins chain " .. longest_chain(lin.counts))
+  T.eq(lin:bins()[1].lo, ports[1], "bins in order")
+end)
+
 T.done()
