@@ -220,6 +220,16 @@ int pktsh_tabhash_fill(struct pktsh_tabhash *h)
 	return random_bytes(h, sizeof(*h));
 }
 
+int pktsh_probes_stats(const struct pktsh_probes *p, struct pktsh_table_stats *out)
+{
+	out->lookups = p->lookups;
+	out->probes = p->probes;
+	out->rekeys = p->rekeys;
+	out->max_probe = p->max_probe;
+	out->probe_limit = PKTSH_PROBE_LIMIT;
+	return 0;
+}
+
 const struct pktsh_tabhash *pktsh_tabhash_process(void)
 {
 	return &process_tab;

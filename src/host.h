@@ -61,6 +61,25 @@ const struct pktsh_tabhash *pktsh_tabhash_process(void);
 int pktsh_tabhash_fill(struct pktsh_tabhash *h);
 uint32_t pktsh_tabhash_bytes(const struct pktsh_tabhash *h, const void *p, uint32_t len);
 
+/* What the tables' lookups cost (pending.c, topk.c), as struct
+ * pktsh_table_stats reports it; an insert PKTSH_PROBE_LIMIT or more
+ * slots from home makes a table draw tables of its own. */
+enum { PKTSH_PROBE_LIMIT = 128 };
+struct pktsh_probes {
+	uint64_t lookups, probes, rekeys;
+	uint32_t max_probe;
+};
+
+static inline void pktsh_probes_count(struct pktsh_probes *p, uint32_t n)
+{
+	p->lookups++;
+	p->probes += n;
+	if (n > p->max_probe)
+		p->max_probe = n;
+}
+
+int pktsh_probes_stats(const struct pktsh_probes *p, struct pktsh_table_stats *out);
+
 static inline uint32_t pktsh_tabhash_u64(const struct pktsh_tabhash *h, uint64_t x)
 {
 	return h->tab[0][x & 255] ^ h->tab[1][x >> 8 & 255] ^ h->tab[2][x >> 16 & 255] ^

@@ -13,7 +13,7 @@
  * The keys come from packets, so the hash is keyed (hash.c: NH and
  * tabulation under random tables): nobody can line queries up in one
  * probe run. Should that ever fail, an insert that would land
- * PROBE_LIMIT or more slots past its home slot makes the table draw
+ * PKTSH_PROBE_LIMIT or more slots past its home slot makes the table draw
  * tables of its own and rebuild (counted as a rekey).
  */
 #include <errno.h>
@@ -23,7 +23,6 @@
 #include "host.h"
 
 #define MIN_SLOTS 1024u
-#define PROBE_LIMIT 128u
 
 /* Slot i is hashes[i] (0: empty) and the entry at entries + i * stride:
  * the value, then the key. Probes read only the dense hash array (4
@@ -38,8 +37,7 @@ struct pktsh_pending {
 	uint32_t count;
 	uint32_t max_entries;
 	uint32_t max_slots;
-	uint32_t max_probe;
-	uint64_t lookups, probes, rekeys;
+	struct pktsh_probes work;
 	const struct pktsh_tabhash *th;   /* the process's, or own */
 	struct pktsh_tabhash *own;
 };
@@ -138,10 +136,7 @@ static uint32_t find(struct pktsh_pending *t, const uint8_t *key, uint32_t h)
 		if (sh == 0 || (sh == h && memcmp(entry(t, i) + 8, key, t->key_len) == 0))
 			break;
 	}
-	t->lookups++;
-	t->probes += n;
-	if (n > t->max_probe)
-		t->max_probe = n;
+	pktsh_probes_count(&t->work, n);
 	return i;
 }
 
@@ -211,7 +206,7 @@ static void rekey(struct pktsh_pending *t)
 	}
 	free(t->own);
 	t->own = fresh;
-	t->rekeys++;
+	t->work.rekeys++;
 }
 
 int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value)
@@ -230,7 +225,7 @@ int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value)
 			return -1;
 		i = free_slot(t, h);
 	}
-	if (((i - h) & t->mask) >= PROBE_LIMIT) {
+	if (((i - h) & t->mask) >= PKTSH_PROBE_LIMIT) {
 		rekey(t);
 		h = hash(t, key);
 		i = free_slot(t, h);
@@ -293,12 +288,7 @@ uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before)
 
 int pktsh_pending_stats(const struct pktsh_pending *t, struct pktsh_table_stats *out)
 {
-	out->lookups = t->lookups;
-	out->probes = t->probes;
-	out->rekeys = t->rekeys;
-	out->max_probe = t->max_probe;
-	out->probe_limit = PROBE_LIMIT;
-	return 0;
+	return pktsh_probes_stats(&t->work, out);
 }
 
 uint32_t pktsh_pending_batch(struct pktsh_pending *t, const void *base, uint32_t stride,

@@ -16,7 +16,7 @@
  * hashes them under random tables (hash.c: simple tabulation), unless
  * they are keyed hashes already (PKTSH_TOPK_KEYS_HASHED: dnsstats' name
  * and client hashes, which a second hash would only slow down). An
- * insert that would land PROBE_LIMIT or more slots from home makes the
+ * insert that would land PKTSH_PROBE_LIMIT or more slots from home makes the
  * table draw tables of its own and rebuild the index (counted), as
  * pending.c does. Merged tables meet by key, never by slot.
  */
@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include "host.h"
 
-#define PROBE_LIMIT 128u
 
 struct pktsh_topk64 {
 	uint64_t *keys;
@@ -35,8 +34,7 @@ struct pktsh_topk64 {
 	uint32_t ncand, icand;
 	double cmin;
 	uint32_t m, size, mask;
-	uint32_t max_probe;
-	uint64_t lookups, probes, rekeys;
+	struct pktsh_probes work;
 	const struct pktsh_tabhash *th;   /* the process's, own, or NULL:
 					   * the keys are keyed hashes */
 	struct pktsh_tabhash *own;
@@ -100,10 +98,7 @@ static uint32_t find(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 
 	for (; t->index[i] && t->keys[t->index[i] - 1] != k; i = (i + 1) & t->mask)
 		n++;
-	t->lookups++;
-	t->probes += n;
-	if (n > t->max_probe)
-		t->max_probe = n;
+	pktsh_probes_count(&t->work, n);
 	return i;
 }
 
@@ -146,7 +141,7 @@ static void rekey(struct pktsh_topk64 *t)
 		t->hv[e] = hash_of(t, t->keys[e]);
 		place(t, e);
 	}
-	t->rekeys++;
+	t->work.rekeys++;
 }
 
 /* Every entry at the smallest count becomes a candidate. */
@@ -204,7 +199,7 @@ uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t
 		}
 		t->keys[e] = k;
 		t->hv[e] = h;
-		if (((place(t, e) - h) & t->mask) >= PROBE_LIMIT)
+		if (((place(t, e) - h) & t->mask) >= PKTSH_PROBE_LIMIT)
 			rekey(t);
 		if (fresh)
 			fresh[nfresh] = i;
@@ -228,10 +223,5 @@ uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, doub
 
 int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *out)
 {
-	out->lookups = t->lookups;
-	out->probes = t->probes;
-	out->rekeys = t->rekeys;
-	out->max_probe = t->max_probe;
-	out->probe_limit = PROBE_LIMIT;
-	return 0;
+	return pktsh_probes_stats(&t->work, out);
 }
