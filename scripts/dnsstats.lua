@@ -132,26 +132,19 @@ local QSLOT_BIG, QSLOT_NONE, RSLOT_NONE = C.PKTSH_DNS_QSLOT_BIG, C.PKTSH_DNS_QSL
 -- The top-k tables count names and clients by number, in C
 -- (pktsh.topk.column), a batch's keys at a time: a Lua string per
 -- message, or even a Lua table lookup, cost more than all the rest of the
--- counting. A name counts by its 64-bit hash and is labelled with its text
--- when it enters the table; a client counts by the hash of its address
--- (msg.client_hash) and is labelled with the address: an IPv4 address as
--- a number, an IPv6 address as its 16 bytes (addr_text makes either
--- readable). Both hashes are keyed (pktsh.hash), so the numbers the
--- tables, and the Lua tables made from them, are keyed by cannot be
--- chosen by a sender: an address itself as the key could be. The
--- tables count the hashes' low 53 bits (KEY53), which a double holds
--- exactly: LuaJIT 2.1.0-beta3 rounds a uint64_t of 2^63 or more to a
--- different double in compiled code than in the interpreter, so a label
--- set by one would be missed by the other. Two names (or clients) share
--- a count with a chance of about one in 2^53.
+-- counting. A name counts by its 64-bit keyed hash and is labelled with
+-- its text when it enters the table; a client counts by msg.client_key,
+-- an IPv4 address as a number, an IPv6 address by a keyed hash of it,
+-- labelled with its 16 bytes (addr_text makes either readable). Keys a
+-- sender chooses (addresses) are hashed under random tables by the
+-- top-k tables themselves, in C and in Lua; name hashes are keyed
+-- already. The name table counts the hashes' low 53 bits (KEY53), which
+-- a double holds exactly: LuaJIT 2.1.0-beta3 rounds a uint64_t of 2^63
+-- or more to a different double in compiled code than in the
+-- interpreter, so a label set by one would be missed by the other. Two
+-- names (or IPv6 clients) share a count with a chance of about one in
+-- 2^52 per pair.
 local KEY53 = 0x1fffffffffffffULL
-
--- A client's label: its IPv4 address as a number, its IPv6 address as bytes.
-local function client_label(key)
-  local c = key.client
-  if key.ipver == 4 then return ((c[0] * 256 + c[1]) * 256 + c[2]) * 256 + c[3] end
-  return ffi.string(c, 16)
-end
 
 -- A client's text from its top-k key or label.
 local function addr_text(k)
@@ -173,7 +166,7 @@ local function counter(o, st)
   -- names and clients, counted in C; st.qnames and st.clients are made
   -- from them by publish()
   local qnames = assert(pktsh.topk.column(o.capacity, {keys = "hashed"}))
-  local clients = assert(pktsh.topk.column(o.capacity, {keys = "hashed"}))
+  local clients = assert(pktsh.topk.column(o.capacity))
   local column = ffi.new("uint64_t[?]", QUEUE)
   local row = ffi.new("uint16_t[?]", QUEUE)        -- column entry -> queue index
   local lat_exact, lat_log = st.lat_exact, st.lat_log
@@ -249,13 +242,14 @@ local function counter(o, st)
     for i = 0, n - 1 do
       local m = queue[i]
       if m.kind == QUERY then
-        column[j], row[j] = band(m.client_hash, KEY53), i
+        column[j], row[j] = m.client_key, i
         j = j + 1
       end
     end
     local fresh = clients.fresh
     for f = 0, clients:add(column, j) - 1 do
-      clients:label(tonumber(column[fresh[f]]), client_label(queue[row[fresh[f]]].key))
+      local key = queue[row[fresh[f]]].key
+      if key.ipver == 6 then clients:label(tonumber(column[fresh[f]]), ffi.string(key.client, 16)) end
     end
   end
 

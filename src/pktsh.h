@@ -249,8 +249,10 @@ struct pktsh_dns_msg {
 	uint8_t pad;
 	uint16_t name_len;       /* of the wire name at arena + name_off */
 	uint32_t name_off;
-	uint64_t client_hash;    /* of a query: pktsh_hash of the client's 4
-				  * or 16 bytes (dnsstats counts clients by it) */
+	uint64_t client_key;     /* of a query, what dnsstats counts clients
+				  * by: an IPv4 address as a number (below
+				  * 2^32), an IPv6 address by 52 bits of its
+				  * pktsh_hash, plus 2^52 */
 };
 /* Where pktsh_dns_scan puts messages; stop says why it returned:
  * 0 the end of the packets, 1 msgs or the arena full (drain them, reset
