@@ -17,7 +17,7 @@ G := $(B)/gen
 # benchmarks compare against.
 DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
 	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool
-DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind lua-check \
+DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind lua-check time libcap2-bin \
 	libclang-rt-14-dev
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 
@@ -35,14 +35,14 @@ LUA_SRCS := $(wildcard lua/pktsh/*.lua)
 # declarations are generated from src/pktsh.h as pktsh.cdef.
 LUA_HDRS := $(LUA_SRCS:lua/pktsh/%.lua=$(G)/lua/%.h) $(G)/lua/cdef.h
 
-.PHONY: all deps demo test bench fuzz install uninstall clean check-deps
+.PHONY: all deps demo test bench fuzz install uninstall clean check-deps check-threads
 all: $(B)/pktsh
 
 $(B)/pktsh: $(OBJS) $(G)/exports.list
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(B)/obj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/obj
+$(B)/obj/%.o: src/%.c src/pktsh.h src/host.h src/batch.h | $(B)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -161,7 +161,9 @@ clean:
 # --- fuzzing (tests/fuzz) ---------------------------------------------------
 # `make fuzz`: a libFuzzer target over the pcap reader, the decoders, the DNS
 # parser and dnsflow, built with clang and ASan/UBSan from the project's own
-# sources (main.c excluded), seeded with tests/pcaps, run FUZZ_SECONDS.
+# sources (main.c excluded), seeded with tests/pcaps, run FUZZ_SECONDS. The
+# target sets PKTSH_GUARD=1: every packet ends right before a PROT_NONE page,
+# so the Lua decoders' over-reads (which ASan cannot see) crash too.
 # Crashes land in tests/fuzz/regress/ (replayed by tests/sh/test_fuzz_regress.sh).
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
@@ -172,7 +174,7 @@ FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/main.c,$(SRCS)
 $(B)/fuzzobj:
 	$(Q)mkdir -p $@
 
-$(B)/fuzzobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/fuzzobj
+$(B)/fuzzobj/%.o: src/%.c src/pktsh.h src/host.h src/batch.h | $(B)/fuzzobj
 	$(call msg,FUZZCC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
@@ -196,3 +198,37 @@ fuzz: $(B)/fuzz_pcap
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=tests/fuzz/ubsan.supp \
 	$(B)/fuzz_pcap -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
 	  -artifact_prefix=tests/fuzz/regress/ -print_final_stats=1 $(B)/fuzz-corpus
+
+# --- thread checks (tests/sh/test_threads.sh) --------------------------------
+# `make check-threads`: the fanout/worker tests and a writer-per-worker
+# stress under ThreadSanitizer, with build/pktsh-tsan: the project's own C
+# built with clang -fsanitize=thread (LuaJIT and the libraries are not
+# instrumented; every pktsh_* entry point the workers reach is). `make
+# test` runs the same file, building pktsh-tsan when it can.
+TSAN_CC ?= clang
+TSAN_CFLAGS := -g -O1 -fsanitize=thread -fno-omit-frame-pointer \
+	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
+TSAN_OBJS := $(SRCS:src/%.c=$(B)/tsanobj/%.o) $(B)/tsanobj/luamods.o
+
+$(B)/tsanobj:
+	$(Q)mkdir -p $@
+
+$(B)/tsanobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/tsanobj
+	$(call msg,TSANCC,$@)
+	$(Q)$(TSAN_CC) $(TSAN_CFLAGS) -c -o $@ $<
+
+$(B)/tsanobj/xdp.o $(B)/tsanobj/xdpclass.o $(B)/tsanobj/xdpowner.o: $(G)/xdp_rules.skel.h \
+	bpf/xdp_rules.h src/xdp_int.h
+$(B)/tsanobj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
+
+$(B)/tsanobj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/tsanobj
+	$(call msg,TSANCC,$@)
+	$(Q)$(TSAN_CC) $(TSAN_CFLAGS) -c -o $@ $<
+
+$(B)/pktsh-tsan: $(TSAN_OBJS) $(G)/exports.list
+	$(call msg,LINK,$@)
+	$(Q)$(TSAN_CC) $(TSAN_CFLAGS) -Wl,--dynamic-list=$(G)/exports.list -o $@ $(TSAN_OBJS) $(LDLIBS)
+
+check-threads: deps
+	$(Q)$(MAKE) --no-print-directory all $(B)/pktsh-tsan
+	$(Q)tests/run test_threads

@@ -9,7 +9,9 @@
  * the cache; a reused buffer stays warm.) pcapng, pipes and the rarer pcap
  * variants go through pcap_next_ex() and are copied into an arena that
  * lives as long as the batch. Either way a filter runs in C
- * (pcap_offline_filter) before a packet reaches Lua.
+ * (pcap_offline_filter) before a packet reaches Lua. Descriptors, the
+ * buffer and the arena come from the batch layer (batch.c), which never
+ * hands them back while a packet could point at them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "batch.h"
 #include "host.h"
 
 #define PCAP_HEADER_LEN 24
@@ -32,18 +35,17 @@ struct pktsh_file {
 	int filtered;
 	struct pktsh_file_info info;
 	struct pktsh_src_stats stats;
-	struct pktsh_batch batch;
+	struct batch_ring *br;
 	uint32_t max_caplen;
 	/* classic pcap read by us: bytes [pos, fill) of buf are unread;
 	 * offset is the file offset of buf[0] */
 	int fd;
-	uint8_t *buf;
-	size_t bufcap, pos, fill;
+	struct region buf;
+	size_t pos, fill;
 	uint64_t offset;
 	int eof;
 	/* copies from pcap_next_ex */
-	uint8_t *arena;
-	size_t arena_cap;
+	struct region arena;
 	/* end of input: 1 clean end, -1 an error saved in `fault` */
 	int end;
 	struct pktsh_err fault;
@@ -76,18 +78,16 @@ static void try_direct(struct pktsh_file *f, const char *path)
 	case 0x4d3cb2a1: f->info.nsec = 1; f->info.swapped = 1; break;
 	default: goto fail;     /* pcapng or a variant libpcap knows better */
 	}
-	f->buf = malloc(READ_CHUNK);
-	if (!f->buf || lseek(fd, PCAP_HEADER_LEN, SEEK_SET) < 0)
+	if (region_get(&f->buf, READ_CHUNK, NULL) ||
+	    lseek(fd, PCAP_HEADER_LEN, SEEK_SET) < 0)
 		goto fail;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	f->bufcap = READ_CHUNK;
 	f->offset = PCAP_HEADER_LEN;
 	f->fd = fd;
 	f->info.direct = 1;
 	return;
 fail:
-	free(f->buf);
-	f->buf = NULL;
+	region_put(&f->buf);
 	close(fd);
 }
 
@@ -97,20 +97,22 @@ static int refill(struct pktsh_file *f, size_t need)
 {
 	size_t left = f->fill - f->pos;
 
-	memmove(f->buf, f->buf + f->pos, left);
+	if (need > f->buf.len) {
+		struct region b;
+
+		if (region_get(&b, need, NULL))
+			return -1;
+		memcpy(b.addr, f->buf.addr + f->pos, left);
+		region_put(&f->buf);
+		f->buf = b;
+	} else {
+		memmove(f->buf.addr, f->buf.addr + f->pos, left);
+	}
 	f->offset += f->pos;
 	f->pos = 0;
 	f->fill = left;
-	if (need > f->bufcap) {
-		uint8_t *b = realloc(f->buf, need);
-
-		if (!b)
-			return -1;
-		f->buf = b;
-		f->bufcap = need;
-	}
-	while (f->fill < f->bufcap && !f->eof) {
-		ssize_t n = read(f->fd, f->buf + f->fill, f->bufcap - f->fill);
+	while (f->fill < f->buf.len && !f->eof) {
+		ssize_t n = read(f->fd, f->buf.addr + f->fill, f->buf.len - f->fill);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -138,7 +140,7 @@ static int compile_filter(struct pktsh_file *f, const char *filter,
 }
 
 int pktsh_file_open(struct pktsh_file **out, const char *path,
-		    const char *filter, uint32_t batch_cap,
+		    const char *filter, uint32_t batch_cap, int32_t guard,
 		    struct pktsh_err *err)
 {
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
@@ -151,12 +153,14 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
 		return -1;
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f || !(f->path = strdup(path)) ||
-	    !(f->batch.pkt = calloc(batch_cap, sizeof(struct pktsh_pkt)))) {
+	if (f)
+		f->fd = -1;     /* calloc's 0 is standard input: never close that */
+	if (!f || !(f->path = strdup(path))) {
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		goto fail;
 	}
-	f->batch.cap = batch_cap;
+	if (!(f->br = batch_ring_get(batch_cap, guard, err)))
+		goto fail;
 	f->pcap = pcap_open_offline_with_tstamp_precision(
 		path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!f->pcap) {
@@ -165,7 +169,6 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
 	}
 	f->info.linktype = pcap_datalink(f->pcap);
 	f->info.snaplen = (uint32_t)pcap_snapshot(f->pcap);
-	f->fd = -1;
 	f->info.format = PKTSH_FORMAT_PCAPNG;
 	f->max_caplen = f->info.snaplen > MAX_CAPLEN_DEFAULT ?
 		f->info.snaplen : MAX_CAPLEN_DEFAULT;
@@ -215,9 +218,8 @@ static int64_t ts_ns(int64_t sec, int64_t frac_ns)
 static void put(struct pktsh_file *f, const uint8_t *data, uint32_t caplen,
 		uint32_t len, int64_t ts)
 {
-	struct pktsh_pkt *p = &f->batch.pkt[f->batch.count++];
+	struct pktsh_pkt *p = batch_add(f->br);
 
-	memset(p, 0, sizeof(*p));
 	p->data = data;
 	p->caplen = caplen;
 	p->len = len;
@@ -233,7 +235,7 @@ static int record_ready(struct pktsh_file *f, size_t need)
 {
 	if (f->fill - f->pos >= need || f->eof)
 		return f->fill - f->pos >= need;
-	if (f->batch.count > 0)
+	if (f->br->batch->count > 0)
 		return 0;
 	if (refill(f, need)) {
 		f->end = -1;
@@ -245,7 +247,7 @@ static int record_ready(struct pktsh_file *f, size_t need)
 
 static void fill_direct(struct pktsh_file *f)
 {
-	struct pktsh_batch *b = &f->batch;
+	struct pktsh_batch *b = f->br->batch;
 
 	while (b->count < b->cap) {
 		uint32_t r[4];
@@ -264,7 +266,7 @@ static void fill_direct(struct pktsh_file *f)
 				  f->fill - f->pos, RECORD_HEADER_LEN);
 			return;
 		}
-		memcpy(r, f->buf + f->pos, sizeof(r));
+		memcpy(r, f->buf.addr + f->pos, sizeof(r));
 		if (f->info.swapped)
 			for (int i = 0; i < 4; i++)
 				r[i] = swap32(r[i]);
@@ -282,7 +284,7 @@ static void fill_direct(struct pktsh_file *f)
 				  r[2], f->fill - f->pos - RECORD_HEADER_LEN);
 			return;
 		}
-		data = f->buf + f->pos + RECORD_HEADER_LEN;
+		data = f->buf.addr + f->pos + RECORD_HEADER_LEN;
 		f->pos += RECORD_HEADER_LEN + r[2];
 		h.ts.tv_sec = r[0];
 		h.ts.tv_usec = r[1];
@@ -297,24 +299,26 @@ static void fill_direct(struct pktsh_file *f)
 /* Grows the arena; descriptors hold offsets until the batch is complete. */
 static int reserve(struct pktsh_file *f, size_t used, size_t need)
 {
-	size_t cap = f->arena_cap ? f->arena_cap : 1u << 20;
-	uint8_t *a;
+	size_t cap = f->arena.len ? f->arena.len : 1u << 20;
+	struct region a;
 
-	if (used + need <= f->arena_cap)
+	if (used + need <= f->arena.len)
 		return 0;
 	while (cap < used + need)
 		cap *= 2;
-	a = realloc(f->arena, cap);
-	if (!a)
+	if (region_get(&a, cap, NULL))
 		return -1;
+	if (f->arena.addr)
+		memcpy(a.addr, f->arena.addr, used);
+	region_put(&f->arena);
 	f->arena = a;
-	f->arena_cap = cap;
 	return 0;
 }
 
 static void fill_from_pcap(struct pktsh_file *f)
 {
-	struct pktsh_batch *b = &f->batch;
+	struct pktsh_batch *b = f->br->batch;
+	struct pktsh_pkt *w = batch_window(f->br);
 	size_t used = 0;
 	uint32_t i;
 
@@ -340,30 +344,34 @@ static void fill_from_pcap(struct pktsh_file *f)
 			pktsh_err_set(&f->fault, ENOMEM, "%s: out of memory", f->path);
 			break;
 		}
-		memcpy(f->arena + used, data, h->caplen);
+		memcpy(f->arena.addr + used, data, h->caplen);
 		put(f, (const uint8_t *)(uintptr_t)used, h->caplen, h->len,
 		    ts_ns(h->ts.tv_sec, h->ts.tv_usec));
 		used += h->caplen;
 	}
 	for (i = 0; i < b->count; i++)
-		b->pkt[i].data = f->arena + (uintptr_t)b->pkt[i].data;
+		w[i].data = f->arena.addr + (uintptr_t)w[i].data;
 }
 
 int pktsh_file_next(struct pktsh_file *f, struct pktsh_batch **out,
 		    struct pktsh_err *err)
 {
-	*out = &f->batch;
-	f->batch.count = 0;
+	struct pktsh_batch *b;
+
+	batch_begin(f->br);
+	b = *out = f->br->batch;
 	if (f->end == 0) {
 		if (f->fd >= 0)
 			fill_direct(f);
 		else
 			fill_from_pcap(f);
+		if (batch_end(f->br, err))
+			return -1;
 	}
-	if (f->batch.count) {
-		f->stats.packets += f->batch.count;
+	if (b->count) {
+		f->stats.packets += b->count;
 		f->stats.batches++;
-		return (int)f->batch.count;
+		return (int)b->count;
 	}
 	if (f->end < 0) {
 		*err = f->fault;
@@ -394,9 +402,9 @@ void pktsh_file_close(struct pktsh_file *f)
 		pcap_close(f->pcap);
 	if (f->fd >= 0)
 		close(f->fd);
-	free(f->buf);
-	free(f->arena);
-	free(f->batch.pkt);
+	region_put(&f->buf);
+	region_put(&f->arena);
+	batch_ring_put(f->br);
 	free(f->path);
 	free(f);
 }

@@ -2,6 +2,7 @@
 #ifndef PKTSH_HOST_H
 #define PKTSH_HOST_H
 #include <lua.h>
+#include <signal.h>
 #include "pktsh.h"
 
 #define PKTSH_VERSION "0.1.0"
@@ -18,22 +19,34 @@ void pktsh_jobs_set(int n);
 /* signals.c */
 enum pktsh_sigmode { PKTSH_SIG_SCRIPT, PKTSH_SIG_REPL };
 void pktsh_signals_install(lua_State *L, enum pktsh_sigmode mode);
+void pktsh_signals_host_set(sigset_t *set); /* what worker threads block */
 void pktsh_signals_mode(enum pktsh_sigmode mode);
 void pktsh_signals_reset(lua_State *L);   /* clear the stop flag and the hook */
 int pktsh_signals_caught(void);           /* signal number that stopped us, or 0 */
 void pktsh_signals_prompt(int on);        /* REPL: reading a line, not running */
 int pktsh_signals_prompt_take(void);      /* signal seen at the prompt, or 0; clears it */
 
+/* outfile.c: an output file opened without following a planted link,
+ * holding head already; the descriptor, or -1. */
+int pktsh_outfile_open(const char *path, const void *head, size_t len,
+		       struct pktsh_err *err);
+int pktsh_write_all(int fd, const void *p, size_t n);  /* 0, or -1 and errno */
+
 /* writer.c */
 void pktsh_writers_close_all(void);
-void pktsh_writers_emergency_flush(void); /* async-signal-safe */
+void pktsh_writers_emergency_flush(void); /* async-signal-safe; then _exit */
 
 /* run.c: load and run chunks with a traceback handler */
 int pktsh_run_chunk(lua_State *L, int status, int nargs, int nres);
 int pktsh_report(lua_State *L, int status);
 
-/* privs.c: -Z USER (0, or -1 when there is no such user) */
+/* privs.c: -Z USER (0, or -1 when there is no such user); whether the
+ * kernel ran us in secure-execution mode (AT_SECURE: setuid or file
+ * capabilities); whether a script may run in that mode (its resolved
+ * path in *real, malloc'd). */
 int pktsh_privs_request(const char *user);
+int pktsh_secure_mode(void);
+int pktsh_secure_script(const char *path, char **real, struct pktsh_err *err);
 
 /* repl.c */
 int pktsh_repl(lua_State *L);

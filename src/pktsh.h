@@ -27,10 +27,23 @@ struct pktsh_err {
 	char msg[256];
 };
 
+/* A descriptor's decode state (l2state, l3state). Receivers leave NEW;
+ * the decoders in lua/pktsh/packet.lua move it to OK or BAD. A released
+ * descriptor is STALE (src/batch.c): no bytes, and every decoder and
+ * accessor raises an error instead of reading. */
+enum pktsh_pkt_state {
+	PKTSH_PKT_NEW = 0,
+	PKTSH_PKT_OK = 1,
+	PKTSH_PKT_BAD = 2,
+	PKTSH_PKT_STALE = 3
+};
+
 /*
  * One packet descriptor. data points into the receiver's memory and is
  * valid until the batch holding it is released. The fields after ifindex
- * are a decode cache owned by lua/pktsh/packet.lua; receivers zero them.
+ * are a decode cache written only by lua/pktsh/packet.lua's decoders;
+ * receivers zero them. Lua sees descriptors through const pointers, so a
+ * script cannot write any field.
  */
 struct pktsh_pkt {
 	const uint8_t *data;
@@ -40,20 +53,24 @@ struct pktsh_pkt {
 	uint32_t ifindex;
 	uint16_t linktype;    /* DLT_* of data */
 	uint8_t tsrc;         /* enum pktsh_tsrc */
-	uint8_t l2state;      /* 0 not decoded, 1 ok, 2 malformed */
+	uint8_t l2state;      /* enum pktsh_pkt_state */
 	uint32_t l3off;       /* offset of the network header */
 	uint32_t l3end;       /* end of the network datagram (<= caplen) */
 	uint32_t l4off;       /* offset of the transport header */
 	uint16_t ethertype;   /* of the network header (0x0800, 0x86dd, ...) */
-	uint16_t vlanid[2];   /* outer and inner VLAN ids (not "vlan": pkt:vlan() is a method) */
+	uint16_t vlanid0;     /* outer and inner VLAN ids (not "vlan": pkt:vlan() is a */
+	uint16_t vlanid1;     /* method; not an array: LuaJIT lets a const struct's array be written) */
 	uint8_t nvlan;        /* tags seen (0..2 recorded) */
-	uint8_t l3state;      /* 0 not decoded, 1 ok, 2 malformed */
+	uint8_t l3state;      /* enum pktsh_pkt_state */
 	uint8_t l4proto;      /* IP protocol of the transport header */
 	uint8_t fragment;     /* 1 first fragment, 2 later fragment */
 };
 
+/* count packets at pkt[0 .. count-1]. Released (by the source's next
+ * batch, its release or its close), count is 0 and the descriptors are
+ * STALE; the memory stays readable for the life of the process. */
 struct pktsh_batch {
-	struct pktsh_pkt *pkt;
+	const struct pktsh_pkt *pkt;
 	uint32_t count;
 	uint32_t cap;
 };
@@ -82,10 +99,13 @@ struct pktsh_file_info {
 	int32_t direct;       /* 1 if pktsh walks the records, 0 if libpcap does */
 };
 
-/* Offline capture: pcap (us/ns, either byte order) or pcapng. */
+/* Offline capture: pcap (us/ns, either byte order) or pcapng. guard 1
+ * copies every packet to end right before a PROT_NONE page (slow; for
+ * tests and fuzzing), as PKTSH_GUARD=1 in the environment does for every
+ * source. */
 struct pktsh_file;
 int pktsh_file_open(struct pktsh_file **out, const char *path,
-		    const char *filter, uint32_t batch_cap,
+		    const char *filter, uint32_t batch_cap, int32_t guard,
 		    struct pktsh_err *err);
 /* Fills the file's batch: >0 packets, 0 at the end, -1 on error (a torn
  * or corrupt record is reported only after every complete packet before
@@ -97,7 +117,9 @@ int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
 void pktsh_file_close(struct pktsh_file *f);
 
 /* pcap writer with nanosecond timestamps; flushed on close, at exit and
- * on SIGINT/SIGTERM. The file always ends on a record boundary. */
+ * on SIGINT/SIGTERM. The file always ends on a record boundary. The path
+ * is opened as src/outfile.c says: a new file renamed over it (never
+ * through a symbolic link), a FIFO or device as it is, "-" stdout. */
 struct pktsh_writer;
 int pktsh_writer_open(struct pktsh_writer **out, const char *path,
 		      int32_t linktype, uint32_t snaplen,
@@ -108,6 +130,9 @@ int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
 int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
 int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err);
+/* Writes data to path, opened as the writer opens its file. */
+int pktsh_output_write(const char *path, const char *data, size_t len,
+		       struct pktsh_err *err);
 
 /* Live capture: an AF_PACKET TPACKET_V3 ring on one interface. */
 enum pktsh_direction {
@@ -144,6 +169,7 @@ struct pktsh_ring_opts {
 	int32_t fanout_mode;       /* enum pktsh_fanout */
 	int32_t fanout_defrag;     /* PACKET_FANOUT_FLAG_DEFRAG */
 	uint32_t fanout_group;     /* group id, shared by the rings of one source */
+	int32_t guard;             /* 1: guard-page copies, as for pktsh_file_open */
 };
 
 struct pktsh_ring_info {
@@ -171,9 +197,13 @@ int pktsh_ring_stats(struct pktsh_ring *r, struct pktsh_src_stats *out,
 int pktsh_ring_info(const struct pktsh_ring *r, struct pktsh_ring_info *out);
 void pktsh_ring_close(struct pktsh_ring *r);
 
-/* With -Z USER, drops to USER; a live source calls it once all its
- * sockets are open. Does nothing without -Z or once done. */
+/* With -Z USER, drops to USER (src/privs.c): every source, rule set and
+ * sender calls it once open (a fanout group once all its rings are),
+ * pktsh_workers_start before its threads. Does nothing without -Z or
+ * once done; fails again and again after a failed drop. */
 int pktsh_privdrop(struct pktsh_err *err);
+/* 1 while -Z USER is given and the drop has not happened yet. */
+int pktsh_privs_pending(void);
 
 /* The DNS fast path (src/dnsq.c): header, first question and the full
  * RCODE (with the OPT record's extended bits, for responses) of one
@@ -513,10 +543,13 @@ struct pktsh_xdp_counters {
 	uint64_t copy_lost;
 };
 
+/* packets = matched + unmatched. A packet the program could not parse
+ * to its end is still judged (on what it parsed, then the default) and
+ * counted under one cause; parse_errors is their sum. */
 struct pktsh_xdp_stats {
 	uint64_t packets;
 	uint64_t bytes;
-	uint64_t parse_errors;     /* passed unparsed (fail open) */
+	uint64_t parse_errors;     /* the sum of the causes below */
 	uint64_t matched;
 	uint64_t unmatched;        /* took the default action */
 	uint64_t passed;
@@ -524,6 +557,13 @@ struct pktsh_xdp_stats {
 	uint64_t copied;
 	uint64_t copy_lost;        /* the copy ring was full */
 	uint64_t wakeups;
+	uint64_t truncated_l2;     /* Ethernet/VLAN header cut short */
+	uint64_t truncated_l3;     /* IP header or IPv6 extension header cut short */
+	uint64_t malformed_l3;     /* IP version, header length or total length wrong */
+	uint64_t truncated_l4;     /* transport header cut short */
+	uint64_t ext_headers_limit;  /* more IPv6 extension headers than walked */
+	uint64_t tiny_fragment;    /* first fragment without the whole transport header */
+	uint64_t fragment_overlap; /* later fragment landing in the transport header */
 };
 
 struct pktsh_xdp_info {

@@ -7,7 +7,9 @@
  * needed to cut packets to a snapshot length below the maximum (its return
  * value is the length kept); otherwise the kernel runs none, which spares
  * the sending core a BPF run per packet. A batch is one block of the ring: Lua walks its
- * packets in place and the block goes back to the kernel on release.
+ * packets in place and the block goes back to the kernel on release. The
+ * ring is mapped in a region of the batch layer (batch.c): on close it
+ * becomes zero pages, so a header view a script kept never faults.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "batch.h"
 #include "host.h"
 
 #define VLAN_TAG_LEN 4
@@ -39,13 +42,12 @@
 
 struct pktsh_ring {
 	int fd;
-	uint8_t *map;
-	size_t maplen;
+	struct region map;
 	uint32_t cur;             /* the next block to hand out */
 	int held;                 /* the block before cur belongs to the batch */
 	int direction;
 	int loopback;
-	struct pktsh_batch batch;
+	struct batch_ring *br;
 	struct pktsh_ring_info info;
 	struct pktsh_src_stats stats;
 	char name[IF_NAMESIZE];
@@ -58,9 +60,9 @@ static int fail_errno(struct pktsh_err *err, const char *ifname, const char *wha
 	if (e == EPERM || e == EACCES)
 		pktsh_err_set(err, e, "capturing on '%s' needs CAP_NET_RAW (and "
 			      "CAP_NET_ADMIN for promiscuous mode and hardware "
-			      "timestamps): run as root, or give the binary the "
-			      "capabilities with setcap cap_net_raw,cap_net_admin+ep",
-			      ifname);
+			      "timestamps): run pktsh as root (-Z USER gives root up "
+			      "once the capture is open) or from a service with "
+			      "AmbientCapabilities=", ifname);
 	else
 		pktsh_err_set(err, e, "capturing on '%s': %s: %s", ifname, what,
 			      strerror(e));
@@ -197,22 +199,12 @@ static int setup_ring(struct pktsh_ring *r, const struct pktsh_ring_opts *o,
 	if (sockopt(r->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)))
 		return fail_errno(err, r->name, "PACKET_RX_RING (block_size, "
 				  "block_count)");
-	r->maplen = (size_t)bs * bc;
-	r->map = mmap(NULL, r->maplen, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      r->fd, 0);
-	if (r->map == MAP_FAILED) {
-		r->map = NULL;
+	if (region_map(&r->map, (size_t)bs * bc, PROT_READ | PROT_WRITE, r->fd, 0, NULL))
 		return fail_errno(err, r->name, "mmap of the ring");
-	}
 	r->info.block_size = bs;
 	r->info.block_count = bc;
-	r->batch.cap = bs / MIN_RECORD;
-	r->batch.pkt = calloc(r->batch.cap, sizeof(struct pktsh_pkt));
-	if (!r->batch.pkt) {
-		pktsh_err_set(err, ENOMEM, "out of memory");
-		return -1;
-	}
-	return 0;
+	r->br = batch_ring_get(bs / MIN_RECORD, o->guard, err);
+	return r->br ? 0 : -1;
 }
 
 static int bind_and_join(struct pktsh_ring *r, const struct pktsh_ring_opts *o,
@@ -260,6 +252,7 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		return -1;
 	}
+	r->fd = r->info.fd = -1;        /* not 0 (standard input) until a socket */
 	snprintf(r->name, sizeof(r->name), "%s", ifname);
 	r->info.ifindex = idx;
 	r->info.snaplen = o->snaplen ? o->snaplen : DEFAULT_SNAPLEN;
@@ -298,7 +291,7 @@ fail:
 
 static struct tpacket_block_desc *block(struct pktsh_ring *r, uint32_t i)
 {
-	return (struct tpacket_block_desc *)(r->map + (size_t)i * r->info.block_size);
+	return (struct tpacket_block_desc *)(r->map.addr + (size_t)i * r->info.block_size);
 }
 
 void pktsh_ring_release(struct pktsh_ring *r)
@@ -308,10 +301,10 @@ void pktsh_ring_release(struct pktsh_ring *r)
 	if (!r->held)
 		return;
 	prev = (r->cur + r->info.block_count - 1) % r->info.block_count;
+	batch_release(r->br);
 	__atomic_store_n(&block(r, prev)->hdr.bh1.block_status, TP_STATUS_KERNEL,
 			 __ATOMIC_RELEASE);
 	r->held = 0;
-	r->batch.count = 0;
 }
 
 /* Whether a packet of this direction belongs in the batch. On loopback
@@ -347,7 +340,7 @@ static void fill(struct pktsh_ring *r, struct tpacket_block_desc *bd)
 {
 	uint32_t n = bd->hdr.bh1.num_pkts, i;
 	uint8_t *p = (uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
-	struct pktsh_batch *b = &r->batch;
+	struct pktsh_batch *b = r->br->batch;
 
 	for (i = 0; i < n && b->count < b->cap; i++) {
 		struct tpacket3_hdr *h = (struct tpacket3_hdr *)p;
@@ -364,8 +357,7 @@ static void fill(struct pktsh_ring *r, struct tpacket_block_desc *bd)
 			data = reinsert_vlan(h, (uint8_t *)data, &caplen);
 			len += VLAN_TAG_LEN;
 		}
-		pkt = &b->pkt[b->count++];
-		memset(pkt, 0, sizeof(*pkt));
+		pkt = batch_add(r->br);
 		pkt->data = data;
 		pkt->caplen = caplen;
 		pkt->len = len;
@@ -392,8 +384,9 @@ static int socket_error(struct pktsh_ring *r, struct pktsh_err *err)
 int pktsh_ring_next(struct pktsh_ring *r, struct pktsh_batch **out,
 		    int32_t timeout_ms, struct pktsh_err *err)
 {
-	*out = &r->batch;
 	pktsh_ring_release(r);
+	batch_begin(r->br);
+	*out = r->br->batch;
 	for (;;) {
 		struct tpacket_block_desc *bd = block(r, r->cur);
 		struct pollfd pfd = { .fd = r->fd, .events = POLLIN | POLLERR };
@@ -417,10 +410,14 @@ int pktsh_ring_next(struct pktsh_ring *r, struct pktsh_batch **out,
 		r->cur = (r->cur + 1) % r->info.block_count;
 		r->held = 1;
 		fill(r, bd);
-		if (r->batch.count) {
-			r->stats.packets += r->batch.count;
+		if (batch_end(r->br, err)) {
+			pktsh_ring_release(r);
+			return -1;
+		}
+		if ((*out)->count) {
+			r->stats.packets += (*out)->count;
 			r->stats.batches++;
-			return (int)r->batch.count;
+			return (int)(*out)->count;
 		}
 		pktsh_ring_release(r);    /* nothing kept: try the next block */
 		timeout_ms = 0;
@@ -453,10 +450,10 @@ void pktsh_ring_close(struct pktsh_ring *r)
 {
 	if (!r)
 		return;
-	if (r->map)
-		munmap(r->map, r->maplen);
+	pktsh_ring_release(r);
+	region_put(&r->map);
 	if (r->fd >= 0)
 		close(r->fd);
-	free(r->batch.pkt);
+	batch_ring_put(r->br);
 	free(r);
 }

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
+#include "batch.h"
 #include "pktsh.h"
 #include "../bpf/xdp_rules.h"
 
@@ -25,11 +26,11 @@ struct xdp_copies {
 	unsigned long *prod_pos;  /* second page: the kernel's */
 	uint8_t *data;            /* size bytes, mapped twice in a row */
 	void *cons_map;
-	void *prod_map;
+	struct region prod_map;   /* batch.h: never unmapped */
 	unsigned long pos;        /* where the walk has got to */
 	int held;                 /* the batch holds records up to pos */
 	uint32_t ifindex;
-	struct pktsh_batch batch;
+	struct batch_ring *br;    /* batch.h */
 	struct pktsh_src_stats stats;
 };
 

@@ -9,6 +9,8 @@
  * busy and a discard bit) and our struct xr_copy_hdr, then the bytes. A
  * batch points straight at them; the consumer position moves only when
  * the batch is released, so the kernel cannot overwrite what Lua reads.
+ * The records' mapping is a region of the batch layer (batch.c): zero
+ * pages after close, so a header view a script kept never faults.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <pcap/dlt.h>
+#include "batch.h"
 #include "host.h"
 #include "xdp_int.h"
 #include "../bpf/xdp_rules.h"
@@ -42,22 +45,17 @@ int xdp_copies_open(struct xdp_copies *c, int ring_fd, uint32_t size,
 		pktsh_err_set(err, errno, "mapping the copy ring: %s", strerror(errno));
 		return -1;
 	}
-	c->prod_map = mmap(NULL, c->page + 2 * (size_t)size, PROT_READ,
-			   MAP_SHARED, ring_fd, (off_t)c->page);
-	if (c->prod_map == MAP_FAILED) {
-		c->prod_map = NULL;
+	if (region_map(&c->prod_map, c->page + 2 * (size_t)size, PROT_READ,
+		       ring_fd, (off_t)c->page, NULL)) {
 		pktsh_err_set(err, errno, "mapping the copy ring: %s", strerror(errno));
 		xdp_copies_close(c);
 		return -1;
 	}
 	c->cons_pos = c->cons_map;
-	c->prod_pos = c->prod_map;
-	c->data = (uint8_t *)c->prod_map + c->page;
+	c->prod_pos = (unsigned long *)c->prod_map.addr;
+	c->data = c->prod_map.addr + c->page;
 	c->pos = __atomic_load_n(c->cons_pos, __ATOMIC_ACQUIRE);
-	c->batch.cap = batch_cap;
-	c->batch.pkt = calloc(batch_cap, sizeof(struct pktsh_pkt));
-	if (!c->batch.pkt) {
-		pktsh_err_set(err, ENOMEM, "out of memory");
+	if (!(c->br = batch_ring_get(batch_cap, 0, err))) {
 		xdp_copies_close(c);
 		return -1;
 	}
@@ -68,9 +66,9 @@ void xdp_copies_release(struct xdp_copies *c)
 {
 	if (!c->held)
 		return;
+	batch_release(c->br);
 	__atomic_store_n(c->cons_pos, c->pos, __ATOMIC_RELEASE);
 	c->held = 0;
-	c->batch.count = 0;
 }
 
 /* CLOCK_REALTIME - CLOCK_MONOTONIC: bpf_ktime_get_ns() to wall clock. */
@@ -89,7 +87,7 @@ static void walk(struct xdp_copies *c)
 {
 	unsigned long prod = __atomic_load_n(c->prod_pos, __ATOMIC_ACQUIRE);
 	unsigned long mask = c->size - 1;
-	struct pktsh_batch *b = &c->batch;
+	struct pktsh_batch *b = c->br->batch;
 	int64_t off = mono_to_wall();
 
 	while (c->pos < prod && b->count < b->cap) {
@@ -105,8 +103,7 @@ static void walk(struct xdp_copies *c)
 		if ((len & RB_DISCARD) || len < sizeof(*h))
 			continue;
 		h = (const struct xr_copy_hdr *)(rec + RB_HDR);
-		p = &b->pkt[b->count++];
-		memset(p, 0, sizeof(*p));
+		p = batch_add(c->br);
 		p->data = (const uint8_t *)(h + 1);
 		p->caplen = h->caplen;
 		if (p->caplen > len - sizeof(*h))
@@ -125,18 +122,23 @@ int xdp_copies_next(struct xdp_copies *c, struct pktsh_batch **out,
 {
 	int waited = 0;
 
-	*out = &c->batch;
 	xdp_copies_release(c);
+	batch_begin(c->br);
+	*out = c->br->batch;
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		int slice, n;
 
 		walk(c);
-		if (c->batch.count) {
-			c->stats.received += c->batch.count;
-			c->stats.packets += c->batch.count;
+		if (batch_end(c->br, err)) {
+			xdp_copies_release(c);
+			return -1;
+		}
+		if ((*out)->count) {
+			c->stats.received += (*out)->count;
+			c->stats.packets += (*out)->count;
 			c->stats.batches++;
-			return (int)c->batch.count;
+			return (int)(*out)->count;
 		}
 		xdp_copies_release(c);           /* skipped discarded records */
 		if (waited >= timeout_ms)
@@ -159,11 +161,12 @@ int xdp_copies_next(struct xdp_copies *c, struct pktsh_batch **out,
 
 void xdp_copies_close(struct xdp_copies *c)
 {
+	if (c->br && c->cons_map)
+		xdp_copies_release(c);
 	if (c->cons_map)
 		munmap(c->cons_map, c->page);
-	if (c->prod_map)
-		munmap(c->prod_map, c->page + 2 * (size_t)c->size);
-	free(c->batch.pkt);
-	c->cons_map = c->prod_map = NULL;
-	c->batch.pkt = NULL;
+	region_put(&c->prod_map);
+	batch_ring_put(c->br);
+	c->cons_map = NULL;
+	c->br = NULL;
 }

@@ -44,7 +44,7 @@ function File:_close()
   self.handle = nil
 end
 
-local known = {filter = true, batch = true}
+local known = {filter = true, batch = true, guard = true}
 
 function M.open(path, opts)
   for k in pairs(opts) do
@@ -55,12 +55,12 @@ function M.open(path, opts)
   local err = errors.new()
   local out = ffi.new("struct pktsh_file *[1]")
   local batch = opts.batch or DEFAULT_BATCH
-  if C.pktsh_file_open(out, path, opts.filter, batch, err) ~= 0 then
+  if C.pktsh_file_open(out, path, opts.filter, batch, opts.guard and 1 or 0, err) ~= 0 then
     return nil, errors.message(err)
   end
   local info = ffi.new("struct pktsh_file_info")
   C.pktsh_file_info(out[0], info)
-  return setmetatable({
+  return require("pktsh.privs").drop(setmetatable({
     handle = ffi.gc(out[0], C.pktsh_file_close),
     box = ffi.new("struct pktsh_batch *[1]"),
     errbuf = err,
@@ -69,7 +69,7 @@ function M.open(path, opts)
     linktype = info.linktype, snaplen = info.snaplen,
     format = info.format == C.PKTSH_FORMAT_PCAPNG and "pcapng" or "pcap",
     nsec = info.nsec == 1,
-  }, File)
+  }, File))
 end
 
 return M

@@ -26,7 +26,7 @@ M.fanouts = fanouts
 local known = {filter = true, snaplen = true, promisc = true, block_size = true,
                block_count = true, block_timeout_ms = true, immediate = true,
                direction = true, tstamp = true, duration = true, fanout = true,
-               fanout_group = true, defrag = true, workers = true}
+               fanout_group = true, defrag = true, workers = true, guard = true}
 
 local function choice(t, v, what, default)
   if v == nil then return default end
@@ -74,6 +74,7 @@ function M.ring_opts(o)
   r.promisc = o.promisc == false and 0 or 1
   r.immediate = o.immediate and 1 or 0
   r.fanout_defrag = o.defrag and 1 or 0
+  r.guard = o.guard and 1 or 0
   return r
 end
 
@@ -137,13 +138,7 @@ end
 function M.open(ifname, opts)
   local ring, err = M.open_ring(ifname, opts)
   if not ring then return nil, err end
-  local src = M.wrap(ring, ifname, opts)
-  local e = errors.new()
-  if C.pktsh_privdrop(e) ~= 0 then
-    src:close()
-    return nil, errors.message(e)
-  end
-  return src
+  return require("pktsh.privs").drop(M.wrap(ring, ifname, opts))
 end
 
 return M

@@ -3,7 +3,14 @@
 -- A packet is a descriptor (src/pktsh.h) that points into a receiver's
 -- memory. Decoders are lazy: the first call walks L2 and L3 once and
 -- caches the offsets in the descriptor (l2state, l3off, l3end, l4off, ...),
--- later calls only check the cache. Each decoder returns a typed view,
+-- later calls only check the cache. Scripts only ever see descriptors
+-- through const pointers or as const values (a write to any field is an
+-- error); the decoders alone write the cache, through a cast.
+--
+-- A released descriptor (its batch gone, src/batch.c) is STALE: no
+-- bytes, and every decoder and accessor raises instead of answering; the
+-- check sits on the path that decodes, so the hot path (already decoded)
+-- pays nothing for it. Each decoder returns a typed view,
 -- `const struct pktsh_hdr_X *` cast over the packet bytes, after checking
 -- that the whole header lies inside the captured bytes, or nil. Views read
 -- network-order fields through getters (h.sport, h.ttl, ...), so the hot
@@ -56,7 +63,25 @@ M.PROTO = {ICMP = 1, TCP = 6, UDP = 17, ICMP6 = 58}
 local ETH = M.ETH
 local ETH_IP4, ETH_IP6 = ETH.IP4, ETH.IP6
 
+local OK, BAD, STALE = 1, 2, 3   -- enum pktsh_pkt_state
+
+M.STALE_ERROR = "packet used after its batch was released; keep it with pkt:copy()"
+-- Raises that error at the first caller outside the library (the
+-- script's line that used the packet), however deep the library's
+-- path to the check was.
+local function stale()
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info or not info.source:find("pktsh/[%w_]+%.lua$") then break end
+    level = level + 1
+  end
+  error(M.STALE_ERROR, level)
+end
+
 local pkt_t = ffi.typeof("struct pktsh_pkt")
+local cpkt_t = ffi.typeof("const struct pktsh_pkt")   -- owned packets
+local wpkt_p = ffi.typeof("struct pktsh_pkt *")       -- the decoders' writes
 local u8p = ffi.typeof("const uint8_t *")
 local eth_p = ffi.typeof("const struct pktsh_hdr_eth *")
 local vlan_p = ffi.typeof("const struct pktsh_hdr_vlan *")
@@ -68,6 +93,9 @@ local icmp_p = ffi.typeof("const struct pktsh_hdr_icmp *")
 
 -- Network-order loads. bswap works on 32 bits, so a 16-bit field is
 -- swapped into the top half and shifted down.
+-- The header views spell n16 out as rshift(bswap(x), 16): a helper this
+-- small, hot in every field read, was sometimes blacklisted by the JIT
+-- (see the note on the decoders below) and sent traces to the interpreter.
 local function n16(x) return rshift(bswap(x), 16) end
 local function n32(x)
   local v = bswap(x)
@@ -243,28 +271,28 @@ local function view(ctype, getters, methods)
 end
 
 view("struct pktsh_hdr_eth", {
-  type = function(h) return n16(h._type) end,
+  type = function(h) return rshift(bswap(h._type), 16) end,
 })
 
 view("struct pktsh_hdr_vlan", {
-  tci = function(h) return n16(h._tci) end,
-  id = function(h) return band(n16(h._tci), 0x0fff) end,
-  pcp = function(h) return rshift(n16(h._tci), 13) end,
-  dei = function(h) return band(rshift(n16(h._tci), 12), 1) end,
-  type = function(h) return n16(h._type) end,
+  tci = function(h) return rshift(bswap(h._tci), 16) end,
+  id = function(h) return band(rshift(bswap(h._tci), 16), 0x0fff) end,
+  pcp = function(h) return rshift(rshift(bswap(h._tci), 16), 13) end,
+  dei = function(h) return band(rshift(rshift(bswap(h._tci), 16), 12), 1) end,
+  type = function(h) return rshift(bswap(h._type), 16) end,
 })
 
 view("struct pktsh_hdr_ip4", {
   version = function(h) return rshift(h._vhl, 4) end,
   ihl = function(h) return band(h._vhl, 15) end,            -- in 32-bit words
   hlen = function(h) return band(h._vhl, 15) * 4 end,       -- in bytes
-  len = function(h) return n16(h._len) end,
-  id = function(h) return n16(h._id) end,
-  flags = function(h) return rshift(n16(h._off), 13) end,
-  df = function(h) return band(n16(h._off), 0x4000) ~= 0 end,
-  mf = function(h) return band(n16(h._off), 0x2000) ~= 0 end,
-  frag_off = function(h) return band(n16(h._off), 0x1fff) * 8 end,  -- bytes
-  sum = function(h) return n16(h._sum) end,
+  len = function(h) return rshift(bswap(h._len), 16) end,
+  id = function(h) return rshift(bswap(h._id), 16) end,
+  flags = function(h) return rshift(rshift(bswap(h._off), 16), 13) end,
+  df = function(h) return band(rshift(bswap(h._off), 16), 0x4000) ~= 0 end,
+  mf = function(h) return band(rshift(bswap(h._off), 16), 0x2000) ~= 0 end,
+  frag_off = function(h) return band(rshift(bswap(h._off), 16), 0x1fff) * 8 end,  -- bytes
+  sum = function(h) return rshift(bswap(h._sum), 16) end,
   hlim = function(h) return h.ttl end,
 }, {
   src_str = function(h) return in4_str(h.src) end,
@@ -275,8 +303,8 @@ view("struct pktsh_hdr_ip6", {
   version = function(h) return rshift(n32(h._vtf), 28) end,
   tclass = function(h) return band(rshift(n32(h._vtf), 20), 255) end,
   flow = function(h) return band(n32(h._vtf), 0xfffff) end,
-  plen = function(h) return n16(h._plen) end,
-  len = function(h) return n16(h._plen) + 40 end,
+  plen = function(h) return rshift(bswap(h._plen), 16) end,
+  len = function(h) return rshift(bswap(h._plen), 16) + 40 end,
   proto = function(h) return h.nxt end,   -- first next header; pkt:proto() is the transport
   ttl = function(h) return h.hlim end,
 }, {
@@ -287,16 +315,16 @@ view("struct pktsh_hdr_ip6", {
 M.TCP = {FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10,
   URG = 0x20, ECE = 0x40, CWR = 0x80}
 view("struct pktsh_hdr_tcp", {
-  sport = function(h) return n16(h._sport) end,
-  dport = function(h) return n16(h._dport) end,
+  sport = function(h) return rshift(bswap(h._sport), 16) end,
+  dport = function(h) return rshift(bswap(h._dport), 16) end,
   seq = function(h) return n32(h._seq) end,
   ack = function(h) return n32(h._ack) end,
   doff = function(h) return rshift(h._off, 4) end,           -- in 32-bit words
   hlen = function(h) return rshift(h._off, 4) * 4 end,       -- in bytes
   flags = function(h) return h._flags end,
-  win = function(h) return n16(h._win) end,
-  sum = function(h) return n16(h._sum) end,
-  urp = function(h) return n16(h._urp) end,
+  win = function(h) return rshift(bswap(h._win), 16) end,
+  sum = function(h) return rshift(bswap(h._sum), 16) end,
+  urp = function(h) return rshift(bswap(h._urp), 16) end,
   syn = function(h) return band(h._flags, 0x02) ~= 0 end,
   ackf = function(h) return band(h._flags, 0x10) ~= 0 end,
   fin = function(h) return band(h._flags, 0x01) ~= 0 end,
@@ -305,17 +333,17 @@ view("struct pktsh_hdr_tcp", {
 })
 
 view("struct pktsh_hdr_udp", {
-  sport = function(h) return n16(h._sport) end,
-  dport = function(h) return n16(h._dport) end,
-  len = function(h) return n16(h._len) end,
-  sum = function(h) return n16(h._sum) end,
+  sport = function(h) return rshift(bswap(h._sport), 16) end,
+  dport = function(h) return rshift(bswap(h._dport), 16) end,
+  len = function(h) return rshift(bswap(h._len), 16) end,
+  sum = function(h) return rshift(bswap(h._sum), 16) end,
 })
 
 view("struct pktsh_hdr_icmp", {
-  sum = function(h) return n16(h._sum) end,
-  id = function(h) return n16(h._id) end,
-  seq = function(h) return n16(h._seq) end,
-  rest = function(h) return bor(lshift(n16(h._id), 16), n16(h._seq)) end,
+  sum = function(h) return rshift(bswap(h._sum), 16) end,
+  id = function(h) return rshift(bswap(h._id), 16) end,
+  seq = function(h) return rshift(bswap(h._seq), 16) end,
+  rest = function(h) return bor(lshift(rshift(bswap(h._id), 16), 16), rshift(bswap(h._seq), 16)) end,
 })
 
 ---------------------------------------------------------------------------
@@ -362,45 +390,49 @@ local function link_header(p, lt, d, cap)
 end
 
 local function decode_l2(p)
+  if p.l2state == STALE then stale() end
+  local w = cast(wpkt_p, p)
   local d, cap = p.data, p.caplen
   local off, et = link_header(p, p.linktype, d, cap)
   if not off then
-    p.l2state = 2
+    w.l2state = 2
     return
   end
   local n = 0
   -- Walk 802.1Q / 802.1ad tags; 8 is far beyond real stacks and bounds the loop.
   while is_vlan(et) and n < 8 do
-    if off + 4 > cap then p.l2state = 2; p.nvlan = n; return end
-    if n < 2 then p.vlanid[n] = band(bor(lshift(d[off], 8), d[off + 1]), 0x0fff) end
+    if off + 4 > cap then w.l2state = 2; w.nvlan = n; return end
+    local id = band(bor(lshift(d[off], 8), d[off + 1]), 0x0fff)
+    if n == 0 then w.vlanid0 = id elseif n == 1 then w.vlanid1 = id end
     et = bor(lshift(d[off + 2], 8), d[off + 2 + 1])
     off = off + 4
     n = n + 1
   end
-  p.nvlan = n
-  p.l3off = off
-  p.ethertype = et
-  p.l2state = 1
+  w.nvlan = n
+  w.l3off = off
+  w.ethertype = et
+  w.l2state = 1
 end
 
 ---------------------------------------------------------------------------
 -- L3: IPv4 / IPv6 -> l3end, l4off, l4proto, fragment.
 
-local function decode_ip4(p, d, off, cap)
+-- w: the descriptor, writable.
+local function decode_ip4(w, d, off, cap)
   if off + 20 > cap then return false end
   local vhl = d[off]
   local hlen = band(vhl, 15) * 4
   if rshift(vhl, 4) ~= 4 or hlen < 20 or off + hlen > cap then return false end
   local tot = bor(lshift(d[off + 2], 8), d[off + 2 + 1])
   if tot < hlen then return false end
-  p.l3end = min(off + tot, cap)
+  w.l3end = min(off + tot, cap)
   local fo = bor(lshift(d[off + 6], 8), d[off + 6 + 1])
-  p.l4proto = d[off + 9]
+  w.l4proto = d[off + 9]
   if band(fo, 0x1fff) ~= 0 then
-    p.fragment = 2
+    w.fragment = 2
   else
-    p.fragment = band(fo, 0x2000) ~= 0 and 1 or 0
-    p.l4off = off + hlen
+    w.fragment = band(fo, 0x2000) ~= 0 and 1 or 0
+    w.l4off = off + hlen
   end
   return true
 end
@@ -409,56 +441,65 @@ end
 -- first" kind: hop-by-hop 0, routing 43, destination options 60.
 local function ext_generic(nh) return nh == 0 or nh == 43 or nh == 60 end
 
-local function decode_ip6(p, d, off, cap)
+local function decode_ip6(w, d, off, cap)
   if off + 40 > cap then return false end
   if rshift(d[off], 4) ~= 6 then return false end
   local plen = bor(lshift(d[off + 4], 8), d[off + 4 + 1])
   -- A zero payload length is a jumbogram (or a TSO capture): use the capture.
   local stop = plen == 0 and cap or min(off + 40 + plen, cap)
-  p.l3end = stop
+  w.l3end = stop
   local nh, o = d[off + 6], off + 40
   for _ = 1, 16 do                 -- each step advances >= 8 bytes; 16 bounds it anyway
     if ext_generic(nh) then
-      if o + 8 > stop then p.l4proto = nh; return true end
+      if o + 8 > stop then w.l4proto = nh; return true end
       nh, o = d[o], o + (d[o + 1] + 1) * 8
     elseif nh == 51 then           -- AH: length in 4-octet units, minus 2
-      if o + 8 > stop then p.l4proto = nh; return true end
+      if o + 8 > stop then w.l4proto = nh; return true end
       nh, o = d[o], o + (d[o + 1] + 2) * 4
     elseif nh == 44 then           -- fragment
-      if o + 8 > stop then p.l4proto = nh; return true end
+      if o + 8 > stop then w.l4proto = nh; return true end
       local fo = bor(lshift(d[o + 2], 8), d[o + 2 + 1])
       nh = d[o]
       if band(fo, 0xfff8) ~= 0 then
-        p.fragment = 2
-        p.l4proto = nh
+        w.fragment = 2
+        w.l4proto = nh
         return true
       end
-      if band(fo, 1) ~= 0 then p.fragment = 1 end
+      if band(fo, 1) ~= 0 then w.fragment = 1 end
       o = o + 8
     else
       break
     end
   end
-  p.l4proto = nh
+  w.l4proto = nh
   -- ESP (50), no-next (59) and unknown headers have no transport header we read.
-  if o <= stop and nh ~= 50 and nh ~= 59 then p.l4off = o end
+  if o <= stop and nh ~= 50 and nh ~= 59 then w.l4off = o end
   return true
 end
 
 local function decode_l3(p)
+  if p.l3state == STALE then stale() end
   if p.l2state == 0 then decode_l2(p) end
-  p.l3state, p.l4off, p.fragment, p.l4proto, p.l3end = 2, 0, 0, 0, 0
+  local w = cast(wpkt_p, p)
+  w.l3state, w.l4off, w.fragment, w.l4proto, w.l3end = 2, 0, 0, 0, 0
   if p.l2state ~= 1 then return end
   local et, off, cap = p.ethertype, p.l3off, p.caplen
   local ok = false
   if et == ETH_IP4 then
-    ok = decode_ip4(p, p.data, off, cap)
+    ok = decode_ip4(w, p.data, off, cap)
   elseif et == ETH_IP6 then
-    ok = decode_ip6(p, p.data, off, cap)
+    ok = decode_ip6(w, p.data, off, cap)
   end
-  if ok then p.l3state = 1 end
+  if ok then w.l3state = 1 end
 end
 M.decode_l2, M.decode_l3 = decode_l2, decode_l3
+
+-- The decoders' cold path, for a packet whose L3 state is not OK: decodes
+-- a new one (where a stale one raises) and returns the state.
+local function l3_cold(p)
+  if p.l3state ~= BAD then decode_l3(p) end
+  return p.l3state
+end
 
 ---------------------------------------------------------------------------
 -- Decoders (methods of the packet metatype).
@@ -467,13 +508,16 @@ local P = {}   -- packet methods
 M.methods = P
 
 function P.eth(p)
-  if p.linktype ~= 1 or p.caplen < 14 then return nil end
+  if p.linktype ~= 1 or p.caplen < 14 then
+    if p.l2state == STALE then stale() end
+    return nil
+  end
   return cast(eth_p, p.data)
 end
 
 -- The i-th VLAN tag (1 = outer, the default), or nil.
 function P.vlan(p, i)
-  if p.l2state == 0 then decode_l2(p) end
+  if p.l2state ~= OK and p.l2state ~= BAD then decode_l2(p) end
   i = i or 1
   if i < 1 or i > p.nvlan then return nil end
   local lt, base = p.linktype, 14
@@ -485,44 +529,42 @@ end
 
 -- VLAN id of the outer (i = 1) or inner (i = 2) tag, or nil.
 function P.vlan_id(p, i)
-  if p.l2state == 0 then decode_l2(p) end
+  if p.l2state ~= OK and p.l2state ~= BAD then decode_l2(p) end
   i = i or 1
   if i < 1 or i > 2 or i > p.nvlan then return nil end
-  return p.vlanid[i - 1]
+  return i == 1 and p.vlanid0 or p.vlanid1
 end
 
 function P.ip4(p)
-  if p.l3state == 0 then decode_l3(p) end
-  if p.l3state ~= 1 or p.ethertype ~= ETH_IP4 then return nil end
+  if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
+  if p.ethertype ~= ETH_IP4 then return nil end
   return cast(ip4_p, p.data + p.l3off)
 end
 
 function P.ip6(p)
-  if p.l3state == 0 then decode_l3(p) end
-  if p.l3state ~= 1 or p.ethertype ~= ETH_IP6 then return nil end
+  if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
+  if p.ethertype ~= ETH_IP6 then return nil end
   return cast(ip6_p, p.data + p.l3off)
 end
 
 -- IPv4 or IPv6 header view (check h.version, or pkt.ethertype).
 function P.ip(p)
-  if p.l3state == 0 then decode_l3(p) end
-  if p.l3state ~= 1 then return nil end
+  if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype == ETH_IP4 then return cast(ip4_p, p.data + p.l3off) end
   return cast(ip6_p, p.data + p.l3off)
 end
 
 -- Transport protocol number (after IPv6 extension headers), or nil.
 function P.proto(p)
-  if p.l3state == 0 then decode_l3(p) end
-  if p.l3state ~= 1 then return nil end
+  if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   return p.l4proto
 end
 
 -- Offset of the transport header when it has `need` bytes inside the
 -- datagram and the protocol matches, else nil.
 local function l4(p, proto, need)
-  if p.l3state == 0 then decode_l3(p) end
-  if p.l3state ~= 1 or p.l4proto ~= proto then return nil end
+  if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
+  if p.l4proto ~= proto then return nil end
   local off = p.l4off
   if off == 0 or off + need > p.l3end then return nil end
   return off
@@ -556,8 +598,7 @@ end
 -- length field, TCP its data offset; both stay inside the IP datagram and
 -- the captured bytes (l3end is the smaller of the two).
 function P.payload(p)
-  if p.l3state == 0 then decode_l3(p) end
-  if p.l3state ~= 1 then return nil end
+  if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto, off, stop = p.l4proto, p.l4off, p.l3end
   if off == 0 then return nil end
   if proto == 17 then
@@ -579,9 +620,9 @@ end
 
 -- Source and destination ports of TCP or UDP, or nil (no allocation).
 function P.ports(p)
-  if p.l3state == 0 then decode_l3(p) end
+  if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto = p.l4proto
-  if p.l3state ~= 1 or (proto ~= 6 and proto ~= 17) then return nil end
+  if proto ~= 6 and proto ~= 17 then return nil end
   local off = p.l4off
   if off == 0 or off + 4 > p.l3end then return nil end
   local d = p.data
@@ -595,46 +636,58 @@ local function inside(p, off, n)
   return type(off) == "number" and off >= 0 and off + n <= p.caplen
 end
 
+-- Out of range: nil, or the error for a stale packet (which has no bytes).
+local function outside(p)
+  if p.l2state == STALE then stale() end
+  return nil
+end
+
 function P.u8(p, off)
-  if not inside(p, off, 1) then return nil end
+  if not inside(p, off, 1) then return outside(p) end
   return p.data[off]
 end
 
 function P.u16(p, off)
-  if not inside(p, off, 2) then return nil end
+  if not inside(p, off, 2) then return outside(p) end
   return bor(lshift(p.data[off], 8), p.data[off + 1])
 end
 
 function P.u32(p, off)
-  if not inside(p, off, 4) then return nil end
+  if not inside(p, off, 4) then return outside(p) end
   return be32(p.data, off)
 end
 
 function P.bytes(p, off, n)
-  if type(n) ~= "number" or n < 0 or not inside(p, off, n) then return nil end
+  if type(n) ~= "number" or n < 0 or not inside(p, off, n) then return outside(p) end
   return ffi.string(p.data + off, n)
 end
 
+-- Raises for a stale packet (for the methods with no decoding of their own).
+local function live(p)
+  if p.l2state == STALE then stale() end
+end
+
 ---------------------------------------------------------------------------
--- Owned packets: a descriptor plus a buffer kept alive by a weak-keyed
--- anchor table (the key is the descriptor, so the buffer lives exactly as
--- long as the packet does).
+-- Owned packets: a const descriptor plus a buffer kept alive by a
+-- weak-keyed anchor table (the key is the descriptor, so the buffer lives
+-- exactly as long as the packet does).
 
 local anchors = setmetatable({}, {__mode = "k"})
 
 -- A packet over n bytes at ptr, kept alive by `anchor` (or copied if
 -- anchor is nil). Decode cache starts empty.
 local function make(ptr, n, wirelen, linktype, ts, tsrc, ifindex, anchor)
-  local q = pkt_t()
+  local q = cpkt_t()
+  local w = cast(wpkt_p, q)
   if not anchor then
     anchor = ffi.new("uint8_t[?]", n > 0 and n or 1)
     ffi.copy(anchor, ptr, n)
     ptr = anchor
   end
   anchors[q] = anchor
-  q.data = cast(u8p, ptr)
-  q.caplen, q.len = n, wirelen
-  q.linktype, q.ts, q.tsrc, q.ifindex = linktype, ts, tsrc, ifindex or 0
+  w.data = cast(u8p, ptr)
+  w.caplen, w.len = n, wirelen
+  w.linktype, w.ts, w.tsrc, w.ifindex = linktype, ts, tsrc, ifindex or 0
   return q
 end
 
@@ -647,11 +700,13 @@ end
 
 -- An owned copy, valid after its batch is released.
 function P.copy(p)
+  live(p)
   return make(p.data, p.caplen, p.len, p.linktype, p.ts, p.tsrc, p.ifindex, nil)
 end
 
 -- The captured bytes as a Lua string.
 function P.raw(p)
+  live(p)
   return ffi.string(p.data, p.caplen)
 end
 
@@ -660,8 +715,9 @@ local quoting4 = {[3] = true, [4] = true, [5] = true, [11] = true, [12] = true}
 local quoting6 = {[1] = true, [2] = true, [3] = true, [4] = true}
 
 -- The datagram quoted by an ICMP / ICMPv6 error, as a packet (raw IP link
--- type) sharing this packet's bytes; nil for other messages. The inner
--- packet keeps the outer alive.
+-- type); nil for other messages. Inside an owned packet it shares the
+-- bytes (and keeps them alive); a batch's packet is released with its
+-- batch, so the quoted bytes are copied: the inner packet is owned.
 function P.inner(p)
   local h = P.icmp(p) or P.icmp6(p)
   if not h then return nil end
@@ -671,7 +727,7 @@ function P.inner(p)
   local n = p.l3end - off
   if n <= 0 then return nil end
   local lt = p.ethertype == ETH_IP4 and 228 or 229
-  return make(p.data + off, n, n, lt, p.ts, p.tsrc, p.ifindex, p)
+  return make(p.data + off, n, n, lt, p.ts, p.tsrc, p.ifindex, anchors[p])
 end
 
 ---------------------------------------------------------------------------
@@ -683,23 +739,16 @@ local function T()
   text = text or require "pktsh.decodetext"
   return text
 end
-function P.summary(p) return T().summary(p) end
-function P.show(p) return T().show(p) end
-function P.hex(p, off, n) return T().hex(p, off, n) end
-
--- Clears the decode cache (after editing the bytes or changing linktype).
-function P.reset(p)
-  p.l2state, p.l3state, p.l3off, p.l3end, p.l4off = 0, 0, 0, 0, 0
-  p.ethertype, p.nvlan, p.l4proto, p.fragment = 0, 0, 0, 0
-  p.vlanid[0], p.vlanid[1] = 0, 0
-end
+function P.summary(p) live(p); return T().summary(p) end
+function P.show(p) live(p); return T().show(p) end
+function P.hex(p, off, n) live(p); return T().hex(p, off, n) end
 
 -- pkt:dns(): a stub until pktsh.dns loads and installs the real method.
 function P.dns(p, ...) return require("pktsh.dns").packet_dns(p, ...) end
 
 ffi.metatype(pkt_t, {
   __index = P,
-  __tostring = function(p) return T().summary(p) end,
+  __tostring = function(p) live(p); return T().summary(p) end,
 })
 
 ---------------------------------------------------------------------------

@@ -11,8 +11,10 @@ Source.__index = Source
 M.Source = Source
 
 -- The next batch (struct pktsh_batch *), or nil at the end, or nil, err.
--- The packets in a batch are valid until the next call. The caller takes
--- the whole batch: each() and packets() go on with the batch after it.
+-- The packets in a batch are valid until the next call (or close); after
+-- it the batch is empty and using one of its packets is an error
+-- (src/batch.c). The caller takes the whole batch: each() and packets()
+-- go on with the batch after it.
 function Source:next()
   if self.closed then return nil, "source is closed" end
   if self.pending then self:_release(self.pending); self.pending = nil end
