@@ -5,7 +5,7 @@
 --   LUA_PATH='tests/lib/?.lua;;' build/pktsh tests/bench/hashflood.lua /tmp/flood
 --   time build/pktsh scripts/dnsstats.lua --json /tmp/flood/crafted.pcap
 --   time build/pktsh scripts/dnsstats.lua --json /tmp/flood/random.pcap
-local flood = require "crafted"
+local flood = require "hostile"
 local dir, n = arg[1], tonumber(arg[2] or 100000)
 if not dir then io.stderr:write("usage: hashflood.lua DIR [N]\n"); os.exit(2) end
 os.execute("mkdir -p '" .. dir .. "'")

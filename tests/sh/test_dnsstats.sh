@@ -232,7 +232,7 @@ done
 # labelled: a key of 2^63 or more once became one double in compiled
 # code and another in the interpreter, and its label was lost (clients
 # shown as numbers).
-F="$TMP/churn.pcap" LUA_PATH="tests/lib/?.lua;;" "$PKTSH" -e 'math.randomseed(2); require("crafted").capture(os.getenv("F"), 3000, false)'
+F="$TMP/churn.pcap" LUA_PATH="tests/lib/?.lua;;" "$PKTSH" -e 'math.randomseed(2); require("hostile").capture(os.getenv("F"), 3000, false)'
 got=$(ds --json --capacity 50 --top 50 "$TMP/churn.pcap" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)

@@ -180,7 +180,7 @@ T.test("compression: backward pointers only", function()
 end)
 
 T.test("compression: hops per name and work per message are bounded", function()
-  local crafted = require "crafted"
+  local crafted = require "hostile"
   local function parse(o)
     local m = crafted.pointer_message(o)
     local msg, err = dns.parse(m)

@@ -143,7 +143,7 @@ for _, one in ipairs({false, true}) do
     local path = os.tmpname()
     os.remove(path)
     path = path .. ".pcap"
-    require("crafted").incomplete_capture(path, one)
+    require("hostile").incomplete_capture(path, one)
     local hwm = [[
       local kb = 0
       for l in io.lines("/proc/self/status") do kb = tonumber(l:match("^VmHWM:%s*(%d+)")) or kb end

@@ -98,7 +98,7 @@ T.test("LuaJIT hashes strings under a random seed and finds them by random ids",
   T.ok(jit.security("strid") >= 1, "strid")
 end)
 
-local crafted = require "crafted"
+local crafted = require "hostile"
 
 -- A path no file has (the writer may refuse to replace one).
 local function tmpname()

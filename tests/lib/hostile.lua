@@ -1,21 +1,22 @@
--- crafted.lua - keys and captures crafted against the unkeyed hashes the
--- pending and top-k tables used before they were keyed (tests/unit/
--- test_hash.lua checks that they now cost what random keys cost;
--- tests/bench/hashflood.lua writes the captures for timing dnsstats).
---   crafted.old_hash(s)             the old pktsh_hash_bytes of a string
---   crafted.capture(path, n, crafted)  n DNS queries over IPv6: crafted, all
+-- hostile.lua - DNS inputs crafted against weaknesses pktsh had (issue
+-- 9): keys for the unkeyed hashes of the pending and top-k tables
+-- (tests/unit/test_hash.lua, tests/bench/hashflood.lua), compression
+-- pointer chains (tests/unit/test_dns.lua), TCP flows that never finish
+-- a message (tests/unit/test_dnsflow.lua).
+--   hostile.old_hash(s)             the old pktsh_hash_bytes of a string
+--   hostile.capture(path, n, crafted)  n DNS queries over IPv6: crafted, all
 --       with one old pending-table hash; else random ids, ports, clients
---   crafted.old_slot_key(i)       a 64-bit key the old top-k index put in
+--   hostile.old_slot_key(i)       a 64-bit key the old top-k index put in
 --       slot 0 (any table up to 2^24 slots); distinct for distinct i
---   crafted.pointer_message{chain = K, records = N [, size = bytes]}
+--   hostile.pointer_message{chain = K, records = N [, size = bytes]}
 --       a DNS response of N A records (as many as fit in size, default
 --       65000, when N is nil) whose owner names are a pointer into a
 --       chain of K more, each pointing just before itself, down to one
 --       name of 245 octets: every name costs K + 1 hops and 245 octets;
 --       cname = true: CNAME records whose target is such a name too
---   crafted.pointer_capture(path, count, opts)   count such responses
+--   hostile.pointer_capture(path, count, opts)   count such responses
 --       over UDP/IPv4 (port 53), opts as for pointer_message
---   crafted.incomplete_capture(path [, one])   2,000 TCP flows, each the
+--   hostile.incomplete_capture(path [, one])   2,000 TCP flows, each the
 --       first 64,400 bytes of a 65,535-byte DNS message, never finished
 --       (one: in one segment each)
 local ffi = require "ffi"
