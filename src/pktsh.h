@@ -219,8 +219,12 @@ enum pktsh_dns_err {
 	PKTSH_DNS_POINTER_TRUNCATED = 5,
 	PKTSH_DNS_POINTER_NOT_BACKWARDS = 6,
 	PKTSH_DNS_BAD_LABEL_TYPE = 7,
-	PKTSH_DNS_QUESTION_TRUNCATED = 8
+	PKTSH_DNS_QUESTION_TRUNCATED = 8,
+	PKTSH_DNS_TOO_MANY_POINTERS = 9     /* over PKTSH_DNS_MAX_HOPS in one name */
 };
+/* Compression pointers one name may follow: a name of 255 octets has at
+ * most 127 labels, and a compressor needs one pointer per label at most. */
+enum pktsh_dns_limits { PKTSH_DNS_MAX_HOPS = 127 };
 
 struct pktsh_dns_q {
 	uint16_t id;
@@ -235,7 +239,8 @@ struct pktsh_dns_q {
 	uint16_t name_len;       /* 0 when qdcount is 0 */
 	uint16_t wire_len;       /* 0 when qdcount is 0 */
 	uint16_t reserved;
-	uint64_t name_hash;      /* of wire (64 bits, not cryptographic) */
+	uint64_t name_hash;      /* pktsh_hash of wire: equal names hash equal
+				  * within a process (all its threads) */
 	uint8_t wire[264];       /* the name uncompressed, labels lower-cased,
 				  * ending in the root's 0; room for 8-byte copies */
 	char name[1024];         /* presentation form: 255 octets, 4 bytes each at most */
@@ -274,6 +279,10 @@ struct pktsh_dns_msg {
 	uint8_t pad;
 	uint16_t name_len;       /* of the wire name at arena + name_off */
 	uint32_t name_off;
+	uint64_t client_key;     /* of a query, what dnsstats counts clients
+				  * by: an IPv4 address as a number (below
+				  * 2^32), an IPv6 address by 52 bits of its
+				  * pktsh_hash, plus 2^52 */
 };
 /* Where pktsh_dns_scan puts messages; stop says why it returned:
  * 0 the end of the packets, 1 msgs or the arena full (drain them, reset
@@ -304,6 +313,42 @@ void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t le
 		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
 		       double ts, int tcp);
 
+/* Keyed hashing (hash.c). Everything keyed by packet bytes (pending
+ * queries, top-k indexes, DNS question names, flow tables) hashes with
+ * SipHash-1-3 under a 128-bit key drawn from getrandom() once per
+ * process: the same in every thread and Lua state of the process, so
+ * what workers hand back merges by hash, and different in every run, so
+ * that no sender can choose keys that collide. pktsh_hash is that
+ * function; pktsh_siphash13 is SipHash-1-3 under the caller's key (k0,
+ * k1: the key's bytes 0-7 and 8-15, little-endian). */
+uint64_t pktsh_hash(const void *p, uint32_t len);
+uint64_t pktsh_siphash13(uint64_t k0, uint64_t k1, const void *p, uint32_t len);
+/* A Lua table key for the number x that no sender can aim: 53 bits of
+ * pktsh_hash of its 8 bytes (-0 taken as 0), a whole double. LuaJIT
+ * hashes numbers by value, unkeyed, so a table keyed by ports or lengths
+ * a sender chooses can be made one long chain; pktsh.hist and
+ * pktsh.topk key their tables by this instead. */
+double pktsh_hash_num(double x);
+
+/* What a hash table's lookups cost (pending, top-k): probes / lookups is
+ * the mean number of slots a lookup reads. An insert that would sit
+ * probe_limit or more slots past its home slot draws a new random key
+ * for the table and rebuilds it (rekeys): with a secret key that does
+ * not happen by chance (under 1e-10 per insert at the tables' load of at
+ * most one half), it is the backstop should the key ever leak. */
+struct pktsh_table_stats {
+	uint64_t lookups;
+	uint64_t probes;
+	uint64_t rekeys;
+	uint32_t max_probe;      /* the longest lookup, in slots */
+	uint32_t probe_limit;
+};
+
+/* Byte buffers freed at once, not when LuaJIT's collector runs (buf.c;
+ * pktsh.dnsflow's TCP streams): NULL without memory. */
+uint8_t *pktsh_buf_new(uint32_t size);
+void pktsh_buf_free(uint8_t *p);
+
 /* A bounded table of requests waiting for their answer (pending.c,
  * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1
  * replaced an entry with the same key, -1 full (max_entries). take: 1
@@ -317,6 +362,7 @@ int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value);
 int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value);
 uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before);
 uint32_t pktsh_pending_count(const struct pktsh_pending *t);
+int pktsh_pending_stats(const struct pktsh_pending *t, struct pktsh_table_stats *out);
 
 /* Puts and takes for n records at base, stride bytes apart: a record's
  * key is at its start, its value (a double) at value_off. out[i] for a
@@ -330,14 +376,20 @@ uint32_t pktsh_pending_batch(struct pktsh_pending *t, const void *base, uint32_t
 /* Space-saving top-k over 64-bit keys (topk.c, pktsh.topk.column): add
  * counts keys[0..n-1] and returns how many entered the table, their
  * indices in fresh (room for n; may be NULL). entries copies up to cap
- * entries out and returns how many there are. */
+ * entries out and returns how many there are. keys: KEYS_RAW keys are
+ * hashed under random tables before they index the table; KEYS_HASHED
+ * keys are pktsh_hash values already, and their own bits index it (a
+ * raw key given as HASHED can be chosen to collide: the table then
+ * rekeys, see pktsh_table_stats, but costs more until it does). */
+enum pktsh_topk_keys { PKTSH_TOPK_KEYS_RAW = 0, PKTSH_TOPK_KEYS_HASHED = 1 };
 struct pktsh_topk64;
-struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, struct pktsh_err *err);
+struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, int32_t keys, struct pktsh_err *err);
 void pktsh_topk64_free(struct pktsh_topk64 *t);
 uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t n,
 			  uint32_t *fresh);
 uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, double *counts,
 			      double *errs, uint32_t cap);
+int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *out);
 
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */
