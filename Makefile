@@ -17,7 +17,7 @@ G := $(B)/gen
 # benchmarks compare against.
 DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
 	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool
-DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind lua-check \
+DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind lua-check time libcap2-bin \
 	libclang-rt-14-dev
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 
@@ -43,7 +43,7 @@ LUA_SRCS := $(sort $(shell find lua/pktsh -name '*.lua'))
 luamod = $(patsubst %.init,%,$(subst /,.,$(patsubst lua/%.lua,%,$(1))))
 LUA_HDRS := $(foreach f,$(LUA_SRCS),$(G)/lua/$(call luamod,$(f)).h) $(G)/lua/pktsh.cdef.h
 
-.PHONY: all deps demo test bench fuzz install uninstall clean check-deps
+.PHONY: all deps demo test bench fuzz install uninstall clean check-deps check-threads
 all: $(B)/pktsh
 
 $(B)/pktsh: $(OBJS) $(G)/exports.list
@@ -204,3 +204,37 @@ fuzz: $(B)/fuzz_pcap
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=tests/fuzz/ubsan.supp \
 	$(B)/fuzz_pcap -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
 	  -artifact_prefix=tests/fuzz/regress/ -print_final_stats=1 $(B)/fuzz-corpus
+
+# --- thread checks (tests/sh/test_threads.sh) --------------------------------
+# `make check-threads`: the fanout/worker tests and a writer-per-worker
+# stress under ThreadSanitizer, with build/pktsh-tsan: the project's own C
+# built with clang -fsanitize=thread (LuaJIT and the libraries are not
+# instrumented; every pktsh_* entry point the workers reach is). `make
+# test` runs the same file, building pktsh-tsan when it can.
+TSAN_CC ?= clang
+TSAN_CFLAGS := -g -O1 -fsanitize=thread -fno-omit-frame-pointer \
+	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
+TSAN_OBJS := $(SRCS:src/%.c=$(B)/tsanobj/%.o) $(B)/tsanobj/luamods.o
+
+$(B)/tsanobj:
+	$(Q)mkdir -p $@
+
+$(B)/tsanobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/tsanobj
+	$(call msg,TSANCC,$@)
+	$(Q)$(TSAN_CC) $(TSAN_CFLAGS) -c -o $@ $<
+
+$(B)/tsanobj/xdp.o $(B)/tsanobj/xdpclass.o $(B)/tsanobj/xdpowner.o: $(G)/xdp_rules.skel.h \
+	bpf/xdp_rules.h src/xdp_int.h
+$(B)/tsanobj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
+
+$(B)/tsanobj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/tsanobj
+	$(call msg,TSANCC,$@)
+	$(Q)$(TSAN_CC) $(TSAN_CFLAGS) -c -o $@ $<
+
+$(B)/pktsh-tsan: $(TSAN_OBJS) $(G)/exports.list
+	$(call msg,LINK,$@)
+	$(Q)$(TSAN_CC) $(TSAN_CFLAGS) -Wl,--dynamic-list=$(G)/exports.list -o $@ $(TSAN_OBJS) $(LDLIBS)
+
+check-threads: deps
+	$(Q)$(MAKE) --no-print-directory all $(B)/pktsh-tsan
+	$(Q)tests/run test_threads

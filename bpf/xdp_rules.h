@@ -32,11 +32,16 @@ enum xr_dim {
 
 /* The per-value class tables hold __u64 (array elements are 8-byte
  * aligned, so the host's mmapped view must use the same stride).
- * The index of "absent" in them: */
-#define XR_PORT_NONE 65536        /* no transport ports (ICMP, fragment, ...) */
-#define XR_PORT_VALUES 65537
-#define XR_PROTO_NONE 256         /* not IP */
-#define XR_PROTO_VALUES 257
+ * Past the values, the index of "absent" (the packet has no such field:
+ * a rule naming it does not match) and of "unknown" (the packet has the
+ * field but the program could not read it, see enum xr_cause: a pass
+ * rule naming it does not match, a drop rule does). */
+#define XR_PORT_NONE 65536        /* no transport ports (ICMP, later fragment, ...) */
+#define XR_PORT_UNKNOWN 65537     /* ports not readable */
+#define XR_PORT_VALUES 65538
+#define XR_PROTO_NONE 256         /* not IP, or an IP header not parsed */
+#define XR_PROTO_UNKNOWN 257      /* IPv6 header chain not walked to its end */
+#define XR_PROTO_VALUES 258
 #define XR_VLAN_NONE 4096         /* untagged */
 #define XR_VLAN_VALUES 4097
 
@@ -47,6 +52,24 @@ enum xr_flags {
 	XR_F_DPORT = 1 << 3,
 	XR_F_PROTO = 1 << 4,
 	XR_F_VLAN = 1 << 5
+};
+
+/* Why a packet could not be parsed to its end: it is still judged, on
+ * what was parsed (struct xr_stats counts each cause). */
+enum xr_cause {
+	XR_COMPLETE = 0,
+	XR_TRUNCATED_L2 = 1,      /* Ethernet or VLAN header cut short: nothing parsed */
+	XR_TRUNCATED_L3 = 2,      /* IP header cut short (nothing parsed), or an
+				   * IPv6 extension header (addresses kept) */
+	XR_MALFORMED_L3 = 3,      /* IP version, IHL or total length wrong: nothing parsed */
+	XR_TRUNCATED_L4 = 4,      /* transport header cut short: ports unknown */
+	XR_EXT_HEADERS_LIMIT = 5, /* more IPv6 extension headers than the walk
+				   * takes: protocol and ports unknown */
+	XR_TINY_FRAGMENT = 6,     /* first fragment without the whole transport
+				   * header (RFC 1858; IPv6: RFC 7112) */
+	XR_FRAGMENT_OVERLAP = 7,  /* later fragment whose offset lands inside the
+				   * transport header (RFC 3128) */
+	XR_NCAUSES = 8
 };
 
 enum xr_engine {
@@ -125,7 +148,6 @@ struct xr_rule_stats {
 struct xr_stats {
 	__u64 packets;
 	__u64 bytes;
-	__u64 parse_errors;       /* passed without matching: fail open */
 	__u64 matched;
 	__u64 unmatched;          /* took the default verdict */
 	__u64 passed;
@@ -133,6 +155,7 @@ struct xr_stats {
 	__u64 copied;
 	__u64 copy_lost;          /* the ring was full */
 	__u64 wakeups;
+	__u64 cause[XR_NCAUSES];  /* by enum xr_cause ([0] unused) */
 };
 
 /* A copy record in the ring buffer: this header, then caplen bytes. */

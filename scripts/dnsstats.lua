@@ -132,20 +132,19 @@ local QSLOT_BIG, QSLOT_NONE, RSLOT_NONE = C.PKTSH_DNS_QSLOT_BIG, C.PKTSH_DNS_QSL
 -- The top-k tables count names and clients by number, in C
 -- (pktsh.topk.column), a batch's keys at a time: a Lua string per
 -- message, or even a Lua table lookup, cost more than all the rest of the
--- counting. A name counts by its 64-bit hash and is labelled with its text
--- when it enters the table; an IPv4 client counts as its address, an IPv6
--- client by a hash of its 16 bytes, labelled with them (addr_text makes
--- either readable). In the tables read at the end keys are rounded to a
--- double's 53 bits, so two names (or IPv6 clients) share a count with a
--- chance of about one in 2^53.
-local u64p = ffi.typeof("const uint64_t *")
-
-local function client_key(key)
-  local c = key.client
-  if key.ipver == 4 then return ((c[0] * 256ULL + c[1]) * 256 + c[2]) * 256 + c[3] end
-  local w = ffi.cast(u64p, c)
-  return (w[0] * 0x9e3779b97f4a7c15ULL + w[1]) * 0xff51afd7ed558ccdULL + 0x100000000ULL
-end
+-- counting. A name counts by its 64-bit keyed hash and is labelled with
+-- its text when it enters the table; a client counts by msg.client_key,
+-- an IPv4 address as a number, an IPv6 address by a keyed hash of it,
+-- labelled with its 16 bytes (addr_text makes either readable). Keys a
+-- sender chooses (addresses) are hashed under random tables by the
+-- top-k tables themselves, in C and in Lua; name hashes are keyed
+-- already. The name table counts the hashes' low 53 bits (KEY53), which
+-- a double holds exactly: LuaJIT 2.1.0-beta3 rounds a uint64_t of 2^63
+-- or more to a different double in compiled code than in the
+-- interpreter, so a label set by one would be missed by the other. Two
+-- names (or IPv6 clients) share a count with a chance of about one in
+-- 2^52 per pair.
+local KEY53 = 0x1fffffffffffffULL
 
 -- A client's text from its top-k key or label.
 local function addr_text(k)
@@ -166,7 +165,7 @@ local function counter(o, st)
   local qtypes, rcodes, transport, ipv = st.qtypes, st.rcodes, st.transport, st.ip
   -- names and clients, counted in C; st.qnames and st.clients are made
   -- from them by publish()
-  local qnames = assert(pktsh.topk.column(o.capacity))
+  local qnames = assert(pktsh.topk.column(o.capacity, {keys = "hashed"}))
   local clients = assert(pktsh.topk.column(o.capacity))
   local column = ffi.new("uint64_t[?]", QUEUE)
   local row = ffi.new("uint16_t[?]", QUEUE)        -- column entry -> queue index
@@ -243,7 +242,7 @@ local function counter(o, st)
     for i = 0, n - 1 do
       local m = queue[i]
       if m.kind == QUERY then
-        column[j], row[j] = client_key(m.key), i
+        column[j], row[j] = m.client_key, i
         j = j + 1
       end
     end
@@ -259,7 +258,7 @@ local function counter(o, st)
     for i = 0, n - 1 do
       local m = queue[i]
       if m.kind == QUERY and m.qdcount > 0 then
-        column[j], row[j] = m.key.name, i
+        column[j], row[j] = band(m.key.name, KEY53), i
         j = j + 1
       end
     end
@@ -525,6 +524,12 @@ local function report(st, o, title)
   add(string.format("packets %d   DNS messages %d (udp %d, tcp %d; IPv4 %d, IPv6 %d)",
                     st.packets, st.dns, st.transport.udp, st.transport.tcp, st.ip["4"], st.ip["6"]))
   add(string.format("queries %d   responses %d   malformed %d", st.queries, st.responses, st.malformed))
+  local fl = st.flow
+  if fl and fl.evicted and fl.evicted > 0 then
+    -- state the bounds made room for: messages in them may be lost
+    add(string.format("evicted (oldest first, to stay within bounds): %d TCP flows, "
+                      .. "%d fragmented datagrams", fl.tcp_evicted, fl.frag_evicted))
+  end
   local lat = latency(st)
   add(string.format("latency: %d matched, %d unanswered%s; p50 %s  p90 %s  p99 %s  max %s",
                     lat.matched, lat.unanswered,
@@ -553,7 +558,7 @@ local function report(st, o, title)
     local c = pktsh.topk.new(st.clients.capacity)
     for _, x in ipairs(st.clients:top()) do
       local a = addr_text(x.key)
-      c.counts[a], c.errs[a] = x.count, x.err > 0 and x.err or nil
+      c:set(a, x.count, x.err)
     end
     c.n, c.size = st.clients.n, st.clients.size
     add(c:render{rows = o.top, ascii = o.ascii, title = "client"}:gsub("\n$", ""))

@@ -109,7 +109,7 @@ local function list(out)
       tostring(t.rule), t.packets, t.bytes, t.copied, t.copy_lost))
   end
   local s = fw:stats()
-  out:write(string.format("     all: %d packets, %d passed, %d dropped, %d unparsed (passed), default %s\n",
+  out:write(string.format("     all: %d packets, %d passed, %d dropped, %d not parsed to the end, default %s\n",
     s.packets, s.passed, s.dropped, s.parse_errors, fw:info().default))
   return #rules
 end

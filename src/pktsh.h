@@ -117,7 +117,9 @@ int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
 void pktsh_file_close(struct pktsh_file *f);
 
 /* pcap writer with nanosecond timestamps; flushed on close, at exit and
- * on SIGINT/SIGTERM. The file always ends on a record boundary. */
+ * on SIGINT/SIGTERM. The file always ends on a record boundary. The path
+ * is opened as src/outfile.c says: a new file renamed over it (never
+ * through a symbolic link), a FIFO or device as it is, "-" stdout. */
 struct pktsh_writer;
 int pktsh_writer_open(struct pktsh_writer **out, const char *path,
 		      int32_t linktype, uint32_t snaplen,
@@ -128,6 +130,9 @@ int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
 int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
 int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err);
+/* Writes data to path, opened as the writer opens its file. */
+int pktsh_output_write(const char *path, const char *data, size_t len,
+		       struct pktsh_err *err);
 
 /* Live capture: an AF_PACKET TPACKET_V3 ring on one interface. */
 enum pktsh_direction {
@@ -192,9 +197,13 @@ int pktsh_ring_stats(struct pktsh_ring *r, struct pktsh_src_stats *out,
 int pktsh_ring_info(const struct pktsh_ring *r, struct pktsh_ring_info *out);
 void pktsh_ring_close(struct pktsh_ring *r);
 
-/* With -Z USER, drops to USER; a live source calls it once all its
- * sockets are open. Does nothing without -Z or once done. */
+/* With -Z USER, drops to USER (src/privs.c): every source, rule set and
+ * sender calls it once open (a fanout group once all its rings are),
+ * pktsh_workers_start before its threads. Does nothing without -Z or
+ * once done; fails again and again after a failed drop. */
 int pktsh_privdrop(struct pktsh_err *err);
+/* 1 while -Z USER is given and the drop has not happened yet. */
+int pktsh_privs_pending(void);
 
 /* The DNS fast path (src/dnsq.c): header, first question and the full
  * RCODE (with the OPT record's extended bits, for responses) of one
@@ -210,8 +219,12 @@ enum pktsh_dns_err {
 	PKTSH_DNS_POINTER_TRUNCATED = 5,
 	PKTSH_DNS_POINTER_NOT_BACKWARDS = 6,
 	PKTSH_DNS_BAD_LABEL_TYPE = 7,
-	PKTSH_DNS_QUESTION_TRUNCATED = 8
+	PKTSH_DNS_QUESTION_TRUNCATED = 8,
+	PKTSH_DNS_TOO_MANY_POINTERS = 9     /* over PKTSH_DNS_MAX_HOPS in one name */
 };
+/* Compression pointers one name may follow: a name of 255 octets has at
+ * most 127 labels, and a compressor needs one pointer per label at most. */
+enum pktsh_dns_limits { PKTSH_DNS_MAX_HOPS = 127 };
 
 struct pktsh_dns_q {
 	uint16_t id;
@@ -226,7 +239,8 @@ struct pktsh_dns_q {
 	uint16_t name_len;       /* 0 when qdcount is 0 */
 	uint16_t wire_len;       /* 0 when qdcount is 0 */
 	uint16_t reserved;
-	uint64_t name_hash;      /* of wire (64 bits, not cryptographic) */
+	uint64_t name_hash;      /* pktsh_hash of wire: equal names hash equal
+				  * within a process (all its threads) */
 	uint8_t wire[264];       /* the name uncompressed, labels lower-cased,
 				  * ending in the root's 0; room for 8-byte copies */
 	char name[1024];         /* presentation form: 255 octets, 4 bytes each at most */
@@ -265,6 +279,10 @@ struct pktsh_dns_msg {
 	uint8_t pad;
 	uint16_t name_len;       /* of the wire name at arena + name_off */
 	uint32_t name_off;
+	uint64_t client_key;     /* of a query, what dnsstats counts clients
+				  * by: an IPv4 address as a number (below
+				  * 2^32), an IPv6 address by 52 bits of its
+				  * pktsh_hash, plus 2^52 */
 };
 /* Where pktsh_dns_scan puts messages; stop says why it returned:
  * 0 the end of the packets, 1 msgs or the arena full (drain them, reset
@@ -295,6 +313,42 @@ void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t le
 		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
 		       double ts, int tcp);
 
+/* Keyed hashing (hash.c). Everything keyed by packet bytes (pending
+ * queries, top-k indexes, DNS question names, flow tables) hashes with
+ * SipHash-1-3 under a 128-bit key drawn from getrandom() once per
+ * process: the same in every thread and Lua state of the process, so
+ * what workers hand back merges by hash, and different in every run, so
+ * that no sender can choose keys that collide. pktsh_hash is that
+ * function; pktsh_siphash13 is SipHash-1-3 under the caller's key (k0,
+ * k1: the key's bytes 0-7 and 8-15, little-endian). */
+uint64_t pktsh_hash(const void *p, uint32_t len);
+uint64_t pktsh_siphash13(uint64_t k0, uint64_t k1, const void *p, uint32_t len);
+/* A Lua table key for the number x that no sender can aim: 53 bits of
+ * pktsh_hash of its 8 bytes (-0 taken as 0), a whole double. LuaJIT
+ * hashes numbers by value, unkeyed, so a table keyed by ports or lengths
+ * a sender chooses can be made one long chain; pktsh.hist and
+ * pktsh.topk key their tables by this instead. */
+double pktsh_hash_num(double x);
+
+/* What a hash table's lookups cost (pending, top-k): probes / lookups is
+ * the mean number of slots a lookup reads. An insert that would sit
+ * probe_limit or more slots past its home slot draws a new random key
+ * for the table and rebuilds it (rekeys): with a secret key that does
+ * not happen by chance (under 1e-10 per insert at the tables' load of at
+ * most one half), it is the backstop should the key ever leak. */
+struct pktsh_table_stats {
+	uint64_t lookups;
+	uint64_t probes;
+	uint64_t rekeys;
+	uint32_t max_probe;      /* the longest lookup, in slots */
+	uint32_t probe_limit;
+};
+
+/* Byte buffers freed at once, not when LuaJIT's collector runs (buf.c;
+ * pktsh.dnsflow's TCP streams): NULL without memory. */
+uint8_t *pktsh_buf_new(uint32_t size);
+void pktsh_buf_free(uint8_t *p);
+
 /* A bounded table of requests waiting for their answer (pending.c,
  * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1
  * replaced an entry with the same key, -1 full (max_entries). take: 1
@@ -308,6 +362,7 @@ int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value);
 int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value);
 uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before);
 uint32_t pktsh_pending_count(const struct pktsh_pending *t);
+int pktsh_pending_stats(const struct pktsh_pending *t, struct pktsh_table_stats *out);
 
 /* Puts and takes for n records at base, stride bytes apart: a record's
  * key is at its start, its value (a double) at value_off. out[i] for a
@@ -321,14 +376,20 @@ uint32_t pktsh_pending_batch(struct pktsh_pending *t, const void *base, uint32_t
 /* Space-saving top-k over 64-bit keys (topk.c, pktsh.topk.column): add
  * counts keys[0..n-1] and returns how many entered the table, their
  * indices in fresh (room for n; may be NULL). entries copies up to cap
- * entries out and returns how many there are. */
+ * entries out and returns how many there are. keys: KEYS_RAW keys are
+ * hashed under random tables before they index the table; KEYS_HASHED
+ * keys are pktsh_hash values already, and their own bits index it (a
+ * raw key given as HASHED can be chosen to collide: the table then
+ * rekeys, see pktsh_table_stats, but costs more until it does). */
+enum pktsh_topk_keys { PKTSH_TOPK_KEYS_RAW = 0, PKTSH_TOPK_KEYS_HASHED = 1 };
 struct pktsh_topk64;
-struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, struct pktsh_err *err);
+struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, int32_t keys, struct pktsh_err *err);
 void pktsh_topk64_free(struct pktsh_topk64 *t);
 uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t n,
 			  uint32_t *fresh);
 uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, double *counts,
 			      double *errs, uint32_t cap);
+int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *out);
 
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */
@@ -482,10 +543,13 @@ struct pktsh_xdp_counters {
 	uint64_t copy_lost;
 };
 
+/* packets = matched + unmatched. A packet the program could not parse
+ * to its end is still judged (on what it parsed, then the default) and
+ * counted under one cause; parse_errors is their sum. */
 struct pktsh_xdp_stats {
 	uint64_t packets;
 	uint64_t bytes;
-	uint64_t parse_errors;     /* passed unparsed (fail open) */
+	uint64_t parse_errors;     /* the sum of the causes below */
 	uint64_t matched;
 	uint64_t unmatched;        /* took the default action */
 	uint64_t passed;
@@ -493,6 +557,13 @@ struct pktsh_xdp_stats {
 	uint64_t copied;
 	uint64_t copy_lost;        /* the copy ring was full */
 	uint64_t wakeups;
+	uint64_t truncated_l2;     /* Ethernet/VLAN header cut short */
+	uint64_t truncated_l3;     /* IP header or IPv6 extension header cut short */
+	uint64_t malformed_l3;     /* IP version, header length or total length wrong */
+	uint64_t truncated_l4;     /* transport header cut short */
+	uint64_t ext_headers_limit;  /* more IPv6 extension headers than walked */
+	uint64_t tiny_fragment;    /* first fragment without the whole transport header */
+	uint64_t fragment_overlap; /* later fragment landing in the transport header */
 };
 
 struct pktsh_xdp_info {

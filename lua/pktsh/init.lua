@@ -49,6 +49,7 @@ lazy.xdp = "pktsh.xdp"        -- pktsh.xdp(ifname, opts): XDP rules (callable mo
 lazy.dns = "pktsh.proto.dns"          -- DNS decoder: pktsh.dns.parse, .question, .type_name
 lazy.dnsflow = "pktsh.proto.dnsflow"  -- packets -> DNS messages (UDP, TCP, fragments)
 lazy.pending = "pktsh.accel.pending"  -- requests waiting for answers, in C (pktsh.pending.new)
+lazy.hash = "pktsh.accel.hash"        -- keyed hashing: pktsh.hash.bytes(s)
 lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.report.hist", "pktsh.report.topk", "pktsh.report.rate", "pktsh.report.chart"
 
 -- The -j N worker count; in a worker, its index and the count (else nil).

@@ -98,6 +98,16 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
 	return proto == 17 ? UDP : LEAVE;
 }
 
+/* An IPv4 address is its own key (the top-k tables hash their keys); an
+ * IPv6 address needs 128 bits, so a keyed hash stands for it, kept
+ * apart from IPv4 numbers and below 2^53 (a double holds it exactly). */
+static uint64_t client_key(const uint8_t *a, int v6)
+{
+	if (!v6)
+		return (uint64_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+	return (pktsh_hash(a, 16) & ((1ull << 52) - 1)) | 1ull << 52;
+}
+
 static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uint8_t *l3hdr,
 		 int v6, uint16_t sport, uint16_t dport)
 {
@@ -121,8 +131,10 @@ static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uin
 		m->kind = PKTSH_DNS_RESPONSE;
 		m->qslot = PKTSH_DNS_QSLOT_NONE;
 		m->rslot = q->rcode;
+		m->client_key = 0;
 	} else {
 		m->kind = PKTSH_DNS_QUERY;
+		m->client_key = client_key(k->client, v6);
 		m->qslot = !q->qdcount ? PKTSH_DNS_QSLOT_NONE :
 			   q->qtype >= PKTSH_DNS_QSLOT_BIG ? PKTSH_DNS_QSLOT_BIG : q->qtype;
 		m->rslot = PKTSH_DNS_RSLOT_NONE;
@@ -149,6 +161,7 @@ void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t le
 	}
 	m->qslot = PKTSH_DNS_QSLOT_NONE;
 	m->rslot = PKTSH_DNS_RSLOT_NONE;
+	m->client_key = 0;
 	if (len < 12) {
 		m->kind = PKTSH_DNS_UNREADABLE;
 		m->flags = 0;

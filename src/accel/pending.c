@@ -9,6 +9,12 @@
  * the following entries back (no tombstones), so probes stay short
  * however many queries come and go. Nothing is allocated per entry: the
  * slot array doubles up to twice max_entries and never shrinks.
+ *
+ * The keys come from packets, so the hash is keyed (hash.c: NH and
+ * tabulation under random tables): nobody can line queries up in one
+ * probe run. Should that ever fail, an insert that would land
+ * PKTSH_PROBE_LIMIT or more slots past its home slot makes the table draw
+ * tables of its own and rebuild (counted as a rekey).
  */
 #include <errno.h>
 #include <math.h>
@@ -31,6 +37,9 @@ struct pktsh_pending {
 	uint32_t count;
 	uint32_t max_entries;
 	uint32_t max_slots;
+	struct pktsh_probes work;
+	const struct pktsh_tabhash *th;   /* the process's, or own */
+	struct pktsh_tabhash *own;
 };
 
 static uint8_t *entry(const struct pktsh_pending *t, uint32_t i)
@@ -43,49 +52,11 @@ static double *value_of(uint8_t *e)
 	return (double *)(void *)e;
 }
 
-/* Two lanes of 8 bytes, multiply and fold, so the multiplications of a
- * 48-byte key overlap instead of waiting on each other; the last 1-16
- * bytes go in as one more pair of words (overlapping the ones before when
- * the key is longer). Also the DNS name hash (dnsq.c), so it is 64 bits
- * and the same on every run. */
-static uint64_t mix(uint64_t h)
+static uint32_t hash(const struct pktsh_pending *t, const uint8_t *k)
 {
-	h ^= h >> 29;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	return h ^ (h >> 32);
-}
+	uint32_t h = pktsh_tabhash_bytes(t->th, k, t->key_len);
 
-uint64_t pktsh_hash_bytes(const void *p, uint32_t len)
-{
-	const uint8_t *k = p;
-	uint64_t a = 0x9e3779b97f4a7c15ull ^ len, b = 0x2545f4914f6cdd1dull, w0 = 0, w1 = 0;
-	uint32_t i = 0;
-
-	for (; i + 16 < len; i += 16) {
-		memcpy(&w0, k + i, 8);
-		memcpy(&w1, k + i + 8, 8);
-		a = (a ^ w0) * 0xff51afd7ed558ccdull;
-		b = (b ^ w1) * 0x9e3779b97f4a7c15ull;
-		a ^= a >> 32;
-		b ^= b >> 29;
-	}
-	if (len >= 16) {
-		memcpy(&w0, k + len - 16, 8);
-		memcpy(&w1, k + len - 8, 8);
-	} else if (len > 8) {
-		memcpy(&w0, k, 8);
-		memcpy(&w1, k + len - 8, 8);
-	} else {
-		memcpy(&w0, k, len);
-	}
-	a = (a ^ w0) * 0xff51afd7ed558ccdull;
-	b = (b ^ w1) * 0x9e3779b97f4a7c15ull;
-	return mix(a ^ (b >> 31 | b << 33));
-}
-
-static uint32_t hash(const uint8_t *k, uint32_t len)
-{
-	return (uint32_t)pktsh_hash_bytes(k, len) | 1u;   /* never 0, the empty mark */
+	return h + (h == 0);    /* never 0, the empty mark */
 }
 
 static uint32_t slots_for(uint32_t entries)
@@ -127,6 +98,7 @@ struct pktsh_pending *pktsh_pending_new(uint32_t key_len, uint32_t max_entries,
 		return NULL;
 	}
 	t->key_len = key_len;
+	t->th = pktsh_tabhash_process();
 	t->stride = (8u + key_len + 7u) & ~7u;
 	t->max_entries = max_entries;
 	t->max_slots = slots_for(max_entries);
@@ -144,6 +116,7 @@ void pktsh_pending_free(struct pktsh_pending *t)
 		return;
 	free(t->hashes);
 	free(t->entries);
+	free(t->own);
 	free(t);
 }
 
@@ -152,21 +125,36 @@ uint32_t pktsh_pending_count(const struct pktsh_pending *t)
 	return t->count;
 }
 
-/* The slot holding key, or the empty slot where it would go. */
-static uint32_t find(const struct pktsh_pending *t, const uint8_t *key, uint32_t h)
+/* The slot holding key, or the empty slot where it would go; counted. */
+static uint32_t find(struct pktsh_pending *t, const uint8_t *key, uint32_t h)
 {
-	for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
+	uint32_t i = h & t->mask, n = 1;
+
+	for (;; i = (i + 1) & t->mask, n++) {
 		uint32_t sh = t->hashes[i];
 
 		if (sh == 0 || (sh == h && memcmp(entry(t, i) + 8, key, t->key_len) == 0))
-			return i;
+			break;
 	}
+	pktsh_probes_count(&t->work, n);
+	return i;
+}
+
+/* The empty slot for a hash known to be absent (a rebuild). */
+static uint32_t free_slot(const struct pktsh_pending *t, uint32_t h)
+{
+	uint32_t i = h & t->mask;
+
+	while (t->hashes[i])
+		i = (i + 1) & t->mask;
+	return i;
 }
 
 /* Moves every entry into fresh arrays of nslots (a power of two),
- * keeping those whose value is not below `before`; returns how many
- * were dropped, or -1 without memory (the table is unchanged). */
-static int64_t rebuild(struct pktsh_pending *t, uint32_t nslots, double before)
+ * keeping those whose value is not below `before` and hashing them again
+ * when the key changed (rehash); returns how many were dropped, or -1
+ * without memory (the table is unchanged). */
+static int64_t rebuild(struct pktsh_pending *t, uint32_t nslots, double before, int rehash)
 {
 	struct pktsh_pending old = *t;
 	uint32_t gone = 0;
@@ -186,7 +174,9 @@ static int64_t rebuild(struct pktsh_pending *t, uint32_t nslots, double before)
 			gone++;
 			continue;
 		}
-		j = find(t, e + 8, h);
+		if (rehash)
+			h = hash(t, e + 8);
+		j = free_slot(t, h);
 		t->hashes[j] = h;
 		memcpy(entry(t, j), e, t->stride);
 		t->count++;
@@ -196,9 +186,32 @@ static int64_t rebuild(struct pktsh_pending *t, uint32_t nslots, double before)
 	return gone;
 }
 
+/* An insert would sit too far from home: tables of the table's own, all
+ * entries rehashed (the table grows too, when it may). Nothing changes
+ * without memory for them. */
+static void rekey(struct pktsh_pending *t)
+{
+	const struct pktsh_tabhash *old = t->th;
+	struct pktsh_tabhash *fresh = malloc(sizeof(*fresh));
+	uint32_t n = t->nslots < t->max_slots ? t->nslots * 2u : t->nslots;
+
+	if (!fresh)
+		return;
+	pktsh_tabhash_fill(fresh);
+	t->th = fresh;
+	if (rebuild(t, n, -HUGE_VAL, 1) < 0) {
+		t->th = old;
+		free(fresh);
+		return;
+	}
+	free(t->own);
+	t->own = fresh;
+	t->work.rekeys++;
+}
+
 int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value)
 {
-	uint32_t h = hash(key, t->key_len);
+	uint32_t h = hash(t, key);
 	uint32_t i = find(t, key, h);
 
 	if (t->hashes[i]) {
@@ -208,9 +221,14 @@ int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value)
 	if (t->count >= t->max_entries)
 		return -1;
 	if ((t->count + 1u) * 2u > t->nslots && t->nslots < t->max_slots) {
-		if (rebuild(t, t->nslots * 2u, -HUGE_VAL) < 0)
+		if (rebuild(t, t->nslots * 2u, -HUGE_VAL, 0) < 0)
 			return -1;
-		i = find(t, key, h);
+		i = free_slot(t, h);
+	}
+	if (((i - h) & t->mask) >= PKTSH_PROBE_LIMIT) {
+		rekey(t);
+		h = hash(t, key);
+		i = free_slot(t, h);
 	}
 	t->hashes[i] = h;
 	*value_of(entry(t, i)) = value;
@@ -242,7 +260,7 @@ static void delete_at(struct pktsh_pending *t, uint32_t i)
 
 int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value)
 {
-	uint32_t h = hash(key, t->key_len);
+	uint32_t h = hash(t, key);
 	uint32_t i = find(t, key, h);
 
 	if (!t->hashes[i])
@@ -259,13 +277,18 @@ uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before)
 
 	if (n == 0)
 		return 0;
-	gone = rebuild(t, t->nslots, before);
+	gone = rebuild(t, t->nslots, before, 0);
 	if (gone >= 0)
 		return (uint32_t)gone;
 	/* no memory for second arrays: empty these instead */
 	memset(t->hashes, 0, (size_t)t->nslots * sizeof(*t->hashes));
 	t->count = 0;
 	return n;
+}
+
+int pktsh_pending_stats(const struct pktsh_pending *t, struct pktsh_table_stats *out)
+{
+	return pktsh_probes_stats(&t->work, out);
 }
 
 uint32_t pktsh_pending_batch(struct pktsh_pending *t, const void *base, uint32_t stride,

@@ -5,36 +5,47 @@
  * for hot loops. dnsstats counts every query's name and client: a Lua
  * table lookup per key cost ~40 ns, this ~10.
  *
- * m entries (key, count, err) and an open-addressing index over them
- * (linear probing, backward-shift deletion, 0 = empty, else entry + 1).
- * When the table is full a new key replaces one with the smallest count:
+ * m entries (key, count, err, hash) and an open-addressing index over
+ * them (linear probing, backward-shift deletion, 0 = empty, else entry +
+ * 1). When the table is full a new key replaces one with the smallest count:
  * a scan collects every entry at the minimum as candidates, and evictions
  * take them in turn (skipping any whose count has grown); a new scan
  * happens only when they run out.
+ *
+ * Keys come from packets (an address, a name's hash), so the index
+ * hashes them under random tables (hash.c: simple tabulation), unless
+ * they are keyed hashes already (PKTSH_TOPK_KEYS_HASHED: dnsstats' name
+ * and client hashes, which a second hash would only slow down). An
+ * insert that would land PKTSH_PROBE_LIMIT or more slots from home makes the
+ * table draw tables of its own and rebuild the index (counted), as
+ * pending.c does. Merged tables meet by key, never by slot.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include "host/host.h"
 
+
 struct pktsh_topk64 {
 	uint64_t *keys;
 	double *counts, *errs;
+	uint32_t *hv;           /* each entry's hash: its home slot is hv & mask */
 	uint32_t *index;        /* nslots entries: entry + 1, or 0 */
 	uint32_t *cand;         /* eviction candidates */
 	uint32_t ncand, icand;
 	double cmin;
 	uint32_t m, size, mask;
+	struct pktsh_probes work;
+	const struct pktsh_tabhash *th;   /* the process's, own, or NULL:
+					   * the keys are keyed hashes */
+	struct pktsh_tabhash *own;
 };
 
-static uint32_t slot_of(uint64_t k, uint32_t mask)
+static uint32_t hash_of(const struct pktsh_topk64 *t, uint64_t k)
 {
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	return (uint32_t)k & mask;
+	return t->th ? pktsh_tabhash_u64(t->th, k) : (uint32_t)(k ^ k >> 32);
 }
 
-struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, struct pktsh_err *err)
+struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, int32_t keys, struct pktsh_err *err)
 {
 	struct pktsh_topk64 *t;
 	uint32_t nslots = 16;
@@ -50,16 +61,18 @@ struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, struct pktsh_err *err)
 		t->keys = malloc(m * sizeof(*t->keys));
 		t->counts = malloc(m * sizeof(*t->counts));
 		t->errs = malloc(m * sizeof(*t->errs));
+		t->hv = malloc(m * sizeof(*t->hv));
 		t->cand = malloc(m * sizeof(*t->cand));
 		t->index = calloc(nslots, sizeof(*t->index));
 	}
-	if (!t || !t->keys || !t->counts || !t->errs || !t->cand || !t->index) {
+	if (!t || !t->keys || !t->counts || !t->errs || !t->hv || !t->cand || !t->index) {
 		pktsh_topk64_free(t);
 		pktsh_err_set(err, ENOMEM, "top-k of %u counters", m);
 		return NULL;
 	}
 	t->m = m;
 	t->mask = nslots - 1;
+	t->th = keys == PKTSH_TOPK_KEYS_HASHED ? NULL : pktsh_tabhash_process();
 	return t;
 }
 
@@ -70,25 +83,29 @@ void pktsh_topk64_free(struct pktsh_topk64 *t)
 	free(t->keys);
 	free(t->counts);
 	free(t->errs);
+	free(t->hv);
+	free(t->own);
 	free(t->cand);
 	free(t->index);
 	free(t);
 }
 
-/* The slot holding key k, or the empty slot where it would go. */
-static uint32_t find(const struct pktsh_topk64 *t, uint64_t k)
+/* The slot holding key k (hash h), or the empty slot where it would go;
+ * counted. */
+static uint32_t find(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 {
-	uint32_t i = slot_of(k, t->mask);
+	uint32_t i = h & t->mask, n = 1;
 
-	while (t->index[i] && t->keys[t->index[i] - 1] != k)
-		i = (i + 1) & t->mask;
+	for (; t->index[i] && t->keys[t->index[i] - 1] != k; i = (i + 1) & t->mask)
+		n++;
+	pktsh_probes_count(&t->work, n);
 	return i;
 }
 
 static void unindex(struct pktsh_topk64 *t, uint32_t i)
 {
 	for (uint32_t j = (i + 1) & t->mask; t->index[j]; j = (j + 1) & t->mask) {
-		uint32_t home = slot_of(t->keys[t->index[j] - 1], t->mask);
+		uint32_t home = t->hv[t->index[j] - 1] & t->mask;
 
 		/* j's entry may fill the hole at i unless home lies in (i, j] */
 		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
@@ -97,6 +114,34 @@ static void unindex(struct pktsh_topk64 *t, uint32_t i)
 		}
 	}
 	t->index[i] = 0;
+}
+
+/* Indexes entry e at the first free slot from its home. */
+static uint32_t place(struct pktsh_topk64 *t, uint32_t e)
+{
+	uint32_t i = t->hv[e] & t->mask;
+
+	while (t->index[i])
+		i = (i + 1) & t->mask;
+	t->index[i] = e + 1;
+	return i;
+}
+
+/* Tables of the table's own (drawn afresh each time), every entry
+ * hashed and indexed again; without memory the index stays as it is. */
+static void rekey(struct pktsh_topk64 *t)
+{
+	if (!t->own && !(t->own = malloc(sizeof(*t->own))))
+		return;
+	pktsh_tabhash_fill(t->own);
+	t->th = t->own;
+	for (uint32_t i = 0; i <= t->mask; i++)
+		t->index[i] = 0;
+	for (uint32_t e = 0; e < t->size; e++) {
+		t->hv[e] = hash_of(t, t->keys[e]);
+		place(t, e);
+	}
+	t->work.rekeys++;
 }
 
 /* Every entry at the smallest count becomes a candidate. */
@@ -135,7 +180,8 @@ uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t k = keys[i];
-		uint32_t s = find(t, k), e;
+		uint32_t h = hash_of(t, k);
+		uint32_t s = find(t, k, h), e;
 
 		if (t->index[s]) {
 			t->counts[t->index[s] - 1] += 1;
@@ -147,13 +193,14 @@ uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t
 			t->errs[e] = 0;
 		} else {
 			e = pop_min(t);
-			unindex(t, find(t, t->keys[e]));
-			s = find(t, k);
+			unindex(t, find(t, t->keys[e], t->hv[e]));
 			t->errs[e] = t->counts[e];
 			t->counts[e] += 1;
 		}
 		t->keys[e] = k;
-		t->index[s] = e + 1;
+		t->hv[e] = h;
+		if (((place(t, e) - h) & t->mask) >= PKTSH_PROBE_LIMIT)
+			rekey(t);
 		if (fresh)
 			fresh[nfresh] = i;
 		nfresh++;
@@ -172,4 +219,9 @@ uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, doub
 		errs[e] = t->errs[e];
 	}
 	return t->size;
+}
+
+int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *out)
+{
+	return pktsh_probes_stats(&t->work, out);
 }

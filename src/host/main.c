@@ -20,7 +20,8 @@ static const char usage_text[] =
 	"  -e CHUNK     run the Lua CHUNK (may be given more than once)\n"
 	"  -i           enter the REPL after SCRIPT or -e, keeping their globals\n"
 	"  -j N         run pktsh.parallel work in N threads (fanout workers)\n"
-	"  -Z USER      become USER once the first live capture is open\n"
+	"  -Z USER      become USER (no capabilities left) once the first source\n"
+	"               is open: a file, an interface, XDP rules or a sender\n"
 	"  -h, --help   show this help and exit\n"
 	"  --version    print the version and exit\n"
 	"  --           stop handling options\n"
@@ -33,13 +34,17 @@ static const char usage_text[] =
 	"  pktsh -e 'for p in open(\"f.pcap\"):packets() do print(p:summary()) end'\n"
 	"\n"
 	"environment: PKTSH_PATH=DIR loads the Lua library from DIR instead of\n"
-	"the copy compiled into the binary.\n";
+	"the copy compiled into the binary.\n"
+	"\n"
+	"A pktsh with file capabilities or setuid runs only root-owned scripts:\n"
+	"no -e, no REPL, no PKTSH_PATH/LUA_PATH (see the README, Privileges).\n";
 
 struct options {
 	const char *chunks[64];
 	int nchunks;
 	int interactive;
 	int script;             /* index in argv of SCRIPT, or 0 */
+	char *script_path;      /* the file to load, in secure-execution mode */
 };
 
 static int usage_error(const char *fmt, const char *what)
@@ -100,13 +105,67 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return -1;
 }
 
+/* The environment variables that would choose code to run. */
+static const char *const code_env[] = {
+	"PKTSH_PATH", "LUA_PATH", "LUA_CPATH", "LUA_INIT", "LUA_PATH_5_1",
+	"LUA_CPATH_5_1", "LUA_INIT_5_1", "LIBXDP_OBJECT_PATH", "LIBXDP_BPFFS",
+};
+
+static int secure_refuse(const char *what)
+{
+	fprintf(stderr, "pktsh: refusing %s: this pktsh has file capabilities or "
+		"is setuid (secure-execution mode), so it runs only scripts root "
+		"owns; anything else would let any local user run their own Lua "
+		"with those privileges. Run pktsh as root with -Z USER instead, or "
+		"from a service with AmbientCapabilities= (README, Privileges).\n",
+		what);
+	return 1;
+}
+
+/* In secure-execution mode (privs.c): -1 to go on, or an exit status. */
+static int secure_checks(char **argv, struct options *o)
+{
+	struct pktsh_err err = { 0, "" };
+	char what[80];
+	size_t i;
+
+	for (i = 0; i < sizeof(code_env) / sizeof(code_env[0]); i++)
+		if (getenv(code_env[i])) {
+			snprintf(what, sizeof(what), "%s from the environment",
+				 code_env[i]);
+			return secure_refuse(what);
+		}
+	if (o->nchunks)
+		return secure_refuse("-e");
+	if (o->interactive || !o->script)
+		return secure_refuse("the REPL");
+	if (!strcmp(argv[o->script], "-"))
+		return secure_refuse("a script on standard input");
+	if (pktsh_secure_script(argv[o->script], &o->script_path, &err)) {
+		fprintf(stderr, "pktsh: %s\n", err.msg);
+		return 1;
+	}
+	return -1;
+}
+
 /* package.preload gets the compiled-in library; PKTSH_PATH overrides all
- * of it but the generated FFI declarations, which belong to this binary. */
+ * of it but the generated FFI declarations, which belong to this binary.
+ * In secure-execution mode require finds nothing else: LuaJIT's default
+ * path begins with ./?.lua, the caller's directory. */
 void pktsh_setup_package(lua_State *L)
 {
 	const char *dir = getenv("PKTSH_PATH");
 
 	pktsh_luamods_preload(L);
+	if (pktsh_secure_mode()) {
+		lua_getglobal(L, "package");
+		lua_pushliteral(L, "");
+		lua_setfield(L, -2, "path");
+		lua_pushliteral(L, "");
+		lua_setfield(L, -2, "cpath");
+		lua_pop(L, 1);
+		return;
+	}
 	if (!dir || !*dir)
 		return;
 	lua_getglobal(L, "package");
@@ -160,10 +219,10 @@ static void set_arg_table(lua_State *L, int argc, char **argv, int script)
 	lua_setglobal(L, "arg");
 }
 
-static int run_script(lua_State *L, int argc, char **argv, int script)
+static int run_script(lua_State *L, int argc, char **argv, const struct options *o)
 {
-	const char *path = argv[script];
-	int i, status;
+	const char *path = o->script_path ? o->script_path : argv[o->script];
+	int i, status, script = o->script;
 
 	if (!strcmp(path, "-"))
 		path = NULL;
@@ -198,7 +257,7 @@ static int run(lua_State *L, int argc, char **argv, const struct options *o)
 	set_arg_table(L, argc, argv, o->script);
 	if (run_chunks(L, o))
 		return 1;
-	if (o->script && run_script(L, argc, argv, o->script))
+	if (o->script && run_script(L, argc, argv, o))
 		return pktsh_signals_caught() ? 128 + pktsh_signals_caught() : 1;
 	if (!repl)
 		return 0;
@@ -214,6 +273,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	rc = parse_options(argc, argv, &o);
+	if (rc < 0 && pktsh_secure_mode())
+		rc = secure_checks(argv, &o);
 	if (rc >= 0)
 		return rc;
 	L = luaL_newstate();
@@ -227,5 +288,6 @@ int main(int argc, char **argv)
 	rc = load_library(L) ? 1 : run(L, argc, argv, &o);
 	lua_close(L);
 	pktsh_writers_close_all();
+	free(o.script_path);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <readline/history.h>
 #include <readline/readline.h>
@@ -55,6 +56,23 @@ static char *history_path(void)
 	return path;
 }
 
+/* readline writes through symbolic links (and truncates what it finds):
+ * a history file that is a link, or not this user's own regular file,
+ * is left alone, as output files are (outfile.c). */
+static int history_usable(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st))
+		return errno == ENOENT;
+	if (S_ISREG(st.st_mode) && st.st_uid == geteuid())
+		return 1;
+	fprintf(stderr, "pktsh: not using the history file %s: it is %s\n", path,
+		S_ISLNK(st.st_mode) ? "a symbolic link" :
+		!S_ISREG(st.st_mode) ? "not a regular file" : "another user's");
+	return 0;
+}
+
 /* Timestamp lines delimit entries, so multi-line chunks come back whole. */
 static void history_open(void)
 {
@@ -63,6 +81,10 @@ static void history_open(void)
 	history_write_timestamps = 1;
 	history_multiline_entries = 1;
 	R.histfile = history_path();
+	if (R.histfile && !history_usable(R.histfile)) {
+		free(R.histfile);
+		R.histfile = NULL;
+	}
 	if (!R.histfile)
 		return;
 	history_truncate_file(R.histfile, HISTORY_MAX);

@@ -15,6 +15,7 @@
  * compiled loop would never hear the first signal: in a script, an alarm
  * set by it ends the process, writers flushed, STOP_FORCE_SECONDS later.
  */
+#include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
 #include <string.h>
@@ -22,9 +23,12 @@
 #include <unistd.h>
 #include "host.h"
 
-static volatile sig_atomic_t stop_flag;
+/* stop_flag and observed are also read and written by fanout workers'
+ * threads (pktsh_stopping), so every access is atomic: lock-free atomics
+ * are as safe in a handler as sig_atomic_t, and they are not data races. */
+static int stop_flag;
 static volatile sig_atomic_t caught;
-static volatile sig_atomic_t observed;  /* a source loop saw the stop */
+static int observed;                    /* a source loop saw the stop */
 static volatile sig_atomic_t mode;
 static volatile sig_atomic_t at_prompt;
 static volatile sig_atomic_t prompt_signal;
@@ -47,6 +51,9 @@ int64_t pktsh_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+#define GET(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define SET(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+
 #define STOP_GRACE_NS 300000000
 #define STOP_FORCE_SECONDS 3
 
@@ -65,14 +72,14 @@ static void on_alarm(int sig)
 		"not stop by itself; exiting\n";
 
 	(void)sig;
-	if (stop_flag)
+	if (GET(stop_flag))
 		die(caught, msg, sizeof(msg) - 1);
 }
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
-	if (observed || !stop_flag) {
+	if (GET(observed) || !GET(stop_flag)) {
 		lua_sethook(L, NULL, 0, 0);
 		return;
 	}
@@ -92,13 +99,15 @@ static void arm_hook(void)
 
 static void on_signal(int sig)
 {
+	int saved_errno = errno;  /* the interrupted code may be about to read it */
 	int64_t now = pktsh_mono_ns();
-	int insist = stop_flag &&
+	int insist = GET(stop_flag) &&
 		(mode == PKTSH_SIG_SCRIPT || now - last_signal_ns < 1000000000);
 
 	/* At the REPL prompt nothing runs: the line editor handles it. */
 	if (at_prompt) {
 		prompt_signal = sig;
+		errno = saved_errno;
 		return;
 	}
 	if (insist) {
@@ -106,13 +115,29 @@ static void on_signal(int sig)
 
 		die(sig, msg, sizeof(msg) - 1);
 	}
-	stop_flag = 1;
-	observed = 0;
+	SET(stop_flag, 1);
+	SET(observed, 0);
 	caught = sig;
 	last_signal_ns = now;
 	arm_hook();
 	if (mode == PKTSH_SIG_SCRIPT)
 		alarm(STOP_FORCE_SECONDS);
+	errno = saved_errno;
+}
+
+/* The signals the host handles: SIGINT, SIGTERM and SIGALRM here, and
+ * those readline catches at the prompt. Worker threads block them all,
+ * so the kernel delivers each to the main thread, whose handlers and
+ * Lua state they concern. */
+void pktsh_signals_host_set(sigset_t *set)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGALRM, SIGHUP, SIGQUIT,
+				    SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH };
+	size_t i;
+
+	sigemptyset(set);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(set, sigs[i]);
 }
 
 void pktsh_signals_install(lua_State *L, enum pktsh_sigmode m)
@@ -139,8 +164,8 @@ void pktsh_signals_mode(enum pktsh_sigmode m)
 void pktsh_signals_reset(lua_State *L)
 {
 	lua_sethook(L, NULL, 0, 0);
-	stop_flag = 0;
-	observed = 0;
+	SET(stop_flag, 0);
+	SET(observed, 0);
 	caught = 0;
 }
 
@@ -171,8 +196,10 @@ int pktsh_signals_caught(void)
 
 int pktsh_stopping(void)
 {
-	if (stop_flag)
-		observed = 1;
-	return stop_flag;
+	int stop = GET(stop_flag);
+
+	if (stop)
+		SET(observed, 1);
+	return stop;
 }
 

@@ -10,8 +10,11 @@
  * and hands back one serialised string with pktsh_worker_done. Nothing
  * Lua-level crosses threads: only the job string in and one string out.
  *
- * Worker threads block SIGINT, SIGTERM and SIGALRM, so signals reach the
- * main thread; they see a stop through pktsh_stopping() (process-wide) or
+ * Worker threads block every signal the host handles (SIGINT, SIGTERM,
+ * SIGALRM, and readline's: pktsh_signals_host_set), from their first
+ * instruction (the mask is inherited from pktsh_workers_start) and again
+ * in worker_main, so the kernel delivers those only to the main thread;
+ * workers see a stop through pktsh_stopping() (process-wide) or
  * pktsh_worker_stopping() (this group, set by pktsh_workers_stop).
  */
 #include <lauxlib.h>
@@ -141,9 +144,12 @@ static void *worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct pktsh_workers *g = wk->group;
+	sigset_t host;
 	lua_State *L;
 	int status;
 
+	pktsh_signals_host_set(&host);
+	pthread_sigmask(SIG_BLOCK, &host, NULL);
 	self = wk;
 	L = luaL_newstate();
 	if (!L) {
@@ -207,6 +213,10 @@ int pktsh_workers_start(struct pktsh_workers **out, int32_t n,
 			      MAX_WORKERS, (int)n);
 		return -1;
 	}
+	/* -Z drops while this is the only thread (privs.c): workers reading
+	 * files open them as the -Z user. */
+	if (pktsh_privdrop(err))
+		return -1;
 	g = calloc(1, sizeof(*g) + (size_t)n * sizeof(g->wk[0]));
 	if (g)
 		g->job = malloc(job_len + 1);
@@ -224,10 +234,7 @@ int pktsh_workers_start(struct pktsh_workers **out, int32_t n,
 	atomic_init(&g->stop, 0);
 
 	/* The threads inherit this mask: signals go to the main thread. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGALRM);
+	pktsh_signals_host_set(&block);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	for (i = 0; i < n; i++) {
 		struct worker *wk = &g->wk[i];

@@ -5,8 +5,13 @@
  * inside a large packet loop (side traces abort, the JIT gives up).
  *
  * Rules as in lua/pktsh/dns.lua's full parser: compression pointers must
- * point strictly backwards, label types 0x40/0x80 and names over 255
- * octets are errors, nothing is read at or past len. The name is kept
+ * point strictly backwards (each below the one before, as tcpdump and
+ * BIND require: no loops) and a name follows at most PKTSH_DNS_MAX_HOPS
+ * of them (the first question, at 12, can only point into the header,
+ * 6 hops at most; the limit is read_name's own, whatever name it is
+ * given), label types 0x40/0x80 and names over 255 octets are errors,
+ * nothing is read at or past len; the rest of the message is walked
+ * once, pointers not followed. The name is kept
  * in wire form with its labels lower-cased (what the hash is over: equal
  * names in any case hash equal) and, unless only the wire form was asked
  * for, in presentation form (RFC 1035 5.1 escapes, lower-cased, no
@@ -113,7 +118,7 @@ static void copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_t av
 static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 		     struct pktsh_dns_q *q, uint32_t *after)
 {
-	uint32_t w = 0, limit = pos, end = 0;
+	uint32_t w = 0, limit = pos, end = 0, hops = 0;
 
 	for (;;) {
 		uint8_t l;
@@ -143,6 +148,8 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 			t = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
 			if (t >= limit)
 				return PKTSH_DNS_POINTER_NOT_BACKWARDS;
+			if (++hops > PKTSH_DNS_MAX_HOPS)
+				return PKTSH_DNS_TOO_MANY_POINTERS;
 			if (!end)
 				end = pos + 2;
 			limit = pos = t;
@@ -152,7 +159,7 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 	}
 	q->wire[w++] = 0;
 	q->wire_len = (uint16_t)w;
-	q->name_hash = pktsh_hash_bytes(q->wire, w);
+	q->name_hash = pktsh_hash(q->wire, w);
 	*after = end;
 	return 0;
 }

@@ -52,13 +52,18 @@ struct free_region {
 };
 static struct free_region *region_pool;
 
+/* Worker threads open sources too: the cached value is an atomic (any
+ * thread may fill it; they all store the same number). */
 static size_t page_size(void)
 {
 	static size_t page;
+	size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
 
-	if (!page)
-		page = (size_t)sysconf(_SC_PAGESIZE);
-	return page;
+	if (!p) {
+		p = (size_t)sysconf(_SC_PAGESIZE);
+		__atomic_store_n(&page, p, __ATOMIC_RELAXED);
+	}
+	return p;
 }
 
 /* --- regions ------------------------------------------------------------ */

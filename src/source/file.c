@@ -153,6 +153,8 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
 		return -1;
 	}
 	f = calloc(1, sizeof(*f));
+	if (f)
+		f->fd = -1;     /* calloc's 0 is standard input: never close that */
 	if (!f || !(f->path = strdup(path))) {
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		goto fail;
@@ -167,7 +169,6 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
 	}
 	f->info.linktype = pcap_datalink(f->pcap);
 	f->info.snaplen = (uint32_t)pcap_snapshot(f->pcap);
-	f->fd = -1;
 	f->info.format = PKTSH_FORMAT_PCAPNG;
 	f->max_caplen = f->info.snaplen > MAX_CAPLEN_DEFAULT ?
 		f->info.snaplen : MAX_CAPLEN_DEFAULT;

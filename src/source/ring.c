@@ -60,9 +60,9 @@ static int fail_errno(struct pktsh_err *err, const char *ifname, const char *wha
 	if (e == EPERM || e == EACCES)
 		pktsh_err_set(err, e, "capturing on '%s' needs CAP_NET_RAW (and "
 			      "CAP_NET_ADMIN for promiscuous mode and hardware "
-			      "timestamps): run as root, or give the binary the "
-			      "capabilities with setcap cap_net_raw,cap_net_admin+ep",
-			      ifname);
+			      "timestamps): run pktsh as root (-Z USER gives root up "
+			      "once the capture is open) or from a service with "
+			      "AmbientCapabilities=", ifname);
 	else
 		pktsh_err_set(err, e, "capturing on '%s': %s: %s", ifname, what,
 			      strerror(e));
@@ -252,6 +252,7 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		return -1;
 	}
+	r->fd = r->info.fd = -1;        /* not 0 (standard input) until a socket */
 	snprintf(r->name, sizeof(r->name), "%s", ifname);
 	r->info.ifindex = idx;
 	r->info.snaplen = o->snaplen ? o->snaplen : DEFAULT_SNAPLEN;

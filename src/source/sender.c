@@ -62,9 +62,10 @@ static void set_sock_err(struct pktsh_err *err, int e, const char *what,
 			 const char *ifname)
 {
 	if (e == EPERM || e == EACCES)
-		pktsh_err_set(err, e, "sending on %s needs CAP_NET_RAW: run as root "
-			      "or give the binary the capability with setcap "
-			      "cap_net_raw+ep", ifname);
+		pktsh_err_set(err, e, "sending on %s needs CAP_NET_RAW: run pktsh as "
+			      "root (-Z USER gives root up once the sender is open) "
+			      "or from a service with AmbientCapabilities=CAP_NET_RAW",
+			      ifname);
 	else
 		pktsh_err_set(err, e, "%s on %s: %s", what, ifname, strerror(e));
 }
@@ -125,6 +126,7 @@ int pktsh_sender_open(struct pktsh_sender **out, const char *ifname,
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		return -1;
 	}
+	s->fd = -1;                     /* not 0 (standard input) until a socket */
 	s->ifindex = (int)idx;
 	snprintf(s->ifname, sizeof(s->ifname), "%s", ifname);
 	/* Protocol 0: the socket receives nothing, it only sends. */

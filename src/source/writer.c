@@ -8,10 +8,12 @@
  * write(2) can leave the last record torn.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include "host/host.h"
 
@@ -40,49 +42,115 @@ struct pktsh_writer {
 	int fd;
 	uint32_t snaplen;
 	uint64_t packets;
-	/* Bytes [flushed, used) of buf are complete records not yet written. */
-	volatile size_t used;
-	volatile size_t flushed;
+	/* Bytes [flushed, used) of buf are complete records not yet written.
+	 * The owner publishes `used` with release order once a record's
+	 * bytes are in place; whoever holds `io` writes them out. */
+	size_t used;
+	size_t flushed;
+	int io;                    /* 0, or the id of the thread writing buf out */
 	uint8_t *buf;
 	char *path;
 	struct pktsh_writer *next, *prev;
 };
 
+/*
+ * The open writers, for the emergency flush and for close_all at exit.
+ *
+ * Writers are opened and closed by any thread (each fanout worker has its
+ * own), so linking and unlinking take `list_lock`. The signal handler
+ * that flushes them (signals.c, main thread only: workers block the
+ * signals) cannot take a lock, since the thread it interrupted may hold
+ * it. It walks the list without one instead, which is safe because
+ *  - every change is one pointer store that readers see whole: link
+ *    fills the new writer in before publishing it as the head, unlink
+ *    points its predecessor past it, and the removed writer's own `next`
+ *    stays valid;
+ *  - a walk announces itself in `walkers` before it reads the head, and
+ *    unlink, after its store, waits until no walk is under way before
+ *    the caller frees the writer. Both sides use sequentially consistent
+ *    operations, so either the walk saw the writer gone or the unlinker
+ *    sees the walk and waits: a walk never touches freed memory.
+ * The wait cannot deadlock: a walk waits only for write(2)s in progress
+ * (a second at most), and the thread it runs in is never inside unlink at
+ * the same time, because the handler ends the process instead of
+ * returning into the code it interrupted.
+ *
+ * Writing out is the other shared thing: the owner thread of a writer
+ * and the handler (in the main thread) both write its buffer out, so
+ * whoever does holds `io`. And the handler ends the process with _exit,
+ * which would cut a worker's write(2) short at a page boundary, tearing
+ * a record. So the handler first sets `exiting`, then takes `io` of every
+ * listed writer (waiting for a write in progress) and keeps it; an owner
+ * that gets `io` and then sees `exiting` never writes. A writer's file
+ * appears at its path with the header already in it (outfile.c), and it
+ * is listed from before its first write to after its last (close flushes
+ * before it unlinks), so no write escapes both.
+ */
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pktsh_writer *open_writers;
+static int walkers;
+static int exiting;
+
+#define LOAD(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_SEQ_CST)
 
 static void link_writer(struct pktsh_writer *w)
 {
-	sigset_t all, old;
-
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&list_lock);
+	w->prev = NULL;
 	w->next = open_writers;
 	if (open_writers)
 		open_writers->prev = w;
-	open_writers = w;
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	STORE(&open_writers, w);
+	pthread_mutex_unlock(&list_lock);
 }
 
 static void unlink_writer(struct pktsh_writer *w)
 {
-	sigset_t all, old;
-
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&list_lock);
 	if (w->prev)
-		w->prev->next = w->next;
+		STORE(&w->prev->next, w->next);
 	else
-		open_writers = w->next;
+		STORE(&open_writers, w->next);
 	if (w->next)
 		w->next->prev = w->prev;
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&list_lock);
+	while (LOAD(&walkers))
+		sched_yield();
+}
+
+static int thread_id(void)
+{
+	return (int)syscall(SYS_gettid);
+}
+
+/* The owner's turn to write buf out. Once the handler is ending the
+ * process, the owner waits for the end instead. */
+static void io_begin(struct pktsh_writer *w)
+{
+	int me = thread_id(), idle = 0;
+
+	while (!__atomic_compare_exchange_n(&w->io, &idle, me, 0, __ATOMIC_SEQ_CST,
+					    __ATOMIC_RELAXED)) {
+		idle = 0;
+		sched_yield();
+	}
+	while (LOAD(&exiting))
+		pause();
+}
+
+static void io_end(struct pktsh_writer *w)
+{
+	__atomic_store_n(&w->io, 0, __ATOMIC_RELEASE);
 }
 
 /* Writes out [flushed, used); safe to call from a signal handler. */
 static int drain(struct pktsh_writer *w)
 {
-	while (w->flushed < w->used) {
-		ssize_t n = write(w->fd, w->buf + w->flushed, w->used - w->flushed);
+	size_t used = __atomic_load_n(&w->used, __ATOMIC_ACQUIRE);
+
+	while (w->flushed < used) {
+		ssize_t n = write(w->fd, w->buf + w->flushed, used - w->flushed);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -93,21 +161,22 @@ static int drain(struct pktsh_writer *w)
 	return 0;
 }
 
+/* The owner writes out what is buffered; the buffer is empty after. */
 static int flush(struct pktsh_writer *w, struct pktsh_err *err)
 {
-	if (drain(w)) {
+	int rc;
+
+	io_begin(w);
+	rc = drain(w);
+	if (rc == 0) {
+		__atomic_store_n(&w->used, 0, __ATOMIC_RELEASE);
+		w->flushed = 0;
+	}
+	io_end(w);
+	if (rc)
 		pktsh_err_set(err, errno, "writing '%s': %s", w->path,
 			      strerror(errno));
-		return -1;
-	}
-	w->used = 0;
-	w->flushed = 0;
-	return 0;
-}
-
-static void append(struct pktsh_writer *w, const void *p, size_t n)
-{
-	memcpy(w->buf + w->used, p, n);
+	return rc;
 }
 
 int pktsh_writer_open(struct pktsh_writer **out, const char *path,
@@ -125,33 +194,45 @@ int pktsh_writer_open(struct pktsh_writer **out, const char *path,
 		return -1;
 	}
 	w = calloc(1, sizeof(*w));
+	if (w)
+		w->fd = -1;     /* calloc's 0 is standard input: never close that */
 	if (!w || !(w->buf = malloc(WRITER_BUF)) || !(w->path = strdup(path))) {
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		goto fail;
 	}
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
-		pktsh_err_set(err, errno, "cannot create '%s': %s", path,
-			      strerror(errno));
+	w->fd = pktsh_outfile_open(path, &h, sizeof(h), err);
+	if (w->fd < 0)
 		goto fail;
-	}
 	w->snaplen = snaplen;
-	append(w, &h, sizeof(h));
-	w->used = sizeof(h);
-	if (flush(w, err)) {
-		close(w->fd);
-		goto fail;
-	}
 	link_writer(w);
 	*out = w;
 	return 0;
 fail:
 	if (w) {
+		if (w->fd >= 0)
+			close(w->fd);
 		free(w->buf);
 		free(w->path);
 	}
 	free(w);
 	return -1;
+}
+
+/* A record larger than the buffer goes straight out, after the buffer. */
+static int write_big(struct pktsh_writer *w, const struct pcap_record_header *r,
+		     const uint8_t *data, struct pktsh_err *err)
+{
+	int rc;
+
+	if (flush(w, err))
+		return -1;
+	io_begin(w);
+	rc = pktsh_write_all(w->fd, r, sizeof(*r)) ||
+	     pktsh_write_all(w->fd, data, r->caplen);
+	io_end(w);
+	if (rc)
+		pktsh_err_set(err, errno, "writing '%s': %s", w->path, strerror(errno));
+	return rc ? -1 : 0;
 }
 
 int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
@@ -166,36 +247,23 @@ int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 	if (len < caplen)
 		len = caplen;
 	need = sizeof(r) + caplen;
-	if (w->used + need > WRITER_BUF && flush(w, err))
-		return -1;
 	r.sec = (uint32_t)(ts / 1000000000);
 	r.nsec = (uint32_t)(ts % 1000000000);
 	r.caplen = caplen;
 	r.len = len;
-	if (need > WRITER_BUF) {        /* larger than the buffer: straight out */
-		struct pktsh_writer tmp = *w;
-
-		tmp.buf = (uint8_t *)&r;
-		tmp.used = sizeof(r);
-		tmp.flushed = 0;
-		if (drain(&tmp))
-			goto fail;
-		tmp.buf = (uint8_t *)data;
-		tmp.used = caplen;
-		tmp.flushed = 0;
-		if (drain(&tmp))
-			goto fail;
+	if (need > WRITER_BUF) {
+		if (write_big(w, &r, data, err))
+			return -1;
 	} else {
-		append(w, &r, sizeof(r));
+		if (w->used + need > WRITER_BUF && flush(w, err))
+			return -1;
+		memcpy(w->buf + w->used, &r, sizeof(r));
 		memcpy(w->buf + w->used + sizeof(r), data, caplen);
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		w->used += need;        /* the record is whole from here on */
+		/* the record is whole from here on */
+		__atomic_store_n(&w->used, w->used + need, __ATOMIC_RELEASE);
 	}
 	w->packets++;
 	return 0;
-fail:
-	pktsh_err_set(err, errno, "writing '%s': %s", w->path, strerror(errno));
-	return -1;
 }
 
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err)
@@ -215,8 +283,8 @@ int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err)
 
 	if (!w)
 		return 0;
+	rc = flush(w, err);     /* while listed: see the list's comment */
 	unlink_writer(w);
-	rc = flush(w, err);
 	if (close(w->fd) && rc == 0) {
 		pktsh_err_set(err, errno, "closing '%s': %s", w->path,
 			      strerror(errno));
@@ -228,16 +296,44 @@ int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err)
 	return rc;
 }
 
+/* At exit, in the main thread: the workers have been joined. */
 void pktsh_writers_close_all(void)
 {
-	while (open_writers)
-		pktsh_writer_close(open_writers, NULL);
+	struct pktsh_writer *w;
+
+	while ((w = LOAD(&open_writers)))
+		pktsh_writer_close(w, NULL);
+}
+
+/* From the signal handler, which then ends the process: takes `io` of
+ * each writer for good and writes out what is buffered. A writer whose
+ * owner (another thread) is writing it out is waited for, up to a
+ * second. One this thread was writing out when the signal came is left
+ * as that write(2) left it: the handler most likely runs right after the
+ * write returned and before `flushed` counted it, so writing on from
+ * `flushed` would put those bytes in the file twice. */
+static void emergency_drain(struct pktsh_writer *w)
+{
+	struct timespec ms = { 0, 1000000 };
+	int me = thread_id(), owner = 0, waits = 0;
+
+	while (!__atomic_compare_exchange_n(&w->io, &owner, me, 0, __ATOMIC_SEQ_CST,
+					    __ATOMIC_RELAXED)) {
+		if (owner == me || ++waits > 1000)
+			return;
+		nanosleep(&ms, NULL);
+		owner = 0;
+	}
+	drain(w);
 }
 
 void pktsh_writers_emergency_flush(void)
 {
 	struct pktsh_writer *w;
 
-	for (w = open_writers; w; w = w->next)
-		drain(w);
+	STORE(&exiting, 1);
+	__atomic_add_fetch(&walkers, 1, __ATOMIC_SEQ_CST);
+	for (w = LOAD(&open_writers); w; w = LOAD(&w->next))
+		emergency_drain(w);
+	__atomic_sub_fetch(&walkers, 1, __ATOMIC_SEQ_CST);
 }

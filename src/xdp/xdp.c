@@ -519,6 +519,9 @@ int pktsh_xdp_rule_counters(struct pktsh_xdp *x, uint32_t id,
 	return 0;
 }
 
+_Static_assert(XR_NCAUSES == XR_FRAGMENT_OVERLAP + 1,
+	       "struct pktsh_xdp_stats has a field per cause");
+
 int pktsh_xdp_stats(struct pktsh_xdp *x, struct pktsh_xdp_stats *out,
 		    struct pktsh_err *err)
 {
@@ -532,7 +535,6 @@ int pktsh_xdp_stats(struct pktsh_xdp *x, struct pktsh_xdp_stats *out,
 	for (i = 0; i < x->ncpu; i++) {
 		out->packets += v[i].packets;
 		out->bytes += v[i].bytes;
-		out->parse_errors += v[i].parse_errors;
 		out->matched += v[i].matched;
 		out->unmatched += v[i].unmatched;
 		out->passed += v[i].passed;
@@ -540,7 +542,17 @@ int pktsh_xdp_stats(struct pktsh_xdp *x, struct pktsh_xdp_stats *out,
 		out->copied += v[i].copied;
 		out->copy_lost += v[i].copy_lost;
 		out->wakeups += v[i].wakeups;
+		out->truncated_l2 += v[i].cause[XR_TRUNCATED_L2];
+		out->truncated_l3 += v[i].cause[XR_TRUNCATED_L3];
+		out->malformed_l3 += v[i].cause[XR_MALFORMED_L3];
+		out->truncated_l4 += v[i].cause[XR_TRUNCATED_L4];
+		out->ext_headers_limit += v[i].cause[XR_EXT_HEADERS_LIMIT];
+		out->tiny_fragment += v[i].cause[XR_TINY_FRAGMENT];
+		out->fragment_overlap += v[i].cause[XR_FRAGMENT_OVERLAP];
 	}
+	out->parse_errors = out->truncated_l2 + out->truncated_l3 + out->malformed_l3 +
+			    out->truncated_l4 + out->ext_headers_limit +
+			    out->tiny_fragment + out->fragment_overlap;
 	return 0;
 }
 

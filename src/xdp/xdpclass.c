@@ -176,10 +176,25 @@ static int event_cmp(const void *pa, const void *pb)
 	return b->add - a->add;
 }
 
-/* A dimension over values 0..nvals-1 (plus "absent" at nvals): sweeps the
- * rules' ranges, emitting a class per elementary interval. */
+/* The class of a field the packet has but the program could not read
+ * (bpf/xdp_rules.h): the rules that do not name it, and the drop rules
+ * that do - when in doubt, a drop rule applies and a pass rule does not. */
+static int64_t unknown_class(struct builder *b, uint32_t flag)
+{
+	uint32_t i;
+
+	wild(b, flag);
+	for (i = 0; i < b->n; i++)
+		if ((b->r[i].flags & flag) && b->r[i].verdict == XDP_DROP_V)
+			bset(b->cur, i);
+	return emit(b);
+}
+
+/* A dimension over values 0..nvals-1, plus "absent" at nvals (and, with
+ * unknown, "unknown" at nvals + 1): sweeps the rules' ranges, emitting a
+ * class per elementary interval. */
 static int value_dim(struct builder *b, uint32_t flag, uint32_t nvals,
-		     uint64_t *tab, int which)
+		     int unknown, uint64_t *tab, int which)
 {
 	struct event *ev = malloc(sizeof(*ev) * 2 * (b->n + 1));
 	int64_t wc, c;
@@ -234,6 +249,12 @@ static int value_dim(struct builder *b, uint32_t flag, uint32_t nvals,
 			tab[v] = (uint32_t)c;
 	}
 	tab[nvals] = (uint32_t)wc;
+	if (unknown) {
+		c = unknown_class(b, flag);
+		if (c < 0)
+			goto fail;
+		tab[nvals + 1] = (uint32_t)c;
+	}
 	free(ev);
 	return 0;
 fail:
@@ -420,11 +441,11 @@ static int build_classifier(struct pktsh_xdp *x, uint32_t spare,
 			goto out;
 	}
 	{
-		static const struct { uint32_t flag, nvals, values; int dim; } vd[4] = {
-			{ XR_F_SPORT, 65536, XR_PORT_VALUES, XR_DIM_SPORT },
-			{ XR_F_DPORT, 65536, XR_PORT_VALUES, XR_DIM_DPORT },
-			{ XR_F_PROTO, 256, XR_PROTO_VALUES, XR_DIM_PROTO },
-			{ XR_F_VLAN, 4096, XR_VLAN_VALUES, XR_DIM_VLAN },
+		static const struct { uint32_t flag, nvals, values; int unknown, dim; } vd[4] = {
+			{ XR_F_SPORT, 65536, XR_PORT_VALUES, 1, XR_DIM_SPORT },
+			{ XR_F_DPORT, 65536, XR_PORT_VALUES, 1, XR_DIM_DPORT },
+			{ XR_F_PROTO, 256, XR_PROTO_VALUES, 1, XR_DIM_PROTO },
+			{ XR_F_VLAN, 4096, XR_VLAN_VALUES, 0, XR_DIM_VLAN },
 		};
 		int d;
 
@@ -432,7 +453,7 @@ static int build_classifier(struct pktsh_xdp *x, uint32_t spare,
 			if (!(flags & vd[d].flag))
 				continue;
 			s->dims |= 1u << vd[d].dim;
-			if (value_dim(&b, vd[d].flag, vd[d].nvals,
+			if (value_dim(&b, vd[d].flag, vd[d].nvals, vd[d].unknown,
 				      x->vtab[d] + (size_t)spare * vd[d].values, vd[d].dim))
 				goto out;
 		}

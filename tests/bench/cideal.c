@@ -4,10 +4,23 @@
  * capture, with libpcap and nothing else.
  *
  *   cc -O2 -o cideal tests/bench/cideal.c -lpcap
- *   cideal FILE
+ *   cideal [-s] FILE
  *
  * Prints one "sum ..." line that tests/bench/parse.lua and parse_raw.lua
  * must reproduce exactly, then a "time_ns N" line (open + loop).
+ *
+ * -s (streams; what tests/bench/dnsshapes compares dnsstats with): DNS
+ * over TCP as a DNS reader must take it, every message of every stream:
+ * per-direction flows (addresses and ports) reassembled in order from the
+ * SYN, or from the first segment with data when the capture starts
+ * mid-flow (taken to start a message); retransmitted bytes skipped, a gap
+ * resyncs the flow at the new segment; each length-prefixed message gets
+ * the name walk below (a zero length counts as dnsbad), several in one
+ * segment or one across several; FIN/RST end a flow. A segment of whole
+ * messages while its flow is not tracked needs no state. The sum line then
+ * counts the names of TCP messages instead of one per segment; a second
+ * line says "streams tcpmsgs=N flowsfull=N" (flows not tracked: table
+ * full).
  *
  * The parse (shared by all three):
  *   Ethernet (DLT_EN10MB only; other link types are only counted), up to
@@ -33,11 +46,16 @@
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct sums {
 	uint64_t packets, ip4, ip6, udp, tcp, dns, dnsbad, labels, namebytes, qtypes;
+	uint64_t tcpmsgs, flowsfull;
 };
+
+static int streams;
 
 static inline unsigned rd16(const uint8_t *p)
 {
@@ -86,9 +104,12 @@ bad:
 	s->dnsbad++;
 }
 
+static void tcp_stream(const uint8_t *p, uint32_t l3, int v6, uint32_t l4, uint32_t doff,
+		       uint32_t l3end, struct sums *s);
+
 static void parse(const uint8_t *p, uint32_t caplen, struct sums *s)
 {
-	uint32_t off = 14, l3end, l4;
+	uint32_t off = 14, l3, l3end, l4;
 	unsigned et, proto;
 	int tags = 0;
 
@@ -102,6 +123,7 @@ static void parse(const uint8_t *p, uint32_t caplen, struct sums *s)
 		off += 4;
 		tags++;
 	}
+	l3 = off;
 	if (et == 0x0800) {
 		unsigned hl, tot;
 
@@ -168,9 +190,196 @@ static void parse(const uint8_t *p, uint32_t caplen, struct sums *s)
 		if (doff < 20 || l4 + doff > l3end)
 			return;
 		s->tcp++;
-		if (rd16(p + l4) == 53 || rd16(p + l4 + 2) == 53)
+		if (rd16(p + l4) != 53 && rd16(p + l4 + 2) != 53)
+			return;
+		if (streams)
+			tcp_stream(p, l3, et == 0x86dd, l4, doff, l3end, s);
+		else
 			dns_name(p, l4 + doff + 2, l3end, s);
 	}
+}
+
+/* --- -s: TCP streams ------------------------------------------------------- */
+
+#define NFLOWS (1u << 16)       /* slots; at most 3/4 of them used */
+#define KEYMAX 37               /* version, two IPv6 addresses, two ports */
+
+struct flow {
+	uint8_t key[KEYMAX], klen;
+	uint32_t nxt;           /* next sequence number expected */
+	uint8_t *buf;           /* the start of an unfinished message */
+	uint32_t len, cap;
+};
+
+static struct flow *flows;
+static uint32_t nflows;
+
+static uint32_t key_hash(const uint8_t *k, unsigned n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ *k++) * 16777619u;
+	return h & (NFLOWS - 1);
+}
+
+/* The slot of key k, or the empty slot where it would go. */
+static struct flow *flow_slot(const uint8_t *k, unsigned n)
+{
+	uint32_t i = key_hash(k, n);
+
+	while (flows[i].klen && (flows[i].klen != n || memcmp(flows[i].key, k, n)))
+		i = (i + 1) & (NFLOWS - 1);
+	return &flows[i];
+}
+
+/* Backward-shift deletion keeps every probe chain unbroken. */
+static void flow_del(struct flow *f)
+{
+	uint32_t i = (uint32_t)(f - flows), j = i;
+
+	free(f->buf);
+	for (;;) {
+		uint32_t home;
+
+		j = (j + 1) & (NFLOWS - 1);
+		if (!flows[j].klen)
+			break;
+		home = key_hash(flows[j].key, flows[j].klen);
+		if (((j - home) & (NFLOWS - 1)) >= ((j - i) & (NFLOWS - 1))) {
+			flows[i] = flows[j];
+			i = j;
+		}
+	}
+	memset(&flows[i], 0, sizeof(flows[i]));
+	nflows--;
+}
+
+static struct flow *flow_new(struct flow *slot, const uint8_t *k, unsigned n, uint32_t nxt,
+			     struct sums *s)
+{
+	if (nflows >= NFLOWS / 4 * 3) {
+		s->flowsfull++;
+		return NULL;
+	}
+	memset(slot, 0, sizeof(*slot));
+	memcpy(slot->key, k, n);
+	slot->klen = (uint8_t)n;
+	slot->nxt = nxt;
+	nflows++;
+	return slot;
+}
+
+static void keep(struct flow *f, const uint8_t *d, uint32_t n)
+{
+	if (f->len + n > f->cap) {
+		f->cap = (f->len + n) * 2;
+		f->buf = realloc(f->buf, f->cap);
+		if (!f->buf) {
+			perror("cideal");
+			exit(1);
+		}
+	}
+	memcpy(f->buf + f->len, d, n);
+	f->len += n;
+}
+
+/* The whole length-prefixed messages at the start of d[0, n); returns the
+ * bytes they take. */
+static uint32_t tcp_msgs(const uint8_t *d, uint32_t n, struct sums *s)
+{
+	uint32_t pos = 0, l;
+
+	while (n - pos >= 2) {
+		l = rd16(d + pos);
+		if (l == 0) {
+			s->dnsbad++;
+			pos += 2;
+			continue;
+		}
+		if (n - pos - 2 < l)
+			break;
+		s->tcpmsgs++;
+		dns_name(d, pos + 2, pos + 2 + l, s);
+		pos += 2 + l;
+	}
+	return pos;
+}
+
+/* In-order bytes d[0, n) of flow f. */
+static void take(struct flow *f, const uint8_t *d, uint32_t n, struct sums *s)
+{
+	uint32_t used;
+
+	f->nxt += n;
+	if (f->len == 0) {
+		used = tcp_msgs(d, n, s);
+		if (used < n)
+			keep(f, d + used, n - used);
+		return;
+	}
+	keep(f, d, n);
+	used = tcp_msgs(f->buf, f->len, s);
+	memmove(f->buf, f->buf + used, f->len - used);
+	f->len -= used;
+}
+
+static void tcp_stream(const uint8_t *p, uint32_t l3, int v6, uint32_t l4, uint32_t doff,
+		       uint32_t l3end, struct sums *s)
+{
+	unsigned alen = v6 ? 16 : 4, klen = 1 + 2 * alen + 4, flags = p[l4 + 13];
+	uint32_t seq = (uint32_t)rd16(p + l4 + 4) << 16 | rd16(p + l4 + 6);
+	const uint8_t *d = p + l4 + doff;
+	uint32_t n = l3end - l4 - doff, used;
+	uint8_t key[KEYMAX];
+	struct flow *slot = NULL, *f = NULL;
+
+	if (!flows && !(flows = calloc(NFLOWS, sizeof(*flows)))) {
+		perror("cideal");
+		exit(1);
+	}
+	key[0] = (uint8_t)v6;
+	memcpy(key + 1, p + l3 + (v6 ? 8 : 12), 2 * alen);
+	memcpy(key + 1 + 2 * alen, p + l4, 4);
+	if (nflows || (flags & 2)) {
+		slot = flow_slot(key, klen);
+		if (slot->klen)
+			f = slot;
+	}
+	if (flags & 2) {                        /* SYN: a new stream */
+		if (f) {
+			flow_del(f);
+			slot = flow_slot(key, klen);
+		}
+		f = flow_new(slot, key, klen, seq + 1, s);
+		seq++;
+	}
+	if (n > 0 && !f) {
+		used = tcp_msgs(d, n, s);
+		if (used < n && !(flags & 5)) {
+			f = flow_new(flow_slot(key, klen), key, klen, seq + used, s);
+			if (f)
+				take(f, d + used, n - used, s);
+		}
+		return;
+	}
+	if (n > 0) {
+		int32_t rel = (int32_t)(seq - f->nxt);
+
+		if (rel < 0 && (int64_t)rel + n <= 0)
+			n = 0;                          /* all of it seen before */
+		else if (rel < 0) {
+			d -= rel;
+			n += (uint32_t)rel;
+		} else if (rel > 0) {
+			f->len = 0;                     /* a gap: resync here */
+			f->nxt = seq;
+		}
+		if (n)
+			take(f, d, n, s);
+	}
+	if (f && (flags & 5))                   /* FIN, RST */
+		flow_del(f);
 }
 
 int main(int argc, char **argv)
@@ -183,8 +392,13 @@ int main(int argc, char **argv)
 	pcap_t *pc;
 	int rc, eth;
 
+	if (argc == 3 && !strcmp(argv[1], "-s")) {
+		streams = 1;
+		argv++;
+		argc--;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: cideal FILE\n");
+		fprintf(stderr, "usage: cideal [-s] FILE\n");
 		return 2;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -212,6 +426,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)s.tcp, (unsigned long long)s.dns,
 	       (unsigned long long)s.dnsbad, (unsigned long long)s.labels,
 	       (unsigned long long)s.namebytes, (unsigned long long)s.qtypes);
+	if (streams)
+		printf("streams tcpmsgs=%llu flowsfull=%llu\n", (unsigned long long)s.tcpmsgs,
+		       (unsigned long long)s.flowsfull);
 	printf("time_ns %lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL +
 	       (t1.tv_nsec - t0.tv_nsec));
 	return 0;

@@ -1,5 +1,8 @@
 -- gendns.lua - writes a synthetic, deterministic, mixed DNS capture.
---   build/pktsh tests/bench/gendns.lua OUT.pcap [N]      (N defaults to 1,000,000)
+--   build/pktsh tests/bench/gendns.lua OUT.pcap [N [TRUTH.json]]
+--   (N defaults to 1,000,000; TRUTH.json: what dnsstats must count in it,
+--   as tests/bench/genshapes.c writes for its shapes; the capture's bytes
+--   are the same with or without it)
 --
 -- Ethernet frames, about:
 --   90%  DNS over UDP: IPv4 and IPv6, queries and responses (answers with
@@ -18,6 +21,7 @@ local band, bor, rshift, lshift, bxor = bit.band, bit.bor, bit.rshift, bit.lshif
 
 local out = arg and arg[1]
 local N = tonumber(arg and arg[2] or 1000000)
+local truth_path = arg and arg[3]
 if not out or not N or N < 1 then
   io.stderr:write("usage: pktsh tests/bench/gendns.lua OUT.pcap [N]\n")
   os.exit(2)
@@ -132,7 +136,7 @@ local clients = {}
 for i = 1, NCLIENT do
   clients[i] = {v4 = {198, 18, rnd(256), 1 + rnd(254)},
                 v6 = {rnd(65536), rnd(65536), rnd(65536), rnd(65536)},
-                mac = {2, 0, 0, rnd(256), rnd(256), rnd(256)}}
+                mac = {2, 0, 0, rnd(256), rnd(256), rnd(256)}, idx = i}
 end
 local ROUTER_MAC = {2, 0, 0, 0, 0, 1}
 
@@ -271,7 +275,7 @@ local function put_dns(o, id, qtype, qname, response)
     o = put8(o, 0); o = put16(o, T_OPT); o = put16(o, response and 1232 or 4096)
     o = put32(o, 0); o = put16(o, 0)
   end
-  return o
+  return o, nx and 3 or 0
 end
 
 -- Packet kinds -------------------------------------------------------------
@@ -303,6 +307,14 @@ local function oldest_query()
   return nil
 end
 
+-- The DNS message of the packet just made, for the truth (when asked
+-- for): one table, refilled; msg.set says whether this packet has one.
+local msg = {set = false}
+local function note(response, v6, qtype, rcode, qname, tcp, c, r, cport, id)
+  msg.set, msg.response, msg.v6, msg.qtype, msg.rcode, msg.qname = true, response, v6, qtype, rcode, qname
+  msg.tcp, msg.c, msg.r, msg.cport, msg.id = tcp, c, r, cport, id
+end
+
 local function dns_udp()
   local q = chance(0.5) and oldest_query()
   local response = q and true or false
@@ -311,7 +323,8 @@ local function dns_udp()
   if response then put16(l4, 53); put16(l4 + 2, q.cport)
   else put16(l4, q.cport); put16(l4 + 2, 53) end
   put16(l4 + 6, 0)
-  local e = put_dns(l4 + 8, q.id, q.qtype, q.qname, response)
+  local e, rcode = put_dns(l4 + 8, q.id, q.qtype, q.qname, response)
+  if truth_path then note(response, q.v6, q.qtype, rcode, q.qname, false, q.c, q.r, q.cport, q.id) end
   return finish(l3, l4, e, q.v6, 17)
 end
 
@@ -338,8 +351,11 @@ local function dns_tcp()
   end
   local o = put_tcp(l4, sp, dp, 0x18)
   local qtype = QTYPES[rnd(#QTYPES) + 1]
-  local e = put_dns(o + 2, rnd(65536), qtype, qname_for(qtype), response)
+  local id = rnd(65536)
+  local qname = qname_for(qtype)
+  local e, rcode = put_dns(o + 2, id, qtype, qname, response)
   put16(o, e - o - 2)
+  if truth_path then note(response, v6, qtype, rcode, qname, true, c, r, cport, id) end
   return finish(l3, l4, e, v6, 6)
 end
 
@@ -386,6 +402,126 @@ local function icmp_or_udp()
   return finish(l3, l4, l4 + 8 + n, v6, 17)
 end
 
+-- Ground truth ---------------------------------------------------------------
+-- Counted as the packets are written; the fields are those of
+-- tests/bench/genshapes.c. matched: responses that find their query by the
+-- key dnsstats matches on (client and server addresses, ports, id, name)
+-- among the queries still waiting, within its default --timeout (5 s), as
+-- any matcher by that key must; info.ambiguous counts the times that was
+-- not what this generator meant (a query reusing a waiting query's key, a
+-- TCP response, whose query is never written, that happens to fit one):
+-- 0 unless the random ports and ids collide.
+local TIMEOUT = 5e9
+local T = {packets = 0, dns = 0, queries = 0, responses = 0, udp = 0, tcp = 0, ["4"] = 0, ["6"] = 0,
+           qtypes = {}, rcodes = {}, matched = 0, names = {}, clients = {}, ambiguous = 0}
+-- queries by time, to forget (a ring: the last 6 s hold some 30,000)
+local RING = 262144
+local pending, pendname = {}, {}
+local ringk, ringt, rhead, rtail = ffi.new("double[?]", RING), ffi.new("double[?]", RING), 0, 0
+
+-- The key but the name, as one exact number (51 bits): the client's
+-- address (IPv4: 198.18.x.y, so x and y; IPv6: its random interface id,
+-- one per client, so the client's number), the server, port, id. The
+-- name is compared apart (pendname); a query whose key but the name
+-- equals a waiting one's counts as ambiguous (this table keeps one).
+local function key_of(m)
+  local c = m.c
+  local a = m.v6 and 65536 + c.idx or c.v4[3] * 256 + c.v4[4]
+  return ((a * 4 + m.r - 1) * 65536 + m.cport) * 65536 + m.id
+end
+
+local function bump(t, k) t[k] = (t[k] or 0) + 1 end
+
+-- A client's address as text (RFC 5952 for IPv6: lower-case hex, the
+-- longest run of two or more zero groups, the first of equals, as "::").
+local function v6_text(g)
+  local best, blen, i = 0, 1, 1
+  while i <= 8 do
+    local j = i
+    while j <= 8 and g[j] == 0 do j = j + 1 end
+    if j - i > blen then best, blen = i, j - i end
+    i = j + 1
+  end
+  local parts = {}
+  for k = 1, 8 do parts[k] = string.format("%x", g[k]) end
+  if best == 0 then return table.concat(parts, ":") end
+  return table.concat(parts, ":", 1, best - 1) .. "::" .. table.concat(parts, ":", best + blen, 8)
+end
+local function client_text(m)
+  local c = m.c
+  if not c.t4 then
+    c.t4 = table.concat(c.v4, ".")
+    c.t6 = v6_text({0x2001, 2, 0, 1, c.v6[1], c.v6[2], c.v6[3], c.v6[4]})
+  end
+  return m.v6 and c.t6 or c.t4
+end
+
+local function truth_count(now)      -- now: ns since the first packet
+  T.packets = T.packets + 1
+  local m = msg
+  if not m.set then return end
+  m.set = false
+  T.dns = T.dns + 1
+  bump(T, m.tcp and "tcp" or "udp")
+  bump(T, m.v6 and "6" or "4")
+  local key = key_of(m)
+  if m.response then
+    T.responses = T.responses + 1
+    bump(T.rcodes, m.rcode)
+    local t0 = pending[key]
+    if t0 and pendname[key] == m.qname then
+      pending[key], pendname[key] = nil, nil
+      if now - t0 <= TIMEOUT then T.matched = T.matched + 1 end
+      if m.tcp then T.ambiguous = T.ambiguous + 1 end
+    end
+  else
+    T.queries = T.queries + 1
+    bump(T.qtypes, m.qtype)
+    bump(T.names, m.qname)
+    bump(T.clients, client_text(m))
+    if pending[key] then T.ambiguous = T.ambiguous + 1 end
+    pending[key], pendname[key] = now, m.qname
+    assert(rtail - rhead < RING, "gendns: truth ring full")
+    ringk[rtail % RING], ringt[rtail % RING] = key, now
+    rtail = rtail + 1
+  end
+  -- forget queries long past the timeout
+  while rhead < rtail and ringt[rhead % RING] < now - TIMEOUT - 1e9 do
+    local k = ringk[rhead % RING]
+    if pending[k] == ringt[rhead % RING] then pending[k], pendname[k] = nil, nil end
+    rhead = rhead + 1
+  end
+end
+
+local function json_map(t)
+  local keys, parts = {}, {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for i, k in ipairs(keys) do parts[i] = string.format('"%d":%d', k, t[k]) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+local function json_top(counts)   -- the 20 largest, as JSON list items
+  local top = {}
+  for k, c in pairs(counts) do top[#top + 1] = {k, c} end
+  table.sort(top, function(a, b) if a[2] ~= b[2] then return a[2] > b[2] end return a[1] < b[1] end)
+  local parts = {}
+  for i = 1, math.min(20, #top) do parts[i] = string.format('["%s",%d]', top[i][1], top[i][2]) end
+  return table.concat(parts, ",")
+end
+
+local function write_truth(path, seconds)
+  local f = assert(io.open(path, "w"))
+  f:write(string.format('{"shape":"mix","n":%d,"timeout_s":5,"packets":%d,"dns":%d,"queries":%d,' ..
+    '"responses":%d,"malformed":0,"transport":{"udp":%d,"tcp":%d},"ip":{"4":%d,"6":%d},' ..
+    '"qtypes":%s,"rcodes":%s,"matched":%d,"unanswered":%d,"top_qnames":[%s],"top_clients":[%s],' ..
+    '"info":{"seconds":%.3f,"ambiguous":%d}}\n',
+    N, T.packets, T.dns, T.queries, T.responses, T.udp, T.tcp, T["4"], T["6"],
+    json_map(T.qtypes), json_map(T.rcodes), T.matched, T.queries - T.matched,
+    json_top(T.names), json_top(T.clients), seconds, T.ambiguous))
+  assert(f:close())
+end
+
 -- Main -----------------------------------------------------------------------
 local w, err = pktsh.pcap_writer(out, {linktype = "EN10MB", snaplen = 65535})
 if not w then
@@ -393,6 +529,7 @@ if not w then
   os.exit(1)
 end
 local ts = ffi.new("int64_t", 1700000000) * 1000000000   -- beyond 2^53
+local ts0 = ts
 for i = 1, N do
   local r = rnd(1000)
   local len
@@ -401,6 +538,7 @@ for i = 1, N do
   elseif r < 980 then len = other_tcp()
   else len = icmp_or_udp() end
   ts = ts + 1000 + rnd(200000)
+  if truth_path then truth_count(tonumber(ts - ts0)) end
   local ok, werr = w:write(ffi.string(buf, len), ts)
   if not ok then
     io.stderr:write("gendns: ", tostring(werr), "\n")
@@ -413,4 +551,5 @@ if not ok then
   io.stderr:write("gendns: ", tostring(cerr), "\n")
   os.exit(1)
 end
+if truth_path then write_truth(truth_path, tonumber(ts - ts0) / 1e9) end
 io.stderr:write(string.format("gendns: wrote %d packets to %s\n", N, out))

@@ -227,3 +227,26 @@ for f in tcpdump__dns-badlabel tcpdump__dns_fwdptr tcpdump__dns-zlip-1 tcpdump__
          tcpdump__udp-length-heapoverflow; do
   check "malformed $f read cleanly" "$PKTSH" scripts/dnsstats.lua --json $P/$f.pcap
 done
+
+# Churn: 3,000 clients and names through 50 counters. Every row must be
+# labelled: a key of 2^63 or more once became one double in compiled
+# code and another in the interpreter, and its label was lost (clients
+# shown as numbers).
+F="$TMP/churn.pcap" LUA_PATH="tests/lib/?.lua;;" "$PKTSH" -e 'math.randomseed(2); require("hostile").capture(os.getenv("F"), 3000, false)'
+got=$(ds --json --capacity 50 --top 50 "$TMP/churn.pcap" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(len(d["top_clients"]), sum(1 for c, n in d["top_clients"] if ":" not in c))')
+expect_eq "churn: every top client shown as its address" "$got" "50 0"
+
+# A half-open flood one past max_flows (10,000): the oldest flow is
+# evicted, and the report says so.
+F="$TMP/syn.pcap" "$PKTSH" -e '
+local w = assert(pktsh.pcap_writer(os.getenv("F")))
+for i = 1, 10005 do
+  assert(w:write(pktsh.build.tcp4{src = "198.18.0." .. (1 + i % 200), dst = "198.18.0.53",
+                                  sport = 1024 + i, dport = 53, flags = "S"}, i * 1000))
+end
+assert(w:close())'
+out=$(ds "$TMP/syn.pcap")
+expect_match "flood: evictions shown" "$out" "evicted \(oldest first, to stay within bounds\): 5 TCP flows, 0 fragmented datagrams"

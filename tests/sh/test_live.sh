@@ -168,7 +168,7 @@ if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
   out=$(netns_exec "$NS_A" setpriv --reuid=nobody --regid=nogroup --clear-groups \
         "$PKTSH" -e "print(pktsh.sender('$IF_A'))" 2>&1)
   expect_match "sender: without CAP_NET_RAW the error says what to do" "$out" \
-    "sending on $IF_A needs CAP_NET_RAW.*setcap cap_net_raw\+ep"
+    "sending on $IF_A needs CAP_NET_RAW: run pktsh as root \(-Z USER.*AmbientCapabilities"
 else
   skip "sender: without CAP_NET_RAW the error says what to do" "no nobody user or setpriv"
 fi
@@ -342,6 +342,8 @@ if id nobody >/dev/null 2>&1; then
   expect_match "-Z nobody: every gid" "$(echo "$st" | grep ^Gid:)" "^Gid:\s+$gid\s+$gid\s+$gid\s+$gid$"
   expect_match "-Z nobody: no supplementary root group" "$(echo "$st" | grep ^Groups:)" "^Groups:(\s+$gid)?\s*$"
   expect_match "-Z nobody: no capabilities left" "$(echo "$st" | grep ^CapEff:)" "^CapEff:\s+0+$"
+  expect_match "-Z nobody: an empty bounding set" "$(echo "$st" | grep ^CapBnd:)" "^CapBnd:\s+0+$"
+  expect_match "-Z nobody: no_new_privs" "$(echo "$st" | grep ^NoNewPrivs:)" "^NoNewPrivs:\s+1$"
   send z "{{b.udp4{$T}, 5}}"
   for i in $(seq 1 40); do [ "$(wc -l < "$TMP/z.out")" -ge 5 ] && break; sleep 0.05; done
   kill -INT "$CAP_PID" 2>/dev/null

@@ -26,7 +26,7 @@ T.test("hist values: counts, other beyond max_keys, quantiles", function()
   for _, v in ipairs({5, 1, 5, 2, 5, 9, 10}) do h:add(v) end
   h:add(nil)
   T.eq(h.n, 7, "n"); T.eq(h.missing, 1, "missing"); T.eq(h.other, 2, "other")
-  T.eq(h.counts[5], 3, "count of 5")
+  T.eq(h:get(5), 3, "count of 5")
   local h2 = hist.new{}
   for v = 1, 100 do h2:add(v) end
   T.eq(h2:quantile(0.5), 50, "p50"); T.eq(h2:quantile(0.99), 99, "p99"); T.eq(h2:quantile(1), 100, "max")
@@ -36,14 +36,14 @@ end)
 T.test("hist linear and log2 bins", function()
   local h = hist.new{width = 10, lo = 5}
   for _, v in ipairs({5, 14.9, 15, 40, -1}) do h:add(v) end
-  T.eq(h.counts[0], 2, "[5,15)"); T.eq(h.counts[1], 1, "[15,25)"); T.eq(h.counts[3], 1, "[35,45)")
-  T.eq(h.counts[-1], 1, "[-5,5)")
+  T.eq(h:get(0), 2, "[5,15)"); T.eq(h:get(1), 1, "[15,25)"); T.eq(h:get(3), 1, "[35,45)")
+  T.eq(h:get(-1), 1, "[-5,5)")
   local bins = h:bins()
   T.eq(bins[1].lo, -5, "first bin lo"); T.eq(#bins, 5, "empty bins filled between")
   local l = hist.new{log = true}
   for _, v in ipairs({0, 0.5, 1, 2, 3, 4, 1023, 1024}) do l:add(v) end
-  T.eq(l.counts[0], 2, "< 1"); T.eq(l.counts[1], 1, "[1,2)"); T.eq(l.counts[2], 2, "[2,4)")
-  T.eq(l.counts[3], 1, "[4,8)"); T.eq(l.counts[10], 1, "[512,1024)"); T.eq(l.counts[11], 1, "[1024,2048)")
+  T.eq(l:get(0), 2, "< 1"); T.eq(l:get(1), 1, "[1,2)"); T.eq(l:get(2), 2, "[2,4)")
+  T.eq(l:get(3), 1, "[4,8)"); T.eq(l:get(10), 1, "[512,1024)"); T.eq(l:get(11), 1, "[1024,2048)")
   local s = hist.new{log = true, sub = 64}
   for v = 1000, 200000, 7 do s:add(v) end
   local exact = 1000 + 7 * math.floor((0.5 * (200000 - 1000) / 7))
@@ -120,7 +120,7 @@ local function check_bound(t, truth, n, m, what)
   end
   -- every key heavier than n/m is kept
   for k, c in pairs(truth) do
-    if c > n / m then T.ok(t.counts[k], what .. ": heavy key " .. tostring(k) .. " kept") end
+    if c > n / m then T.ok(t:get(k) > 0, what .. ": heavy key " .. tostring(k) .. " kept") end
   end
   return maxerr
 end
@@ -192,7 +192,7 @@ T.test("topk.column (C): exact below capacity, bounds when full, fresh keys, lab
   T.eq(#fresh, distinct, "fresh once per distinct key")
   local t = c:table()
   T.eq(t.n, #data, "n"); T.eq(t.size, distinct, "size")
-  for k, v in pairs(truth) do T.eq(t.counts[k], v, "exact count of " .. k) end
+  for k, v in pairs(truth) do T.eq((t:get(k)), v, "exact count of " .. k) end
   T.eq(t:top(1)[1].key, "k" .. t:top(1)[1].id, "labelled")
   -- full: the space-saving bounds, as the Lua table
   for _, m in ipairs({10, 200}) do
@@ -201,14 +201,14 @@ T.test("topk.column (C): exact below capacity, bounds when full, fresh keys, lab
     local tm = cm:table()
     T.eq(tm.size, m, "full"); T.eq(tm.n, #data, "n")
     local keyed = topk.new(m)          -- the same counts keyed by number, for check_bound
-    for _, x in ipairs(tm:top()) do keyed.counts[x.id] = x.count; keyed.errs[x.id] = x.err end
+    for _, x in ipairs(tm:top()) do keyed:set(x.id, x.count, x.err) end
     keyed.n, keyed.size = tm.n, tm.size
     for _, x in ipairs(tm:top()) do
       local tr = truth[x.id] or 0
       T.ok(x.count >= tr and x.count - x.err <= tr and x.err <= #data / m + 1e-9, "bounds of " .. x.id)
     end
     for k, v in pairs(truth) do
-      if v > #data / m then T.ok(keyed.counts[k], "heavy key " .. k .. " kept") end
+      if v > #data / m then T.ok(keyed:get(k) > 0, "heavy key " .. k .. " kept") end
     end
     local nl = 0
     for _ in pairs(cm.labels) do nl = nl + 1 end
@@ -260,7 +260,7 @@ T.test("chart.merge dispatches on the state kind (pktsh.parallel's opts.merge)",
   a.h:add(1); b.h:add(1); b.h:add(2); a.t:add("k"); b.t:add("k")
   local m = chart.merge(wire(a), wire(b))
   T.eq(m.n, 3, "numbers add"); T.eq(m.sub.x, 5, "nested"); T.eq(m.sub.y, 1, "one side")
-  T.eq(m.h.counts[1], 2, "hist merged"); T.eq(m.h.n, 3, "hist n")
+  T.eq(m.h:get(1), 2, "hist merged"); T.eq(m.h.n, 3, "hist n")
   T.eq(m.t.counts.k, 2, "topk merged"); T.eq(getmetatable(m.t), topk.T, "object again")
 end)
 
@@ -344,7 +344,7 @@ T.test("by keys and hist()/top() on a capture", function()
   local P = "tests/pcaps/dnscap__dns.pcap"
   local src = assert(pktsh.open(P))
   local h = assert(hist.run(src, "dport", {quiet = true}))
-  T.eq(h.counts[53], 41, "41 packets to port 53"); T.eq(h.n + h.missing, 133, "every packet")
+  T.eq(h:get(53), 41, "41 packets to port 53"); T.eq(h.n + h.missing, 133, "every packet")
   local t = assert(topk.global(P, "qname", {quiet = true}))
   T.eq(t.counts["google.com"], 48, "qname google.com")
   local l = assert(hist.global(P, "len", {quiet = true}))

@@ -179,6 +179,48 @@ T.test("compression: backward pointers only", function()
   T.ok(dns.parse(q), "plain query")
 end)
 
+T.test("compression: hops per name and work per message are bounded", function()
+  local crafted = require "hostile"
+  local function parse(o)
+    local m = crafted.pointer_message(o)
+    local msg, err = dns.parse(m)
+    local work = dns.work()
+    T.ok(work <= 32 * #m + 4096, string.format("%d steps for %d bytes", work, #m))
+    return msg, err, work, m
+  end
+  -- 127 pointers per name are allowed, 128 are not
+  local msg, err = parse{chain = 126, records = 3}
+  T.ok(msg, err)
+  T.eq(#msg.answers, 5, "answers")
+  T.eq(msg.answers[5].name, (rep("a", 60) .. "."):rep(3) .. rep("a", 60), "name down the chain")
+  msg, err = parse{chain = 127, records = 3}
+  T.eq(msg, nil, "128 pointers")
+  T.eq(err, "too many compression pointers")
+  -- the old bomb: 4,000 names down a chain of 8,000 pointers (32 million
+  -- hops, 225 ms a message before) fails at the first name
+  local work
+  msg, err, work = parse{chain = 8000}
+  T.eq(err, "too many compression pointers")
+  T.ok(work < 1000, "steps: " .. work)
+  -- 4,000 names of 127 pointers each: under the budget (23 steps a
+  -- byte), parsed; two such names a record: over it, refused
+  msg, err, work = parse{chain = 126}
+  T.ok(msg and #msg.answers > 4000, err)
+  msg, err = parse{chain = 126, cname = true}
+  T.eq(err, "compressed names expand too far")
+  -- the same through pkt:dns()
+  local m = crafted.pointer_message{chain = 8000}
+  local p = packet.from_bytes(pktsh.build.udp4{sport = 53, dport = 40000, payload = m})
+  msg, err = p:dns()
+  T.eq(msg, nil, "pkt:dns()"); T.eq(err, "too many compression pointers")
+  -- the fast path reads the first question, at 12: its pointers can
+  -- only go into the 12-byte header, 6 hops at most (here 12 -> 10 ->
+  -- ... -> 0, where the id's zero byte is the root)
+  local hdr = "\0\0\192\0\192\2\192\4\192\6\192\8"      -- flags..arcount as pointers
+  local _, _, _, qname = dns.question(hdr .. "\192\10\0\1\0\1")
+  T.eq(qname, ".", "the longest chain a first question can have")
+end)
+
 T.test("names: 255-octet limit", function()
   -- 4 labels of 63 = 4*64 + 1 = 257 octets: too long; 3*64 + 62 bytes ok
   local long = rep(char(63) .. rep("a", 63), 4) .. "\0"
@@ -443,11 +485,16 @@ T.test("dnsflow: IPv4 and IPv6 fragments", function()
   fe:feed(p2, function() n = n + 1 end)
   T.eq(n, 0, "expired before the last fragment")
   T.eq(fe:stats().frag_timeouts, 1, "timeout counted")
-  -- bounded: max_frags
+  -- bounded: max_frags, the oldest datagram evicted for a new one
   fe = dnsflow.new{ports = {53}, max_frags = 2}
-  collect(fe, {ip4(17, f1, {id = 1, mf = true}), ip4(17, f1, {id = 2, mf = true}),
-    ip4(17, f1, {id = 3, mf = true})})
-  T.eq(fe:stats().frag_dropped, 1, "over max_frags dropped")
+  got = collect(fe, {ip4(17, f1, {id = 1, mf = true}), ip4(17, f1, {id = 2, mf = true}),
+    ip4(17, f1, {id = 3, mf = true}),
+    ip4(17, f2, {id = 1, off = 120}), ip4(17, f2, {id = 3, off = 120})})
+  st = fe:stats()
+  -- id 3 evicts id 1, whose second half then evicts id 2
+  T.eq(st.frag_evicted, 2, "over max_frags: the oldest evicted")
+  T.eq(st.frag_dropped, 0, "nothing refused")
+  T.eq(#got, 1, "the newest completes, the evicted one does not")
 end)
 
 T.done()

@@ -9,6 +9,9 @@
 --   t:take(key)         -> the value (removing the entry), or nil
 --   t:expire(before)    -> how many entries with a value below `before` went
 --   t:count()           -> entries held
+--   t:stats()           -> {lookups, probes, rekeys, max_probe, probe_limit}:
+--       what lookups cost (probes / lookups slots each); keys are hashed
+--       under random tables (src/hash.c), so no sender can line them up
 --   t:batch(recs, stride, value_off, ops, n, out) -> records done
 --       puts (ops[i] == pending.PUT) and takes (pending.TAKE) for n records
 --       of an FFI array, in one call: a record's key at its start, its
@@ -79,6 +82,11 @@ end
 function Pending:count()
   if self.h == nil then return 0 end
   return C.pktsh_pending_count(self.h)
+end
+
+function Pending:stats()
+  if self.h == nil then error("stats: the table is closed", 2) end
+  return require("pktsh.accel.hash").table_stats(C.pktsh_pending_stats, self.h)
 end
 
 function Pending:close()

@@ -261,8 +261,8 @@ function M.open(ifname, opts)
     if not ring then g:close(); return nil, err end
     g.rings[i] = live.wrap(ring, ifname, ro)
   end
-  local e = errors.new()
-  if C.pktsh_privdrop(e) ~= 0 then g:close(); return nil, errors.message(e) end
+  local ok, err = require("pktsh.host.privs").drop(g)
+  if not ok then return nil, err end
   local first = g.rings[1]
   g.linktype, g.snaplen, g.ifindex, g.tstamp = first.linktype, first.snaplen, first.ifindex, first.tstamp
   if opts.duration then g.deadline = tonumber(C.pktsh_mono_ns()) + opts.duration * 1e9 end

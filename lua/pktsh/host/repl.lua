@@ -394,6 +394,8 @@ REPL keys
 
 topics.pcap_writer = [[
 pktsh.pcap_writer(path [, opts]) -> a pcap writer (nanosecond timestamps)
+  path: a new file replaces what is there (never through a symbolic link);
+        "-" is standard output; FIFOs and devices are written as they are
   opts: linktype (number or name: EN10MB, RAW, LINUX_SLL, ...; default
         EN10MB), snaplen (default 262144); or pass a source to copy both
   w:write(pkt)          appends a packet

@@ -10,7 +10,7 @@
 --     frag_timeout = 30,     -- s a fragmented datagram may stay incomplete
 --     max_flows = 10000,     -- TCP flows tracked at once
 --     max_frags = 1000,      -- fragmented datagrams being reassembled at once
---     max_buffer = 32 << 20, -- bytes buffered in all (TCP data + fragments)
+--     max_buffer = 32 << 20, -- bytes held in all (TCP data + fragments)
 --   }
 --   n = fe:feed(pkt, emit)   -- calls emit(ptr, len, meta, pkt) for each complete
 --                            -- DNS message this packet completes; returns n
@@ -49,13 +49,31 @@
 -- overlaps keep the first copy, datagrams over 65535 bytes or 64
 -- fragments dropped. Timeouts run on capture time, checked once a second.
 --
+-- Bounds (packets are written by attackers): a new flow at max_flows
+-- evicts the least recently active one, a new datagram at max_frags the
+-- oldest one, and bytes that would pass max_buffer evict the oldest state
+-- of either kind first (a flow's message that alone cannot fit is
+-- dropped and the flow resyncs). Flows and datagrams sit on lists in age
+-- order, so eviction takes O(1) and expiry looks only at what expires: a
+-- flood of 200,000 half-open flows costs per segment what ordinary
+-- segments do (it cost 20-40 times as much when a full table was swept
+-- for every new flow, and new flows were refused). Every byte held counts
+-- against max_buffer, each held segment or fragment with 64 more for its
+-- bookkeeping, and TCP stream buffers are C memory freed on release
+-- (2,000 flows each holding most of a 64 KiB message held 135 MB; now
+-- 32 MiB).
+--
 -- Counters (fe:stats()): udp, tcp (messages emitted), fragmented (of
 -- those, rebuilt from fragments), malformed (bad TCP length prefix, UDP
 -- header of a rebuilt datagram), dropped (= tcp_gaps + tcp_dropped +
--- frag_dropped), timeouts (= tcp_timeouts + frag_timeouts), and the parts:
--- tcp_flows, tcp_dups, tcp_gaps, tcp_dropped, tcp_timeouts, tcp_unfinished
--- (data left at FIN/RST), frag_datagrams, frag_dups, frag_dropped,
--- frag_timeouts, buffered (bytes held now).
+-- frag_dropped), timeouts (= tcp_timeouts + frag_timeouts), evicted (=
+-- tcp_evicted + frag_evicted: state given up to stay within the bounds),
+-- and the parts: tcp_flows, tcp_dups, tcp_gaps, tcp_dropped,
+-- tcp_timeouts, tcp_unfinished (data left at FIN/RST), tcp_evicted,
+-- frag_datagrams, frag_dups, frag_dropped, frag_timeouts, frag_evicted;
+-- flows, frags (held now), buffered (bytes held now), buffered_peak,
+-- state_visits (flows and datagrams looked at by expiry and eviction:
+-- the work state costs).
 local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
@@ -116,6 +134,46 @@ local meta_mt = {__index = function(m, k)
 end}
 
 ---------------------------------------------------------------------------
+-- State in age order: flows (least recently active first) and fragmented
+-- datagrams (first seen first) each on a doubly linked list through the
+-- entries themselves, so the oldest is at hand in O(1) for eviction, and
+-- expiry walks only what it expires.
+
+local function list_new()
+  local head = {}
+  head.newer, head.older = head, head
+  return head
+end
+
+local function unlink(e)
+  e.newer.older, e.older.newer = e.older, e.newer
+  e.newer, e.older = nil, nil
+end
+
+-- e becomes the newest of list head.
+local function push_newest(head, e)
+  local n = head.newer
+  e.newer, e.older = n, head
+  n.older, head.newer = e, e
+end
+
+local function oldest(head)
+  local e = head.older
+  if e == head then return nil end
+  return e
+end
+
+-- Bytes charged for a held segment or fragment besides its data (the
+-- Lua string and table around it), so that the byte cap bounds memory.
+local PIECE_COST = 64
+-- A flow's stream buffer holds the start of one message (at most 65535
+-- + 2 bytes) and the segment after it: sized to the whole message once
+-- its length is known, in C memory freed as soon as the flow lets go
+-- (src/buf.c), never more than BUF_MAX.
+local BUF_MAX = 131072
+local C = ffi.C
+
+local function buf_free(b) C.pktsh_buf_free(ffi.gc(b, nil)) end
 
 function M.new(opts)
   opts = opts or {}
@@ -133,14 +191,16 @@ function M.new(opts)
   local max_flows = opts.max_flows or 10000
   local max_frags = opts.max_frags or 1000
   local max_buffer = opts.max_buffer or 32 * 1048576
+  if max_flows < 1 or max_frags < 1 then error("dnsflow.new: max_flows and max_frags >= 1", 2) end
 
   local c = {udp = 0, tcp = 0, fragmented = 0, malformed = 0,
     tcp_flows = 0, tcp_dups = 0, tcp_gaps = 0, tcp_dropped = 0,
-    tcp_timeouts = 0, tcp_unfinished = 0,
-    frag_datagrams = 0, frag_dups = 0, frag_dropped = 0, frag_timeouts = 0}
-  local buffered = 0
-  local flows, nflows = {}, 0
-  local frags, nfrags = {}, 0
+    tcp_timeouts = 0, tcp_unfinished = 0, tcp_evicted = 0,
+    frag_datagrams = 0, frag_dups = 0, frag_dropped = 0, frag_timeouts = 0, frag_evicted = 0,
+    state_visits = 0}
+  local buffered, peak = 0, 0
+  local flows, nflows, flow_age = {}, 0, list_new()
+  local frags, nfrags, frag_age = {}, 0, list_new()
   local last_sweep = nil
   local meta = setmetatable({}, meta_mt)
   local box = box_t()
@@ -153,12 +213,97 @@ function M.new(opts)
     box.p = p
   end
 
+  local function hold(n)
+    buffered = buffered + n
+    if buffered > peak then peak = buffered end
+  end
+
   -- TCP -------------------------------------------------------------------
 
-  local function drop_flow(key, fl)
-    buffered = buffered - #fl.buf - fl.ooobytes
-    flows[key] = nil
+  local function free_buf(fl)
+    if fl.buf then buf_free(fl.buf) end
+    buffered = buffered - fl.cap
+    fl.buf, fl.cap, fl.off, fl.len = nil, 0, 0, 0
+  end
+
+  -- What a flow holds: its stream buffer and its out-of-order segments.
+  local function release(fl)
+    local ooo = fl.ooo and #fl.ooo * PIECE_COST or 0
+    buffered = buffered - fl.ooobytes - ooo
+    fl.ooo, fl.ooobytes = nil, 0
+    free_buf(fl)
+  end
+
+  local function drop_flow(fl)
+    release(fl)
+    unlink(fl)
+    flows[fl.key] = nil
     nflows = nflows - 1
+  end
+
+  local function drop_frag(e)
+    buffered = buffered - e.bytes
+    unlink(e)
+    frags[e.key] = nil
+    nfrags = nfrags - 1
+  end
+
+  local function evict_flow(fl)
+    c.tcp_evicted = c.tcp_evicted + 1
+    c.state_visits = c.state_visits + 1
+    drop_flow(fl)
+  end
+
+  local function evict_frag(e)
+    c.frag_evicted = c.frag_evicted + 1
+    c.state_visits = c.state_visits + 1
+    drop_frag(e)
+  end
+
+  -- Room for n more bytes under max_buffer: the oldest state (flows and
+  -- datagrams, whichever is older) goes first, never `keep`. False when
+  -- only keep is left.
+  local function make_room(n, keep)
+    while buffered + n > max_buffer do
+      local fl, e = oldest(flow_age), oldest(frag_age)
+      if fl == keep then fl = fl.newer ~= flow_age and fl.newer or nil end
+      if e == keep then e = e.newer ~= frag_age and e.newer or nil end
+      if fl and (not e or fl.last <= e.first) then evict_flow(fl)
+      elseif e then evict_frag(e)
+      else return false end
+    end
+    return true
+  end
+
+  -- The length of the message whose start fl holds followed by d[0, n)
+  -- (prefix included), or 0 while its prefix is incomplete.
+  local function message_len(fl, d, n)
+    if fl.len >= 2 then return 2 + be16(fl.buf, fl.off) end
+    if fl.len == 1 and n >= 1 then return 2 + bor(lshift(fl.buf[fl.off], 8), d[0]) end
+    if fl.len == 0 and n >= 2 then return 2 + be16(d, 0) end
+    return 0
+  end
+
+  -- Room in fl's buffer for d[0, n) (false: none under the cap).
+  local function reserve(fl, d, n)
+    local need = fl.len + n
+    if fl.off + need <= fl.cap then return true end
+    if need <= fl.cap and fl.off >= fl.len then       -- the data fits once moved down
+      ffi.copy(fl.buf, fl.buf + fl.off, fl.len)
+      fl.off = 0
+      return true
+    end
+    local cap = max(need, message_len(fl, d, n))
+    cap = band(cap + 255, -256)
+    if cap > BUF_MAX or not make_room(cap - fl.cap, fl) then return false end
+    local b = C.pktsh_buf_new(cap)
+    if b == nil then return false end
+    b = ffi.gc(b, C.pktsh_buf_free)
+    if fl.len > 0 then ffi.copy(b, fl.buf + fl.off, fl.len) end
+    if fl.buf then buf_free(fl.buf) end
+    hold(cap - fl.cap)
+    fl.buf, fl.cap, fl.off = b, cap, 0
+    return true
   end
 
   -- Emits the whole messages at the start of [d, d+n); returns how many
@@ -181,25 +326,43 @@ function M.new(opts)
     return pos, k
   end
 
+  -- Appends n bytes to fl's buffer (the caller reserved them).
+  local function append(fl, d, n)
+    ffi.copy(fl.buf + fl.off + fl.len, d, n)
+    fl.len = fl.len + n
+  end
+
+  -- Resynchronises fl at seq: what it held is dropped.
+  local function resync(fl, seq)
+    release(fl)
+    fl.nxt = seq
+  end
+
   -- In-order data at d[0, n) for flow fl; returns messages emitted.
   local function take(fl, d, n, emit)
-    local k
+    local k, used
     fl.nxt = (fl.nxt + n) % SEQ
-    if #fl.buf == 0 then
-      local used
+    if fl.len == 0 then
       used, k = messages(d, n, emit)
-      if used < n then
-        fl.buf = fstring(d + used, n - used)
-        buffered = buffered + n - used
+      if used == n then return k end
+      d, n = d + used, n - used
+      if not reserve(fl, d, n) then
+        c.tcp_dropped = c.tcp_dropped + 1
+        resync(fl, fl.nxt)
+        return k
       end
-    else
-      local s = fl.buf .. fstring(d, n)
-      buffered = buffered + n
-      local used
-      used, k = messages(cast(u8p, s), #s, emit)
-      fl.buf = used < #s and s:sub(used + 1) or ""
-      buffered = buffered - used
+      append(fl, d, n)
+      return k
     end
+    if not reserve(fl, d, n) then
+      c.tcp_dropped = c.tcp_dropped + 1
+      resync(fl, fl.nxt)
+      return 0
+    end
+    append(fl, d, n)
+    used, k = messages(fl.buf + fl.off, fl.len, emit)
+    fl.off, fl.len = fl.off + used, fl.len - used
+    if fl.len == 0 then free_buf(fl) end
     return k
   end
 
@@ -216,14 +379,15 @@ function M.new(opts)
         if rel <= 0 then
           table.remove(fl.ooo, i)
           fl.ooobytes = fl.ooobytes - n
-          buffered = buffered - n
+          buffered = buffered - n - PIECE_COST
           if rel + n > 0 then
             k = k + take(fl, cast(u8p, seg.data) - rel, n + rel, emit)
           end
           progress = true
+          if not fl.ooo then break end        -- take() resynchronised the flow
         end
       end
-      if #fl.ooo == 0 then fl.ooo = nil end
+      if fl.ooo and #fl.ooo == 0 then fl.ooo = nil end
     end
     return k
   end
@@ -239,21 +403,31 @@ function M.new(opts)
     -- A gap: hold the segment while there is room, else resync here.
     local ooo = fl.ooo
     if (not ooo or #ooo < OOO_SEGS) and fl.ooobytes + n <= OOO_BYTES
-       and buffered + n <= max_buffer then
+       and buffered + n + PIECE_COST <= max_buffer then
       ooo = ooo or {}
       fl.ooo = ooo
       ooo[#ooo + 1] = {seq = seq, data = fstring(d, n)}
       fl.ooobytes = fl.ooobytes + n
-      buffered = buffered + n
+      hold(n + PIECE_COST)
       return 0
     end
     c.tcp_gaps = c.tcp_gaps + 1
-    buffered = buffered - #fl.buf - fl.ooobytes
-    fl.buf, fl.ooo, fl.ooobytes, fl.nxt = "", nil, 0, seq
+    resync(fl, seq)
     return take(fl, d, n, emit)
   end
 
-  local sweep
+  -- A new flow at sequence number nxt, the newest; at max_flows the
+  -- least recently active one makes room.
+  local function new_flow(key, nxt, ts)
+    if nflows >= max_flows then evict_flow(oldest(flow_age)) end
+    local fl = {key = key, nxt = nxt, buf = nil, cap = 0, off = 0, len = 0,
+      ooo = nil, ooobytes = 0, last = ts}
+    flows[key] = fl
+    push_newest(flow_age, fl)
+    nflows = nflows + 1
+    c.tcp_flows = c.tcp_flows + 1
+    return fl
+  end
 
   -- A TCP flow's table key: addresses, then ports.
   local function flow_key(d, l3, off, ipver)
@@ -282,7 +456,7 @@ function M.new(opts)
       fl = flows[key]
     end
     if syn then
-      if fl then drop_flow(key, fl) end
+      if fl then drop_flow(fl) end
       fl = nil
       seq = (seq + 1) % SEQ
     end
@@ -299,54 +473,29 @@ function M.new(opts)
       local used, k = messages(d + poff, n, emit)
       if used == n or fin or rst then return k end
       -- a message continues in the next segments: keep the rest
-      if nflows >= max_flows then
-        sweep(ts, false)
-        if nflows >= max_flows then c.tcp_dropped = c.tcp_dropped + 1; return k end
-      end
-      fl = {nxt = (seq + n) % SEQ, buf = fstring(d + poff + used, n - used),
-        ooobytes = 0, last = ts, ooo = nil}
-      buffered = buffered + n - used
-      flows[key or flow_key(d, p.l3off, off, ipver)] = fl
-      nflows = nflows + 1
-      c.tcp_flows = c.tcp_flows + 1
-      return k
+      fl = new_flow(key or flow_key(d, p.l3off, off, ipver), (seq + used) % SEQ, ts)
+      return k + take(fl, d + poff + used, n - used, emit)
     end
-    if not fl then
-      if nflows >= max_flows then
-        sweep(ts, false)
-        if nflows >= max_flows then c.tcp_dropped = c.tcp_dropped + 1; return 0 end
-      end
-      fl = {nxt = seq, buf = "", ooobytes = 0, last = ts, ooo = nil}
-      flows[key] = fl
-      nflows = nflows + 1
-      c.tcp_flows = c.tcp_flows + 1
+    if fl then
+      fl.last = ts
+      unlink(fl)
+      push_newest(flow_age, fl)
+    else
+      fl = new_flow(key, seq, ts)
     end
-    fl.last = ts
     local k = 0
     if n > 0 then
-      if buffered + n > max_buffer then
-        c.tcp_dropped = c.tcp_dropped + 1
-        buffered = buffered - #fl.buf - fl.ooobytes
-        fl.buf, fl.ooo, fl.ooobytes, fl.nxt = "", nil, 0, (seq + n) % SEQ
-      else
-        set_meta(p, "tcp", ipver, sp, dp, ts, false)
-        k = segment(fl, seq, d + poff, n, emit)
-      end
+      set_meta(p, "tcp", ipver, sp, dp, ts, false)
+      k = segment(fl, seq, d + poff, n, emit)
     end
     if fin or rst then
-      if #fl.buf > 0 or fl.ooo then c.tcp_unfinished = c.tcp_unfinished + 1 end
-      drop_flow(key, fl)
+      if fl.len > 0 or fl.ooo then c.tcp_unfinished = c.tcp_unfinished + 1 end
+      drop_flow(fl)
     end
     return k
   end
 
   -- Fragments -------------------------------------------------------------
-
-  local function frag_done(key, e)
-    buffered = buffered - e.bytes
-    frags[key] = nil
-    nfrags = nfrags - 1
-  end
 
   -- The rebuilt datagram when every byte from 0 to total is present.
   local function assemble(e)
@@ -367,6 +516,17 @@ function M.new(opts)
       if n > 0 then fcopy(buf + pc.off, pc.data, n) end
     end
     return buf
+  end
+
+  -- A new datagram being rebuilt, the newest; at max_frags the oldest
+  -- makes room.
+  local function new_frag(key, ts)
+    if nfrags >= max_frags then evict_frag(oldest(frag_age)) end
+    local e = {key = key, pieces = {}, bytes = 0, total = nil, first = ts}
+    frags[key] = e
+    push_newest(frag_age, e)
+    nfrags = nfrags + 1
+    return e
   end
 
   local function fragment(p, d, ts, ipver, emit)
@@ -400,39 +560,34 @@ function M.new(opts)
     if n < 0 then return 0 end
     local key = fstring(kbuf, ipver == 4 and 11 or 37)
     local e = frags[key]
-    if not e then
-      if nfrags >= max_frags then
-        sweep(ts, false)
-        if nfrags >= max_frags then c.frag_dropped = c.frag_dropped + 1; return 0 end
+    if e then
+      for _, pc in ipairs(e.pieces) do
+        if pc.off == off and #pc.data == n then c.frag_dups = c.frag_dups + 1; return 0 end
       end
-      e = {pieces = {}, bytes = 0, total = nil, first = ts}
-      frags[key] = e
-      nfrags = nfrags + 1
+    else
+      e = new_frag(key, ts)
     end
-    if off + n > FRAG_MAX or #e.pieces >= FRAG_PIECES or buffered + n > max_buffer then
+    if off + n > FRAG_MAX or #e.pieces >= FRAG_PIECES or not make_room(n + PIECE_COST, e) then
       c.frag_dropped = c.frag_dropped + 1
-      frag_done(key, e)
+      drop_frag(e)
       return 0
-    end
-    for _, pc in ipairs(e.pieces) do
-      if pc.off == off and #pc.data == n then c.frag_dups = c.frag_dups + 1; return 0 end
     end
     if last then
       if e.total and e.total ~= off + n then
         c.frag_dropped = c.frag_dropped + 1
-        frag_done(key, e)
+        drop_frag(e)
         return 0
       end
       e.total = off + n
     end
     e.pieces[#e.pieces + 1] = {off = off, data = fstring(d + dstart, n)}
-    e.bytes = e.bytes + n
-    buffered = buffered + n
+    e.bytes = e.bytes + n + PIECE_COST
+    hold(n + PIECE_COST)
     if not e.total then return 0 end
     local buf = assemble(e)
     if not buf then return 0 end
     local total = e.total
-    frag_done(key, e)
+    drop_frag(e)
     c.frag_datagrams = c.frag_datagrams + 1
     if total < 8 then c.malformed = c.malformed + 1; return 0 end
     local sp, dp, ulen = be16(buf, 0), be16(buf, 2), be16(buf, 4)
@@ -449,20 +604,25 @@ function M.new(opts)
 
   -- Timeouts ----------------------------------------------------------------
 
-  -- Expires state idle since before now - timeout; everything when now
-  -- is nil. count: whether incomplete state counts as a timeout.
-  sweep = function(now, all)
-    for key, fl in pairs(flows) do
-      if all or now - fl.last > tcp_timeout then
-        if #fl.buf > 0 or fl.ooo then c.tcp_timeouts = c.tcp_timeouts + 1 end
-        drop_flow(key, fl)
-      end
+  -- Expires state idle since before now - timeout, oldest first, and
+  -- stops at the first that is not: the work is what expires (plus one).
+  -- all: everything (the end of input).
+  local function sweep(now, all)
+    while true do
+      local fl = oldest(flow_age)
+      if not fl then break end
+      c.state_visits = c.state_visits + 1
+      if not all and now - fl.last <= tcp_timeout then break end
+      if fl.len > 0 or fl.ooo then c.tcp_timeouts = c.tcp_timeouts + 1 end
+      drop_flow(fl)
     end
-    for key, e in pairs(frags) do
-      if all or now - e.first > frag_timeout then
-        c.frag_timeouts = c.frag_timeouts + 1
-        frag_done(key, e)
-      end
+    while true do
+      local e = oldest(frag_age)
+      if not e then break end
+      c.state_visits = c.state_visits + 1
+      if not all and now - e.first <= frag_timeout then break end
+      c.frag_timeouts = c.frag_timeouts + 1
+      drop_frag(e)
     end
   end
 
@@ -522,7 +682,8 @@ function M.new(opts)
     for k, v in pairs(c) do s[k] = v end
     s.dropped = c.tcp_gaps + c.tcp_dropped + c.frag_dropped
     s.timeouts = c.tcp_timeouts + c.frag_timeouts
-    s.buffered = buffered
+    s.evicted = c.tcp_evicted + c.frag_evicted
+    s.buffered, s.buffered_peak = buffered, peak
     s.flows, s.frags = nflows, nfrags
     return s
   end

@@ -93,6 +93,9 @@ local icmp_p = ffi.typeof("const struct pktsh_hdr_icmp *")
 
 -- Network-order loads. bswap works on 32 bits, so a 16-bit field is
 -- swapped into the top half and shifted down.
+-- The header views spell n16 out as rshift(bswap(x), 16): a helper this
+-- small, hot in every field read, was sometimes blacklisted by the JIT
+-- (see the note on the decoders below) and sent traces to the interpreter.
 local function n16(x) return rshift(bswap(x), 16) end
 local function n32(x)
   local v = bswap(x)
@@ -268,28 +271,28 @@ local function view(ctype, getters, methods)
 end
 
 view("struct pktsh_hdr_eth", {
-  type = function(h) return n16(h._type) end,
+  type = function(h) return rshift(bswap(h._type), 16) end,
 })
 
 view("struct pktsh_hdr_vlan", {
-  tci = function(h) return n16(h._tci) end,
-  id = function(h) return band(n16(h._tci), 0x0fff) end,
-  pcp = function(h) return rshift(n16(h._tci), 13) end,
-  dei = function(h) return band(rshift(n16(h._tci), 12), 1) end,
-  type = function(h) return n16(h._type) end,
+  tci = function(h) return rshift(bswap(h._tci), 16) end,
+  id = function(h) return band(rshift(bswap(h._tci), 16), 0x0fff) end,
+  pcp = function(h) return rshift(rshift(bswap(h._tci), 16), 13) end,
+  dei = function(h) return band(rshift(rshift(bswap(h._tci), 16), 12), 1) end,
+  type = function(h) return rshift(bswap(h._type), 16) end,
 })
 
 view("struct pktsh_hdr_ip4", {
   version = function(h) return rshift(h._vhl, 4) end,
   ihl = function(h) return band(h._vhl, 15) end,            -- in 32-bit words
   hlen = function(h) return band(h._vhl, 15) * 4 end,       -- in bytes
-  len = function(h) return n16(h._len) end,
-  id = function(h) return n16(h._id) end,
-  flags = function(h) return rshift(n16(h._off), 13) end,
-  df = function(h) return band(n16(h._off), 0x4000) ~= 0 end,
-  mf = function(h) return band(n16(h._off), 0x2000) ~= 0 end,
-  frag_off = function(h) return band(n16(h._off), 0x1fff) * 8 end,  -- bytes
-  sum = function(h) return n16(h._sum) end,
+  len = function(h) return rshift(bswap(h._len), 16) end,
+  id = function(h) return rshift(bswap(h._id), 16) end,
+  flags = function(h) return rshift(rshift(bswap(h._off), 16), 13) end,
+  df = function(h) return band(rshift(bswap(h._off), 16), 0x4000) ~= 0 end,
+  mf = function(h) return band(rshift(bswap(h._off), 16), 0x2000) ~= 0 end,
+  frag_off = function(h) return band(rshift(bswap(h._off), 16), 0x1fff) * 8 end,  -- bytes
+  sum = function(h) return rshift(bswap(h._sum), 16) end,
   hlim = function(h) return h.ttl end,
 }, {
   src_str = function(h) return in4_str(h.src) end,
@@ -300,8 +303,8 @@ view("struct pktsh_hdr_ip6", {
   version = function(h) return rshift(n32(h._vtf), 28) end,
   tclass = function(h) return band(rshift(n32(h._vtf), 20), 255) end,
   flow = function(h) return band(n32(h._vtf), 0xfffff) end,
-  plen = function(h) return n16(h._plen) end,
-  len = function(h) return n16(h._plen) + 40 end,
+  plen = function(h) return rshift(bswap(h._plen), 16) end,
+  len = function(h) return rshift(bswap(h._plen), 16) + 40 end,
   proto = function(h) return h.nxt end,   -- first next header; pkt:proto() is the transport
   ttl = function(h) return h.hlim end,
 }, {
@@ -312,16 +315,16 @@ view("struct pktsh_hdr_ip6", {
 M.TCP = {FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10,
   URG = 0x20, ECE = 0x40, CWR = 0x80}
 view("struct pktsh_hdr_tcp", {
-  sport = function(h) return n16(h._sport) end,
-  dport = function(h) return n16(h._dport) end,
+  sport = function(h) return rshift(bswap(h._sport), 16) end,
+  dport = function(h) return rshift(bswap(h._dport), 16) end,
   seq = function(h) return n32(h._seq) end,
   ack = function(h) return n32(h._ack) end,
   doff = function(h) return rshift(h._off, 4) end,           -- in 32-bit words
   hlen = function(h) return rshift(h._off, 4) * 4 end,       -- in bytes
   flags = function(h) return h._flags end,
-  win = function(h) return n16(h._win) end,
-  sum = function(h) return n16(h._sum) end,
-  urp = function(h) return n16(h._urp) end,
+  win = function(h) return rshift(bswap(h._win), 16) end,
+  sum = function(h) return rshift(bswap(h._sum), 16) end,
+  urp = function(h) return rshift(bswap(h._urp), 16) end,
   syn = function(h) return band(h._flags, 0x02) ~= 0 end,
   ackf = function(h) return band(h._flags, 0x10) ~= 0 end,
   fin = function(h) return band(h._flags, 0x01) ~= 0 end,
@@ -330,17 +333,17 @@ view("struct pktsh_hdr_tcp", {
 })
 
 view("struct pktsh_hdr_udp", {
-  sport = function(h) return n16(h._sport) end,
-  dport = function(h) return n16(h._dport) end,
-  len = function(h) return n16(h._len) end,
-  sum = function(h) return n16(h._sum) end,
+  sport = function(h) return rshift(bswap(h._sport), 16) end,
+  dport = function(h) return rshift(bswap(h._dport), 16) end,
+  len = function(h) return rshift(bswap(h._len), 16) end,
+  sum = function(h) return rshift(bswap(h._sum), 16) end,
 })
 
 view("struct pktsh_hdr_icmp", {
-  sum = function(h) return n16(h._sum) end,
-  id = function(h) return n16(h._id) end,
-  seq = function(h) return n16(h._seq) end,
-  rest = function(h) return bor(lshift(n16(h._id), 16), n16(h._seq)) end,
+  sum = function(h) return rshift(bswap(h._sum), 16) end,
+  id = function(h) return rshift(bswap(h._id), 16) end,
+  seq = function(h) return rshift(bswap(h._seq), 16) end,
+  rest = function(h) return bor(lshift(rshift(bswap(h._id), 16), 16), rshift(bswap(h._seq), 16)) end,
 })
 
 ---------------------------------------------------------------------------

@@ -260,14 +260,16 @@ function M.xml(s)
   return concat(out)
 end
 
--- Writes text to path ("-" for standard output): true or nil, err.
+-- Writes text to path ("-" for standard output): true or nil, err. The
+-- file is opened as the pcap writer opens its own (src/outfile.c): never
+-- through a symbolic link someone planted at the path.
 function M.write_file(path, text)
   if path == "-" then io.stdout:write(text); io.stdout:flush(); return true end
-  local f, err = io.open(path, "wb")
-  if not f then return nil, err end
-  local ok, werr = f:write(text)
-  f:close()
-  if not ok then return nil, werr end
+  local errors = require "pktsh.host.errors"
+  local err = errors.new()
+  if require("ffi").C.pktsh_output_write(path, text, #text, err) ~= 0 then
+    return nil, errors.message(err)
+  end
   return true
 end
 

@@ -7,7 +7,7 @@
 --   local h = pktsh.hist.new{width = 10, lo = 5}  -- [5,15) [15,25) ...
 --   local h = pktsh.hist.new{log = true}          -- 0 (v < 1), [1,2) [2,4) [4,8) ...
 --   local h = pktsh.hist.new{log = true, sub = 64}-- 64 buckets per power of two
---   h:add(v [, weight])       nil is counted as missing; weight defaults to 1
+--   h:add(v [, weight])       nil (and NaN) is counted as missing; weight defaults to 1
 --   h:quantile(q), h:mean()   (bin midpoints for binned kinds, clamped to min/max)
 --   h:bins()                  {lo=, hi=, key=, label=, count=} in order
 --   h:render{rows=, width=, ascii=, title=}  -> text with bars
@@ -16,14 +16,29 @@
 --                             workers return them) summed into a
 --   pktsh.hist.from(t)        the object again over a plain table
 --
--- The state is a plain table (chart = "hist", kind, counts, n, ...):
+--   h:get(k)                  the count of value k (per-value kinds) or of
+--                             bin k (binned kinds: the key bins() gives), or 0
+--
+-- The state is a plain table (chart = "hist", kind, counts, keys, n, ...):
 -- pktsh.parallel hands it between workers as it is. Memory is bounded:
 -- log2 kinds hold at most 64 * sub bins; the per-value kind keeps at most
 -- max_keys values (default 10000) and counts the rest as `other`; linear
 -- bins are sparse (only bins that were hit are stored).
 --
+-- Values come from packets, and LuaJIT hashes a number table key by its
+-- value, unkeyed: counts keyed by ports (or latencies, from a crafted
+-- capture) a sender chose could be made one long chain, every add
+-- walking it. So a number (a value, a bin index) is keyed by
+-- pktsh.hash.num of it (keyed, 53 bits) in counts, the number itself in
+-- keys[]; strings key counts as they are (LuaJIT finds them by random
+-- ids). Read counts through h:get and h:bins.
+--
 -- pktsh.hist.run(src, key, opts) drives a source (see the function).
 local chart = require "pktsh.report.chart"
+local ffi = require "ffi"
+require "pktsh.cdef"
+-- bins come again and again: hash.num's memo; values (latencies) seldom do
+local hash_num, hash_value = require("pktsh.accel.hash").num, ffi.C.pktsh_hash_num
 
 local M = {}
 local H = {}
@@ -41,7 +56,7 @@ end
 function M.new(opts)
   opts = opts or {}
   argcheck(type(opts) == "table", 1, "hist.new", "table or nil")
-  local h = {chart = "hist", counts = {}, n = 0, sum = 0, missing = 0,
+  local h = {chart = "hist", counts = {}, keys = {}, n = 0, sum = 0, missing = 0,
              label = opts.label or opts.name}
   if opts.log then
     h.kind = "log2"
@@ -64,7 +79,18 @@ end
 
 -- The object over a plain table (after it crossed from a worker).
 function M.from(t)
+  t.keys = t.keys or {}
   return setmetatable(t, H)
+end
+
+-- counts' key for k: a number's keyed hash, a string itself.
+local function slot(k)
+  if type(k) == "number" then return hash_num(k) end
+  return k
+end
+
+function H:get(k)
+  return self.counts[slot(k)] or 0
 end
 
 -- Bin index of a number for the binned kinds: with v = m * 2^e and
@@ -111,7 +137,7 @@ end
 
 function H:add(v, w)
   w = w or 1
-  if v == nil then self.missing = self.missing + w; return end
+  if v == nil or v ~= v then self.missing = self.missing + w; return end
   local counts = self.counts
   local kind = self.kind
   local tv = type(v)
@@ -123,10 +149,12 @@ function H:add(v, w)
   end
   self.n = self.n + w
   if kind == "values" then
-    local c = counts[v]
-    if c then counts[v] = c + w
+    local k = tv == "number" and hash_value(v) or v
+    local c = counts[k]
+    if c then counts[k] = c + w
     elseif self.nkeys < self.max_keys then
-      counts[v] = w
+      counts[k] = w
+      if tv == "number" then self.keys[k] = v end
       self.nkeys = self.nkeys + 1
     else
       self.other = self.other + w
@@ -139,7 +167,9 @@ function H:add(v, w)
   local i
   if kind == "log2" then i = log_index(v, self.sub)
   else i = floor((v - self.lo) / self.width) end
-  counts[i] = (counts[i] or 0) + w
+  local k = hash_num(i)
+  local c = counts[k]
+  if c then counts[k] = c + w else counts[k] = w; self.keys[k] = i end
 end
 
 -- Adds arr[0] .. arr[n - 1] (a C array of numbers), weight 1 each: for
@@ -148,7 +178,7 @@ end
 function H:add_array(arr, n)
   if n <= 0 then return end
   local kind = self.kind
-  local counts, sum = self.counts, self.sum
+  local counts, keys, sum = self.counts, self.keys, self.sum
   local mn, mx = self.min or huge, self.max or -huge
   if kind == "values" then
     local nkeys, max_keys, other = self.nkeys, self.max_keys, self.other
@@ -156,9 +186,10 @@ function H:add_array(arr, n)
       local v = arr[i]
       sum = sum + v
       mn, mx = min(mn, v), max(mx, v)
-      local c = counts[v]
-      if c then counts[v] = c + 1
-      elseif nkeys < max_keys then counts[v] = 1; nkeys = nkeys + 1
+      local k = hash_value(v)
+      local c = counts[k]
+      if c then counts[k] = c + 1
+      elseif nkeys < max_keys then counts[k] = 1; keys[k] = v; nkeys = nkeys + 1
       else other = other + 1 end
     end
     self.nkeys, self.other = nkeys, other
@@ -172,7 +203,9 @@ function H:add_array(arr, n)
     mn, mx = min(mn, v), max(mx, v)
     local b
     if log2 then b = log_index(v, sub) else b = floor((v - lo) / width) end
-    counts[b] = (counts[b] or 0) + 1
+    local k = hash_num(b)
+    local c = counts[k]
+    if c then counts[k] = c + 1 else counts[k] = 1; keys[k] = b end
   end
   self.sum, self.n, self.min, self.max = sum, self.n + n, mn, mx
 end
@@ -198,9 +231,12 @@ end
 -- per-value kinds by count (largest first), or by value with order = "key".
 function H:bins(order, span)
   local list = {}
+  local keys = self.keys
   if self.kind == "values" then
     for k, c in pairs(self.counts) do
-      list[#list + 1] = {key = k, label = keystr(k), count = c}
+      local v = keys[k]
+      if v == nil then v = k end
+      list[#list + 1] = {key = v, label = keystr(v), count = c}
     end
     if order == "key" then
       table.sort(list, function(a, b)
@@ -219,7 +255,7 @@ function H:bins(order, span)
     return list
   end
   local idx = {}
-  for i in pairs(self.counts) do idx[#idx + 1] = i end
+  for k in pairs(self.counts) do idx[#idx + 1] = keys[k] end
   table.sort(idx)
   if #idx == 0 then return list end
   local first, last = idx[1], idx[#idx]
@@ -229,7 +265,7 @@ function H:bins(order, span)
     local label
     if self.kind == "log2" and i == 0 then label = "< 1"
     else label = format("[%s, %s)", fmtv(lo), fmtv(hi)) end
-    list[#list + 1] = {key = i, lo = lo, hi = hi, label = label, count = self.counts[i] or 0}
+    list[#list + 1] = {key = i, lo = lo, hi = hi, label = label, count = self:get(i)}
   end
   if fill then
     for i = first, last do push(i) end
@@ -247,22 +283,20 @@ function H:quantile(q)
   if q <= 0 then return self.min end
   if q >= 1 then return self.max end
   local list
+  local keys = self.keys
   if self.kind == "values" then
     list = {}
     for k, c in pairs(self.counts) do
-      if type(k) == "number" then list[#list + 1] = {key = k, count = c} end
+      local v = keys[k]
+      if v ~= nil then list[#list + 1] = {key = v, count = c} end
     end
     table.sort(list, function(a, b) return a.key < b.key end)
   else
     -- the bins that have counts, in order, without bins()'s labels
-    local idx = {}
-    for i in pairs(self.counts) do idx[#idx + 1] = i end
-    table.sort(idx)
     list = {}
-    for j, i in ipairs(idx) do
-      local lo, hi = bin_range(self, i)
-      list[j] = {lo = lo, hi = hi, count = self.counts[i]}
-    end
+    for k, c in pairs(self.counts) do list[#list + 1] = {i = keys[k], count = c} end
+    table.sort(list, function(a, b) return a.i < b.i end)
+    for _, b in ipairs(list) do b.lo, b.hi = bin_range(self, b.i) end
   end
   local total = 0
   for _, b in ipairs(list) do total = total + b.count end
@@ -409,7 +443,8 @@ function M.merge(a, b)
   if a.kind ~= b.kind or a.width ~= b.width or a.lo ~= b.lo or a.sub ~= b.sub then
     error(format("hist.merge: different histograms (%s and %s)", a.kind, b.kind), 2)
   end
-  local ca = a.counts
+  M.from(a); M.from(b)
+  local ca, ka, kb = a.counts, a.keys, b.keys
   for k, c in pairs(b.counts) do
     local x = ca[k]
     if x then ca[k] = x + c
@@ -417,6 +452,7 @@ function M.merge(a, b)
       a.other = a.other + c
     else
       ca[k] = c
+      ka[k] = kb[k]
       if a.kind == "values" then a.nkeys = a.nkeys + 1 end
     end
   end

@@ -5,6 +5,8 @@
 --   t:add(key [, weight])              -- weight > 0, default 1; true when
 --                                      -- key was not in the table before
 --   t:label(key, text)                 -- the text shown for key
+--   t:get(key) -> count, err           -- 0, 0 when not kept
+--   t:set(key, count [, err])          -- for a table built by hand
 --   t:top(k)  -> {{key=, count=, err=, guaranteed=}, ...} largest first
 --   t:render{rows=, ascii=, title=} t:json() t:csv() t:svg{title=|path}
 --   pktsh.topk.merge(a, b)             -- objects or plain tables (workers)
@@ -34,7 +36,25 @@
 -- A minimum is found without a heap: one scan collects every key at the
 -- current minimum count, and evictions pop from that list (skipping keys
 -- whose count has grown since); a new scan happens only when it runs out.
+--
+-- Keys come from packets, and LuaJIT hashes a number table key by its
+-- value, unkeyed: a sender choosing ports (or any numbers) can make them
+-- one long chain, every add walking it (255 crafted ports cost 30 times
+-- random ones). So counts, errs and labels are keyed by pktsh.hash.num
+-- of a number key (keyed, 53 bits), the key itself in keys[]; strings
+-- key them as they are (LuaJIT finds strings by random ids). Read them
+-- through t:get and t:top.
 local chart = require "pktsh.report.chart"
+local ffi = require "ffi"
+require "pktsh.cdef"
+local C = ffi.C
+local hash_num = require("pktsh.accel.hash").num
+
+-- The table key of a key: a number's keyed hash, anything else itself.
+local function slot(key)
+  if type(key) == "number" then return hash_num(key) end
+  return key
+end
 
 local M = {}
 local T = {}
@@ -50,13 +70,22 @@ function M.new(m)
   if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
     error("bad argument #1 to 'topk.new' (a whole number of counters >= 1 expected)", 2)
   end
-  return setmetatable({chart = "topk", capacity = m, n = 0, size = 0,
-                       counts = {}, errs = {}, cand = {}, ci = 1, cn = 0, cmin = 0}, T)
+  return setmetatable({chart = "topk", capacity = m, n = 0, size = 0, counts = {}, errs = {},
+                       keys = {}, cand = {}, ci = 1, cn = 0, cmin = 0}, T)
 end
 
 function M.from(t)
   t.cand, t.ci, t.cn, t.cmin = t.cand or {}, t.ci or 1, t.cn or 0, t.cmin or 0
+  t.keys = t.keys or {}
   return setmetatable(t, T)
+end
+
+-- Sets the count (and err) of key, as a table built by hand needs.
+function T:set(key, count, err)
+  local k = slot(key)
+  if k ~= key then self.keys[k] = key end
+  self.counts[k] = count
+  self.errs[k] = err and err > 0 and err or nil
 end
 
 -- A key with the smallest count, and that count (the table is full).
@@ -98,19 +127,22 @@ function T:add(key, w)
   w = w or 1
   self.n = self.n + w
   local counts = self.counts
-  local c = counts[key]
-  if c then counts[key] = c + w; return false end
+  local k = slot(key)
+  local c = counts[k]
+  if c then counts[k] = c + w; return false end
+  if k ~= key then self.keys[k] = key end
   local size = self.size
   if size < self.capacity then
-    counts[key] = w
+    counts[k] = w
     self.size = size + 1
     return true
   end
   local victim, cmin = pop_min(self, counts)
   counts[victim] = nil
   self.errs[victim] = nil
-  counts[key] = cmin + w
-  self.errs[key] = cmin
+  self.keys[victim] = nil
+  counts[k] = cmin + w
+  self.errs[k] = cmin
   return true
 end
 
@@ -126,6 +158,7 @@ end
 function T:label(key, text)
   local labels = self.labels
   if not labels then labels = {}; self.labels = labels; self.nlabels = 0 end
+  key = slot(key)
   if labels[key] == nil then
     local n = (self.nlabels or 0) + 1
     self.nlabels = n
@@ -136,8 +169,9 @@ end
 
 -- The count and error of one key (0, c_min-or-0 when it is not kept).
 function T:get(key)
-  local c = self.counts[key]
-  if c then return c, self.errs[key] or 0 end
+  local k = slot(key)
+  local c = self.counts[k]
+  if c then return c, self.errs[k] or 0 end
   return 0, 0
 end
 
@@ -168,10 +202,12 @@ end
 -- The k largest (all with k nil), largest first.
 function T:top(k)
   local list = {}
-  local errs, labels = self.errs, self.labels
-  local function entry(key, c)
-    local text = labels and labels[key]
-    return {key = text or key, id = text and key or nil, count = c, err = errs[key] or 0}
+  local errs, labels, keys = self.errs, self.labels, self.keys
+  local function entry(s, c)                -- s: the key's slot
+    local text = labels and labels[s]
+    local key = keys[s]
+    if key == nil then key = s end
+    return {key = text or key, id = text and key or nil, count = c, err = errs[s] or 0}
   end
   if k and k < self.size / 4 then
     -- the k + 1 largest, kept in order as they come: sorting a table of
@@ -302,27 +338,33 @@ function M.merge(a, b)
   M.from(a); M.from(b)
   local fa, fb = a:floor(), b:floor()
   local m = math.max(a.capacity, b.capacity)
-  local ca, cb, ea, eb = a.counts, b.counts, a.errs, b.errs
+  local ca, cb, ea, eb, ka, kb = a.counts, b.counts, a.errs, b.errs, a.keys, b.keys
+  -- entries by their keys (ties in key order), their slots in k
   local list = {}
   for k, c in pairs(ca) do
     local c2, e2 = cb[k], eb[k]
     if c2 == nil then c2, e2 = fb, fb end
-    list[#list + 1] = {key = k, count = c + c2, err = (ea[k] or 0) + (e2 or 0)}
+    local key = ka[k]
+    if key == nil then key = k end
+    list[#list + 1] = {key = key, k = k, count = c + c2, err = (ea[k] or 0) + (e2 or 0)}
   end
   for k, c in pairs(cb) do
     if ca[k] == nil then
-      list[#list + 1] = {key = k, count = c + fa, err = (eb[k] or 0) + fa}
+      local key = kb[k]
+      if key == nil then key = k end
+      list[#list + 1] = {key = key, k = k, count = c + fa, err = (eb[k] or 0) + fa}
     end
   end
   table.sort(list, less)
-  local counts, errs = {}, {}
+  local counts, errs, keys = {}, {}, {}
   local size = math.min(m, #list)
   for i = 1, size do
     local x = list[i]
-    counts[x.key] = x.count
-    if x.err > 0 then errs[x.key] = x.err end
+    counts[x.k] = x.count
+    if x.err > 0 then errs[x.k] = x.err end
+    if x.k ~= x.key then keys[x.k] = x.key end
   end
-  a.counts, a.errs, a.size, a.capacity = counts, errs, size, m
+  a.counts, a.errs, a.keys, a.size, a.capacity = counts, errs, keys, size, m
   a.n = a.n + b.n
   if a.labels or b.labels then
     local la, lb = a.labels or {}, b.labels or {}
@@ -379,27 +421,39 @@ M.global = chart.with_source(function(...) return M.run(...) end)
 -- Columns: the counting core in C (src/topk.c) for 64-bit keys, fed a
 -- whole FFI array at a time, for hot loops. c:table() is an ordinary
 -- top-k object with the same counts, keys as Lua numbers (the nearest
--- double to each key: 53 bits).
---   local c = pktsh.topk.column(m)
+-- double to each key). Keep keys below 2^53 (mask hashes): a double
+-- holds those exactly, and c:label(tonumber(key)) then names the same
+-- number c:table() does (LuaJIT 2.1.0-beta3 rounds a uint64_t of 2^63
+-- or more differently in compiled code and in the interpreter).
+--   local c = pktsh.topk.column(m [, {keys = "hashed"}])
 --   local nf = c:add(keys, n)       -- keys: uint64_t[n]; c.fresh[0 .. nf-1]
 --                                   -- index the keys that entered the table
 --   c:label(tonumber(key), text)    -- as t:label; kept while the key is
 --   local t = c:table()
+--   c:stats()                       -- {lookups, probes, rekeys, max_probe,
+--                                   -- probe_limit}: what the index cost
+-- Keys from packets are hashed under random tables before they index the
+-- C table, so no sender can make them collide. keys = "hashed" says they
+-- are pktsh.hash values (keyed) already and skips that; raw keys given
+-- so can be chosen to collide (the table then draws random tables of
+-- its own, counted in rekeys).
 
-local ffi = require "ffi"
-local C = ffi.C
 
 local Column = {}
 Column.__index = Column
 M.Column = Column
 
-function M.column(m)
+local key_kinds = {raw = C.PKTSH_TOPK_KEYS_RAW, hashed = C.PKTSH_TOPK_KEYS_HASHED}
+
+function M.column(m, opts)
   m = m or 1000
   if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
     error("bad argument #1 to 'topk.column' (a whole number of counters >= 1 expected)", 2)
   end
+  local kind = key_kinds[opts and opts.keys or "raw"]
+  if not kind then error("bad argument #2 to 'topk.column' (keys = \"raw\" or \"hashed\")", 2) end
   local err = ffi.new("struct pktsh_err")
-  local h = C.pktsh_topk64_new(m, err)
+  local h = C.pktsh_topk64_new(m, kind, err)
   if h == nil then return nil, ffi.string(err.msg) end
   return setmetatable({h = ffi.gc(h, C.pktsh_topk64_free), capacity = m, n = 0,
                        fresh = ffi.new("uint32_t[?]", 1024), fresh_cap = 1024,
@@ -414,6 +468,8 @@ function Column:add(keys, n)
   return C.pktsh_topk64_add(self.h, keys, n, self.fresh)
 end
 
+function Column:stats() return require("pktsh.accel.hash").table_stats(C.pktsh_topk64_stats, self.h) end
+
 -- The entries: keys (uint64_t[]), counts, errs (double[]) and their number.
 local function entries(self)
   local size = C.pktsh_topk64_entries(self.h, nil, nil, nil, 0)
@@ -423,15 +479,20 @@ local function entries(self)
   return keys, counts, errs, size
 end
 
--- Labels of keys no longer kept go once they outnumber the table twice.
+-- Labels (by slot, as the top-k tables have them) of keys no longer
+-- kept go once they outnumber the table twice. A column's keys seldom
+-- come twice here: the hash is called, not hash.num's memo.
+local slot_of = C.pktsh_hash_num
+
 function Column:label(key, text)
+  key = slot_of(key)
   if self.labels[key] == nil then
     self.nlabels = self.nlabels + 1
     if self.nlabels > 2 * self.capacity + 64 then
       local keys, _, _, size = entries(self)
       local kept = {}
       for i = 0, size - 1 do
-        local k = tonumber(keys[i])
+        local k = slot_of(tonumber(keys[i]))
         kept[k] = self.labels[k]
       end
       self.labels, self.nlabels = kept, size
@@ -445,10 +506,10 @@ function Column:table()
   local t = M.new(self.capacity)
   local labels = self.labels
   for i = 0, size - 1 do
-    local k = tonumber(keys[i])
-    t.counts[k] = counts[i]
-    if errs[i] > 0 then t.errs[k] = errs[i] end
-    if labels[k] ~= nil then t:label(k, labels[k]) end
+    local key = tonumber(keys[i])
+    local k = slot_of(key)
+    t:set(key, counts[i], errs[i])
+    if labels[k] ~= nil then t:label(key, labels[k]) end
   end
   t.n, t.size = self.n, size
   return t

@@ -60,7 +60,7 @@ function M.open(path, opts)
   end
   local info = ffi.new("struct pktsh_file_info")
   C.pktsh_file_info(out[0], info)
-  return setmetatable({
+  return require("pktsh.host.privs").drop(setmetatable({
     handle = ffi.gc(out[0], C.pktsh_file_close),
     box = ffi.new("struct pktsh_batch *[1]"),
     errbuf = err,
@@ -69,7 +69,7 @@ function M.open(path, opts)
     linktype = info.linktype, snaplen = info.snaplen,
     format = info.format == C.PKTSH_FORMAT_PCAPNG and "pcapng" or "pcap",
     nsec = info.nsec == 1,
-  }, File)
+  }, File))
 end
 
 return M

@@ -138,13 +138,7 @@ end
 function M.open(ifname, opts)
   local ring, err = M.open_ring(ifname, opts)
   if not ring then return nil, err end
-  local src = M.wrap(ring, ifname, opts)
-  local e = errors.new()
-  if C.pktsh_privdrop(e) ~= 0 then
-    src:close()
-    return nil, errors.message(e)
-  end
-  return src
+  return require("pktsh.host.privs").drop(M.wrap(ring, ifname, opts))
 end
 
 return M

@@ -33,11 +33,11 @@ function M.open(ifname, opts)
   if C.pktsh_sender_open(out, ifname, o, err) ~= 0 then
     return nil, errors.message(err)
   end
-  return setmetatable({
+  return require("pktsh.host.privs").drop(setmetatable({
     handle = ffi.gc(out[0], C.pktsh_sender_close),
     err = err, ifname = ifname,
     statbuf = ffi.new("struct pktsh_sender_stats"),
-  }, Sender)
+  }, Sender))
 end
 
 -- s:send(frame [, count]): frame is a string or a packet (its captured

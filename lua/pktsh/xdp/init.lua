@@ -433,9 +433,16 @@ function Fw:rules()
   return out
 end
 
--- Whole-program counters: packets, bytes, parse_errors (passed unparsed),
--- matched, unmatched (took the default), passed, dropped, copied,
--- copy_lost (ring full), wakeups.
+-- Whole-program counters: packets, bytes, matched, unmatched (took the
+-- default), passed, dropped, copied, copy_lost (ring full), wakeups; and
+-- the packets not parsed to their end (judged all the same), by cause:
+-- truncated_l2, truncated_l3, malformed_l3, truncated_l4,
+-- ext_headers_limit, tiny_fragment, fragment_overlap, with parse_errors
+-- their sum.
+local stat_names = {"packets", "bytes", "parse_errors", "matched", "unmatched",
+                    "passed", "dropped", "copied", "copy_lost", "wakeups",
+                    "truncated_l2", "truncated_l3", "malformed_l3", "truncated_l4",
+                    "ext_headers_limit", "tiny_fragment", "fragment_overlap"}
 function Fw:stats()
   local ok, err = closed_check(self)
   if not ok then return nil, err end
@@ -444,10 +451,7 @@ function Fw:stats()
     return nil, errors.message(self.errbuf)
   end
   local t = {}
-  for _, k in ipairs({"packets", "bytes", "parse_errors", "matched", "unmatched",
-                      "passed", "dropped", "copied", "copy_lost", "wakeups"}) do
-    t[k] = tonumber(s[k])
-  end
+  for _, k in ipairs(stat_names) do t[k] = tonumber(s[k]) end
   t.rules = #self.list
   return t
 end
@@ -628,6 +632,10 @@ function M.open(ifname, opts)
   local attach
   attach, err = choice(attaches, opts.attach, "attach", "link")
   if not attach then return nil, err end
+  if attach == "dispatcher" and ifname and require("pktsh.host.privs").pending() then
+    return nil, 'attach = "dispatcher" cannot be used with -Z: once root is given up, ' ..
+                'pktsh could not detach the program from the dispatcher; use attach = "link"'
+  end
   local engine
   engine, err = choice(engines, opts.engine, "engine", "auto")
   if not engine then return nil, err end
@@ -666,7 +674,8 @@ function M.open(ifname, opts)
   if attach == "dispatcher" and info.attach ~= C.PKTSH_XDP_DISPATCHER and info.note[0] ~= 0 then
     io.stderr:write("pktsh: ", ffi.string(info.note), "\n")
   end
-  return fw
+  if not ifname then return fw end       -- loaded for test_run: not a source
+  return require("pktsh.host.privs").drop(fw)
 end
 
 -- --- owner records: programs left by a dead pktsh ----------------------------
@@ -812,6 +821,11 @@ pktsh.xdp(ifname [, opts]) -> an XDP rule set on ifname, or nil, err
                       -> a rule (fw:add{rule, rule, ...}: a list of rules)
   r:stats() r:remove() fw:rules() fw:stats() fw:info() fw:set_engine(e)
   fw:set_default(a) fw:test_run(frame [, repeat]) fw:copies() fw:close()
+  fw:stats(): packets bytes matched unmatched passed dropped copied copy_lost
+        wakeups; packets not parsed to their end (still judged: pass rules
+        naming a field that cannot be read do not match, drop rules do) by
+        cause: truncated_l2 truncated_l3 malformed_l3 truncated_l4
+        ext_headers_limit tiny_fragment fragment_overlap (sum: parse_errors)
 pktsh.open{xdp = ifname [, rules = {...}] [, snaplen = N] [, duration = S], ...}
                       -> a source of what the rules copy; without rules every
                          packet is copied and passed (as xdpdump does)

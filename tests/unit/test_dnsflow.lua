@@ -1,0 +1,175 @@
+-- pktsh.dnsflow's state under attack: half-open TCP floods, streams of
+-- incomplete messages, fragment floods. State is bounded in entries and
+-- bytes, the oldest goes first, and the work per segment stays constant
+-- (counted: stats().state_visits, the entries expiry and eviction look
+-- at). Normal captures are covered by the oracle tests.
+local T = require "t"
+local dnsflow = require "pktsh.proto.dnsflow"
+local packet = require "pktsh.proto.packet"
+local b = pktsh.build
+local PKTSH = os.getenv("PKTSH_BIN") or "build/pktsh"
+
+local char = string.char
+local function be16(n) return char(math.floor(n / 256) % 256, n % 256) end
+
+local QUERY = "\66\66\1\0\0\1\0\0\0\0\0\0\7example\3com\0\0\1\0\1"
+local function nothing() end
+
+local function seg(sport, seq, flags, payload, ts)
+  return packet.from_bytes(b.tcp4{src = "198.18.1.1", dst = "198.18.0.53", sport = sport,
+                                  dport = 53, seq = seq, flags = flags, payload = payload},
+                           1, ts or 0)
+end
+
+T.test("half-open flood: new flows evict the oldest in O(1), none refused", function()
+  local N, MAX = 20000, 1000
+  local fe = dnsflow.new{ports = {53}, max_flows = MAX}
+  -- a real flow opens first, its message split over two segments
+  local m = be16(#QUERY) .. QUERY
+  local got = 0
+  local function count() got = got + 1 end
+  fe:feed(seg(999, 100, "S", ""), count)
+  fe:feed(seg(999, 101, "PA", m:sub(1, 5)), count)
+  for i = 1, N do fe:feed(seg(1000 + i % 60000, 7, "S", "", i), count) end
+  local st = fe:stats()
+  T.eq(st.tcp_dropped, 0, "new flows refused")
+  T.eq(st.tcp_flows, N + 1, "flows made")
+  T.eq(st.flows, MAX, "flows held")
+  T.eq(st.tcp_evicted, N + 1 - MAX, "evicted")
+  T.ok(st.state_visits <= N + 1, "state visited per SYN: " .. st.state_visits / N)
+  -- the real flow was the oldest: gone, its rest now starts a stream of
+  -- its own (no whole message at its start)
+  fe:feed(seg(999, 106, "PA", m:sub(6)), count)
+  T.eq(got, 0, "nothing emitted from the evicted flow")
+  -- flows in use stay: a flow active while the flood runs survives it
+  fe = dnsflow.new{ports = {53}, max_flows = MAX}
+  got = 0
+  fe:feed(seg(999, 100, "S", ""), count)
+  fe:feed(seg(999, 101, "PA", m:sub(1, 5)), count)
+  for i = 1, N do
+    fe:feed(seg(1000 + i % 60000, 7, "S", "", i), count)
+    if i % 500 == 0 then fe:feed(seg(999, 106, "A", "", i), count) end   -- keep-alive
+  end
+  fe:feed(seg(999, 106, "PA", m:sub(6)), count)
+  T.eq(got, 1, "the active flow's message")
+end)
+
+T.test("half-open flood: a SYN costs what an ordinary segment does (work counted)", function()
+  local fe = dnsflow.new{ports = {53}, max_flows = 1000}
+  local whole = be16(#QUERY) .. QUERY
+  local ordinary, flood = {}, {}
+  for i = 1, 5000 do
+    ordinary[i] = seg(20000 + i, 1, "PA", whole, i)
+    flood[i] = seg(1000 + i, 7, "S", "", i)
+  end
+  -- some long-lived flows, so that expiry has work to skip
+  for i = 1, 5000 do fe:feed(flood[i], nothing) end
+  local v0 = fe:stats().state_visits
+  for i = 1, 5000 do fe:feed(ordinary[i], nothing) end
+  local v1 = fe:stats().state_visits
+  for i = 1, 5000 do fe:feed(seg(40000 + i, 7, "S", "", 5000 + i), nothing) end
+  local v2 = fe:stats().state_visits
+  print(string.format("# state visits per segment: ordinary %.3f, SYN at max_flows %.3f",
+                      (v1 - v0) / 5000, (v2 - v1) / 5000))
+  T.ok((v2 - v1) / 5000 <= 1.01, "SYN visits " .. (v2 - v1) / 5000)
+  T.ok((v1 - v0) / 5000 <= 0.01, "ordinary visits " .. (v1 - v0) / 5000)
+end)
+
+T.test("expiry walks only what expires, once a second of capture time", function()
+  local fe = dnsflow.new{ports = {53}, tcp_timeout = 10}
+  for i = 1, 3000 do fe:feed(seg(1000 + i, 7, "S", "", i * 1e6), nothing) end   -- 3 ms apart
+  local v0 = fe:stats().state_visits
+  -- 20 s later: every flow expires, each looked at once
+  fe:feed(seg(999, 7, "S", "", 20e9), nothing)
+  local st = fe:stats()
+  T.eq(st.flows, 1, "expired")
+  T.ok(st.state_visits - v0 <= 3002, "visits " .. st.state_visits - v0)
+  -- a second of packets on live flows: at most one expiry run
+  v0 = st.state_visits
+  for i = 1, 1000 do fe:feed(seg(999, 8, "A", "", 20e9 + i * 1e5), nothing) end
+  T.ok(fe:stats().state_visits - v0 <= 2, "visits " .. fe:stats().state_visits - v0)
+end)
+
+T.test("the byte cap holds on the stateless path; evictions counted", function()
+  -- flows that never sent a SYN, each holding the start of a 64 KiB
+  -- message: once at the cap, the oldest go
+  local CAP = 1048576
+  local fe = dnsflow.new{ports = {53}, max_buffer = CAP}
+  local first = be16(65535) .. ("x"):rep(1398)
+  local rest = ("y"):rep(1400)
+  for j = 0, 9 do
+    for f = 1, 100 do
+      fe:feed(seg(10000 + f, 1 + (j == 0 and 0 or 1400 * j), "PA", j == 0 and first or rest, j), nothing)
+    end
+    local st = fe:stats()
+    T.ok(st.buffered <= CAP, "buffered " .. st.buffered)
+  end
+  local st = fe:stats()
+  T.ok(st.buffered_peak <= CAP, "peak " .. st.buffered_peak)
+  T.ok(st.tcp_evicted > 0, "evictions counted")
+  T.ok(st.evicted == st.tcp_evicted + st.frag_evicted, "evicted total")
+  fe:flush()
+  T.eq(fe:stats().buffered, 0, "nothing held after flush")
+end)
+
+T.test("the byte cap holds for fragments; the oldest datagram goes", function()
+  local CAP = 262144
+  local fe = dnsflow.new{ports = {53}, max_buffer = CAP, max_frags = 100000}
+  local payload = ("z"):rep(1400)
+  -- first fragments (MF, offset 0) of 1,000 datagrams, 1,400 bytes each
+  for id = 1, 1000 do
+    local f = b.udp4{src = "198.18.1.1", dst = "198.18.0.53", sport = 53, dport = 1234,
+                     id = id, payload = payload}
+    f = f:sub(1, 20) .. "\32\0" .. f:sub(23)          -- MF, offset 0 (checksum not rechecked)
+    fe:feed(packet.from_bytes(f, 1, id), nothing)
+    T.ok(fe:stats().buffered <= CAP, "buffered " .. fe:stats().buffered)
+  end
+  local st = fe:stats()
+  T.ok(st.frag_evicted > 800, "evicted " .. st.frag_evicted)
+  T.eq(st.frag_dropped, 0, "refused")
+end)
+
+-- Peak RSS (VmHWM, KiB) of pktsh running code over the capture at path.
+local function peak(code, path)
+  local p = io.popen(string.format("F=%q %s -e %q 2>&1", path, PKTSH, code))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+for _, one in ipairs({false, true}) do
+  local how = one and "one segment each" or "46 segments each"
+  T.test("2,000 incomplete 64 KiB messages (" .. how .. "): the cap holds, and the memory", function()
+    local path = os.tmpname()
+    os.remove(path)
+    path = path .. ".pcap"
+    require("hostile").incomplete_capture(path, one)
+    local hwm = [[
+      local kb = 0
+      for l in io.lines("/proc/self/status") do kb = tonumber(l:match("^VmHWM:%s*(%d+)")) or kb end
+      return kb
+    ]]
+    local base = peak("local src = pktsh.open(os.getenv(\"F\")); for _ in src:packets() do end; "
+                      .. "io.write((function() " .. hwm .. " end)())", path)
+    local run = peak("local fe = pktsh.dnsflow.new{ports = {53}}; local src = pktsh.open(os.getenv(\"F\")); "
+                     .. "for p in src:packets() do fe:feed(p, function() end) end; "
+                     .. "local s = fe:stats(); "
+                     .. "io.write((function() " .. hwm .. " end)(), ' ', s.buffered_peak, ' ', s.tcp_evicted, "
+                     .. "' ', s.tcp_dropped)", path)
+    os.remove(path)
+    local rss0 = tonumber(base)
+    local rss, bpeak, evicted, dropped = run:match("^(%d+) (%d+) (%d+) (%d+)$")
+    T.ok(rss0 and rss, "outputs: " .. base .. " / " .. run)
+    rss, bpeak, evicted = tonumber(rss), tonumber(bpeak), tonumber(evicted)
+    print(string.format("# peak RSS %.1f MiB (reading alone %.1f MiB), bytes held at most %.1f MiB, "
+                        .. "%d flows evicted, %s segments dropped", rss / 1024, rss0 / 1024,
+                        bpeak / 1048576, evicted, dropped))
+    T.ok(bpeak <= 32 * 1048576, "bytes held " .. bpeak)
+    T.ok(evicted >= 1000, "evicted " .. evicted)
+    T.eq(dropped, "0", "segments dropped: the oldest flows make room instead")
+    -- the cap, plus malloc's and LuaJIT's overheads, against 126 MiB sent
+    T.ok(rss - rss0 <= 48 * 1024, string.format("RSS grew by %.1f MiB", (rss - rss0) / 1024))
+  end)
+end
+
+T.done()

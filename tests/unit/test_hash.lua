@@ -1,0 +1,264 @@
+-- Keyed hashing (src/hash.c, pktsh.hash) and the tables built on it:
+-- SipHash-1-3 against published vectors, one key per process (different
+-- in every run, the same in every worker), and the pending and top-k
+-- tables fed keys crafted against the unkeyed hashes they used before:
+-- those keys must cost what random keys cost. Work is counted (the
+-- tables' probe counters), not timed.
+local T = require "t"
+local ffi = require "ffi"
+local bit = require "bit"
+require "pktsh.cdef"
+local C = ffi.C
+local hash = pktsh.hash
+local PKTSH = os.getenv("PKTSH_BIN") or "build/pktsh"
+local lshift = bit.lshift
+
+T.test("SipHash-1-3: published vectors (key 0; Python's hash() and Rust's digest crate)", function()
+  local seq = {}
+  for i = 0, 63 do seq[i + 1] = string.char(i) end
+  seq = table.concat(seq)
+  -- SipHash-1-3 with an all-zero key of bytes 00 01 02 ... (n bytes),
+  -- as CPython 3.11 (sys.hash_info.algorithm siphash13, PYTHONHASHSEED=0) gives them
+  local want = {
+    [0] = 0xd1fba762150c532cULL, [7] = 0x2f098ab0c751325aULL, [8] = 0xead411e67ebe2eeaULL,
+    [15] = 0xf30eb725bb91c9eaULL, [16] = 0x8972188433a5c5b7ULL, [48] = 0xfe1f2445ba50237fULL,
+  }
+  for n, h in pairs(want) do
+    T.eq(hash.siphash13(0, 0, seq:sub(1, n)), h, n .. " bytes")
+  end
+  T.eq(hash.siphash13(0, 0, "siphash"), 0x8264ceeccb16bcbeULL, "siphash")
+  T.eq(hash.siphash13(0, 0, "digest-sip_hash"), 0xce31007e34130c0aULL, "digest-sip_hash")
+  -- the key matters, and every length from 0 to 24 reads its tail right
+  T.ok(hash.siphash13(1, 0, "siphash") ~= hash.siphash13(0, 0, "siphash"), "key ignored")
+  local seen = {}
+  for n = 0, 24 do
+    local h = tostring(hash.siphash13(0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL, seq, n))
+    T.ok(not seen[h], "two lengths hash alike: " .. n); seen[h] = true
+  end
+end)
+
+-- Runs a chunk in a new pktsh process; its output.
+local function run(code, opts)
+  local p = io.popen(string.format("%s %s -e %q 2>&1", PKTSH, opts or "", code))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+T.test("the key is per process: two runs hash differently, one run alike", function()
+  local code = "io.write(tostring(pktsh.hash.bytes('example')), ' ', tostring(pktsh.hash.bytes('example')))"
+  local a1, a2 = run(code):match("^(%d+)ULL (%d+)ULL$")
+  local b1 = run(code):match("^(%d+)ULL")
+  T.ok(a1 and b1, "output")
+  T.eq(a1, a2, "the same bytes twice in one process")
+  T.ok(a1 ~= b1, "two processes drew the same key: " .. a1)
+end)
+
+T.test("DNS name hashes are the process hash of the wire name, case folded", function()
+  local q = "\18\52\1\0\0\1\0\0\0\0\0\0\7ExAmPle\3COM\0\0\1\0\1"
+  local s = assert(pktsh.dns.question_struct(q))
+  T.eq(s.name_hash, hash.bytes("\7example\3com\0"), "name_hash")
+end)
+
+T.test("workers share the process key: every worker's hashes equal the parent's", function()
+  -- pktsh.parallel's merge raises on two different strings, so a merged
+  -- result means every worker returned the parent's values
+  local script = [[
+local files = {}
+for f in io.popen("ls tests/pcaps/*.pcap | grep -v invalid"):lines() do files[#files + 1] = f end
+local q = "\18\52\1\0\0\1\0\0\0\0\0\0\7example\3com\0\0\1\0\1"
+local function mine()
+  return {h = tostring(pktsh.hash.bytes("example")),
+          n = tostring(pktsh.dns.question_struct(q).name_hash)}
+end
+local r, st = pktsh.parallel(files, {workers = 3}, function() return mine() end)
+if not r then print("ERR " .. tostring(st)); return end
+local m = mine()
+print(r.h == m.h and r.n == m.n and "same" or "differ", #st.workers)
+]]
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w")); f:write(script); f:close()
+  local p = io.popen(PKTSH .. " " .. path .. " 2>&1")
+  local out = p:read("*a")
+  p:close()
+  os.remove(path)
+  T.eq(out, "same\t3\n", "workers")
+end)
+
+T.test("LuaJIT hashes strings under a random seed and finds them by random ids", function()
+  -- Lua tables keyed by strings made from packets (dnsflow's flows and
+  -- fragments, text keys of top-k and histograms) are safe only if
+  -- these are on: a random string-hash seed, the dense hash when a
+  -- chain grows (the sparse hash skips bytes: IPv6 flow keys differing
+  -- in the skipped ones would all collide), and random string ids, by
+  -- which tables find string keys
+  T.ok(jit.security, "jit.security missing: a LuaJIT without hardened string hashing")
+  T.ok(jit.security("prng") >= 1, "prng")
+  T.ok(jit.security("strhash") >= 1, "strhash")
+  T.ok(jit.security("strid") >= 1, "strid")
+end)
+
+local crafted = require "hostile"
+
+-- A path no file has (the writer may refuse to replace one).
+local function tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p .. ".pcap"
+end
+
+-- Mean slots read per lookup when the capture's queries go through
+-- dnsstats' path: pktsh_dns_scan into messages, their keys into a
+-- pending table.
+local function pending_cost(path)
+  local src = assert(pktsh.open(path))
+  local QUEUE = 1024
+  local scan = ffi.new("struct pktsh_dns_scan")
+  local msgs = ffi.new("struct pktsh_dns_msg[?]", QUEUE)
+  local arena = ffi.new("uint8_t[?]", 65536)
+  scan.msgs, scan.cap, scan.arena, scan.arena_cap = msgs, QUEUE, arena, 65536
+  local ports = ffi.new("uint8_t[8192]")
+  ports[53 / 8] = bit.lshift(1, 53 % 8)
+  local t = assert(pktsh.pending.new{key = ffi.sizeof("struct pktsh_dns_key"), max = 200000})
+  local queued = 0
+  local function drain()
+    for i = 0, scan.nmsgs - 1 do
+      assert(msgs[i].kind == C.PKTSH_DNS_QUERY)
+      assert(t:put(msgs[i].key, msgs[i].ts))
+    end
+    queued = queued + scan.nmsgs
+    scan.nmsgs, scan.used = 0, 0
+  end
+  while true do
+    local b = src:next()
+    if not b then break end
+    local i = 0
+    while i < b.count do
+      i = C.pktsh_dns_scan(b.pkt, i, b.count, ports, scan)
+      if scan.stop == 1 then drain() elseif scan.stop == 2 then i = i + 1 end
+    end
+    drain()
+  end
+  src:close()
+  local s = t:stats()
+  assert(t:count() == queued, "every query stored")
+  return s.probes / s.lookups, s, queued
+end
+
+T.test("pending: queries crafted against the old unkeyed hash cost what random ones do", function()
+  math.randomseed(9)
+  local N = 3000
+  local craftedp, random = tmpname(), tmpname()
+  crafted.capture(craftedp, N, true)
+  crafted.capture(random, N, false)
+  local c, cs, n1 = pending_cost(craftedp)
+  local r, rs, n2 = pending_cost(random)
+  os.remove(craftedp); os.remove(random)
+  T.eq(n1, N, "crafted queries stored"); T.eq(n2, N, "random queries stored")
+  print(string.format("# pending probes per lookup: crafted %.3f (max %d), random %.3f (max %d)",
+                      c, cs.max_probe, r, rs.max_probe))
+  T.ok(c <= 2 * r, string.format("crafted keys cost %.1fx random ones", c / r))
+  T.ok(cs.max_probe < cs.probe_limit, "a lookup went past the probe limit")
+end)
+
+T.test("top-k: keys crafted against the old unkeyed slot hash cost what random ones do", function()
+  local function cost(keys, n)
+    local c = assert(pktsh.topk.column(8192))
+    c:add(keys, n)
+    local s = c:stats()
+    return s.probes / s.lookups, s
+  end
+  local N = 6000
+  local bad, random = ffi.new("uint64_t[?]", N), ffi.new("uint64_t[?]", N)
+  math.randomseed(11)
+  for i = 0, N - 1 do
+    bad[i] = crafted.old_slot_key(i + 1)
+    random[i] = ffi.new("uint64_t", math.random(0, 2 ^ 31)) * 2 ^ 31 + math.random(0, 2 ^ 31)
+  end
+  local c, cs = cost(bad, N)
+  local r = cost(random, N)
+  print(string.format("# top-k probes per lookup: crafted %.3f (max %d), random %.3f", c, cs.max_probe, r))
+  T.ok(c <= 2 * r, string.format("crafted keys cost %.1fx random ones", c / r))
+end)
+
+T.test("top-k: raw keys given as hashed are caught by the probe limit", function()
+  -- keys = "hashed" trusts the keys' own bits (their halves XORed):
+  -- keys whose halves are equal all go to slot 0 and pile up until the
+  -- limit makes the table draw random tables of its own
+  local N = 2000
+  local keys = ffi.new("uint64_t[?]", N)
+  for i = 0, N - 1 do keys[i] = lshift(ffi.new("uint64_t", i + 1), 32) + (i + 1) end
+  local c = assert(pktsh.topk.column(4096, {keys = "hashed"}))
+  c:add(keys, N)
+  local s = c:stats()
+  T.ok(s.rekeys >= 1, "no rekey")
+  T.ok(s.max_probe <= s.probe_limit + 1, "max probe " .. s.max_probe)
+  local t = c:table()
+  T.eq(t.size, N, "every key counted once")
+  local hashed = assert(pktsh.topk.column(4096))
+  hashed:add(keys, N)
+  T.eq(hashed:stats().rekeys, 0, "raw keys hashed: no rekey")
+end)
+
+T.test("pending: sequential keys spread (short probes, no rekey)", function()
+  -- the limit's own test, with tables a sender knows, is
+  -- tests/sh/test_table_rekey.sh
+  local t = assert(pktsh.pending.new{key = 8, max = 100000})
+  local k = ffi.new("uint64_t[1]")
+  for i = 1, 50000 do k[0] = i; assert(t:put(k, i) == "new") end
+  for i = 1, 50000 do k[0] = i; T.eq(t:take(k), i, "take " .. i) end
+  local s = t:stats()
+  T.eq(s.rekeys, 0, "rekeys")
+  T.ok(s.max_probe < s.probe_limit, "max probe " .. s.max_probe)
+  T.ok(s.probes / s.lookups < 2, "mean probe " .. s.probes / s.lookups)
+end)
+
+-- LuaJIT 2.1's main position of a number key in a table's hash part of
+-- mask + 1 nodes (lj_tab.h: hashnum, hashrot on x64): keys sharing one
+-- are a chain every lookup of them walks.
+local pun = ffi.new("union { double d; uint32_t u[2]; }")
+local tobit, band, bxor, rol = bit.tobit, bit.band, bit.bxor, bit.rol
+local function lj_bucket(v, mask)
+  pun.d = v
+  local lo, hi = pun.u[0], lshift(pun.u[1], 1)
+  lo = bxor(lo, hi); hi = rol(hi, 14)
+  lo = tobit(lo - hi); hi = rol(hi, 5)
+  hi = bxor(hi, lo); hi = tobit(hi - rol(lo, 13))
+  return band(hi, mask)
+end
+
+-- The longest chain the number keys of t would form in 256 nodes.
+local function longest_chain(t)
+  local per, most = {}, 0
+  for k in pairs(t) do
+    if type(k) == "number" then
+      local b = lj_bucket(k, 255)
+      per[b] = (per[b] or 0) + 1
+      if per[b] > most then most = per[b] end
+    end
+  end
+  return most
+end
+
+T.test("hist and top-k: ports crafted to share one LuaJIT hash chain do not", function()
+  local ports = {}
+  for p = 1, 65535 do if lj_bucket(p, 255) == 0 then ports[#ports + 1] = p end end
+  T.ok(#ports >= 200, "crafted " .. #ports)
+  local raw = {}
+  for _, p in ipairs(ports) do raw[p] = true end
+  T.eq(longest_chain(raw), #ports, "as raw keys: one chain")
+  local h, t = pktsh.hist.new{}, pktsh.topk.new(1000)
+  for _ = 1, 3 do
+    for _, p in ipairs(ports) do h:add(p); t:add(p) end
+  end
+  T.ok(longest_chain(h.counts) <= 12, "hist chain " .. longest_chain(h.counts))
+  T.ok(longest_chain(t.counts) <= 12, "top-k chain " .. longest_chain(t.counts))
+  T.eq(h:get(ports[1]), 3, "counted"); T.eq((t:get(ports[2])), 3, "counted")
+  T.eq(t:top(1)[1].count, 3, "top"); T.eq(h:bins()[1].count, 3, "bins")
+  local lin = pktsh.hist.new{width = 1}
+  for _, p in ipairs(ports) do lin:add(p + 0.5) end
+  T.ok(longest_chain(lin.counts) <= 12, "linear bins chain " .. longest_chain(lin.counts))
+  T.eq(lin:bins()[1].lo, ports[1], "bins in order")
+end)
+
+T.done()
