@@ -50,10 +50,21 @@ $(B)/pktsh: $(OBJS) $(G)/exports.list
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(B)/obj/%.o: src/%.c $(HDRS)
-	$(call msg,CC,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+# $(call objset,DIR,CCVAR,CFLAGSVAR,LABEL): the object rules of one build
+# of src/ into build/DIR (the program, the fuzzer, the TSan binary).
+define objset
+$(B)/$(1)/%.o: src/%.c $$(HDRS)
+	$$(call msg,$(4),$$@)
+	$$(Q)mkdir -p $$(@D)
+	$$(Q)$$($(2)) $$($(3)) -c -o $$@ $$<
+$$(patsubst src/%.c,$(B)/$(1)/%.o,$$(wildcard src/xdp/*.c)): $(G)/xdp_rules.skel.h bpf/xdp_rules.h
+$(B)/$(1)/source/xdpcopy.o: bpf/xdp_rules.h
+$(B)/$(1)/luamods.o: $(G)/luamods.c $$(LUA_HDRS)
+	$$(call msg,$(4),$$@)
+	$$(Q)mkdir -p $$(@D)
+	$$(Q)$$($(2)) $$($(3)) -c -o $$@ $$<
+endef
+$(eval $(call objset,obj,CC,CFLAGS,CC))
 
 # --- XDP rules: the BPF program, built as a libbpf skeleton -----------------
 # bpf/xdp_rules.bpf.c is compiled for the BPF target (-g: BTF, which the
@@ -75,12 +86,6 @@ $(G)/xdp_rules.skel.h: $(B)/obj/xdp_rules.bpf.o | $(G)
 	$(call msg,GENSKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name xdp_rules_bpf > $@
 
-$(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/xdp/*.c)): $(G)/xdp_rules.skel.h bpf/xdp_rules.h
-$(B)/obj/source/xdpcopy.o: bpf/xdp_rules.h
-
-$(B)/obj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/obj
-	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # Only pktsh_* is exported, so ffi.C finds the host's entry points.
 $(G)/exports.list: src/pktsh.h | $(G)
@@ -177,20 +182,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
 FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/host/main.c,$(SRCS))) $(B)/fuzzobj/luamods.o
 
-$(B)/fuzzobj:
-	$(Q)mkdir -p $@
-
-$(B)/fuzzobj/%.o: src/%.c $(HDRS)
-	$(call msg,FUZZCC,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
-
-$(patsubst src/%.c,$(B)/fuzzobj/%.o,$(wildcard src/xdp/*.c)): $(G)/xdp_rules.skel.h bpf/xdp_rules.h
-$(B)/fuzzobj/source/xdpcopy.o: bpf/xdp_rules.h
-
-$(B)/fuzzobj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/fuzzobj
-	$(call msg,FUZZCC,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+$(eval $(call objset,fuzzobj,FUZZ_CC,FUZZ_CFLAGS,FUZZCC))
 
 $(B)/fuzz_pcap: tests/fuzz/fuzz_pcap.c $(FUZZ_OBJS) $(G)/exports.list
 	$(call msg,LINK,$@)
@@ -216,20 +208,7 @@ TSAN_CFLAGS := -g -O1 -fsanitize=thread -fno-omit-frame-pointer \
 	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
 TSAN_OBJS := $(SRCS:src/%.c=$(B)/tsanobj/%.o) $(B)/tsanobj/luamods.o
 
-$(B)/tsanobj:
-	$(Q)mkdir -p $@
-
-$(B)/tsanobj/%.o: src/%.c src/pktsh.h src/host.h | $(B)/tsanobj
-	$(call msg,TSANCC,$@)
-	$(Q)$(TSAN_CC) $(TSAN_CFLAGS) -c -o $@ $<
-
-$(B)/tsanobj/xdp.o $(B)/tsanobj/xdpclass.o $(B)/tsanobj/xdpowner.o: $(G)/xdp_rules.skel.h \
-	bpf/xdp_rules.h src/xdp_int.h
-$(B)/tsanobj/xdpcopy.o: bpf/xdp_rules.h src/xdp_int.h
-
-$(B)/tsanobj/luamods.o: $(G)/luamods.c $(LUA_HDRS) | $(B)/tsanobj
-	$(call msg,TSANCC,$@)
-	$(Q)$(TSAN_CC) $(TSAN_CFLAGS) -c -o $@ $<
+$(eval $(call objset,tsanobj,TSAN_CC,TSAN_CFLAGS,TSANCC))
 
 $(B)/pktsh-tsan: $(TSAN_OBJS) $(G)/exports.list
 	$(call msg,LINK,$@)

@@ -1,13 +1,13 @@
 /*
  * leaked_tables.c - the tables' probe limit, with hash tables a sender
- * knows (tests/sh/test_table_rekey.sh builds it with src/pending.c,
- * src/topk.c and src/err.c). hash.c is compiled in with the process
+ * knows (tests/sh/test_table_rekey.sh builds it with src/accel/pending.c,
+ * src/accel/topk.c and src/err.c). hash.c is compiled in with the process
  * tables replaced by zeros, as if they had leaked: every key of one
  * length then hashes alike, and only the probe limit stands between the
  * table and a quadratic run. Prints "ok"/"not ok" lines.
  */
 #define pktsh_tabhash_process real_tabhash_process
-#include "../../src/hash.c"
+#include "../../src/accel/hash.c"
 #undef pktsh_tabhash_process
 
 static struct pktsh_tabhash zeros;

@@ -1,6 +1,6 @@
 /*
  * fuzz_pcap.c - libFuzzer target over the whole read path: the pcap /
- * pcapng reader (src/file.c), every packet decoder (lua/pktsh/packet.lua),
+ * pcapng reader (src/source/file.c), every packet decoder (lua/pktsh/proto/packet.lua),
  * the DNS decoder (pktsh.dns: header, question, parse, pkt:dns) and the
  * DNS transport (pktsh.dnsflow: UDP, TCP reassembly, IP fragments).
  *
@@ -29,7 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "host.h"
+#include "host/host.h"
 
 /* main.c is not linked in: this is what it does for a new state. */
 void pktsh_setup_package(lua_State *L)
