@@ -154,7 +154,7 @@ local function addr_text(k)
   end
   local a = ffi.new("struct pktsh_in6")
   ffi.copy(a.b, k, 16)
-  return pktsh.packet.in6_str(a)
+  return pktsh.addr.in6_str(a)
 end
 
 -- A closure that takes one packet at a time, one that counts what is

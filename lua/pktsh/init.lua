@@ -46,6 +46,7 @@ lazy.build = "pktsh.proto.build"      -- frame builders: pktsh.build.udp4{...}
 lazy.parallel = "pktsh.host.parallel" -- pktsh.parallel(spec, opts, work, ...) (callable module)
 lazy.serial = "pktsh.host.serial"
 lazy.xdp = "pktsh.xdp"        -- pktsh.xdp(ifname, opts): XDP rules (callable module)
+lazy.addr = "pktsh.proto.addr"  -- addresses: pktsh.addr.parse(text), .text(bytes), .parse_cidr
 lazy.dns = "pktsh.proto.dns"          -- DNS decoder: pktsh.dns.parse, .question, .type_name
 lazy.dnsflow = "pktsh.proto.dnsflow"  -- packets -> DNS messages (UDP, TCP, fragments)
 lazy.pending = "pktsh.accel.pending"  -- requests waiting for answers, in C (pktsh.pending.new)
