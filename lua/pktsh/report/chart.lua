@@ -528,30 +528,9 @@ rate(src [, opts]) -> packets and bytes per interval (pktsh.rate), as sparklines
 end
 
 ------------------------------------------------------------------------
--- Merging plain-table states
+-- Merging: one merge for every kind of result (pktsh.host.merge).
 
-local kinds = {hist = "pktsh.report.hist", topk = "pktsh.report.topk", rate = "pktsh.report.rate"}
-
--- Merges b into a and returns a. States of pktsh.hist, pktsh.topk and
--- pktsh.rate (tables whose `chart` field names their kind) merge by their
--- module's rule; numbers add; other tables merge key by key; equal
--- strings and booleans stay. Usable as pktsh.parallel's opts.merge.
-function M.merge(a, b)
-  if a == nil then return b end
-  if b == nil then return a end
-  local ta, tb = type(a), type(b)
-  if ta == "number" and tb == "number" then return a + b end
-  if ta == "table" and tb == "table" then
-    local kind = a.chart
-    if kind and kinds[kind] and b.chart == kind then
-      return require(kinds[kind]).merge(a, b)
-    end
-    for k, v in pairs(b) do a[k] = M.merge(a[k], v) end
-    return a
-  end
-  if a == b then return a end
-  error(format("cannot merge %s and %s", tostring(a), tostring(b)), 0)
-end
+M.merge = require("pktsh.host.merge").merge
 
 -- The loop of the one-liners: each(p) for every packet of src during
 -- `seconds` (nil: to the end; wall clock on a live source, capture time
