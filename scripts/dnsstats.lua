@@ -608,9 +608,9 @@ local function main(argv)
     if not src then die(1, "%s", err) end
     local tick
     if o.interval then
-      local chart = pktsh.chart
-      if not o.json and chart.isatty(1) then
-        local screen = chart.screen(io.stdout, true)
+      local term = pktsh.term
+      if not o.json and term.isatty(1) then
+        local screen = term.screen(io.stdout, true)
         tick = function(s) screen:draw(report(s, o, "dnsstats " .. o.source .. " (running)")) end
       else
         tick = line_ticker(o)
