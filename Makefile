@@ -59,6 +59,7 @@ $(B)/$(1)/%.o: src/%.c $$(HDRS)
 	$$(Q)$$($(2)) $$($(3)) -c -o $$@ $$<
 $$(patsubst src/%.c,$(B)/$(1)/%.o,$$(wildcard src/xdp/*.c)): $(G)/xdp_rules.skel.h bpf/xdp_rules.h
 $(B)/$(1)/source/xdpcopy.o: bpf/xdp_rules.h
+$(B)/$(1)/contract.o: bpf/xdp_rules.h
 $(B)/$(1)/luamods.o: $(G)/luamods.c $$(LUA_HDRS)
 	$$(call msg,$(4),$$@)
 	$$(Q)mkdir -p $$(@D)

@@ -11,8 +11,9 @@ local format, concat = string.format, table.concat
 -- none (the REPL's global `by`). by_hint[fn] tells hist its name and
 -- whether log bins suit it.
 
-local PROTO_NAMES = {[1] = "icmp", [2] = "igmp", [6] = "tcp", [17] = "udp", [47] = "gre",
-  [50] = "esp", [51] = "ah", [58] = "icmp6", [132] = "sctp"}
+local IP = require("pktsh.proto.numbers").IPPROTO
+local PROTO_NAMES = {[IP.ICMP] = "icmp", [IP.IGMP] = "igmp", [IP.TCP] = "tcp", [IP.UDP] = "udp",
+  [IP.GRE] = "gre", [IP.ESP] = "esp", [IP.AH] = "ah", [IP.ICMPV6] = "icmp6", [IP.SCTP] = "sctp"}
 M.proto_names = PROTO_NAMES
 
 local by = {}
