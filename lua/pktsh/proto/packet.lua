@@ -140,7 +140,7 @@ view("struct pktsh_hdr_eth", {
 
 view("struct pktsh_hdr_vlan", {
   tci = function(h) return rshift(bswap(h._tci), 16) end,
-  id = function(h) return band(rshift(bswap(h._tci), 16), 0x0fff) end,
+  id = function(h) return band(rshift(bswap(h._tci), 16), VLAN_ID_MASK) end,
   pcp = function(h) return rshift(rshift(bswap(h._tci), 16), 13) end,
   dei = function(h) return band(rshift(rshift(bswap(h._tci), 16), 12), 1) end,
   type = function(h) return rshift(bswap(h._type), 16) end,
