@@ -43,7 +43,7 @@ LUA_SRCS := $(sort $(shell find lua/pktsh -name '*.lua'))
 luamod = $(patsubst %.init,%,$(subst /,.,$(patsubst lua/%.lua,%,$(1))))
 LUA_HDRS := $(foreach f,$(LUA_SRCS),$(G)/lua/$(call luamod,$(f)).h) $(G)/lua/pktsh.cdef.h
 
-.PHONY: all deps demo test bench fuzz install uninstall clean check-deps check-threads
+.PHONY: all deps demo test selftest bench fuzz install uninstall clean check-deps check-threads
 all: $(B)/pktsh
 
 $(B)/pktsh: $(OBJS) $(G)/exports.list
@@ -153,6 +153,11 @@ demo: deps
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run
+
+# Every module's selftest(), or the test named after it (make test runs
+# this too: tests/unit/test_selftests.lua).
+selftest: all
+	$(Q)tests/run test_selftests
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -4,7 +4,7 @@
  * Plain structs, enums and pktsh_* prototypes only: the build strips the
  * preprocessor lines and hands the rest, unchanged, to ffi.cdef
  * (build/gen/pktsh_cdef.lua). Never declare these again elsewhere;
- * tests/unit/test_layout.lua checks every struct against the C compiler.
+ * tests/unit/test_cdef_layout.lua checks every struct against the C compiler.
  *
  * Conventions: entry points return int (0 or a count on success, -1 on
  * failure) and fill a caller-owned struct pktsh_err; Lua turns that into
@@ -44,7 +44,7 @@ enum pktsh_pkt_state {
  * them as tables by name), C and the BPF program by these names or by
  * the system's, which src/contract.c ties to these (libpcap's DLT_*,
  * the kernel's ETH_P_*, IPPROTO_*, XDP_* and bpf/xdp_rules.h).
- * tests/unit/test_constants.lua fails where a number is spelt out again.
+ * tests/unit/test_numbers_literals.lua fails where a number is spelt out again.
  */
 
 /* pkt.linktype: the libpcap DLT_* values the decoders read. RAW_BSD is

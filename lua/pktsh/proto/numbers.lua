@@ -1,7 +1,7 @@
 -- numbers.lua - the numbers C, the BPF program and Lua share (module
 -- pktsh.proto.numbers): src/pktsh.h's enums as tables by name, built
 -- once from ffi.C, so that no Lua module spells one out again
--- (tests/unit/test_constants.lua checks that none does).
+-- (tests/unit/test_numbers_literals.lua checks that none does).
 --
 --   numbers.DLT.EN10MB      numbers.ETH.IP6      numbers.IPPROTO.UDP
 --

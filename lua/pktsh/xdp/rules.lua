@@ -160,4 +160,17 @@ function M.parse_rule_text(text)
   return spec
 end
 
+function M.selftest()
+  local r = assert(M.check_rule(assert(M.parse_rule_text("proto=udp,dport=53,vlan=7,action=drop,copy=all"))))
+  assert(r.flags == bit.bor(F.PROTO, F.DPORT, F.VLAN) and r.proto == IP.UDP and r.drop)
+  assert(r.dport_lo == 53 and r.dport_hi == 53 and r.vlan == 7 and r.copy == M.COPY_WHOLE)
+  r = assert(M.check_rule{src = "198.18.0.0/15", sport = "1000-2000"})
+  assert(r.flags == bit.bor(F.SRC, F.SPORT) and r.family == 4 and r.src_len == 15 and not r.drop)
+  assert(r.copy == 0 and r.sport_lo == 1000 and r.sport_hi == 2000)
+  for _, bad in ipairs{{vlan = numbers.VLAN_ID_MASK + 1}, {proto = "icmp", dport = 53},
+                       {src = "2001:2::/48", proto = "icmp"}, {sprot = 53}, {copy = -1}} do
+    assert(not M.check_rule(bad))
+  end
+end
+
 return M
