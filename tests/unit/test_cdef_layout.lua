@@ -23,31 +23,31 @@ local function declared(decl)
   return names
 end
 
--- struct name -> list of field names.
-local function structs(src)
+-- {name =, members =} for each `KIND pktsh_NAME { ... };` in src;
+-- members(body) lists the names the body declares.
+local function blocks(src, kind, members)
   local out = {}
-  for name, body in src:gmatch("struct%s+(pktsh_[%w_]+)%s*(%b{})%s*;") do
-    local fields = {}
-    for decl in body:sub(2, -2):gmatch("([^;]+);") do
-      for _, f in ipairs(declared(decl)) do fields[#fields + 1] = f end
-    end
-    out[#out + 1] = {name = name, fields = fields}
+  for name, body in src:gmatch(kind .. "%s+(pktsh_[%w_]+)%s*(%b{})%s*;") do
+    out[#out + 1] = {name = name, members = members(body:sub(2, -2))}
   end
   return out
 end
 
--- enum name -> list of constant names.
-local function enums(src)
+local function fields(body)
   local out = {}
-  for name, body in src:gmatch("enum%s+(pktsh_[%w_]+)%s*(%b{})%s*;") do
-    local consts = {}
-    for c in body:sub(2, -2):gmatch("([%a_][%w_]*)%s*=") do consts[#consts + 1] = c end
-    out[#out + 1] = {name = name, consts = consts}
+  for decl in body:gmatch("([^;]+);") do
+    for _, f in ipairs(declared(decl)) do out[#out + 1] = f end
   end
   return out
 end
 
-local list, elist = structs(text), enums(text)
+local function constants(body)
+  local out = {}
+  for c in body:gmatch("([%a_][%w_]*)%s*=") do out[#out + 1] = c end
+  return out
+end
+
+local list, elist = blocks(text, "struct", fields), blocks(text, "enum", constants)
 
 T.test("the field reader takes every name of a declaration", function()
   T.deq(declared(" uint16_t id, cport, sport, ipver"), {"id", "cport", "sport", "ipver"}, "list")
@@ -71,7 +71,7 @@ local function c_layout()
   end
   for _, s in ipairs(list) do
     out(s.name, "sizeof(struct " .. s.name .. ")")
-    for _, f in ipairs(s.fields) do
+    for _, f in ipairs(s.members) do
       local k = s.name .. "." .. f
       out(k, string.format("offsetof(struct %s, %s)", s.name, f))
       out(k .. ":size", string.format("sizeof(F(%s, %s))", s.name, f))
@@ -80,7 +80,7 @@ local function c_layout()
   end
   for _, e in ipairs(elist) do
     out("enum " .. e.name, "sizeof(enum " .. e.name .. ")")
-    for _, c in ipairs(e.consts) do out(c, "(long long)" .. c, "%lld") end
+    for _, c in ipairs(e.members) do out(c, "(long long)" .. c, "%lld") end
   end
   src[#src + 1] = "return 0; }"
   local dir = os.tmpname()
@@ -115,7 +115,7 @@ for _, s in ipairs(list) do
     local ct = "struct " .. s.name
     T.eq(ffi.sizeof(ct), c[s.name], "sizeof " .. ct)
     local at, maxalign = 0, 1
-    for _, f in ipairs(s.fields) do
+    for _, f in ipairs(s.members) do
       local k = s.name .. "." .. f
       T.eq(ffi.offsetof(ct, f), c[k], "offsetof " .. ct .. "." .. f)
       local align = c[k .. ":align"]
@@ -131,7 +131,7 @@ end
 for _, e in ipairs(elist) do
   T.test("values of enum " .. e.name, function()
     T.eq(ffi.sizeof("enum " .. e.name), c["enum " .. e.name], "sizeof enum " .. e.name)
-    for _, k in ipairs(e.consts) do
+    for _, k in ipairs(e.members) do
       T.eq(tonumber(ffi.C[k]), c[k], k)
       nconsts = nconsts + 1
     end
