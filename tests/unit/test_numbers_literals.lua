@@ -104,8 +104,9 @@ end
 local function code_of(path, text)
   local function blank(s) return (s:gsub("[^\n]", " ")) end
   if path:match("%.lua$") then
-    text = text:gsub("%-%-%[(=*)%[.-%]%1%]", blank)
-    text = text:gsub("%[(=*)%[.-%]%1%]", blank)
+    -- the whole match is the first capture: blank() gets it, not the ='s
+    text = text:gsub("(%-%-%[(=*)%[.-%]%2%])", blank)
+    text = text:gsub("(%[(=*)%[.-%]%2%])", blank)
     text = text:gsub("%-%-[^\n]*", "")
   else
     text = text:gsub("/%*.-%*/", blank)
@@ -126,6 +127,15 @@ T.test("every shape catches the line it was made for", function()
       T.ok(hits(code_of("x.c", bad), fam[2]), fam[1] .. ": not caught: " .. bad)
     end
   end
+end)
+
+T.test("comments and long strings go, their lines stay", function()
+  local text = "a = 1\n--[==[ 0x0800\n]==] x = [[\n0x86dd]]\nif et == 0x0800 then -- 0x0806\n"
+  local code = code_of("x.lua", text)
+  T.eq(select(2, code:gsub("\n", "")), 5)
+  T.ok(not code:find("0x86dd") and not code:find("0x0806"), code)
+  T.eq(select(2, code:gsub("0x0800", "")), 1)
+  T.ok(code:match("([^\n]*)\n$"):find("0x0800"), code)
 end)
 
 T.test("code that uses the names passes", function()
