@@ -154,7 +154,8 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run
 
-# Every module's selftest(), or the test named after it (make test runs
+# Every module's selftest(), or the test named after it, and every C
+# file's test (make test runs
 # this too: tests/unit/test_selftests.lua).
 selftest: all
 	$(Q)tests/run test_selftests

@@ -4,6 +4,8 @@
 -- NAME the module's last word: pktsh.report.hist is hist, pktsh.source
 -- is source, pktsh is pktsh), or an entry below that says why not and
 -- which test covers it. A new module with none of the three fails here.
+-- The same for every C file under src/ (the Makefile compiles each one
+-- in): a test named after it, or an entry in `c_elsewhere`.
 local T = require "t"
 
 -- Modules tested only by a test that is about more than them (each
@@ -13,6 +15,26 @@ local elsewhere = {
   ["pktsh.source.sender"] = {"tests/sh/test_live.sh", "sends the frames the live captures read"},
   ["pktsh.source.xdpcopies"] = {"tests/sh/test_xdp.sh", "copies need an attached XDP program"},
   ["pktsh.xdp.owners"] = {"tests/sh/test_xdp_dispatcher.sh", "owner records need the dispatcher"},
+}
+
+-- C files whose test is about more than them, or names them otherwise.
+local c_elsewhere = {
+  ["src/err.c"] = {"tests/unit/test_file.lua", "the nil, err of every failed open"},
+  ["src/outfile.c"] = {"tests/sh/test_privs.sh", "a planted link is refused"},
+  ["src/contract.c"] = {"tests/unit/test_cdef_layout.lua", "no code: the build fails if a number differs"},
+  ["src/accel/buf.c"] = {"tests/unit/test_dnsflow.lua", "pktsh.dnsflow's stream buffers"},
+  ["src/accel/dnsscan.c"] = {"tests/sh/test_dnsstats.sh", "dnsstats's fast path"},
+  ["src/host/luastate.c"] = {"tests/sh/test_cli.sh", "the compiled-in library and PKTSH_PATH"},
+  ["src/host/main.c"] = {"tests/sh/test_cli.sh", "the command line"},
+  ["src/host/run.c"] = {"tests/sh/test_cli.sh", "a script's error and its traceback"},
+  ["src/proto/dnsq.c"] = {"tests/unit/test_dns.lua", "pktsh.dns's fast path"},
+  ["src/source/batch.c"] = {"tests/sh/test_packet_memory.sh", "descriptor windows and guard pages"},
+  ["src/source/ring.c"] = {"tests/sh/test_live.sh", "pktsh.source.live's ring"},
+  ["src/source/sender.c"] = {"tests/sh/test_live.sh", "pktsh.source.sender"},
+  ["src/source/xdpcopy.c"] = {"tests/sh/test_xdp.sh", "pktsh.source.xdpcopies"},
+  ["src/xdp/bpflog.c"] = {"tests/sh/test_xdp.sh", "libbpf's messages and bpf() errors"},
+  ["src/xdp/xdpclass.c"] = {"tests/unit/test_xdp.lua", "the classifier engine"},
+  ["src/xdp/xdpowner.c"] = {"tests/sh/test_xdp_dispatcher.sh", "pktsh.xdp.owners"},
 }
 
 local function exists(path)
@@ -65,6 +87,36 @@ for _, mod in ipairs(list) do
   else
     T.test(mod .. " is tested", function()
       error("no selftest(), no test named after it, and no entry in this file's `elsewhere`")
+    end)
+  end
+end
+
+-- The C files, as the Makefile finds them (src/*.c, src/*/*.c).
+local function c_files()
+  local out = {}
+  local p = io.popen("ls src/*.c src/*/*.c | sort")
+  for f in p:lines() do out[#out + 1] = f end
+  p:close()
+  return out
+end
+
+local cs = c_files()
+T.test("C files found", function() T.ok(#cs >= 20, "only " .. #cs .. " C files") end)
+
+for _, path in ipairs(cs) do
+  local tests = named_tests(path:match("([%w_]+)%.c$"))
+  local e = c_elsewhere[path]
+  if #tests > 0 then
+    T.test(path .. ": " .. table.concat(tests, ", "), function()
+      T.ok(not e, path .. " has a test named after it: drop its c_elsewhere entry")
+    end)
+  elseif e then
+    T.test(path .. ": " .. e[2] .. ": " .. e[1], function()
+      T.ok(exists(e[1]), e[1] .. " is gone")
+    end)
+  else
+    T.test(path .. " is tested", function()
+      error("no test named after it and no entry in this file's `c_elsewhere`")
     end)
   end
 end
