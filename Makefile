@@ -155,8 +155,7 @@ test: deps
 	$(Q)tests/run
 
 # Every module's selftest(), or the test named after it, and every C
-# file's test (make test runs
-# this too: tests/unit/test_selftests.lua).
+# file's test (make test runs this too: tests/unit/test_selftests.lua).
 selftest: all
 	$(Q)tests/run test_selftests
 
