@@ -43,82 +43,74 @@ local function exists(path)
   return f ~= nil
 end
 
+-- The test an entry of `elsewhere` or `c_elsewhere` names is there.
+local function covered_by(e)
+  return function() T.ok(exists(e[1]), e[1] .. " is gone") end
+end
+
 -- lua/pktsh/a/b.lua -> pktsh.a.b, lua/pktsh/a/init.lua -> pktsh.a (as the Makefile names them)
-local function modules()
+-- The lines a shell command prints.
+local function lines(cmd)
   local out = {}
-  local p = io.popen("find lua/pktsh -name '*.lua' | sort")
-  for f in p:lines() do
-    out[#out + 1] = f:gsub("^lua/", ""):gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
-  end
+  local p = io.popen(cmd)
+  for l in p:lines() do out[#out + 1] = l end
   p:close()
+  return out
+end
+
+local function modules()
+  local out = lines("find lua/pktsh -name '*.lua' | sort")
+  for i, f in ipairs(out) do
+    out[i] = f:gsub("^lua/", ""):gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+  end
   return out
 end
 
 -- The tests named after a module.
 local function named_tests(mod)
   local word = mod:match("([%w_]+)$")
-  local out = {}
-  local p = io.popen(string.format("ls tests/unit/test_%s.lua tests/unit/test_%s_*.lua " ..
-                                   "tests/sh/test_%s.sh tests/sh/test_%s_*.sh 2>/dev/null",
-                                   word, word, word, word))
-  for f in p:lines() do out[#out + 1] = f end
-  p:close()
-  return out
+  return lines(string.format("ls tests/unit/test_%s.lua tests/unit/test_%s_*.lua " ..
+                              "tests/sh/test_%s.sh tests/sh/test_%s_*.sh 2>/dev/null",
+                              word, word, word, word))
 end
 
 local list = modules()
 T.test("modules found", function() T.ok(#list >= 30, "only " .. #list .. " modules") end)
 
+-- A module or C file without a selftest(): the tests named after it, or
+-- its entry e in the list called `where`, or a failure.
+local function judge(name, tests, e, where)
+  if #tests > 0 then
+    T.test(name .. ": " .. table.concat(tests, ", "), function()
+      T.ok(not e, name .. " has a test named after it: drop its entry in " .. where)
+    end)
+  elseif e then
+    T.test(name .. ": " .. e[2] .. ": " .. e[1], covered_by(e))
+  else
+    T.test(name .. " is tested", function()
+      error("no selftest(), no test named after it, and no entry in this file's " .. where)
+    end)
+  end
+end
+
 for _, mod in ipairs(list) do
   local tests = named_tests(mod)
-  local also = #tests > 0 and " (also " .. table.concat(tests, ", ") .. ")" or ""
   local ok, m = pcall(require, mod)
   if not ok then
     T.test(mod .. " loads", function() error(m) end)
   elseif type(m) == "table" and type(rawget(m, "selftest")) == "function" then
+    local also = #tests > 0 and " (also " .. table.concat(tests, ", ") .. ")" or ""
     T.test(mod .. ": selftest()" .. also, function() m.selftest() end)
-  elseif #tests > 0 then
-    T.test(mod .. ": " .. table.concat(tests, ", "), function() end)
-  elseif elsewhere[mod] then
-    local e = elsewhere[mod]
-    T.test(mod .. ": no selftest; " .. e[2] .. ": " .. e[1], function()
-      T.ok(exists(e[1]), e[1] .. " is gone")
-    end)
   else
-    T.test(mod .. " is tested", function()
-      error("no selftest(), no test named after it, and no entry in this file's `elsewhere`")
-    end)
+    judge(mod, tests, elsewhere[mod], "`elsewhere`")
   end
 end
 
 -- The C files, as the Makefile finds them (src/*.c, src/*/*.c).
-local function c_files()
-  local out = {}
-  local p = io.popen("ls src/*.c src/*/*.c | sort")
-  for f in p:lines() do out[#out + 1] = f end
-  p:close()
-  return out
-end
-
-local cs = c_files()
+local cs = lines("ls src/*.c src/*/*.c | sort")
 T.test("C files found", function() T.ok(#cs >= 20, "only " .. #cs .. " C files") end)
-
 for _, path in ipairs(cs) do
-  local tests = named_tests(path:match("([%w_]+)%.c$"))
-  local e = c_elsewhere[path]
-  if #tests > 0 then
-    T.test(path .. ": " .. table.concat(tests, ", "), function()
-      T.ok(not e, path .. " has a test named after it: drop its c_elsewhere entry")
-    end)
-  elseif e then
-    T.test(path .. ": " .. e[2] .. ": " .. e[1], function()
-      T.ok(exists(e[1]), e[1] .. " is gone")
-    end)
-  else
-    T.test(path .. " is tested", function()
-      error("no test named after it and no entry in this file's `c_elsewhere`")
-    end)
-  end
+  judge(path, named_tests(path:match("([%w_]+)%.c$")), c_elsewhere[path], "`c_elsewhere`")
 end
 
 T.done()
