@@ -350,23 +350,31 @@ uint8_t *pktsh_buf_new(uint32_t size);
 void pktsh_buf_free(uint8_t *p);
 
 /* A bounded table of requests waiting for their answer (pending.c,
- * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1
- * replaced an entry with the same key, -1 full (max_entries). take: 1
- * and *value, removing the entry, or 0. expire removes the entries whose
- * value is below `before` and returns how many. */
+ * pktsh.pending): keys of key_len bytes, a number each (a time). put: 0
+ * new, 1 replaced an entry with the same key (which becomes the newest),
+ * 2 new after the oldest entry was dropped to make room (set_evict), -1
+ * full (max_entries, without set_evict, or no memory). take: 1 and
+ * *value, removing the entry, or 0. expire removes entries from the
+ * oldest put on while their value is below `before`, and returns how
+ * many: with values put in order (capture times) those are exactly the
+ * entries below `before`, each in O(1). evicted counts set_evict's drops;
+ * visits the entries expiry and eviction looked at (the work they cost). */
 struct pktsh_pending;
 struct pktsh_pending *pktsh_pending_new(uint32_t key_len, uint32_t max_entries,
 					struct pktsh_err *err);
 void pktsh_pending_free(struct pktsh_pending *t);
+void pktsh_pending_set_evict(struct pktsh_pending *t, int32_t evict);
 int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value);
 int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value);
 uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before);
 uint32_t pktsh_pending_count(const struct pktsh_pending *t);
+uint64_t pktsh_pending_evicted(const struct pktsh_pending *t);
+uint64_t pktsh_pending_visits(const struct pktsh_pending *t);
 int pktsh_pending_stats(const struct pktsh_pending *t, struct pktsh_table_stats *out);
 
 /* Puts and takes for n records at base, stride bytes apart: a record's
  * key is at its start, its value (a double) at value_off. out[i] for a
- * put is 0 (new) or 1 (replaced); for a take the value, or NaN when the
+ * put is what pktsh_pending_put returned (0, 1 or 2); for a take the value, or NaN when the
  * key is absent. Stops before a put that finds the table full and returns
  * its index (else n), so the caller can make room and go on from there. */
 enum pktsh_pending_op { PKTSH_PENDING_SKIP = 0, PKTSH_PENDING_PUT = 1, PKTSH_PENDING_TAKE = 2 };
