@@ -313,6 +313,41 @@ void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t le
 		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
 		       double ts, int tcp);
 
+/* DNS over TCP (src/proto/dnstcp.c): segments in, length-prefixed
+ * messages out, per-direction flows reassembled in order within bounds
+ * (max_flows flows, max_buffer bytes held; the least recently active
+ * flow goes first). pktsh.dnsflow hands it TCP segments, dnsstats' scan
+ * too. segment: p with its decode cache filled (l3off, l3end, l4off;
+ * TCP), v6 1 for IPv6, ts in ns; returns how many messages it completed,
+ * read by message(t, i, &len) until the next call. advance: capture time
+ * passes (flows idle for timeout go, checked once a second); flush:
+ * flows idle since before now - timeout go, or every flow with all. */
+struct pktsh_dnstcp_opts {
+	const uint8_t *ports;     /* a bit per port, 8192 bytes */
+	double timeout;           /* ns a flow may stay idle */
+	uint32_t max_flows;
+	uint32_t pad;
+	uint64_t max_buffer;      /* bytes */
+};
+struct pktsh_dnstcp_stats {
+	uint64_t tcp;             /* messages */
+	uint64_t malformed;       /* zero length prefixes */
+	uint64_t tcp_flows, tcp_dups, tcp_gaps, tcp_dropped, tcp_timeouts;
+	uint64_t tcp_unfinished, tcp_evicted;
+	uint64_t flows;           /* held now */
+	uint64_t buffered, buffered_peak;
+	uint64_t state_visits;    /* flows expiry and eviction looked at */
+};
+struct pktsh_dnstcp;
+struct pktsh_dnstcp *pktsh_dnstcp_new(const struct pktsh_dnstcp_opts *o, struct pktsh_err *err);
+void pktsh_dnstcp_free(struct pktsh_dnstcp *t);
+int32_t pktsh_dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int32_t v6,
+			     double ts);
+const uint8_t *pktsh_dnstcp_message(const struct pktsh_dnstcp *t, uint32_t i, uint32_t *len);
+void pktsh_dnstcp_advance(struct pktsh_dnstcp *t, double ts);
+void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all);
+int pktsh_dnstcp_stats(const struct pktsh_dnstcp *t, struct pktsh_dnstcp_stats *out);
+
 /* Keyed hashing (hash.c). Everything keyed by packet bytes (pending
  * queries, top-k indexes, DNS question names, flow tables) hashes with
  * SipHash-1-3 under a 128-bit key drawn from getrandom() once per
@@ -398,6 +433,13 @@ uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t
 uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, double *counts,
 			      double *errs, uint32_t cap);
 int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *out);
+/* Labels: each entry keeps up to size bytes given when its key entered
+ * (dnsstats: a name's wire form); label copies entry e's (as entries
+ * orders them) into out and returns its length. total: keys counted. */
+int pktsh_topk64_keep_labels(struct pktsh_topk64 *t, uint32_t size, struct pktsh_err *err);
+uint32_t pktsh_topk64_label(const struct pktsh_topk64 *t, uint32_t e, uint8_t *out,
+			    uint32_t cap);
+double pktsh_topk64_total(const struct pktsh_topk64 *t);
 
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */
