@@ -260,7 +260,8 @@ local function ring_source(ring, job)
   src._close = function() end
   src.deadline = job.deadline
   local box, errbuf = src.box, src.errbuf
-  src._next = function(self)
+  src._next = function(self, wait)
+    local give_up = wait and C.pktsh_mono_ns() + wait * 1e9
     while true do
       if C.pktsh_stopping() ~= 0 or C.pktsh_worker_stopping() ~= 0 then
         self.interrupted = true
@@ -270,6 +271,7 @@ local function ring_source(ring, job)
       if got > 0 then return box[0] end
       if got < 0 then return nil, errors.message(errbuf) end
       if self.deadline and C.pktsh_mono_ns() >= self.deadline then return nil end
+      if give_up and C.pktsh_mono_ns() >= give_up then return false end
     end
   end
   return src
