@@ -520,11 +520,11 @@ void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all)
 	sweep(t, now, all);
 }
 
-uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v6, double ts,
+uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off, uint32_t off,
+			uint32_t stop, int v6, double ts,
 			void (*emit)(void *ctx, const uint8_t *msg, uint32_t len), void *ctx)
 {
-	const uint8_t *d = p->data;
-	uint32_t off = p->l4off, stop = p->l3end, h, poff, n, seq, klen, alen, hash = 0, k;
+	uint32_t h, poff, n, seq, klen, alen, hash = 0, k;
 	uint16_t sp, dp;
 	uint8_t flags, key[KEY_MAX];
 	int syn, fin, rst;
@@ -551,7 +551,7 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v
 	klen = 2 * alen + 4;
 	/* the key (addresses, then ports) only when a flow may exist or will */
 	if (syn || t->nflows > 0) {
-		memcpy(key, d + p->l3off + (v6 ? 8 : 12), 2 * alen);
+		memcpy(key, d + l3off + (v6 ? 8 : 12), 2 * alen);
 		memcpy(key + 2 * alen, d + off, 4);
 		hash = pktsh_tabhash_bytes(t->th, key, klen);
 		uint32_t s = find(t, key, klen, hash);
@@ -582,7 +582,7 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v
 			return k;
 		/* a message continues in the next segments: keep the rest */
 		if (t->nflows == 0) {
-			memcpy(key, d + p->l3off + (v6 ? 8 : 12), 2 * alen);
+			memcpy(key, d + l3off + (v6 ? 8 : 12), 2 * alen);
 			memcpy(key + 2 * alen, d + off, 4);
 			hash = pktsh_tabhash_bytes(t->th, key, klen);
 		}
@@ -650,7 +650,7 @@ int32_t pktsh_dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, 
 			     double ts)
 {
 	t->nout = t->out_used = 0;
-	dnstcp_segment(t, p, v6, ts, collect, t);
+	dnstcp_segment(t, p->data, p->l3off, p->l4off, p->l3end, v6 != 0, ts, collect, t);
 	return (int32_t)t->nout;
 }
 
