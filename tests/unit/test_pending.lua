@@ -140,6 +140,26 @@ T.test("expiry costs what expires: entries in put order, O(1) each", function()
   k[0] = 1001; T.eq(t:take(k), 1001, "kept")
 end)
 
+T.test("expire past every value empties the table at once, and it is used again", function()
+  -- 600,000 entries: the index and the entries are mapped (past 2 MiB)
+  local t = assert(pending.new{key = 8, max = 1000000})
+  local k = ffi.new("uint64_t[1]")
+  for i = 1, 600000 do k[0] = i; t:put(k, i) end
+  k[0] = 7; t:put(k, 5)                -- values out of put order
+  T.eq(t:expire(600000), 599998, "the walk stops at the first it keeps (600000)")
+  T.eq(t:count(), 2, "600000 and 7 (put late, value 5) left")
+  T.eq(t:expire(600001), 2, "past every value: all of them, at once")
+  T.eq(t:count(), 0, "empty")
+  k[0] = 600000; T.eq(t:take(k), nil, "cleared")
+  T.eq(t:put(k, 3e5), "new", "put again after the clear")
+  T.eq(t:expire(math.huge), 1, "once more")
+  for i = 1, 600000 do k[0] = i * 3; t:put(k, i) end
+  T.eq(t:count(), 600000, "filled again")
+  for i = 1, 600000, 997 do k[0] = i * 3; T.eq(t:take(k), i, "found " .. i) end
+  k[0] = 7; T.eq(t:take(k), nil, "a cleared key is gone")
+  T.eq(t:expire(math.huge), 600000 - 602, "emptied again")
+end)
+
 T.test("evict: a full table drops its oldest entry for a new one", function()
   local t = assert(pending.new{key = ffi.sizeof(key_t), max = 3, evict = true})
   for i = 1, 3 do T.eq(t:put(key(i), i), "new", "put " .. i) end
