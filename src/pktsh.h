@@ -561,6 +561,13 @@ int pktsh_worker_self(struct pktsh_worker_info *out);
 int pktsh_worker_stopping(void);
 /* In a worker thread: hands back the result (status OK) or error text. */
 int pktsh_worker_done(int32_t status, const char *data, size_t len);
+/* In a worker thread: data (len bytes, copied) replaces this worker's
+ * published snapshot; 0, or -1 outside a worker or without memory. */
+int pktsh_worker_publish(const char *data, size_t len);
+/* Worker i's (1-based) latest snapshot: its length, copied to buf when it
+ * fits in cap (call with cap 0 for the length), or -1 when it published
+ * none. */
+int64_t pktsh_workers_snapshot(struct pktsh_workers *w, int32_t i, char *buf, size_t cap);
 /* The -j N of the command line (1 without it). */
 int32_t pktsh_jobs(void);
 /* A fresh PACKET_FANOUT group id (16 bits, not 0) for this process. */
