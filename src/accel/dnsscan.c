@@ -115,6 +115,8 @@ static void defer(struct pktsh_dnsstats *e, uint32_t i)
 		e->deferred_cap = cap;
 	}
 	e->deferred[e->ndeferred++] = i;
+	if (!e->queueing)
+		dnsstats_pipe_drain(e);
 	e->queueing = 1;
 	e->c.deferred++;
 }

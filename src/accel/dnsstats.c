@@ -26,6 +26,7 @@
 #include "err.h"
 #include "accel/dnsstats.h"
 #include "accel/hash.h"
+#include "accel/pending.h"
 #include "accel/topk.h"
 
 #define LOG_BINS (80 * PKTSH_DNSSTATS_LOG_SUB + 1)
@@ -34,9 +35,10 @@
 #define KEY53 ((1ull << 53) - 1)
 
 /* Latencies in ns: exact values (value, count) in an open-addressing
- * table while at most EXACT_MAX are distinct, and log2 bins always. */
+ * table while at most EXACT_MAX are distinct, and log2 bins always. A
+ * slot's value and count sit side by side: one cache line a lookup. */
 struct dnsstats_lat {
-	double *ev, *ec;        /* EXACT_SLOTS each; NULL once over */
+	double *ex;             /* EXACT_SLOTS (value, count) pairs; NULL once over */
 	uint32_t nexact;
 	int over;
 	double bins[LOG_BINS];
@@ -72,23 +74,22 @@ static void exact_add(struct dnsstats_lat *l, double v)
 	memcpy(&w, &v, 8);
 	i = pktsh_tabhash_u64(pktsh_tabhash_process(), w) & (EXACT_SLOTS - 1);
 	for (;; i = (i + 1) & (EXACT_SLOTS - 1)) {
-		if (l->ec[i] == 0)
+		if (l->ex[2 * i + 1] == 0)
 			break;
-		if (l->ev[i] == v) {
-			l->ec[i] += 1;
+		if (l->ex[2 * i] == v) {
+			l->ex[2 * i + 1] += 1;
 			return;
 		}
 	}
 	if (l->nexact >= PKTSH_DNSSTATS_EXACT_MAX) {
 		/* past the bound: only the log2 bins are read from now on */
 		l->over = 1;
-		free(l->ev);
-		free(l->ec);
-		l->ev = l->ec = NULL;
+		free(l->ex);
+		l->ex = NULL;
 		return;
 	}
-	l->ev[i] = v;
-	l->ec[i] = 1;
+	l->ex[2 * i] = v;
+	l->ex[2 * i + 1] = 1;
 	l->nexact++;
 }
 
@@ -140,9 +141,8 @@ struct pktsh_dnsstats *pktsh_dnsstats_new(const struct pktsh_dnsstats_opts *o,
 	e->rcodes_seen = malloc(4096 * sizeof(*e->rcodes_seen));
 	if (!e->lat || !e->qtype_n || !e->rcode_n || !e->qtypes_seen || !e->rcodes_seen)
 		goto nomem;
-	e->lat->ev = malloc(EXACT_SLOTS * sizeof(double));
-	e->lat->ec = calloc(EXACT_SLOTS, sizeof(double));
-	if (!e->lat->ev || !e->lat->ec)
+	e->lat->ex = calloc(2 * EXACT_SLOTS, sizeof(double));
+	if (!e->lat->ex)
 		goto nomem;
 	return e;
 nomem:
@@ -166,10 +166,8 @@ void pktsh_dnsstats_free(struct pktsh_dnsstats *e)
 	pktsh_pending_free(e->pend);
 	pktsh_topk64_free(e->names);
 	pktsh_topk64_free(e->clients);
-	if (e->lat) {
-		free(e->lat->ev);
-		free(e->lat->ec);
-	}
+	if (e->lat)
+		free(e->lat->ex);
 	free(e->lat);
 	free(e->qtype_n);
 	free(e->rcode_n);
@@ -212,8 +210,7 @@ static void count_type(double *n, uint16_t *seen, uint32_t *nseen, uint32_t t)
 
 static void match_query(struct pktsh_dnsstats *e, const struct dns_msg *m)
 {
-	uint64_t k = match_key(&m->key);
-	int r = pktsh_pending_put(e->pend, &k, m->ts);
+	int r = pktsh_pending_put(e->pend, &m->mk, m->ts);
 
 	/* the same query again, or room made: a first copy unanswered */
 	if (r == 1 || r == 2)
@@ -222,10 +219,9 @@ static void match_query(struct pktsh_dnsstats *e, const struct dns_msg *m)
 
 static void match_response(struct pktsh_dnsstats *e, const struct dns_msg *m)
 {
-	uint64_t k = match_key(&m->key);
 	double sent, d;
 
-	if (!pktsh_pending_take(e->pend, &k, &sent)) {
+	if (!pktsh_pending_take(e->pend, &m->mk, &sent)) {
 		e->c.unmatched++;
 		return;
 	}
@@ -318,6 +314,7 @@ static void fill(struct dns_msg *m, const struct pktsh_dns_q *q, const uint8_t *
 	m->rcode = q->rcode;
 	m->name_len = q->wire_len;
 	m->kind = resp ? PKTSH_DNS_RESPONSE : PKTSH_DNS_QUERY;
+	m->mk = match_key(k);
 }
 
 /* Room in q for one more message and its name: 0, or -1 without memory. */
@@ -342,6 +339,54 @@ static int queue_room(struct dns_queue *q)
 		q->arena_cap = cap;
 	}
 	return 0;
+}
+
+/* The table slots m's counting will read, asked of the cache now: on a
+ * one-way capture or a flood the pending table holds a million queries
+ * (16 MB of slots) and every lookup there missed the cache. */
+static void prefetch(const struct pktsh_dnsstats *e, const struct dns_msg *m)
+{
+	if (!m->qdcount)
+		return;
+	if (m->kind == PKTSH_DNS_QUERY) {
+		topk64_prefetch(e->clients, client_key(m));
+		topk64_prefetch(e->names, m->key.name & KEY53);
+		if ((m->flags & 0x7800) == 0)
+			pending_prefetch(e->pend, &m->mk);
+	} else if (m->kind == PKTSH_DNS_RESPONSE) {
+		pending_prefetch(e->pend, &m->mk);
+	}
+}
+
+static void pipe_count_oldest(struct pktsh_dnsstats *e)
+{
+	struct pipe_msg *s = &e->pipe[e->pipe_head];
+
+	count_message(e, &s->m, s->wire);
+	e->pipe_head = (e->pipe_head + 1) % PIPE_DEPTH;
+	e->pipe_n--;
+}
+
+/* m (its name at wire) into flight; the oldest in flight counted when
+ * the pipe is full. Counting order is the order of arrival. */
+static void pipe_push(struct pktsh_dnsstats *e, const struct dns_msg *m, const uint8_t *wire)
+{
+	struct pipe_msg *s;
+
+	if (e->pipe_n == PIPE_DEPTH)
+		pipe_count_oldest(e);
+	s = &e->pipe[(e->pipe_head + e->pipe_n) % PIPE_DEPTH];
+	s->m = *m;
+	if (m->name_len)
+		memcpy(s->wire, wire, m->name_len);
+	e->pipe_n++;
+	prefetch(e, m);
+}
+
+void dnsstats_pipe_drain(struct pktsh_dnsstats *e)
+{
+	while (e->pipe_n)
+		pipe_count_oldest(e);
 }
 
 void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
@@ -370,7 +415,7 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 		}
 	}
 	if (!e->queueing) {
-		count_message(e, &m, q.wire);
+		pipe_push(e, &m, q.wire);
 		return;
 	}
 	if (queue_room(dq) != 0) {
@@ -404,6 +449,7 @@ void dnsstats_batch_end(struct pktsh_dnsstats *e)
 {
 	struct dns_queue *a = &e->scanq, *b = &e->sideq;
 
+	dnsstats_pipe_drain(e);
 	while (a->head < a->n || b->head < b->n) {
 		if (b->head >= b->n || (a->head < a->n && a->msgs[a->head].pi < b->msgs[b->head].pi))
 			count_queued(e, a);
@@ -459,18 +505,21 @@ uint32_t pktsh_dnsstats_latency(const struct pktsh_dnsstats *e, int32_t which, d
 				double *counts, uint32_t cap)
 {
 	const struct dnsstats_lat *l = e->lat;
-	const double *v = which == PKTSH_DNSSTATS_LAT_LOG ? NULL : l->ev;
-	const double *c = which == PKTSH_DNSSTATS_LAT_LOG ? l->bins : l->ec;
-	uint32_t n = 0, slots = which == PKTSH_DNSSTATS_LAT_LOG ? LOG_BINS : EXACT_SLOTS;
+	int log = which == PKTSH_DNSSTATS_LAT_LOG;
+	/* the log2 bins are counts alone; the exact slots (value, count) */
+	const double *c = log ? l->bins : l->ex;
+	uint32_t n = 0, slots = log ? LOG_BINS : EXACT_SLOTS, step = log ? 1 : 2;
 
 	if (!c)
 		return 0;               /* the exact values went past the bound */
 	for (uint32_t i = 0; i < slots; i++) {
-		if (c[i] == 0)
+		double count = c[i * step + step - 1];
+
+		if (count == 0)
 			continue;
 		if (n < cap) {
-			keys[n] = v ? v[i] : i;
-			counts[n] = c[i];
+			keys[n] = log ? i : c[i * step];
+			counts[n] = count;
 		}
 		n++;
 	}

@@ -21,6 +21,7 @@ struct dns_key {
  * the packet's index in its batch) with its name in an arena. */
 struct dns_msg {
 	struct dns_key key;
+	uint64_t mk;             /* the pending table's key (match_key) */
 	double ts;
 	uint32_t pi;
 	uint32_t name_off;
@@ -38,6 +39,14 @@ struct dns_queue {
 };
 
 struct dnsstats_lat;
+
+/* Messages in flight (dnsstats.c): made, their table slots asked of the
+ * cache, counted PIPE_DEPTH messages later, in order. */
+enum { PIPE_DEPTH = 8 };
+struct pipe_msg {
+	struct dns_msg m;
+	uint8_t wire[256];
+};
 
 struct pktsh_dnsstats {
 	uint8_t ports[8192];
@@ -58,6 +67,8 @@ struct pktsh_dnsstats {
 	uint32_t ndeferred, deferred_cap;
 	int queueing;
 	struct dns_queue scanq, sideq;
+	struct pipe_msg pipe[PIPE_DEPTH];
+	uint32_t pipe_head, pipe_n;
 	struct pktsh_err err;
 };
 
@@ -68,6 +79,8 @@ struct pktsh_dnsstats {
 void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
 		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, double ts,
 		      int tcp, uint32_t pi, int side);
+/* Counts the messages in flight (before anything queues behind them). */
+void dnsstats_pipe_drain(struct pktsh_dnsstats *e);
 /* The end of a batch (or of its part before an until): queued messages
  * counted in packet order, timed-out queries expired. */
 void dnsstats_batch_end(struct pktsh_dnsstats *e);

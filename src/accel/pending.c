@@ -42,6 +42,7 @@
 #include <sys/mman.h>
 #include "err.h"
 #include "accel/hash.h"
+#include "accel/pending.h"
 
 #define MIN_SLOTS 1024u
 #define CHUNK_BITS 12
@@ -210,6 +211,11 @@ void pktsh_pending_set_evict(struct pktsh_pending *t, int32_t evict)
 uint32_t pktsh_pending_count(const struct pktsh_pending *t)
 {
 	return t->count;
+}
+
+void pending_prefetch(const struct pktsh_pending *t, const void *key)
+{
+	__builtin_prefetch(&t->slots[hash(t, key) & t->mask]);
 }
 
 /* The slot holding key, or the empty slot where it would go; counted. */

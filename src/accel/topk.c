@@ -141,6 +141,11 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t)
 	return t->n;
 }
 
+void topk64_prefetch(const struct pktsh_topk64 *t, uint64_t k)
+{
+	__builtin_prefetch(&t->index[hash_of(t, k) & t->mask]);
+}
+
 /* The slot holding key k (hash h), or the empty slot where it would go;
  * counted. */
 static uint32_t find(struct pktsh_topk64 *t, uint64_t k, uint32_t h)

@@ -9,4 +9,6 @@
  * pktsh_topk64_keep_labels; nothing without). 0 when k was counted
  * already. */
 int topk64_add_labelled(struct pktsh_topk64 *t, uint64_t k, const void *label, uint32_t len);
+/* Asks the cache for k's home slot, ahead of a count of k. */
+void topk64_prefetch(const struct pktsh_topk64 *t, uint64_t k);
 #endif
