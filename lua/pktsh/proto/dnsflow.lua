@@ -81,13 +81,12 @@ local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
 
-local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
+local band, bor, lshift = bit.band, bit.bor, bit.lshift
 local cast, fstring, fcopy = ffi.cast, ffi.string, ffi.copy
 local min, max = math.min, math.max
 
 local M = {}
 
-local u8p = ffi.typeof("const uint8_t *")
 local decode_l3 = packet.decode_l3
 local in4_str, in6_str = addr.in4_str, addr.in6_str
 
@@ -98,8 +97,6 @@ local function be32(d, o)
   return v
 end
 
-local SEQ = 4294967296
-local OOO_SEGS, OOO_BYTES = 16, 65536
 local FRAG_MAX, FRAG_PIECES = 65535, 64
 
 ---------------------------------------------------------------------------
