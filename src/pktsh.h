@@ -492,6 +492,9 @@ enum pktsh_dnsstats_which {
 enum pktsh_dnsstats_limits {
 	PKTSH_DNSSTATS_EXACT_MAX = 20000, PKTSH_DNSSTATS_LOG_SUB = 128
 };
+/* DNS ports as a bit per port (dnsstats' scan, dnsflow, dnstcp): 8 KiB,
+ * small enough to stay in cache. */
+enum pktsh_dns_portmap { PKTSH_DNS_PORTMAP_BYTES = 8192 };
 struct pktsh_dnsstats_opts {
 	const uint8_t *ports;     /* a bit per port, 8192 bytes */
 	double timeout;           /* ns before a query counts as unanswered */
