@@ -583,6 +583,10 @@ local function line_ticker(o)
   end
 end
 
+-- What pktsh.parallel's workers run by name (a worker loads this file up
+-- to pktsh.main at the end, which there returns instead of calling main).
+local exports = {work = function(src, oo) return work(src, oo) end}
+
 local function main(argv)
   local o = parse_args(argv)
   local dns_ok, derr = pcall(function() return pktsh.dns and pktsh.dnsflow end)
@@ -599,7 +603,7 @@ local function main(argv)
     if o.interval then io.stderr:write("dnsstats: --interval is not shown with -j > 1\n") end
     opts.workers = workers
     opts.merge = merge
-    st, err = pktsh.parallel(o.source, opts, function(src, oo) return work(src, oo) end,
+    st, err = pktsh.parallel(o.source, opts, exports.work,
                              {ports = o.ports, timeout = o.timeout, capacity = o.capacity})
     if not st then die(1, "%s", err) end
   else
@@ -632,4 +636,5 @@ local function main(argv)
   if st.error then die(1, "%s", st.error) end
 end
 
-main(arg)
+exports.main = function() return main(arg) end
+return pktsh.main(exports)

@@ -120,17 +120,10 @@ local function del(k)
   return t.rule:remove()
 end
 
-local function sleep(s)
-  local stop = pktsh.now() + s * 1e9
-  while pktsh.now() < stop do
-    if require("ffi").C.pktsh_stopping() ~= 0 then return false end
-    os.execute("sleep 0.1")
-  end
-  return true
-end
-
+-- Counters every interval until Ctrl-C (pktsh.sleep ends at once then)
+-- or `seconds`.
 local function watch(seconds)
-  local deadline = seconds and pktsh.now() + seconds * 1e9
+  local deadline = seconds and pktsh.mono() + seconds * 1e9
   repeat
     if opt.json then
       local s = fw:stats()
@@ -143,8 +136,10 @@ local function watch(seconds)
       list()
     end
     io.stdout:flush()
-    if not sleep(opt.interval) then break end
-  until deadline and pktsh.now() >= deadline
+    local pause = opt.interval
+    if deadline then pause = math.min(pause, (deadline - pktsh.mono()) / 1e9) end
+    if not pktsh.sleep(pause) then break end
+  until deadline and pktsh.mono() >= deadline
 end
 
 -- In the REPL (pktsh -i), the helpers are globals; a plain run watches.

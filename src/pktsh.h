@@ -97,6 +97,7 @@ struct pktsh_file_info {
 	int32_t nsec;         /* 1 if the file stores nanoseconds */
 	int32_t swapped;      /* 1 if the file's byte order is not ours */
 	int32_t direct;       /* 1 if pktsh walks the records, 0 if libpcap does */
+	int32_t stream;       /* 1 for standard input, a pipe, a FIFO, a device */
 };
 
 /* Offline capture: pcap (us/ns, either byte order) or pcapng. guard 1
@@ -112,6 +113,14 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
  * it was delivered). The previous batch is invalid after this call. */
 int pktsh_file_next(struct pktsh_file *f, struct pktsh_batch **out,
 		    struct pktsh_err *err);
+/* A stream (standard input, a pipe, a FIFO): waits up to timeout_ms for
+ * bytes; 1 when pktsh_file_next would not wait for the start of a record
+ * (always, for a regular file), 0 when none came. */
+int pktsh_file_wait(struct pktsh_file *f, int32_t timeout_ms);
+/* Ends the input before the first record whose time is ns or more past
+ * the first record read after this call (the `duration` option); ns < 0
+ * lifts the limit, and a new limit or none resumes an input it ended. */
+int pktsh_file_limit(struct pktsh_file *f, int64_t ns);
 int pktsh_file_info(const struct pktsh_file *f, struct pktsh_file_info *out);
 int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
 void pktsh_file_close(struct pktsh_file *f);
@@ -400,9 +409,13 @@ int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,
  * once per batch and end, as if the input had ended, when it is non-zero. */
 int pktsh_stopping(void);
 
-/* Wall-clock and monotonic time in ns. */
+/* Wall-clock and monotonic time in ns (src/host/clock.c). */
 int64_t pktsh_now_ns(void);
 int64_t pktsh_mono_ns(void);
+/* Sleeps ns nanoseconds, or less when the process is asked to stop
+ * (Ctrl-C, SIGTERM) or, in a worker, its group is: 0 after the whole
+ * time, 1 when stopped early. */
+int pktsh_sleep_ns(int64_t ns);
 
 const char *pktsh_version(void);
 /* Sending whole Ethernet frames on one interface (src/sender.c). */

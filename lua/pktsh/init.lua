@@ -25,9 +25,32 @@ local pktsh = {
   linktypes = writer.linktypes,
 }
 
+-- Time for scripts (src/host/clock.c): no script needs the FFI for it.
 -- Wall-clock time in ns since the epoch, as a Lua number.
 function pktsh.now()
   return tonumber(C.pktsh_now_ns())
+end
+
+-- Monotonic time in ns (for intervals: it never jumps), as a Lua number.
+function pktsh.mono()
+  return tonumber(C.pktsh_mono_ns())
+end
+
+-- Sleeps `seconds`, or less when Ctrl-C or SIGTERM asks the script to
+-- stop (or, in a worker, the parent stops the group): true after the
+-- whole time, false when stopped early. The one wait every script and
+-- the REPL use; a shell's `sleep` would make Ctrl-C wait for it.
+function pktsh.sleep(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    error("bad argument #1 to 'sleep' (number of seconds expected)", 2)
+  end
+  return C.pktsh_sleep_ns(math.min(math.max(seconds, 0), 1e9) * 1e9) == 0
+end
+
+-- Whether Ctrl-C or SIGTERM (or, in a worker, the parent) asked the
+-- script to stop: what loops of their own should check.
+function pktsh.stopping()
+  return source.stopping()
 end
 
 -- Checks a tcpdump filter expression: true, or nil and the reason.
@@ -54,6 +77,12 @@ lazy.hash = "pktsh.accel.hash"        -- keyed hashing: pktsh.hash.bytes(s)
 lazy.term, lazy.export = "pktsh.report.term", "pktsh.report.export"  -- drawing, files
 lazy.keys = "pktsh.proto.keys"  -- key functions of packets (the global `by`)
 lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.report.hist", "pktsh.report.topk", "pktsh.report.rate", "pktsh.report.chart"
+
+-- The end of a script that runs workers: `return pktsh.main(M)` calls
+-- M.main(...) in the parent; a worker loads the script up to here and
+-- runs the function of M that pktsh.parallel names (README, "Parallel
+-- scripts").
+function pktsh.main(t) return require("pktsh.host.parallel").main(t) end
 
 -- The -j N worker count; in a worker, its index and the count (else nil).
 function pktsh.jobs() return tonumber(C.pktsh_jobs()) end

@@ -381,6 +381,8 @@ static void evaluate(lua_State *L)
 	}
 	if (status)
 		report(L, status);
+	else if (R.tty && pktsh_signals_caught())
+		fputs("\n", stdout);   /* after the ^C the terminal echoed */
 	fflush(stdout);
 	lua_settop(L, base);
 }

@@ -36,22 +36,6 @@ static volatile sig_atomic_t prompt_signal;
 static int64_t last_signal_ns;
 static lua_State *hook_state;
 
-int64_t pktsh_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t pktsh_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 #define GET(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
 #define SET(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
 

@@ -38,10 +38,14 @@ all_whole() {
 # --- the work the tests run -------------------------------------------------
 # wstress.lua DIR FILE...: each worker opens and closes 300 writers.
 cat > "$TMP/wstress.lua" <<'LUA'
-local dir = arg[1]
-local files = {}
-for i = 2, #arg do files[#files + 1] = arg[i] end
-local r, err = pktsh.parallel(files, {}, function(src, d)
+local M = {}
+function M.main()
+  local files = {}
+  for i = 2, #arg do files[#files + 1] = arg[i] end
+  local r, err = pktsh.parallel(files, {}, M.work, arg[1])
+  print(r and ("WRITERS " .. r.n) or ("ERR " .. tostring(err)))
+end
+function M.work(src, d)
   local me = pktsh.worker()
   local n = 0
   for i = 1, 300 do
@@ -52,17 +56,20 @@ local r, err = pktsh.parallel(files, {}, function(src, d)
   end
   src:each(function() end)
   return {n = n}
-end, dir)
-print(r and ("WRITERS " .. r.n) or ("ERR " .. tostring(err)))
+end
+return pktsh.main(M)
 LUA
 
 # wflood.lua DIR SECONDS FILE...: each worker writes and rotates writers
 # without pause, until SECONDS pass (the test signals it long before).
 cat > "$TMP/wflood.lua" <<'LUA'
-local dir, secs = arg[1], tonumber(arg[2])
-local files = {}
-for i = 3, #arg do files[#files + 1] = arg[i] end
-pktsh.parallel(files, {}, function(_, d, s)
+local M = {}
+function M.main()
+  local files = {}
+  for i = 3, #arg do files[#files + 1] = arg[i] end
+  pktsh.parallel(files, {}, M.work, arg[1], tonumber(arg[2]))
+end
+function M.work(_, d, s)
   local me, stop = pktsh.worker(), pktsh.now() + s * 1e9
   local frame = string.rep("x", 200)
   local i = 0
@@ -73,20 +80,25 @@ pktsh.parallel(files, {}, function(_, d, s)
     assert(w:close())
   end
   return {}
-end, dir, secs)
+end
+return pktsh.main(M)
 LUA
 
 # spin.lua SECONDS FILE...: workers busy for SECONDS (to look at their masks).
 cat > "$TMP/spin.lua" <<'LUA'
-local secs = tonumber(arg[1])
-local files = {}
-for i = 2, #arg do files[#files + 1] = arg[i] end
-print("READY"); io.stdout:flush()
-pktsh.parallel(files, {}, function(_, s)
+local M = {}
+function M.spin(_, s)
   local stop = pktsh.now() + s * 1e9
   while pktsh.now() < stop do end
   return {}
-end, secs)
+end
+function M.main()
+  local files = {}
+  for i = 2, #arg do files[#files + 1] = arg[i] end
+  print("READY"); io.stdout:flush()
+  pktsh.parallel(files, {}, M.spin, tonumber(arg[1]))
+end
+return pktsh.main(M)
 LUA
 
 F=tests/pcaps/dnscap__dns.pcap
@@ -153,8 +165,8 @@ expect_eq "the main thread blocks none of SIGINT, SIGTERM, SIGALRM" "$main_ok" 1
 # Live: 8 fanout workers, each writing every packet to its own file and,
 # every CHURN packets, opening, writing and closing another writer.
 cat > "$TMP/wlive.lua" <<'LUA'
-local r, st = pktsh.parallel(arg[1], {duration = tonumber(arg[3]), filter = "udp port 5000"},
-  function(src, dir, churn)
+local M = {}
+function M.work(src, dir, churn)
     local me, n = pktsh.worker(), 0
     local w = assert(pktsh.pcap_writer(string.format("%s/l%d.pcap", dir, me), src))
     src:each(function(p)
@@ -168,8 +180,13 @@ local r, st = pktsh.parallel(arg[1], {duration = tonumber(arg[3]), filter = "udp
     end)
     assert(w:close())
     return {n = n}
-  end, arg[2], tonumber(arg[4]))
-print(r and ("CAPTURED " .. r.n) or ("ERR " .. tostring(st)))
+end
+function M.main()
+  local r, st = pktsh.parallel(arg[1], {duration = tonumber(arg[3]), filter = "udp port 5000"},
+                               M.work, arg[2], tonumber(arg[4]))
+  print(r and ("CAPTURED " .. r.n) or ("ERR " .. tostring(st)))
+end
+return pktsh.main(M)
 LUA
 cat > "$TMP/send.lua" <<'LUA'
 local s = assert(pktsh.sender(arg[1]))

@@ -63,35 +63,24 @@ end
 M.merge = require("pktsh.host.merge").merge
 
 -- The loop of the one-liners: each(p) for every packet of src during
--- `seconds` (nil: to the end; wall clock on a live source, capture time
--- on a file), and tick() at most every `refresh` seconds, between
--- batches. Returns the error that ended the input, or nil.
+-- `seconds` (nil: to the end; the source's duration: wall clock on a live
+-- source, capture time on a file), and tick() at most every `refresh`
+-- seconds, between batches. Returns the error that ended the input, or nil.
 function M.drive(src, seconds, refresh, each, tick)
-  local C = require("ffi").C
-  local live = src.kind == "live"
-  local saved = src.deadline
-  if live and seconds then src.deadline = C.pktsh_mono_ns() + seconds * 1e9 end
-  local last, t_end, err = C.pktsh_mono_ns(), nil, nil
-  local stop = false
-  while not stop do
+  local mono = require("pktsh").mono
+  local restore = seconds and src:_limit(seconds)
+  local last, err = mono()
+  while true do
     local b, e = src:next()
     if not b then err = e; break end
     local pkts = b.pkt
-    for i = 0, b.count - 1 do
-      local p = pkts[i]
-      if not live and seconds then
-        local ts = tonumber(p.ts)
-        t_end = t_end or ts + seconds * 1e9
-        if ts >= t_end then stop = true; break end
-      end
-      each(p)
-    end
+    for i = 0, b.count - 1 do each(pkts[i]) end
     if tick and refresh > 0 then
-      local now = C.pktsh_mono_ns()
+      local now = mono()
       if now - last >= refresh * 1e9 then tick(); last = now end
     end
   end
-  if live then src.deadline = saved end
+  if restore then restore() end
   return err
 end
 
