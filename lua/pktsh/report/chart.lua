@@ -69,16 +69,16 @@ M.merge = require("pktsh.host.merge").merge
 function M.drive(src, seconds, refresh, each, tick)
   local mono = require("pktsh").mono
   local restore = seconds and src:_limit(seconds)
-  local last, err = mono()
-  while true do
-    local b, e = src:next()
-    if not b then err = e; break end
+  local last = mono()
+  local b, err = src:next()
+  while b do
     local pkts = b.pkt
     for i = 0, b.count - 1 do each(pkts[i]) end
     if tick and refresh > 0 then
       local now = mono()
       if now - last >= refresh * 1e9 then tick(); last = now end
     end
+    b, err = src:next()
   end
   if restore then restore() end
   return err
