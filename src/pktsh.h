@@ -137,6 +137,13 @@ int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 		       uint32_t caplen, uint32_t len, int64_t ts,
 		       struct pktsh_err *err);
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
+/* on 1: every record is written out at once (tcpdump -U); 0: buffered,
+ * written out at least once a second by pktsh_writers_tick. */
+int pktsh_writer_per_packet(struct pktsh_writer *w, int32_t on);
+/* Writes out the calling thread's writers' records buffered for a second
+ * or more (force 1: all of them). The library calls it between batches,
+ * while waiting for input, in pktsh.sleep and at the REPL prompt. */
+void pktsh_writers_tick(int32_t force);
 int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
 int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err);
 /* Writes data to path, opened as the writer opens its file. */

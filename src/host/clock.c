@@ -43,6 +43,7 @@ int pktsh_sleep_ns(int64_t ns)
 		int64_t left;
 		struct timespec ts;
 
+		pktsh_writers_tick(0);    /* a sleeping script's files still fill */
 		if (pktsh_stopping() || pktsh_worker_stopping())
 			return 1;
 		left = end - pktsh_mono_ns();

@@ -242,6 +242,8 @@ static char *read_line(const char *prompt)
 {
 	char *line;
 
+	/* What the last line wrote is in its files while the user reads. */
+	pktsh_writers_tick(1);
 	pktsh_signals_prompt(1);
 	/* A Ctrl-C just before the prompt must not interrupt completion code. */
 	pktsh_signals_reset(R.L);

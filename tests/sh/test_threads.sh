@@ -197,14 +197,23 @@ end
 print(s:stats().packets)
 LUA
 
+# live_writers BIN LABEL SECONDS: the capture runs SECONDS at most; once
+# every frame sent is in the workers' files (written out at least once a
+# second) it is stopped with SIGINT. A duration alone would end it while
+# a slow build (TSan) still had frames queued in the rings.
 live_writers() {  # BIN LABEL SECONDS
-  local bin=$1 label=$2 secs=$3 d
+  local bin=$1 label=$2 secs=$3 d i
   d=$(mktemp -d "$TMP/wl.XXXX")
   netns_bg "$NS_B" $((secs + 30)) "$d.out" "$d.err" "$bin" -j 8 "$TMP/wlive.lua" "$IF_B" "$d" "$secs" "${CHURN:-1}"
   local cap=$BG_PID
-  sleep $((secs / 3))
+  sleep 3
   local sent
   sent=$(netns_exec "$NS_A" "$PKTSH" "$TMP/send.lua" "$IF_A" 2>&1)
+  for i in $(seq 1 $((secs * 2))); do
+    [ "$(all_whole "$PKTSH" "$d" l)" = "8 $sent" ] && break
+    sleep 0.5
+  done
+  kill -INT "$cap" 2>/dev/null
   netns_wait "$cap"; rc=$?
   expect_eq "$label: -j 8 live, a writer per worker and one more opened and closed per packet: exit 0" "$rc" 0
   expect_eq "$label: ... every frame sent was captured" "$(cat "$d.out")" "CAPTURED $sent"
@@ -222,7 +231,7 @@ netns_ok=0
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && command -v nsenter >/dev/null &&
    netns_setup 2>/dev/null; then
   netns_ok=1
-  live_writers "$PKTSH" "live writers" 6
+  live_writers "$PKTSH" "live writers" 60
 else
   skip "threads: live writers per worker" "needs root, network namespaces and veth"
 fi
@@ -256,7 +265,7 @@ expect_eq "TSan tests/unit/test_parallel.lua: exit 0, $(echo "$out" | grep -c '^
   "$rc/$(echo "$out" | grep -c '^not ok')" "0/0"
 tsan_clean "TSan tests/unit/test_parallel.lua"
 if [ "$netns_ok" = 1 ]; then
-  live_writers "$TSAN" "TSan live writers" 9
+  live_writers "$TSAN" "TSan live writers" 120
   tsan_clean "TSan live writers"
   out=$(PKTSH_BIN=$TSAN timeout 600 bash tests/sh/test_workers.sh 2>&1)
   expect_eq "TSan tests/sh/test_workers.sh: $(echo "$out" | grep -c '^ok') checks pass" \

@@ -37,6 +37,7 @@ M.EMPTY = EMPTY
 -- is over: that is checked before every batch, however fast they come.
 function Source:next(timeout)
   if self.closed then return nil, "source is closed" end
+  C.pktsh_writers_tick(0)              -- files written from this loop fill as it runs
   if self.pending then self:_release(self.pending); self.pending = nil end
   if self.deadline and C.pktsh_mono_ns() >= self.deadline then return nil end
   local b, err = self:_next(timeout)
@@ -123,6 +124,7 @@ function Source:_await(poll, timeout)
     local n = poll(self, ms)
     if n ~= 0 then return n end
     if stopping() then self.interrupted = true; return nil end
+    C.pktsh_writers_tick(0)
   end
 end
 
