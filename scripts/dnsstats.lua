@@ -614,7 +614,7 @@ local function main(argv)
     if o.interval then
       local term = pktsh.term
       if not o.json and term.isatty(1) then
-        local screen = term.screen(io.stdout, true)
+        local screen = term.screen(io.stdout, true, {ascii = o.ascii})
         tick = function(s) screen:draw(report(s, o, "dnsstats " .. o.source .. " (running)")) end
       else
         tick = line_ticker(o)

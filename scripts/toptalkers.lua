@@ -53,15 +53,18 @@ local function main(argv)
   local t = pktsh.topk.new(o.capacity)
   local r = pktsh.rate.new{interval = 1}
   local data = o.json or o.csv
-  local screen = not data and term.screen(io.stdout)
+  local screen = not data and term.screen(io.stdout, nil, {ascii = o.ascii})
   local ropts = {rows = o.top, ascii = o.ascii,
                  title = o.by .. (o.packets and " (packets)" or " (bytes)")}
   local function draw()
     screen:draw(t:render(ropts) .. r:render{ascii = o.ascii, footer = false})
   end
   local last = pktsh.mono()
+  local tty = screen and screen.tty
   while true do
-    local b, e = src:next()
+    -- on a terminal, come back now and then without packets: a resize
+    -- (or the interval) redraws an idle table too
+    local b, e = src:next(tty and 0.25 or nil)
     if not b then err = e; break end
     for i = 0, b.count - 1 do
       local p = b.pkt[i]
@@ -69,9 +72,9 @@ local function main(argv)
       if k ~= nil then t:add(k, o.packets and 1 or p.len) end
       r:add(p.ts, p.len)
     end
-    if screen and screen.tty then
+    if tty then
       local now = pktsh.mono()
-      if now - last >= o.interval * 1e9 then draw(); last = now end
+      if now - last >= o.interval * 1e9 or screen:resized() then draw(); last = now end
     end
   end
   if o.json then io.stdout:write(t:json(o.top), "\n")

@@ -415,6 +415,13 @@ int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,
 /* Interrupts (SIGINT, SIGTERM). Loops over sources call pktsh_stopping()
  * once per batch and end, as if the input had ended, when it is non-zero. */
 int pktsh_stopping(void);
+/* How many times the terminal was resized (SIGWINCH): reports redrawn in
+ * place redraw the whole screen when it changes. */
+int32_t pktsh_winch(void);
+
+/* The size of the terminal at fd (src/report/term.c): 0, or -1 when fd
+ * is not a terminal. */
+int pktsh_term_size(int32_t fd, int32_t *rows, int32_t *cols);
 
 /* Wall-clock and monotonic time in ns (src/host/clock.c). */
 int64_t pktsh_now_ns(void);

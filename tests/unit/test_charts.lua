@@ -302,6 +302,24 @@ T.test("bars and sparklines, Unicode and ASCII", function()
   T.ok(h:render{unicode = true, width = 60}:find("█"), "unicode bars")
 end)
 
+-- Issue 16 item 3: a table rendered for W columns is no wider than W (the
+-- top-k rows were 3 wider: their fixed columns take 18 cells, not 15).
+T.test("hist and top-k rows fit the width they are rendered for", function()
+  local t, h = topk.new(5), hist.new{}
+  for i = 1, 50 do t:add("10.0.0." .. (i % 4), i); h:add(i % 6) end
+  local small = topk.new(1)     -- approximate: the err column too
+  for i = 1, 10 do small:add("k" .. i) end
+  for _, w in ipairs({60, 80, 100, 133}) do
+    for what, text in pairs({topk = t:render{width = w, ascii = true},
+                             approx = small:render{width = w, ascii = true},
+                             hist = h:render{width = w, ascii = true}}) do
+      local widest = 0
+      for line in text:gmatch("[^\n]*") do widest = math.max(widest, term.width(line)) end
+      T.ok(widest <= w, what .. " at " .. w .. " columns: widest line " .. widest)
+    end
+  end
+end)
+
 local function xml_ok(path)
   local ok = os.execute("python3 -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' "
                         .. path .. " 2>/dev/null")

@@ -341,7 +341,8 @@ function H:render(o)
   end
   if lw > 40 then lw = 40 end
   local cols = o.width or term.columns()
-  local barw = cols - lw - cw - 12
+  -- "LABEL  COUNT %5.1f%%  " around the bar takes lw + cw + 11 cells
+  local barw = cols - lw - cw - 11
   if barw < 10 then barw = 10 end
   local peak = 0
   for _, b in ipairs(shown) do if b.count > peak then peak = b.count end end

@@ -293,7 +293,9 @@ function T:render(o)
   if kw > 48 then kw = 48 end
   local exact = self.size < self.capacity
   local cols = o.width or term.columns()
-  local barw = cols - kw - cw - (exact and 15 or 24)
+  -- the other columns: "%4d  KEY  COUNT  %5.1f%%" and "  " before the
+  -- bar take 18 cells, "  %7s" (err) 9 more
+  local barw = cols - kw - cw - (exact and 18 or 27)
   if barw < 8 then barw = 8 end
   local peak = list[1] and list[1].count or 0
   local out = {}
@@ -309,7 +311,7 @@ function T:render(o)
     out[#out + 1] = line .. "  " .. term.bar(peak > 0 and x.count / peak or 0, barw, uni)
   end
   if o.footer ~= false then
-    out[#out + 1] = format("n=%s; %s", term.num(self.n), self:bound_text())
+    out[#out + 1] = term.cut(format("n=%s; %s", term.num(self.n), self:bound_text()), cols, uni)
   end
   return concat(out, "\n") .. "\n"
 end
