@@ -39,7 +39,7 @@ local function die(status, fmt, ...) cli.die("count", status, fmt, ...) end
 local function parse_args(argv)
   return cli.parse("count", usage, argv, {
     ["-j"] = {"workers", "whole", 1}, ["--top"] = {"top", "whole", 0},
-    ["--fanout"] = {"fanout", "string"}, ["--defrag"] = {"defrag"},
+    ["--fanout"] = {"fanout", {"hash", "lb", "cpu", "rollover", "qm"}}, ["--defrag"] = {"defrag"},
     ["--json"] = {"json"}, ["--seconds"] = {"seconds", "number"},
   }, {top = 20})
 end

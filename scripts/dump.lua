@@ -44,7 +44,7 @@ local function parse_args(argv)
     ["-v"] = {"verbose"}, ["-x"] = {"hex"}, ["-q"] = {"quiet"},
     ["--json"] = {"json"}, ["-p"] = {"promisc", value = false},
     ["-U"] = {"packet_buffered"}, ["-l"] = {"line_buffered"},
-    ["-w"] = {"write", "string"}, ["-Q"] = {"direction", "string"},
+    ["-w"] = {"write", "string"}, ["-Q"] = {"direction", {"in", "out", "both"}},
     ["-c"] = {"count", "whole", 1}, ["-s"] = {"snaplen", "whole", 1},
   })
 end

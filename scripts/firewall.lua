@@ -33,6 +33,7 @@ options:
   --duration S    stop after S seconds
   --json          counters as JSON lines
   --no-watch      do not print counters (for pktsh -i)
+  -v, -vv        show libbpf's and libxdp's messages (-vv: their debug lines)
   -h, --help      show this help
 exit status: 0 on success, 1 if the program cannot be attached, 2 for a
 usage error.
@@ -77,11 +78,14 @@ end
 
 local opt = cli.parse("firewall", usage, arg, {
   ["--skb"] = {"mode", value = "skb"}, ["--dispatcher"] = {"attach", value = "dispatcher"},
-  ["--engine"] = {"engine", "string"}, ["--default"] = {"default", "string"},
+  ["--engine"] = {"engine", {"auto", "linear", "classifier"}},
+  ["--default"] = {"default", {"pass", "drop"}},
   ["--interval"] = {"interval", "number"}, ["--duration"] = {"duration", "number"},
   ["--json"] = {"json"}, ["--no-watch"] = {"nowatch"},
+  ["-v"] = {"verbose"}, ["-vv"] = {"verbose", value = 2},
 }, {interval = 1})
 opt.iface, opt.rules = opt.source, opt.words
+if opt.verbose then pktsh.verbose(opt.verbose == true and 1 or opt.verbose) end
 
 local fw, err = xdp(opt.iface, {mode = opt.mode, attach = opt.attach, engine = opt.engine,
                                 default = opt.default})

@@ -22,9 +22,13 @@ enum pktsh_tsrc {
 	PKTSH_TSRC_XDP = 3
 };
 
+/* Room for a message with a full path and a long filter in it; a longer
+ * one is cut and ends in "..." (src/err.c). */
+enum pktsh_err_limits { PKTSH_ERR_MSG = 8192 };
+
 struct pktsh_err {
 	int errnum;           /* errno where there is one, else 0 */
-	char msg[256];
+	char msg[PKTSH_ERR_MSG];
 };
 
 /* A descriptor's decode state (l2state, l3state). Receivers leave NEW;
@@ -432,6 +436,10 @@ int64_t pktsh_mono_ns(void);
 int pktsh_sleep_ns(int64_t ns);
 
 const char *pktsh_version(void);
+/* libbpf's and libxdp's own messages (src/xdp/bpflog.c): hidden unless
+ * on is 1 (shown on stderr) or 2 (their debug lines too); on < 0 only
+ * asks. Returns the setting before. */
+int32_t pktsh_bpf_verbose(int32_t on);
 /* Sending whole Ethernet frames on one interface (src/sender.c). */
 struct pktsh_sender_opts {
 	int32_t tx_ring;           /* 1: bulk sends through a PACKET_TX_RING */

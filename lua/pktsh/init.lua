@@ -53,6 +53,18 @@ function pktsh.stopping()
   return source.stopping()
 end
 
+-- How much the libraries under pktsh say on stderr: 0 (the default)
+-- nothing, pktsh's own errors say what failed; 1 libbpf's and libxdp's
+-- messages; 2 their debug lines too (the XDP scripts' -v and -vv).
+-- Returns the level before; with no argument only returns it.
+function pktsh.verbose(level)
+  if level == true then level = 1 elseif level == false then level = 0 end
+  if level ~= nil and (type(level) ~= "number" or level < 0 or level % 1 ~= 0) then
+    error("bad argument #1 to 'verbose' (0, 1, 2 or a boolean expected)", 2)
+  end
+  return C.pktsh_bpf_verbose(level or -1)
+end
+
 -- Checks a tcpdump filter expression: true, or nil and the reason.
 function pktsh.check_filter(expr, linktype)
   local err = ffi.new("struct pktsh_err")

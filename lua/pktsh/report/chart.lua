@@ -85,15 +85,20 @@ function M.drive(src, seconds, refresh, each, tick)
 end
 
 -- The REPL's one-liners (hist, top, rate) take a source or the name of a
--- capture file or interface: run(src, ...) behind that.
+-- capture file or interface: run(src, ...) behind that. They are typed
+-- as statements, where a `nil, err` answer is thrown away: so a source
+-- that cannot be opened, an unknown key or a read error is raised (the
+-- REPL shows it, `pktsh -e` exits 1 with it) after what was drawn.
 function M.with_source(run)
   return function(src, ...)
     if type(src) == "string" then
       local s, err = require("pktsh").open(src)
-      if not s then return nil, err end
+      if not s then error(err, 2) end
       src = s
     end
-    return run(src, ...)
+    local r, err = run(src, ...)
+    if r == nil and err ~= nil then error(err, 2) end
+    return r
   end
 end
 
