@@ -99,13 +99,18 @@ function pktsh.main(t) return require("pktsh.host.parallel").main(t) end
 -- The -j N worker count; in a worker, its index and the count (else nil).
 function pktsh.jobs() return tonumber(C.pktsh_jobs()) end
 function pktsh.worker() return require("pktsh.host.parallel").worker() end
+-- __fields: the lazy names too, for help and Tab completion
+-- (pktsh.x<Tab> offers pktsh.xdp before its first use).
+local lazy_names = {}
+for k in pairs(lazy) do lazy_names[#lazy_names + 1] = k end
+table.sort(lazy_names)
 setmetatable(pktsh, {__index = function(t, k)
   local name = lazy[k]
   if not name then return nil end
   local m = require(name)
   rawset(t, k, m)
   return m
-end})
+end, __fields = lazy_names})
 
 -- The short names the REPL and -e one-liners use.
 function pktsh.install_globals(g)

@@ -10,6 +10,7 @@ local M = {}
 -- init.lua calls this before the first help()).
 
 local documented = false
+-- Registers the help texts of the globals hist, top, rate and by in g.
 function M.document(g)
   if documented then return end
   documented = true

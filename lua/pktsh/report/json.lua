@@ -11,7 +11,8 @@ local escapes = {
 -- or nil: overlong forms, surrogates and code points past U+10FFFF are not.
 local function utf8_len(s, i)
   local b = s:byte(i)
-  local n, lo, hi = 0, 0x80, 0xBF
+  local n
+  local lo, hi = 0x80, 0xBF
   if b >= 0xC2 and b <= 0xDF then n = 2
   elseif b >= 0xE0 and b <= 0xEF then
     n = 3
@@ -140,6 +141,8 @@ function encode_value(v, out, seen)
   end
 end
 
+-- JSON text of v: objects with sorted keys; always valid UTF-8 (see
+-- escape_string); numbers the shortest decimal that reads back.
 function M.encode(v)
   local out = {}
   encode_value(v, out, {})

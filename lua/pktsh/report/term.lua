@@ -133,6 +133,7 @@ function M.width(s)
   return n
 end
 
+-- s padded on the left to w cells.
 function M.lpad(s, w)
   s = tostring(s)
   local n = M.width(s)
@@ -140,6 +141,7 @@ function M.lpad(s, w)
   return rep(" ", w - n) .. s
 end
 
+-- s padded on the right to w cells.
 function M.rpad(s, w)
   s = tostring(s)
   local n = M.width(s)

@@ -450,6 +450,7 @@ M.Column = Column
 
 local key_kinds = {raw = C.PKTSH_TOPK_KEYS_RAW, hashed = C.PKTSH_TOPK_KEYS_HASHED}
 
+-- A top-k table of m counters for 64-bit keys, counted in C (above).
 function M.column(m, opts)
   m = m or 1000
   if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
@@ -473,6 +474,7 @@ function Column:add(keys, n)
   return C.pktsh_topk64_add(self.h, keys, n, self.fresh)
 end
 
+-- What the index cost: lookups, probes, rekeys, max_probe, probe_limit.
 function Column:stats() return require("pktsh.accel.hash").table_stats(C.pktsh_topk64_stats, self.h) end
 
 -- The entries: keys (uint64_t[]), counts, errs (double[]) and their number.
@@ -506,6 +508,7 @@ function Column:label(key, text)
   self.labels[key] = text
 end
 
+-- An ordinary top-k table with the same counts (keys as Lua numbers).
 function Column:table()
   local keys, counts, errs, size = entries(self)
   local t = M.new(self.capacity)

@@ -118,6 +118,7 @@ function Group:_release()
   if self.current then C.pktsh_ring_release(self.current.handle); self.current = nil end
 end
 
+-- The group's counters: the sum over its rings, each ring's in .rings.
 function Group:stats()
   local list = {}
   for i, r in ipairs(self.rings) do list[i] = M.stats_table(r) end

@@ -161,6 +161,8 @@ function Source:error()
   return self.err
 end
 
+-- The counters: received, drops, freeze_q (the kernel's, since the last
+-- call), packets, bytes, batches (delivered to Lua).
 function Source:stats()
   local st = self:_stats()
   local t = {
@@ -171,6 +173,7 @@ function Source:stats()
   return t
 end
 
+-- Closes the source (its packets become stale); closing twice is fine.
 function Source:close()
   if self.closed then return end
   self.closed = true

@@ -77,6 +77,7 @@ function Writer:write(p, ts, wirelen)
   return true
 end
 
+-- Writes out what is buffered now: true, or nil and the error.
 function Writer:flush()
   if not self.handle then return nil, "writer is closed" end
   if C.pktsh_writer_flush(self.handle, self.err) ~= 0 then
