@@ -162,8 +162,14 @@ function Source:error()
 end
 
 -- The counters: received, drops, freeze_q (the kernel's, since the last
--- call), packets, bytes, batches (delivered to Lua).
+-- call), packets, bytes, batches (delivered to Lua). After close, the
+-- totals at the close (the receiver's memory is gone by then).
 function Source:stats()
+  if self.closed then
+    local t = {}
+    for k, v in pairs(self.final or {}) do t[k] = v end
+    return t
+  end
   local st = self:_stats()
   local t = {
     received = tonumber(st.received), packets = tonumber(st.packets),
@@ -176,6 +182,7 @@ end
 -- Closes the source (its packets become stale); closing twice is fine.
 function Source:close()
   if self.closed then return end
+  self.final = self:stats()
   self.closed = true
   self.pending = nil
   self:_close()
