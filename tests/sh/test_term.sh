@@ -10,8 +10,15 @@
 if ! command -v tmux >/dev/null || ! command -v python3 >/dev/null; then
   skip "terminal reports" "tmux or python3 is not installed (make deps)"; exit 0
 fi
-SOCK="pktsh-test-$$"
+# a server (socket) of its own per window: a new server on the socket of
+# one still exiting fails ("server exited unexpectedly")
+N=0
+SOCK="pktsh-test-$$-0"
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$TMP"' EXIT
+new_server() {
+  tmux -L "$SOCK" kill-server 2>/dev/null
+  N=$((N + 1)); SOCK="pktsh-test-$$-$N"
+}
 
 # slow.py FILE SECONDS: the capture FILE on stdout, its records spread
 # over SECONDS (a pipe that fills as a live capture would).
@@ -32,7 +39,7 @@ EOF
 # that size; $TMP/screen is then the window's whole history.
 in_tmux() {
   local cols=${1%x*} rows=${1#*x} i
-  tmux -L "$SOCK" kill-server 2>/dev/null
+  new_server
   rm -f "$TMP/done"
   tmux -L "$SOCK" -f /dev/null new-session -d -x "$cols" -y "$rows" -s t \
     "cd '$PWD' && env LANG=C.UTF-8 TERM=xterm $2; touch '$TMP/done'; sleep 60"
@@ -64,7 +71,7 @@ expect_match "... cut to the terminal's height, the cut marked" "$(cat "$TMP/scr
 expect_match "... below its headline counters" "$(cat "$TMP/screen")" "^packets [0-9]+ +DNS messages"
 
 # a resize while toptalkers runs: the screen is redrawn at the new width
-tmux -L "$SOCK" kill-server 2>/dev/null
+new_server
 rm -f "$TMP/done"
 tmux -L "$SOCK" -f /dev/null new-session -d -x 120 -y 30 -s t \
   "cd '$PWD' && env LANG=C.UTF-8 TERM=xterm sh -c 'python3 $TMP/slow.py tests/pcaps/dnscap__dns.pcap 4 |

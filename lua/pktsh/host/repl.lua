@@ -343,7 +343,7 @@ topics.overview = [[
 pktsh - a Lua-scriptable packet inspection shell        help(x) describes x
 
 Sources (one shape for every receiver; help"source"):
-  src = open(path)                  a pcap/pcapng file ("-" = stdin)
+  src = pktsh.open(path)            a pcap/pcapng file ("-" = stdin); open() too
   src = open("eth0", {filter = "udp port 53", duration = 10})   live capture
   src:each(fn)  src:packets()  src:next([timeout])  src:stats()  src:close()
   opts: filter snaplen promisc direction immediate duration workers fanout
