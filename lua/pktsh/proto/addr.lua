@@ -25,11 +25,13 @@ struct pktsh_in6 { uint8_t b[16]; };
 ---------------------------------------------------------------------------
 -- Printing
 
+-- "aa:bb:cc:dd:ee:ff" of a 6-byte MAC address.
 function M.mac_str(a)
   local b = a.b
   return string.format("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5])
 end
 
+-- "a.b.c.d" of a 4-byte IPv4 address.
 function M.in4_str(a)
   local b = a.b
   return string.format("%d.%d.%d.%d", b[0], b[1], b[2], b[3])
@@ -86,6 +88,7 @@ local function part4(p)
   return v
 end
 
+-- The 4 bytes of a dotted-quad IPv4 address (inet_pton rules), or nil.
 function M.parse4(s)
   if type(s) ~= "string" then return nil end
   local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
@@ -105,6 +108,7 @@ local function groups(s)
   return t
 end
 
+-- The 16 bytes of an IPv6 address in text (inet_pton rules), or nil.
 function M.parse6(s)
   if type(s) ~= "string" or s:find("[^%x:%.]") then return nil end
   local v4 = s:match(":(%d+%.[%d%.]*)$")

@@ -512,6 +512,7 @@ function M.escape_string(s)
   end))
 end
 
+-- A resource record's data as text ("1.2.3.4", "ns1.example.", ...).
 local function rr_text(rr)
   local t = rr.type
   local tn = M.type_name(t)
@@ -626,6 +627,8 @@ function M.span(p, any_port, partial)
   return off, n
 end
 
+-- pkt:dns(): the DNS message in the packet (UDP or TCP on port 53, 5353,
+-- 5355; any port with any_port) parsed as pktsh.dns.parse does, or nil.
 local function packet_dns(p, any_port)
   local off, n = M.span(p, any_port)
   if not off then return nil, n end
