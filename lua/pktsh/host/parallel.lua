@@ -300,7 +300,9 @@ function M.parallel(spec, opts, work, ...)
   if not group then
     if not files then
       local err
-      group, err = fanout.open(spec, opts)
+      local fo = source_opts(opts)     -- the group's options: no merge, no on_every
+      fo.workers = n
+      group, err = fanout.open(spec, fo)
       if not group then return nil, err end
       group.owned = true
     end
