@@ -176,7 +176,7 @@ local TCP_STATS = {"tcp_flows", "tcp_dups", "tcp_gaps", "tcp_dropped", "tcp_time
 -- The C reassembler of DNS over TCP for these options, collected with
 -- its owner.
 local function tcp_state(portmap, opts, max_buffer)
-  local bits = ffi.new("uint8_t[8192]")
+  local bits = ffi.new("uint8_t[?]", C.PKTSH_DNS_PORTMAP_BYTES)
   for pt = 0, 65535 do
     if portmap[pt] ~= 0 then
       local i = math.floor(pt / 8)
