@@ -348,8 +348,10 @@ int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out);
  * read by message(t, i, &len) until the next call. advance: capture time
  * passes (flows idle for timeout go, checked once a second); flush:
  * flows idle since before now - timeout go, or every flow with all. */
+/* The DNS ports of the TCP reassembler and dnsstats: a bit per port. */
+enum pktsh_dns_ports { PKTSH_DNS_PORTMAP_BYTES = 8192 };
 struct pktsh_dnstcp_opts {
-	const uint8_t *ports;     /* a bit per port, 8192 bytes */
+	const uint8_t *ports;     /* a bit per port, PKTSH_DNS_PORTMAP_BYTES */
 	double timeout;           /* ns a flow may stay idle */
 	uint32_t max_flows;
 	uint32_t pad;
@@ -512,11 +514,8 @@ enum pktsh_dnsstats_which {
 enum pktsh_dnsstats_limits {
 	PKTSH_DNSSTATS_EXACT_MAX = 20000, PKTSH_DNSSTATS_LOG_SUB = 128
 };
-/* DNS ports as a bit per port (dnsstats' scan, dnsflow, dnstcp): 8 KiB,
- * small enough to stay in cache. */
-enum pktsh_dns_portmap { PKTSH_DNS_PORTMAP_BYTES = 8192 };
 struct pktsh_dnsstats_opts {
-	const uint8_t *ports;     /* a bit per port, 8192 bytes */
+	const uint8_t *ports;     /* a bit per port, PKTSH_DNS_PORTMAP_BYTES */
 	double timeout;           /* ns before a query counts as unanswered */
 	double tcp_timeout;       /* ns a TCP flow may stay idle */
 	uint64_t max_buffer;      /* bytes of TCP streams held */

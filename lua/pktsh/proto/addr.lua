@@ -11,6 +11,7 @@
 -- (`ip.src == "198.18.0.1"`).
 local ffi = require "ffi"
 local bit = require "bit"
+local be32 = require("pktsh.proto.bytes").be32
 
 local band, bor, rshift, lshift = bit.band, bit.bor, bit.rshift, bit.lshift
 
@@ -198,12 +199,7 @@ local function addr_eq(n, parse)
   end
 end
 
-local function u32(a)
-  local b = a.b
-  local v = bor(lshift(b[0], 24), lshift(b[1], 16), lshift(b[2], 8), b[3])
-  if v < 0 then v = v + 4294967296 end
-  return v
-end
+local function u32(a) return be32(a.b, 0) end
 
 ffi.metatype("struct pktsh_in4", {
   __tostring = M.in4_str, __eq = addr_eq(4, M.parse4),

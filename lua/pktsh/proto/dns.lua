@@ -73,6 +73,7 @@
 local ffi = require "ffi"
 local bit = require "bit"
 require "pktsh.cdef"
+local bytes = require "pktsh.proto.bytes"
 
 local band, bor, rshift, lshift = bit.band, bit.bor, bit.rshift, bit.lshift
 local cast, fstring = ffi.cast, ffi.string
@@ -160,12 +161,7 @@ local function input(x, len)
   return cast(u8p, x), len
 end
 
-local function be16(d, o) return bor(lshift(d[o], 8), d[o + 1]) end
-local function be32(d, o)
-  local v = bor(lshift(d[o], 24), lshift(d[o + 1], 16), lshift(d[o + 2], 8), d[o + 3])
-  if v < 0 then v = v + 4294967296 end
-  return v
-end
+local be16, be32 = bytes.be16, bytes.be32
 
 ---------------------------------------------------------------------------
 -- Names. Presentation form per RFC 1035 5.1: printable bytes as they are,

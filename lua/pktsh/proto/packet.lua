@@ -30,6 +30,7 @@ local M = {}
 -- leading underscore; the metatypes below expose host-order getters under
 -- the plain name. Addresses are small structs with their own metatypes so
 -- `ip.src` is a cheap reference that prints as text.
+local bytes = require "pktsh.proto.bytes"
 local addr = require "pktsh.proto.addr"  -- struct pktsh_mac, pktsh_in4, pktsh_in6 and their text
 ffi.cdef [[
 struct pktsh_hdr_eth { struct pktsh_mac dst; struct pktsh_mac src; uint16_t _type; };
@@ -113,11 +114,7 @@ M.n16, M.n32 = n16, n32
 -- penalties are randomised), and then every trace through it fell back to
 -- the interpreter: tests/bench/parse.lua ran at 130 or 260 ns/packet, or
 -- worse, from one run to the next. Spelt out, 20 runs of 20 were fast.
-local function be32(d, o)
-  local v = bor(lshift(d[o], 24), lshift(d[o + 1], 16), lshift(d[o + 2], 8), d[o + 3])
-  if v < 0 then v = v + 4294967296 end
-  return v
-end
+local be32 = bytes.be32
 
 ---------------------------------------------------------------------------
 -- Header views: `__index` maps a field name to a getter, then to methods.
