@@ -18,6 +18,9 @@ options:
   --fanout MODE hash (default), lb, cpu, rollover or qm
   --defrag      defragment IPv4 before hashing (fanout flag)
   --seconds S   stop a live capture after S seconds (else at Ctrl-C)
+  --interval S  every S seconds, print the packets, drops and freeze_q
+                so far to standard error: summed, then per worker (read
+                while the workers run)
   --top K       list the K busiest sources (default 20; 0 for all)
   --json        print the merged counts as one JSON object instead
   -h, --help    show this help
@@ -36,6 +39,7 @@ local function parse_args(argv)
     ["-j"] = {"workers", "whole", 1}, ["--top"] = {"top", "whole", 0},
     ["--fanout"] = {"fanout", "string"}, ["--defrag"] = {"defrag"},
     ["--json"] = {"json"}, ["--seconds"] = {"seconds", "number"},
+    ["--interval"] = {"interval", "number"},
   }, {top = 20})
 end
 
@@ -69,10 +73,27 @@ local function count(src)
   return {packets = packets, bytes = bytes, proto = proto, src = by_src}
 end
 
+-- The --interval line: totals and the rate since the last line, then
+-- each worker's counters.
+local last
+local function live_line(st)
+  local rate = (st.packets - (last and last.packets or 0)) /
+               (st.elapsed - (last and last.elapsed or 0))
+  local parts = {string.format("count: %.1fs packets=%d (%.0f/s) drops=%d freeze_q=%d",
+                               st.elapsed, st.packets, rate, st.drops or 0, st.freeze_q or 0)}
+  for i, w in ipairs(st.workers or {}) do
+    parts[#parts + 1] = string.format("w%d packets=%d drops=%d freeze_q=%d", i, w.packets,
+                                      w.drops or 0, w.freeze_q or 0)
+  end
+  io.stderr:write(table.concat(parts, " | "), "\n")
+  io.stderr:flush()
+  last = st
+end
+
 local o = parse_args(arg)
 local result, stats = pktsh.parallel(o.source, {
   workers = o.workers, filter = o.filter, fanout = o.fanout, defrag = o.defrag,
-  duration = o.seconds,
+  duration = o.seconds, interval = o.interval, on_stats = o.interval and live_line or nil,
 }, count)
 if not result then die(1, "%s", stats) end
 

@@ -27,7 +27,7 @@ local unpack = unpack or table.unpack
 local WAIT_MS = 100
 
 -- Keys of opts that are the parallel call's, not the source's.
-local own = {merge = true, workers = true}
+local own = {merge = true, workers = true, interval = true, on_stats = true}
 
 ------------------------------------------------------------------------
 -- Merging
@@ -161,6 +161,31 @@ local function sum_stats(list)
   return total
 end
 
+-- Live statistics while the work runs: every opts.interval seconds
+-- (default 1) opts.on_stats(stats, src) gets src:stats() (a fanout
+-- group's sums with stats.workers[i], read while the workers run) and
+-- stats.elapsed in seconds. A function to call often (it looks at the
+-- clock), or nil without on_stats.
+local function ticker(opts, src)
+  local fn = opts.on_stats
+  if fn == nil then return nil end
+  if type(fn) ~= "function" then error("opts.on_stats must be a function", 3) end
+  local every = opts.interval or 1
+  if type(every) ~= "number" or every <= 0 then error("opts.interval must be a number of seconds", 3) end
+  local step = every * 1e9
+  local t0 = tonumber(C.pktsh_mono_ns())
+  local due = t0 + step
+  return function()
+    local now = tonumber(C.pktsh_mono_ns())
+    if now < due then return end
+    repeat due = due + step until due > now
+    local st = src:stats()
+    st.elapsed = (now - t0) / 1e9
+    fn(st, src)
+  end
+end
+M.ticker = ticker
+
 ------------------------------------------------------------------------
 -- Running work
 
@@ -197,7 +222,7 @@ end
 -- Serial: work on each source in turn (opened from the specs as needed),
 -- results merged, statistics summed. Results and arguments go through the
 -- serialiser as they would between workers.
-local function run_serial(specs, sopts, work, merge, args)
+local function run_serial(specs, sopts, work, merge, args, sopts_tick)
   local result, list = nil, {}
   for _, spec in ipairs(specs) do
     local src, owned = spec, false
@@ -208,7 +233,9 @@ local function run_serial(specs, sopts, work, merge, args)
       if not src then return nil, err end
       owned = true
     end
+    src._tick = ticker(sopts_tick, src)
     local ok, res = call_work(work, src, args)
+    src._tick = nil
     if ok then
       local text
       ok, text = pcall(serial.encode, res, "result")
@@ -277,7 +304,7 @@ Group.__tostring = function(g)
   return format("pktsh source %s (live, %d workers, fanout %s)%s", g.name, g.workers,
                 g.fanout, g.closed and " closed" or "")
 end
-Group.__fields = {"parallel", "next", "each", "packets", "stats", "error", "close",
+Group.__fields = {"parallel", "next", "each", "packets", "stats", "error", "close", "set_filter",
                   "linktype", "snaplen", "name", "kind", "filter", "workers", "fanout"}
 
 function Group:_next()
@@ -311,6 +338,27 @@ function Group:stats()
   return st
 end
 
+-- g:set_filter(f) (Source:set_filter): compiled once, then put on each
+-- ring in turn, each swap atomic for its ring. Should a ring refuse it,
+-- the rings already changed get the old filter back.
+function Group:_set_filter(f)
+  local live = require "pktsh.source.live"
+  local rings = self.rings
+  if #rings == 0 then return nil, "a worker cannot change the group's filter (the parent can)" end
+  local prog, n = live.filter_program(rings[1].handle, f)
+  if not prog and n ~= 0 then return nil, n end
+  for i, r in ipairs(rings) do
+    local ok, err = live.attach(r.handle, prog, n)
+    if not ok then
+      local old, oldn = live.filter_program(rings[1].handle, self.filter)
+      for j = 1, i - 1 do live.attach(rings[j].handle, old, oldn) end
+      return nil, #rings > 1 and format("ring %d of %d: %s", i, #rings, err) or err
+    end
+  end
+  for _, r in ipairs(rings) do r.filter = f end
+  return true
+end
+
 function Group:_close()
   for _, r in ipairs(self.rings) do r:close() end
 end
@@ -342,7 +390,7 @@ local function script_file()
   return nil, "the REPL"
 end
 
-local function workers_run(n, rings, job)
+local function workers_run(n, rings, job, tick)
   local out = ffi.new("struct pktsh_workers *[1]")
   local e = errors.new()
   local rarr = nil
@@ -358,7 +406,10 @@ local function workers_run(n, rings, job)
   -- too tells signals.c a loop noticed. An error here (the interrupt hook)
   -- still stops and joins every worker before it goes on.
   local ok, err = pcall(function()
-    while C.pktsh_workers_wait(w, WAIT_MS) > 0 do C.pktsh_stopping() end
+    while C.pktsh_workers_wait(w, WAIT_MS) > 0 do
+      C.pktsh_stopping()
+      if tick then tick() end
+    end
   end)
   if not ok then
     ffi.gc(w, nil)
@@ -435,7 +486,7 @@ function M.parallel(spec, opts, work, ...)
     n = math.min(n, #files)
   end
   if not group and not (files and n > 1) then
-    return run_serial(files or {spec}, sopts, work, merge, args)
+    return run_serial(files or {spec}, sopts, work, merge, args, opts)
   end
 
   local function done(...)
@@ -457,7 +508,7 @@ function M.parallel(spec, opts, work, ...)
                deadline = group and group.deadline}
   ok, text = pcall(serial.encode, job, "job")
   if not ok then return done(nil, "pktsh.parallel: " .. text) end
-  local texts, err = workers_run(n, group and group.rings, text)
+  local texts, err = workers_run(n, group and group.rings, text, group and ticker(opts, group))
   if not texts then return done(nil, err) end
   return done(gather(texts, merge))
 end
