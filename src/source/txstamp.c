@@ -8,9 +8,11 @@
  * numbers the frames the driver accepted (ids). The two agree until the
  * device drops an attempt: that attempt took a key, the frame is sent
  * again and takes the next one. The sender reports each such attempt
- * (txstamp_wasted) and the keys they took are kept, so a key maps back
- * to its id: id = key - (keys wasted below it), and a stamp for a wasted
- * key (veth stamps before it forwards) is dropped.
+ * (txstamp_wasted) and the keys they took are kept, as runs (a retry
+ * loop wastes keys one after the other, thousands while a stamp is still
+ * on its way), so a key maps back to its id: id = key - (keys wasted
+ * below it), and a stamp for a wasted key (veth stamps before it
+ * forwards) is dropped.
  *
  * The error queue is charged to the socket's receive buffer: at the
  * default size it holds about 250 stamps and the kernel drops the rest
@@ -43,6 +45,12 @@
 #define CTL_LEN 256
 #define ERRQ_BYTES (8 << 20)
 
+/* Keys first .. first + len - 1 were wasted; `before` were wasted ahead
+ * of them (since the socket opened). */
+struct waste_run {
+	uint64_t first, len, before;
+};
+
 struct pend {
 	struct pktsh_tx_stamp r;
 	int64_t first;            /* mono ns of its first stamp; 0: slot free */
@@ -51,9 +59,9 @@ struct pend {
 struct txstamp {
 	int mode;                 /* enum pktsh_txts */
 	uint64_t key_next;        /* the key the kernel gives next */
-	uint64_t waste[WASTE_KEEP];   /* wasted keys, ascending, a ring */
+	struct waste_run waste[WASTE_KEEP];  /* ascending, a ring of the latest */
 	uint32_t waste_first, nwaste;
-	uint64_t waste_gone;      /* wasted keys that left the ring (all older) */
+	uint64_t wasted;          /* keys wasted in all */
 	struct pktsh_tx_stamp *ready; /* PKTSH_TXTS_KEEP of them, a ring */
 	uint64_t head, tail;      /* records [head, tail) are ready */
 	struct pend *pend;        /* BOTH only */
@@ -135,34 +143,49 @@ void txstamp_sent(struct txstamp *t, uint32_t n)
 	t->key_next += n;
 }
 
-void txstamp_wasted(struct txstamp *t)
+static struct waste_run *run_at(const struct txstamp *t, uint32_t i)
 {
-	if (t->nwaste == WASTE_KEEP) {
-		t->waste_first = (t->waste_first + 1) % WASTE_KEEP;
-		t->nwaste--;
-		t->waste_gone++;
-	}
-	t->waste[(t->waste_first + t->nwaste) % WASTE_KEEP] = t->key_next++;
-	t->nwaste++;
+	return (struct waste_run *)&t->waste[(t->waste_first + i) % WASTE_KEEP];
 }
 
-/* The id of key k, or -1 for a wasted key: k minus the wasted keys
- * below it (binary search in the ring, which is ascending). */
+void txstamp_wasted(struct txstamp *t)
+{
+	struct waste_run *last = t->nwaste ? run_at(t, t->nwaste - 1) : NULL;
+
+	if (last && last->first + last->len == t->key_next) {
+		last->len++;
+	} else {
+		if (t->nwaste == WASTE_KEEP) {      /* the oldest run goes */
+			t->waste_first = (t->waste_first + 1) % WASTE_KEEP;
+			t->nwaste--;
+		}
+		*run_at(t, t->nwaste++) = (struct waste_run){ t->key_next, 1, t->wasted };
+	}
+	t->key_next++;
+	t->wasted++;
+}
+
+/* The id of key k, or -1 for a wasted key: k minus the keys wasted below
+ * it (binary search for the last run starting at or below k). */
 static int64_t key_id(const struct txstamp *t, uint64_t k)
 {
 	uint32_t lo = 0, hi = t->nwaste;
+	const struct waste_run *r;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (t->waste[(t->waste_first + mid) % WASTE_KEEP] < k)
+		if (run_at(t, mid)->first <= k)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < t->nwaste && t->waste[(t->waste_first + lo) % WASTE_KEEP] == k)
+	if (lo == 0)      /* below every run kept: those before the first */
+		return (int64_t)(k - (t->nwaste ? run_at(t, 0)->before : t->wasted));
+	r = run_at(t, lo - 1);
+	if (k < r->first + r->len)
 		return -1;
-	return (int64_t)(k - t->waste_gone - lo);
+	return (int64_t)(k - r->before - r->len);
 }
 
 /* The 64-bit key of a 32-bit one: the latest key given out that ends in
