@@ -180,6 +180,11 @@ local function ticker(opts, src)
     if now < due then return end
     repeat due = due + step until due > now
     local st = src:stats()
+    if not st.workers then           -- one worker: its own numbers, as the result's stats
+      local one = {}
+      for k, v in pairs(st) do one[k] = v end
+      st.workers = {one}
+    end
     st.elapsed = (now - t0) / 1e9
     fn(st, src)
   end
