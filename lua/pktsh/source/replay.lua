@@ -29,7 +29,7 @@ local known = {speed = true, pps = true, mbps = true, topspeed = true, loop = tr
 
 local function positive(o, k)
   local v = o[k]
-  if v ~= nil and (type(v) ~= "number" or not (v > 0) or v == math.huge) then
+  if v ~= nil and (type(v) ~= "number" or v ~= v or v <= 0 or v == math.huge) then
     return nil, string.format("%s must be a number above 0, not %s", k, tostring(v))
   end
   return true
