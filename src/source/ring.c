@@ -39,7 +39,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "host/host.h"
+#include "err.h"
 #include "source/batch.h"
 #include "source/ring_int.h"
 

@@ -23,7 +23,7 @@
 #include <linux/errqueue.h>
 #include <linux/if_packet.h>
 #include <linux/net_tstamp.h>
-#include "host/host.h"
+#include "err.h"
 #include "source/ring_int.h"
 
 #define SLOT_MAX (65535u + VLAN_TAG_LEN)

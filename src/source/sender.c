@@ -32,7 +32,7 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
-#include "host/host.h"
+#include "err.h"
 #include "source/tstamp.h"
 #include "source/txstamp.h"
 

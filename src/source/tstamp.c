@@ -23,7 +23,7 @@
 #include <linux/net_tstamp.h>
 #include <linux/ptp_clock.h>
 #include <linux/sockios.h>
-#include "host/host.h"
+#include "err.h"
 #include "source/tstamp.h"
 
 #define PHC_SAMPLES 9

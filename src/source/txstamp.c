@@ -34,7 +34,7 @@
 #include <linux/errqueue.h>
 #include <linux/if_packet.h>
 #include <linux/net_tstamp.h>
-#include "host/host.h"
+#include "err.h"
 #include "source/tstamp.h"
 #include "source/txstamp.h"
 

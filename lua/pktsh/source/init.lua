@@ -116,7 +116,14 @@ function Source:error()
   return self.err
 end
 
+-- Running totals; after close, the totals at the close (the receiver's
+-- memory is gone by then).
 function Source:stats()
+  if self.closed then
+    local t = {}
+    for k, v in pairs(self.final or {}) do t[k] = v end
+    return t
+  end
   local st = self:_stats()
   local t = {
     received = tonumber(st.received), packets = tonumber(st.packets),
@@ -128,6 +135,7 @@ end
 
 function Source:close()
   if self.closed then return end
+  self.final = self:stats()
   self.closed = true
   self.pending = nil
   self:_close()
@@ -161,7 +169,7 @@ function M.open(spec, opts)
     return require("pktsh.source.file").open(spec, opts)
   end
   if is_interface(spec) then
-    if opts.workers then return require("pktsh.host.parallel").open(spec, opts) end
+    if opts.workers then return require("pktsh.source.fanout").open(spec, opts) end
     return require("pktsh.source.live").open(spec, opts)
   end
   return nil, string.format("cannot open '%s': no such file or interface", spec)
