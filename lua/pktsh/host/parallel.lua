@@ -36,7 +36,7 @@ M.merge, M.merge_with, M.top = merge_.merge, merge_.merge_with, merge_.top
 M.open, M.Group = fanout.open, fanout.Group
 
 -- Keys of opts that are the parallel call's, not the source's.
-local own = {merge = true, workers = true, interval = true, on_stats = true}
+local own = fanout.parallel_keys
 
 -- Live statistics while the work runs: every opts.interval seconds
 -- (default 1) opts.on_stats(stats, src) gets src:stats() (a fanout

@@ -38,6 +38,10 @@ function M.sum_stats(list)
   return total
 end
 
+-- Keys of a group's opts that are pktsh.parallel's (the merge, the worker
+-- count, live statistics), not the rings'.
+M.parallel_keys = {merge = true, workers = true, interval = true, on_stats = true}
+
 local Group = {}
 Group.__index = Group
 M.Group = Group
@@ -53,7 +57,7 @@ function M.open(ifname, opts)
     return nil, format("workers must be a whole number from 1 to 1024, not %s", tostring(n))
   end
   local ro = {}
-  for k, v in pairs(opts) do if k ~= "merge" and k ~= "workers" then ro[k] = v end end
+  for k, v in pairs(opts) do if not M.parallel_keys[k] then ro[k] = v end end
   -- A worker re-running the script opens no rings of its own: the group
   -- is empty there, and g:parallel (the call) uses the worker's ring.
   if require("pktsh.host.parallel").worker() then
