@@ -114,6 +114,110 @@ else
   skip "drops" "cannot add a tbf qdisc: $(cat "$TMP/tc.err")"
 fi
 
+# Pacing (rate = N frames a second): frame k of a call leaves no earlier
+# than the call's start plus its chunk's offset (a chunk is a
+# millisecond's worth of frames, one send(2)); the transmit stamps show
+# when each frame left. Without pacing the frames leave in a millisecond.
+cat > "$TMP/pace.lua" <<'LUA'
+local ifname, how, n, rate = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4])
+local s = assert(pktsh.sender(ifname, {tstamp = "sw", rate = rate, tx_ring = how ~= "plain"}))
+local frames = {}
+for i = 1, n do frames[i] = pktsh.build.udp4{dport = 5000, sport = 1000 + i % 50, payload = 20 + i % 7} end
+local src
+if how == "pkts" then          -- a batch from a capture file: send_batch(src:next())
+  local path = os.tmpname()
+  local w = assert(pktsh.pcap_writer(path, {linktype = "EN10MB"}))
+  for i = 1, n do w:write(frames[i], i * 1000) end
+  w:close()
+  src = assert(pktsh.open(path, {batch = n}))
+  os.remove(path)
+end
+local batch = src and src:next()
+local t0 = pktsh.now()
+local sent, first
+if how == "batch" then sent, first = s:send_batch(frames)
+elseif how == "pkts" then sent, first = s:send_batch(batch)
+elseif how == "queue" then
+  for i = 1, n do assert(s:queue(frames[i])) end
+  assert(s:flush())
+  sent, first = s:next_id(), 0
+else sent, first = s:send(frames[1], n) end
+local recs, deadline = {}, pktsh.now() + 3e9
+while #recs < sent and pktsh.now() < deadline do
+  for _, r in ipairs(assert(s:tx_timestamps{wait_ms = 100})) do recs[#recs + 1] = r end
+end
+local gap, chunk = 1e9 / rate, math.max(1, math.floor(rate / 1000))
+local early, last = 0, 0
+for _, r in ipairs(recs) do
+  local k = r.id - first
+  local due = t0 + math.floor(k / chunk) * chunk * gap
+  if tonumber(r.sw) < due - 5e4 then early = early + 1 end
+  last = math.max(last, tonumber(r.sw) - t0)
+end
+print(string.format("sent=%d first=%d recs=%d early=%d span_ms=%.1f", sent, first, #recs, early, last / 1e6))
+LUA
+for run in "send 60 500" "plain 60 500" "batch 60 500" "queue 60 500" "pkts 60 500" "send 2000 20000" "pkts 2000 20000"; do
+  set -- $run
+  out=$(netns_exec "$NS_A" "$PKTSH" "$TMP/pace.lua" "$IF_A" "$1" "$2" "$3" 2>&1)
+  expect_match "rate $3, $1 of $2: every frame once, none before its time" "$out" \
+    "^sent=$2 first=0 recs=$2 early=0 "
+done
+out=$(netns_exec "$NS_A" "$PKTSH" -e "print(pktsh.sender('$IF_A', {rate = 0}))" 2>&1)
+expect_match "rate: 0 is refused, named" "$out" "^nil	rate must be a number of frames a second above 0, not 0"
+
+# Rewrite then send (README "Sending"): packets of a capture file sent
+# again as they were (s:send(pkt), and pkt:copy() kept past its batch)
+# and with their destination MAC rewritten (pkt:raw(), a new string);
+# B captures them, byte for byte.
+cat > "$TMP/resend.lua" <<'LUA'
+local path = arg[2] .. "/in.pcap"
+local w = assert(pktsh.pcap_writer(path, {linktype = "EN10MB"}))
+for i = 1, 10 do w:write(pktsh.build.udp4{dport = 5000, payload = "pktsh-test-" .. i}, i * 1000) end
+w:write(pktsh.build.udp4{dport = 5000, payload = "pktsh-END"}, 11000)
+w:close()
+local s = assert(pktsh.sender(arg[1]))
+local src = assert(pktsh.open(path))
+local dmac, kept, last = "\2\170\187\0\0\1", {}, nil
+src:each(function(p)
+  if p:raw():find("pktsh-END", 1, true) then last = p:copy(); return end
+  local b = p:raw()
+  assert(s:send(dmac .. b:sub(7)) == 1)    -- rewritten
+  assert(s:send(p) == 1)                   -- as it was
+  kept[#kept + 1] = p:copy()
+end)
+src:close()
+for _, q in ipairs(kept) do assert(s:send(q) == 1) end   -- copies, after the batch went
+os.execute("sleep 0.05")
+assert(s:send(last) == 1)
+LUA
+cat > "$TMP/recv.lua" <<'LUA'
+local src = assert(pktsh.open(arg[1], {filter = "udp port 5000", immediate = true, duration = 8}))
+io.stderr:write("ready\n"); io.stderr:flush()
+local want = {}
+for i = 1, 10 do want[i] = pktsh.build.udp4{dport = 5000, payload = "pktsh-test-" .. i} end
+local new, same, other = 0, 0, 0
+src:each(function(p)
+  local b = p:raw()
+  if b:find("pktsh-END", 1, true) then return false end
+  local i = tonumber(b:match("pktsh%-test%-(%d+)"))
+  if i and b == "\2\170\187\0\0\1" .. want[i]:sub(7) then new = new + 1
+  elseif i and b == want[i] then same = same + 1
+  else other = other + 1 end
+end)
+print(string.format("rewritten=%d as_captured=%d other=%d", new, same, other))
+LUA
+netns_bg "$NS_B" 15 "$TMP/recv.out" "$TMP/recv.err" "$PKTSH" "$TMP/recv.lua" "$IF_B"
+rpid=$BG_PID
+if netns_wait_for "$TMP/recv.err" '^ready' 5; then
+  out=$(netns_exec "$NS_A" "$PKTSH" "$TMP/resend.lua" "$IF_A" "$TMP" 2>&1)
+  netns_wait "$rpid"
+  expect_eq "rewrite then send: 10 rewritten, 20 as captured (packets and their copies)" \
+    "$(cat "$TMP/recv.out") $out" "rewritten=10 as_captured=20 other=0 "
+else
+  netns_wait "$rpid"
+  fail "rewrite then send: capture starts" "$(head -c 300 "$TMP/recv.err")"
+fi
+
 # Hardware: veth has none.
 out=$(netns_exec "$NS_A" "$PKTSH" -e "print(pktsh.sender('$IF_A', {tstamp = 'hw'}))" 2>&1)
 expect_match "hw: veth says it has no hardware transmit stamps" "$out" \

@@ -99,9 +99,25 @@ T.test("sender options are checked before any socket", function()
   T.ok(e:find('tstamp must be "sw", "hw" or "both", not ptp'), e)
   _, e = pktsh.sender("lo", {ring_frames = 0})
   T.ok(e:find("ring_frames must be a whole number"), e)
+  _, e = pktsh.sender("lo", {rate = -1})
+  T.ok(e:find("rate must be a number of frames a second above 0, not %-1"), e)
   _, e = pktsh.sender("lo", {speed = 1})
   T.ok(e:find("unknown option 'speed' for a sender"), e)
   T.ok(not pcall(pktsh.sender, 5), "a non-string interface raises")
+end)
+
+T.test("help covers sending: the sender's options, build, rewrite-then-send, replay", function()
+  local repl = require "pktsh.host.repl"
+  for _, v in ipairs({"sender", pktsh.sender, pktsh.replay}) do
+    local text = repl.describe(v)
+    for _, word in ipairs({"tx_ring", "bypass", "ring_frames", "tstamp", "rate = N",
+                           "tx_timestamps", "pktsh.build.udp4", "pkt:raw()", "pkt:copy()",
+                           "pktsh.replay"}) do
+      T.ok(text:find(word, 1, true), tostring(v) .. " help names " .. word)
+    end
+  end
+  T.ok(repl.describe("time"):find("ts_sw", 1, true), "help'time'")
+  T.ok(repl.describe("filter"):find("set_filter", 1, true), "help'filter'")
 end)
 
 T.test("replay options are checked first", function()

@@ -423,7 +423,8 @@ topics.sender = [[
 pktsh.sender(ifname [, opts]) -> a sender of whole Ethernet frames, or nil, err
   opts: tx_ring (default true: frames copied into a PACKET_TX_RING, one
         send(2) per run), bypass (PACKET_QDISC_BYPASS), ring_frames (512),
-        tstamp = "sw" | "hw" | "both" (transmit stamps)
+        tstamp = "sw" | "hw" | "both" (transmit stamps), rate = N (frames a
+        second: every call paced, none early)
   s:send(frame [, count])   a string or a packet, count times -> n, first id
   s:send_batch(list)        different frames (or a batch's packets) -> n, id
   s:queue(frame) s:flush()  the same, a frame at a time
@@ -431,6 +432,7 @@ pktsh.sender(ifname [, opts]) -> a sender of whole Ethernet frames, or nil, err
   s:next_id() s:stats() s:info() s:close()
   frames: pktsh.build.udp4{src=, dst=, sport=, dport=, payload=, vlan=}, udp6,
           tcp4, tcp6, icmp4_echo, icmp6_echo; pkt:raw() for a packet's bytes
+          (rewrite them as a string and send that; pkt:copy() keeps a packet)
   pktsh.replay(file, ifname, {speed= | pps= | mbps= | topspeed=, loop=, filter=})
     -> {packets=, pps=, timing = {p50=, p99=, max=}, ...}]]
 topics["pktsh.sender"] = topics.sender

@@ -1,5 +1,5 @@
 -- sender.lua - sending whole Ethernet frames on an interface.
---   local s = assert(pktsh.sender("veth0"))    -- opts: {tx_ring=, bypass=, tstamp=, ring_frames=}
+--   local s = assert(pktsh.sender("veth0"))    -- opts: {tx_ring=, bypass=, tstamp=, ring_frames=, rate=}
 --   local n, id = s:send(pktsh.build.udp4{dst = "198.18.0.2", dport = 5000})
 --   s:send(frame, 100000)     -- the same frame 100000 times (TX ring)
 --   s:send_batch({f1, f2, f3})  -- different frames, one send(2) (TX ring)
@@ -13,6 +13,7 @@
 -- captures on the sending interface itself do not see the frames.
 -- opts.tx_ring = false sends with one send(2) per frame. opts.tstamp =
 -- "sw", "hw" or "both" asks for transmit stamps (README "Time").
+-- opts.rate = N paces every call to N frames a second (see pace below).
 local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
@@ -32,7 +33,8 @@ local STAMP_CHUNK = 1024
 local tstamps = {sw = C.PKTSH_TXTS_SW, hw = C.PKTSH_TXTS_HW, both = C.PKTSH_TXTS_BOTH}
 local tstamp_names = {[C.PKTSH_TXTS_SW] = "sw", [C.PKTSH_TXTS_HW] = "hw",
                       [C.PKTSH_TXTS_BOTH] = "both"}
-local known = {tx_ring = true, bypass = true, tstamp = true, ring_frames = true}
+local known = {tx_ring = true, bypass = true, tstamp = true, ring_frames = true, rate = true}
+local SPIN_NS = 50e3       -- the last 50 us before a due time are spun, not slept
 
 local function sender_opts(opts)
   for k in pairs(opts) do
@@ -53,6 +55,10 @@ local function sender_opts(opts)
     return nil, "ring_frames must be a whole number of slots"
   end
   o.ring_frames = rf or 0
+  local rate = opts.rate
+  if rate ~= nil and (type(rate) ~= "number" or rate ~= rate or rate <= 0 or rate == math.huge) then
+    return nil, string.format("rate must be a number of frames a second above 0, not %s", tostring(rate))
+  end
   return o
 end
 
@@ -62,17 +68,28 @@ function M.open(ifname, opts)
   errors.argcheck(opts == nil or type(opts) == "table", 2, "sender", "table or nil")
   local o, why = sender_opts(opts or {})
   if not o then return nil, why end
+  opts = opts or {}
   local err = errors.new()
   local out = ffi.new("struct pktsh_sender *[1]")
   if C.pktsh_sender_open(out, ifname, o, err) ~= 0 then
     return nil, errors.message(err)
   end
-  return require("pktsh.host.privs").drop(setmetatable({
+  local s = setmetatable({
     handle = ffi.gc(out[0], C.pktsh_sender_close),
     err = err, ifname = ifname, tstamp = tstamp_names[o.tstamp],
     statbuf = ffi.new("struct pktsh_sender_stats"),
     skipped = ffi.new("uint32_t[1]"),
-  }, Sender))
+    -- pacing (opts.rate): ns between frames, frames per send(2) (about a
+    -- millisecond's worth), the mono ns the next frame is due, and how
+    -- many frames are queued
+    gap = opts.rate and 1e9 / opts.rate, chunk = opts.rate and math.max(1, math.floor(opts.rate / 1000)),
+    due = 0, queued = 0,
+  }, Sender)
+  if s.gap then           -- a chunk fits the ring (queue would flush it unpaced)
+    local info = s:info()
+    if info.tx_ring then s.chunk = math.min(s.chunk, info.ring_frames) end
+  end
+  return require("pktsh.host.privs").drop(s)
 end
 
 local function bytes_of(frame, fname, n)
@@ -85,6 +102,26 @@ end
 function Sender:next_id()
   if not self.handle then return nil, "sender is closed" end
   return tonumber(C.pktsh_sender_next_id(self.handle))
+end
+
+-- Pacing, with opts.rate: frame k of a call leaves no earlier than the
+-- call's start plus k / rate, and no earlier than 1 / rate after the
+-- previous call's last frame; the frames go a millisecond's worth
+-- (`chunk`) per send(2). A sender idle longer than that starts afresh
+-- (no burst to catch up); one that falls behind within a call catches
+-- up. pace_start begins a call; pace(self, n) waits until the next n
+-- frames may go: false when Ctrl-C cut the wait short.
+local function pace_start(self)
+  local now = tonumber(C.pktsh_mono_ns())
+  if self.due < now then self.due = now end
+end
+
+local function pace(self, n)
+  while C.pktsh_sleep_until(self.due, SPIN_NS) ~= 0 do
+    if C.pktsh_stopping() ~= 0 then return false end
+  end
+  self.due = self.due + n * self.gap
+  return true
 end
 
 -- Results of a call that sent n frames from id `first`: n, first; with
@@ -109,7 +146,24 @@ function Sender:send(frame, count)
   local data, len = bytes_of(frame, "send")
   self.err.msg[0] = 0
   local first = tonumber(C.pktsh_sender_next_id(h))
-  return outcome(self, C.pktsh_sender_send(h, data, len, count, self.err), count, first)
+  if not self.gap then
+    return outcome(self, C.pktsh_sender_send(h, data, len, count, self.err), count, first)
+  end
+  if self.queued > 0 and not self:flush() then return nil, errors.message(self.err) end
+  first = tonumber(C.pktsh_sender_next_id(h))
+  pace_start(self)
+  local sent = 0
+  while sent < count do
+    local k = math.min(self.chunk, count - sent)
+    if not pace(self, k) then break end
+    local n = C.pktsh_sender_send(h, data, len, k, self.err)
+    if n > 0 then sent = sent + n end
+    if n < k then
+      if sent == 0 then return outcome(self, n, count, first) end
+      break
+    end
+  end
+  return outcome(self, sent, count, first)
 end
 
 -- s:queue(frame): copies a frame into the next TX ring slot (sent at the
@@ -120,18 +174,29 @@ function Sender:queue(frame)
   if not h then return nil, "sender is closed" end
   local data, len = bytes_of(frame, "queue")
   self.err.msg[0] = 0
+  if self.gap and self.queued >= self.chunk then      -- paced: a chunk at a time
+    local n, err = self:flush()
+    if not n then return nil, err end
+  end
   if C.pktsh_sender_queue(h, data, len, self.err) ~= 0 then
     return nil, self.err.msg[0] ~= 0 and errors.message(self.err) or "interrupted"
   end
+  self.queued = self.queued + 1
   return true
 end
 
--- s:flush(): sends what is queued, with one send(2): n, first id (as send).
+-- s:flush(): sends what is queued, with one send(2): n, first id (as
+-- send). Paced, it first waits until the first queued frame is due.
 function Sender:flush()
   local h = self.handle
   if not h then return nil, "sender is closed" end
   self.err.msg[0] = 0
   local first = tonumber(C.pktsh_sender_next_id(h))
+  if self.gap and self.queued > 0 then
+    pace_start(self)
+    if not pace(self, self.queued) then return nil, "interrupted" end
+  end
+  self.queued = 0
   local n = C.pktsh_sender_flush(h, self.err)
   if n < 0 then return nil, errors.message(self.err) end
   return n, first
@@ -148,24 +213,51 @@ function Sender:send_batch(frames)
   self.err.msg[0] = 0
   local first = tonumber(C.pktsh_sender_next_id(h))
   if type(frames) == "cdata" and ffi.istype(batch_p, frames) then
-    local n = C.pktsh_sender_send_pkts(h, frames.pkt, frames.count, self.skipped, self.err)
-    if n < 0 then return nil, errors.message(self.err) end
-    return n, first, tonumber(self.skipped[0])
+    return self:_send_pkts(frames.pkt, frames.count, first)
   end
   errors.argcheck(type(frames) == "table", 1, "send_batch", "list of frames or a batch")
   for i = 1, #frames do
     local data, len = bytes_of(frames[i], "send_batch")
-    if C.pktsh_sender_queue(h, data, len, self.err) ~= 0 then
+    local ok = true
+    if self.gap then ok = self:queue(frames[i])
+    elseif C.pktsh_sender_queue(h, data, len, self.err) ~= 0 then ok = false end
+    if not ok then
       local sent = tonumber(C.pktsh_sender_next_id(h)) - first
       local why = self.err.msg[0] ~= 0 and errors.message(self.err) or "interrupted"
       if sent == 0 then return nil, string.format("frame %d: %s", i, why) end
       return sent, first, string.format("frame %d: %s", i, why)
     end
   end
-  local n = C.pktsh_sender_flush(h, self.err)
+  local n = self.gap and (self:flush() or -1) or C.pktsh_sender_flush(h, self.err)
   local sent = tonumber(C.pktsh_sender_next_id(h)) - first
   if n < 0 and sent == 0 then return nil, errors.message(self.err) end
   return outcome(self, sent, #frames, first)
+end
+
+-- A batch's n packets from pkts: n sent, the first id, packets skipped;
+-- paced, a chunk per send(2).
+function Sender:_send_pkts(pkts, count, first)
+  local h, skipped = self.handle, self.skipped
+  if not self.gap then
+    local n = C.pktsh_sender_send_pkts(h, pkts, count, skipped, self.err)
+    if n < 0 then return nil, errors.message(self.err) end
+    return n, first, tonumber(skipped[0])
+  end
+  if self.queued > 0 and not self:flush() then return nil, errors.message(self.err) end
+  first = tonumber(C.pktsh_sender_next_id(h))
+  pace_start(self)
+  local sent, skip, off = 0, 0, 0
+  while off < count do
+    local k = math.min(self.chunk, count - off)
+    if not pace(self, k) then break end
+    local n = C.pktsh_sender_send_pkts(h, pkts + off, k, skipped, self.err)
+    if n < 0 then
+      if sent == 0 then return nil, errors.message(self.err) end
+      break
+    end
+    sent, skip, off = sent + n, skip + tonumber(skipped[0]), off + k
+  end
+  return sent, first, skip
 end
 
 local function stamp(v)
@@ -212,7 +304,7 @@ function Sender:stats()
 end
 
 -- What the sender really uses: {ifindex=, tx_ring=, bypass=,
--- max_ring_frame=, ring_frames=, tstamp=, swhw=}.
+-- max_ring_frame=, ring_frames=, tstamp=, swhw=, rate=}.
 function Sender:info()
   if not self.handle then return nil, "sender is closed" end
   local i = ffi.new("struct pktsh_sender_info")
@@ -220,7 +312,7 @@ function Sender:info()
   return {ifindex = i.ifindex, tx_ring = i.tx_ring == 1,
           bypass = i.qdisc_bypass == 1, max_ring_frame = i.max_ring_frame,
           ring_frames = i.ring_frames, tstamp = tstamp_names[i.tstamp],
-          swhw = i.swhw == 1}
+          swhw = i.swhw == 1, rate = self.gap and 1e9 / self.gap or nil}
 end
 
 function Sender:close()
