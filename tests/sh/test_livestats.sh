@@ -45,7 +45,7 @@ check_lines() {
 
 netns_bg "$NS_B" 20 "$TMP/c2.out" "$TMP/c2.err" "$PKTSH" scripts/count.lua -j 2 --interval 0.25 --seconds 4 "$IF_B" udp port 5000
 pid=$BG_PID
-sleep 1
+netns_wait_for "$TMP/c2.err" '^count: ' 10   # the rings are open: lines come
 replay 1500
 netns_wait "$pid"; rc=$?
 expect_eq "count.lua -j 2 --interval: exit 0" "$rc" 0
@@ -58,7 +58,7 @@ expect_match "count.lua -j 2: the totals agree" "$(tail -1 "$TMP/c2.err")" "^cou
 # One worker (no threads): the same lines, from the source's own loop.
 netns_bg "$NS_B" 20 "$TMP/c1.out" "$TMP/c1.err" "$PKTSH" scripts/count.lua --interval 0.25 --seconds 4 "$IF_B" udp port 5000
 pid=$BG_PID
-sleep 1
+netns_wait_for "$TMP/c1.err" '^count: ' 10
 replay 1500
 netns_wait "$pid"
 expect_eq "count.lua --interval, one worker: lines while it runs" \
@@ -75,6 +75,7 @@ local r, st = pktsh.parallel(arg[1], {workers = 2, filter = "udp port 5000", dur
     local per = 0
     for _, w in ipairs(s.workers) do per = per + w.drops end
     seen[#seen + 1] = {t = s.elapsed, drops = s.drops, per = per, n = #s.workers}
+    if #seen == 1 then io.stderr:write("ticking\n"); io.stderr:flush() end
   end},
   function(src)
     ffi.C.pktsh_sleep_until(ffi.C.pktsh_mono_ns() + 1.5e9, 0)
@@ -94,7 +95,7 @@ print(string.format("lines=%d early_drops=%s agree=%s final_drops=%d last_seen=%
 LUA
 netns_bg "$NS_B" 20 "$TMP/slow.out" "$TMP/slow.err" "$PKTSH" "$TMP/slow.lua" "$IF_B"
 pid=$BG_PID
-sleep 0.5
+netns_wait_for "$TMP/slow.err" '^ticking' 10   # the workers run (and sleep)
 replay 3000
 netns_wait "$pid"
 out=$(cat "$TMP/slow.out")

@@ -106,10 +106,11 @@ cat > "$TMP/swapj.lua" <<'LUA'
 package.path = arg[4] .. "/?.lua;" .. package.path
 local lib = require "seqlib"
 local n, new = tonumber(arg[3]), arg[5]
-local swapped = false
+local swapped, ticked = false, false
 local r, st = pktsh.parallel(arg[1], {workers = 2, filter = arg[2], duration = 6,
   block_timeout_ms = 5, interval = 0.05,
   on_stats = function(s, group)
+    if not ticked then io.stderr:write("ready\n"); io.stderr:flush(); ticked = true end
     if not swapped and s.packets >= n then
       swapped = assert(group:set_filter(new))
       io.stderr:write("swapped at ", s.packets, "\n")
@@ -129,9 +130,8 @@ run() {
   local name=$1; shift
   netns_bg "$NS_B" 25 "$TMP/$name.out" "$TMP/$name.err" "$PKTSH" "$@"
   local pid=$BG_PID
-  if [ "$1" = "$TMP/swapj.lua" ]; then sleep 1.5; else
-    netns_wait_for "$TMP/$name.err" '^ready' 5 || { fail "$name: capture starts" "$(cat "$TMP/$name.err")"; return 1; }
-  fi
+  # (-j 2: "ready" once the parent's on_stats runs, the rings open)
+  netns_wait_for "$TMP/$name.err" '^ready' 10 || { fail "$name: capture starts" "$(cat "$TMP/$name.err")"; return 1; }
   netns_exec "$NS_A" "$PKTSH" scripts/replay.lua --pps 3000 "$TMP/seq.pcap" "$IF_A" >"$TMP/$name.replay" 2>&1
   netns_wait "$pid"
   OUT=$(cat "$TMP/$name.out")
