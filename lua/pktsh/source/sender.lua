@@ -124,6 +124,14 @@ local function pace(self, n)
   return true
 end
 
+-- A paced send or batch first sends what queue left (its frames go first).
+local function flush_queued(self)
+  if self.queued == 0 then return true end
+  local n, err = self:flush()
+  if not n then return nil, err end
+  return true
+end
+
 -- Results of a call that sent n frames from id `first`: n, first; with
 -- fewer than asked, the reason as a third value; none: nil, err.
 local function outcome(self, n, want, first)
@@ -149,7 +157,8 @@ function Sender:send(frame, count)
   if not self.gap then
     return outcome(self, C.pktsh_sender_send(h, data, len, count, self.err), count, first)
   end
-  if self.queued > 0 and not self:flush() then return nil, errors.message(self.err) end
+  local ok, why = flush_queued(self)
+  if not ok then return nil, why end
   first = tonumber(C.pktsh_sender_next_id(h))
   pace_start(self)
   local sent = 0
@@ -243,7 +252,8 @@ function Sender:_send_pkts(pkts, count, first)
     if n < 0 then return nil, errors.message(self.err) end
     return n, first, tonumber(skipped[0])
   end
-  if self.queued > 0 and not self:flush() then return nil, errors.message(self.err) end
+  local ok, why = flush_queued(self)
+  if not ok then return nil, why end
   first = tonumber(C.pktsh_sender_next_id(h))
   pace_start(self)
   local sent, skip, off = 0, 0, 0
