@@ -104,13 +104,14 @@ function Sender:next_id()
   return tonumber(C.pktsh_sender_next_id(self.handle))
 end
 
--- Pacing, with opts.rate: frame k of a call leaves no earlier than the
--- call's start plus k / rate, and no earlier than 1 / rate after the
--- previous call's last frame; the frames go a millisecond's worth
--- (`chunk`) per send(2). A sender idle longer than that starts afresh
--- (no burst to catch up); one that falls behind within a call catches
--- up. pace_start begins a call; pace(self, n) waits until the next n
--- frames may go: false when Ctrl-C cut the wait short.
+-- Pacing, with opts.rate: frames go a millisecond's worth (`chunk`) per
+-- send(2); a chunk whose first frame is frame k of the call leaves no
+-- earlier than the call's start plus k / rate, and a call starts no
+-- earlier than the previous call's last chunk plus its length / rate. A
+-- sender idle longer than that starts afresh (no burst to catch up); one
+-- that falls behind within a call catches up. pace_start begins a call;
+-- pace(self, n) waits until the next n frames may go: false when Ctrl-C
+-- cut the wait short.
 local function pace_start(self)
   local now = tonumber(C.pktsh_mono_ns())
   if self.due < now then self.due = now end
