@@ -43,7 +43,7 @@ check_lines() {
           grow == n and 'growing' or 'shrinking', partial > 0 and 'partial' or 'nopartial', last}, ' '))"
 }
 
-netns_bg "$NS_B" 20 "$TMP/c2.out" "$TMP/c2.err" "$PKTSH" scripts/count.lua -j 2 --interval 0.25 --seconds 4 "$IF_B" udp port 5000
+netns_bg "$NS_B" 20 "$TMP/c2.out" "$TMP/c2.err" "$PKTSH" scripts/count.lua -j 2 --interval 0.25 --seconds 6 "$IF_B" udp port 5000
 pid=$BG_PID
 netns_wait_for "$TMP/c2.err" '^count: ' 10   # the rings are open: lines come
 replay 1500
@@ -56,7 +56,7 @@ expect_match "count.lua -j 2 --interval: per-worker drops and freeze_q on each l
 expect_match "count.lua -j 2: the totals agree" "$(tail -1 "$TMP/c2.err")" "^count: 3000 packets.*2 workers"
 
 # One worker (no threads): the same lines, from the source's own loop.
-netns_bg "$NS_B" 20 "$TMP/c1.out" "$TMP/c1.err" "$PKTSH" scripts/count.lua --interval 0.25 --seconds 4 "$IF_B" udp port 5000
+netns_bg "$NS_B" 20 "$TMP/c1.out" "$TMP/c1.err" "$PKTSH" scripts/count.lua --interval 0.25 --seconds 6 "$IF_B" udp port 5000
 pid=$BG_PID
 netns_wait_for "$TMP/c1.err" '^count: ' 10
 replay 1500
@@ -65,11 +65,13 @@ expect_eq "count.lua --interval, one worker: lines while it runs" \
   "$(check_lines "$TMP/c1.err")" "lines sums growing partial 3000"
 
 # Drops while the workers run: small rings, and workers that do not read
-# for their first 1.5 s; the parent sees the drops before the workers end.
+# for their first 3 s (from their own start, which is after on_stats's
+# clock starts): drops on_stats sees before 3 s it saw while every worker
+# slept, and certainly before the workers ended.
 cat > "$TMP/slow.lua" <<'LUA'
 local ffi = require "ffi"
 local seen = {}
-local r, st = pktsh.parallel(arg[1], {workers = 2, filter = "udp port 5000", duration = 4,
+local r, st = pktsh.parallel(arg[1], {workers = 2, filter = "udp port 5000", duration = 6,
   block_size = 4096, block_count = 2, block_timeout_ms = 5, interval = 0.2,
   on_stats = function(s)
     local per = 0
@@ -78,7 +80,7 @@ local r, st = pktsh.parallel(arg[1], {workers = 2, filter = "udp port 5000", dur
     if #seen == 1 then io.stderr:write("ticking\n"); io.stderr:flush() end
   end},
   function(src)
-    ffi.C.pktsh_sleep_until(ffi.C.pktsh_mono_ns() + 1.5e9, 0)
+    ffi.C.pktsh_sleep_until(ffi.C.pktsh_mono_ns() + 3e9, 0)
     local n = 0
     src:each(function() n = n + 1 end)
     return {n = n}
@@ -86,7 +88,7 @@ local r, st = pktsh.parallel(arg[1], {workers = 2, filter = "udp port 5000", dur
 if not r then print("ERR " .. tostring(st)) return end
 local early, agree = 0, 0
 for _, x in ipairs(seen) do
-  if x.drops > 0 and x.t < 1.5 then early = early + 1 end
+  if x.drops > 0 and x.t < 3 then early = early + 1 end
   if x.per == x.drops and x.n == 2 then agree = agree + 1 end
 end
 print(string.format("lines=%d early_drops=%s agree=%s final_drops=%d last_seen=%d counted=%d",
