@@ -45,7 +45,6 @@
 
 #define FRAME_SIZE 2048          /* V3 frames are variable; the kernel checks it */
 #define MIN_RECORD 64            /* smallest record in a block, for the batch size */
-#define DEFAULT_SNAPLEN 262144
 #define DEFAULT_BLOCK_SIZE (1u << 20)
 #define DEFAULT_BLOCK_COUNT 32
 #define DEFAULT_BLOCK_TIMEOUT_MS 100
@@ -188,7 +187,7 @@ static int attach(struct pktsh_ring *r, const struct pktsh_bpf_insn *insns,
 			      "kernel takes %d at most", n, PKTSH_BPF_MAXINSNS);
 		return -1;
 	}
-	if (n == 0 && r->info.snaplen >= DEFAULT_SNAPLEN) {
+	if (n == 0 && r->info.snaplen >= PKTSH_SNAPLEN_DEFAULT) {
 		/* Keep everything: no program (the kernel then runs none). */
 		if (sockopt(r->fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) && errno != ENOENT)
 			return filter_error(r, err);
@@ -222,7 +221,7 @@ static int open_filter(struct pktsh_ring *r, const struct pktsh_ring_opts *o,
 			return -1;
 		}
 		rc = attach(r, o->insns, o->ninsns, err);
-	} else if ((o->filter && *o->filter) || r->info.snaplen < DEFAULT_SNAPLEN) {
+	} else if ((o->filter && *o->filter) || r->info.snaplen < PKTSH_SNAPLEN_DEFAULT) {
 		prog = malloc(sizeof(*prog) * PKTSH_BPF_MAXINSNS);
 		if (!prog) {
 			pktsh_err_set(err, ENOMEM, "out of memory");
@@ -341,7 +340,7 @@ static struct pktsh_ring *ring_new(const char *ifname, unsigned idx,
 	pthread_mutex_init(&r->stats_mu, NULL);
 	snprintf(r->name, sizeof(r->name), "%s", ifname);
 	r->info.ifindex = idx;
-	r->info.snaplen = o->snaplen ? o->snaplen : DEFAULT_SNAPLEN;
+	r->info.snaplen = o->snaplen ? o->snaplen : PKTSH_SNAPLEN_DEFAULT;
 	r->direction = o->direction;
 	r->loopback = !strcmp(ifname, "lo");
 	return r;
