@@ -17,7 +17,7 @@ G := $(B)/gen
 # benchmarks compare against.
 DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
 	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool
-DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind lua-check time libcap2-bin \
+DEB_TEST := tcpdump tshark netsniff-ng tcpreplay xdp-tools iproute2 python3 valgrind lua-check time libcap2-bin \
 	libclang-rt-14-dev
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 

@@ -21,6 +21,9 @@ options:
   --fanout MODE hash (default), lb, cpu, rollover or qm
   --defrag      defragment IPv4 before hashing (fanout flag)
   --seconds S   stop a live capture after S seconds (else at Ctrl-C)
+  --interval S  every S seconds, print the packets, drops and freeze_q
+                so far to standard error: summed, then per worker (read
+                while the workers run)
   --top K       list the K busiest sources (default 20; 0 for all)
   --json        print the merged counts as one JSON object instead
   -h, --help    show this help
@@ -41,6 +44,7 @@ local function parse_args(argv)
     ["-j"] = {"workers", "whole", 1}, ["--top"] = {"top", "whole", 0},
     ["--fanout"] = {"fanout", {"hash", "lb", "cpu", "rollover", "qm"}}, ["--defrag"] = {"defrag"},
     ["--json"] = {"json"}, ["--seconds"] = {"seconds", "number"},
+    ["--interval"] = {"interval", "number"},
   }, {top = 20})
 end
 
@@ -74,6 +78,23 @@ function M.count(src)
   return {packets = packets, bytes = bytes, proto = proto, src = by_src}
 end
 
+-- The --interval line: totals and the rate since the last line, then
+-- each worker's counters.
+local last
+local function live_line(st)
+  local rate = (st.packets - (last and last.packets or 0)) /
+               (st.elapsed - (last and last.elapsed or 0))
+  local parts = {string.format("count: %.1fs packets=%d (%.0f/s) drops=%d freeze_q=%d",
+                               st.elapsed, st.packets, rate, st.drops or 0, st.freeze_q or 0)}
+  for i, w in ipairs(st.workers or {}) do
+    parts[#parts + 1] = string.format("w%d packets=%d drops=%d freeze_q=%d", i, w.packets,
+                                      w.drops or 0, w.freeze_q or 0)
+  end
+  io.stderr:write(table.concat(parts, " | "), "\n")
+  io.stderr:flush()
+  last = st
+end
+
 local function table_of(title, map, limit)
   local rows = pktsh.parallel.top(map, limit ~= 0 and limit or nil, "packets")
   print(string.format("%-40s %12s %14s", title, "packets", "bytes"))
@@ -89,7 +110,7 @@ function M.main(...)
   local o = parse_args({...})
   local result, stats = pktsh.parallel(o.source, {
     workers = o.workers, filter = o.filter, fanout = o.fanout, defrag = o.defrag,
-    duration = o.seconds,
+    duration = o.seconds, interval = o.interval, on_stats = o.interval and live_line or nil,
   }, M.count)
   if not result then die(1, "%s", stats) end
 

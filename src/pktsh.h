@@ -31,6 +31,16 @@ struct pktsh_err {
 	char msg[PKTSH_ERR_MSG];
 };
 
+/* One classic BPF instruction, as struct sock_filter and libpcap's
+ * struct bpf_insn lay it out (what `tcpdump -dd` prints). */
+struct pktsh_bpf_insn {
+	uint16_t code;
+	uint8_t jt;
+	uint8_t jf;
+	uint32_t k;
+};
+enum pktsh_bpf_limits { PKTSH_BPF_MAXINSNS = 4096 };
+
 /* A descriptor's decode state (l2state, l3state). Receivers leave NEW;
  * the decoders in lua/pktsh/packet.lua move it to OK or BAD. A released
  * descriptor is STALE (src/batch.c): no bytes, and every decoder and
@@ -120,7 +130,14 @@ enum pktsh_frag {
  */
 struct pktsh_pkt {
 	const uint8_t *data;
-	int64_t ts;           /* ns since the epoch */
+	int64_t ts;           /* ns since the epoch; tsrc says which stamp it is */
+	/* Every stamp the receiver had, 0 where none: a live ring fills the
+	 * one ts is; tstamp = "both" fills both (ts is then the hardware
+	 * one when there is one). Software: ns since the epoch;
+	 * hardware: the NIC's clock (raw), or converted to the system's
+	 * (pktsh_ring_opts.hwclock). Files and XDP copies leave both 0. */
+	int64_t ts_sw;
+	int64_t ts_hw;
 	uint32_t caplen;      /* bytes at data */
 	uint32_t len;         /* length on the wire */
 	uint32_t ifindex;
@@ -195,6 +212,11 @@ int pktsh_file_wait(struct pktsh_file *f, int32_t timeout_ms);
  * lifts the limit, and a new limit or none resumes an input it ended. */
 int pktsh_file_limit(struct pktsh_file *f, int64_t ns);
 int pktsh_file_info(const struct pktsh_file *f, struct pktsh_file_info *out);
+/* Replaces the filter between batches: expr (tcpdump syntax), else the
+ * n instructions at insns (checked with bpf_validate); neither: none. */
+int pktsh_file_set_filter(struct pktsh_file *f, const char *expr,
+			  const struct pktsh_bpf_insn *insns, uint32_t n,
+			  struct pktsh_err *err);
 int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
 void pktsh_file_close(struct pktsh_file *f);
 
@@ -230,10 +252,30 @@ enum pktsh_direction {
 	PKTSH_DIR_OUT = 2
 };
 
+/* Receive stamps. A TPACKET_V3 ring holds one stamp per packet
+ * (tpacket3_hdr's tp_sec/tp_nsec, TP_STATUS_TS_RAW_HARDWARE or
+ * TP_STATUS_TS_SOFTWARE saying which): HW asks the NIC for hardware
+ * stamps (SIOCSHWTSTAMP) and gets them where the packet has one, else
+ * software. SO_TIMESTAMPING does not reach ring frames, so BOTH reads
+ * with recvmmsg(2) instead of a ring: each packet's SCM_TIMESTAMPING
+ * carries the software and the raw hardware stamp together (a copy per
+ * packet; see README "Time"). */
 enum pktsh_tstamp {
 	PKTSH_TSTAMP_SW = 0,
-	PKTSH_TSTAMP_HW = 1
+	PKTSH_TSTAMP_HW = 1,
+	PKTSH_TSTAMP_BOTH = 2
 };
+
+/* Hardware stamps as the NIC's clock gives them (RAW), or converted to
+ * CLOCK_REALTIME (SYS) by the offset between the NIC's PTP hardware
+ * clock and the system's, measured with PTP_SYS_OFFSET_EXTENDED at open
+ * and once a second. (The kernel's own SYS_HARDWARE stamps are gone
+ * since Linux 3.17.) */
+enum pktsh_hwclock {
+	PKTSH_HWCLOCK_RAW = 0,
+	PKTSH_HWCLOCK_SYS = 1
+};
+
 
 /* PACKET_FANOUT modes as the kernel numbers them; NONE opens no group. */
 enum pktsh_fanout {
@@ -247,6 +289,10 @@ enum pktsh_fanout {
 
 struct pktsh_ring_opts {
 	const char *filter;        /* tcpdump syntax, or NULL */
+	const struct pktsh_bpf_insn *insns;  /* or a classic BPF program (filter NULL) */
+	uint32_t ninsns;
+	int32_t lock_filter;       /* SO_LOCK_FILTER once attached */
+	int32_t hwclock;           /* enum pktsh_hwclock */
 	uint32_t snaplen;
 	uint32_t block_size;       /* bytes, a multiple of the page size */
 	uint32_t block_count;
@@ -267,8 +313,10 @@ struct pktsh_ring_info {
 	uint32_t ifindex;
 	int32_t fd;
 	int32_t tstamp;            /* what the ring really gives */
-	uint32_t block_size;
+	uint32_t block_size;       /* 0 for BOTH (no ring: recvmmsg) */
 	uint32_t block_count;
+	int32_t phc_index;         /* the PTP clock hwclock SYS reads, or -1 */
+	int32_t hwclock;
 };
 
 struct pktsh_ring;
@@ -280,9 +328,26 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 int pktsh_ring_next(struct pktsh_ring *r, struct pktsh_batch **out,
 		    int32_t timeout_ms, struct pktsh_err *err);
 void pktsh_ring_release(struct pktsh_ring *r);
-/* Running totals: the kernel's PACKET_STATISTICS reset on every read. */
+/* Running totals: the kernel's PACKET_STATISTICS (reset by every read)
+ * added up. Any thread may ask while another reads the ring (a fanout
+ * worker): packets, bytes and batches are published by the reading
+ * thread once per batch, the kernel's counters are read and added under
+ * the ring's lock, so they are neither lost nor counted twice. */
 int pktsh_ring_stats(struct pktsh_ring *r, struct pktsh_src_stats *out,
 		     struct pktsh_err *err);
+/* Compiles a tcpdump expression as pktsh_ring_open would for this ring
+ * (its interface, link type and snaplen): the number of instructions
+ * put in out (at most cap), or -1. */
+int pktsh_ring_filter_compile(const struct pktsh_ring *r, const char *expr,
+			      struct pktsh_bpf_insn *out, uint32_t cap,
+			      struct pktsh_err *err);
+/* Puts a new filter (n instructions; n 0: keep every packet, cut to the
+ * snaplen) in place of the old with one SO_ATTACH_FILTER: the kernel
+ * swaps the socket's filter pointer under RCU, so each packet is judged
+ * by the old program or by the new one, never by none. A locked filter
+ * (lock_filter) cannot be changed: -1, EPERM. */
+int pktsh_ring_set_filter(struct pktsh_ring *r, const struct pktsh_bpf_insn *insns,
+			  uint32_t n, struct pktsh_err *err);
 int pktsh_ring_info(const struct pktsh_ring *r, struct pktsh_ring_info *out);
 void pktsh_ring_close(struct pktsh_ring *r);
 
@@ -591,17 +656,36 @@ const char *pktsh_version(void);
  * on is 1 (shown on stderr) or 2 (their debug lines too); on < 0 only
  * asks. Returns the setting before. */
 int32_t pktsh_bpf_verbose(int32_t on);
-/* Sending whole Ethernet frames on one interface (src/sender.c). */
+/* Sending whole Ethernet frames on one interface (src/source/sender.c). */
+
+/* Transmit stamps (SO_TIMESTAMPING): SW the kernel's software stamp
+ * taken as the driver takes the frame, HW the NIC's (SIOCSHWTSTAMP
+ * turns it on), BOTH the two for every frame (OPT_TX_SWHW where the
+ * kernel has it). They come back on the socket's error queue; the
+ * sender drains it into records of its own. */
+enum pktsh_txts {
+	PKTSH_TXTS_NONE = 0,
+	PKTSH_TXTS_SW = 1,
+	PKTSH_TXTS_HW = 2,
+	PKTSH_TXTS_BOTH = 3
+};
+
 struct pktsh_sender_opts {
 	int32_t tx_ring;           /* 1: bulk sends through a PACKET_TX_RING */
 	int32_t qdisc_bypass;      /* 1: PACKET_QDISC_BYPASS (faster; captures
 				      on the sending interface miss the frames) */
+	int32_t tstamp;            /* enum pktsh_txts */
+	uint32_t ring_frames;      /* TX ring slots, 0: the default (512) */
 };
 
 struct pktsh_sender_stats {
 	uint64_t packets;          /* frames the driver accepted */
 	uint64_t bytes;
 	uint64_t errors;           /* frames given up on */
+	uint64_t retries;          /* sends again after the device dropped a frame */
+	uint64_t stamps;           /* transmit stamp records handed out */
+	uint64_t stamps_lost;      /* records dropped: tx_stamps was not called
+				      for over PKTSH_TXTS_KEEP of them */
 };
 
 struct pktsh_sender_info {
@@ -610,7 +694,20 @@ struct pktsh_sender_info {
 	int32_t tx_ring;           /* 1 if the TX ring is in use */
 	int32_t qdisc_bypass;
 	uint32_t max_ring_frame;   /* longer frames go through send(2) */
+	uint32_t ring_frames;      /* slots in the TX ring */
+	int32_t tstamp;            /* enum pktsh_txts in force */
+	int32_t swhw;              /* 1 if OPT_TX_SWHW is in force (BOTH) */
 };
+
+/* One frame's transmit stamps: id as the send that carried it numbered
+ * it (frames are numbered 0, 1, 2 ... in the order the driver accepted
+ * them); sw in ns since the epoch, hw in the NIC's clock; 0: none. */
+struct pktsh_tx_stamp {
+	uint64_t id;
+	int64_t sw;
+	int64_t hw;
+};
+enum pktsh_txts_limits { PKTSH_TXTS_KEEP = 65536 };
 
 struct pktsh_sender;
 int pktsh_sender_open(struct pktsh_sender **out, const char *ifname,
@@ -618,14 +715,52 @@ int pktsh_sender_open(struct pktsh_sender **out, const char *ifname,
 		      struct pktsh_err *err);
 /* Sends the frame count times: the number sent (the driver accepted),
  * which is less than count only after an error (err says why) or an
- * interrupt; -1 when nothing was sent. */
+ * interrupt; -1 when nothing was sent. The frames sent get the ids
+ * pktsh_sender_next_id gave before the call, onwards. */
 int pktsh_sender_send(struct pktsh_sender *s, const uint8_t *data,
 		      uint32_t len, uint32_t count, struct pktsh_err *err);
+/* The id the next frame sent will have. */
+uint64_t pktsh_sender_next_id(const struct pktsh_sender *s);
+/* The batch form: frames of their own each. queue copies one frame into
+ * the next TX ring slot (a frame too big for a slot, or a sender without
+ * a ring, flushes what is queued and goes out at once): 0, or -1 for a
+ * frame that cannot be sent (shorter than an Ethernet header, over the
+ * MTU; nothing is queued) or a failed send. When the ring is full it is
+ * flushed first. flush hands every queued frame to the kernel with one
+ * send(2) and returns how many the driver accepted (in queue order,
+ * from the id next_id gave before the first queue), or -1 when none. */
+int pktsh_sender_queue(struct pktsh_sender *s, const uint8_t *data,
+		       uint32_t len, struct pktsh_err *err);
+int pktsh_sender_flush(struct pktsh_sender *s, struct pktsh_err *err);
+/* Queues the captured bytes of n packets and flushes: the number sent.
+ * Packets that cannot be sent (see queue) are skipped and counted in
+ * *skipped; -1 only when the device fails. */
+int pktsh_sender_send_pkts(struct pktsh_sender *s, const struct pktsh_pkt *pkts,
+			   uint32_t n, uint32_t *skipped, struct pktsh_err *err);
+/* Transmit stamp records: drains the error queue (recvmmsg, in batches),
+ * waiting up to timeout_ms for the first when none is ready, and copies
+ * up to cap records to out, oldest first: their number, or -1. With
+ * BOTH a record waits for its second stamp (a frame whose second stamp
+ * has not come 100 ms after its first, or with flush, goes out with 0
+ * for it). */
+int pktsh_sender_tx_stamps(struct pktsh_sender *s, struct pktsh_tx_stamp *out,
+			   uint32_t cap, int32_t timeout_ms, int32_t flush,
+			   struct pktsh_err *err);
 int pktsh_sender_stats(const struct pktsh_sender *s,
 		       struct pktsh_sender_stats *out);
 int pktsh_sender_info(const struct pktsh_sender *s,
 		      struct pktsh_sender_info *out);
 void pktsh_sender_close(struct pktsh_sender *s);
+
+/* Sleeps until CLOCK_MONOTONIC reaches mono_ns (clock_nanosleep), then
+ * spins the last spin_ns: 0 on time, 1 if a signal or pktsh_stopping()
+ * cut it short. For schedules (replay, probes). */
+int pktsh_sleep_until(int64_t mono_ns, int64_t spin_ns);
+
+/* The offset (system minus PTP clock, ns) from n samples of
+ * PTP_SYS_OFFSET_EXTENDED: 3 * n values (system before, PTP clock,
+ * system after), the narrowest window wins. *window gets its width. */
+int64_t pktsh_phc_offset(const int64_t *samples, uint32_t n, int64_t *window);
 /* --- Fanout workers (src/workers.c, lua/pktsh/parallel.lua) ---------------
  * A group of threads, each with its own Lua state that re-runs the script
  * up to its pktsh.parallel call and works on one ring of a fanout group

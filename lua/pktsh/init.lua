@@ -78,6 +78,7 @@ end
 local lazy = {json = "pktsh.report.json", repl = "pktsh.host.repl", packet = "pktsh.proto.packet"}
 lazy.sender = "pktsh.source.sender"    -- pktsh.sender(ifname [, opts]) (callable module)
 lazy.build = "pktsh.proto.build"      -- frame builders: pktsh.build.udp4{...}
+lazy.replay = "pktsh.source.replay"   -- pktsh.replay(file, ifname, opts) (callable module)
 lazy.parallel = "pktsh.host.parallel" -- pktsh.parallel(spec, opts, work, ...) (callable module)
 lazy.serial = "pktsh.host.serial"
 lazy.xdp = "pktsh.xdp"        -- pktsh.xdp(ifname, opts): XDP rules (callable module)

@@ -265,6 +265,45 @@ static int compile_filter(struct pktsh_file *f, const char *filter,
 	return 0;
 }
 
+int pktsh_file_set_filter(struct pktsh_file *f, const char *expr,
+			  const struct pktsh_bpf_insn *insns, uint32_t n,
+			  struct pktsh_err *err)
+{
+	struct bpf_program old = f->prog;
+	int had = f->filtered;
+	struct bpf_insn *copy;
+
+	f->filtered = 0;
+	if (expr && *expr) {
+		if (compile_filter(f, expr, err)) {
+			f->prog = old;
+			f->filtered = had;
+			return -1;
+		}
+	} else if (n) {
+		/* struct bpf_insn and ours have one layout; pcap_freecode frees it. */
+		if (n > PKTSH_BPF_MAXINSNS || !bpf_validate((const struct bpf_insn *)insns, (int)n)) {
+			pktsh_err_set(err, EINVAL, "bad filter program: %s", n > PKTSH_BPF_MAXINSNS ?
+				      "too many instructions" : "a jump out of range, a bad "
+				      "opcode, or no return at the end (bpf_validate)");
+			f->filtered = had;
+			return -1;
+		}
+		if (!(copy = malloc(n * sizeof(*copy)))) {
+			pktsh_err_set(err, ENOMEM, "out of memory");
+			f->filtered = had;
+			return -1;
+		}
+		memcpy(copy, insns, n * sizeof(*copy));
+		f->prog.bf_len = n;
+		f->prog.bf_insns = copy;
+		f->filtered = 1;
+	}
+	if (had)
+		pcap_freecode(&old);
+	return 0;
+}
+
 int pktsh_file_open(struct pktsh_file **out, const char *path,
 		    const char *filter, uint32_t batch_cap, int32_t guard,
 		    struct pktsh_err *err)

@@ -10,6 +10,16 @@
  * packets in place and the block goes back to the kernel on release. The
  * ring is mapped in a region of the batch layer (batch.c): on close it
  * becomes zero pages, so a header view a script kept never faults.
+ *
+ * A filter is changed at run time with one SO_ATTACH_FILTER over the old
+ * one (never a detach first, which would let everything through for a
+ * moment): the kernel publishes the new program with rcu_assign_pointer,
+ * so each packet is judged by exactly one of the two. SO_LOCK_FILTER
+ * (lock_filter) forbids any change after open.
+ *
+ * Stamps: the ring holds one per packet (hardware if asked for and the
+ * packet has one, else software). tstamp = "both" reads with recvmmsg
+ * instead (rxmsg.c), where SCM_TIMESTAMPING gives both at once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,26 +41,13 @@
 #include <unistd.h>
 #include "err.h"
 #include "source/batch.h"
+#include "source/ring_int.h"
 
-#define VLAN_TAG_LEN 4
 #define FRAME_SIZE 2048          /* V3 frames are variable; the kernel checks it */
 #define MIN_RECORD 64            /* smallest record in a block, for the batch size */
 #define DEFAULT_BLOCK_SIZE (1u << 20)
 #define DEFAULT_BLOCK_COUNT 32
 #define DEFAULT_BLOCK_TIMEOUT_MS 100
-
-struct pktsh_ring {
-	int fd;
-	struct region map;
-	uint32_t cur;             /* the next block to hand out */
-	int held;                 /* the block before cur belongs to the batch */
-	int direction;
-	int loopback;
-	struct batch_ring *br;
-	struct pktsh_ring_info info;
-	struct pktsh_src_stats stats;
-	char name[IF_NAMESIZE];
-};
 
 static int fail_errno(struct pktsh_err *err, const char *ifname, const char *what)
 {
@@ -123,14 +120,14 @@ static pcap_t *filter_handle(const struct pktsh_ring *r)
 	return pcap_open_dead(r->info.linktype, (int)r->info.snaplen);
 }
 
-/* Compiles the expression (possibly empty) and attaches it to the socket. */
-static int attach_filter(struct pktsh_ring *r, const char *expr,
-			 struct pktsh_err *err)
+/* Compiles expr (NULL or empty: keep every packet, cut to the snaplen)
+ * into out: the instruction count, or -1. */
+static int compile(const struct pktsh_ring *r, const char *expr,
+		   struct pktsh_bpf_insn *out, uint32_t cap, struct pktsh_err *err)
 {
 	pcap_t *p = filter_handle(r);
 	struct bpf_program prog;
-	struct sock_fprog fprog;
-	int rc = 0;
+	int n = -1;
 
 	if (!p) {
 		pktsh_err_set(err, ENOMEM, "out of memory");
@@ -139,38 +136,129 @@ static int attach_filter(struct pktsh_ring *r, const char *expr,
 	if (pcap_compile(p, &prog, expr ? expr : "", 1, PCAP_NETMASK_UNKNOWN)) {
 		pktsh_err_set(err, EINVAL, "bad filter '%s': %s", expr ? expr : "",
 			      pcap_geterr(p));
-		pcap_close(p);
+	} else if (prog.bf_len > cap) {
+		pktsh_err_set(err, E2BIG, "filter '%s' compiles to %u instructions, "
+			      "over %u", expr, prog.bf_len, cap);
+		pcap_freecode(&prog);
+	} else {
+		/* struct bpf_insn, struct sock_filter and ours: one layout. */
+		memcpy(out, prog.bf_insns, prog.bf_len * sizeof(*out));
+		n = (int)prog.bf_len;
+		pcap_freecode(&prog);
+	}
+	pcap_close(p);
+	return n;
+}
+
+int pktsh_ring_filter_compile(const struct pktsh_ring *r, const char *expr,
+			      struct pktsh_bpf_insn *out, uint32_t cap,
+			      struct pktsh_err *err)
+{
+	return compile(r, expr, out, cap, err);
+}
+
+static int filter_error(struct pktsh_ring *r, struct pktsh_err *err)
+{
+	int e = errno;
+
+	if (e == EPERM)
+		pktsh_err_set(err, e, "the filter on '%s' is locked (lock_filter = true): "
+			      "it cannot be changed", r->name);
+	else if (e == EINVAL)
+		pktsh_err_set(err, e, "the kernel refused the filter program for '%s' "
+			      "(SO_ATTACH_FILTER: %s): a jump out of range, a bad "
+			      "opcode, or no return at the end", r->name, strerror(e));
+	else
+		fail_errno(err, r->name, "SO_ATTACH_FILTER");
+	return -1;
+}
+
+/* Attaches n instructions over whatever filter the socket had (n 0:
+ * none, or a snaplen cut when the snaplen is below the maximum). */
+static int attach(struct pktsh_ring *r, const struct pktsh_bpf_insn *insns,
+		  uint32_t n, struct pktsh_err *err)
+{
+	struct sock_filter cut = BPF_STMT(BPF_RET | BPF_K, r->info.snaplen);
+	struct sock_fprog fprog = { .len = (unsigned short)n,
+				    .filter = (struct sock_filter *)insns };
+
+	if (n > PKTSH_BPF_MAXINSNS) {
+		pktsh_err_set(err, E2BIG, "a filter program of %u instructions: the "
+			      "kernel takes %d at most", n, PKTSH_BPF_MAXINSNS);
 		return -1;
 	}
-	/* struct bpf_insn and struct sock_filter have the same layout. */
-	fprog.len = (unsigned short)prog.bf_len;
-	fprog.filter = (struct sock_filter *)prog.bf_insns;
+	if (n == 0 && r->info.snaplen >= PKTSH_SNAPLEN_DEFAULT) {
+		/* Keep everything: no program (the kernel then runs none). */
+		if (sockopt(r->fd, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0) && errno != ENOENT)
+			return filter_error(r, err);
+		return 0;
+	}
+	if (n == 0) {
+		fprog.len = 1;
+		fprog.filter = &cut;
+	}
 	if (sockopt(r->fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof(fprog)))
-		rc = fail_errno(err, r->name, "SO_ATTACH_FILTER");
-	pcap_freecode(&prog);
-	pcap_close(p);
+		return filter_error(r, err);
+	return 0;
+}
+
+int pktsh_ring_set_filter(struct pktsh_ring *r, const struct pktsh_bpf_insn *insns,
+			  uint32_t n, struct pktsh_err *err)
+{
+	return attach(r, insns, n, err);
+}
+
+/* The filter at open: an expression, a program, or (snaplen) a cut. */
+static int open_filter(struct pktsh_ring *r, const struct pktsh_ring_opts *o,
+		       struct pktsh_err *err)
+{
+	struct pktsh_bpf_insn *prog;
+	int n, rc;
+
+	if (o->insns || o->ninsns) {
+		if (!o->insns || o->ninsns == 0) {
+			pktsh_err_set(err, EINVAL, "an empty filter program");
+			return -1;
+		}
+		rc = attach(r, o->insns, o->ninsns, err);
+	} else if ((o->filter && *o->filter) || r->info.snaplen < PKTSH_SNAPLEN_DEFAULT) {
+		prog = malloc(sizeof(*prog) * PKTSH_BPF_MAXINSNS);
+		if (!prog) {
+			pktsh_err_set(err, ENOMEM, "out of memory");
+			return -1;
+		}
+		n = compile(r, o->filter, prog, PKTSH_BPF_MAXINSNS, err);
+		rc = n < 0 ? -1 : attach(r, prog, (uint32_t)n, err);
+		free(prog);
+	} else {
+		rc = 0;
+	}
+	if (rc == 0 && o->lock_filter && int_opt(r->fd, SOL_SOCKET, SO_LOCK_FILTER, 1))
+		return fail_errno(err, r->name, "SO_LOCK_FILTER");
 	return rc;
 }
 
-static int hw_timestamps(struct pktsh_ring *r, struct pktsh_err *err)
+/* Hardware stamps in the ring (PACKET_TIMESTAMP), or for recvmmsg
+ * (rxmsg.c sets SO_TIMESTAMPING); the clock conversion if asked for. */
+static int hw_timestamps(struct pktsh_ring *r, const struct pktsh_ring_opts *o,
+			 struct pktsh_err *err)
 {
-	struct hwtstamp_config cfg = { .tx_type = HWTSTAMP_TX_OFF,
-				       .rx_filter = HWTSTAMP_FILTER_ALL };
-	struct ifreq ifr;
+	int idx;
 
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", r->name);
-	ifr.ifr_data = (void *)&cfg;
-	if (ioctl(r->fd, SIOCSHWTSTAMP, &ifr)) {
-		pktsh_err_set(err, errno, "interface '%s' has no hardware "
-			      "timestamps (SIOCSHWTSTAMP: %s); use tstamp = \"sw\"",
-			      r->name, strerror(errno));
+	if (tstamp_hw_enable(r->name, 0, 1, err))
 		return -1;
-	}
-	if (int_opt(r->fd, SOL_PACKET, PACKET_TIMESTAMP,
-		    SOF_TIMESTAMPING_RAW_HARDWARE))
+	if (o->tstamp == PKTSH_TSTAMP_HW &&
+	    int_opt(r->fd, SOL_PACKET, PACKET_TIMESTAMP, SOF_TIMESTAMPING_RAW_HARDWARE))
 		return fail_errno(err, r->name, "PACKET_TIMESTAMP");
-	r->info.tstamp = PKTSH_TSTAMP_HW;
+	if (o->hwclock == PKTSH_HWCLOCK_SYS) {
+		if (tstamp_phc_index(r->name, &idx, err) ||
+		    tstamp_phc_open(&r->phc, idx, r->name, err))
+			return -1;
+		r->info.phc_index = idx;
+		r->info.hwclock = PKTSH_HWCLOCK_SYS;
+		r->hwsys = 1;
+	}
+	r->info.tstamp = o->tstamp;
 	return 0;
 }
 
@@ -189,6 +277,8 @@ static int setup_ring(struct pktsh_ring *r, const struct pktsh_ring_opts *o,
 			      "the page size (%ld)", bs, page);
 		return -1;
 	}
+	if (o->tstamp == PKTSH_TSTAMP_BOTH)
+		return rxmsg_setup(r, o, err);
 	memset(&req, 0, sizeof(req));
 	req.tp_block_size = bs;
 	req.tp_block_nr = bc;
@@ -235,6 +325,27 @@ static int bind_and_join(struct pktsh_ring *r, const struct pktsh_ring_opts *o,
 	return 0;
 }
 
+static struct pktsh_ring *ring_new(const char *ifname, unsigned idx,
+				   const struct pktsh_ring_opts *o, struct pktsh_err *err)
+{
+	struct pktsh_ring *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		pktsh_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	r->fd = r->info.fd = -1;        /* not 0 (standard input) until a socket */
+	r->phc.fd = -1;
+	r->info.phc_index = -1;
+	pthread_mutex_init(&r->stats_mu, NULL);
+	snprintf(r->name, sizeof(r->name), "%s", ifname);
+	r->info.ifindex = idx;
+	r->info.snaplen = o->snaplen ? o->snaplen : PKTSH_SNAPLEN_DEFAULT;
+	r->direction = o->direction;
+	r->loopback = !strcmp(ifname, "lo");
+	return r;
+}
+
 int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 		    const struct pktsh_ring_opts *o, struct pktsh_err *err)
 {
@@ -246,17 +357,8 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 		pktsh_err_set(err, ENODEV, "no such interface '%s'", ifname);
 		return -1;
 	}
-	r = calloc(1, sizeof(*r));
-	if (!r) {
-		pktsh_err_set(err, ENOMEM, "out of memory");
+	if (!(r = ring_new(ifname, idx, o, err)))
 		return -1;
-	}
-	r->fd = r->info.fd = -1;        /* not 0 (standard input) until a socket */
-	snprintf(r->name, sizeof(r->name), "%s", ifname);
-	r->info.ifindex = idx;
-	r->info.snaplen = o->snaplen ? o->snaplen : PKTSH_SNAPLEN_DEFAULT;
-	r->direction = o->direction;
-	r->loopback = !strcmp(ifname, "lo");
 	r->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	r->info.fd = r->fd;
 	if (r->fd < 0) {
@@ -275,9 +377,13 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 		fail_errno(err, ifname, "PACKET_IGNORE_OUTGOING");
 		goto fail;
 	}
-	if ((o->tstamp == PKTSH_TSTAMP_HW && hw_timestamps(r, err)) ||
-	    (((o->filter && *o->filter) || r->info.snaplen < PKTSH_SNAPLEN_DEFAULT) &&
-	     attach_filter(r, o->filter, err)) ||
+	if (o->hwclock == PKTSH_HWCLOCK_SYS && o->tstamp == PKTSH_TSTAMP_SW) {
+		pktsh_err_set(err, EINVAL, "hwclock = \"sys\" converts hardware stamps: "
+			      "ask for them with tstamp = \"hw\" or \"both\"");
+		goto fail;
+	}
+	if ((o->tstamp != PKTSH_TSTAMP_SW && hw_timestamps(r, o, err)) ||
+	    open_filter(r, o, err) ||
 	    setup_ring(r, o, err) ||
 	    bind_and_join(r, o, err))
 		goto fail;
@@ -299,33 +405,30 @@ void pktsh_ring_release(struct pktsh_ring *r)
 
 	if (!r->held)
 		return;
-	prev = (r->cur + r->info.block_count - 1) % r->info.block_count;
 	batch_release(r->br);
+	r->held = 0;
+	if (r->msg)
+		return;
+	prev = (r->cur + r->info.block_count - 1) % r->info.block_count;
 	__atomic_store_n(&block(r, prev)->hdr.bh1.block_status, TP_STATUS_KERNEL,
 			 __ATOMIC_RELEASE);
-	r->held = 0;
 }
 
-/* Whether a packet of this direction belongs in the batch. On loopback
- * every packet is seen twice, going out and coming in: keep one, as
- * libpcap does. */
-static int keep(const struct pktsh_ring *r, const struct sockaddr_ll *sll)
+/* On loopback every packet is seen twice, going out and coming in: keep
+ * one, as libpcap does. */
+int ring_keep(const struct pktsh_ring *r, int pkttype)
 {
-	int out = sll->sll_pkttype == PACKET_OUTGOING;
+	int out = pkttype == PACKET_OUTGOING;
 
 	if (r->direction == PKTSH_DIR_OUT)
 		return out;
 	return !(out && r->loopback);
 }
 
-/* The kernel took the VLAN tag out of the frame into metadata; put it
- * back where it was (PACKET_RESERVE left room in front). */
-static const uint8_t *reinsert_vlan(const struct tpacket3_hdr *h, uint8_t *mac,
-				    uint32_t *caplen)
+const uint8_t *ring_reinsert_vlan(uint16_t tpid, uint16_t tci, uint8_t *mac,
+				  uint32_t *caplen)
 {
-	uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ?
-		h->hv1.tp_vlan_tpid : ETH_P_8021Q;
-	uint16_t tag[2] = { htons(tpid), htons(h->hv1.tp_vlan_tci) };
+	uint16_t tag[2] = { htons(tpid), htons(tci) };
 
 	if (*caplen < 2 * ETH_ALEN)
 		return mac;
@@ -335,11 +438,33 @@ static const uint8_t *reinsert_vlan(const struct tpacket3_hdr *h, uint8_t *mac,
 	return mac - VLAN_TAG_LEN;
 }
 
-static void fill(struct pktsh_ring *r, struct tpacket_block_desc *bd)
+void ring_stamp(const struct pktsh_ring *r, struct pktsh_pkt *pkt, int64_t sw, int64_t hw)
+{
+	if (hw && r->hwsys)
+		hw += r->phc.offset;
+	pkt->ts_sw = sw;
+	pkt->ts_hw = hw;
+	pkt->ts = hw ? hw : sw;
+	pkt->tsrc = hw ? PKTSH_TSRC_HW : PKTSH_TSRC_SW;
+}
+
+void ring_count(struct pktsh_ring *r, uint32_t packets, uint64_t bytes)
+{
+	struct pktsh_src_stats *st = &r->stats;
+
+	/* One writer: plain adds published atomically for other readers. */
+	__atomic_store_n(&st->packets, st->packets + packets, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->bytes, st->bytes + bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&st->batches, st->batches + 1, __ATOMIC_RELAXED);
+}
+
+/* The packets of one block into the batch; their wire bytes. */
+static uint64_t fill(struct pktsh_ring *r, struct tpacket_block_desc *bd)
 {
 	uint32_t n = bd->hdr.bh1.num_pkts, i;
 	uint8_t *p = (uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt;
 	struct pktsh_batch *b = r->br->batch;
+	uint64_t bytes = 0;
 
 	for (i = 0; i < n && b->count < b->cap; i++) {
 		struct tpacket3_hdr *h = (struct tpacket3_hdr *)p;
@@ -347,26 +472,33 @@ static void fill(struct pktsh_ring *r, struct tpacket_block_desc *bd)
 			(p + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)));
 		uint32_t caplen = h->tp_snaplen, len = h->tp_len;
 		const uint8_t *data = p + h->tp_mac;
+		int64_t ts = (int64_t)h->tp_sec * 1000000000 + h->tp_nsec;
 		struct pktsh_pkt *pkt;
 
 		p += h->tp_next_offset;
-		if (!keep(r, sll))
+		if (!ring_keep(r, sll->sll_pkttype))
 			continue;
 		if ((h->tp_status & TP_STATUS_VLAN_VALID) || h->hv1.tp_vlan_tci) {
-			data = reinsert_vlan(h, (uint8_t *)data, &caplen);
+			uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ?
+				h->hv1.tp_vlan_tpid : ETH_P_8021Q;
+
+			data = ring_reinsert_vlan(tpid, h->hv1.tp_vlan_tci, (uint8_t *)data,
+						  &caplen);
 			len += VLAN_TAG_LEN;
 		}
 		pkt = batch_add(r->br);
 		pkt->data = data;
 		pkt->caplen = caplen;
 		pkt->len = len;
-		pkt->ts = (int64_t)h->tp_sec * 1000000000 + h->tp_nsec;
-		pkt->tsrc = (h->tp_status & TP_STATUS_TS_RAW_HARDWARE) ?
-			PKTSH_TSRC_HW : PKTSH_TSRC_SW;
+		if (h->tp_status & TP_STATUS_TS_RAW_HARDWARE)
+			ring_stamp(r, pkt, 0, ts);
+		else
+			ring_stamp(r, pkt, ts, 0);
 		pkt->ifindex = (uint32_t)sll->sll_ifindex;
 		pkt->linktype = (uint16_t)r->info.linktype;
-		r->stats.bytes += len;
+		bytes += len;
 	}
+	return bytes;
 }
 
 static int socket_error(struct pktsh_ring *r, struct pktsh_err *err)
@@ -380,47 +512,66 @@ static int socket_error(struct pktsh_ring *r, struct pktsh_err *err)
 	return -1;
 }
 
+/* Waits for the block at cur: 1 ready, 0 not yet, -1 error. */
+static int wait_block(struct pktsh_ring *r, struct tpacket_block_desc *bd,
+		      int32_t timeout_ms, struct pktsh_err *err)
+{
+	struct pollfd pfd = { .fd = r->fd, .events = POLLIN | POLLERR };
+	int n;
+
+	if (__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)
+		return 1;
+	n = poll(&pfd, 1, timeout_ms);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0) {
+		pktsh_err_set(err, errno, "poll: %s", strerror(errno));
+		return -1;
+	}
+	if (pfd.revents & (POLLERR | POLLNVAL))
+		return socket_error(r, err);
+	return !!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) &
+		  TP_STATUS_USER);
+}
+
+static int ring_next(struct pktsh_ring *r, int32_t timeout_ms, struct pktsh_err *err)
+{
+	struct pktsh_batch *b = r->br->batch;
+
+	for (;;) {
+		struct tpacket_block_desc *bd = block(r, r->cur);
+		int ready = wait_block(r, bd, timeout_ms, err);
+		uint64_t bytes;
+
+		if (ready <= 0)
+			return ready;
+		r->cur = (r->cur + 1) % r->info.block_count;
+		r->held = 1;
+		bytes = fill(r, bd);
+		if (batch_end(r->br, err)) {
+			pktsh_ring_release(r);
+			return -1;
+		}
+		if (b->count) {
+			ring_count(r, b->count, bytes);
+			return (int)b->count;
+		}
+		pktsh_ring_release(r);    /* nothing kept: try the next block */
+		timeout_ms = 0;
+	}
+}
+
 int pktsh_ring_next(struct pktsh_ring *r, struct pktsh_batch **out,
 		    int32_t timeout_ms, struct pktsh_err *err)
 {
 	pktsh_ring_release(r);
 	batch_begin(r->br);
 	*out = r->br->batch;
-	for (;;) {
-		struct tpacket_block_desc *bd = block(r, r->cur);
-		struct pollfd pfd = { .fd = r->fd, .events = POLLIN | POLLERR };
-
-		if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) &
-		      TP_STATUS_USER)) {
-			int n = poll(&pfd, 1, timeout_ms);
-
-			if (n < 0 && errno == EINTR)
-				return 0;
-			if (n < 0) {
-				pktsh_err_set(err, errno, "poll: %s", strerror(errno));
-				return -1;
-			}
-			if (pfd.revents & (POLLERR | POLLNVAL))
-				return socket_error(r, err);
-			if (!(__atomic_load_n(&bd->hdr.bh1.block_status,
-					      __ATOMIC_ACQUIRE) & TP_STATUS_USER))
-				return 0;
-		}
-		r->cur = (r->cur + 1) % r->info.block_count;
-		r->held = 1;
-		fill(r, bd);
-		if (batch_end(r->br, err)) {
-			pktsh_ring_release(r);
-			return -1;
-		}
-		if ((*out)->count) {
-			r->stats.packets += (*out)->count;
-			r->stats.batches++;
-			return (int)(*out)->count;
-		}
-		pktsh_ring_release(r);    /* nothing kept: try the next block */
-		timeout_ms = 0;
-	}
+	if (r->hwsys)
+		tstamp_phc_refresh(&r->phc);
+	if (r->msg)
+		return rxmsg_next(r, timeout_ms, err);
+	return ring_next(r, timeout_ms, err);
 }
 
 int pktsh_ring_stats(struct pktsh_ring *r, struct pktsh_src_stats *out,
@@ -428,15 +579,24 @@ int pktsh_ring_stats(struct pktsh_ring *r, struct pktsh_src_stats *out,
 {
 	struct tpacket_stats_v3 st;
 	socklen_t len = sizeof(st);
+	int rc = 0;
 
+	pthread_mutex_lock(&r->stats_mu);
+	memset(&st, 0, sizeof(st));
 	if (getsockopt(r->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len))
-		return fail_errno(err, r->name, "PACKET_STATISTICS");
+		rc = fail_errno(err, r->name, "PACKET_STATISTICS");
 	/* The kernel resets these on every read; tp_packets counts drops too. */
 	r->stats.received += st.tp_packets;
 	r->stats.drops += st.tp_drops;
 	r->stats.freeze_q += st.tp_freeze_q_cnt;
-	*out = r->stats;
-	return 0;
+	out->received = r->stats.received;
+	out->drops = r->stats.drops;
+	out->freeze_q = r->stats.freeze_q;
+	pthread_mutex_unlock(&r->stats_mu);
+	out->packets = __atomic_load_n(&r->stats.packets, __ATOMIC_RELAXED);
+	out->bytes = __atomic_load_n(&r->stats.bytes, __ATOMIC_RELAXED);
+	out->batches = __atomic_load_n(&r->stats.batches, __ATOMIC_RELAXED);
+	return rc;
 }
 
 int pktsh_ring_info(const struct pktsh_ring *r, struct pktsh_ring_info *out)
@@ -451,8 +611,11 @@ void pktsh_ring_close(struct pktsh_ring *r)
 		return;
 	pktsh_ring_release(r);
 	region_put(&r->map);
+	rxmsg_free(r);
+	tstamp_phc_close(&r->phc);
 	if (r->fd >= 0)
 		close(r->fd);
 	batch_ring_put(r->br);
+	pthread_mutex_destroy(&r->stats_mu);
 	free(r);
 }

@@ -70,7 +70,7 @@ if not s then io.stderr:write(err, "\n"); os.exit(1) end
 local sent = 0
 for _, item in ipairs(spec) do
   local want = item[2] or 1
-  local n, e = s:send(item[1], want)
+  local n, _, e = s:send(item[1], want)
   if n ~= want then io.stderr:write("send: ", tostring(n), " of ", want, ": ", tostring(e), "\n"); os.exit(1) end
   if not item.marker then sent = sent + n end
 end

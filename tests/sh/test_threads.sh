@@ -271,6 +271,13 @@ if [ "$netns_ok" = 1 ]; then
   expect_eq "TSan tests/sh/test_workers.sh: $(echo "$out" | grep -c '^ok') checks pass" \
     "$(echo "$out" | grep '^not ok' | head -3)" ""
   tsan_clean "TSan tests/sh/test_workers.sh"
+  # The parent reads ring counters and swaps filters while workers read.
+  for t in test_livestats test_setfilter; do
+    out=$(PKTSH_BIN=$TSAN timeout 600 bash tests/sh/$t.sh 2>&1)
+    expect_eq "TSan tests/sh/$t.sh: $(echo "$out" | grep -c '^ok') checks pass" \
+      "$(echo "$out" | grep '^not ok' | head -3)" ""
+    tsan_clean "TSan tests/sh/$t.sh"
+  done
 else
   skip "TSan live workers" "needs root, network namespaces and veth"
 fi

@@ -99,7 +99,7 @@ local spec = assert(loadstring("local b = ...; return " .. os.getenv("SEND_SPEC"
 local s = assert(pktsh.sender(arg[1]))
 local sent = 0
 for _, item in ipairs(spec) do
-  local n, e = s:send(item[1], item[2] or 1)
+  local n, _, e = s:send(item[1], item[2] or 1)
   if n ~= (item[2] or 1) then io.stderr:write("send: ", tostring(e), "\n"); os.exit(1) end
   sent = sent + n
 end

@@ -31,6 +31,8 @@ local c_elsewhere = {
   ["src/proto/dnsq.c"] = {"tests/unit/test_dns.lua", "pktsh.dns's fast path"},
   ["src/source/batch.c"] = {"tests/sh/test_packet_memory.sh", "descriptor windows and guard pages"},
   ["src/source/ring.c"] = {"tests/sh/test_live.sh", "pktsh.source.live's ring"},
+  ["src/source/rxmsg.c"] = {"tests/sh/test_rxstamp.sh", "tstamp = \"both\": both receive stamps through recvmmsg"},
+  ["src/source/tstamp.c"] = {"tests/sh/test_rxstamp.sh", "hardware stamping, the PTP offset, sleep_until (also test_time.lua)"},
   ["src/source/sender.c"] = {"tests/sh/test_live.sh", "pktsh.source.sender"},
   ["src/source/xdpcopy.c"] = {"tests/sh/test_xdp.sh", "pktsh.source.xdpcopies"},
   ["src/xdp/bpflog.c"] = {"tests/sh/test_xdp.sh", "libbpf's messages and bpf() errors"},

@@ -45,7 +45,38 @@ M.merge, M.merge_with, M.top = merge_.merge, merge_.merge_with, merge_.top
 M.open, M.Group = fanout.open, fanout.Group
 
 -- Keys of opts that are the parallel call's, not the source's.
-local own = {merge = true, workers = true, every = true, on_every = true}
+local own = fanout.parallel_keys
+
+-- Live statistics while the work runs: every opts.interval seconds
+-- (default 1) opts.on_stats(stats, src) gets src:stats() (a fanout
+-- group's sums with stats.workers[i], read while the workers run; one
+-- worker's own numbers as stats.workers[1]) and stats.elapsed in
+-- seconds. A function to call often (it looks at the clock), or nil
+-- without on_stats.
+local function stats_ticker(opts, src)
+  local fn = opts.on_stats
+  if fn == nil then return nil end
+  if type(fn) ~= "function" then error("opts.on_stats must be a function", 3) end
+  local every = opts.interval or 1
+  if type(every) ~= "number" or every <= 0 then error("opts.interval must be a number of seconds", 3) end
+  local step = every * 1e9
+  local t0 = tonumber(C.pktsh_mono_ns())
+  local due = t0 + step
+  return function()
+    local now = tonumber(C.pktsh_mono_ns())
+    if now < due then return end
+    repeat due = due + step until due > now
+    local st = src:stats()
+    if not st.workers then
+      local one = {}
+      for k, v in pairs(st) do one[k] = v end
+      st.workers = {one}
+    end
+    st.elapsed = (now - t0) / 1e9
+    fn(st, src)
+  end
+end
+M.ticker = stats_ticker
 
 ------------------------------------------------------------------------
 -- Running work
@@ -83,7 +114,7 @@ end
 -- Serial: work on each source in turn (opened from the specs as needed),
 -- results merged, statistics summed. Results and arguments go through the
 -- serialiser as they would between workers.
-local function run_serial(specs, sopts, work, merge, args)
+local function run_serial(specs, sopts, work, merge, args, opts)
   local result, list = nil, {}
   for _, spec in ipairs(specs) do
     local src, owned = spec, false
@@ -94,7 +125,9 @@ local function run_serial(specs, sopts, work, merge, args)
       if not src then return nil, err end
       owned = true
     end
+    src._tick = stats_ticker(opts, src)          -- the source's loop calls it
     local ok, res = call_work(work, src, args)
+    src._tick = nil
     if ok then
       local text
       ok, text = pcall(serial.encode, res, "result")
@@ -195,7 +228,7 @@ local function ticker(every, on_every)
   end
 end
 
-local function workers_run(n, rings, job, tick)
+local function workers_run(n, rings, job, tick, stats_tick)
   local out = ffi.new("struct pktsh_workers *[1]")
   local e = errors.new()
   local rarr = nil
@@ -215,6 +248,7 @@ local function workers_run(n, rings, job, tick)
     while C.pktsh_workers_wait(w, wait) > 0 do
       C.pktsh_stopping()
       if tick then tick(w, n) end
+      if stats_tick then stats_tick() end
     end
     if tick then tick(w, n, true) end
   end)
@@ -293,7 +327,7 @@ function M.parallel(spec, opts, work, ...)
     n = 1
   end
   if n <= 1 and not group then
-    return run_serial(files or {spec}, sopts, work, merge, args)
+    return run_serial(files or {spec}, sopts, work, merge, args, opts)
   end
   local where, why = locate(work)
   if not where then return nil, "pktsh.parallel: " .. why end
@@ -318,7 +352,8 @@ function M.parallel(spec, opts, work, ...)
                path = package.path, cpath = package.cpath}
   ok, text = pcall(serial.encode, job, "job")
   if not ok then return done(nil, "pktsh.parallel: " .. text) end
-  local texts, err = workers_run(n, group and group.rings, text, ticker(opts.every, opts.on_every))
+  local texts, err = workers_run(n, group and group.rings, text, ticker(opts.every, opts.on_every),
+                                  group and stats_ticker(opts, group))
   if not texts then return done(nil, err) end
   return done(gather(texts, merge))
 end

@@ -364,9 +364,10 @@ XDP rules (root; help(pktsh.xdp)):
 DNS (help(pktsh.dns)):
   pkt:dns()  pktsh.dns.parse(s)  pktsh.dnsflow.new(...)  scripts/dnsstats.lua
 
-Sending and building frames (help(pktsh.build)):
-  s = pktsh.sender("eth0")  s:send(pktsh.build.udp4{src =, dst =, dport =,
-  payload =})  build: eth udp4 udp6 tcp4 tcp6 icmp4_echo icmp6_echo ip4 ip6
+Sending and building frames (help(pktsh.build), help"sender"):
+  s = pktsh.sender("eth0" [, {tstamp = "sw", rate = N}])  s:send(frame [, count])
+  s:send_batch{f1, f2}  s:tx_timestamps()  pktsh.replay(file, ifname, {pps = N})
+  pktsh.build.udp4{src =, dst =, dport =, payload =}   help"time", help"filter"
 
 Parallel workers (help(pktsh.parallel)):
   pktsh.parallel("eth0", {workers = 4}, M.work)   M.work(src) -> table;
@@ -392,6 +393,7 @@ a source: packets from a capture file, an interface or XDP rules
   src:packets()   -> iterator: for pkt in src:packets() do ... end
   src:stats()     -> {packets=, bytes=, received=, filtered=, batches=, drops=}
   src:error()     -> the error that ended the input (torn file), or nil
+  src:set_filter(f) -> true, or nil, err: a new filter from the next batch
   src:close()
   fields: name kind linktype snaplen filter format nsec]]
 
@@ -399,6 +401,7 @@ topics.packet = [[
 a packet: a view of one captured frame, valid until its batch is released
   fields:   len (wire length) caplen data (const uint8_t*, read it below
             caplen only) ts (ns since the epoch, int64) tsrc ifindex linktype
+            ts_sw ts_hw (a live packet's software and hardware stamps, 0: none)
   decoders: eth vlan ip4 ip6 ip tcp udp icmp icmp6 inner (pkt:udp() ... nil
             when the packet is too short or malformed)
   proto() ports() payload()   transport protocol; ports; payload offset, length
@@ -439,6 +442,46 @@ pktsh.open(spec [, opts]) -> source, or nil, err
 topics.open = topics["pktsh.open"]
 
 topics["pktsh.pcap_writer"] = topics.pcap_writer
+
+topics.sender = [[
+pktsh.sender(ifname [, opts]) -> a sender of whole Ethernet frames, or nil, err
+  opts: tx_ring (default true: frames copied into a PACKET_TX_RING, one
+        send(2) per run), bypass (PACKET_QDISC_BYPASS), ring_frames (512),
+        tstamp = "sw" | "hw" | "both" (transmit stamps), rate = N (frames a
+        second: every call paced, none early)
+  s:send(frame [, count])   a string or a packet, count times -> n, first id
+  s:send_batch(list)        different frames (or a batch's packets) -> n, id
+  s:queue(frame) s:flush()  the same, a frame at a time
+  s:tx_timestamps([{wait_ms=, flush=}])  -> {{id=, sw=, hw=}, ...} (int64 ns)
+  s:next_id() s:stats() s:info() s:close()
+  frames: pktsh.build.udp4{src=, dst=, sport=, dport=, payload=, vlan=}, udp6,
+          tcp4, tcp6, icmp4_echo, icmp6_echo; pkt:raw() for a packet's bytes
+          (rewrite them as a string and send that; pkt:copy() keeps a packet)
+  pktsh.replay(file, ifname, {speed= | pps= | mbps= | topspeed=, loop=, filter=})
+    -> {packets=, pps=, timing = {p50=, p99=, max=}, ...}]]
+topics["pktsh.sender"] = topics.sender
+topics.replay = topics.sender
+topics["pktsh.replay"] = topics.sender
+
+topics.time = [[
+time: pkt.ts (ns since the epoch), pkt.tsrc (0 file, 1 software, 2 hardware,
+3 XDP); a live packet also has pkt.ts_sw and pkt.ts_hw (0: none)
+  pktsh.open(ifname, {tstamp = "sw"})    software stamps (default)
+  pktsh.open(ifname, {tstamp = "hw"})    the NIC's where it stamps (SIOCSHWTSTAMP)
+  pktsh.open(ifname, {tstamp = "both"})  both per packet (recvmmsg, not the ring:
+                                         a ring frame holds one stamp)
+  hwclock = "sys"                        hardware stamps converted through the
+                                         NIC's PTP clock (else its raw clock)
+  pktsh.sender(ifname, {tstamp = "sw" | "hw" | "both"})  transmit stamps:
+    s:send returns ids; s:tx_timestamps() -> {{id=, sw=, hw=}, ...}]]
+
+topics.filter = [[
+filters: opts.filter of pktsh.open is a tcpdump expression, or a classic
+BPF program: a list of {code, jt, jf, k}, or tcpdump -dd / -ddd text
+  src:set_filter(f)   swap it while the source runs (a live ring: one
+                      SO_ATTACH_FILTER over the old, each packet judged by
+                      one of the two; a fanout group: every ring)
+  lock_filter = true  SO_LOCK_FILTER: no change after open]]
 
 -- Where v lives in the globals ("pktsh.open", "print"), at most two deep.
 local function path_of(v)
@@ -542,7 +585,7 @@ end
 -- Packets are cdata: their methods are only found through a registration.
 M.register("struct pktsh_pkt", {
   name = "packet",
-  fields = {"len", "caplen", "data", "ts", "tsrc", "ifindex", "linktype"},
+  fields = {"len", "caplen", "data", "ts", "tsrc", "ts_sw", "ts_hw", "ifindex", "linktype"},
   methods = require("pktsh.proto.packet").methods,
 })
 

@@ -608,7 +608,10 @@ end
 -- An owned copy, valid after its batch is released.
 function P.copy(p)
   live(p)
-  return make(p.data, p.caplen, p.len, p.linktype, p.ts, p.tsrc, p.ifindex, nil)
+  local q = make(p.data, p.caplen, p.len, p.linktype, p.ts, p.tsrc, p.ifindex, nil)
+  local w = cast(wpkt_p, q)
+  w.ts_sw, w.ts_hw = p.ts_sw, p.ts_hw
+  return q
 end
 
 -- The captured bytes as a Lua string.

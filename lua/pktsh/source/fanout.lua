@@ -42,6 +42,11 @@ function M.sum_stats(list)
   return total
 end
 
+-- Keys of a group's opts that are pktsh.parallel's (the merge, the worker
+-- count, live statistics), not the rings'.
+M.parallel_keys = {merge = true, workers = true, interval = true, on_stats = true,
+                   every = true, on_every = true}
+
 local Group = {}
 Group.__index = Group
 M.Group = Group
@@ -59,7 +64,13 @@ function M.open(ifname, opts)
   local _, derr = source.duration(opts)
   if derr then return nil, derr end
   local ro = {}
-  for k, v in pairs(opts) do if k ~= "merge" and k ~= "workers" then ro[k] = v end end
+  for k, v in pairs(opts) do if not M.parallel_keys[k] then ro[k] = v end end
+  -- A worker re-running the script opens no rings of its own: the group
+  -- is empty there, and g:parallel (the call) uses the worker's ring.
+  if require("pktsh.host.parallel").worker() then
+    return setmetatable({name = ifname, kind = "live", workers = n, filter = opts.filter,
+                         fanout = ro.fanout or "hash", opts = opts, rings = {}, cursor = 0}, Group)
+  end
   ro.fanout = ro.fanout or "hash"
   ro.fanout_group = ro.fanout_group or tonumber(C.pktsh_fanout_group_new())
   ro.duration = nil
@@ -86,7 +97,7 @@ Group.__tostring = function(g)
   return format("pktsh source %s (live, %d workers, fanout %s)%s", g.name, g.workers,
                 g.fanout, g.closed and " closed" or "")
 end
-Group.__fields = {"parallel", "next", "each", "packets", "stats", "error", "close",
+Group.__fields = {"parallel", "next", "each", "packets", "stats", "error", "close", "set_filter",
                   "linktype", "snaplen", "name", "kind", "filter", "workers", "fanout"}
 
 -- One look at every ring without waiting, then a wait of ms on the next
@@ -125,6 +136,28 @@ function Group:stats()
   local st = M.sum_stats(list)
   st.interrupted = self.interrupted or st.interrupted
   return st
+end
+
+-- g:set_filter(f) (Source:set_filter): compiled once, then put on each
+-- ring in turn, each swap atomic for its ring (also while workers read
+-- them). Should a ring refuse it, the rings already changed get the old
+-- filter back.
+function Group:_set_filter(f)
+  local live = require "pktsh.source.live"
+  local rings = self.rings
+  if #rings == 0 then return nil, "a worker cannot change the group's filter (the parent can)" end
+  local prog, n = live.filter_program(rings[1].handle, f)
+  if not prog and n ~= 0 then return nil, n end
+  for i, r in ipairs(rings) do
+    local ok, err = live.attach(r.handle, prog, n)
+    if not ok then
+      local old, oldn = live.filter_program(rings[1].handle, self.filter)
+      for j = 1, i - 1 do live.attach(rings[j].handle, old, oldn) end
+      return nil, #rings > 1 and format("ring %d of %d: %s", i, #rings, err) or err
+    end
+  end
+  for _, r in ipairs(rings) do r.filter = f end
+  return true
 end
 
 function Group:_close()

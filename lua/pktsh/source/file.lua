@@ -2,6 +2,7 @@
 local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
+local bpf = require "pktsh.source.bpf"
 local source = require "pktsh.source"
 local Source = source.Source
 
@@ -57,6 +58,18 @@ function File:stats()
   return t
 end
 
+-- A new filter between batches: an expression or a program (checked
+-- with bpf_validate).
+function File:_set_filter(f)
+  local prog, n = bpf.program(f)
+  if not prog and n then return nil, n end
+  local expr = not prog and f ~= "" and f or nil
+  if C.pktsh_file_set_filter(self.handle, expr, prog, n or 0, self.errbuf) ~= 0 then
+    return nil, errors.message(self.errbuf)
+  end
+  return true
+end
+
 function File:_close()
   ffi.gc(self.handle, nil)
   C.pktsh_file_close(self.handle)
@@ -76,7 +89,14 @@ function M.open(path, opts)
   local err = errors.new()
   local out = ffi.new("struct pktsh_file *[1]")
   local batch = opts.batch or DEFAULT_BATCH
-  if C.pktsh_file_open(out, path, opts.filter, batch, opts.guard and 1 or 0, err) ~= 0 then
+  local prog, n = bpf.program(opts.filter)
+  if not prog and n then return nil, n end
+  local expr = not prog and opts.filter or nil
+  if C.pktsh_file_open(out, path, expr, batch, opts.guard and 1 or 0, err) ~= 0 then
+    return nil, errors.message(err)
+  end
+  if prog and C.pktsh_file_set_filter(out[0], nil, prog, n, err) ~= 0 then
+    C.pktsh_file_close(out[0])
     return nil, errors.message(err)
   end
   local info = ffi.new("struct pktsh_file_info")

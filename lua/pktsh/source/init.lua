@@ -122,6 +122,7 @@ function Source:_await(poll, timeout)
       if left < ms * 1e6 then ms = math.ceil(left / 1e6) end
     end
     local n = poll(self, ms)
+    if self._tick then self._tick() end   -- pktsh.parallel's on_stats
     if n ~= 0 then return n end
     if stopping() then self.interrupted = true; return nil end
     C.pktsh_writers_tick(0)
@@ -154,6 +155,23 @@ function M.duration(opts)
     return nil, "duration must be a number of seconds"
   end
   return d
+end
+
+-- src:set_filter(f): the source's filter from its next packet on: a
+-- tcpdump expression, a classic BPF program (a list of {code, jt, jf,
+-- k} or tcpdump -dd text, see pktsh.source.bpf), or nil or "" for none.
+-- true, or nil, err (the old filter then stays). A live ring swaps its
+-- kernel filter in one step (each packet is judged by the old filter or
+-- by the new one); a fanout group swaps every ring's.
+function Source:set_filter(f)
+  if self.closed then return nil, "source is closed" end
+  if not self._set_filter then
+    return nil, string.format("a %s source cannot change its filter", tostring(self.kind))
+  end
+  local ok, err = self:_set_filter(f)
+  if not ok then return nil, err end
+  self.filter = f ~= "" and f or nil
+  return true
 end
 
 -- The error that ended the input, if one did.
@@ -194,7 +212,7 @@ function Source:__tostring()
 end
 
 -- Methods listed for help() and completion.
-Source.__fields = {"next", "each", "packets", "stats", "error", "close",
+Source.__fields = {"next", "each", "packets", "stats", "error", "close", "set_filter",
                    "linktype", "snaplen", "name", "kind", "filter"}
 
 local function is_interface(name)

@@ -4,6 +4,7 @@
 local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
+local bpf = require "pktsh.source.bpf"
 local source = require "pktsh.source"
 local Source = source.Source
 
@@ -14,7 +15,10 @@ Live.__tostring = Source.__tostring
 Live.__fields = Source.__fields
 
 local directions = {both = C.PKTSH_DIR_BOTH, ["in"] = C.PKTSH_DIR_IN, out = C.PKTSH_DIR_OUT}
-local tstamps = {sw = C.PKTSH_TSTAMP_SW, hw = C.PKTSH_TSTAMP_HW}
+local tstamps = {sw = C.PKTSH_TSTAMP_SW, hw = C.PKTSH_TSTAMP_HW, both = C.PKTSH_TSTAMP_BOTH}
+local tstamp_names = {[C.PKTSH_TSTAMP_SW] = "sw", [C.PKTSH_TSTAMP_HW] = "hw",
+                      [C.PKTSH_TSTAMP_BOTH] = "both"}
+local hwclocks = {raw = C.PKTSH_HWCLOCK_RAW, sys = C.PKTSH_HWCLOCK_SYS}
 local fanouts = {hash = C.PKTSH_FANOUT_HASH, lb = C.PKTSH_FANOUT_LB,
                  cpu = C.PKTSH_FANOUT_CPU, rollover = C.PKTSH_FANOUT_ROLLOVER,
                  qm = C.PKTSH_FANOUT_QM}
@@ -23,7 +27,8 @@ M.fanouts = fanouts
 local known = {filter = true, snaplen = true, promisc = true, block_size = true,
                block_count = true, block_timeout_ms = true, immediate = true,
                direction = true, tstamp = true, duration = true, fanout = true,
-               fanout_group = true, defrag = true, workers = true, guard = true}
+               fanout_group = true, defrag = true, workers = true, guard = true,
+               hwclock = true, lock_filter = true}
 
 local function choice(t, v, what, default)
   if v == nil then return default end
@@ -46,6 +51,9 @@ local function count_opt(o, name)
   return v or 0
 end
 
+-- A filter program lives as long as the options struct pointing at it.
+local anchors = setmetatable({}, {__mode = "k"})
+
 -- struct pktsh_ring_opts from the Lua options, or nil and the reason.
 function M.ring_opts(o)
   for k in pairs(o) do
@@ -61,18 +69,59 @@ function M.ring_opts(o)
     {"direction", directions, o.direction, C.PKTSH_DIR_BOTH},
     {"tstamp", tstamps, o.tstamp, C.PKTSH_TSTAMP_SW},
     {"fanout_mode", fanouts, o.fanout, C.PKTSH_FANOUT_NONE, "fanout"},
+    {"hwclock", hwclocks, o.hwclock, C.PKTSH_HWCLOCK_RAW},
   }
   for _, c in ipairs(choices) do
     local v, err = choice(c[2], c[3], c[5] or c[1], c[4])
     if not v then return nil, err end
     r[c[1]] = v
   end
-  r.filter = o.filter
+  local prog, n = bpf.program(o.filter)
+  if not prog and n then return nil, n end
+  if prog then
+    r.insns, r.ninsns = prog, n
+    anchors[r] = prog
+  else
+    r.filter = o.filter
+  end
+  r.lock_filter = o.lock_filter and 1 or 0
   r.promisc = o.promisc == false and 0 or 1
   r.immediate = o.immediate and 1 or 0
   r.fanout_defrag = o.defrag and 1 or 0
   r.guard = o.guard and 1 or 0
   return r
+end
+
+-- The program for a new filter on this ring: insns, n (n 0 and no
+-- program: keep every packet), or nil, err. f is an expression, a
+-- program (see pktsh.source.bpf), or nil / "" for none.
+function M.filter_program(ring, f)
+  local prog, n = bpf.program(f)
+  if prog then return prog, n end
+  if n then return nil, n end
+  if f == nil or f == "" then return nil, 0 end
+  local buf = ffi.new("struct pktsh_bpf_insn[?]", C.PKTSH_BPF_MAXINSNS)
+  local e = errors.new()
+  local got = C.pktsh_ring_filter_compile(ring, f, buf, C.PKTSH_BPF_MAXINSNS, e)
+  if got < 0 then return nil, errors.message(e) end
+  return buf, got
+end
+
+-- Puts the program on the ring: true, or nil, err.
+function M.attach(ring, prog, n)
+  local e = errors.new()
+  if C.pktsh_ring_set_filter(ring, prog, n, e) ~= 0 then return nil, errors.message(e) end
+  return true
+end
+
+-- src:set_filter(f): a new filter from the next packet on (see
+-- Source:set_filter).
+function Live:_set_filter(f)
+  local prog, n = M.filter_program(self.handle, f)
+  if not prog and n ~= 0 then return nil, n end
+  local ok, err = M.attach(self.handle, prog, n)
+  if not ok then return nil, err end
+  return true
 end
 
 local function fetch(self, ms)
@@ -109,7 +158,8 @@ function M.wrap(ring, name, opts)
     statbuf = ffi.new("struct pktsh_src_stats"),
     name = name, kind = "live", filter = opts.filter,
     linktype = info.linktype, snaplen = info.snaplen, ifindex = info.ifindex,
-    tstamp = info.tstamp == C.PKTSH_TSTAMP_HW and "hw" or "sw",
+    tstamp = tstamp_names[tonumber(info.tstamp)] or "sw",
+    hwclock = info.hwclock == C.PKTSH_HWCLOCK_SYS and "sys" or "raw",
   }, Live)
   src:_limit(opts.duration)
   return src
