@@ -12,9 +12,11 @@
 #include "pktsh.h"
 #include "../../bpf/xdp_rules.h"
 
-/* XDP_PASS and XDP_DROP, the verdicts a rule or a rule set stores */
+/* XDP_PASS, XDP_DROP and XDP_REDIRECT, the verdicts a rule stores (a
+ * rule set's default is one of the first two) */
 #define XDP_PASS_V 2
 #define XDP_DROP_V 1
+#define XDP_REDIRECT_V 4
 
 /* The copy ring, read in place: a batch's records stay in the ring until
  * it is released, and only then does the consumer position move. */
@@ -86,6 +88,10 @@ int xdp_bpf_fail(struct pktsh_err *err, int e, const char *what);
  * reason by end) or silenced; one thread at a time. */
 void xdp_log_begin(int keep);
 void xdp_log_end(char *reason, size_t sz);
+
+/* xdp.c: the XSKMAP AF_XDP sockets go in (by rx queue), for
+ * src/source/xsk.c. */
+int xdp_xsk_map_fd(const struct pktsh_xdp *x);
 
 /* xdpowner.c: records x as the owner of prog_fd on ifindex (a pin in
  * bpffs); x->owner_pin names it. */

@@ -101,7 +101,21 @@ static int convert(const struct pktsh_xdp_rule *in, struct xr_rule *r,
 	r->proto = (uint8_t)in->proto;
 	r->vlan = (uint16_t)(in->vlan & 0xfff);
 	r->id = in->id;
-	r->verdict = in->drop ? XDP_DROP_V : XDP_PASS_V;
+	switch (in->action) {
+	case PKTSH_XDP_PASS:
+		r->verdict = XDP_PASS_V;
+		break;
+	case PKTSH_XDP_DROP:
+		r->verdict = XDP_DROP_V;
+		break;
+	case PKTSH_XDP_REDIRECT:
+		r->verdict = XDP_REDIRECT_V;
+		break;
+	default:
+		pktsh_err_set(err, EINVAL, "rule %u: unknown action %d", in->id,
+			      (int)in->action);
+		return -1;
+	}
 	r->copy = in->copy;
 	return 0;
 badlen:

@@ -200,9 +200,14 @@ function M.parallel(spec, opts, work, ...)
     return nil, format("workers must be a whole number from 1 to 1024, not %s", tostring(n))
   end
   local sopts = source_opts(opts)
-  local group, files
+  local group, files, xsk
   if getmetatable(spec) == fanout.Group then
     group, n = spec, spec.workers
+  elseif getmetatable(spec) == require("pktsh.source.xsk").Xsk then
+    -- AF_XDP sockets: the parent's, handed out by queue (see xsk.lua).
+    xsk = spec:_job()
+    n = math.min(opts.workers or C.pktsh_jobs(), xsk.nslots)
+    if n <= 1 then return run_serial({spec}, sopts, work, merge, args) end
   elseif type(spec) == "string" and is_interface(spec) and n > 1 then
     local err
     group, err = fanout.open(spec, opts)
@@ -215,7 +220,7 @@ function M.parallel(spec, opts, work, ...)
     end
     n = math.min(n, #files)
   end
-  if not group and not (files and n > 1) then
+  if not group and not xsk and not (files and n > 1) then
     return run_serial(files or {spec}, sopts, work, merge, args)
   end
 
@@ -235,7 +240,7 @@ function M.parallel(spec, opts, work, ...)
   end
   local job = {script = script, arg = rawget(_G, "arg") or {}, args = args,
                files = files, opts = sopts, name = type(spec) == "string" and spec or spec.name,
-               deadline = group and group.deadline}
+               deadline = group and group.deadline, xsk = xsk}
   ok, text = pcall(serial.encode, job, "job")
   if not ok then return done(nil, "pktsh.parallel: " .. text) end
   local texts, err = workers_run(n, group and group.rings, text)
@@ -283,8 +288,9 @@ function M._worker_call(work, merge)
   w.reached = true
   local job = w.job
   local result, list, err = nil, {}, nil
-  if w.ring ~= nil then
-    local src = ring_source(w.ring, job)
+  if w.ring ~= nil or job.xsk then
+    local src = w.ring ~= nil and ring_source(w.ring, job) or
+                require("pktsh.source.xsk").worker_source(job.xsk, w.index, w.count)
     local ok, res = call_work(work, src, job.args)
     list[1] = fanout.stats_table(src)
     if ok then result = res else err = res end

@@ -118,9 +118,7 @@ function M.check_rule(spec)
   if not actions[a] then
     return nil, string.format("action: unknown action '%s' (pass, drop or redirect)", tostring(a))
   end
-  if a == "redirect" then
-    return nil, "action: redirect (to AF_XDP) is not implemented yet"
-  end
+  r.action = a
   r.drop = a == "drop"
   local c = spec.copy
   if c == nil or c == false or c == 0 then r.copy = 0
