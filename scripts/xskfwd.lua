@@ -99,6 +99,11 @@ local src, err = pktsh.open{xsk = {if_a, if_b}, mode = opt.mode, queues = queues
                             rules = opt.one_way and {[if_a] = feed or {{}}, [if_b] = false} or feed}
 if not src then die(1, "%s", err) end
 
+if not opt.quiet then
+  io.stderr:write(string.format("xskfwd: bridging %s and %s%s\n", if_a, if_b,
+                                opt.one_way and " (one way)" or ""))
+end
+
 local function new_counts()
   return {ab = 0, ba = 0, zerocopy = 0, rewritten = 0, dropped = 0}
 end

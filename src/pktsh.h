@@ -736,6 +736,7 @@ struct pktsh_xsk_info {
 	uint32_t fill_frames;      /* in this socket's fill ring */
 	uint32_t in_flight;        /* in its TX ring, not completed yet */
 	uint32_t held;             /* in its current batch */
+	uint32_t cached;           /* free, kept by its TX path for copies */
 	char note[256];            /* e.g. why zero-copy was not used */
 };
 

@@ -523,12 +523,12 @@ static int sock_setup(struct pktsh_xsk *s, const char *ifname,
 		      const struct pktsh_xsk_opts *o, struct pktsh_err *err)
 {
 	struct pktsh_xsk_umem *u = s->u;
-	uint32_t per = o->frames ? o->frames : s->info.fill_size + s->info.tx_size;
-	uint32_t batch = or_default(o->batch, DEFAULT_BATCH), want;
+	uint32_t batch = or_default(o->batch, DEFAULT_BATCH), want, per;
 	uint64_t buf[256];
 
 	s->info.rx_size = or_default(o->rx_size, DEFAULT_RING);
 	s->info.tx_size = or_default(o->tx_size, DEFAULT_RING);
+	per = o->frames ? o->frames : s->info.fill_size + s->info.tx_size;
 	s->reserve = s->info.tx_size < per / 2 ? s->info.tx_size : per / 2;
 	s->linger_us = o->linger_us > 0 ? o->linger_us : 0;
 	s->held = calloc(batch, sizeof(*s->held));
@@ -839,6 +839,7 @@ int pktsh_xsk_info(const struct pktsh_xsk *s, struct pktsh_xsk_info *out)
 		xsk_prod_nb_free((struct xsk_ring_prod *)s->fill, s->info.fill_size);
 	out->in_flight = s->in_flight;
 	out->held = s->nheld;
+	out->cached = s->ncache;
 	return 0;
 }
 

@@ -178,7 +178,9 @@ end
 
 -- What each socket got: {ifname=, queue=, zerocopy=, need_wakeup=,
 -- busy_poll=, napi_id=, ring sizes, frames, free_frames, fill_frames,
--- in_flight, held, note=}.
+-- in_flight, held, cached, note=}. A frame is in one place at a time:
+-- with no traffic, the UMEM's free_frames plus every socket's fill_frames,
+-- held, in_flight and cached (and what the RX rings hold) are its frames.
 function Xsk:info()
   local out = {}
   local i = ffi.new("struct pktsh_xsk_info")
@@ -191,7 +193,7 @@ function Xsk:info()
               comp_size = i.comp_size, frame_size = i.frame_size, frames = i.frames,
               umem_sockets = i.umem_sockets, tx_budget = i.tx_budget,
               free_frames = i.free_frames, fill_frames = i.fill_frames,
-              in_flight = i.in_flight, held = i.held,
+              in_flight = i.in_flight, held = i.held, cached = i.cached,
               note = i.note[0] ~= 0 and ffi.string(i.note) or nil}
   end
   return out
@@ -247,7 +249,7 @@ function M.wrap(list, extra)
     l.by_queue[s.queue] = s
   end
   src.name = src.name or ("xsk:" .. table.concat(src.ifnames, ","))
-  if src.duration then src.deadline = C.pktsh_mono_ns() + src.duration * 1e9 end
+  if src.duration then src.deadline = tonumber(C.pktsh_mono_ns()) + src.duration * 1e9 end
   return src
 end
 
@@ -286,9 +288,9 @@ end
 -- job): sockets numbered by queue, so that a worker gets the same queue
 -- on every interface (a bridge forwards within one thread).
 function Xsk:_job()
-  local socks, slots = {}, {}
+  local socks, slots, seen = {}, {}, {}
   for _, s in ipairs(self.socks) do
-    if not slots[s.queue] then slots[#slots + 1] = s.queue; slots[s.queue] = true end
+    if not seen[s.queue] then slots[#slots + 1] = s.queue; seen[s.queue] = true end
   end
   table.sort(slots)
   local slot_of = {}
