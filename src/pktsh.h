@@ -677,8 +677,9 @@ enum pktsh_xsk_zerocopy {
 
 struct pktsh_xsk_opts {
 	uint32_t frame_size;       /* bytes per UMEM frame: 2048 or 4096 (0: 2048) */
-	uint32_t frames;           /* frames per socket (0: fill_size + tx_size) */
-	uint32_t rx_size;          /* ring entries, powers of two (0: 2048 each) */
+	uint32_t frames;           /* UMEM frames per socket (0: fill_size + tx_size) */
+	uint32_t rx_size;          /* ring entries, powers of two (0: 4096 for RX
+				      and fill, 2048 for TX and completion) */
 	uint32_t tx_size;
 	uint32_t fill_size;
 	uint32_t comp_size;
@@ -742,10 +743,10 @@ struct pktsh_xsk_info {
 
 struct pktsh_xsk_umem;
 struct pktsh_xsk;
-/* A UMEM of frames * frame_size bytes (frames: the sum over the sockets
- * that will share it). Freed once it is released and its last socket is
- * closed. */
-int pktsh_xsk_umem_new(struct pktsh_xsk_umem **out, uint32_t frames,
+/* A UMEM for sockets sockets: opts->frames frames each (default
+ * fill_size + tx_size) of frame_size bytes. Freed once it is released and
+ * its last socket is closed. */
+int pktsh_xsk_umem_new(struct pktsh_xsk_umem **out, uint32_t sockets,
 		       const struct pktsh_xsk_opts *opts, struct pktsh_err *err);
 void pktsh_xsk_umem_release(struct pktsh_xsk_umem *u);
 /* The number of rx queues of ifname. */

@@ -38,7 +38,8 @@
 #define XDP_MAX_TX_SKB_BUDGET 9          /* Linux 6.17 */
 #endif
 #define DEFAULT_FRAME 2048
-#define DEFAULT_RING 2048
+#define DEFAULT_RING 2048          /* TX and completion rings */
+#define DEFAULT_FILL 4096          /* fill and RX rings: 4 ms at 1 Mpps */
 #define DEFAULT_BATCH 256
 #define MAX_BATCH 8192
 #define MAX_WAIT_SOCKS 4096
@@ -142,24 +143,37 @@ static int umem_fail(struct pktsh_err *err, int e, uint64_t bytes)
 	return -1;
 }
 
-int pktsh_xsk_umem_new(struct pktsh_xsk_umem **out, uint32_t frames,
+/* A socket's share of its UMEM's frames. */
+static uint32_t frames_per_socket(const struct pktsh_xsk_opts *o)
+{
+	return o->frames ? o->frames : or_default(o->fill_size, DEFAULT_FILL) +
+				       or_default(o->tx_size, DEFAULT_RING);
+}
+
+int pktsh_xsk_umem_new(struct pktsh_xsk_umem **out, uint32_t sockets,
 		       const struct pktsh_xsk_opts *o, struct pktsh_err *err)
 {
+	/* The headroom puts the program's stamp (struct xr_xsk_meta, right
+	 * before the bytes) in the cache line of the packet's first bytes:
+	 * reading it then costs no line the script would not read anyway. */
 	struct xsk_umem_config cfg = {
-		.fill_size = or_default(o->fill_size, DEFAULT_RING),
+		.fill_size = or_default(o->fill_size, DEFAULT_FILL),
 		.comp_size = or_default(o->comp_size, DEFAULT_RING),
 		.frame_size = or_default(o->frame_size, DEFAULT_FRAME),
+		.frame_headroom = sizeof(struct xr_xsk_meta),
 	};
+	uint64_t frames = (uint64_t)sockets * frames_per_socket(o), bytes;
 	struct pktsh_xsk_umem *u;
-	uint64_t bytes;
 	uint32_t i;
 	int rc;
 
 	*out = NULL;
 	if (check_sizes(o, err))
 		return -1;
-	if (frames < 64 || frames > (1u << 22)) {
-		pktsh_err_set(err, EINVAL, "frames %u must be from 64 to %u", frames, 1u << 22);
+	if (!sockets || frames_per_socket(o) < 64 || frames > (1u << 22)) {
+		pktsh_err_set(err, EINVAL, "frames %llu (for %u socket%s) must be from 64 per "
+			      "socket to %u in all", (unsigned long long)frames, sockets,
+			      sockets == 1 ? "" : "s", 1u << 22);
 		return -1;
 	}
 	bytes = (uint64_t)frames * cfg.frame_size;
@@ -526,9 +540,9 @@ static int sock_setup(struct pktsh_xsk *s, const char *ifname,
 	uint32_t batch = or_default(o->batch, DEFAULT_BATCH), want, per;
 	uint64_t buf[256];
 
-	s->info.rx_size = or_default(o->rx_size, DEFAULT_RING);
+	s->info.rx_size = or_default(o->rx_size, DEFAULT_FILL);
 	s->info.tx_size = or_default(o->tx_size, DEFAULT_RING);
-	per = o->frames ? o->frames : s->info.fill_size + s->info.tx_size;
+	per = frames_per_socket(o);
 	s->reserve = s->info.tx_size < per / 2 ? s->info.tx_size : per / 2;
 	s->linger_us = o->linger_us > 0 ? o->linger_us : 0;
 	s->held = calloc(batch, sizeof(*s->held));
@@ -592,7 +606,7 @@ int pktsh_xsk_open(struct pktsh_xsk **out, const char *ifname, uint32_t queue,
 	s->fd = s->info.fd = s->map_fd = -1;
 	s->info.ifindex = if_nametoindex(ifname);
 	s->info.queue = queue;
-	s->info.fill_size = or_default(o->fill_size, DEFAULT_RING);
+	s->info.fill_size = or_default(o->fill_size, DEFAULT_FILL);
 	s->info.comp_size = or_default(o->comp_size, DEFAULT_RING);
 	s->info.frame_size = u->frame_size;
 	s->info.frames = u->nframes;
@@ -648,6 +662,11 @@ static void rx_take(struct pktsh_xsk *s)
 	if (!n)
 		return;
 	s->clock_off = mono_to_wall();
+	/* The stamps' lines were written by the core that received the
+	 * packets: ask for all of them before reading the first. */
+	for (i = 0; i < n; i++)
+		__builtin_prefetch(s->u->mem.addr + xsk_ring_cons__rx_desc(&s->rx, idx + i)->addr -
+				   sizeof(struct xr_xsk_meta));
 	for (i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&s->rx, idx + i);
 		uint64_t addr = d->addr;

@@ -190,15 +190,15 @@ end
 
 local function open_sockets(o, made, want, fws)
   local x = c_opts(o)
-  local per = o.frames or ((o.fill_size or 2048) + (o.tx_size or 2048))
   local e = errors.new()
   local out = ffi.new("struct pktsh_xsk *[1]")
   local uout = ffi.new("struct pktsh_xsk_umem *[1]")
   local umem
   for i, w in ipairs(want) do
     if not umem or o.shared_umem == false then
-      local frames = o.shared_umem == false and per or per * #want
-      if C.pktsh_xsk_umem_new(uout, frames, x, e) ~= 0 then return nil, errors.message(e) end
+      if C.pktsh_xsk_umem_new(uout, o.shared_umem == false and 1 or #want, x, e) ~= 0 then
+        return nil, errors.message(e)
+      end
       umem = uout[0]
       made.umems[#made.umems + 1] = umem
     end
