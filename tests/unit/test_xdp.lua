@@ -55,6 +55,9 @@ T.test("good rules are accepted and normalised", function()
   local rr = assert(xdp.check_rule{proto = "udp", dport = 53, action = "redirect", copy = 64})
   T.eq(rr.action, "redirect", "redirect accepted")
   T.eq(rr.drop, false, "redirect does not drop")
+  local nr, nerr = xdp.check_rule{action = "redirect", redirect = {queue = 1}}
+  T.eq(nr, nil, "redirect = {queue = ...} refused")
+  T.ok(nerr and nerr:find("only go to the AF_XDP socket of its own rx queue", 1, true), tostring(nerr))
 end)
 
 T.test("pktsh.xdp: bad options", function()

@@ -62,6 +62,12 @@ end
 -- the field. Unknown keys are errors, so a typo cannot widen a rule.
 function M.check_rule(spec)
   if type(spec) ~= "table" then return nil, "a rule is a table" end
+  if spec.redirect ~= nil then
+    -- The kernel delivers a frame only to the socket bound to the rx queue
+    -- it arrived on: redirecting to another queue's socket would drop it.
+    return nil, "redirect: a packet can only go to the AF_XDP socket of its own rx queue; " ..
+                "use action = \"redirect\" and choose the queues with pktsh.open{queues = ...}"
+  end
   local keys = {}
   for k in pairs(spec) do keys[#keys + 1] = tostring(k) end
   table.sort(keys)
