@@ -101,6 +101,10 @@ expect_match "zerocopy = false: copy mode, no note" \
 expect_match "after open: the fill ring is full, the socket's other frames are free" \
   "$(try "local s = assert(pktsh.open{xsk = '$IF_B', fill_size = 1024, tx_size = 512})
           local i = s:info()[1]; print(i.fill_frames, i.free_frames, i.frames)")" "^1024	512	1536$"
+expect_match "defaults: fill and RX rings of 4096, the UMEM has fill + TX frames" \
+  "$(try "local s = assert(pktsh.open{xsk = '$IF_B'})
+          local i = s:info()[1]; print(i.rx_size, i.fill_size, i.tx_size, i.fill_frames, i.free_frames, i.frames)")" \
+  "^4096	4096	2048	4096	2048	6144$"
 expect_match "a queue the interface does not have" \
   "$(try "print(pktsh.open{xsk = '$IF_B', queues = {3}})")" "^nil	'$IF_B' has 1 rx queue \\(0 to 0\\), not queue 3"
 expect_match "a missing interface" "$(try "print(pktsh.open{xsk = 'pkNone9'})")" "^nil	no such interface 'pkNone9'"
