@@ -1,10 +1,11 @@
--- xskcount.lua IFACE MODE LINGER_US [BATCH] - the AF_XDP source as a
+-- xskcount.lua IFACE MODE LINGER_US BATCH RING - the AF_XDP source as a
 -- script uses it: every packet redirected to the socket (pktsh's own
 -- rule set), counted with its length in a packets() loop until Ctrl-C.
 -- Prints "listening" when the socket is in the map, then what
 -- tests/bench/xskloop.c prints.
+local ring = tonumber(arg[5])
 local src = assert(pktsh.open{xsk = arg[1], mode = arg[2], linger_us = tonumber(arg[3]),
-                              batch = tonumber(arg[4])})
+                              batch = tonumber(arg[4]), rx_size = ring, fill_size = ring})
 print("listening")
 io.stdout:flush()
 local packets, bytes = 0, 0

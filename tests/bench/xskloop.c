@@ -6,7 +6,10 @@
  * does the least a consumer can: count each packet and its length, give
  * the frame back to the fill ring.
  *
- *   xskloop OBJ IFACE MODE LINGER_US      (MODE: native or skb)
+ *   xskloop OBJ IFACE MODE LINGER_US RING   (MODE: native or skb)
+ *
+ * RING is the size of the RX and fill rings (pktsh's default is 4096);
+ * the UMEM has twice as many frames.
  *
  * Prints "listening" once the socket is in the map, runs until SIGINT or
  * SIGTERM, then prints "count packets=N bytes=B" and the socket's
@@ -28,8 +31,6 @@
 #include "xdp_rules.h"
 
 #define FRAME 2048
-#define RING 2048
-#define FRAMES (2 * RING)
 #define BATCH 256
 
 static volatile sig_atomic_t stop;
@@ -81,25 +82,29 @@ int main(int argc, char **argv)
 	struct xsk_umem *umem;
 	struct xsk_socket *xsk;
 	struct xsk_socket_config cfg = {
-		.rx_size = RING, .tx_size = RING,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.bind_flags = XDP_USE_NEED_WAKEUP,
 	};
+	struct xsk_umem_config ucfg = { .frame_size = FRAME, .comp_size = 2048 };
 	LIBBPF_OPTS(bpf_link_create_opts, lo);
 	unsigned long long packets = 0, bytes = 0;
 	struct xdp_statistics st = { 0 };
 	socklen_t len = sizeof(st);
-	int prog, xsks, fd, ifindex, linger;
+	int prog, xsks, fd, ifindex, linger, ring;
+	size_t frames;
 	__u64 addrs[BATCH];
 	__u32 idx, i, n, q = 0;
 	void *area;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: xskloop OBJ IFACE native|skb LINGER_US\n");
+	if (argc != 6) {
+		fprintf(stderr, "usage: xskloop OBJ IFACE native|skb LINGER_US RING\n");
 		return 2;
 	}
 	ifindex = if_nametoindex(argv[2]);
 	linger = atoi(argv[4]);
+	ring = atoi(argv[5]);
+	frames = 2 * (size_t)ring;
+	cfg.rx_size = ucfg.fill_size = ring;
 	if (!ifindex)
 		die(argv[2], errno);
 	signal(SIGINT, on_signal);
@@ -108,18 +113,18 @@ int main(int argc, char **argv)
 	lo.flags = strcmp(argv[3], "skb") ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 	if (bpf_link_create(prog, ifindex, BPF_XDP, &lo) < 0)
 		die("attaching", errno);
-	if (posix_memalign(&area, 4096, (size_t)FRAMES * FRAME))
+	if (posix_memalign(&area, 4096, frames * FRAME))
 		die("memory", ENOMEM);
-	if ((errno = -xsk_umem__create(&umem, area, (__u64)FRAMES * FRAME, &fill, &comp, NULL)))
+	if ((errno = -xsk_umem__create(&umem, area, (__u64)frames * FRAME, &fill, &comp, &ucfg)))
 		die("UMEM", errno);
 	if ((errno = -xsk_socket__create(&xsk, argv[2], 0, umem, &rx, NULL, &cfg)))
 		die("socket", errno);
 	fd = xsk_socket__fd(xsk);
-	if (xsk_ring_prod__reserve(&fill, RING, &idx) != RING)
+	if (xsk_ring_prod__reserve(&fill, ring, &idx) != (__u32)ring)
 		die("fill ring", ENOSPC);
-	for (i = 0; i < RING; i++)
+	for (i = 0; i < (__u32)ring; i++)
 		*xsk_ring_prod__fill_addr(&fill, idx + i) = (__u64)i * FRAME;
-	xsk_ring_prod__submit(&fill, RING);
+	xsk_ring_prod__submit(&fill, ring);
 	if (bpf_map_update_elem(xsks, &q, &fd, 0))
 		die("XSKMAP", errno);
 	printf("listening\n");
