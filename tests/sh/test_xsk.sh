@@ -174,6 +174,9 @@ for mode in native skb; do
   # A queue without a socket: the default verdict, counted.
   r=$(ctl add proto=udp,dport=5000,action=redirect); id=${r#ok }
   expect_eq "$mode: source closed" "$(ctl closesrc)" ok
+  st=$(ctl xstats)
+  expect_eq "$mode: after close, stats are the totals at the close" \
+    "$(kv packets "$st") $(kv sockets "$st")" "450 1"
   out=$(send "{{b.udp4{dport = 5000, $T}, 50}}"); got=$(ctl count)
   expect_eq "$mode: no socket: default pass" "$(kv cap "$got")" 50
   expect_eq "$mode: default drop" "$(ctl default drop)" ok

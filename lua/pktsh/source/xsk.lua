@@ -159,8 +159,9 @@ end
 
 -- The sum over the sockets (see stat_names; drops = rx_dropped +
 -- rx_ring_full: redirected to a socket but lost in the kernel), and each
--- socket's own in .sockets.
+-- socket's own in .sockets. After close: the totals at the close.
 function Xsk:stats()
+  if self.closed then return Source.stats(self) end
   local total = {sockets = {}, freeze_q = 0}
   for _, k in ipairs(stat_names) do total[k] = 0 end
   total.drops, total.received = 0, 0
