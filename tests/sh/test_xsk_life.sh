@@ -95,6 +95,9 @@ fi
 try() { netns_exec "$NS_B" "$PKTSH" -e "$1" 2>&1; }
 expect_match "zerocopy = true on veth: an error naming the driver" \
   "$(try "print(pktsh.open{xsk = '$IF_B', zerocopy = true})")" "^nil	zerocopy = true: the driver of '$IF_B' \\(veth\\) has no AF_XDP zero-copy"
+expect_match "zerocopy = auto on veth: copy mode, the note names the driver" \
+  "$(try "local s = assert(pktsh.open{xsk = '$IF_B'}); local i = s:info()[1]; print(i.zerocopy, i.note)")" \
+  "^false	copy mode: the driver of '$IF_B' \\(veth\\) has no AF_XDP zero-copy"
 expect_match "zerocopy = false: copy mode, no note" \
   "$(try "local s = assert(pktsh.open{xsk = '$IF_B', zerocopy = false}); local i = s:info()[1]; print(i.zerocopy, i.note)")" \
   "^false	nil$"
