@@ -82,12 +82,7 @@ end
 -- Checks spec (and opts, which adds to it): a plain table of what to
 -- open, or nil, err.
 function M.parse(spec, opts)
-  local o = {}
-  for k, v in pairs(spec) do o[k] = v end
-  for k, v in pairs(opts or {}) do o[k] = v end
-  local keys = {}
-  for k in pairs(o) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
+  local o, keys = require("pktsh.source").options(spec, opts)
   for _, k in ipairs(keys) do
     if k == "filter" then
       return nil, "filter: an AF_XDP source is filtered by its rules (rules = {...}), " ..
