@@ -108,6 +108,18 @@ expect_match "defaults: fill and RX rings of 4096, the UMEM has fill + TX frames
   "$(try "local s = assert(pktsh.open{xsk = '$IF_B'})
           local i = s:info()[1]; print(i.rx_size, i.fill_size, i.tx_size, i.fill_frames, i.free_frames, i.frames)")" \
   "^4096	4096	2048	4096	2048	6144$"
+# The UMEM asks for huge pages (a 4 KiB page every other frame is a TLB
+# miss per packet or two).
+if grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null ||
+   [ ! -e /sys/kernel/mm/transparent_hugepage/enabled ]; then
+  skip "UMEM in huge pages" "transparent huge pages are off on this kernel"
+else
+  thp=$(try "local s = assert(pktsh.open{xsk = '$IF_B', fill_size = 16384})
+             local f = assert(io.open('/proc/self/smaps_rollup')); local t = f:read('*a'); f:close()
+             print(t:match('AnonHugePages:%s*(%d+)'))")
+  [ "${thp:-0}" -ge 2048 ] 2>/dev/null && pass "UMEM in huge pages (${thp} kB)" ||
+    fail "UMEM in huge pages" "AnonHugePages: $thp kB"
+fi
 expect_match "a queue the interface does not have" \
   "$(try "print(pktsh.open{xsk = '$IF_B', queues = {3}})")" "^nil	'$IF_B' has 1 rx queue \\(0 to 0\\), not queue 3"
 expect_match "a missing interface" "$(try "print(pktsh.open{xsk = 'pkNone9'})")" "^nil	no such interface 'pkNone9'"
