@@ -6,10 +6,14 @@
  * does the least a consumer can: count each packet and its length, give
  * the frame back to the fill ring.
  *
- *   xskloop OBJ IFACE MODE LINGER_US RING   (MODE: native or skb)
+ *   xskloop OBJ IFACE MODE LINGER_US RING [read]   (MODE: native or skb)
  *
  * RING is the size of the RX and fill rings (pktsh's default is 4096);
- * the UMEM has twice as many frames.
+ * the UMEM has twice as many frames, in huge pages and touched before
+ * use, as pktsh's are. With "read" the loop also reads the first 8 bytes
+ * of each packet (their line is where pktsh reads the XDP program's
+ * stamp, and what any look at a header costs; prefetched a batch at a
+ * time, as pktsh does) and prints their xor.
  *
  * Prints "listening" once the socket is in the map, runs until SIGINT or
  * SIGTERM, then prints "count packets=N bytes=B" and the socket's
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
 #include <bpf/bpf.h>
@@ -88,21 +93,23 @@ int main(int argc, char **argv)
 	struct xsk_umem_config ucfg = { .frame_size = FRAME, .comp_size = 2048 };
 	LIBBPF_OPTS(bpf_link_create_opts, lo);
 	unsigned long long packets = 0, bytes = 0;
+	__u64 sum = 0;
 	struct xdp_statistics st = { 0 };
 	socklen_t len = sizeof(st);
-	int prog, xsks, fd, ifindex, linger, ring;
+	int prog, xsks, fd, ifindex, linger, ring, reading;
 	size_t frames;
 	__u64 addrs[BATCH];
 	__u32 idx, i, n, q = 0;
 	void *area;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: xskloop OBJ IFACE native|skb LINGER_US RING\n");
+	if (argc != 6 && !(argc == 7 && !strcmp(argv[6], "read"))) {
+		fprintf(stderr, "usage: xskloop OBJ IFACE native|skb LINGER_US RING [read]\n");
 		return 2;
 	}
 	ifindex = if_nametoindex(argv[2]);
 	linger = atoi(argv[4]);
 	ring = atoi(argv[5]);
+	reading = argc == 7;
 	frames = 2 * (size_t)ring;
 	cfg.rx_size = ucfg.fill_size = ring;
 	if (!ifindex)
@@ -113,8 +120,10 @@ int main(int argc, char **argv)
 	lo.flags = strcmp(argv[3], "skb") ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 	if (bpf_link_create(prog, ifindex, BPF_XDP, &lo) < 0)
 		die("attaching", errno);
-	if (posix_memalign(&area, 4096, frames * FRAME))
+	if (posix_memalign(&area, 2 << 20, frames * FRAME))
 		die("memory", ENOMEM);
+	madvise(area, frames * FRAME, MADV_HUGEPAGE);
+	memset(area, 0, frames * FRAME);
 	if ((errno = -xsk_umem__create(&umem, area, (__u64)frames * FRAME, &fill, &comp, &ucfg)))
 		die("UMEM", errno);
 	if ((errno = -xsk_socket__create(&xsk, argv[2], 0, umem, &rx, NULL, &cfg)))
@@ -143,10 +152,15 @@ int main(int argc, char **argv)
 			poll(&pfd, 1, 100);
 			continue;
 		}
+		/* Reading, all the lines are asked for first, as pktsh does. */
+		for (i = 0; reading && i < n; i++)
+			__builtin_prefetch((char *)area + xsk_ring_cons__rx_desc(&rx, idx + i)->addr);
 		for (i = 0; i < n; i++) {
 			const struct xdp_desc *d = xsk_ring_cons__rx_desc(&rx, idx + i);
 
 			bytes += d->len;
+			if (reading)
+				sum ^= *(volatile __u64 *)((char *)area + d->addr);
 			addrs[i] = d->addr & ~(__u64)(FRAME - 1);
 		}
 		packets += n;
@@ -159,6 +173,8 @@ int main(int argc, char **argv)
 	}
 	getsockopt(fd, SOL_XDP, XDP_STATISTICS, &st, &len);
 	printf("count packets=%llu bytes=%llu\n", packets, bytes);
+	if (reading)
+		printf("xor %llx\n", (unsigned long long)sum);
 	printf("stats rx_dropped=%llu rx_ring_full=%llu fill_empty=%llu\n",
 	       (unsigned long long)st.rx_dropped, (unsigned long long)st.rx_ring_full,
 	       (unsigned long long)st.rx_fill_ring_empty_descs);
