@@ -28,7 +28,9 @@ o.xsk, o.rules = arg[1], {"proto=udp,dport=5000"}
 local src, err = pktsh.open(o)
 if not src then print("err " .. err); os.exit(1) end
 local i = src:info()[1]
-print(string.format("ready busy_poll=%s note=%s", tostring(i.busy_poll), tostring(i.note)))
+print(string.format("ready busy_poll=%s need_wakeup=%s frame_size=%d comp_size=%d tx_size=%d note=%s",
+                    tostring(i.busy_poll), tostring(i.need_wakeup), i.frame_size, i.comp_size,
+                    i.tx_size, tostring(i.note)))
 io.stdout:flush()
 for round = 1, 2 do
   local go = arg[2] .. (round == 1 and "" or ".2")
@@ -89,6 +91,14 @@ if hold "busy poll" "{busy_poll = 50, busy_poll_budget = 64, prefer_busy_poll = 
 fi
 if hold "linger" "{linger_us = 300, batch = 64}" 700 30; then
   expect_eq "linger: every packet arrives" "$(kv got "$ROUND1") $(kv got "$ROUND2")" "700 30"
+fi
+
+# Sizes and need_wakeup by option: taken, and every packet still arrives.
+if hold "sizes" "{need_wakeup = false, frame_size = 4096, comp_size = 512, tx_size = 256}" 300 30; then
+  expect_eq "sizes: every packet arrives" "$(kv got "$ROUND1") $(kv got "$ROUND2")" "300 30"
+  expect_eq "sizes: need_wakeup off, 4096-byte frames, the ring sizes asked for" \
+    "$(kv need_wakeup "$READY") $(kv frame_size "$READY") $(kv comp_size "$READY") $(kv tx_size "$READY")" \
+    "false 4096 512 256"
 fi
 
 # Mistakes in opening come back as nil, err.
