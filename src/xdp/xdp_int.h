@@ -12,12 +12,6 @@
 #include "pktsh.h"
 #include "../../bpf/xdp_rules.h"
 
-/* XDP_PASS, XDP_DROP and XDP_REDIRECT, the verdicts a rule stores (a
- * rule set's default is one of the first two) */
-#define XDP_PASS_V 2
-#define XDP_DROP_V 1
-#define XDP_REDIRECT_V 4
-
 /* The copy ring, read in place: a batch's records stay in the ring until
  * it is released, and only then does the consumer position move. */
 struct xdp_copies {

@@ -234,7 +234,7 @@ function M.wrap(list, extra)
     cursor = ffi.new("uint32_t[1]", math.max(#list, 1) - 1),
     box = ffi.new("struct pktsh_batch *[1]"), errbuf = errors.new(),
     statbuf = ffi.new("struct pktsh_xsk_stats"),
-    by_if = {}, ifnames = {}, kind = "xsk", linktype = 1, snaplen = 4096,
+    by_if = {}, ifnames = {}, kind = "xsk", linktype = C.PKTSH_DLT_EN10MB, snaplen = 4096,
     tx_timeout_ms = 1000, umems = {}, own_fws = {}, rules = {},
   }, Xsk)
   for k, v in pairs(extra or {}) do src[k] = v end
