@@ -10,8 +10,10 @@
  * or the classifier (one lookup per dimension, each giving a class whose
  * bitmap holds the rules that accept the packet in that dimension; the
  * first bit set in all of them is the first matching rule).
- * Act: XDP_PASS or XDP_DROP, and optionally a copy of the first N bytes
- * into a ring buffer. It never returns XDP_ABORTED and never loses the
+ * Act: XDP_PASS, XDP_DROP or XDP_REDIRECT into the AF_XDP socket of the
+ * packet's rx queue (XSKMAP xsks; a queue without a socket takes the
+ * rule set's default verdict, counted), and optionally a copy of the
+ * first N bytes into a ring buffer. It never returns XDP_ABORTED and never loses the
  * verdict the policy gives: a packet it cannot parse to its end (enum
  * xr_cause, each counted) is judged on what was parsed - a field it has
  * but whose bytes could not be read makes drop rules naming that field
@@ -105,6 +107,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } copies SEC(".maps");
+
+/* AF_XDP sockets by rx queue (src/source/xsk.c puts them in). */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XR_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
 
 /* Copy records per CPU since the last forced wakeup. */
 struct {
@@ -706,6 +716,41 @@ static __always_inline void copy(struct xdp_md *ctx, struct xr_stats *st,
 		rs->copied++;
 }
 
+/* --- redirect to AF_XDP ----------------------------------------------- */
+
+/* Stamps the packet (struct xr_xsk_meta in the metadata area) and hands
+ * it to the socket of its rx queue: XDP_REDIRECT, or fallback (the rule
+ * set's default verdict) when the queue has no socket. A driver without
+ * metadata room still redirects, unstamped (the host then stamps it). */
+static __always_inline __u32 to_socket(struct xdp_md *ctx, struct xr_stats *st,
+					struct xr_rule_stats *rs, __u32 rule_id,
+					__u32 fallback)
+{
+	__u32 q = ctx->rx_queue_index;
+	struct xr_xsk_meta *m;
+	__u32 verdict;
+
+	if (bpf_map_lookup_elem(&xsks, &q)) {
+		if (!bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m))) {
+			m = (void *)(long)ctx->data_meta;
+			if ((void *)(m + 1) <= (void *)(long)ctx->data) {
+				m->ktime_ns = bpf_ktime_get_ns();
+				m->rule_id = rule_id;
+				m->magic = XR_XSK_MAGIC;
+			}
+		}
+		verdict = bpf_redirect_map(&xsks, q, fallback);
+		if (verdict == XDP_REDIRECT) {
+			st->redirected++;
+			return verdict;
+		}
+	}
+	st->no_socket++;              /* none, or it went since the lookup */
+	if (rs)
+		rs->no_socket++;
+	return fallback;
+}
+
 /* --- the program ------------------------------------------------------- */
 
 /* Tiny and overlapping fragments exist only to slip past filters: RFC
@@ -726,7 +771,7 @@ int xdp_rules(struct xdp_md *ctx)
 	void *end = (void *)(long)ctx->data_end;
 	__u32 zero = 0, a, pos, idx, wire, verdict;
 	struct xr_stats *st = bpf_map_lookup_elem(&stats, &zero);
-	struct xr_rule_stats *rs;
+	struct xr_rule_stats *rs = 0;
 	const struct xr_slot *s;
 	struct xr_rule *r;
 	struct key k = {};
@@ -761,15 +806,20 @@ int xdp_rules(struct xdp_md *ctx)
 		goto out;
 	}
 	st->matched++;
-	verdict = r->verdict == XDP_DROP ? XDP_DROP : XDP_PASS;
+	verdict = r->verdict == XDP_DROP || r->verdict == XDP_REDIRECT ? r->verdict : XDP_PASS;
 	idx = r->id;
 	rs = bpf_map_lookup_elem(&rule_stats, &idx);
 	if (rs) {
 		rs->packets++;
 		rs->bytes += wire;
 	}
+	if (verdict == XDP_REDIRECT)
+		verdict = to_socket(ctx, st, rs, r->id,
+				    s->verdict == XDP_DROP ? XDP_DROP : XDP_PASS);
 	if (r->copy)
 		copy(ctx, st, rs, r->id, r->copy, verdict, wire);
+	if (verdict == XDP_REDIRECT)
+		return verdict;
 out:
 	if (verdict == XDP_DROP)
 		st->dropped++;

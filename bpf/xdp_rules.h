@@ -20,7 +20,8 @@ enum xr_limits {
 	XR_MAX_WORDS = XR_MAX_RULES / 64,
 	XR_MAX_SWORDS = XR_MAX_WORDS / 64,
 	XR_COPY_MAX = 4096,       /* bytes a copy record can hold */
-	XR_WAKEUP_DEFAULT = 4096  /* copy records per CPU between wakeups */
+	XR_WAKEUP_DEFAULT = 4096, /* copy records per CPU between wakeups */
+	XR_MAX_QUEUES = 256       /* XSKMAP entries: the rx queues a redirect can reach */
 };
 enum xr_no_rule { XR_NO_RULE = 0xffffffffu };      /* rule id of "no rule matched" */
 enum xr_copy_whole { XR_COPY_WHOLE = 0xffffffffu }; /* a rule's copy: the whole packet */
@@ -104,7 +105,8 @@ struct xr_rule {
 	__u8 family;              /* 0 any, 4, 6 (when src or dst is set) */
 	__u32 flags;              /* enum xr_flags: the fields that must match */
 	__u32 id;                 /* counter index */
-	__u32 verdict;            /* XDP_PASS or XDP_DROP */
+	__u32 verdict;            /* XDP_PASS, XDP_DROP or XDP_REDIRECT (to the
+				   * AF_XDP socket of the packet's rx queue) */
 	__u32 copy;               /* bytes to copy (0 none, XR_COPY_WHOLE) */
 	__u32 pad;                /* a multiple of 8: the array's element stride */
 };
@@ -152,6 +154,7 @@ struct xr_rule_stats {
 	__u64 bytes;
 	__u64 copied;
 	__u64 copy_lost;
+	__u64 no_socket;          /* redirect rule, no socket on the queue */
 };
 
 /* Whole program, per CPU. */
@@ -162,6 +165,9 @@ struct xr_stats {
 	__u64 unmatched;          /* took the default verdict */
 	__u64 passed;
 	__u64 dropped;
+	__u64 redirected;         /* handed to an AF_XDP socket */
+	__u64 no_socket;          /* matched a redirect rule, no socket on the
+				   * queue: took the default verdict */
 	__u64 copied;
 	__u64 copy_lost;          /* the ring was full */
 	__u64 wakeups;
@@ -177,6 +183,19 @@ struct xr_copy_hdr {
 	__u32 verdict;
 	__u32 len;                /* wire length */
 	__u32 caplen;
+};
+
+/* What the program writes in the XDP metadata area, right in front of
+ * the bytes, of a packet it redirects to an AF_XDP socket: the kernel
+ * copies it into the frame with the packet (copy mode) or leaves it there
+ * (zero-copy). magic is last, next to the bytes, and says the rest was
+ * written for this packet; the host clears it before the frame goes
+ * back to the kernel, so a driver without metadata leaves no stale stamp. */
+#define XR_XSK_MAGIC 0x70736b78u  /* "xksp" */
+struct xr_xsk_meta {
+	__u64 ktime_ns;           /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+	__u32 rule_id;
+	__u32 magic;
 };
 
 #endif

@@ -858,7 +858,10 @@ enum pktsh_xdp_rule_flags {
  * matched" (pktsh_xdp_test.rule_id). */
 enum pktsh_xdp_copy { PKTSH_XDP_COPY_WHOLE = 0xffffffff };
 enum pktsh_xdp_no_rule { PKTSH_XDP_NO_RULE = 0xffffffff };
-/* pktsh_xdp_test.action, a rule's verdict: the kernel's enum xdp_action. */
+/* pktsh_xdp_test.action, a rule's verdict: the kernel's enum xdp_action. A
+ * rule's action is PASS, DROP or REDIRECT (to the AF_XDP socket on the
+ * packet's rx queue, src/source/xsk.c; a queue without one takes the rule
+ * set's default). */
 enum pktsh_xdp_action {
 	PKTSH_XDP_ABORTED = 0,
 	PKTSH_XDP_DROP = 1,
@@ -883,7 +886,7 @@ struct pktsh_xdp_rule {
 	uint32_t dport_hi;
 	uint32_t proto;
 	uint32_t vlan;
-	int32_t drop;              /* 1 drop, 0 pass */
+	int32_t action;            /* enum pktsh_xdp_action: PASS, DROP or REDIRECT */
 	uint32_t copy;             /* bytes to copy, 0 none, PKTSH_XDP_COPY_WHOLE */
 };
 
@@ -892,6 +895,7 @@ struct pktsh_xdp_counters {
 	uint64_t bytes;
 	uint64_t copied;
 	uint64_t copy_lost;
+	uint64_t no_socket;        /* redirect rule: no socket on the queue */
 };
 
 /* packets = matched + unmatched. A packet the program could not parse
@@ -905,6 +909,9 @@ struct pktsh_xdp_stats {
 	uint64_t unmatched;        /* took the default action */
 	uint64_t passed;
 	uint64_t dropped;
+	uint64_t redirected;       /* handed to an AF_XDP socket */
+	uint64_t no_socket;        /* redirect rule matched, no socket on the
+				      queue: took the default (in passed or dropped) */
 	uint64_t copied;
 	uint64_t copy_lost;        /* the copy ring was full */
 	uint64_t wakeups;
@@ -998,4 +1005,137 @@ int pktsh_xdp_owners(struct pktsh_xdp_owner *out, uint32_t cap, uint32_t *n,
  * dispatcher attach does (tests use it); closing x removes the record. */
 int pktsh_xdp_own(struct pktsh_xdp *x, const char *ifname, struct pktsh_err *err);
 /* --- end of XDP rules --- */
+/* --- AF_XDP sockets (src/source/xsk*.c, lua/pktsh/source/xsk.lua) --------
+ * One socket per rx queue of an interface, built with libxdp's xsk API,
+ * fed by the redirect rules of a rule set's XDP program (its XSKMAP).
+ * Frames live in a UMEM, one per socket or shared by several (sockets on
+ * other queues and interfaces too): a batch points straight into it and
+ * its frames go back to the fill ring when the batch is released. A
+ * socket is used by one thread at a time; sockets sharing a UMEM may be
+ * used by different threads (the free frames are under a lock, taken
+ * once per batch). */
+enum pktsh_xsk_zerocopy {
+	PKTSH_XSK_ZC_AUTO = 0,     /* zero-copy where the driver has it, else copy */
+	PKTSH_XSK_ZC_ON = 1,       /* XDP_ZEROCOPY or an error */
+	PKTSH_XSK_ZC_OFF = 2       /* XDP_COPY */
+};
+
+struct pktsh_xsk_opts {
+	uint32_t frame_size;       /* bytes per UMEM frame: 2048 or 4096 (0: 2048) */
+	uint32_t frames;           /* UMEM frames per socket (0: fill_size + tx_size) */
+	uint32_t rx_size;          /* ring entries, powers of two (0: 4096 for RX
+				      and fill, 2048 for TX and completion) */
+	uint32_t tx_size;
+	uint32_t fill_size;
+	uint32_t comp_size;
+	uint32_t batch;            /* packets per batch at most (0: 256) */
+	int32_t zerocopy;          /* enum pktsh_xsk_zerocopy */
+	int32_t need_wakeup;       /* 1: XDP_USE_NEED_WAKEUP */
+	int32_t busy_poll_us;      /* > 0: SO_BUSY_POLL, and the wait busy-polls */
+	int32_t busy_poll_budget;  /* > 0: SO_BUSY_POLL_BUDGET */
+	int32_t prefer_busy_poll;  /* 1: SO_PREFER_BUSY_POLL */
+	int32_t linger_us;         /* > 0: an empty RX ring is looked at again
+				      after this long before the thread sleeps
+				      in poll(), so wakeups come a batch at a
+				      time (see README) */
+	int32_t guard;             /* 1: guard-page copies, as for pktsh_file_open */
+};
+
+/* Counters of one socket. The first group is pktsh's own; the second is
+ * the kernel's XDP_STATISTICS, running totals. */
+struct pktsh_xsk_stats {
+	uint64_t packets;          /* delivered to Lua */
+	uint64_t bytes;
+	uint64_t batches;
+	uint64_t unstamped;        /* packets without the program's timestamp */
+	uint64_t tx_packets;       /* put in the TX ring */
+	uint64_t tx_bytes;
+	uint64_t tx_zerocopy;      /* of them, received frames sent as they were */
+	uint64_t tx_completed;     /* frames back from the completion ring */
+	uint64_t tx_dropped;       /* given up: no room in the TX ring in time */
+	uint64_t kicks;            /* sendto() calls to start the TX ring */
+	uint64_t rx_dropped;       /* lost in the kernel (no free frame, too big) */
+	uint64_t rx_invalid_descs;
+	uint64_t tx_invalid_descs;
+	uint64_t rx_ring_full;     /* lost: the RX ring was full */
+	uint64_t rx_fill_ring_empty_descs;  /* times the fill ring was empty */
+	uint64_t tx_ring_empty_descs;
+};
+
+struct pktsh_xsk_info {
+	uint32_t ifindex;
+	uint32_t queue;
+	int32_t fd;
+	int32_t zerocopy;          /* 1 if bound in zero-copy mode */
+	int32_t need_wakeup;
+	int32_t busy_poll;         /* 1 if the busy-poll options were taken */
+	uint32_t napi_id;          /* SO_INCOMING_NAPI_ID, 0 if none */
+	uint32_t rx_size;
+	uint32_t tx_size;
+	uint32_t fill_size;
+	uint32_t comp_size;
+	uint32_t frame_size;
+	uint32_t frames;           /* of its UMEM (all sockets sharing it) */
+	uint32_t umem_sockets;     /* sockets sharing its UMEM */
+	uint32_t tx_budget;        /* frames one sendto() sends in copy mode */
+	uint32_t free_frames;      /* the UMEM's, in no ring and no batch */
+	uint32_t fill_frames;      /* in this socket's fill ring */
+	uint32_t in_flight;        /* in its TX ring, not completed yet */
+	uint32_t held;             /* in its current batch */
+	uint32_t cached;           /* free, kept by its TX path for copies */
+	char note[256];            /* e.g. why zero-copy was not used */
+};
+
+struct pktsh_xsk_umem;
+struct pktsh_xsk;
+/* A UMEM for sockets sockets: opts->frames frames each (default
+ * fill_size + tx_size) of frame_size bytes. Freed once it is released and
+ * its last socket is closed. */
+int pktsh_xsk_umem_new(struct pktsh_xsk_umem **out, uint32_t sockets,
+		       const struct pktsh_xsk_opts *opts, struct pktsh_err *err);
+void pktsh_xsk_umem_release(struct pktsh_xsk_umem *u);
+/* The number of rx queues of ifname. */
+int pktsh_xsk_queues(const char *ifname, uint32_t *out, struct pktsh_err *err);
+/* A socket on queue of ifname, its frames in umem (the first socket of
+ * a UMEM sets the mode: zero-copy, need_wakeup), registered in the
+ * XSKMAP of rules (NULL: none; a rule set on another interface is an
+ * error) so that the rule set's redirect rules feed it. */
+int pktsh_xsk_open(struct pktsh_xsk **out, const char *ifname, uint32_t queue,
+		   struct pktsh_xsk_umem *umem, struct pktsh_xdp *rules,
+		   const struct pktsh_xsk_opts *opts, struct pktsh_err *err);
+/* The next batch from socks[0..n-1], taken in turn from *cursor on; waits
+ * up to timeout_ms when they are all empty: >0 packets (the batch is
+ * socks[*cursor]'s until pktsh_xsk_release or its next batch), 0 nothing
+ * (or a signal), -1 error. Sends queued on those sockets are started
+ * first. */
+int pktsh_xsk_next(struct pktsh_xsk *const *socks, uint32_t n, uint32_t *cursor,
+		   struct pktsh_batch **out, int32_t timeout_ms,
+		   struct pktsh_err *err);
+/* The batch's frames go back to the fill ring (or to the TX ring, for
+ * those forwarded). */
+void pktsh_xsk_release(struct pktsh_xsk *s);
+/* Queues pkts[0..n-1] on s's TX ring: a frame received by a socket of the
+ * same UMEM and still in its batch goes as it is (zero-copy; it comes
+ * back through the completion ring), any other packet is copied into a
+ * free frame. Waits up to timeout_ms for room. Returns how many were
+ * queued (fewer after a timeout, counted in tx_dropped, or an interrupt),
+ * -1 on error (a released packet). */
+int pktsh_xsk_forward(struct pktsh_xsk *s, const struct pktsh_pkt *pkts, uint32_t n,
+		      int32_t timeout_ms, struct pktsh_err *err);
+/* The same for one frame of bytes (copied): 1, 0 after a timeout, -1. */
+int pktsh_xsk_send(struct pktsh_xsk *s, const uint8_t *data, uint32_t len,
+		   int32_t timeout_ms, struct pktsh_err *err);
+/* Starts the TX ring on what is queued and takes back completed frames;
+ * with timeout_ms > 0 waits up to that long until every frame sent has
+ * completed. The number still in flight. */
+int pktsh_xsk_flush(struct pktsh_xsk *s, int32_t timeout_ms, struct pktsh_err *err);
+int pktsh_xsk_stats(struct pktsh_xsk *s, struct pktsh_xsk_stats *out,
+		    struct pktsh_err *err);
+int pktsh_xsk_info(const struct pktsh_xsk *s, struct pktsh_xsk_info *out);
+/* The open socket on (ifindex, queue) in this process, or NULL: how a
+ * worker thread finds the socket its parent opened for it. */
+struct pktsh_xsk *pktsh_xsk_lookup(uint32_t ifindex, uint32_t queue);
+/* Takes the socket out of its XSKMAP, then closes it. */
+void pktsh_xsk_close(struct pktsh_xsk *s);
+/* --- end of AF_XDP sockets --- */
 #endif

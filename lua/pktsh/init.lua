@@ -15,9 +15,13 @@ local writer = require "pktsh.source.writer"
 
 local pktsh = {
   version = ffi.string(C.pktsh_version()),
-  -- a file or an interface (pktsh.source), or {xdp = ifname, ...}: the
-  -- packets XDP rules copy (pktsh.xdp.source)
+  -- a file or an interface (pktsh.source), {xdp = ifname, ...}: the
+  -- packets XDP rules copy (pktsh.xdp.source), or {xsk = ifname, ...}:
+  -- AF_XDP sockets fed by XDP redirect rules (pktsh.source.xsk)
   open = function(spec, opts)
+    if type(spec) == "table" and spec.xsk ~= nil then
+      return require("pktsh.source.xsk").open(spec, opts)
+    end
     if type(spec) == "table" then return require("pktsh.xdp").source(spec, opts) end
     return source.open(spec, opts)
   end,

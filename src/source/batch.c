@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include "source/batch.h"
 #include "err.h"
@@ -153,6 +154,16 @@ void region_put(struct region *r)
 out:
 	r->addr = NULL;
 	r->len = 0;
+}
+
+int64_t mono_to_wall(void)
+{
+	struct timespec r, m;
+
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000 +
+	       ((int64_t)r.tv_nsec - m.tv_nsec);
 }
 
 /* --- descriptor rings -------------------------------------------------- */

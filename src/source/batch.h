@@ -78,6 +78,10 @@ void batch_begin(struct batch_ring *r);
  * empty). */
 int batch_end(struct batch_ring *r, struct pktsh_err *err);
 
+/* CLOCK_REALTIME - CLOCK_MONOTONIC now, in ns: what turns the XDP
+ * program's bpf_ktime_get_ns() stamps into wall-clock time. */
+int64_t mono_to_wall(void);
+
 /* The window's descriptors, writable (Lua sees them through a const
  * pointer). */
 static inline struct pktsh_pkt *batch_window(struct batch_ring *r)

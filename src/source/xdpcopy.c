@@ -71,17 +71,6 @@ void xdp_copies_release(struct xdp_copies *c)
 	c->held = 0;
 }
 
-/* CLOCK_REALTIME - CLOCK_MONOTONIC: bpf_ktime_get_ns() to wall clock. */
-static int64_t mono_to_wall(void)
-{
-	struct timespec r, m;
-
-	clock_gettime(CLOCK_REALTIME, &r);
-	clock_gettime(CLOCK_MONOTONIC, &m);
-	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000 +
-	       ((int64_t)r.tv_nsec - m.tv_nsec);
-}
-
 /* Walks the records the kernel has committed, up to the batch's room. */
 static void walk(struct xdp_copies *c)
 {

@@ -447,6 +447,7 @@ int pktsh_xdp_rule_counters(struct pktsh_xdp *x, uint32_t id,
 		out->bytes += v[i].bytes;
 		out->copied += v[i].copied;
 		out->copy_lost += v[i].copy_lost;
+		out->no_socket += v[i].no_socket;
 	}
 	return 0;
 }
@@ -471,6 +472,8 @@ int pktsh_xdp_stats(struct pktsh_xdp *x, struct pktsh_xdp_stats *out,
 		out->unmatched += v[i].unmatched;
 		out->passed += v[i].passed;
 		out->dropped += v[i].dropped;
+		out->redirected += v[i].redirected;
+		out->no_socket += v[i].no_socket;
 		out->copied += v[i].copied;
 		out->copy_lost += v[i].copy_lost;
 		out->wakeups += v[i].wakeups;
@@ -486,6 +489,11 @@ int pktsh_xdp_stats(struct pktsh_xdp *x, struct pktsh_xdp_stats *out,
 			    out->truncated_l4 + out->ext_headers_limit +
 			    out->tiny_fragment + out->fragment_overlap;
 	return 0;
+}
+
+int xdp_xsk_map_fd(const struct pktsh_xdp *x)
+{
+	return bpf_map__fd(x->skel->maps.xsks);
 }
 
 int pktsh_xdp_info(const struct pktsh_xdp *x, struct pktsh_xdp_info *out)

@@ -83,6 +83,10 @@ int xdp_bpf_fail(struct pktsh_err *err, int e, const char *what);
 void xdp_log_begin(int keep);
 void xdp_log_end(char *reason, size_t sz);
 
+/* xdp.c: the XSKMAP AF_XDP sockets go in (by rx queue), for
+ * src/source/xsk.c. */
+int xdp_xsk_map_fd(const struct pktsh_xdp *x);
+
 /* xdpowner.c: records x as the owner of prog_fd on ifindex (a pin in
  * bpffs); x->owner_pin names it. */
 int xdp_owner_record(struct pktsh_xdp *x, int prog_fd, uint32_t ifindex,

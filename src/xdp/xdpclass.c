@@ -101,7 +101,17 @@ static int convert(const struct pktsh_xdp_rule *in, struct xr_rule *r,
 	r->proto = (uint8_t)in->proto;
 	r->vlan = (uint16_t)(in->vlan & XR_VLAN_ID_MASK);
 	r->id = in->id;
-	r->verdict = in->drop ? PKTSH_XDP_DROP : PKTSH_XDP_PASS;
+	switch (in->action) {
+	case PKTSH_XDP_PASS:
+	case PKTSH_XDP_DROP:
+	case PKTSH_XDP_REDIRECT:
+		r->verdict = (uint32_t)in->action;   /* the kernel's values */
+		break;
+	default:
+		pktsh_err_set(err, EINVAL, "rule %u: unknown action %d", in->id,
+			      (int)in->action);
+		return -1;
+	}
 	r->copy = in->copy;
 	return 0;
 badlen:

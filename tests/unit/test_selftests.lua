@@ -14,6 +14,7 @@ local elsewhere = {
   ["pktsh.source.fanout"] = {"tests/sh/test_workers.sh", "a fanout group needs an interface"},
   ["pktsh.source.sender"] = {"tests/sh/test_live.sh", "sends the frames the live captures read"},
   ["pktsh.source.xdpcopies"] = {"tests/sh/test_xdp.sh", "copies need an attached XDP program"},
+  ["pktsh.source.xskopts"] = {"tests/unit/test_xsk.lua", "the AF_XDP source's options (its sockets: tests/sh/test_xsk*.sh)"},
   ["pktsh.xdp.owners"] = {"tests/sh/test_xdp_dispatcher.sh", "owner records need the dispatcher"},
 }
 
@@ -33,6 +34,7 @@ local c_elsewhere = {
   ["src/source/ring.c"] = {"tests/sh/test_live.sh", "pktsh.source.live's ring"},
   ["src/source/rxmsg.c"] = {"tests/sh/test_rxstamp.sh", "tstamp = \"both\": both receive stamps through recvmmsg"},
   ["src/source/tstamp.c"] = {"tests/sh/test_rxstamp.sh", "hardware stamping, the PTP offset, sleep_until (also test_time.lua)"},
+  ["src/source/xsktx.c"] = {"tests/sh/test_xsk_fwd.sh", "the AF_XDP source's sending"},
   ["src/source/sender.c"] = {"tests/sh/test_live.sh", "pktsh.source.sender"},
   ["src/source/xdpcopy.c"] = {"tests/sh/test_xdp.sh", "pktsh.source.xdpcopies"},
   ["src/xdp/bpflog.c"] = {"tests/sh/test_xdp.sh", "libbpf's messages and bpf() errors"},

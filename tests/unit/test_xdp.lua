@@ -26,7 +26,6 @@ local bad = {
   {{vlan = 4096}, "^vlan: bad VLAN id"},
   {{colour = "red"}, "^unknown rule key 'colour'"},
   {{action = "reject"}, "^action: unknown action"},
-  {{action = "redirect"}, "^action: redirect .*not implemented yet"},
   {{copy = -1}, "^copy: expected"},
   {{priority = 1.5}, "^priority: expected a whole number"},
 }
@@ -53,6 +52,12 @@ T.test("good rules are accepted and normalised", function()
   T.eq(addr.parse6("::"), string.rep("\0", 16), "::")
   T.eq(addr.parse6("2001:2::1"):byte(16), 1, "2001:2::1")
   T.eq(addr.parse6("1:2:3:4:5:6:7:8:9"), nil, "nine groups")
+  local rr = assert(xdp.check_rule{proto = "udp", dport = 53, action = "redirect", copy = 64})
+  T.eq(rr.action, "redirect", "redirect accepted")
+  T.eq(rr.drop, false, "redirect does not drop")
+  local nr, nerr = xdp.check_rule{action = "redirect", redirect = {queue = 1}}
+  T.eq(nr, nil, "redirect = {queue = ...} refused")
+  T.ok(nerr and nerr:find("only go to the AF_XDP socket of its own rx queue", 1, true), tostring(nerr))
 end)
 
 T.test("pktsh.xdp: bad options", function()
@@ -107,6 +112,7 @@ end
 if not fw then
   T.skip("engines agree with the reference matcher", why)
   T.skip("rule add/remove and counters via BPF_PROG_TEST_RUN", why)
+  T.skip("a redirect rule without a socket: the default verdict, counted", why)
   T.skip("unparsed: packets the program cannot parse to their end", why)
   T.done()
 end
@@ -190,7 +196,7 @@ local function rand_rule()
   if portable and rnd(3) == 1 then s.sport = rand_port_spec() end
   if portable and rnd(2) == 1 then s.dport = rand_port_spec() end
   if rnd(5) == 1 then s.vlan = pick({1, 7, 4095}) end
-  s.action = pick({"pass", "drop"})
+  s.action = pick({"pass", "drop", "redirect"})
   if rnd(3) == 1 then s.priority = rnd(5) end
   return s
 end
@@ -296,7 +302,10 @@ T.test("engines agree with the reference matcher", function()
     end
     for i, f in ipairs(frames) do
       local pos, h = ref_first(hs, f[2], default_drop)
-      local want_action = h and (h.r.drop and "drop" or "pass") or (default_drop and "drop" or "pass")
+      -- A redirect rule's packets have no socket here (nothing is
+      -- attached): they take the default, as unmatched packets do.
+      local def = default_drop and "drop" or "pass"
+      local want_action = h and (h.r.action == "redirect" and def or h.r.action) or def
       for _, engine in ipairs({"linear", "classifier"}) do
         local t = got[engine][i]
         if t.position ~= pos or t.action ~= want_action then
@@ -352,6 +361,28 @@ T.test("rule add/remove and counters via BPF_PROG_TEST_RUN", function()
   T.eq(len, 48, "copy length")
   T.eq(src.linktype, 1, "EN10MB")
   src:close()
+  assert(r2:remove())
+end)
+
+T.test("a redirect rule without a socket: the default verdict, counted", function()
+  assert(fw:clear())
+  local frame = b.udp4{dst = "198.18.0.2", dport = 53, payload = 22}
+  local r = assert(fw:add{proto = "udp", dport = 53, action = "redirect"})
+  local before = assert(fw:stats())
+  local t = assert(fw:test_run(frame, 7))
+  T.eq(t.rule, r, "the redirect rule matches")
+  T.eq(t.action, "pass", "no socket on the queue: default pass")
+  assert(fw:set_default("drop"))
+  T.eq(assert(fw:test_run(frame, 3)).action, "drop", "no socket: default drop")
+  assert(fw:set_default("pass"))
+  local st = assert(r:stats())
+  T.eq(st.packets, 10, "rule packets")
+  T.eq(st.no_socket, 10, "rule no_socket")
+  local after = assert(fw:stats())
+  T.eq(after.no_socket - before.no_socket, 10, "rule set no_socket")
+  T.eq(after.redirected - before.redirected, 0, "nothing redirected")
+  T.eq(assert(fw:rules())[1].action, "redirect", "listed as redirect")
+  assert(fw:clear())
 end)
 
 -- --- packets the program cannot parse to their end ---------------------------

@@ -314,9 +314,13 @@ function M.parallel(spec, opts, work, ...)
   end
   if in_worker then n = 1 end          -- a worker's own calls run in the worker
   local sopts = source_opts(opts)
-  local group, files
+  local group, files, xsk
   if getmetatable(spec) == fanout.Group then
     group, n = spec, spec.workers
+  elseif getmetatable(spec) == require("pktsh.source.xsk").Xsk then
+    -- AF_XDP sockets: the parent's, handed out by queue (see xsk.lua).
+    xsk = spec:_job()
+    n = math.min(n, xsk.nslots)
   elseif type(spec) == "table" and getmetatable(spec) == nil then
     files = spec
     for i, f in ipairs(files) do
@@ -332,7 +336,7 @@ function M.parallel(spec, opts, work, ...)
   local where, why = locate(work)
   if not where then return nil, "pktsh.parallel: " .. why end
   if not group then
-    if not files then
+    if not files and not xsk then
       local err
       local fo = source_opts(opts)     -- the group's options: no merge, no on_every
       fo.workers = n
@@ -349,7 +353,7 @@ function M.parallel(spec, opts, work, ...)
                arg = rawget(_G, "arg") or {}, args = args, files = files, opts = sopts,
                name = type(spec) == "string" and spec or spec.name,
                deadline = group and group.deadline and tonumber(group.deadline),
-               path = package.path, cpath = package.cpath}
+               path = package.path, cpath = package.cpath, xsk = xsk}
   ok, text = pcall(serial.encode, job, "job")
   if not ok then return done(nil, "pktsh.parallel: " .. text) end
   local texts, err = workers_run(n, group and group.rings, text, ticker(opts.every, opts.on_every),
@@ -401,8 +405,10 @@ local function do_share(w, work)
     results[#results + 1] = res
     return true
   end
-  if w.ring ~= nil then
-    local ok, err = one(ring_source(w.ring, job))
+  if w.ring ~= nil or job.xsk then
+    local src = w.ring ~= nil and ring_source(w.ring, job) or
+                require("pktsh.source.xsk").worker_source(job.xsk, w.index, w.count)
+    local ok, err = one(src)
     if not ok then return nil, err end
   else
     for i = w.index, #job.files, w.count do

@@ -222,6 +222,18 @@ local function is_interface(name)
   return f ~= nil
 end
 
+-- The options of a table spec with opts' fields over them (a copy), and
+-- their names sorted: the first unknown option reported is always the same.
+function M.options(spec, opts)
+  local o = {}
+  for k, v in pairs(spec) do o[k] = v end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local keys = {}
+  for k in pairs(o) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  return o, keys
+end
+
 -- pktsh.open(spec, opts): a pcap/pcapng path ("-" for stdin) or the name
 -- of a network interface. A path wins over an interface of the same name.
 function M.open(spec, opts)

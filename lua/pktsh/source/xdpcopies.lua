@@ -82,12 +82,7 @@ function M.source(spec, opts)
   errors.argcheck(type(spec) == "table" and type(spec.xdp) == "string", 1, "open",
                   "string or {xdp = ifname, ...}")
   errors.argcheck(opts == nil or type(opts) == "table", 2, "open", "table or nil")
-  local o = {}
-  for k, v in pairs(spec) do o[k] = v end
-  for k, v in pairs(opts or {}) do o[k] = v end
-  local keys = {}
-  for k in pairs(o) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
+  local o, keys = require("pktsh.source").options(spec, opts)
   for _, k in ipairs(keys) do
     if k == "filter" then
       return nil, "filter: an XDP source is filtered by its rules (rules = {...}), " ..

@@ -40,6 +40,8 @@ function M.cleanup(opts) return require("pktsh.xdp.owners").cleanup(opts) end
 function M.source(spec, opts) return require("pktsh.source.xdpcopies").source(spec, opts) end
 
 local modes = {native = C.PKTSH_XDP_NATIVE, skb = C.PKTSH_XDP_SKB}
+local actions = {pass = C.PKTSH_XDP_PASS, drop = C.PKTSH_XDP_DROP,
+                 redirect = C.PKTSH_XDP_REDIRECT}
 local attaches = {link = C.PKTSH_XDP_LINK, dispatcher = C.PKTSH_XDP_DISPATCHER}
 local engines = {auto = true, linear = C.PKTSH_XDP_LINEAR, classifier = C.PKTSH_XDP_CLASSIFIER}
 local engine_names = {[tonumber(C.PKTSH_XDP_LINEAR)] = "linear",
@@ -63,7 +65,7 @@ local function fill(c, r, id)
   c.dport_lo, c.dport_hi = r.dport_lo or 0, r.dport_hi or 0
   c.proto = r.proto or 0
   c.vlan = r.vlan or 0
-  c.drop = r.drop and 1 or 0
+  c.action = actions[r.action]
   c.copy = r.copy
 end
 
@@ -180,10 +182,13 @@ local function counters(fw, id)
     return nil, errors.message(fw.errbuf)
   end
   return {packets = tonumber(c.packets), bytes = tonumber(c.bytes),
-          copied = tonumber(c.copied), copy_lost = tonumber(c.copy_lost)}
+          copied = tonumber(c.copied), copy_lost = tonumber(c.copy_lost),
+          no_socket = tonumber(c.no_socket)}
 end
 
--- {packets=, bytes=, copied=, copy_lost=} since the rule was added.
+-- {packets=, bytes=, copied=, copy_lost=, no_socket=} since the rule was
+-- added (no_socket: a redirect rule's packets whose rx queue had no
+-- AF_XDP socket, which took the default action).
 function Rule:stats()
   if self.removed then return nil, "rule removed" end
   local ok, err = closed_check(self.fw)
@@ -221,13 +226,15 @@ function Fw:rules()
 end
 
 -- Whole-program counters: packets, bytes, matched, unmatched (took the
--- default), passed, dropped, copied, copy_lost (ring full), wakeups; and
+-- default), passed, dropped, redirected (to AF_XDP sockets), no_socket
+-- (redirect rules' packets on a queue without a socket, which took the
+-- default), copied, copy_lost (ring full), wakeups; and
 -- the packets not parsed to their end (judged all the same), by cause:
 -- truncated_l2, truncated_l3, malformed_l3, truncated_l4,
 -- ext_headers_limit, tiny_fragment, fragment_overlap, with parse_errors
 -- their sum.
 local stat_names = {"packets", "bytes", "parse_errors", "matched", "unmatched",
-                    "passed", "dropped", "copied", "copy_lost", "wakeups",
+                    "passed", "dropped", "redirected", "no_socket", "copied", "copy_lost", "wakeups",
                     "truncated_l2", "truncated_l3", "malformed_l3", "truncated_l4",
                     "ext_headers_limit", "tiny_fragment", "fragment_overlap"}
 function Fw:stats()

@@ -69,6 +69,12 @@ end
 -- the field. Unknown keys are errors, so a typo cannot widen a rule.
 function M.check_rule(spec)
   if type(spec) ~= "table" then return nil, "a rule is a table" end
+  if spec.redirect ~= nil then
+    -- The kernel delivers a frame only to the socket bound to the rx queue
+    -- it arrived on: redirecting to another queue's socket would drop it.
+    return nil, "redirect: a packet can only go to the AF_XDP socket of its own rx queue; " ..
+                "use action = \"redirect\" and choose the queues with pktsh.open{queues = ...}"
+  end
   local keys = {}
   for k in pairs(spec) do keys[#keys + 1] = tostring(k) end
   table.sort(keys)
@@ -125,9 +131,7 @@ function M.check_rule(spec)
   if not actions[a] then
     return nil, string.format("action: unknown action '%s' (pass, drop or redirect)", tostring(a))
   end
-  if a == "redirect" then
-    return nil, "action: redirect (to AF_XDP) is not implemented yet"
-  end
+  r.action = a
   r.drop = a == "drop"
   local c = spec.copy
   if c == nil or c == false or c == 0 then r.copy = 0
