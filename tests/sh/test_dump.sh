@@ -8,7 +8,7 @@ out=$(dump $P/dnscap__dns.pcap 2>"$TMP/err")
 expect_eq "one line per packet" "$(echo "$out" | wc -l)" 133
 expect_eq "summary on stderr" "$(cat "$TMP/err")" "133 packets"
 expect_eq "first line" "$(echo "$out" | head -1)" \
-  "15:23:01.075993 IP 172.17.0.10.53199 > 8.8.8.8.53: UDP, length 28"
+  "15:23:01.075993 IP 172.17.0.10.53199 > 8.8.8.8.53: 59311+ A? google.com. (28)"
 out=$(dump $P/dnscap__dns.pcap udp port 53 2>"$TMP/err")
 expect_eq "filter words are joined" "$(echo "$out" | wc -l)" 82
 expect_eq "filter summary" "$(cat "$TMP/err")" "82 packets, 133 read, 51 filtered out"

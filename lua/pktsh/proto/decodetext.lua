@@ -7,6 +7,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local dnstext = require "pktsh.proto.dnstext"
 
 local band, rshift = bit.band, bit.rshift
 local fmt, concat = string.format, table.concat
@@ -108,8 +109,8 @@ local function tcp_text(p, a, b, off, wend)
   parts[#parts + 1] = fmt("win %d", t.win)
   parts[#parts + 1] = fmt("length %d", plen < 0 and 0 or plen)
   local s = endpoints(a, b, t.sport, t.dport) .. concat(parts, ", ")
-  if off + t.hlen > p.l3end then s = s .. " [|tcp]" end
-  return s
+  if off + t.hlen > p.l3end then return s .. " [|tcp]" end
+  return s .. (dnstext.packet(p) or "")
 end
 
 local function udp_text(p, a, b, off, wend)
@@ -123,6 +124,8 @@ local function udp_text(p, a, b, off, wend)
     return endpoints(a, b, sp, dp) .. "[|udp]"
   end
   local s = endpoints(a, b, u.sport, u.dport)
+  local dns = dnstext.packet(p)
+  if dns then return s .. dns end
   -- a first fragment carries only part of the datagram the length names
   if off + u.len > wend and p.fragment == 0 then
     return s .. fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8)
@@ -465,6 +468,7 @@ function M.show(p)
   else
     add(t, 0, "%s", body(p))
   end
+  for _, l in ipairs(dnstext.tree(p) or {}) do t[#t + 1] = l end
   t[#t + 1] = M.hex(p)
   return concat(t, "\n")
 end
