@@ -349,6 +349,7 @@ end
 function M.summary(p)
   return clock(p.ts) .. " " .. body(p)
 end
+M.body = body   -- the summary without its time (pktsh.proto.lineformat)
 
 ---------------------------------------------------------------------------
 -- Hex dump: "0000  45 00 00 54 ...  E..T" (16 bytes a line).
