@@ -20,8 +20,8 @@
 -- has seen. Differences from tshark: no reassembly (DNS fields come from
 -- the one message in a UDP datagram or a TCP segment, nothing from IP
 -- fragments but the first), nothing from inside ICMP errors or tunnels,
--- and the DNS fields of a message that does not parse are its header's
--- and its questions'.
+-- and the DNS fields of a message that does not parse are those of the
+-- part that does.
 local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
@@ -97,32 +97,13 @@ end
 
 local dns
 
--- The message (dns.parse's table), or a partial one when it does not
--- parse: the header and the questions that do.
-local function partial(d, n)
-  local id, flags, qd, an, ns, ar = dns.header(d, n)
-  if not id then return nil end
-  local m = {id = id, flags = flags, qdcount = qd, ancount = an, nscount = ns,
-    arcount = ar, qr = band(flags, 0x8000) ~= 0, hrcode = band(flags, 15),
-    questions = {}, answers = {}, authority = {}, additional = {}}
-  local pos = 12
-  for _ = 1, qd do
-    local name, after = dns.name(d, n, pos, false)
-    if not name or after + 4 > n then break end
-    m.questions[#m.questions + 1] = {name = name, type = bit.bor(bit.lshift(d[after], 8), d[after + 1]),
-      class = bit.bor(bit.lshift(d[after + 2], 8), d[after + 3])}
-    pos = after + 4
-  end
-  return m
-end
-
 local function message(p, ctx)
   if ctx.dns_for == p then return ctx.dns end
   dns = dns or require "pktsh.proto.dns"
   ctx.dns_for, ctx.dns = p, nil
   local off, n = dns.span(p)
   if not off then return nil end
-  local m = dns.parse(p.data + off, n) or partial(p.data + off, n)
+  local m = dns.parse_partial(p.data + off, n)
   ctx.dns = m
   return m
 end
@@ -195,7 +176,9 @@ local function relative(p, ctx)
   if not t or not ip then return nil end
   local k, rk = flow_key(ip, t), flow_key(ip, t, true)
   local base = base_get(ctx, k)
-  if not base then base = t.seq; base_set(ctx, k, base) end
+  -- a SYN starts a connection afresh (the 4-tuple may be reused)
+  if not base or t.syn then base = t.seq; base_set(ctx, k, base) end
+  if t.syn and not t.ackf then ctx.seq_new[rk], ctx.seq_old[rk] = nil, nil end
   local rbase = base_get(ctx, rk)
   if not rbase and t.ackf then rbase = (t.ack - 1) % 4294967296; base_set(ctx, rk, rbase) end
   ctx.rel_seq = (t.seq - base) % 4294967296
