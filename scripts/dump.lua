@@ -281,7 +281,10 @@ local function open_source(o)
     if not ok then die(2, "-Z: %s", err) end
   end
   local opts = {filter = o.filter}
-  if o.snaplen or o.promisc == false or o.direction then
+  -- -s, -p and -Q are capture options: for a file, tcpdump ignores them
+  local f = o.source ~= "-" and io.open(o.source, "rb")
+  if f then f:close() end
+  if not f and o.source ~= "-" then
     opts.snaplen, opts.promisc, opts.direction = o.snaplen, o.promisc, o.direction
   end
   local src, err = pktsh.open(o.source, opts)
