@@ -27,7 +27,8 @@ tcpdump's options:
               header on; -xx, -XX from the link header on
   -l          flush standard output after each line
   -D          list the interfaces a capture can open, and their state
-  -s SNAPLEN  capture at most SNAPLEN bytes of each packet (0: 262144)
+  -s SNAPLEN  capture at most SNAPLEN bytes of each packet (0: 262144);
+              -s, -p and -Q are ignored for a file, as tcpdump does
   -w FILE     write the packets to FILE (pcap, ns time stamps) instead of
               printing them; "-" writes to standard output
   -G SECS     with -w: a new file every SECS seconds, FILE being a
@@ -45,7 +46,7 @@ tcpdump's options:
 pktsh's options:
   --pcapng        write pcapng rather than pcap (with -w)
   --comment TEXT  the pcapng file's comment (with --pcapng)
-  --json          print one JSON object per packet: n, ts, len, caplen,
+  --json, -T json print one JSON object per packet: n, ts, len, caplen,
                   src, dst, proto, sport, dport, vlan, and for DNS
                   dns = {id, qr, opcode, rcode, qname, qtype} (absent
                   fields left out)
