@@ -118,14 +118,7 @@ local function compare(path, verbose)
 end
 
 local function dns_captures()
-  local t, header = {}, true
-  for line in io.lines(DIR .. "MANIFEST.tsv") do
-    local file, tags = line:match("^([^\t]+)\t" .. ("[^\t]*\t"):rep(12) .. "([^\t]*)\t")
-    if header then header = false
-    elseif tags and tags:find("dns") then t[#t + 1] = file end
-  end
-  table.sort(t)
-  return t
+  return require("manifest").captures(function(row) return row.tags:find("dns") end)
 end
 
 if have_tcpdump then

@@ -47,15 +47,7 @@ local function skipped(file, name)
   return false
 end
 
-local function captures()
-  local t = {}
-  for line in io.lines(DIR .. "MANIFEST.tsv") do
-    local file, malformed = line:match("^([^\t]+)\t" .. ("[^\t]*\t"):rep(11) .. "([^\t]*)\t")
-    if file and file ~= "file" and not malformed:find("FILE%-LEVEL") then t[#t + 1] = file end
-  end
-  table.sort(t)
-  return t
-end
+local captures = require("manifest").captures
 
 local function split(line, sep)
   local t = {}

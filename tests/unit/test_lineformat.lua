@@ -32,15 +32,7 @@ local SKIP_HEX = {
   ["tcpdump__icmp-icmp_print-oobr-1.pcap"] = "all",
 }
 
-local function captures()
-  local t = {}
-  for line in io.lines(DIR .. "MANIFEST.tsv") do
-    local file, malformed = line:match("^([^\t]+)\t" .. ("[^\t]*\t"):rep(11) .. "([^\t]*)\t")
-    if file and file ~= "file" and not malformed:find("FILE%-LEVEL") then t[#t + 1] = file end
-  end
-  table.sort(t)
-  return t
-end
+local captures = require("manifest").captures
 
 -- tcpdump's output for flag, one entry per packet: {line, hex lines}.
 local function tcpdump(path, flag)

@@ -18,11 +18,18 @@ local M = {}
 -- Small helpers
 
 -- HH:MM:SS.ffffff in local time, as tcpdump prints it.
-local function clock(ts)
+-- A ns time stamp as whole seconds and microseconds (truncated, usec >= 0).
+local function sec_usec(ts)
   ts = ffi.cast("int64_t", ts)
   local sec = tonumber(ts / 1000000000LL)
   local usec = tonumber((ts % 1000000000LL) / 1000LL)
   if usec < 0 then sec, usec = sec - 1, usec + 1000000 end
+  return sec, usec
+end
+M.sec_usec = sec_usec
+
+local function clock(ts)
+  local sec, usec = sec_usec(ts)
   return os.date("%H:%M:%S", sec) .. fmt(".%06d", usec)
 end
 M.clock = clock
@@ -47,15 +54,8 @@ local function mac_at(p, off)
   return addr.mac_str(mac_buf)
 end
 
--- End of the IP datagram according to its header (not bounded by caplen):
 -- tcpdump's "length" values come from the headers, not the capture.
-local function wire_end(p)
-  local off = p.l3off
-  if p.ethertype == 0x0800 then return off + p:u16(off + 2) end
-  local plen = p:u16(off + 4)
-  if plen == 0 then return p.l3end end
-  return off + 40 + plen
-end
+local wire_end = packet.datagram_end
 
 local tcp_flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
   {0x10, "."}, {0x20, "U"}, {0x40, "E"}, {0x80, "W"}}

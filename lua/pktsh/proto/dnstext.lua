@@ -717,13 +717,7 @@ function M.port_kind(sport, dport, tcp)
 end
 
 -- End of the IP datagram by its header: tcpdump reads no further.
-local function datagram_end(p)
-  local off = p.l3off
-  if p.ethertype == 0x0800 then return off + p:u16(off + 2) end
-  local plen = p:u16(off + 4)
-  if plen == 0 then return p.l3end end
-  return off + 40 + plen
-end
+local datagram_end = packet.datagram_end
 
 -- The DNS text of a packet on a DNS port (UDP 53 or 5353, TCP 53 with
 -- payload), as tcpdump prints it after the transport; nil for any other.

@@ -190,11 +190,7 @@ end
 -- The table.
 
 -- The end of the IP datagram by its header (not the capture).
-local function datagram_end(p)
-  local ip4h = p:ip4()
-  if ip4h then return p.l3off + ip4h.len end
-  return p.l3off + 40 + p:ip6().plen
-end
+local datagram_end = packet.datagram_end
 
 local function ip4(f) return function(p) local ip = p:ip4(); return ip and f(ip, p) end end
 local function ip6(f) return function(p) local ip = p:ip6(); return ip and f(ip, p) end end

@@ -29,13 +29,7 @@ local M = {}
 ---------------------------------------------------------------------------
 -- Time stamps (tcpdump's ts_print).
 
-local function sec_usec(ts)
-  ts = ffi.cast("int64_t", ts)
-  local sec = tonumber(ts / 1000000000LL)
-  local usec = tonumber((ts % 1000000000LL) / 1000LL)
-  if usec < 0 then sec, usec = sec - 1, usec + 1000000 end
-  return sec, usec
-end
+local sec_usec = decodetext.sec_usec
 
 local function bad_time(sec) return sec < 0 or sec >= 2147483648 end
 
