@@ -162,7 +162,7 @@ end
 ---------------------------------------------------------------------------
 -- Output
 
-local proto_names = {[1] = "icmp", [6] = "tcp", [17] = "udp", [58] = "icmp6"}
+local proto_names = pktsh.keys.proto_names   -- "tcp", "udp", ... by protocol number
 local json_string = require("pktsh.report.json").encode
 
 -- The DNS part of a JSON line: id, qr, opcode, rcode (responses), and

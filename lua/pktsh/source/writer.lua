@@ -20,11 +20,10 @@ Writer.__index = Writer
 Writer.__fields = {"write", "flush", "count", "size", "close", "add_interface",
   "path", "format", "linktype", "snaplen"}
 
--- libpcap DLT values by name, for opts.linktype.
-M.linktypes = {
-  NULL = 0, EN10MB = 1, RAW = 12, LOOP = 108, LINUX_SLL = 113,
-  IPV4 = 228, IPV6 = 229, LINUX_SLL2 = 276,
-}
+-- libpcap DLT values by name, for opts.linktype (src/pktsh.h's enum
+-- pktsh_dlt).
+M.linktypes = require("pktsh.proto.numbers").enum("PKTSH_DLT_",
+  "NULL EN10MB RAW LOOP LINUX_SLL IPV4 IPV6 LINUX_SLL2")
 
 local pkt_t = ffi.typeof("struct pktsh_pkt")
 
@@ -33,7 +32,7 @@ local function finalize(h)
 end
 
 local function resolve_linktype(lt)
-  if lt == nil then return 1 end
+  if lt == nil then return C.PKTSH_DLT_EN10MB end
   if type(lt) == "number" then return lt end
   return M.linktypes[string.upper(tostring(lt))]
 end
@@ -68,7 +67,7 @@ function M.open(path, opts)
   if format ~= "pcap" and format ~= "pcapng" then
     return nil, string.format("unknown format '%s' (pcap or pcapng)", tostring(format))
   end
-  local snaplen = opts.snaplen or 262144
+  local snaplen = opts.snaplen or C.PKTSH_SNAPLEN_DEFAULT
   local err = errors.new()
   local out = ffi.new("struct pktsh_writer *[1]")
   local rc
