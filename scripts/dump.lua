@@ -138,7 +138,7 @@ local function parse_args(argv)
   local o = cli.parse("dump", usage, argv, spec)
   check_write(o)
   check_fields(o)
-  if o.snaplen == 0 then o.snaplen = 262144 end
+  if o.snaplen == 0 then o.snaplen = nil end   -- -s 0: the default, as tcpdump
   return o
 end
 

@@ -25,6 +25,8 @@
 -- backwards, so every walk ends.
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
+local numbers = require "pktsh.proto.numbers"
+local PKT, FRAG, IP = numbers.PKT, numbers.FRAG, numbers.IPPROTO
 
 local band, bor, lshift, rshift, bxor = bit.band, bit.bor, bit.lshift, bit.rshift, bit.bxor
 local fmt, concat = string.format, table.concat
@@ -83,7 +85,7 @@ local DHU = {[1] = "SHA-1", [2] = "SHA-256", [3] = "GOST_R_34.11-94", [4] = "SHA
 local N3U = {[1] = "SHA-1"}
 
 local function rcode_text(rc)
-  return RCODES[rc] or fmt(" Resp%d", band(rc, 0xfff))
+  return RCODES[rc] or fmt(" Resp%d", rc % 4096)   -- 12 bits
 end
 
 ---------------------------------------------------------------------------
@@ -723,17 +725,17 @@ local datagram_end = packet.datagram_end
 -- payload), as tcpdump prints it after the transport; nil for any other.
 -- Over TCP the text starts with a space (it follows "length N").
 function M.packet(p, verbose)
-  if p.l2state == 0 then packet.decode_l2(p) end
-  if p.l3state == 0 then packet.decode_l3(p) end
+  if p.l2state == PKT.NEW then packet.decode_l2(p) end
+  if p.l3state == PKT.NEW then packet.decode_l3(p) end
   local proto, off = p.l4proto, p.l4off
-  if p.l3state ~= 1 or off == 0 or p.fragment == 2 then return nil end
-  if proto ~= 17 and proto ~= 6 then return nil end
+  if p.l3state ~= PKT.OK or off == 0 or p.fragment == FRAG.LATER then return nil end
+  if proto ~= IP.UDP and proto ~= IP.TCP then return nil end
   local sp, dp = p:u16(off), p:u16(off + 2)
-  local kind = dp and M.port_kind(sp, dp, proto == 6)
+  local kind = dp and M.port_kind(sp, dp, proto == IP.TCP)
   if not kind then return nil end
   local wend = datagram_end(p)
-  local o = {mdns = kind == "mdns", tcp = proto == 6, verbose = verbose or 0}
-  if proto == 17 then
+  local o = {mdns = kind == "mdns", tcp = proto == IP.TCP, verbose = verbose or 0}
+  if proto == IP.UDP then
     local ulen = p:u16(off + 4)
     if not ulen or ulen < 8 then return nil end
     return M.message(p, off + 8, math.min(wend - off, ulen) - 8, wend, o)

@@ -25,6 +25,7 @@
 local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
+local numbers = require "pktsh.proto.numbers"
 
 local band, rshift = bit.band, bit.rshift
 local fmt = string.format
@@ -65,19 +66,19 @@ local function mac_at(p, off)
 end
 
 local function eth(p)
-  return p.linktype == 1 and p.caplen >= 14
+  return p.linktype == numbers.DLT.EN10MB and p.caplen >= 14
 end
 
 -- The TPID of VLAN tag i and its id (802.1Q tags only: tshark shows
 -- 802.1ad tags as ieee8021ad.id).
 local function vlan_ids(p)
   local t = {}
-  if p.l2state == 0 then packet.decode_l2(p) end
+  if p.l2state == numbers.PKT.NEW then packet.decode_l2(p) end
   local tpid = eth(p) and p:u16(12)
   for i = 1, p.nvlan do
     local v = p:vlan(i)
     if not v then break end
-    if tpid == 0x8100 then t[#t + 1] = tostring(v.id) end
+    if tpid == numbers.ETH.VLAN then t[#t + 1] = tostring(v.id) end
     tpid = v.type
   end
   return #t > 0 and t or nil
@@ -309,7 +310,7 @@ local Extractor = {}
 Extractor.__index = Extractor
 
 function Extractor:values(p)
-  if p.l3state == 0 then packet.decode_l3(p) end
+  if p.l3state == numbers.PKT.NEW then packet.decode_l3(p) end
   local ctx = self.ctx
   ctx.number = ctx.number + 1
   if ctx.number == 1 then ctx.first, ctx.prev = p.ts, p.ts end

@@ -19,6 +19,8 @@ local bit = require "bit"
 local decodetext = require "pktsh.proto.decodetext"
 local dnstext = require "pktsh.proto.dnstext"
 local packet = require "pktsh.proto.packet"
+local numbers = require "pktsh.proto.numbers"
+local ETH, PKT = numbers.ETH, numbers.PKT
 require "pktsh.cdef"
 
 local band, bor, lshift, rshift = bit.band, bit.bor, bit.lshift, bit.rshift
@@ -70,10 +72,10 @@ end
 ---------------------------------------------------------------------------
 -- The link-level header (-e).
 
-local ETHERTYPES = {[0x0800] = "IPv4", [0x8847] = "MPLS unicast",
-  [0x8848] = "MPLS multicast", [0x86dd] = "IPv6", [0x8100] = "802.1Q",
-  [0x9100] = "802.1Q-9100", [0x88a8] = "802.1Q-QinQ", [0x9200] = "802.1Q-9200",
-  [0x88e5] = "802.1AE MACsec", [0x0200] = "PUP", [0x0806] = "ARP",
+local ETHERTYPES = {[ETH.IP4] = "IPv4", [0x8847] = "MPLS unicast",
+  [0x8848] = "MPLS multicast", [ETH.IP6] = "IPv6", [ETH.VLAN] = "802.1Q",
+  [ETH.QINQ_OLD] = "802.1Q-9100", [ETH.QINQ] = "802.1Q-QinQ", [0x9200] = "802.1Q-9200",
+  [0x88e5] = "802.1AE MACsec", [0x0200] = "PUP", [ETH.ARP] = "ARP",
   [0x8035] = "Reverse ARP", [0x0600] = "NS", [0x0500] = "Sprite",
   [0x1000] = "Trail", [0x6001] = "MOP DL", [0x6002] = "MOP RC", [0x6003] = "DN",
   [0x6004] = "LAT", [0x6007] = "SCA", [0x6558] = "TEB", [0x8038] = "Lanbridge",
@@ -87,7 +89,7 @@ local ETHERTYPES = {[0x0800] = "IPv4", [0x8847] = "MPLS unicast",
   [0x88cc] = "LLDP", [0x88ca] = "TIPC", [0x0707] = "GeoNet (old)",
   [0x8947] = "GeoNet", [0x1111] = "CALM FAST", [0x88a2] = "AoE", [0x88f7] = "PTP",
   [0xd28b] = "Arista Vendor Specific Protocol"}
-local VLAN_TYPES = {[0x8100] = true, [0x9100] = true, [0x9200] = true, [0x88a8] = true}
+local VLAN_TYPES = {[ETH.VLAN] = true, [ETH.QINQ_OLD] = true, [0x9200] = true, [ETH.QINQ] = true}
 local SLL_TYPES = {[0] = "In", [1] = "B", [2] = "M", [3] = "P", [4] = "Out"}
 local BSD_AF = {[2] = "IPv4", [6] = "NS", [7] = "ISO", [16] = "Appletalk",
   [23] = "IPX", [24] = "IPv6", [28] = "IPv6", [30] = "IPv6"}
@@ -103,7 +105,7 @@ local function mac_at(p, off)
 end
 
 local function tci_text(tci)
-  return fmt("vlan %d, p %d%s", band(tci, 0xfff), rshift(tci, 13),
+  return fmt("vlan %d, p %d%s", band(tci, numbers.VLAN_ID_MASK), rshift(tci, 13),
              band(tci, 0x1000) ~= 0 and ", DEI" or "")
 end
 
@@ -127,11 +129,12 @@ local function ether(p)
   return concat(t)
 end
 
-local function sll_type(proto)
-  if proto > 1500 then return ethertype(proto) end
-  if proto == 1 then return "802.3" end
-  if proto == 4 then return "802.2" end
-  return fmt("ethertype Unknown (0x%04x)", proto)
+-- SLL's protocol field: an ethertype, or one of Linux's ETH_P_ values
+local function sll_type(ptype)
+  if ptype > 1500 then return ethertype(ptype) end
+  if ptype == 1 then return "802.3" end
+  if ptype == 4 then return "802.2" end
+  return fmt("ethertype Unknown (0x%04x)", ptype)
 end
 
 local function sll(p)
@@ -214,7 +217,7 @@ function Format:body(p)
 end
 
 function Format:line(p)
-  if p.l3state == 0 then packet.decode_l3(p) end
+  if p.l3state == PKT.NEW then packet.decode_l3(p) end
   return self:stamp(p) .. self:body(p)
 end
 
@@ -244,9 +247,9 @@ end
 
 function M.hex(p, o)
   o = o or {}
-  if p.l2state == 0 then packet.decode_l2(p) end
+  if p.l2state == PKT.NEW then packet.decode_l2(p) end
   local start = 0
-  if not o.link then start = p.l2state == 1 and p.l3off or p.caplen end
+  if not o.link then start = p.l2state == PKT.OK and p.l3off or p.caplen end
   local t = {}
   for base = start, p.caplen - 1, 16 do
     local n = math.min(16, p.caplen - base)
