@@ -108,41 +108,22 @@ local function tmpname()
 end
 
 -- Mean slots read per lookup when the capture's queries go through
--- dnsstats' path: pktsh_dns_scan into messages, their keys into a
--- pending table.
+-- dnsstats' engine (the C scan, its pending table).
 local function pending_cost(path)
+  local dnsstats = require "pktsh.app.dnsstats"
   local src = assert(pktsh.open(path))
-  local QUEUE = 1024
-  local scan = ffi.new("struct pktsh_dns_scan")
-  local msgs = ffi.new("struct pktsh_dns_msg[?]", QUEUE)
-  local arena = ffi.new("uint8_t[?]", 65536)
-  scan.msgs, scan.cap, scan.arena, scan.arena_cap = msgs, QUEUE, arena, 65536
-  local ports = ffi.new("uint8_t[8192]")
-  ports[53 / 8] = bit.lshift(1, 53 % 8)
-  local t = assert(pktsh.pending.new{key = ffi.sizeof("struct pktsh_dns_key"), max = 200000})
-  local queued = 0
-  local function drain()
-    for i = 0, scan.nmsgs - 1 do
-      assert(msgs[i].kind == C.PKTSH_DNS_QUERY)
-      assert(t:put(msgs[i].key, msgs[i].ts))
-    end
-    queued = queued + scan.nmsgs
-    scan.nmsgs, scan.used = 0, 0
-  end
+  local eng = assert(dnsstats.new{max_pending = 200000, timeout = 1e6})
   while true do
     local b = src:next()
     if not b then break end
-    local i = 0
-    while i < b.count do
-      i = C.pktsh_dns_scan(b.pkt, i, b.count, ports, scan)
-      if scan.stop == 1 then drain() elseif scan.stop == 2 then i = i + 1 end
-    end
-    drain()
+    eng:feed(b)
   end
   src:close()
-  local s = t:stats()
-  assert(t:count() == queued, "every query stored")
-  return s.probes / s.lookups, s, queued
+  local s = ffi.new("struct pktsh_table_stats")
+  C.pktsh_dnsstats_pending_stats(eng.h, s)
+  local c = eng:counts()
+  assert(c.pending == c.queries, "every query stored")
+  return tonumber(s.probes) / tonumber(s.lookups), s, c.queries
 end
 
 T.test("pending: queries crafted against the old unkeyed hash cost what random ones do", function()

@@ -36,7 +36,7 @@ M.merge, M.merge_with, M.top = merge_.merge, merge_.merge_with, merge_.top
 M.open, M.Group = fanout.open, fanout.Group
 
 -- Keys of opts that are the parallel call's, not the source's.
-local own = {merge = true, workers = true}
+local own = {merge = true, workers = true, every = true, on_every = true}
 
 ------------------------------------------------------------------------
 -- Running work
@@ -123,7 +123,38 @@ local function script_file()
   return nil, "the REPL"
 end
 
-local function workers_run(n, rings, job)
+-- The snapshots the workers published so far (pktsh.parallel.publish),
+-- decoded, in worker order (those without one left out).
+local function snapshots(w, n)
+  local list = {}
+  for i = 1, n do
+    local len = tonumber(C.pktsh_workers_snapshot(w, i, nil, 0))
+    if len >= 0 then
+      local buf = ffi.new("char[?]", len + 1)
+      len = tonumber(C.pktsh_workers_snapshot(w, i, buf, len))
+      local ok, v = pcall(serial.decode, ffi.string(buf, len))
+      if ok then list[#list + 1] = v end
+    end
+  end
+  return list
+end
+
+-- Calls on_every(snapshots) every `every` seconds while the workers run,
+-- and once more (snapshots, true) when they have ended.
+local function ticker(every, on_every)
+  if not every then return nil end
+  local period = every * 1e9
+  local due = tonumber(C.pktsh_mono_ns()) + period
+  return function(w, n, last)
+    local now = tonumber(C.pktsh_mono_ns())
+    if last or now >= due then
+      on_every(snapshots(w, n), last)
+      repeat due = due + period until due > now
+    end
+  end
+end
+
+local function workers_run(n, rings, job, tick)
   local out = ffi.new("struct pktsh_workers *[1]")
   local e = errors.new()
   local rarr = nil
@@ -139,7 +170,12 @@ local function workers_run(n, rings, job)
   -- too tells signals.c a loop noticed. An error here (the interrupt hook)
   -- still stops and joins every worker before it goes on.
   local ok, err = pcall(function()
-    while C.pktsh_workers_wait(w, WAIT_MS) > 0 do C.pktsh_stopping() end
+    local wait = tick and 20 or WAIT_MS
+    while C.pktsh_workers_wait(w, wait) > 0 do
+      C.pktsh_stopping()
+      if tick then tick(w, n) end
+    end
+    if tick then tick(w, n, true) end
   end)
   if not ok then
     ffi.gc(w, nil)
@@ -205,7 +241,9 @@ function M.parallel(spec, opts, work, ...)
     group, n = spec, spec.workers
   elseif type(spec) == "string" and is_interface(spec) and n > 1 then
     local err
-    group, err = fanout.open(spec, opts)
+    local fo = source_opts(opts)
+    fo.workers = opts.workers
+    group, err = fanout.open(spec, fo)
     if not group then return nil, err end
     group.owned = true
   elseif type(spec) == "table" and getmetatable(spec) == nil then
@@ -238,13 +276,24 @@ function M.parallel(spec, opts, work, ...)
                deadline = group and group.deadline}
   ok, text = pcall(serial.encode, job, "job")
   if not ok then return done(nil, "pktsh.parallel: " .. text) end
-  local texts, err = workers_run(n, group and group.rings, text)
+  local texts, err = workers_run(n, group and group.rings, text, ticker(opts.every, opts.on_every))
   if not texts then return done(nil, err) end
   return done(gather(texts, merge))
 end
 
 ------------------------------------------------------------------------
 -- The worker side
+
+-- In a worker: hands the parent value (a plain table, serialised) as this
+-- worker's latest snapshot, which opts.on_every reads while the workers
+-- run. Elsewhere: nil, err.
+function M.publish(value)
+  if not in_worker then return nil, "pktsh.parallel.publish: not in a worker" end
+  local ok, text = pcall(serial.encode, value, "snapshot")
+  if not ok then return nil, text end
+  if C.pktsh_worker_publish(text, #text) ~= 0 then return nil, "out of memory" end
+  return true
+end
 
 -- In a worker: its index and the worker count; nil in the parent.
 function M.worker()
@@ -260,7 +309,8 @@ local function ring_source(ring, job)
   src._close = function() end
   src.deadline = job.deadline
   local box, errbuf = src.box, src.errbuf
-  src._next = function(self)
+  src._next = function(self, wait)
+    local give_up = wait and C.pktsh_mono_ns() + wait * 1e9
     while true do
       if C.pktsh_stopping() ~= 0 or C.pktsh_worker_stopping() ~= 0 then
         self.interrupted = true
@@ -270,6 +320,7 @@ local function ring_source(ring, job)
       if got > 0 then return box[0] end
       if got < 0 then return nil, errors.message(errbuf) end
       if self.deadline and C.pktsh_mono_ns() >= self.deadline then return nil end
+      if give_up and C.pktsh_mono_ns() >= give_up then return false end
     end
   end
   return src

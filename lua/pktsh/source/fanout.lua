@@ -89,9 +89,10 @@ end
 Group.__fields = {"parallel", "next", "each", "packets", "stats", "error", "close",
                   "linktype", "snaplen", "name", "kind", "filter", "workers", "fanout"}
 
-function Group:_next()
+function Group:_next(wait)
   local rings, n = self.rings, #self.rings
   if n == 0 then return nil end
+  local give_up = wait and C.pktsh_mono_ns() + wait * 1e9
   while true do
     for _ = 1, n do
       self.cursor = self.cursor % n + 1
@@ -102,6 +103,7 @@ function Group:_next()
     end
     if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
     if self.deadline and C.pktsh_mono_ns() >= self.deadline then return nil end
+    if give_up and C.pktsh_mono_ns() >= give_up then return false end
     local r = rings[self.cursor % n + 1]
     local got = C.pktsh_ring_next(r.handle, r.box, math.floor(WAIT_MS / n) + 1, r.errbuf)
     if got > 0 then self.cursor = self.cursor % n + 1; self.current = r; return r.box[0] end

@@ -14,11 +14,14 @@ M.Source = Source
 -- The packets in a batch are valid until the next call (or close); after
 -- it the batch is empty and using one of its packets is an error
 -- (src/batch.c). The caller takes the whole batch: each() and packets()
--- go on with the batch after it.
-function Source:next()
+-- go on with the batch after it. With wait (seconds), a live source that
+-- has no packet within that long returns false (the input goes on), so
+-- a loop can do timed work on an idle interface; files ignore it.
+function Source:next(wait)
   if self.closed then return nil, "source is closed" end
   if self.pending then self:_release(self.pending); self.pending = nil end
-  local b, err = self:_next()
+  local b, err = self:_next(wait)
+  if b == false then return false end
   if not b then
     self.err = err
     return nil, err
@@ -80,16 +83,19 @@ end
 
 -- For receivers the kernel feeds: calls fetch(self) (a count > 0, 0 for
 -- nothing yet, -1 for an error in self.errbuf) until it gives a batch
--- (self.box[0]), Ctrl-C stops the input, or self.deadline passes; the
--- two last end the input as its end would.
-function Source:_wait(fetch)
+-- (self.box[0]), Ctrl-C stops the input, or self.deadline passes (the
+-- two end the input as its end would), or wait seconds pass (false).
+function Source:_wait(fetch, wait)
   local deadline = self.deadline
+  local give_up = wait and C.pktsh_mono_ns() + wait * 1e9
   while true do
     local n = fetch(self)
     if n > 0 then return self.box[0] end
     if n < 0 then return nil, errors.message(self.errbuf) end
     if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
-    if deadline and C.pktsh_mono_ns() >= deadline then return nil end
+    local now = C.pktsh_mono_ns()
+    if deadline and now >= deadline then return nil end
+    if give_up and now >= give_up then return false end
   end
 end
 

@@ -82,8 +82,8 @@ local function fetch(self)
   return C.pktsh_ring_next(self.handle, self.box, POLL_MS, self.errbuf)
 end
 
-function Live:_next()
-  return self:_wait(fetch)
+function Live:_next(wait)
+  return self:_wait(fetch, wait)
 end
 
 function Live:_release()

@@ -20,9 +20,9 @@ local function fetch_copies(self)
   return C.pktsh_xdp_copies_next(self.fw.handle, self.box, POLL_MS, self.errbuf)
 end
 
-function Copies:_next()
+function Copies:_next(wait)
   if not self.fw.handle then return nil end
-  return self:_wait(fetch_copies)
+  return self:_wait(fetch_copies, wait)
 end
 
 function Copies:_release()
