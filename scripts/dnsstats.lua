@@ -262,7 +262,7 @@ local function main(argv)
       tick = line_ticker(src.kind == "live")
     elseif o.interval then
       -- on a terminal: the tables so far, redrawn in place
-      local screen = pktsh.term.screen(io.stdout, true)
+      local screen = pktsh.term.screen(io.stdout, true, {ascii = o.ascii})
       tick = function(_, eng)
         screen:draw(report(eng:state(), o, "dnsstats " .. o.source .. " (running)"))
       end
@@ -283,4 +283,5 @@ local function main(argv)
   if st.error then die(1, "%s", st.error) end
 end
 
-main(arg)
+local exports = {main = function() return main(arg) end}
+return pktsh.main(exports)

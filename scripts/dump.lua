@@ -38,7 +38,8 @@ tcpdump's options:
               files FILE, FILE1, FILE2, ...
   -W COUNT    with -C: reuse COUNT files in a ring (FILE0 .. FILE<COUNT-1>);
               with -G alone: stop after COUNT files
-  -U          with -w: write each packet out as soon as it is captured
+  -U          with -w: write each packet out at once (else at least
+              once a second)
   -Z USER     become USER (no capabilities left) once SOURCE is open
   -p          do not put the interface into promiscuous mode
   -Q DIR      direction: in, out or both (default both)
@@ -93,7 +94,7 @@ local spec = {
   ["-s"] = {"snaplen", "whole", 0}, ["-w"] = {"write", "string"},
   ["-G"] = {"seconds", "whole", 1}, ["-C"] = {"size", size_arg},
   ["-W"] = {"files", "whole", 1}, ["-Z"] = {"user", "string"},
-  ["-p"] = {"promisc", value = false}, ["-Q"] = {"direction", "string"},
+  ["-p"] = {"promisc", value = false}, ["-Q"] = {"direction", {"in", "out", "both"}},
   ["-q"] = {"quiet"}, ["--json"] = {"json"}, ["--pcapng"] = {"pcapng"},
   ["--comment"] = {"comment", "string"}, ["-T"] = {"format", format_arg},
   ["-E"] = {"fieldopts", "string", list = true},
@@ -235,7 +236,6 @@ local function printer(o, out)
       local ok, err = out:write(p)
       if ok == false then io.stderr:write(err, "\n"); return false end
       if not ok then die(1, "%s", err) end
-      if o.packetbuf then out:flush() end
     end
   end
   if o.json then return function(p, n) io.stdout:write(json_line(n, p)) end end
@@ -296,7 +296,8 @@ end
 local function open_output(o, src)
   local wopts = {linktype = src.linktype, snaplen = src.snaplen,
     format = o.pcapng and "pcapng" or "pcap", comment = o.comment,
-    ifname = src.kind == "live" and o.source or nil}
+    ifname = src.kind == "live" and o.source or nil,
+    flush = o.packetbuf and "packet" or nil}
   local out, err
   if o.seconds or o.size then
     wopts.seconds, wopts.size, wopts.files = o.seconds, o.size, o.files

@@ -22,9 +22,13 @@ enum pktsh_tsrc {
 	PKTSH_TSRC_XDP = 3
 };
 
+/* Room for a message with a full path and a long filter in it; a longer
+ * one is cut and ends in "..." (src/err.c). */
+enum pktsh_err_limits { PKTSH_ERR_MSG = 8192 };
+
 struct pktsh_err {
 	int errnum;           /* errno where there is one, else 0 */
-	char msg[256];
+	char msg[PKTSH_ERR_MSG];
 };
 
 /* A descriptor's decode state (l2state, l3state). Receivers leave NEW;
@@ -166,6 +170,7 @@ struct pktsh_file_info {
 	int32_t nsec;         /* 1 if the file stores nanoseconds */
 	int32_t swapped;      /* 1 if the file's byte order is not ours */
 	int32_t direct;       /* 1 if pktsh walks the records, 0 if libpcap does */
+	int32_t stream;       /* 1 for standard input, a pipe, a FIFO, a device */
 };
 
 /* Offline capture: pcap (us/ns, either byte order) or pcapng. guard 1
@@ -181,6 +186,14 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
  * it was delivered). The previous batch is invalid after this call. */
 int pktsh_file_next(struct pktsh_file *f, struct pktsh_batch **out,
 		    struct pktsh_err *err);
+/* A stream (standard input, a pipe, a FIFO): waits up to timeout_ms for
+ * bytes; 1 when pktsh_file_next would not wait for the start of a record
+ * (always, for a regular file), 0 when none came. */
+int pktsh_file_wait(struct pktsh_file *f, int32_t timeout_ms);
+/* Ends the input before the first record whose time is ns or more past
+ * the first record read after this call (the `duration` option); ns < 0
+ * lifts the limit, and a new limit or none resumes an input it ended. */
+int pktsh_file_limit(struct pktsh_file *f, int64_t ns);
 int pktsh_file_info(const struct pktsh_file *f, struct pktsh_file_info *out);
 int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
 void pktsh_file_close(struct pktsh_file *f);
@@ -221,6 +234,13 @@ int pktsh_writer_write_ng(struct pktsh_writer *w, uint32_t iface,
 			  const uint8_t *data, uint32_t caplen, uint32_t len,
 			  int64_t ts, const char *comment, struct pktsh_err *err);
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
+/* on 1: every record is written out at once (tcpdump -U); 0: buffered,
+ * written out at least once a second by pktsh_writers_tick. */
+int pktsh_writer_per_packet(struct pktsh_writer *w, int32_t on);
+/* Writes out the calling thread's writers' records buffered for a second
+ * or more (force 1: all of them). The library calls it between batches,
+ * while waiting for input, in pktsh.sleep and at the REPL prompt. */
+void pktsh_writers_tick(int32_t force);
 int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
 /* Bytes in the file so far, buffered ones included (for -C rotation). */
 int pktsh_writer_size(const struct pktsh_writer *w, uint64_t *bytes);
@@ -358,8 +378,10 @@ int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out);
  * read by message(t, i, &len) until the next call. advance: capture time
  * passes (flows idle for timeout go, checked once a second); flush:
  * flows idle since before now - timeout go, or every flow with all. */
+/* The DNS ports of the TCP reassembler and dnsstats: a bit per port. */
+enum pktsh_dns_ports { PKTSH_DNS_PORTMAP_BYTES = 8192 };
 struct pktsh_dnstcp_opts {
-	const uint8_t *ports;     /* a bit per port, 8192 bytes */
+	const uint8_t *ports;     /* a bit per port, PKTSH_DNS_PORTMAP_BYTES */
 	double timeout;           /* ns a flow may stay idle */
 	uint32_t max_flows;
 	uint32_t pad;
@@ -523,7 +545,7 @@ enum pktsh_dnsstats_limits {
 	PKTSH_DNSSTATS_EXACT_MAX = 20000, PKTSH_DNSSTATS_LOG_SUB = 128
 };
 struct pktsh_dnsstats_opts {
-	const uint8_t *ports;     /* a bit per port, 8192 bytes */
+	const uint8_t *ports;     /* a bit per port, PKTSH_DNS_PORTMAP_BYTES */
 	double timeout;           /* ns before a query counts as unanswered */
 	double tcp_timeout;       /* ns a TCP flow may stay idle */
 	uint64_t max_buffer;      /* bytes of TCP streams held */
@@ -603,12 +625,27 @@ int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,
 /* Interrupts (SIGINT, SIGTERM). Loops over sources call pktsh_stopping()
  * once per batch and end, as if the input had ended, when it is non-zero. */
 int pktsh_stopping(void);
+/* How many times the terminal was resized (SIGWINCH): reports redrawn in
+ * place redraw the whole screen when it changes. */
+int32_t pktsh_winch(void);
 
-/* Wall-clock and monotonic time in ns. */
+/* The size of the terminal at fd (src/report/term.c): 0, or -1 when fd
+ * is not a terminal. */
+int pktsh_term_size(int32_t fd, int32_t *rows, int32_t *cols);
+
+/* Wall-clock and monotonic time in ns (src/host/clock.c). */
 int64_t pktsh_now_ns(void);
 int64_t pktsh_mono_ns(void);
+/* Sleeps ns nanoseconds, or less when the process is asked to stop
+ * (Ctrl-C, SIGTERM) or, in a worker, its group is: 0 after the whole
+ * time, 1 when stopped early. */
+int pktsh_sleep_ns(int64_t ns);
 
 const char *pktsh_version(void);
+/* libbpf's and libxdp's own messages (src/xdp/bpflog.c): hidden unless
+ * on is 1 (shown on stderr) or 2 (their debug lines too); on < 0 only
+ * asks. Returns the setting before. */
+int32_t pktsh_bpf_verbose(int32_t on);
 /* Sending whole Ethernet frames on one interface (src/sender.c). */
 struct pktsh_sender_opts {
 	int32_t tx_ring;           /* 1: bulk sends through a PACKET_TX_RING */

@@ -49,7 +49,7 @@ struct pipe_msg {
 };
 
 struct pktsh_dnsstats {
-	uint8_t ports[8192];
+	uint8_t ports[PKTSH_DNS_PORTMAP_BYTES];
 	int32_t general;
 	double timeout;
 	struct pktsh_dnstcp *tcp;

@@ -61,7 +61,7 @@ struct pktsh_dnstcp {
 	uint32_t oldest, newest;
 	uint32_t *slots;        /* flow + 1, or 0 */
 	uint32_t mask;
-	uint8_t ports[8192];
+	uint8_t ports[PKTSH_DNS_PORTMAP_BYTES];
 	double timeout, last_sweep;
 	int swept;
 	uint64_t max_buffer;

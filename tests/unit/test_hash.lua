@@ -64,17 +64,21 @@ T.test("workers share the process key: every worker's hashes equal the parent's"
   -- pktsh.parallel's merge raises on two different strings, so a merged
   -- result means every worker returned the parent's values
   local script = [[
-local files = {}
-for f in io.popen("ls tests/pcaps/*.pcap | grep -v invalid"):lines() do files[#files + 1] = f end
+local M = {}
 local q = "\18\52\1\0\0\1\0\0\0\0\0\0\7example\3com\0\0\1\0\1"
-local function mine()
+function M.mine()
   return {h = tostring(pktsh.hash.bytes("example")),
           n = tostring(pktsh.dns.question_struct(q).name_hash)}
 end
-local r, st = pktsh.parallel(files, {workers = 3}, function() return mine() end)
-if not r then print("ERR " .. tostring(st)); return end
-local m = mine()
-print(r.h == m.h and r.n == m.n and "same" or "differ", #st.workers)
+function M.main()
+  local files = {}
+  for f in io.popen("ls tests/pcaps/*.pcap | grep -v invalid"):lines() do files[#files + 1] = f end
+  local r, st = pktsh.parallel(files, {workers = 3}, M.mine)
+  if not r then print("ERR " .. tostring(st)); return end
+  local m = M.mine()
+  print(r.h == m.h and r.n == m.n and "same" or "differ", #st.workers)
+end
+return pktsh.main(M)
 ]]
   local path = os.tmpname()
   local f = assert(io.open(path, "w")); f:write(script); f:close()

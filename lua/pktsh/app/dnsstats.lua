@@ -83,7 +83,7 @@ M.Engine = Engine
 local function opt(o, k) if o[k] == nil then return M.defaults[k] end return o[k] end
 
 local function port_bits(ports)
-  local bits = ffi.new("uint8_t[8192]")
+  local bits = ffi.new("uint8_t[?]", C.PKTSH_DNS_PORTMAP_BYTES)
   for _, pt in ipairs(ports) do
     local i = math.floor(pt / 8)
     bits[i] = bit.bor(bits[i], bit.lshift(1, pt % 8))

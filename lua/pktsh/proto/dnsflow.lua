@@ -80,6 +80,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local bytes = require "pktsh.proto.bytes"
 local numbers = require "pktsh.proto.numbers"
 
 local band, bor, lshift = bit.band, bit.bor, bit.lshift
@@ -96,12 +97,7 @@ local NEW, OK, FRAG_NONE = numbers.PKT.NEW, numbers.PKT.OK, numbers.FRAG.NONE
 local ETH_IP4 = numbers.ETH.IP4
 local in4_str, in6_str = addr.in4_str, addr.in6_str
 
-local function be16(d, o) return bor(lshift(d[o], 8), d[o + 1]) end
-local function be32(d, o)
-  local v = bor(lshift(d[o], 24), lshift(d[o + 1], 16), lshift(d[o + 2], 8), d[o + 3])
-  if v < 0 then v = v + 4294967296 end
-  return v
-end
+local be16, be32 = bytes.be16, bytes.be32
 
 local FRAG_MAX, FRAG_PIECES = 65535, 64
 
@@ -180,7 +176,7 @@ local TCP_STATS = {"tcp_flows", "tcp_dups", "tcp_gaps", "tcp_dropped", "tcp_time
 -- The C reassembler of DNS over TCP for these options, collected with
 -- its owner.
 local function tcp_state(portmap, opts, max_buffer)
-  local bits = ffi.new("uint8_t[8192]")
+  local bits = ffi.new("uint8_t[?]", C.PKTSH_DNS_PORTMAP_BYTES)
   for pt = 0, 65535 do
     if portmap[pt] ~= 0 then
       local i = math.floor(pt / 8)

@@ -56,6 +56,8 @@ end
 -- copy its link type and snapshot length. opts.format = "pcapng" writes
 -- pcapng, with opts.comment (the section's), opts.ifname and
 -- opts.ifdescr (the first interface's), opts.userappl and opts.os.
+-- opts.flush = "packet" writes each packet out at once (tcpdump -U); by
+-- default packets are buffered and written out at least once a second.
 function M.open(path, opts)
   errors.argcheck(type(path) == "string", 1, "pcap_writer", "string")
   opts = opts or {}
@@ -70,6 +72,9 @@ function M.open(path, opts)
   local snaplen = opts.snaplen or C.PKTSH_SNAPLEN_DEFAULT
   local err = errors.new()
   local out = ffi.new("struct pktsh_writer *[1]")
+  if opts.flush ~= nil and opts.flush ~= "packet" and opts.flush ~= "second" then
+    return nil, string.format('flush must be "packet" or "second", not %s', tostring(opts.flush))
+  end
   local rc
   if format == "pcapng" then
     rc = open_ng(out, path, opts, linktype, snaplen, err)
@@ -77,6 +82,7 @@ function M.open(path, opts)
     rc = C.pktsh_writer_open(out, path, linktype, snaplen, err)
   end
   if rc ~= 0 then return nil, errors.message(err) end
+  C.pktsh_writer_per_packet(out[0], opts.flush == "packet" and 1 or 0)
   return setmetatable({
     handle = ffi.gc(out[0], finalize), format = format, ifaces = {[linktype] = 0},
     err = err, path = path, linktype = linktype, snaplen = snaplen,
@@ -144,6 +150,7 @@ function Writer:size()
   return tonumber(n[0])
 end
 
+-- Writes out what is buffered now: true, or nil and the error.
 function Writer:flush()
   if not self.handle then return nil, "writer is closed" end
   if C.pktsh_writer_flush(self.handle, self.err) ~= 0 then
