@@ -220,17 +220,41 @@ int pktsh_file_set_filter(struct pktsh_file *f, const char *expr,
 int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
 void pktsh_file_close(struct pktsh_file *f);
 
-/* pcap writer with nanosecond timestamps; flushed on close, at exit and
- * on SIGINT/SIGTERM. The file always ends on a record boundary. The path
- * is opened as src/outfile.c says: a new file renamed over it (never
- * through a symbolic link), a FIFO or device as it is, "-" stdout. */
+/* pcap writer with nanosecond timestamps, or pcapng (src/source/writer.c);
+ * flushed on close, at exit and on SIGINT/SIGTERM. The file always ends
+ * on a record (block) boundary. The path is opened as src/outfile.c says:
+ * a new file renamed over it (never through a symbolic link), a FIFO or
+ * device as it is, "-" stdout. */
 struct pktsh_writer;
 int pktsh_writer_open(struct pktsh_writer **out, const char *path,
 		      int32_t linktype, uint32_t snaplen,
 		      struct pktsh_err *err);
+/* pcapng: a section header (with comment, the writing application and
+ * the OS when given) and the first interface (linktype, snaplen, name and
+ * description when given, nanosecond time stamps). Strings may be NULL. */
+struct pktsh_ng_opts {
+	int32_t linktype;
+	uint32_t snaplen;
+	const char *comment;     /* the section's opt_comment */
+	const char *userappl;    /* shb_userappl */
+	const char *os;          /* shb_os */
+	const char *ifname;      /* the first interface's if_name */
+	const char *ifdescr;     /* its if_description */
+};
+int pktsh_writer_open_ng(struct pktsh_writer **out, const char *path,
+			 const struct pktsh_ng_opts *o, struct pktsh_err *err);
+/* pcapng: one more interface; *id is its number for write_ng. */
+int pktsh_writer_add_iface(struct pktsh_writer *w, int32_t linktype,
+			   uint32_t snaplen, const char *name, const char *descr,
+			   uint32_t *id, struct pktsh_err *err);
+/* A packet (pcap: interface 0 and no comment; pcapng: an Enhanced
+ * Packet Block on interface iface with the comment when not NULL). */
 int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 		       uint32_t caplen, uint32_t len, int64_t ts,
 		       struct pktsh_err *err);
+int pktsh_writer_write_ng(struct pktsh_writer *w, uint32_t iface,
+			  const uint8_t *data, uint32_t caplen, uint32_t len,
+			  int64_t ts, const char *comment, struct pktsh_err *err);
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
 /* on 1: every record is written out at once (tcpdump -U); 0: buffered,
  * written out at least once a second by pktsh_writers_tick. */
@@ -240,6 +264,8 @@ int pktsh_writer_per_packet(struct pktsh_writer *w, int32_t on);
  * while waiting for input, in pktsh.sleep and at the REPL prompt. */
 void pktsh_writers_tick(int32_t force);
 int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
+/* Bytes in the file so far, buffered ones included (for -C rotation). */
+int pktsh_writer_size(const struct pktsh_writer *w, uint64_t *bytes);
 int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err);
 /* Writes data to path, opened as the writer opens its file. */
 int pktsh_output_write(const char *path, const char *data, size_t len,
@@ -358,6 +384,10 @@ void pktsh_ring_close(struct pktsh_ring *r);
 int pktsh_privdrop(struct pktsh_err *err);
 /* 1 while -Z USER is given and the drop has not happened yet. */
 int pktsh_privs_pending(void);
+/* -Z USER (pktsh -Z, or a script's own -Z before it opens anything):
+ * the next pktsh_privdrop becomes USER. 0, or -1 when there is no such
+ * user. */
+int pktsh_privs_request(const char *user);
 
 /* The DNS fast path (src/dnsq.c): header, first question and the full
  * RCODE (with the OPT record's extended bits, for responses) of one
@@ -626,6 +656,31 @@ int pktsh_dnsstats_latency_stats(const struct pktsh_dnsstats *e,
 struct pktsh_topk64 *pktsh_dnsstats_topk(const struct pktsh_dnsstats *e, int32_t which);
 struct pktsh_dnstcp *pktsh_dnsstats_tcp(const struct pktsh_dnsstats *e);
 int pktsh_dnsstats_pending_stats(const struct pktsh_dnsstats *e, struct pktsh_table_stats *out);
+
+/* The interfaces libpcap can capture on, in its order (src/source/ifaces.c,
+ * tcpdump -D): fills out[0 .. max-1] and returns how many there are
+ * (call again with more room if that is more than max), or -1. */
+enum pktsh_iface_flag {
+	PKTSH_IF_LOOPBACK = 0x01,
+	PKTSH_IF_UP = 0x02,
+	PKTSH_IF_RUNNING = 0x04,
+	PKTSH_IF_WIRELESS = 0x08,
+	PKTSH_IF_STATUS_MASK = 0x30,    /* connection status: */
+	PKTSH_IF_STATUS_UNKNOWN = 0x00,
+	PKTSH_IF_STATUS_CONNECTED = 0x10,
+	PKTSH_IF_STATUS_DISCONNECTED = 0x20,
+	PKTSH_IF_STATUS_NOT_APPLICABLE = 0x30
+};
+
+struct pktsh_iface {
+	char name[64];
+	char description[192];
+	uint32_t flags;         /* enum pktsh_iface_flag bits */
+};
+
+int pktsh_ifaces(struct pktsh_iface *out, int max, struct pktsh_err *err);
+/* The name of interface index into buf (0), or -1 when there is none. */
+int pktsh_if_name(uint32_t index, char *buf, size_t len);
 
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */

@@ -26,6 +26,8 @@ local pktsh = {
     return source.open(spec, opts)
   end,
   pcap_writer = writer.open,
+  -- tcpdump's -w with -G/-C/-W: pktsh.pcap_rotate(pattern, opts)
+  pcap_rotate = function(...) return require("pktsh.source.rotate").new(...) end,
   linktypes = writer.linktypes,
 }
 
@@ -92,6 +94,7 @@ lazy.dnsflow = "pktsh.proto.dnsflow"  -- packets -> DNS messages (UDP, TCP, frag
 lazy.pending = "pktsh.accel.pending"  -- requests waiting for answers, in C (pktsh.pending.new)
 lazy.hash = "pktsh.accel.hash"        -- keyed hashing: pktsh.hash.bytes(s)
 lazy.term, lazy.export = "pktsh.report.term", "pktsh.report.export"  -- drawing, files
+lazy.interfaces = "pktsh.source.ifaces"  -- pktsh.interfaces(): what tcpdump -D lists
 lazy.keys = "pktsh.proto.keys"  -- key functions of packets (the global `by`)
 lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.report.hist", "pktsh.report.topk", "pktsh.report.rate", "pktsh.report.chart"
 

@@ -35,11 +35,10 @@ char *pktsh_script_find(const char *name, int secure);
 int pktsh_run_chunk(lua_State *L, int status, int nargs, int nres);
 int pktsh_report(lua_State *L, int status);
 
-/* privs.c: -Z USER (0, or -1 when there is no such user); whether the
- * kernel ran us in secure-execution mode (AT_SECURE: setuid or file
- * capabilities); whether a script may run in that mode (its resolved
- * path in *real, malloc'd). */
-int pktsh_privs_request(const char *user);
+/* privs.c: whether the kernel ran us in secure-execution mode (AT_SECURE:
+ * setuid or file capabilities); whether a script may run in that mode
+ * (its resolved path in *real, malloc'd). -Z USER is pktsh.h's
+ * pktsh_privs_request. */
 int pktsh_secure_mode(void);
 int pktsh_secure_script(const char *path, char **real, struct pktsh_err *err);
 

@@ -14,12 +14,18 @@
 
 static const char usage_text[] =
 	"usage: pktsh [options] [SCRIPT [ARGS...]]\n"
+	"       pktsh [options] CAPTURE [FILTER...]\n"
+	"       pktsh [options] -i IFACE [FILTER...]\n"
 	"\n"
 	"A Lua-scriptable packet inspection shell. Without SCRIPT or -e it\n"
-	"starts the interactive REPL.\n"
+	"starts the interactive REPL. Given a pcap/pcapng file (CAPTURE) or\n"
+	"-i IFACE, the REPL starts with the global `src` open on it (FILTER:\n"
+	"a tcpdump expression, the words joined).\n"
 	"\n"
 	"  -e CHUNK     run the Lua CHUNK (may be given more than once)\n"
 	"  -i           enter the REPL after SCRIPT or -e, keeping their globals\n"
+	"  -i IFACE     start the REPL with `src` open on the interface IFACE\n"
+	"               (a word after -i that is not a file)\n"
 	"  -j N         run pktsh.parallel work in N threads (fanout workers)\n"
 	"  -Z USER      become USER (no capabilities left) once the first source\n"
 	"               is open: a file, an interface, XDP rules or a sender\n"
@@ -49,6 +55,7 @@ struct options {
 	int nchunks;
 	int interactive;
 	int script;             /* index in argv of SCRIPT, or 0 */
+	int source;             /* index in argv of CAPTURE or IFACE, or 0 */
 	int dashdash;           /* -e ... -- ARGS without SCRIPT: index of --, or 0 */
 	char *found;            /* SCRIPT found on the script path, or NULL */
 	char *script_path;      /* the file to load, in secure-execution mode */
@@ -60,6 +67,36 @@ static int usage_error(const char *fmt, const char *what)
 	fprintf(stderr, fmt, what);
 	fprintf(stderr, "\nTry 'pktsh -h' for help.\n");
 	return 2;
+}
+
+/* Whether path is a pcap or pcapng file (by its first four bytes), so
+ * `pktsh capture.pcap` opens it rather than running it as Lua. */
+static int is_capture(const char *path)
+{
+	static const unsigned char magic[][4] = {
+		{ 0xd4, 0xc3, 0xb2, 0xa1 }, { 0xa1, 0xb2, 0xc3, 0xd4 },
+		{ 0x4d, 0x3c, 0xb2, 0xa1 }, { 0xa1, 0xb2, 0x3c, 0x4d },
+		{ 0x0a, 0x0d, 0x0d, 0x0a },
+	};
+	unsigned char b[4];
+	size_t i, n = 0;
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : NULL;
+
+	if (f) {
+		n = fread(b, 1, sizeof(b), f);
+		fclose(f);
+	}
+	for (i = 0; n == sizeof(b) && i < sizeof(magic) / sizeof(magic[0]); i++)
+		if (!memcmp(b, magic[i], sizeof(b)))
+			return 1;
+	return 0;
+}
+
+/* -i followed by a word that is no file names an interface (`pktsh -i
+ * eth0`); -i before a script or alone keeps its REPL-after meaning. */
+static int is_iface_word(const char *w)
+{
+	return w && w[0] != '-' && access(w, F_OK) != 0;
 }
 
 /* Returns -1 to go on, or an exit status. */
@@ -76,6 +113,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		} else if (!strcmp(a, "--version") || !strcmp(a, "-v")) {
 			printf("pktsh %s (%s)\n", PKTSH_VERSION, LUAJIT_VERSION);
 			return 0;
+		} else if (!strcmp(a, "-i") && is_iface_word(argv[i + 1])) {
+			o->source = i + 1;
+			return -1;
 		} else if (!strcmp(a, "-i")) {
 			o->interactive = 1;
 		} else if (!strncmp(a, "-j", 2)) {
@@ -107,6 +147,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			return -1;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			return usage_error("unknown option '%s'", a);
+		} else if (is_capture(a)) {
+			o->source = i;
+			return -1;
 		} else {
 			o->script = i;
 			return -1;
@@ -233,13 +276,39 @@ static int run_chunks(lua_State *L, int argc, char **argv, const struct options 
 	return 0;
 }
 
+/* The global `src`, open on argv[o->source] with the words after it as
+ * the filter (pktsh.host.repl's open_source, which also sets the REPL's
+ * greeting); -1 if it cannot be opened. */
+static int open_source(lua_State *L, int argc, char **argv, const struct options *o)
+{
+	int i, ok;
+
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "pktsh.host.repl");
+	if (pktsh_report(L, pktsh_run_chunk(L, 0, 1, 1)))
+		return -1;
+	lua_getfield(L, -1, "open_source");
+	lua_remove(L, -2);
+	for (i = o->source; i < argc; i++)
+		lua_pushstring(L, argv[i]);
+	if (pktsh_report(L, pktsh_run_chunk(L, 0, argc - o->source, 2)))
+		return -1;
+	ok = lua_toboolean(L, -2);
+	if (!ok)
+		fprintf(stderr, "pktsh: %s\n", lua_tostring(L, -1));
+	lua_pop(L, 2);
+	return ok ? 0 : -1;
+}
+
 /* A script stopped by Ctrl-C or SIGTERM that wound down by itself ends 0. */
 static int run(lua_State *L, int argc, char **argv, const struct options *o)
 {
-	int repl = o->interactive || (!o->script && !o->nchunks);
+	int repl = o->interactive || o->source || (!o->script && !o->nchunks);
 
 	pktsh_signals_install(L, PKTSH_SIG_SCRIPT);
 	set_arg_table(L, argc, argv, o);
+	if (o->source && open_source(L, argc, argv, o))
+		return 1;
 	if (run_chunks(L, argc, argv, o))
 		return 1;
 	if (o->script && run_script(L, argc, argv, o))

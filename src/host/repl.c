@@ -451,6 +451,17 @@ static int load_module(lua_State *L)
 	return pktsh_report(L, pktsh_run_chunk(L, 0, 1, 0)) ? -1 : 0;
 }
 
+/* The module's greeting (`src = open(...)` when pktsh opened a source
+ * for the session), under the banner. */
+static void print_greeting(lua_State *L)
+{
+	lua_rawgeti(L, LUA_REGISTRYINDEX, R.mod);
+	lua_getfield(L, -1, "greeting");
+	if (lua_type(L, -1) == LUA_TSTRING)
+		printf("%s\n", lua_tostring(L, -1));
+	lua_pop(L, 2);
+}
+
 int pktsh_repl(lua_State *L)
 {
 	int status;
@@ -463,6 +474,7 @@ int pktsh_repl(lua_State *L)
 		editor_setup();
 		printf("pktsh %s (%s) \xe2\x80\x94 help() for help, Ctrl-D to exit\n",
 		       PKTSH_VERSION, LUAJIT_VERSION);
+		print_greeting(L);
 		fflush(stdout);
 	}
 	while ((status = read_chunk(L)) != -1) {

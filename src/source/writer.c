@@ -1,11 +1,11 @@
 /*
- * writer.c - pcap files with nanosecond timestamps.
+ * writer.c - pcap files with nanosecond timestamps, and pcapng files.
  *
- * Records are appended to a private buffer whole, and the buffer is only
- * ever written out up to a record boundary, so the file ends on a record
- * after close, at exit, and after a signal handler's emergency flush
- * (write(2) only, async-signal-safe). Only SIGKILL in the middle of a
- * write(2) can leave the last record torn.
+ * Records (pcapng: blocks) are appended to a private buffer whole, and the
+ * buffer is only ever written out up to a record boundary, so the file
+ * ends on a record after close, at exit, and after a signal handler's
+ * emergency flush (write(2) only, async-signal-safe). Only SIGKILL in the
+ * middle of a write(2) can leave the last record torn.
  *
  * Records reach the file at least once a second, or at once per record
  * (pktsh_writer_per_packet, dump.lua -U), so a reader at the other end
@@ -14,6 +14,13 @@
  * pktsh_writers_tick, which the library calls between batches, while
  * waiting for packets, in pktsh.sleep and at the REPL prompt. Only the
  * owner flushes that way, so this adds no sharing between threads.
+ *
+ * pcapng (libpcap 1.10 reads it but cannot write it) follows
+ * draft-ietf-opsawg-pcapng: a Section Header Block with optional comment,
+ * shb_userappl and shb_os; an Interface Description Block per interface,
+ * each with if_tsresol 9 (nanoseconds) and optional if_name and
+ * if_description; an Enhanced Packet Block per packet, with an optional
+ * comment. Blocks are in host byte order, as the byte-order magic says.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,6 +36,12 @@
 #define PCAP_MAGIC_NSEC 0xa1b23c4du
 #define WRITER_BUF (256u * 1024u)
 #define MAX_SNAPLEN (1u << 24)
+#define NG_SHB 0x0a0d0d0au
+#define NG_IDB 1u
+#define NG_EPB 6u
+#define NG_BYTE_ORDER 0x1a2b3c4du
+#define NG_MAX_IFACES 4096
+#define NG_MAX_OPT 65535u      /* an option's length is 16 bits */
 
 struct pcap_file_header_ns {
 	uint32_t magic;
@@ -49,8 +62,12 @@ struct pcap_record_header {
 
 struct pktsh_writer {
 	int fd;
-	uint32_t snaplen;
+	int ng;                    /* pcapng rather than pcap */
+	uint32_t snaplen;          /* pcap; pcapng: of each interface: */
+	uint32_t *ifsnap;
+	uint32_t nifaces;
 	uint64_t packets;
+	uint64_t bytes;            /* in the file, buffered ones included */
 	/* Bytes [flushed, used) of buf are complete records not yet written.
 	 * The owner publishes `used` with release order once a record's
 	 * bytes are in place; whoever holds `io` writes them out. */
@@ -202,6 +219,55 @@ static int flush(struct pktsh_writer *w, struct pktsh_err *err)
 	return rc;
 }
 
+/* Frees a writer that was never listed. */
+static void writer_free(struct pktsh_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->buf);
+	free(w->path);
+	free(w->ifsnap);
+	free(w);
+}
+
+/* A writer around a file whose first bytes are head, with room for
+ * nifaces interfaces' snapshot lengths; NULL on failure. */
+static struct pktsh_writer *writer_new(const char *path, const void *head,
+				       size_t len, uint32_t nifaces,
+				       struct pktsh_err *err)
+{
+	struct pktsh_writer *w = calloc(1, sizeof(*w));
+
+	if (w)
+		w->fd = -1;     /* calloc's 0 is standard input: never close that */
+	if (!w || !(w->buf = malloc(WRITER_BUF)) || !(w->path = strdup(path)) ||
+	    (nifaces && !(w->ifsnap = calloc(nifaces, sizeof(*w->ifsnap))))) {
+		pktsh_err_set(err, ENOMEM, "out of memory");
+		writer_free(w);
+		return NULL;
+	}
+	w->fd = pktsh_outfile_open(path, head, len, err);
+	if (w->fd < 0) {
+		writer_free(w);
+		return NULL;
+	}
+	w->bytes = len;
+	w->owner = thread_id();
+	return w;
+}
+
+static int bad_params(int32_t linktype, uint32_t snaplen, struct pktsh_err *err)
+{
+	if (snaplen == 0 || snaplen > MAX_SNAPLEN || linktype < 0 || linktype > 0xffff) {
+		pktsh_err_set(err, EINVAL, "bad snaplen %u or linktype %d",
+			      snaplen, linktype);
+		return -1;
+	}
+	return 0;
+}
+
 int pktsh_writer_open(struct pktsh_writer **out, const char *path,
 		      int32_t linktype, uint32_t snaplen, struct pktsh_err *err)
 {
@@ -211,83 +277,331 @@ int pktsh_writer_open(struct pktsh_writer **out, const char *path,
 	struct pktsh_writer *w;
 
 	*out = NULL;
-	if (snaplen == 0 || snaplen > MAX_SNAPLEN || linktype < 0) {
-		pktsh_err_set(err, EINVAL, "bad snaplen %u or linktype %d",
-			      snaplen, linktype);
+	if (bad_params(linktype, snaplen, err) || !(w = writer_new(path, &h, sizeof(h), 0, err)))
 		return -1;
-	}
-	w = calloc(1, sizeof(*w));
-	if (w)
-		w->fd = -1;     /* calloc's 0 is standard input: never close that */
-	if (!w || !(w->buf = malloc(WRITER_BUF)) || !(w->path = strdup(path))) {
-		pktsh_err_set(err, ENOMEM, "out of memory");
-		goto fail;
-	}
-	w->fd = pktsh_outfile_open(path, &h, sizeof(h), err);
-	if (w->fd < 0)
-		goto fail;
 	w->snaplen = snaplen;
-	w->owner = thread_id();
 	link_writer(w);
 	*out = w;
 	return 0;
-fail:
-	if (w) {
-		if (w->fd >= 0)
-			close(w->fd);
-		free(w->buf);
-		free(w->path);
-	}
-	free(w);
-	return -1;
 }
 
-/* A record larger than the buffer goes straight out, after the buffer. */
-static int write_big(struct pktsh_writer *w, const struct pcap_record_header *r,
-		     const uint8_t *data, struct pktsh_err *err)
+/*
+ * Blocks go into buf whole: the parts of one are copied, then published
+ * with one store (see `used`), so a flush from the signal handler sees
+ * all of a block or none of it.
+ */
+struct part {
+	const void *p;
+	size_t n;
+};
+
+/* A block larger than the buffer goes straight out, after the buffer. */
+static int write_big(struct pktsh_writer *w, const struct part *v, int n,
+		     struct pktsh_err *err)
 {
-	int rc;
+	int i, rc = 0;
 
 	if (flush(w, err))
 		return -1;
 	io_begin(w);
-	rc = pktsh_write_all(w->fd, r, sizeof(*r)) ||
-	     pktsh_write_all(w->fd, data, r->caplen);
+	for (i = 0; i < n && rc == 0; i++)
+		rc = pktsh_write_all(w->fd, v[i].p, v[i].n);
 	io_end(w);
 	if (rc)
 		pktsh_err_set(err, errno, "writing '%s': %s", w->path, strerror(errno));
 	return rc ? -1 : 0;
 }
 
-int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
-		       uint32_t caplen, uint32_t len, int64_t ts,
-		       struct pktsh_err *err)
+static int append(struct pktsh_writer *w, const struct part *v, int n,
+		  struct pktsh_err *err)
+{
+	size_t need = 0, at;
+	int i;
+
+	for (i = 0; i < n; i++)
+		need += v[i].n;
+	if (need > WRITER_BUF) {
+		if (write_big(w, v, n, err))
+			return -1;
+	} else {
+		if (w->used + need > WRITER_BUF && flush(w, err))
+			return -1;
+		at = w->used;
+		for (i = 0; i < n; i++) {
+			memcpy(w->buf + at, v[i].p, v[i].n);
+			at += v[i].n;
+		}
+		/* the block is whole from here on */
+		__atomic_store_n(&w->used, at, __ATOMIC_RELEASE);
+		if (!w->per_packet && !unflushed_since)
+			unflushed_since = mono_coarse();
+	}
+	w->bytes += need;
+	return 0;
+}
+
+static const uint8_t zeros[8];
+
+static size_t pad4(size_t n)
+{
+	return (4 - (n & 3)) & 3;
+}
+
+/* The bytes an option with a value of len bytes takes (0 without one). */
+static size_t opt_size(const char *v)
+{
+	size_t n;
+
+	if (!v || !*v)
+		return 0;
+	n = strlen(v);
+	if (n > NG_MAX_OPT)
+		n = NG_MAX_OPT;
+	return 4 + n + pad4(n);
+}
+
+/* Writes option code with the text v at p (when v is given); the end. */
+static uint8_t *opt_put(uint8_t *p, uint16_t code, const char *v)
+{
+	uint16_t n16;
+	size_t n;
+
+	if (!v || !*v)
+		return p;
+	n = strlen(v);
+	if (n > NG_MAX_OPT)
+		n = NG_MAX_OPT;
+	n16 = (uint16_t)n;
+	memcpy(p, &code, 2);
+	memcpy(p + 2, &n16, 2);
+	memcpy(p + 4, v, n);
+	memset(p + 4 + n, 0, pad4(n));
+	return p + 4 + n + pad4(n);
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+	return p + 4;
+}
+
+/* An Interface Description Block into a fresh buffer of *len bytes. */
+static uint8_t *idb_new(int32_t linktype, uint32_t snaplen, const char *name,
+			const char *descr, size_t *len)
+{
+	static const uint8_t tsresol[8] = { 9, 0, 1, 0, 9, 0, 0, 0 };
+	size_t n = 16 + opt_size(name) + opt_size(descr) + 8 + 4 + 4;
+	uint8_t *b = malloc(n), *p;
+	uint16_t lt = (uint16_t)linktype, zero = 0;
+
+	if (!b)
+		return NULL;
+	p = put32(put32(b, NG_IDB), (uint32_t)n);
+	memcpy(p, &lt, 2);
+	memcpy(p + 2, &zero, 2);
+	p = put32(p + 4, snaplen);
+	p = opt_put(p, 2, name);
+	p = opt_put(p, 3, descr);
+	memcpy(p, tsresol, 8);                 /* if_tsresol: 10^-9 */
+	p = put32(p + 8, 0);                   /* opt_endofopt */
+	put32(p, (uint32_t)n);
+	*len = n;
+	return b;
+}
+
+/* The Section Header Block and the first IDB: the file's head. */
+static uint8_t *ng_head(const struct pktsh_ng_opts *o, size_t *len)
+{
+	size_t idb_len, n = 24 + opt_size(o->comment) + opt_size(o->userappl) +
+			     opt_size(o->os) + 4 + 4;
+	uint8_t *idb = idb_new(o->linktype, o->snaplen, o->ifname, o->ifdescr, &idb_len);
+	uint8_t *b = idb ? malloc(n + idb_len) : NULL, *p;
+	uint16_t version[2] = { 1, 0 };
+	int64_t section = -1;
+
+	if (!b) {
+		free(idb);
+		return NULL;
+	}
+	p = put32(put32(put32(b, NG_SHB), (uint32_t)n), NG_BYTE_ORDER);
+	memcpy(p, version, 4);
+	memcpy(p + 4, &section, 8);
+	p = opt_put(p + 12, 1, o->comment);
+	p = opt_put(p, 3, o->os);               /* shb_os */
+	p = opt_put(p, 4, o->userappl);         /* shb_userappl */
+	p = put32(p, 0);
+	put32(p, (uint32_t)n);
+	memcpy(b + n, idb, idb_len);
+	free(idb);
+	*len = n + idb_len;
+	return b;
+}
+
+static int add_snaplen(struct pktsh_writer *w, uint32_t snaplen, struct pktsh_err *err)
+{
+	uint32_t *s;
+
+	if (w->nifaces >= NG_MAX_IFACES) {
+		pktsh_err_set(err, ENOSPC, "'%s': more than %d interfaces", w->path,
+			      NG_MAX_IFACES);
+		return -1;
+	}
+	s = realloc(w->ifsnap, (w->nifaces + 1) * sizeof(*s));
+	if (!s) {
+		pktsh_err_set(err, ENOMEM, "out of memory");
+		return -1;
+	}
+	w->ifsnap = s;
+	s[w->nifaces++] = snaplen;
+	return 0;
+}
+
+int pktsh_writer_open_ng(struct pktsh_writer **out, const char *path,
+			 const struct pktsh_ng_opts *o, struct pktsh_err *err)
+{
+	struct pktsh_writer *w;
+	uint8_t *head;
+	size_t len;
+
+	*out = NULL;
+	if (bad_params(o->linktype, o->snaplen, err))
+		return -1;
+	if (!(head = ng_head(o, &len))) {
+		pktsh_err_set(err, ENOMEM, "out of memory");
+		return -1;
+	}
+	w = writer_new(path, head, len, 1, err);
+	free(head);
+	if (!w)
+		return -1;
+	w->ng = 1;
+	w->ifsnap[0] = o->snaplen;
+	w->nifaces = 1;
+	link_writer(w);
+	*out = w;
+	return 0;
+}
+
+int pktsh_writer_add_iface(struct pktsh_writer *w, int32_t linktype,
+			   uint32_t snaplen, const char *name, const char *descr,
+			   uint32_t *id, struct pktsh_err *err)
+{
+	struct part v[1];
+	uint8_t *idb;
+	size_t len;
+	int rc;
+
+	if (!w->ng) {
+		pktsh_err_set(err, EINVAL, "'%s' is a pcap file: one link type only", w->path);
+		return -1;
+	}
+	if (bad_params(linktype, snaplen, err))
+		return -1;
+	if (!(idb = idb_new(linktype, snaplen, name, descr, &len))) {
+		pktsh_err_set(err, ENOMEM, "out of memory");
+		return -1;
+	}
+	v[0].p = idb;
+	v[0].n = len;
+	rc = add_snaplen(w, snaplen, err) || append(w, v, 1, err) ||
+	     (w->per_packet && flush(w, err));
+	free(idb);
+	if (rc)
+		return -1;
+	*id = w->nifaces - 1;
+	return 0;
+}
+
+static int write_pcap(struct pktsh_writer *w, const uint8_t *data,
+		      uint32_t caplen, uint32_t len, int64_t ts,
+		      struct pktsh_err *err)
 {
 	struct pcap_record_header r;
-	size_t need;
+	struct part v[2];
 
 	if (caplen > w->snaplen)
 		caplen = w->snaplen;
 	if (len < caplen)
 		len = caplen;
-	need = sizeof(r) + caplen;
 	r.sec = (uint32_t)(ts / 1000000000);
 	r.nsec = (uint32_t)(ts % 1000000000);
 	r.caplen = caplen;
 	r.len = len;
-	if (need > WRITER_BUF) {
-		if (write_big(w, &r, data, err))
+	v[0].p = &r;
+	v[0].n = sizeof(r);
+	v[1].p = data;
+	v[1].n = caplen;
+	return append(w, v, 2, err);
+}
+
+/* The comment option of an Enhanced Packet Block: its parts (none when
+ * there is no comment), how many, and in *bytes their length. */
+static int comment_parts(struct part *v, uint16_t *hdr, const char *comment,
+			 size_t *bytes)
+{
+	static const uint32_t end_of_opts;
+	size_t n;
+
+	*bytes = 0;
+	if (!comment || !*comment)
+		return 0;
+	n = strlen(comment);
+	if (n > NG_MAX_OPT)
+		n = NG_MAX_OPT;
+	hdr[0] = 1;                       /* opt_comment */
+	hdr[1] = (uint16_t)n;
+	v[0] = (struct part){ hdr, 4 };
+	v[1] = (struct part){ comment, n };
+	v[2] = (struct part){ zeros, pad4(n) };
+	v[3] = (struct part){ &end_of_opts, 4 };
+	*bytes = 4 + n + pad4(n) + 4;
+	return 4;
+}
+
+int pktsh_writer_write_ng(struct pktsh_writer *w, uint32_t iface,
+			  const uint8_t *data, uint32_t caplen, uint32_t len,
+			  int64_t ts, const char *comment, struct pktsh_err *err)
+{
+	uint32_t h[7], total;
+	uint16_t opt[2];
+	struct part v[8];
+	size_t optlen;
+	int n;
+
+	if (!w->ng) {
+		if (iface != 0 || comment) {
+			pktsh_err_set(err, EINVAL, "'%s' is a pcap file: no interfaces "
+				      "or comments (pcapng has them)", w->path);
 			return -1;
-	} else {
-		if (w->used + need > WRITER_BUF && flush(w, err))
+		}
+		if (write_pcap(w, data, caplen, len, ts, err))
 			return -1;
-		memcpy(w->buf + w->used, &r, sizeof(r));
-		memcpy(w->buf + w->used + sizeof(r), data, caplen);
-		/* the record is whole from here on */
-		__atomic_store_n(&w->used, w->used + need, __ATOMIC_RELEASE);
-		if (!w->per_packet && !unflushed_since)
-			unflushed_since = mono_coarse();
+		w->packets++;
+		return w->per_packet ? flush(w, err) : 0;
 	}
+	if (iface >= w->nifaces) {
+		pktsh_err_set(err, EINVAL, "'%s' has no interface %u", w->path, iface);
+		return -1;
+	}
+	if (caplen > w->ifsnap[iface])
+		caplen = w->ifsnap[iface];
+	if (len < caplen)
+		len = caplen;
+	n = 3 + comment_parts(v + 3, opt, comment, &optlen);
+	total = (uint32_t)(sizeof(h) + caplen + pad4(caplen) + optlen + 4);
+	h[0] = NG_EPB;
+	h[1] = total;
+	h[2] = iface;
+	h[3] = (uint32_t)((uint64_t)ts >> 32);
+	h[4] = (uint32_t)(uint64_t)ts;
+	h[5] = caplen;
+	h[6] = len;
+	v[0] = (struct part){ h, sizeof(h) };
+	v[1] = (struct part){ data, caplen };
+	v[2] = (struct part){ zeros, pad4(caplen) };
+	v[n++] = (struct part){ &total, 4 };
+	if (append(w, v, n, err))
+		return -1;
 	w->packets++;
 	return w->per_packet ? flush(w, err) : 0;
 }
@@ -295,6 +609,19 @@ int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 int pktsh_writer_per_packet(struct pktsh_writer *w, int32_t on)
 {
 	w->per_packet = on != 0;
+	return 0;
+}
+
+int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
+		       uint32_t caplen, uint32_t len, int64_t ts,
+		       struct pktsh_err *err)
+{
+	return pktsh_writer_write_ng(w, 0, data, caplen, len, ts, NULL, err);
+}
+
+int pktsh_writer_size(const struct pktsh_writer *w, uint64_t *bytes)
+{
+	*bytes = w->bytes;
 	return 0;
 }
 
@@ -358,9 +685,8 @@ int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err)
 			      strerror(errno));
 		rc = -1;
 	}
-	free(w->buf);
-	free(w->path);
-	free(w);
+	w->fd = -1;
+	writer_free(w);
 	return rc;
 }
 

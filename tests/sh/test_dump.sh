@@ -8,7 +8,7 @@ out=$(dump $P/dnscap__dns.pcap 2>"$TMP/err")
 expect_eq "one line per packet" "$(echo "$out" | wc -l)" 133
 expect_eq "summary on stderr" "$(cat "$TMP/err")" "133 packets"
 expect_eq "first line" "$(echo "$out" | head -1)" \
-  "15:23:01.075993 IP 172.17.0.10.53199 > 8.8.8.8.53: UDP, length 28"
+  "15:23:01.075993 IP 172.17.0.10.53199 > 8.8.8.8.53: 59311+ A? google.com. (28)"
 out=$(dump $P/dnscap__dns.pcap udp port 53 2>"$TMP/err")
 expect_eq "filter words are joined" "$(echo "$out" | wc -l)" 82
 expect_eq "filter summary" "$(cat "$TMP/err")" "82 packets, 133 read, 51 filtered out"
@@ -17,7 +17,7 @@ expect_eq "-c stops early" "$(dump -c 3 -q $P/dnscap__dns.pcap | wc -l)" 3
 out=$(dump -v -c 1 $P/dnscap__vlan11.pcap 2>/dev/null)
 expect_match "-v prints the layers" "$(echo "$out" | tr '\n' ' ')" "Ethernet.*802.1Q|Ethernet.*[Vv][Ll][Aa][Nn].*Internet Protocol Version 4.*User Datagram Protocol"
 out=$(dump -x -c 1 $P/tcpdump__dns_udp.pcap 2>/dev/null)
-expect_match "-x prints hex" "$(echo "$out" | sed -n 2p)" "^0000  00 11 22 33 44 66"
+expect_match "-x prints hex as tcpdump -x" "$(echo "$out" | sed -n 2p)" "^	0x0000:  4500 0054 59cd 0000 4011 94ae c0a8 010b$"
 
 # --json: every line parses and carries the promised keys.
 dump --json $P/dnscap__vlan11.pcap >"$TMP/j" 2>/dev/null

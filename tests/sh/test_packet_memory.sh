@@ -58,7 +58,7 @@ expect_match "inner: the ICMP error's quoted datagram survives its source" \
 out=$(printf '%s\n' "f = open('$P/dnscap__dns.pcap', {batch = 8})" "first = f:next().pkt[0]" \
   "first" "f:next()" "f:next()" "first" "first:udp()" | "$PKTSH" 2>&1)
 expect_eq "REPL: first = f:next().pkt[0]; f:next(); f:next(); first -> the error" \
-  "$(printf '%s' "$out" | grep -c "$STALE") $(printf '%s' "$out" | grep -c 'UDP, length')" "2 1"
+  "$(printf '%s' "$out" | grep -c "$STALE") $(printf '%s' "$out" | grep -c 'google.com. (28)')" "2 1"
 
 # --- the guard-page mode works ---------------------------------------------
 # A deliberately broken read, one byte past caplen, in a child: it must die

@@ -13,7 +13,7 @@ if make -s install DESTDIR="$TMP/root" PREFIX=/opt/pk >"$TMP/install.log" 2>&1; 
   mkdir -p "$TMP/elsewhere"
   out=$(cd "$TMP/elsewhere" && "$BIN" dump.lua -c 1 "$P" 2>&1); rc=$?
   expect_eq "installed: pktsh dump.lua from another directory: exit 0" "$rc" 0
-  expect_match "... and dump.lua ran" "$out" "^15:23:01\.075993 IP 172\.17\.0\.10\.53199 > 8\.8\.8\.8\.53: UDP"
+  expect_match "... and dump.lua ran" "$out" "^15:23:01\.075993 IP 172\.17\.0\.10\.53199 > 8\.8\.8\.8\.53: 59311\+ A\? google\.com\. \(28\)"
   out=$(cd "$TMP/elsewhere" && "$BIN" count.lua --json "$P" 2>/dev/null)
   expect_match "installed: count.lua (a script that is a module) too" "$out" '"packets":133,'
 else

@@ -120,4 +120,57 @@ T.test("a forgotten writer is flushed by the collector", function()
   os.remove(out)
 end)
 
+-- pcapng: the section's comment, interface blocks (named, one per link
+-- type, added on demand), packet comments; read by tshark and by pktsh.
+if have("tshark") then
+  T.test("pcapng: interface blocks and comments (tshark)", function()
+    local out = os.tmpname()
+    local w = assert(pktsh.pcap_writer(out, {format = "pcapng", linktype = "EN10MB",
+      comment = "section note", ifname = "veth-a", ifdescr = "uplink"}))
+    local src = assert(pktsh.open(P .. "dnscap__dns.pcap"))
+    local first = src:next().pkt[0]
+    assert(w:write(first, {comment = "the first one"}))
+    local raw = string.char(0x45) .. string.rep("\0", 27)
+    assert(w:write(raw, 1500000000123456789ULL, nil, {interface = assert(w:add_interface{linktype = "RAW", name = "tun0"})}))
+    assert(w:write(string.char(0x45) .. string.rep("\0", 19), 1500000001000000000))  -- no interface: EN10MB's
+    T.eq(w:count(), 3, "count")
+    assert(w:close())
+    src:close()
+    local rows = sh("tshark -r " .. out .. " -T fields -E separator=, -e frame.interface_id" ..
+      " -e frame.interface_name -e frame.encap_type -e frame.comment -e frame.time_epoch")
+    T.eq(rows, "0,veth-a,1,the first one,1476976981.075993000\n" ..
+               "1,tun0,7,,1500000000.123456789\n" ..
+               "0,veth-a,1,,1500000001.000000000\n", "tshark's view")
+    T.ok(sh("capinfos " .. out):find("Capture comment:%s+section note"), "section comment")
+    T.ok(sh("tshark -r " .. out .. " -T fields -e frame.interface_description -c1"):find("uplink"), "description")
+    os.remove(out)
+  end)
+
+  -- Two interfaces of one link type: tcpdump and pktsh read both (libpcap,
+  -- and so pktsh, refuse interfaces of different link types in one file).
+  T.test("pcapng: two Ethernet interfaces, read by tcpdump and pktsh", function()
+    local out = os.tmpname()
+    local w = assert(pktsh.pcap_writer(out, {format = "pcapng", ifname = "eth0"}))
+    local eth1 = assert(w:add_interface{linktype = "EN10MB", name = "eth1"})
+    local src = assert(pktsh.open(P .. "dnscap__dns.pcap"))
+    local i = 0
+    for p in src:packets() do
+      i = i + 1
+      assert(w:write(p, i % 2 == 0 and {interface = eth1} or nil))
+    end
+    assert(w:close())
+    T.eq(sh("tshark -r " .. out .. " -T fields -e frame.interface_name 2>/dev/null | sort | uniq -c | awk '{print $1, $2}'"),
+         "67 eth0\n66 eth1\n", "interfaces")
+    if have("tcpdump") then
+      T.eq(sh("tcpdump -nr " .. out), sh("tcpdump -nr " .. P .. "dnscap__dns.pcap"), "tcpdump")
+    end
+    local back, n = assert(pktsh.open(out)), 0
+    for _ in back:packets() do n = n + 1 end
+    T.eq(n, 133, "pktsh reads it back")
+    os.remove(out)
+  end)
+else
+  T.skip("pcapng: interface blocks and comments", "tshark not installed")
+end
+
 T.done()

@@ -19,6 +19,15 @@ function M.drop(obj)
   return obj
 end
 
+-- A script's -Z USER (scripts/dump.lua -Z): the first source opened
+-- after this gives root up for USER. true, or nil and why.
+function M.request(user)
+  if type(user) ~= "string" or C.pktsh_privs_request(user) ~= 0 then
+    return nil, string.format("no user '%s'", tostring(user))
+  end
+  return true
+end
+
 -- Whether -Z still has to drop (for what cannot be undone after it).
 function M.pending()
   return C.pktsh_privs_pending() ~= 0

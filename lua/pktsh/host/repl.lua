@@ -590,6 +590,20 @@ M.register("struct pktsh_pkt", {
 })
 
 -- Called once by repl.c; help() is a global unless the library made one.
+-- `pktsh capture.pcap [FILTER...]`, `pktsh -i IFACE [FILTER...]`: the
+-- global src opened on spec, the filter words joined as tcpdump joins
+-- them. Returns true (M.greeting, shown under the REPL's banner on a
+-- terminal, says what src is), or nil, err.
+function M.open_source(spec, ...)
+  local filter = select("#", ...) > 0 and table.concat({...}, " ") or nil
+  local src, err = require("pktsh").open(spec, {filter = filter})
+  if not src then return nil, err end
+  rawset(_G, "src", src)
+  M.greeting = string.format("src = open(%q%s)", spec,
+    filter and string.format(", {filter = %q}", filter) or "")
+  return true
+end
+
 function M.start(g)
   if rawget(g, "help") == nil then rawset(g, "help", M.help) end
 end

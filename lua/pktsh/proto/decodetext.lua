@@ -7,6 +7,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local dnstext = require "pktsh.proto.dnstext"
 local numbers = require "pktsh.proto.numbers"
 local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
 local NEW, OK = numbers.PKT.NEW, numbers.PKT.OK
@@ -21,11 +22,18 @@ local M = {}
 -- Small helpers
 
 -- HH:MM:SS.ffffff in local time, as tcpdump prints it.
-local function clock(ts)
+-- A ns time stamp as whole seconds and microseconds (truncated, usec >= 0).
+local function sec_usec(ts)
   ts = ffi.cast("int64_t", ts)
   local sec = tonumber(ts / 1000000000LL)
   local usec = tonumber((ts % 1000000000LL) / 1000LL)
   if usec < 0 then sec, usec = sec - 1, usec + 1000000 end
+  return sec, usec
+end
+M.sec_usec = sec_usec
+
+local function clock(ts)
+  local sec, usec = sec_usec(ts)
   return os.date("%H:%M:%S", sec) .. fmt(".%06d", usec)
 end
 M.clock = clock
@@ -50,15 +58,8 @@ local function mac_at(p, off)
   return addr.mac_str(mac_buf)
 end
 
--- End of the IP datagram according to its header (not bounded by caplen):
 -- tcpdump's "length" values come from the headers, not the capture.
-local function wire_end(p)
-  local off = p.l3off
-  if p.ethertype == ETH.IP4 then return off + p:u16(off + 2) end
-  local plen = p:u16(off + 4)
-  if plen == 0 then return p.l3end end
-  return off + 40 + plen
-end
+local wire_end = packet.datagram_end
 
 local tcp_flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
   {0x10, "."}, {0x20, "U"}, {0x40, "E"}, {0x80, "W"}}
@@ -114,8 +115,8 @@ local function tcp_text(p, a, b, off, wend)
   parts[#parts + 1] = fmt("win %d", t.win)
   parts[#parts + 1] = fmt("length %d", plen < 0 and 0 or plen)
   local s = endpoints(a, b, t.sport, t.dport) .. concat(parts, ", ")
-  if off + t.hlen > p.l3end then s = s .. " [|tcp]" end
-  return s
+  if off + t.hlen > p.l3end then return s .. " [|tcp]" end
+  return s .. (dnstext.packet(p) or "")
 end
 
 local function udp_text(p, a, b, off, wend)
@@ -129,6 +130,8 @@ local function udp_text(p, a, b, off, wend)
     return endpoints(a, b, sp, dp) .. "[|udp]"
   end
   local s = endpoints(a, b, u.sport, u.dport)
+  local dns = dnstext.packet(p)
+  if dns then return s .. dns end
   -- a first fragment carries only part of the datagram the length names
   if off + u.len > wend and p.fragment == FRAG.NONE then
     return s .. fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8)
@@ -354,6 +357,7 @@ end
 function M.summary(p)
   return clock(p.ts) .. " " .. body(p)
 end
+M.body = body   -- the summary without its time (pktsh.proto.lineformat)
 
 ---------------------------------------------------------------------------
 -- Hex dump: "0000  45 00 00 54 ...  E..T" (16 bytes a line).
@@ -476,6 +480,7 @@ function M.show(p)
   else
     add(t, 0, "%s", body(p))
   end
+  for _, l in ipairs(dnstext.tree(p) or {}) do t[#t + 1] = l end
   t[#t + 1] = M.hex(p)
   return concat(t, "\n")
 end

@@ -34,6 +34,8 @@
 --
 -- Full parse (tables; for pkt:dns(), printing and tests):
 --   msg, err = dns.parse(ptr_or_string, len)
+--   msg, err = dns.parse_partial(ptr_or_string, len): a message that does
+--       not parse as far as it does (err says where it stopped)
 --   msg = {id, flags, qr (bool), opcode, aa, tc, rd, ra, z, ad, cd (bools),
 --          rcode (full, with the OPT extended rcode), hrcode (header's 4 bits),
 --          qdcount, ancount, nscount, arcount, len,
@@ -439,6 +441,19 @@ function M.parse(x, len)
   return msg
 end
 
+-- The same parse, keeping what it read before a failure: msg (with the
+-- header, and the questions and records that parsed) and the reason it
+-- stopped, or nil, err when not even the header is there.
+function M.parse_partial(x, len)
+  local d
+  d, len = input(x, len)
+  charge(len)
+  local msg, err, part = parse(d, len)
+  work_used = used(len)
+  if msg then return msg end
+  return part, err
+end
+
 parse = function(d, len)
   if len < 12 then return nil, "short header" end
   local flags = be16(d, 2)
@@ -457,8 +472,8 @@ parse = function(d, len)
   local pos = 12
   for _ = 1, msg.qdcount do
     local name, a = read_name(d, len, pos, false)
-    if not name then return nil, a end
-    if a + 4 > len then return nil, "question truncated" end
+    if not name then return nil, a, msg end
+    if a + 4 > len then return nil, "question truncated", msg end
     local c = be16(d, a + 2)
     msg.questions[#msg.questions + 1] = {name = name, type = be16(d, a),
       class = c, qu = c >= 0x8000}
@@ -466,11 +481,11 @@ parse = function(d, len)
   end
   local err
   pos, err = records(d, len, pos, msg.ancount, msg.answers, msg)
-  if not pos then return nil, err end
+  if not pos then return nil, err, msg end
   pos, err = records(d, len, pos, msg.nscount, msg.authority, msg)
-  if not pos then return nil, err end
+  if not pos then return nil, err, msg end
   pos, err = records(d, len, pos, msg.arcount, msg.additional, msg)
-  if not pos then return nil, err end
+  if not pos then return nil, err, msg end
   if msg.edns then msg.rcode = msg.hrcode + msg.edns.ext_rcode * 16 end
   return msg
 end

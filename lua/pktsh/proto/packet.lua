@@ -600,6 +600,18 @@ end
 
 -- An owned packet from a Lua string. linktype defaults to Ethernet, ts
 -- (ns) to 0, wirelen to #s.
+-- The end of p's IP datagram according to its header, not bounded by
+-- the capture (tcpdump's and tshark's lengths come from the headers); a
+-- zero IPv6 payload length (a jumbogram) ends where the capture does.
+-- For the printers (decodetext, dnstext, fields); p has an IP layer.
+function M.datagram_end(p)
+  local off = p.l3off
+  if p.ethertype == ETH_IP4 then return off + p:u16(off + 2) end
+  local plen = p:u16(off + 4)
+  if plen == 0 then return p.l3end end
+  return off + 40 + plen
+end
+
 function M.from_bytes(s, linktype, ts, wirelen)
   assert(type(s) == "string", "from_bytes: string expected")
   return make(s, #s, wirelen or #s, linktype or DLT_EN10MB, ts or 0, numbers.TSRC.FILE, 0, nil)

@@ -1,0 +1,150 @@
+-- test_fields.lua - `dump.lua -T fields` against `tshark -T fields`: every
+-- field pktsh knows, on every capture in tests/pcaps, must print what
+-- tshark prints, column for column, except where NOT_COMPARED says why.
+local T = require "t"
+local pktsh = require "pktsh"
+local fields = require "pktsh.proto.fields"
+
+local DIR = "tests/pcaps/"
+
+-- Fields whose values differ on a capture, and why (prefix match).
+local NOT_COMPARED = {
+  -- tshark reassembles IP fragments: the UDP and DNS fields are on the
+  -- fragment that completes the datagram; pktsh has no reassembly in
+  -- per-packet fields (pktsh.dnsflow reassembles)
+  ["dnscap__frags.pcap"] = {"udp.", "dns."},
+  ["pcap-thread__v4_frag_order_udp.pcap"] = {"udp.", "dns."},
+  ["zeek__ipv4-fragmented-1.pcap"] = {"udp."},
+  ["zeek__ipv6-fragmented-dns.pcap"] = {"udp.", "dns."},
+  -- tshark reassembles DNS over TCP: a message split over segments, or
+  -- several in one segment; pktsh reads the one whole message a segment holds
+  ["dnscap__dnso1tcp.pcap"] = {"dns."},
+  ["dnscap__dnsotcp-many1pkt.pcap"] = {"dns."},
+  ["dnscap__dnsotcp-manyopkts.pcap"] = {"dns."},
+  -- tshark adds the types of an NSEC record's bitmap to dns.resp.type
+  ["dnscap__sll2.pcap"] = {"dns.resp.type"},
+  -- tshark dissects the datagram an ICMP error quotes (a second ip.src...)
+  ["zeek__icmp-destunreach-udp.pcap"] = {"ip.", "udp.", "dns."},
+  -- headers pktsh's decoders refuse (IHL 4; a UDP header cut by the
+  -- capture) that tshark shows in part
+  ["tcpdump__ipv4_invalid_hdr_length.pcap"] = {"ip.hdr_len"},
+  ["tcpdump__udp-length-heapoverflow.pcap"] = {"udp."},
+  -- port 8053: tshark decodes it as DNS in the merged file this test
+  -- reads (not in the capture alone); pktsh's DNS ports are 53, 5353, 5355
+  ["tcpdump__dns_udp_8053.pcap"] = {"dns."},
+  -- fuzzed names: tshark prints "<Name too long>" where pktsh.dns refuses
+  -- the message (the header fields still compare)
+  ["tcpdump__dns-badlabel.pcap"] = {"dns.qry", "dns.resp"},
+  ["tcpdump__dns_fwdptr.pcap"] = {"dns.qry", "dns.resp"},
+}
+
+local function have(tool) return os.execute("command -v " .. tool .. " >/dev/null 2>&1") == 0 end
+
+local function skipped(file, name)
+  for _, prefix in ipairs(NOT_COMPARED[file] or {}) do
+    if name:sub(1, #prefix) == prefix then return true end
+  end
+  return false
+end
+
+local captures = require("manifest").captures
+
+local function split(line, sep)
+  local t = {}
+  for v in (line .. sep):gmatch("([^" .. sep .. "]*)" .. sep) do t[#t + 1] = v end
+  return t
+end
+
+local names = {}
+for i, f in ipairs(fields.list()) do names[i] = f.name end
+
+local function tshark_rows(path)
+  local args = {}
+  for _, n in ipairs(names) do args[#args + 1] = "-e " .. n end
+  local f = io.popen("tshark -r '" .. path .. "' -T fields " .. table.concat(args, " ") .. " 2>/dev/null")
+  local rows = {}
+  for line in f:lines() do rows[#rows + 1] = split(line, "\t") end
+  f:close()
+  return rows
+end
+
+-- Our rows of every capture, in order, from one extractor (as tshark
+-- reads them merged into one file: frame numbers and times run on).
+local function our_rows(files)
+  local ex = assert(fields.extractor(names))
+  local rows = {}
+  for _, file in ipairs(files) do
+    local src = assert(pktsh.open(DIR .. file))
+    local t = {}
+    for p in src:packets() do t[#t + 1] = split(fields.format(ex:values(p), {}, #names), "\t") end
+    src:close()
+    rows[file] = t
+  end
+  return rows
+end
+
+local function short(s)
+  s = tostring(s)
+  return #s > 120 and (s:sub(1, 120) .. "...") or s
+end
+
+if have("tshark") and have("mergecap") then
+  -- One tshark run over all captures merged (tshark starts slowly).
+  local files = captures()
+  local merged = os.tmpname()
+  local paths = {}
+  for i, f in ipairs(files) do paths[i] = "'" .. DIR .. f .. "'" end
+  assert(os.execute("mergecap -a -F pcapng -w " .. merged .. " " .. table.concat(paths, " ")) == 0)
+  local theirs, ours = tshark_rows(merged), our_rows(files)
+  os.remove(merged)
+  local at = 0
+  for _, file in ipairs(files) do
+    local rows = ours[file]
+    T.test(file .. ": every field as tshark prints it", function()
+      for i, row in ipairs(rows) do
+        local want = theirs[at + i] or {}
+        for j, name in ipairs(names) do
+          if not skipped(file, name) and row[j] ~= want[j] then
+            error(string.format("packet %d %s: got %s, want %s", i, name, short(row[j]), short(want[j])))
+          end
+        end
+      end
+    end)
+    at = at + #rows
+  end
+  T.test("tshark and pktsh read as many packets", function() T.eq(at, #theirs, "rows") end)
+else
+  T.skip("fields against tshark", "tshark or mergecap is not installed")
+end
+
+T.test("-E options: separator, quote, occurrence, aggregator", function()
+  local v = {"a", {"b", "c"}, nil, "d"}
+  T.eq(fields.format(v, {}, 4), "a\tb,c\t\td", "defaults")
+  T.eq(fields.format(v, {separator = ",", quote = "d"}, 4), '"a","b,c",,"d"', "quote")
+  T.eq(fields.format(v, {occurrence = "f"}, 4), "a\tb\t\td", "first")
+  T.eq(fields.format(v, {occurrence = "l"}, 4), "a\tc\t\td", "last")
+  T.eq(fields.format(v, {aggregator = " "}, 4), "a\tb c\t\td", "aggregator")
+  local o = {}
+  T.ok(fields.option("separator=/s", o) and o.separator == " ", "/s")
+  T.ok(fields.option("header=y", o) and o.header == true, "header")
+  T.eq(select(2, fields.option("quote=x", o)), "quote must be d, s or n", "bad quote")
+  T.eq(select(2, fields.option("colour=red", o)),
+       "unknown option 'colour' (header, separator, occurrence, aggregator, quote)", "bad option")
+end)
+
+T.test("an unknown field is named", function()
+  local ex, err = fields.extractor{"ip.src", "ip.nope"}
+  T.eq(ex, nil, "extractor")
+  T.eq(err, "unknown field 'ip.nope' (dump.lua --fields lists them)", "error")
+end)
+
+T.test("the list covers what the issue names", function()
+  local set = {}
+  for _, n in ipairs(names) do set[n] = true end
+  for _, n in ipairs{"ip.src", "ip.dst", "ipv6.src", "udp.srcport", "tcp.dstport", "frame.len",
+                     "frame.time_epoch", "dns.qry.name", "dns.qry.type", "dns.flags.rcode", "dns.id"} do
+    T.ok(set[n], n)
+  end
+end)
+
+T.done()
