@@ -28,9 +28,9 @@ struct pktsh_err {
 };
 
 /* A descriptor's decode state (l2state, l3state). Receivers leave NEW;
- * the decoders in lua/pktsh/packet.lua move it to OK or BAD. A released
- * descriptor is STALE (src/batch.c): no bytes, and every decoder and
- * accessor raises an error instead of reading. */
+ * the walker (pktsh_walk, below) moves it to OK or BAD. A released
+ * descriptor is STALE (src/source/batch.c): no bytes, and every decoder
+ * and accessor raises an error instead of reading. */
 enum pktsh_pkt_state {
 	PKTSH_PKT_NEW = 0,
 	PKTSH_PKT_OK = 1,
@@ -39,11 +39,85 @@ enum pktsh_pkt_state {
 };
 
 /*
+ * The numbers C, the BPF program and Lua share, each under one name on
+ * every side: Lua reads them as ffi.C.PKTSH_* (pktsh.proto.numbers has
+ * them as tables by name), C and the BPF program by these names or by
+ * the system's, which src/contract.c ties to these (libpcap's DLT_*,
+ * the kernel's ETH_P_*, IPPROTO_*, XDP_* and bpf/xdp_rules.h).
+ * tests/unit/test_constants.lua fails where a number is spelt out again.
+ */
+
+/* pkt.linktype: the libpcap DLT_* values the decoders read. RAW_BSD is
+ * OpenBSD's DLT_RAW, RAW_LT the LINKTYPE_RAW a pcap file stores (files
+ * read without libpcap keep it). */
+enum pktsh_dlt {
+	PKTSH_DLT_NULL = 0,
+	PKTSH_DLT_EN10MB = 1,
+	PKTSH_DLT_RAW = 12,
+	PKTSH_DLT_RAW_BSD = 14,
+	PKTSH_DLT_RAW_LT = 101,
+	PKTSH_DLT_LOOP = 108,
+	PKTSH_DLT_LINUX_SLL = 113,
+	PKTSH_DLT_IPV4 = 228,
+	PKTSH_DLT_IPV6 = 229,
+	PKTSH_DLT_LINUX_SLL2 = 276
+};
+
+/* The snapshot length where none is given (libpcap's largest). */
+enum pktsh_snaplen { PKTSH_SNAPLEN_DEFAULT = 262144 };
+
+/* pkt.ethertype, and the tag protocol ids of VLAN headers. */
+enum pktsh_ethertype {
+	PKTSH_ETH_IP4 = 0x0800,
+	PKTSH_ETH_ARP = 0x0806,
+	PKTSH_ETH_VLAN = 0x8100,      /* 802.1Q */
+	PKTSH_ETH_IP6 = 0x86dd,
+	PKTSH_ETH_QINQ = 0x88a8,      /* 802.1ad */
+	PKTSH_ETH_QINQ_OLD = 0x9100   /* QinQ before 802.1ad */
+};
+
+/* A VLAN tag's id: the low 12 bits of its TCI. */
+enum pktsh_vlan { PKTSH_VLAN_ID_MASK = 0x0fff };
+
+/* pkt.l4proto, and the IPv6 extension headers the walkers step over. */
+enum pktsh_ipproto {
+	PKTSH_IPPROTO_HOPOPTS = 0,
+	PKTSH_IPPROTO_ICMP = 1,
+	PKTSH_IPPROTO_IGMP = 2,
+	PKTSH_IPPROTO_IPIP = 4,
+	PKTSH_IPPROTO_TCP = 6,
+	PKTSH_IPPROTO_UDP = 17,
+	PKTSH_IPPROTO_IPV6 = 41,
+	PKTSH_IPPROTO_ROUTING = 43,
+	PKTSH_IPPROTO_FRAGMENT = 44,
+	PKTSH_IPPROTO_GRE = 47,
+	PKTSH_IPPROTO_ESP = 50,
+	PKTSH_IPPROTO_AH = 51,
+	PKTSH_IPPROTO_ICMPV6 = 58,
+	PKTSH_IPPROTO_NONE = 59,      /* IPv6 no next header */
+	PKTSH_IPPROTO_DSTOPTS = 60,
+	PKTSH_IPPROTO_SCTP = 132,
+	PKTSH_IPPROTO_UDPLITE = 136
+};
+
+/* pkt.fragment */
+enum pktsh_frag {
+	PKTSH_FRAG_NONE = 0,
+	PKTSH_FRAG_FIRST = 1,         /* holds the transport header */
+	PKTSH_FRAG_LATER = 2          /* offset past 0: no transport header */
+};
+
+/*
  * One packet descriptor. data points into the receiver's memory and is
  * valid until the batch holding it is released. The fields after ifindex
- * are a decode cache written only by lua/pktsh/packet.lua's decoders;
- * receivers zero them. Lua sees descriptors through const pointers, so a
- * script cannot write any field.
+ * are a decode cache written only by pktsh_walk (src/proto/walk.c), which
+ * the decoders of lua/pktsh/proto/packet.lua call; receivers zero them.
+ * Lua sees descriptors through const pointers, so a script cannot write
+ * any field.
+ *
+ * The cache describes the innermost IP datagram the walker reached
+ * (through tunnels: depth says how many IP headers down it is) and the
+ * VLAN tags right after the link header.
  */
 struct pktsh_pkt {
 	const uint8_t *data;
@@ -51,20 +125,31 @@ struct pktsh_pkt {
 	uint32_t caplen;      /* bytes at data */
 	uint32_t len;         /* length on the wire */
 	uint32_t ifindex;
-	uint16_t linktype;    /* DLT_* of data */
+	uint16_t linktype;    /* enum pktsh_dlt (or another DLT_*) of data */
 	uint8_t tsrc;         /* enum pktsh_tsrc */
 	uint8_t l2state;      /* enum pktsh_pkt_state */
 	uint32_t l3off;       /* offset of the network header */
 	uint32_t l3end;       /* end of the network datagram (<= caplen) */
-	uint32_t l4off;       /* offset of the transport header */
-	uint16_t ethertype;   /* of the network header (0x0800, 0x86dd, ...) */
+	uint32_t l4off;       /* offset of the transport header, 0 if none */
+	uint32_t fragdata;    /* of a fragment: offset of its data (after the
+			       * IPv4 header or the IPv6 fragment header), else 0 */
+	uint16_t ethertype;   /* of the network header: enum pktsh_ethertype, ... */
 	uint16_t vlanid0;     /* outer and inner VLAN ids (not "vlan": pkt:vlan() is a */
 	uint16_t vlanid1;     /* method; not an array: LuaJIT lets a const struct's array be written) */
 	uint8_t nvlan;        /* tags seen (0..2 recorded) */
 	uint8_t l3state;      /* enum pktsh_pkt_state */
-	uint8_t l4proto;      /* IP protocol of the transport header */
-	uint8_t fragment;     /* 1 first fragment, 2 later fragment */
+	uint8_t l4proto;      /* IP protocol of the transport header (enum pktsh_ipproto, ...) */
+	uint8_t fragment;     /* enum pktsh_frag */
+	uint8_t depth;        /* IP headers from the outside down to l3off's: 1
+			       * plain, 2 or more inside tunnels, 0 no IP */
 };
+
+/* The walker (src/proto/walk.c): fills p's decode cache from its bytes
+ * and returns l3state (OK when an IP header was found), or STALE for a
+ * released descriptor, which it leaves alone. Walking again changes
+ * nothing; the decoders call it once per packet, the DNS scan for every
+ * packet it looks at. */
+int pktsh_walk(const struct pktsh_pkt *p);
 
 /* count packets at pkt[0 .. count-1]. Released (by the source's next
  * batch, its release or its close), count is 0 and the descriptors are
@@ -295,14 +380,13 @@ struct pktsh_dns_scan {
 	uint32_t stop;
 	uint32_t udp;            /* messages it made, in all */
 };
-/* Scans pkts[i..n) from i: Ethernet (VLAN tags allowed) with IPv4 that
- * is not a fragment or IPv6 without extension headers. A UDP packet with
- * a port in ports (a bit per port, 8192 bytes: small enough to stay in
- * cache) and a payload becomes a message; other
- * packets dnsflow would pass over are passed over; it returns the index
- * of the first packet it leaves (TCP on a DNS port, fragments, other
- * link types, extension headers, malformed IP), or where msgs or the
- * arena filled up, or n. */
+/* Scans pkts[i..n) from i, each packet walked by pktsh_walk (unless it
+ * was already). A UDP packet that is not a fragment, with a port in ports
+ * (a bit per port, 8192 bytes: small enough to stay in cache) and a
+ * payload becomes a message; other packets dnsflow would pass over are
+ * passed over; it returns the index of the first packet it leaves (TCP
+ * on a DNS port, UDP fragments), walked, or where msgs or the arena
+ * filled up, or n. */
 uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 			const uint8_t *ports, struct pktsh_dns_scan *s);
 /* Appends the message at msg (len bytes) to s as the scan does, for the

@@ -532,27 +532,20 @@ function M.new(opts)
 
   local function fragment(p, d, ts, ipver, emit)
     local l3, stop = p.l3off, p.l3end
-    local off, last, dstart
+    local off, last
+    -- the walker left where the fragment's data starts (after the IPv4
+    -- header, or after the IPv6 fragment header)
+    local dstart = p.fragdata
     if ipver == 4 then
       local fo = be16(d, l3 + 6)
       off, last = band(fo, 0x1fff) * 8, band(fo, 0x2000) == 0
-      dstart = l3 + band(d[l3], 15) * 4
       fcopy(kbuf, d + l3 + 12, 8)
       fcopy(kbuf + 8, d + l3 + 4, 2)
       kbuf[10] = d[l3 + 9]
     else
-      -- find the fragment header again (packet.lua does not keep its offset)
-      local nh, o = d[l3 + 6], l3 + 40
-      for _ = 1, 16 do
-        if nh == 44 or o + 8 > stop then break end
-        if nh == 0 or nh == 43 or nh == 60 then nh, o = d[o], o + (d[o + 1] + 1) * 8
-        elseif nh == 51 then nh, o = d[o], o + (d[o + 1] + 2) * 4
-        else return 0 end
-      end
-      if nh ~= 44 or o + 8 > stop then return 0 end
+      local o = dstart - 8              -- the fragment header
       local fo = be16(d, o + 2)
       off, last = band(fo, 0xfff8), band(fo, 1) == 0
-      dstart = o + 8
       fcopy(kbuf, d + l3 + 8, 32)
       fcopy(kbuf + 32, d + o + 4, 4)
       kbuf[36] = d[o]
