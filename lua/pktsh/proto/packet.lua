@@ -232,20 +232,72 @@ local function l3_cold(p)
 end
 
 ---------------------------------------------------------------------------
--- Decoders (methods of the packet metatype).
+-- Layers. The cache describes the innermost IP datagram (pkt.depth IP
+-- headers down: 1 without tunnels), so pkt:ip(), pkt:udp(), pkt:ports()...
+-- see through tunnels. An optional index picks another IP header: 1 the
+-- outermost, 2 the next, -1 the innermost (the default), -2 the one
+-- around it. The walker fills a scratch descriptor's cache for that header
+-- (pktsh_walk_at); views point into the packet's bytes, never into the
+-- scratch, so it is reused by every call.
+
+local scratch = ffi.new("struct pktsh_pkt[1]")
+local walk_at = C.pktsh_walk_at
+
+local function at(p, i)
+  if type(i) ~= "number" then
+    error("bad IP layer '" .. tostring(i) .. "' (1 the outermost, -1 the innermost)", 3)
+  end
+  local r = walk_at(p, i, scratch)
+  if r == STALE then stale() end
+  if r ~= OK then return nil end
+  return scratch[0]
+end
+
+-- Every header a walk passes after the link header (struct pktsh_layer:
+-- off, len, end, kind, next, sub), for the text and pkt:tunnels().
+local MAX_HEADERS = C.PKTSH_WALK_MAX_HEADERS
+local lay = ffi.new("struct pktsh_layer[?]", MAX_HEADERS)
+local function layers(p)
+  local n = C.pktsh_walk_layers(p, lay, MAX_HEADERS)
+  if n < 0 then stale() end
+  return n, lay
+end
+M.layers = layers
+M.LAYER = {}
+for _, k in ipairs{"VLAN", "PPPOE", "MPLS", "IP4", "IP6", "IP6EXT", "GRE", "ERSPAN",
+                   "PPP", "UDP", "VXLAN", "GENEVE", "ETH"} do
+  M.LAYER[k] = C["PKTSH_LAYER_" .. k]
+end
+
+---------------------------------------------------------------------------
+-- Decoders (methods of the packet metatype). i: the IP layer (above).
 
 local P = {}   -- packet methods
 M.methods = P
 
-function P.eth(p)
-  if p.linktype ~= 1 or p.caplen < 14 then
-    if p.l2state == STALE then stale() end
-    return nil
+-- The Ethernet header: 1 (the default) the link's, 2 the first one inside
+-- a tunnel (VXLAN, GRE bridging, ERSPAN...), and so on.
+function P.eth(p, i)
+  local link = p.linktype == 1 and p.caplen >= 14
+  if i == nil or i == 1 then
+    if not link then
+      if p.l2state == STALE then stale() end
+      return nil
+    end
+    return cast(eth_p, p.data)
   end
-  return cast(eth_p, p.data)
+  local k = link and 1 or 0
+  local n = layers(p)
+  for j = 0, n - 1 do
+    if lay[j].kind == C.PKTSH_LAYER_ETH then
+      k = k + 1
+      if k == i then return cast(eth_p, p.data + lay[j].off) end
+    end
+  end
+  return nil
 end
 
--- The i-th VLAN tag (1 = outer, the default), or nil.
+-- The i-th VLAN tag after the link header (1 = outer, the default), or nil.
 function P.vlan(p, i)
   if p.l2state ~= OK and p.l2state ~= BAD then decode_l2(p) end
   i = i or 1
@@ -265,27 +317,31 @@ function P.vlan_id(p, i)
   return i == 1 and p.vlanid0 or p.vlanid1
 end
 
-function P.ip4(p)
+function P.ip4(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype ~= ETH_IP4 then return nil end
   return cast(ip4_p, p.data + p.l3off)
 end
 
-function P.ip6(p)
+function P.ip6(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype ~= ETH_IP6 then return nil end
   return cast(ip6_p, p.data + p.l3off)
 end
 
 -- IPv4 or IPv6 header view (check h.version, or pkt.ethertype).
-function P.ip(p)
+function P.ip(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype == ETH_IP4 then return cast(ip4_p, p.data + p.l3off) end
   return cast(ip6_p, p.data + p.l3off)
 end
 
 -- Transport protocol number (after IPv6 extension headers), or nil.
-function P.proto(p)
+function P.proto(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   return p.l4proto
 end
@@ -300,25 +356,29 @@ local function l4(p, proto, need)
   return off
 end
 
-function P.tcp(p)
+function P.tcp(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   local off = l4(p, 6, 20)
   if not off or p.data[off + 12] < 0x50 then return nil end  -- data offset < 5
   return cast(tcp_p, p.data + off)
 end
 
-function P.udp(p)
+function P.udp(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   local off = l4(p, 17, 8)
   if not off or bor(lshift(p.data[off + 4], 8), p.data[off + 4 + 1]) < 8 then return nil end
   return cast(udp_p, p.data + off)
 end
 
-function P.icmp(p)
+function P.icmp(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   local off = l4(p, 1, 8)
   if not off or p.ethertype ~= ETH_IP4 then return nil end
   return cast(icmp_p, p.data + off)
 end
 
-function P.icmp6(p)
+function P.icmp6(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   local off = l4(p, 58, 8)
   if not off or p.ethertype ~= ETH_IP6 then return nil end
   return cast(icmp_p, p.data + off)
@@ -327,7 +387,8 @@ end
 -- Offset and length of the transport payload, or nil. UDP honours its
 -- length field, TCP its data offset; both stay inside the IP datagram and
 -- the captured bytes (l3end is the smaller of the two).
-function P.payload(p)
+function P.payload(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto, off, stop = p.l4proto, p.l4off, p.l3end
   if off == 0 then return nil end
@@ -349,7 +410,8 @@ function P.payload(p)
 end
 
 -- Source and destination ports of TCP or UDP, or nil (no allocation).
-function P.ports(p)
+function P.ports(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto = p.l4proto
   if proto ~= 6 and proto ~= 17 then return nil end
@@ -461,6 +523,90 @@ function P.inner(p)
 end
 
 ---------------------------------------------------------------------------
+-- Tunnels: what carries the innermost datagram, outside in.
+
+local L = M.LAYER
+
+-- The addresses of the IP header a layer record describes, as text.
+-- (A record of a whole header: the walker lists an IP header it could
+-- not read with len 0.)
+local function ip_addrs(p, r)
+  if r.kind == L.IP4 then
+    return addr.text(p.data + r.off + 12, 4), addr.text(p.data + r.off + 16, 4)
+  end
+  return addr.text(p.data + r.off + 8, 16), addr.text(p.data + r.off + 24, 16)
+end
+
+local ipip_names = {[4] = {[4] = "4in4", [6] = "6in4"}, [6] = {[4] = "4in6", [6] = "6in6"}}
+
+-- One entry per encapsulation, outside in: {type = "pppoe", session},
+-- {type = "mpls", labels = {...}}, {type = "4in4"|"6in4"|"4in6"|"6in6",
+-- src, dst}, {type = "gre", src, dst, version, key, seq, call},
+-- {type = "erspan", version, session}, {type = "vxlan"|"geneve", src,
+-- dst, sport, dport, vni}. src and dst are the outer IP header's (the
+-- tunnel's endpoints); VLAN tags are pkt:vlan()'s. Empty without any.
+function P.tunnels(p)
+  local n = layers(p)
+  local t, outer, mpls = {}, nil, nil
+  local u16, u32 = P.u16, P.u32
+  for j = 0, n - 1 do
+    local r = lay[j]
+    local k, off = r.kind, r.off
+    if k ~= L.MPLS then mpls = nil end
+    if k == L.PPPOE then
+      t[#t + 1] = {type = "pppoe", session = u16(p, off + 2)}
+    elseif k == L.MPLS then
+      if not mpls then mpls = {type = "mpls", labels = {}}; t[#t + 1] = mpls end
+      mpls.labels[#mpls.labels + 1] = rshift(u32(p, off), 12)
+    elseif (k == L.IP4 or k == L.IP6) and r.len == 0 then
+      outer = nil
+    elseif k == L.IP4 or k == L.IP6 then
+      if outer then            -- an IP header right inside another: IP-in-IP
+        local src, dst = ip_addrs(p, outer)
+        local v_in, v_out = k == L.IP4 and 4 or 6, outer.kind == L.IP4 and 4 or 6
+        t[#t + 1] = {type = ipip_names[v_out][v_in], src = src, dst = dst}
+      end
+      outer = r
+    elseif k == L.GRE and outer then
+      local src, dst = ip_addrs(p, outer)
+      local flags, e = u16(p, off), {type = "gre", src = src, dst = dst, version = r.sub}
+      local o = off + 4
+      if r.sub == 1 then
+        e.call = u16(p, off + 6)
+        o = off + 8
+      elseif band(flags, C.PKTSH_GRE_CSUM) ~= 0 then
+        o = o + 4
+      end
+      if r.sub == 0 and band(flags, C.PKTSH_GRE_KEY) ~= 0 then e.key = u32(p, o); o = o + 4 end
+      if band(flags, C.PKTSH_GRE_SEQ) ~= 0 then e.seq = u32(p, o) end
+      t[#t + 1] = e
+    elseif k == L.ERSPAN then
+      local e = {type = "erspan", version = r.sub}
+      if r.sub > 1 then e.session = band(u16(p, off + 2), 0x3ff) end
+      t[#t + 1] = e
+    elseif (k == L.VXLAN or k == L.GENEVE) and outer then
+      local src, dst = ip_addrs(p, outer)
+      local u = lay[j - 1]
+      t[#t + 1] = {type = k == L.VXLAN and "vxlan" or "geneve", src = src, dst = dst,
+                   sport = u16(p, u.off), dport = u16(p, u.off + 2),
+                   vni = rshift(u32(p, off + 4), 8)}
+    end
+    if k ~= L.IP4 and k ~= L.IP6 and k ~= L.IP6EXT and k ~= L.UDP then outer = nil end
+  end
+  return t
+end
+
+-- pkt.truncated: true when an IP header's length claims more bytes than
+-- were captured (a snaplen, or a frame cut before capture, or captured
+-- before segmentation): what is present is decoded.
+local props = {
+  truncated = function(p)
+    if p.l3state ~= OK and p.l3state ~= BAD then decode_l3(p) end
+    return p.trunc ~= 0
+  end,
+}
+
+---------------------------------------------------------------------------
 -- Text (pktsh.decodetext is loaded on first use, so the hot path and
 -- module start-up do not pay for it).
 
@@ -476,8 +622,16 @@ function P.hex(p, off, n) live(p); return T().hex(p, off, n) end
 -- pkt:dns(): a stub until pktsh.dns loads and installs the real method.
 function P.dns(p, ...) return require("pktsh.proto.dns").packet_dns(p, ...) end
 
+-- Methods first, then the computed fields (pkt.truncated); the JIT
+-- resolves a constant key's lookup once per trace.
 ffi.metatype(pkt_t, {
-  __index = P,
+  __index = function(p, k)
+    local m = P[k]
+    if m ~= nil then return m end
+    local g = props[k]
+    if g then return g(p) end
+    return nil
+  end,
   __tostring = function(p) live(p); return T().summary(p) end,
 })
 
