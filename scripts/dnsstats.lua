@@ -38,6 +38,9 @@ options:
   --capacity M   counters per top-k table (default 10000); counts are
                  exact until more distinct keys than that are seen, then
                  over by at most n/M (each row shows its bound)
+  --no-tunnels   count only DNS that is not inside a tunnel (IP in IP,
+                 GRE, ERSPAN, VXLAN, Geneve); by default DNS is counted
+                 wherever it is (also inside PPPoE, MPLS, VLAN tags)
   --json         print one JSON object at the end instead of the tables
   --ascii        ASCII bars
   -h, --help     show this help
@@ -74,6 +77,7 @@ local function parse_args(argv)
     ["--duration"] = {"duration", "number", 0.001}, ["--timeout"] = {"timeout", "number", 0.001},
     ["--capacity"] = {"capacity", "whole", 1}, ["-j"] = {"workers", "whole", 1},
     ["--json"] = {"json"}, ["--ascii"] = {"ascii"}, ["--ports"] = {"ports", port_list},
+    ["--no-tunnels"] = {"no_tunnels"},
   }, {top = 10, ports = {53}, timeout = 5, capacity = 10000})
   o.capacity = math.max(o.capacity, o.top)
   return o
@@ -161,7 +165,7 @@ end
 -- queued (call it before reading st), and one to finish.
 local function counter(o, st)
   local name_text = pktsh.dns.name_text
-  local fe = pktsh.dnsflow.new{ports = o.ports}
+  local fe = pktsh.dnsflow.new{ports = o.ports, outer_only = o.no_tunnels}
   local qtypes, rcodes, transport, ipv = st.qtypes, st.rcodes, st.transport, st.ip
   -- names and clients, counted in C; st.qnames and st.clients are made
   -- from them by publish()
@@ -176,6 +180,7 @@ local function counter(o, st)
   -- the queue's fill: scan.nmsgs messages, scan.used bytes of names
   local scan = ffi.new("struct pktsh_dns_scan")
   scan.msgs, scan.cap, scan.arena, scan.arena_cap = queue, QUEUE, arena, ARENA
+  scan.outer_only = o.no_tunnels and 1 or 0
   local portmap = ffi.new("uint8_t[8192]")       -- a bit per port
   for _, pt in ipairs(o.ports) do
     local byte = math.floor(pt / 8)

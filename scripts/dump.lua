@@ -18,7 +18,9 @@ options:
               printing them; "-" writes to standard output
   -c COUNT    stop after COUNT packets
   --json      print one JSON object per packet: n, ts, len, caplen, src,
-              dst, proto, sport, dport, vlan (absent fields left out)
+              dst, proto, sport, dport (the innermost IP datagram's), vlan,
+              tunnels (the encapsulations around it, outside in: pkt:tunnels()),
+              truncated (absent fields left out)
   -q          do not print the summary on standard error at the end
 
 live capture:
@@ -62,6 +64,9 @@ local function json_line(n, p)
   end
   local vlan = p:vlan_id(1)
   if vlan then f[#f + 1] = string.format('"vlan":%d', vlan) end
+  local tun = p:tunnels()
+  if #tun > 0 then f[#f + 1] = '"tunnels":' .. pktsh.json.encode(tun) end
+  if p.truncated then f[#f + 1] = '"truncated":true' end
   return "{" .. table.concat(f, ",") .. "}\n"
 end
 

@@ -441,11 +441,14 @@ struct pktsh_dns_scan {
 	uint32_t used, arena_cap;
 	uint32_t stop;
 	uint32_t udp;            /* messages it made, in all */
+	uint32_t outer_only;     /* 1: a packet whose IP datagram is inside another
+				  * (IP in IP, GRE, VXLAN, Geneve) is passed over */
 };
 /* Scans pkts[i..n) from i, each packet walked by pktsh_walk (unless it
  * was already). A UDP packet that is not a fragment, with a port in ports
  * (a bit per port, 8192 bytes: small enough to stay in cache) and a
- * payload becomes a message; other packets dnsflow would pass over are
+ * payload becomes a message (the innermost datagram's, through tunnels,
+ * unless s->outer_only); other packets dnsflow would pass over are
  * passed over; it returns the index of the first packet it leaves (TCP
  * on a DNS port, UDP fragments), walked, or where msgs or the arena
  * filled up, or n. */

@@ -34,14 +34,14 @@ static int port_listed(const uint8_t *ports, uint16_t port)
 
 /* What the scan does with p, once walked: UDP (a message at the UDP
  * header, p->l4off), SKIP or LEAVE. */
-static int locate(const struct pktsh_pkt *p, const uint8_t *ports)
+static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t outer_only)
 {
 	const uint8_t *d = p->data;
 	uint32_t l4;
 
 	if (p->l3state == PKTSH_PKT_NEW)
 		pktsh_walk(p);
-	if (p->l3state != PKTSH_PKT_OK)
+	if (p->l3state != PKTSH_PKT_OK || (outer_only && p->depth > 1))
 		return SKIP;
 	if (p->l4proto != PKTSH_IPPROTO_UDP && p->l4proto != PKTSH_IPPROTO_TCP)
 		return SKIP;
@@ -136,7 +136,7 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 		const struct pktsh_pkt *p = &pkts[i];
 		uint32_t l4, ulen, end;
 
-		switch (locate(p, ports)) {
+		switch (locate(p, ports, s->outer_only)) {
 		case SKIP:
 			continue;
 		case LEAVE:

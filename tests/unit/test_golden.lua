@@ -98,7 +98,7 @@ local function oracle_rows(row)
     else
       local f = {}
       for v in (line .. "\t"):gmatch("([^\t]*)\t") do f[#f + 1] = v end
-      rows[#rows + 1] = {frame = tonumber(f[1]), ip = f[2], ip6 = f[3]}
+      rows[#rows + 1] = {frame = tonumber(f[1]), ip = f[2], ip6 = f[3], protos = f[12] or ""}
     end
   end
   return rows
@@ -139,7 +139,15 @@ local function check_oracle(row, pkts)
     -- An ICMP error quoting a DNS datagram: tshark lists the outer and the
     -- quoted source. We do not count quoted DNS as a DNS frame; instead the
     -- quoted source must be what icmp:inner() decodes.
-    if outer then quoted[r.frame] = inner else want[#want + 1] = a end
+    if outer and r.protos:find("icmp", 1, true) then
+      quoted[r.frame] = inner
+    else
+      -- through tunnels tshark lists every IP layer's source: the DNS
+      -- one is the innermost, of the family its protocols name last
+      local last = r.protos:match(".*:(ipv?6?):")
+      local list = last == "ipv6" and r.ip6 or (last == "ip" and r.ip) or a
+      want[#want + 1] = list:match("([^,]+)$")
+    end
   end
   local got = {}
   for i, e in ipairs(pkts) do
@@ -180,8 +188,11 @@ local function tcpdump_lines(path)
   local f = io.popen("TZ=UTC tcpdump -n -r '" .. path .. "' 2>/dev/null")
   local t = {}
   for line in f:lines() do
-    -- hex continuation lines of a packet tcpdump could not decode
-    if not line:match("^%s") then t[#t + 1] = line end
+    -- hex continuation lines of a packet tcpdump could not decode are
+    -- left out; a tunnel's inner frame (VXLAN) goes on the next line,
+    -- without a time: it belongs to the packet above
+    if line:match("^%d%d:%d%d:") or #t == 0 then t[#t + 1] = line
+    elseif not line:match("^%s") then t[#t] = t[#t] .. " " .. line end
   end
   f:close()
   return t

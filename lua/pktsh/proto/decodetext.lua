@@ -319,8 +319,46 @@ local link_names = {[0] = "NULL", [1] = "ether", [12] = "raw", [101] = "raw", [1
 
 local function vlan_prefix(p)
   local t = {}
-  for i = 1, math.min(p.nvlan, 2) do t[#t + 1] = fmt("vlan %d ", p:vlan_id(i)) end
-  for _ = 3, p.nvlan do t[#t + 1] = "vlan ? " end
+  for i = 1, p.nvlan do
+    local v = p:vlan(i)
+    t[#t + 1] = v and fmt("vlan %d ", v.id) or "vlan ? "
+  end
+  return concat(t)
+end
+
+-- What carries the innermost datagram, outside in, tcpdump style: each
+-- tunnel's outer header, then a colon, then what it carries.
+local erspan_types = {"I", "II", "III"}
+local function tunnel_text(e)
+  local ip = e.src and (e.src:find(":", 1, true) and "IP6 " or "IP ") or ""
+  local ty = e.type
+  if ty == "pppoe" then return fmt("PPPoE [ses 0x%x] ", e.session) end
+  if ty == "mpls" then
+    local t = {}
+    for i, l in ipairs(e.labels) do t[i] = fmt("(label %d) ", l) end
+    return "MPLS " .. concat(t)
+  end
+  if ty == "gre" then
+    local t = {fmt("%s%s > %s: GREv%d", ip, e.src, e.dst, e.version)}
+    if e.call then t[#t + 1] = fmt("call %d", e.call) end
+    if e.key then t[#t + 1] = fmt("key=0x%x", e.key) end
+    if e.seq then t[#t + 1] = fmt("seq %d", e.seq) end
+    return concat(t, ", ") .. ": "
+  end
+  if ty == "erspan" then
+    return fmt("ERSPAN type %s%s: ", erspan_types[e.version] or "?",
+      e.session and fmt(", session %d", e.session) or "")
+  end
+  if ty == "vxlan" or ty == "geneve" then
+    return fmt("%s%s.%d > %s.%d: %s, vni %d: ", ip, e.src, e.sport, e.dst, e.dport,
+      ty == "vxlan" and "VXLAN" or "Geneve", e.vni)
+  end
+  return fmt("%s%s > %s: ", ip, e.src, e.dst)      -- IP in IP
+end
+
+local function tunnels_prefix(p)
+  local t = {}
+  for i, e in ipairs(p:tunnels()) do t[i] = tunnel_text(e) end
   return concat(t)
 end
 
@@ -340,7 +378,7 @@ local function body(p)
   elseif p.linktype == 1 and et < 0x0600 then s = fmt("802.3, length %d", p.len)
   elseif et == 0 then s = fmt("unknown network protocol, length %d", p.len)
   else s = fmt("ethertype 0x%04x, length %d", et, p.len) end
-  return vlan_prefix(p) .. s
+  return vlan_prefix(p) .. tunnels_prefix(p) .. s
 end
 
 function M.summary(p)
@@ -456,6 +494,7 @@ function M.show(p)
     p.len, p.caplen, p.linktype,
     os.date("%Y-%m-%d ", tonumber(ffi.cast("int64_t", p.ts) / 1000000000LL)) .. clock(p.ts), ({[0] = "file", "sw", "hw", "xdp"})[p.tsrc] or "?")
   show_l2(p, t)
+  for _, e in ipairs(p:tunnels()) do add(t, 0, "Tunnel: %s", (tunnel_text(e):gsub(": $", ""))) end
   if p.l2state ~= 1 then
     add(t, 0, "[link header truncated]")
   elseif p.ethertype == 0x0800 then

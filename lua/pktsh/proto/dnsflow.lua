@@ -11,6 +11,8 @@
 --     max_flows = 10000,     -- TCP flows tracked at once
 --     max_frags = 1000,      -- fragmented datagrams being reassembled at once
 --     max_buffer = 32 << 20, -- bytes held in all (TCP data + fragments)
+--     outer_only = false,    -- true: DNS inside a tunnel (an IP datagram in
+--                            -- another: IP in IP, GRE, VXLAN...) is passed over
 --   }
 --   n = fe:feed(pkt, emit)   -- calls emit(ptr, len, meta, pkt) for each complete
 --                            -- DNS message this packet completes; returns n
@@ -187,6 +189,8 @@ function M.new(opts)
     if not pt or pt < 0 or pt > 65535 then error("dnsflow.new: bad port " .. tostring(pt), 2) end
     portmap[pt] = 1
   end
+  -- outer_only: DNS inside a tunnel (an IP datagram in another) is not seen
+  local max_depth = opts.outer_only and 1 or math.huge
   local tcp_timeout = (opts.tcp_timeout or 60) * 1e9
   local frag_timeout = (opts.frag_timeout or 30) * 1e9
   local max_flows = opts.max_flows or 10000
@@ -632,7 +636,7 @@ function M.new(opts)
 
   local function feed(_, p, emit)
     if p.l3state == 0 then decode_l3(p) end
-    if p.l3state ~= 1 then return 0 end
+    if p.l3state ~= 1 or p.depth > max_depth then return 0 end
     local proto = p.l4proto
     if proto ~= 17 and proto ~= 6 then return 0 end
     local ts = tonumber(p.ts)
