@@ -61,7 +61,7 @@ LUA
            ndpi__dns-google-nsid tcpdump__dns-badvers tcpdump__dns-uri tcpdump__dns_tcp \
            tcpdump__dns_udp tcpdump__dns_udp_2 tcpdump__dns_udp_8053 tcpdump__dnssec \
            tcpdump__edns-opts zeek__ipv6-fragmented-dns zeek__pcapng-multi-interface \
-           zeek__icmp-destunreach-udp; do
+           zeek__icmp-destunreach-udp gen__dns-tcp-gap; do
     pcap=$(ls $P/$f.pcap* 2>/dev/null | head -1)
     ports=53; [ $f = tcpdump__dns_udp_8053 ] && ports=53,8053
     want=$(python3 "$TMP/oracle.py" $P/oracle/$f.dns.tsv)
@@ -77,8 +77,8 @@ LUA
   # Encapsulations (issue 12): DNS inside PPPoE, MPLS, VLAN stacks and
   # tunnels is counted as tshark decodes it (the C scan's path), and
   # --no-tunnels counts only DNS outside IP-in-IP, GRE, VXLAN and Geneve.
-  for pcap in $P/gen__*.pcap; do
-    f=$(basename "$pcap" .pcap)
+  for f in $(awk -F'\t' '$14 ~ /tunnel/ { sub(/\.pcap$/, "", $1); print $1 }' $P/MANIFEST.tsv); do
+    pcap=$P/$f.pcap
     want=$(python3 "$TMP/oracle.py" $P/oracle/$f.dns.tsv)
     got=$(ds --json "$pcap" 2>"$TMP/err" | "$PKTSH" "$TMP/got.lua" 2>&1)
     got=$(printf '%s' "$got" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))' 2>&1)

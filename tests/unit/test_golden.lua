@@ -174,6 +174,8 @@ end
 -- tcpdump: "IP a.p > b.q:" in every line, compared with our summaries.
 
 local function endpoints(line)
+  -- an IP length past the frame: "IP truncated-ip - 940 bytes missing! a > b:"
+  line = line:gsub("(IP6?) truncated%-ip6? %- %d+ bytes missing!%s*", "%1 ")
   local v, a, b = line:match("%f[%w](IP6?) (%S+) > (%S+):")
   if not v then return "-" end
   -- tcpdump prints the ports of a first IPv6 fragment after the fragment
@@ -204,7 +206,11 @@ local function check_tcpdump(row, pkts)
   local td = tcpdump_lines(DIR .. row.file)
   T.eq(#td, #pkts, row.file .. ": tcpdump line count")
   for i, e in ipairs(pkts) do
-    T.eq(endpoints(e.summary), endpoints(td[i]), row.file .. " packet " .. i)
+    -- an IPv4 total length of 0 (TSO): tcpdump stops ("IP bad-len 0"),
+    -- we decode the datagram as Wireshark does
+    if not (td[i] or ""):find("IP bad%-len 0$") then
+      T.eq(endpoints(e.summary), endpoints(td[i]), row.file .. " packet " .. i)
+    end
   end
 end
 

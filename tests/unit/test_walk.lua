@@ -36,9 +36,11 @@ local function each(path, fn)
   return n
 end
 
+-- the encapsulation captures: tagged "tunnel" in the manifest
 local captures = {}
-for line in io.popen("ls " .. DIR .. "gen__*.pcap"):lines() do
-  captures[#captures + 1] = line:match("([^/]+)%.pcap$")
+for line in assert(T.slurp(DIR .. "MANIFEST.tsv")):gmatch("[^\n]+") do
+  local f = split(line, "\t")
+  if (f[14] or ""):find("tunnel", 1, true) then captures[#captures + 1] = f[1]:match("(.+)%.pcap$") end
 end
 T.ok(#captures >= 17, "generated captures present")
 
@@ -177,6 +179,36 @@ T.test("a tunnel whose inner datagram is cut stays on the outer one", function()
     T.eq(p:proto(), 47, "GRE")
     T.eq(tostring(p:ip().src), "198.18.0.1")
     T.eq(p:ip(2), nil)
+  end)
+end)
+
+T.test("truncated and offloaded frames: pkt.truncated, tcpdump's note, TSO lengths", function()
+  local want = {}
+  for line in io.popen("TZ=UTC tcpdump -n -r " .. DIR .. "gen__dns-truncated-ip.pcap 2>/dev/null"):lines() do
+    want[#want + 1] = line:match("truncated%-ip6? %- %d+ bytes missing!") or false
+  end
+  local cut = 0
+  each(DIR .. "gen__dns-truncated-ip.pcap", function(p, n)
+    local note = p:summary():match("truncated%-ip6? %- %d+ bytes missing!") or false
+    if #want > 0 then T.eq(note, want[n], "frame " .. n .. " as tcpdump") end
+    T.eq(p.truncated, note ~= false, "frame " .. n .. " pkt.truncated")
+    if p.truncated then
+      cut = cut + 1
+      local sport, dport = p:ports()
+      T.eq(sport, 53, "ports decoded"); T.ok(dport > 41000)
+      local off, len = p:payload()
+      T.eq(off + len, p.caplen, "the payload is what was captured")
+    end
+  end)
+  T.eq(cut, 9, "cut frames")
+  each(DIR .. "gen__dns-offload.pcap", function(p, n)
+    T.eq(p.truncated, false, "offload frame " .. n)
+    if n == 4 then            -- IPv4 total length 0: the frame's
+      T.eq(p:ip4().len, 0)
+      local off, len = p:payload()
+      T.eq(off + len, p.caplen, "TSO datagram ends with the frame")
+      T.ok(p:summary():find("length " .. len, 1, true), p:summary())
+    end
   end)
 end)
 

@@ -50,10 +50,22 @@ end
 -- tcpdump's "length" values come from the headers, not the capture.
 local function wire_end(p)
   local off = p.l3off
-  if p.ethertype == 0x0800 then return off + p:u16(off + 2) end
+  if p.ethertype == 0x0800 then
+    local tot = p:u16(off + 2)
+    return tot == 0 and p.l3end or off + tot    -- 0: TSO, the frame's
+  end
   local plen = p:u16(off + 4)
   if plen == 0 then return p.l3end end
   return off + 40 + plen
+end
+
+-- tcpdump's note for a datagram whose length claims more than the frame
+-- on the wire holds (captured before segmentation offload, or cut by the
+-- capturing host; a snaplen cut is not one: the wire had the bytes).
+local function missing(p, v6)
+  local n = wire_end(p) - p.len
+  if n <= 0 then return "" end
+  return fmt("truncated-ip%s - %d bytes missing! ", v6 and "6" or "", n)
 end
 
 local tcp_flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
@@ -235,12 +247,12 @@ local function ip4_text(p)
   if p.l3state ~= 1 then return "IP " .. ip4_problem(p) end
   local ip = p:ip4()
   local a, b = tostring(ip.src), tostring(ip.dst)
-  local wend = p.l3off + ip.len
+  local wend = wire_end(p)
   if p.fragment == 2 then
     return fmt("IP %s > %s: ip-proto-%d (frag id %d, offset %d, length %d)", a, b,
       ip.proto, ip.id, ip.frag_off, ip.len - ip.hlen)
   end
-  return "IP " .. l4_text(p, a, b, wend)
+  return "IP " .. missing(p, false) .. l4_text(p, a, b, wend)
 end
 
 -- Names of the IPv6 extension headers before the transport, tcpdump style,
@@ -293,7 +305,7 @@ local function ip6_text(p)
   local s = l4_text(p, a, b, wire_end(p))
   -- Put the extension names after "a > b: " as tcpdump does.
   if pre ~= "" then s = s:gsub(": ", ": " .. pre, 1) end
-  return "IP6 " .. s
+  return "IP6 " .. missing(p, true) .. s
 end
 
 ---------------------------------------------------------------------------

@@ -44,9 +44,13 @@
 -- at); an empty UDP payload (UDP length 8) is no message. TCP: per-flow
 -- in-order reassembly from the SYN (or from the first segment with data
 -- when the capture starts mid-flow, assumed to start a message);
--- retransmitted bytes are ignored, out-of-order segments are held (16 per
--- flow, 64 KB) until the gap fills, else the flow resyncs at the next
--- segment (counted). FIN/RST end a flow. Fragments: IPv4 and IPv6 UDP
+-- retransmitted bytes are ignored; after a hole, a segment that begins a
+-- plausible DNS message (length prefix, header whose counts fit) means
+-- the hole lost data: the message it broke is given up (tcp_gaps) and
+-- the flow goes on there, as Wireshark does; a segment inside a message
+-- is held (16 per flow, 64 KB) until the hole fills, else the hole is
+-- given up (counted) and the flow waits for a segment that begins a
+-- message. A capture that starts inside a message waits the same way. FIN/RST end a flow. Fragments: IPv4 and IPv6 UDP
 -- datagrams are rebuilt when every byte is present; duplicates ignored,
 -- overlaps keep the first copy, datagrams over 65535 bytes or 64
 -- fragments dropped. Timeouts run on capture time, checked once a second.
@@ -81,7 +85,7 @@ local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
 
-local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
+local band, bor, lshift, rshift, tobit = bit.band, bit.bor, bit.lshift, bit.rshift, bit.tobit
 local cast, fstring, fcopy = ffi.cast, ffi.string, ffi.copy
 local min, max = math.min, math.max
 
@@ -337,6 +341,30 @@ function M.new(opts)
     fl.len = fl.len + n
   end
 
+  -- Whether d[0, n) plausibly begins a DNS message: a length prefix and
+  -- a header (12 bytes, whole) whose opcode is assigned and whose counts
+  -- fit in that length (a question takes 5 bytes at least, a record 11).
+  -- After a hole a flow resynchronises only at such a segment, as
+  -- Wireshark does.
+  local function plausible(d, n)
+    if n < 14 then return false end
+    local l, op = be16(d, 0), band(rshift(d[4], 3), 15)
+    if l < 12 or op == 3 or op > 6 then return false end
+    return 12 + 5 * be16(d, 6) + 11 * (be16(d, 8) + be16(d, 10) + be16(d, 12)) <= l
+  end
+
+  -- A hole in fl before seq: the message it broke is given up (counted),
+  -- and fl waits for a segment that begins a message (fl.hunt) unless
+  -- this one does. The hole's range is kept: a segment of it arriving
+  -- late (reordered, not lost) still gives its whole messages.
+  local function hole(fl, seq)
+    c.tcp_gaps = c.tcp_gaps + 1
+    release(fl)
+    fl.hole0, fl.hole1 = fl.nxt, seq
+    fl.nxt = seq
+    fl.hunt = true
+  end
+
   -- Resynchronises fl at seq: what it held is dropped.
   local function resync(fl, seq)
     release(fl)
@@ -397,15 +425,47 @@ function M.new(opts)
     return k
   end
 
+  -- A segment after a hole while fl waits for a message to begin.
+  local function hunt(fl, seq, d, n, emit)
+    if not plausible(d, n) then
+      if tobit(seq + n - fl.nxt) > 0 then fl.nxt = (seq + n) % SEQ end
+      return 0
+    end
+    fl.hunt = false
+    fl.nxt = seq
+    return take(fl, d, n, emit)
+  end
+
+  -- Old data: a retransmission, or a segment of the last hole arriving
+  -- late, whose whole messages are then emitted on their own.
+  local function late(fl, seq, d, n, emit)
+    if fl.hole0 and tobit(seq - fl.hole0) >= 0 and tobit(seq + n - fl.hole1) <= 0
+       and plausible(d, n) then
+      -- the hole shrinks by what it took (a retransmission of it is old)
+      if seq == fl.hole0 then fl.hole0 = (seq + n) % SEQ else fl.hole1 = seq end
+      local _, k = messages(d, n, emit)
+      return k
+    end
+    c.tcp_dups = c.tcp_dups + 1
+    return 0
+  end
+
   local function segment(fl, seq, d, n, emit)
     local rel = tobit(seq - fl.nxt)
+    if rel < 0 and rel + n <= 0 then return late(fl, seq, d, n, emit) end
+    if fl.hunt then return hunt(fl, seq, d, n, emit) end
     if rel == 0 then
       return take(fl, d, n, emit) + (fl.ooo and drain(fl, emit) or 0)
     elseif rel < 0 then
-      if rel + n <= 0 then c.tcp_dups = c.tcp_dups + 1; return 0 end
       return take(fl, d - rel, n + rel, emit) + (fl.ooo and drain(fl, emit) or 0)
     end
-    -- A gap: hold the segment while there is room, else resync here.
+    -- A gap. A segment that begins a message: the hole lost data (the
+    -- capture missed it), go on here. Else hold the segment while there
+    -- is room (the hole may be reordering), then give the hole up.
+    if plausible(d, n) then
+      hole(fl, seq)
+      return hunt(fl, seq, d, n, emit)
+    end
     local ooo = fl.ooo
     if (not ooo or #ooo < OOO_SEGS) and fl.ooobytes + n <= OOO_BYTES
        and buffered + n + PIECE_COST <= max_buffer then
@@ -416,9 +476,9 @@ function M.new(opts)
       hold(n + PIECE_COST)
       return 0
     end
-    c.tcp_gaps = c.tcp_gaps + 1
-    resync(fl, seq)
-    return take(fl, d, n, emit)
+    hole(fl, seq)
+    fl.nxt = (seq + n) % SEQ
+    return 0
   end
 
   -- A new flow at sequence number nxt, the newest; at max_flows the
@@ -426,7 +486,7 @@ function M.new(opts)
   local function new_flow(key, nxt, ts)
     if nflows >= max_flows then evict_flow(oldest(flow_age)) end
     local fl = {key = key, nxt = nxt, buf = nil, cap = 0, off = 0, len = 0,
-      ooo = nil, ooobytes = 0, last = ts}
+      ooo = nil, ooobytes = 0, last = ts, hunt = false, hole0 = false, hole1 = 0}
     flows[key] = fl
     push_newest(flow_age, fl)
     nflows = nflows + 1
@@ -474,6 +534,14 @@ function M.new(opts)
         c.tcp = c.tcp + 1
         emit(d + poff + 2, l, meta, p)
         return 1
+      end
+      if n >= 14 and not plausible(d + poff, n) then
+        -- the capture began inside a message: wait for one to begin
+        c.tcp_gaps = c.tcp_gaps + 1
+        if fin or rst then return 0 end
+        fl = new_flow(key or flow_key(d, p.l3off, off, ipver), (seq + n) % SEQ, ts)
+        fl.hunt = true
+        return 0
       end
       local used, k = messages(d + poff, n, emit)
       if used == n or fin or rst then return k end

@@ -117,17 +117,7 @@ local caps = {
   end},
 }
 
--- pcap (microseconds, little-endian, Ethernet)
-local function pcap(path, frames)
-  local f = assert(io.open(path, "wb"))
-  local function le32(x) return char(x % 256, rshift(x, 8) % 256, rshift(x, 16) % 256, rshift(x, 24) % 256) end
-  local function le16(x) return char(x % 256, rshift(x, 8) % 256) end
-  f:write(le32(0xa1b2c3d4), le16(2), le16(4), le32(0), le32(0), le32(65535), le32(1))
-  for i, fr in ipairs(frames) do
-    f:write(le32(1700000000 + i), le32(1000 * i), le32(#fr), le32(#fr), fr)
-  end
-  f:close()
-end
+local pcap = dofile("tests/pcaps/gen/pcap.lua").write
 
 for n, c in ipairs(caps) do
   local frames = {}
