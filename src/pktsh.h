@@ -4,7 +4,7 @@
  * Plain structs, enums and pktsh_* prototypes only: the build strips the
  * preprocessor lines and hands the rest, unchanged, to ffi.cdef
  * (build/gen/pktsh_cdef.lua). Never declare these again elsewhere;
- * tests/unit/test_layout.lua checks every struct against the C compiler.
+ * tests/unit/test_cdef_layout.lua checks every struct against the C compiler.
  *
  * Conventions: entry points return int (0 or a count on success, -1 on
  * failure) and fill a caller-owned struct pktsh_err; Lua turns that into
@@ -44,7 +44,7 @@ enum pktsh_pkt_state {
  * them as tables by name), C and the BPF program by these names or by
  * the system's, which src/contract.c ties to these (libpcap's DLT_*,
  * the kernel's ETH_P_*, IPPROTO_*, XDP_* and bpf/xdp_rules.h).
- * tests/unit/test_constants.lua fails where a number is spelt out again.
+ * tests/unit/test_numbers_literals.lua fails where a number is spelt out again.
  */
 
 /* pkt.linktype: the libpcap DLT_* values the decoders read. RAW_BSD is
@@ -431,22 +431,32 @@ struct pktsh_dns_msg {
 				  * 2^32), an IPv6 address by 52 bits of its
 				  * pktsh_hash, plus 2^52 */
 };
-/* Where pktsh_dns_scan puts messages; stop says why it returned:
- * 0 the end of the packets, 1 msgs or the arena full (drain them, reset
- * nmsgs and used), 2 a packet that needs the general path. */
+/* Where pktsh_dns_scan puts messages; stop says why it returned. */
+enum pktsh_dns_scan_stop {
+	PKTSH_DNS_SCAN_END = 0,       /* the end of the packets */
+	PKTSH_DNS_SCAN_FULL = 1,      /* msgs or the arena full: drain them, reset nmsgs and used */
+	PKTSH_DNS_SCAN_GENERAL = 2    /* a packet that needs the general path */
+};
+/* The room a message takes at most: one entry of msgs and ARENA bytes
+ * of arena (a wire name is 255 bytes at most); ports is a bit per port. */
+enum pktsh_dns_scan_sizes {
+	PKTSH_DNS_MSG_ARENA = 256,
+	PKTSH_DNS_PORTMAP_BYTES = 8192
+};
 struct pktsh_dns_scan {
 	struct pktsh_dns_msg *msgs;
 	uint8_t *arena;
 	uint32_t nmsgs, cap;
 	uint32_t used, arena_cap;
-	uint32_t stop;
+	uint32_t stop;           /* enum pktsh_dns_scan_stop */
 	uint32_t udp;            /* messages it made, in all */
 	uint32_t outer_only;     /* 1: a packet whose IP datagram is inside another
 				  * (IP in IP, GRE, VXLAN, Geneve) is passed over */
 };
 /* Scans pkts[i..n) from i, each packet walked by pktsh_walk (unless it
  * was already). A UDP packet that is not a fragment, with a port in ports
- * (a bit per port, 8192 bytes: small enough to stay in cache) and a
+ * (a bit per port, PKTSH_DNS_PORTMAP_BYTES: small enough to stay
+ * in cache) and a
  * payload becomes a message (the innermost datagram's, through tunnels,
  * unless s->outer_only); other packets dnsflow would pass over are
  * passed over; it returns the index of the first packet it leaves (TCP
@@ -457,7 +467,7 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 /* Appends the message at msg (len bytes) to s as the scan does, for the
  * messages found by another path (dnsflow): l3hdr is the IP header of the
  * packet that carried (or completed) it, sport/dport its ports. The
- * caller makes room first (a message and 256 bytes of arena). */
+ * caller makes room first (a message and PKTSH_DNS_MSG_ARENA bytes). */
 void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
 		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
 		       double ts, int tcp);
@@ -665,11 +675,34 @@ struct pktsh_xdp_opts {
 	uint32_t wakeup_every;     /* copy records per CPU between wakeups, 0: default */
 };
 
+/* pktsh_xdp_rule.flags: the fields a rule matches (bpf/xdp_rules.h's
+ * enum xr_flags, the same bits). */
+enum pktsh_xdp_rule_flags {
+	PKTSH_XDP_F_SRC = 1,
+	PKTSH_XDP_F_DST = 2,
+	PKTSH_XDP_F_SPORT = 4,
+	PKTSH_XDP_F_DPORT = 8,
+	PKTSH_XDP_F_PROTO = 16,
+	PKTSH_XDP_F_VLAN = 32
+};
+/* All ones: a rule's copy of the whole packet; the rule id of "no rule
+ * matched" (pktsh_xdp_test.rule_id). */
+enum pktsh_xdp_copy { PKTSH_XDP_COPY_WHOLE = 0xffffffff };
+enum pktsh_xdp_no_rule { PKTSH_XDP_NO_RULE = 0xffffffff };
+/* pktsh_xdp_test.action, a rule's verdict: the kernel's enum xdp_action. */
+enum pktsh_xdp_action {
+	PKTSH_XDP_ABORTED = 0,
+	PKTSH_XDP_DROP = 1,
+	PKTSH_XDP_PASS = 2,
+	PKTSH_XDP_TX = 3,
+	PKTSH_XDP_REDIRECT = 4
+};
+
 /* One rule as the Lua side validated it. Addresses in network order
  * (IPv4 in the first 4 bytes); a field is matched when its flag is set. */
 struct pktsh_xdp_rule {
-	uint32_t id;               /* counter index, < PKTSH max rules */
-	uint32_t flags;            /* 1 src, 2 dst, 4 sport, 8 dport, 16 proto, 32 vlan */
+	uint32_t id;               /* counter index, < pktsh_xdp_info.max_rules */
+	uint32_t flags;            /* enum pktsh_xdp_rule_flags */
 	int32_t family;            /* 0, 4 or 6 */
 	uint8_t src[16];
 	uint8_t dst[16];
@@ -682,7 +715,7 @@ struct pktsh_xdp_rule {
 	uint32_t proto;
 	uint32_t vlan;
 	int32_t drop;              /* 1 drop, 0 pass */
-	uint32_t copy;             /* bytes to copy, 0 none, 0xffffffff whole */
+	uint32_t copy;             /* bytes to copy, 0 none, PKTSH_XDP_COPY_WHOLE */
 };
 
 struct pktsh_xdp_counters {
@@ -731,8 +764,8 @@ struct pktsh_xdp_info {
 };
 
 struct pktsh_xdp_test {
-	uint32_t action;           /* XDP_* the program returned */
-	uint32_t rule_id;          /* 0xffffffff: no rule matched */
+	uint32_t action;           /* enum pktsh_xdp_action the program returned */
+	uint32_t rule_id;          /* or PKTSH_XDP_NO_RULE */
 	uint32_t position;         /* of that rule in match order */
 	uint32_t repeat;
 	uint64_t ns_per_run;       /* the kernel's average duration */

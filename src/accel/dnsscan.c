@@ -140,7 +140,7 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 		case SKIP:
 			continue;
 		case LEAVE:
-			s->stop = 2;
+			s->stop = PKTSH_DNS_SCAN_GENERAL;
 			return i;
 		}
 		l4 = p->l4off;
@@ -150,8 +150,8 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 		end = l4 + ulen < p->l3end ? l4 + ulen : p->l3end;
 		if (end <= l4 + 8)
 			continue;
-		if (s->nmsgs >= s->cap || s->used + 256 > s->arena_cap) {
-			s->stop = 1;
+		if (s->nmsgs >= s->cap || s->used + PKTSH_DNS_MSG_ARENA > s->arena_cap) {
+			s->stop = PKTSH_DNS_SCAN_FULL;
 			return i;
 		}
 		s->udp++;
@@ -159,6 +159,6 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 				  p->ethertype == PKTSH_ETH_IP6, be16(p->data + l4),
 				  be16(p->data + l4 + 2), (double)p->ts, 0);
 	}
-	s->stop = 0;
+	s->stop = PKTSH_DNS_SCAN_END;
 	return n;
 }

@@ -84,6 +84,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local numbers = require "pktsh.proto.numbers"
 
 local band, bor, lshift, rshift, tobit = bit.band, bit.bor, bit.lshift, bit.rshift, bit.tobit
 local cast, fstring, fcopy = ffi.cast, ffi.string, ffi.copy
@@ -93,6 +94,10 @@ local M = {}
 
 local u8p = ffi.typeof("const uint8_t *")
 local decode_l3 = packet.decode_l3
+local IP = numbers.IPPROTO
+local IP_UDP, IP_TCP = IP.UDP, IP.TCP
+local NEW, OK, FRAG_NONE = numbers.PKT.NEW, numbers.PKT.OK, numbers.FRAG.NONE
+local ETH_IP4 = numbers.ETH.IP4
 local in4_str, in6_str = addr.in4_str, addr.in6_str
 
 local function be16(d, o) return bor(lshift(d[o], 8), d[o + 1]) end
@@ -703,19 +708,19 @@ function M.new(opts)
   end
 
   local function feed(_, p, emit)
-    if p.l3state == 0 then decode_l3(p) end
-    if p.l3state ~= 1 or p.depth > max_depth then return 0 end
+    if p.l3state == NEW then decode_l3(p) end
+    if p.l3state ~= OK or p.depth > max_depth then return 0 end
     local proto = p.l4proto
-    if proto ~= 17 and proto ~= 6 then return 0 end
+    if proto ~= IP_UDP and proto ~= IP_TCP then return 0 end
     local ts = tonumber(p.ts)
     advance(ts)
     local d = p.data
-    local ipver = p.ethertype == 0x0800 and 4 or 6
-    if p.fragment ~= 0 then
-      if proto ~= 17 then return 0 end
+    local ipver = p.ethertype == ETH_IP4 and 4 or 6
+    if p.fragment ~= FRAG_NONE then
+      if proto ~= IP_UDP then return 0 end
       return fragment(p, d, ts, ipver, emit)
     end
-    if proto == 17 then
+    if proto == IP_UDP then
       local off = p.l4off
       local stop = p.l3end
       if off == 0 or off + 8 > stop then return 0 end

@@ -52,17 +52,22 @@ struct pktsh_hdr_udp { uint16_t _sport; uint16_t _dport; uint16_t _len; uint16_t
 struct pktsh_hdr_icmp { uint8_t type; uint8_t code; uint16_t _sum; uint16_t _id; uint16_t _seq; };
 ]]
 
--- Constants other modules use (libpcap DLT values, ethertypes, protocols).
-M.DLT = {NULL = 0, EN10MB = 1, RAW = 12, RAW_LT = 101, LOOP = 108,
-  LINUX_SLL = 113, IPV4 = 228, IPV6 = 229, LINUX_SLL2 = 276}
-M.ETH = {IP4 = 0x0800, ARP = 0x0806, IP6 = 0x86dd, VLAN = 0x8100,
-  QINQ = 0x88a8, QINQ_OLD = 0x9100}
-M.PROTO = {ICMP = 1, TCP = 6, UDP = 17, ICMP6 = 58}
+-- The numbers the decoders share with C (src/pktsh.h's enums: link
+-- types, ethertypes, IP protocols), also for other modules.
+local numbers = require "pktsh.proto.numbers"
+M.DLT, M.ETH = numbers.DLT, numbers.ETH
+local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
+M.PROTO = {ICMP = IP.ICMP, TCP = IP.TCP, UDP = IP.UDP, ICMP6 = IP.ICMPV6}
 
-local ETH = M.ETH
 local ETH_IP4, ETH_IP6 = ETH.IP4, ETH.IP6
-
-local OK, BAD, STALE = 1, 2, 3   -- enum pktsh_pkt_state
+local ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD = ETH.VLAN, ETH.QINQ, ETH.QINQ_OLD
+local DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2 = DLT.EN10MB, DLT.LINUX_SLL, DLT.LINUX_SLL2
+local IP_TCP, IP_UDP, IP_ICMP, IP_ICMPV6 = IP.TCP, IP.UDP, IP.ICMP, IP.ICMPV6
+local IP_AH, IP_FRAGMENT, IP_ESP, IP_NONE = IP.AH, IP.FRAGMENT, IP.ESP, IP.NONE
+local IP_HOPOPTS, IP_ROUTING, IP_DSTOPTS = IP.HOPOPTS, IP.ROUTING, IP.DSTOPTS
+local NEW, OK, BAD, STALE = numbers.PKT.NEW, numbers.PKT.OK, numbers.PKT.BAD, numbers.PKT.STALE
+local FRAG_NONE, FRAG_FIRST, FRAG_LATER = numbers.FRAG.NONE, numbers.FRAG.FIRST, numbers.FRAG.LATER
+local VLAN_ID_MASK = numbers.VLAN_ID_MASK
 
 M.STALE_ERROR = "packet used after its batch was released; keep it with pkt:copy()"
 -- Raises that error at the first caller outside the library (the
@@ -136,7 +141,7 @@ view("struct pktsh_hdr_eth", {
 
 view("struct pktsh_hdr_vlan", {
   tci = function(h) return rshift(bswap(h._tci), 16) end,
-  id = function(h) return band(rshift(bswap(h._tci), 16), 0x0fff) end,
+  id = function(h) return band(rshift(bswap(h._tci), 16), VLAN_ID_MASK) end,
   pcp = function(h) return rshift(rshift(bswap(h._tci), 16), 13) end,
   dei = function(h) return band(rshift(rshift(bswap(h._tci), 16), 12), 1) end,
   type = function(h) return rshift(bswap(h._type), 16) end,
@@ -278,7 +283,7 @@ M.methods = P
 -- The Ethernet header: 1 (the default) the link's, 2 the first one inside
 -- a tunnel (VXLAN, GRE bridging, ERSPAN...), and so on.
 function P.eth(p, i)
-  local link = p.linktype == 1 and p.caplen >= 14
+  local link = p.linktype == DLT_EN10MB and p.caplen >= 14
   if i == nil or i == 1 then
     if not link then
       if p.l2state == STALE then stale() end
@@ -303,7 +308,8 @@ function P.vlan(p, i)
   i = i or 1
   if i < 1 or i > p.nvlan then return nil end
   local lt, base = p.linktype, 14
-  if lt == 113 then base = 16 elseif lt == 276 then base = 20 elseif lt ~= 1 then return nil end
+  if lt == DLT_LINUX_SLL then base = 16 elseif lt == DLT_LINUX_SLL2 then base = 20
+  elseif lt ~= DLT_EN10MB then return nil end
   local off = base + (i - 1) * 4
   if off + 4 > p.caplen then return nil end
   return cast(vlan_p, p.data + off)
@@ -358,28 +364,28 @@ end
 
 function P.tcp(p, i)
   if i then p = at(p, i); if not p then return nil end end
-  local off = l4(p, 6, 20)
+  local off = l4(p, IP_TCP, 20)
   if not off or p.data[off + 12] < 0x50 then return nil end  -- data offset < 5
   return cast(tcp_p, p.data + off)
 end
 
 function P.udp(p, i)
   if i then p = at(p, i); if not p then return nil end end
-  local off = l4(p, 17, 8)
+  local off = l4(p, IP_UDP, 8)
   if not off or bor(lshift(p.data[off + 4], 8), p.data[off + 4 + 1]) < 8 then return nil end
   return cast(udp_p, p.data + off)
 end
 
 function P.icmp(p, i)
   if i then p = at(p, i); if not p then return nil end end
-  local off = l4(p, 1, 8)
+  local off = l4(p, IP_ICMP, 8)
   if not off or p.ethertype ~= ETH_IP4 then return nil end
   return cast(icmp_p, p.data + off)
 end
 
 function P.icmp6(p, i)
   if i then p = at(p, i); if not p then return nil end end
-  local off = l4(p, 58, 8)
+  local off = l4(p, IP_ICMPV6, 8)
   if not off or p.ethertype ~= ETH_IP6 then return nil end
   return cast(icmp_p, p.data + off)
 end
@@ -392,17 +398,17 @@ function P.payload(p, i)
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto, off, stop = p.l4proto, p.l4off, p.l3end
   if off == 0 then return nil end
-  if proto == 17 then
+  if proto == IP_UDP then
     if off + 8 > stop then return nil end
     local ulen = bor(lshift(p.data[off + 4], 8), p.data[off + 4 + 1])
     if ulen < 8 then return nil end
     return off + 8, min(off + ulen, stop) - off - 8
-  elseif proto == 6 then
+  elseif proto == IP_TCP then
     if off + 20 > stop then return nil end
     local h = rshift(p.data[off + 12], 4) * 4
     if h < 20 or off + h > stop then return nil end
     return off + h, stop - off - h
-  elseif proto == 1 or proto == 58 then
+  elseif proto == IP_ICMP or proto == IP_ICMPV6 then
     if off + 8 > stop then return nil end
     return off + 8, stop - off - 8
   end
@@ -414,7 +420,7 @@ function P.ports(p, i)
   if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto = p.l4proto
-  if proto ~= 6 and proto ~= 17 then return nil end
+  if proto ~= IP_TCP and proto ~= IP_UDP then return nil end
   local off = p.l4off
   if off == 0 or off + 4 > p.l3end then return nil end
   local d = p.data
@@ -487,7 +493,7 @@ end
 -- (ns) to 0, wirelen to #s.
 function M.from_bytes(s, linktype, ts, wirelen)
   assert(type(s) == "string", "from_bytes: string expected")
-  return make(s, #s, wirelen or #s, linktype or 1, ts or 0, 0, 0, nil)
+  return make(s, #s, wirelen or #s, linktype or DLT_EN10MB, ts or 0, numbers.TSRC.FILE, 0, nil)
 end
 
 -- An owned copy, valid after its batch is released.
@@ -518,7 +524,7 @@ function P.inner(p)
   local off = p.l4off + 8
   local n = p.l3end - off
   if n <= 0 then return nil end
-  local lt = p.ethertype == ETH_IP4 and 228 or 229
+  local lt = p.ethertype == ETH_IP4 and DLT.IPV4 or DLT.IPV6
   return make(p.data + off, n, n, lt, p.ts, p.tsrc, p.ifindex, anchors[p])
 end
 
