@@ -4,7 +4,7 @@
 -- tests/pcaps/oracle), the text and JSON they give, and its bounds.
 local T = require "t"
 local b = pktsh.build
-local u16, u32 = b.u16, b.u32
+local u16 = b.u16
 
 local DIR = "tests/pcaps/"
 

@@ -14,14 +14,15 @@ local u16, u32 = b.u16, b.u32
 local char = string.char
 local rshift = require("bit").rshift
 
+local lib = dofile("tests/pcaps/gen/lib.lua")
+local pcap = lib.write
+
 local dir = assert(arg[1], "usage: encaps.lua OUTDIR")
 
 -- A DNS message: one question (name, qtype), flags, no records.
 local function dns(id, flags, name, qtype)
-  local q = {}
-  for label in name:gmatch("[^.]+") do q[#q + 1] = char(#label) .. label end
-  return u16(id) .. u16(flags) .. u16(1) .. u16(0) .. u16(0) .. u16(0) ..
-         table.concat(q) .. "\0" .. u16(qtype) .. u16(1)
+  assert(qtype == 1)
+  return lib.dns(id, flags, name, 0)
 end
 
 local function strip(frame) return frame:sub(15) end   -- the Ethernet header
@@ -52,7 +53,6 @@ end
 local function v(d) return rshift(d:byte(1), 4) == 6 end
 local function et_of(d) return v(d) and 0x86dd or 0x0800 end
 
-local function vlan(tpid, id, et) return u16(tpid) .. u16(id) .. u16(et) end
 
 -- Each capture: file name, inner address family, wrapper of an inner datagram.
 local caps = {
@@ -117,7 +117,6 @@ local caps = {
   end},
 }
 
-local pcap = dofile("tests/pcaps/gen/pcap.lua").write
 
 for n, c in ipairs(caps) do
   local frames = {}

@@ -14,21 +14,12 @@
 -- Oracles: tshark's decode (tests/pcaps/gen/oracle.sh).
 local b = pktsh.build
 local u16 = b.u16
-local char = string.char
-local pcap = dofile("tests/pcaps/gen/pcap.lua").write
+local lib = dofile("tests/pcaps/gen/lib.lua")
+local pcap = lib.write
 
 local dir = assert(arg[1], "usage: tcpgap.lua OUTDIR")
 
-local function dns(id, flags, name, an)
-  local q = {}
-  for label in name:gmatch("[^.]+") do q[#q + 1] = char(#label) .. label end
-  local m = u16(id) .. u16(flags) .. u16(1) .. u16(an) .. u16(0) .. u16(0) ..
-            table.concat(q) .. "\0" .. u16(1) .. u16(1)
-  for i = 1, an do   -- A records: pointer to the question name
-    m = m .. "\192\12" .. u16(1) .. u16(1) .. "\0\0\14\16" .. u16(4) .. char(198, 18, 9, i)
-  end
-  return u16(#m) .. m
-end
+local function dns(...) return u16(#lib.dns(...)) .. lib.dns(...) end   -- with the TCP length prefix
 
 local C, S = "198.18.1.10", "198.18.1.53"
 local CP, SP = 40100, 53
