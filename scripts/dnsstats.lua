@@ -41,6 +41,9 @@ options:
   --capacity M   counters per top-k table (default 10000); counts are
                  exact until more distinct keys than that are seen, then
                  over by at most n/M (each row shows its bound)
+  --no-tunnels   count only DNS that is not inside a tunnel (IP in IP,
+                 GRE, ERSPAN, VXLAN, Geneve); by default DNS is counted
+                 wherever it is (also inside PPPoE, MPLS, VLAN tags)
   --json         print one JSON object at the end instead of the tables
   --ascii        ASCII bars
   -h, --help     show this help
@@ -75,6 +78,7 @@ local function parse_args(argv)
     ["--capacity"] = {"capacity", "whole", 1}, ["-j"] = {"workers", "whole", 1},
     ["--pending"] = {"max_pending", "whole", 1},
     ["--json"] = {"json"}, ["--ascii"] = {"ascii"}, ["--ports"] = {"ports", port_list},
+    ["--no-tunnels"] = {"no_tunnels"},
   }, {top = 10, ports = {53}, timeout = 5, capacity = 10000, max_pending = MAX_PENDING})
   o.capacity = math.max(o.capacity, o.top)
   return o
@@ -216,7 +220,7 @@ end
 
 local function engine_opts(o)
   return {ports = o.ports, timeout = o.timeout, capacity = o.capacity,
-          max_pending = o.max_pending, duration = o.duration}
+          max_pending = o.max_pending, duration = o.duration, outer_only = o.no_tunnels}
 end
 
 local function main(argv)

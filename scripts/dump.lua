@@ -48,7 +48,9 @@ pktsh's options:
   --pcapng        write pcapng rather than pcap (with -w)
   --comment TEXT  the pcapng file's comment (with --pcapng)
   --json, -T json print one JSON object per packet: n, ts, len, caplen,
-                  src, dst, proto, sport, dport, vlan, and for DNS
+                  src, dst, proto, sport, dport (the innermost IP
+                  datagram's), vlan, tunnels (the encapsulations around
+                  it, outside in: pkt:tunnels()), truncated, and for DNS
                   dns = {id, qr, opcode, rcode, qname, qtype} (absent
                   fields left out)
   -T fields -e FIELD [-e FIELD ...] [-E OPT=VALUE ...]
@@ -200,6 +202,9 @@ local function json_line(n, p)
   local vlan = p:vlan_id(1)
   if vlan then f[#f + 1] = string.format('"vlan":%d', vlan) end
   f[#f + 1] = json_dns(p)
+  local tun = p:tunnels()
+  if #tun > 0 then f[#f + 1] = '"tunnels":' .. pktsh.json.encode(tun) end
+  if p.truncated then f[#f + 1] = '"truncated":true' end
   return "{" .. table.concat(f, ",") .. "}\n"
 end
 

@@ -42,9 +42,9 @@ struct pktsh_bpf_insn {
 enum pktsh_bpf_limits { PKTSH_BPF_MAXINSNS = 4096 };
 
 /* A descriptor's decode state (l2state, l3state). Receivers leave NEW;
- * the decoders in lua/pktsh/packet.lua move it to OK or BAD. A released
- * descriptor is STALE (src/batch.c): no bytes, and every decoder and
- * accessor raises an error instead of reading. */
+ * the walker (pktsh_walk, below) moves it to OK or BAD. A released
+ * descriptor is STALE (src/source/batch.c): no bytes, and every decoder
+ * and accessor raises an error instead of reading. */
 enum pktsh_pkt_state {
 	PKTSH_PKT_NEW = 0,
 	PKTSH_PKT_OK = 1,
@@ -124,9 +124,14 @@ enum pktsh_frag {
 /*
  * One packet descriptor. data points into the receiver's memory and is
  * valid until the batch holding it is released. The fields after ifindex
- * are a decode cache written only by lua/pktsh/packet.lua's decoders;
- * receivers zero them. Lua sees descriptors through const pointers, so a
- * script cannot write any field.
+ * are a decode cache written only by pktsh_walk (src/proto/walk.c), which
+ * the decoders of lua/pktsh/proto/packet.lua call; receivers zero them.
+ * Lua sees descriptors through const pointers, so a script cannot write
+ * any field.
+ *
+ * The cache describes the innermost IP datagram the walker reached
+ * (through tunnels: depth says how many IP headers down it is) and the
+ * VLAN tags right after the link header.
  */
 struct pktsh_pkt {
 	const uint8_t *data;
@@ -146,7 +151,9 @@ struct pktsh_pkt {
 	uint8_t l2state;      /* enum pktsh_pkt_state */
 	uint32_t l3off;       /* offset of the network header */
 	uint32_t l3end;       /* end of the network datagram (<= caplen) */
-	uint32_t l4off;       /* offset of the transport header */
+	uint32_t l4off;       /* offset of the transport header, 0 if none */
+	uint32_t fragdata;    /* of a fragment: offset of its data (after the
+			       * IPv4 header or the IPv6 fragment header), else 0 */
 	uint16_t ethertype;   /* of the network header: enum pktsh_ethertype, ... */
 	uint16_t vlanid0;     /* outer and inner VLAN ids (not "vlan": pkt:vlan() is a */
 	uint16_t vlanid1;     /* method; not an array: LuaJIT lets a const struct's array be written) */
@@ -154,7 +161,78 @@ struct pktsh_pkt {
 	uint8_t l3state;      /* enum pktsh_pkt_state */
 	uint8_t l4proto;      /* IP protocol of the transport header (enum pktsh_ipproto, ...) */
 	uint8_t fragment;     /* enum pktsh_frag */
+	uint8_t depth;        /* IP headers from the outside down to l3off's: 1
+			       * plain, 2 or more inside tunnels, 0 no IP */
+	uint8_t trunc;        /* 1 when an IP header's length claims bytes
+			       * past the capture (pkt.truncated) */
 };
+
+/* --- The walker (src/proto/walk.c, lua/pktsh/proto/packet.lua) -----------
+ * Encapsulations it walks through, by the numbers that name them:
+ * ethertypes (a GRE or Geneve header names what it carries by one too),
+ * PPP protocols (PPPoE, PPTP's GRE), UDP ports, GRE flag bits. */
+enum pktsh_encap {
+	PKTSH_ETH_TEB = 0x6558,            /* Ethernet in GRE, Geneve (transparent bridging) */
+	PKTSH_ETH_PPPOE_DISCOVERY = 0x8863,
+	PKTSH_ETH_PPPOE_SESSION = 0x8864,
+	PKTSH_ETH_MPLS = 0x8847,
+	PKTSH_ETH_MPLS_MCAST = 0x8848,
+	PKTSH_ETH_ERSPAN2 = 0x88be,        /* ERSPAN type II (type I: no sequence number) */
+	PKTSH_ETH_ERSPAN3 = 0x22eb,
+	PKTSH_ETH_PPP = 0x880b,            /* PPP in GRE version 1 (PPTP) */
+	PKTSH_PPP_IP4 = 0x0021,
+	PKTSH_PPP_IP6 = 0x0057,
+	PKTSH_PPP_MPLS = 0x0281,
+	PKTSH_PORT_VXLAN = 4789,
+	PKTSH_PORT_GENEVE = 6081,
+	PKTSH_GRE_CSUM = 0x8000,
+	PKTSH_GRE_ROUTING = 0x4000,
+	PKTSH_GRE_KEY = 0x2000,
+	PKTSH_GRE_SEQ = 0x1000,
+	PKTSH_GRE_ACK = 0x0080             /* version 1 */
+};
+/* A walk passes at most MAX_HEADERS headers (VLAN tags, MPLS labels,
+ * IPv6 extension headers, tunnel headers...) and MAX_IP IP headers:
+ * nesting costs a bounded walk however it loops. */
+enum pktsh_walk_limits { PKTSH_WALK_MAX_HEADERS = 64, PKTSH_WALK_MAX_IP = 8 };
+/* Fills p's decode cache from its bytes and returns l3state (OK when an
+ * IP header was found), or STALE for a released descriptor, which it
+ * leaves alone. Walking again changes nothing; the decoders call it
+ * once per packet, the DNS scan for every packet it looks at. */
+int pktsh_walk(const struct pktsh_pkt *p);
+/* out becomes a copy of p whose cache describes p's i-th IP header (1
+ * the outermost; -1 the innermost, -2 the one around it...): OK, or BAD
+ * when there is no such header. */
+int pktsh_walk_at(const struct pktsh_pkt *p, int32_t i, struct pktsh_pkt *out);
+/* The headers a walk of p passes after the link header, outside in. */
+enum pktsh_layer_kind {
+	PKTSH_LAYER_VLAN = 1,      /* sub: its tag protocol id */
+	PKTSH_LAYER_PPPOE = 2,     /* session header and PPP protocol (sub) */
+	PKTSH_LAYER_MPLS = 3,      /* one label stack entry */
+	PKTSH_LAYER_IP4 = 4,       /* len: header (options) */
+	PKTSH_LAYER_IP6 = 5,       /* len: header and extension headers */
+	PKTSH_LAYER_IP6EXT = 6,    /* sub: its type; len 0 when cut */
+	PKTSH_LAYER_GRE = 7,       /* sub: version */
+	PKTSH_LAYER_ERSPAN = 8,    /* sub: type 1, 2 or 3 (type I has no header) */
+	PKTSH_LAYER_PPP = 9,       /* PPP in GRE; sub: protocol */
+	PKTSH_LAYER_UDP = 10,      /* under VXLAN or Geneve */
+	PKTSH_LAYER_VXLAN = 11,
+	PKTSH_LAYER_GENEVE = 12,
+	PKTSH_LAYER_ETH = 13       /* an Ethernet header inside a tunnel */
+};
+struct pktsh_layer {
+	uint32_t off;              /* where the header starts */
+	uint32_t len;              /* its length */
+	uint32_t end;              /* IP: where its length fields say the datagram
+				    * ends (may be past caplen); else 0 */
+	uint16_t kind;             /* enum pktsh_layer_kind */
+	uint16_t next;             /* what follows: an ethertype, or (IP) a protocol */
+	uint16_t sub;
+	uint16_t pad;
+};
+/* Lists the headers in out (cap of them at most: PKTSH_WALK_MAX_HEADERS
+ * always suffice); returns how many, or -1 for a released descriptor. */
+int pktsh_walk_layers(const struct pktsh_pkt *p, struct pktsh_layer *out, uint32_t cap);
 
 /* count packets at pkt[0 .. count-1]. Released (by the source's next
  * batch, its release or its close), count is 0 and the descriptors are
@@ -569,8 +647,9 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t);
  * pkts[i, n) up to the first packet at or after until (ns; INT64_MAX:
  * no limit, whatever a packet's time), sets *next
  * to where it stopped, and returns how many packets it left for the
- * general path (pktsh.dnsflow: fragments, link types and IPv6 extension
- * headers it does not walk), their indices at deferred(e). Everything
+ * general path (pktsh.dnsflow: UDP fragments, to be rebuilt), their
+ * indices at deferred(e); every packet is walked by pktsh_walk, through
+ * encapsulations unless opts.outer_only. Everything
  * else it counts itself: UDP messages, and TCP through the engine's
  * pktsh_dnstcp (tcp(e), which dnsflow shares). When it left none the
  * batch is counted; else the caller hands each message dnsflow finds in
@@ -618,6 +697,9 @@ struct pktsh_dnsstats_opts {
 	uint32_t max_pending;     /* queries waiting at once */
 	uint32_t max_flows;       /* TCP flows */
 	int32_t general;          /* 1: every packet to the general path */
+	int32_t outer_only;       /* 1: a packet whose IP datagram is inside
+				   * another (IP in IP, GRE, VXLAN, Geneve)
+				   * is passed over */
 };
 struct pktsh_dnsstats_counts {
 	double packets, dns, queries, responses, malformed;

@@ -26,10 +26,15 @@ local pktsh = {
     return source.open(spec, opts)
   end,
   pcap_writer = writer.open,
-  -- tcpdump's -w with -G/-C/-W: pktsh.pcap_rotate(pattern, opts)
-  pcap_rotate = function(...) return require("pktsh.source.rotate").new(...) end,
   linktypes = writer.linktypes,
 }
+
+-- tcpdump's -w with -G/-C/-W: a writer that starts a new file every
+-- opts.seconds (pattern is a strftime name), past opts.size bytes, or in
+-- a ring of opts.files; nil, err when it cannot open.
+function pktsh.pcap_rotate(pattern, opts)
+  return require("pktsh.source.rotate").new(pattern, opts)
+end
 
 -- Time for scripts (src/host/clock.c): no script needs the FFI for it.
 -- Wall-clock time in ns since the epoch, as a Lua number.

@@ -1,13 +1,17 @@
 /*
  * dnsscan.c - the dnsstats engine's scan: a batch of packets in one call
- * (pktsh_dnsstats_scan), each plain UDP packet's DNS message made and
- * counted (dnsstats.c), each TCP segment on a DNS port handed to the
- * engine's reassembler (src/proto/dnstcp.c) whose messages are counted
- * the same way. What it cannot walk (fragments, IPv6 extension headers,
- * link types other than Ethernet, malformed IP headers) it leaves for the
- * general path, pktsh.dnsflow in Lua, by index: the batch is scanned to
- * its end in one call, and the caller feeds only those packets to
- * dnsflow, whose messages come back through pktsh_dnsstats_add.
+ * (pktsh_dnsstats_scan), each UDP packet's DNS message made and counted
+ * (dnsstats.c), each TCP segment on a DNS port handed to the engine's
+ * reassembler (src/proto/dnstcp.c) whose messages are counted the same
+ * way. Headers are walked by the one walker (pktsh_walk,
+ * src/proto/walk.c), through encapsulations down to the innermost IP
+ * datagram (unless the options say outer_only), which leaves its results
+ * in the descriptor: a packet left to the general path is not walked
+ * again there. What needs state that lives in Lua (UDP fragments) it
+ * leaves for the general path, pktsh.dnsflow in Lua, by index: the batch
+ * is scanned to its end in one call, and the caller feeds only those
+ * packets to dnsflow, whose messages come back through
+ * pktsh_dnsstats_add.
  *
  * What it passes over, dnsflow would pass over too (non-IP, IP without
  * UDP or TCP, UDP and TCP on other ports, UDP shorter than its header or
@@ -29,79 +33,33 @@ static uint16_t be16(const uint8_t *d)
 	return (uint16_t)(d[0] << 8 | d[1]);
 }
 
-/* Where a plain packet's UDP header is, and its addresses: UDP, SKIP or
- * LEAVE. */
-static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
-		  uint32_t *stop, uint32_t *l3, int *v6)
+static int port_listed(const uint8_t *ports, uint16_t port)
+{
+	return ports[port >> 3] >> (port & 7) & 1;
+}
+
+/* What the scan does with p, once walked: UDP (a message at the UDP
+ * header, p->l4off), TCP (a segment for the reassembler), SKIP or LEAVE. */
+static int locate(const struct pktsh_pkt *p, const uint8_t *ports, int32_t outer_only)
 {
 	const uint8_t *d = p->data;
-	uint32_t cap = p->caplen, off = 14, n = 0;
-	uint16_t et;
-	uint8_t proto;
+	uint32_t l4;
 
-	if (p->linktype != PKTSH_DLT_EN10MB)
-		return LEAVE;
-	if (cap < 14)
+	if (p->l3state == PKTSH_PKT_NEW)
+		pktsh_walk(p);
+	if (p->l3state != PKTSH_PKT_OK || (outer_only && p->depth > 1))
 		return SKIP;
-	et = be16(d + 12);
-	while ((et == PKTSH_ETH_VLAN || et == PKTSH_ETH_QINQ ||
-		et == PKTSH_ETH_QINQ_OLD) && n < 8) {
-		if (off + 4 > cap)
-			return SKIP;
-		et = be16(d + off + 2);
-		off += 4;
-		n++;
-	}
-	*l3 = off;
-	if (et == PKTSH_ETH_IP4) {
-		uint32_t hlen, tot;
-
-		if (off + 20 > cap || d[off] >> 4 != 4)
-			return LEAVE;
-		hlen = (d[off] & 15u) * 4;
-		tot = be16(d + off + 2);
-		if (hlen < 20 || off + hlen > cap || tot < hlen || (be16(d + off + 6) & 0x3fff))
-			return LEAVE;               /* malformed, or a fragment */
-		*stop = off + tot < cap ? off + tot : cap;
-		*l4 = off + hlen;
-		proto = d[off + 9];
-		*v6 = 0;
-	} else if (et == PKTSH_ETH_IP6) {
-		uint32_t plen;
-
-		if (off + 40 > cap || d[off] >> 4 != 6)
-			return LEAVE;
-		plen = be16(d + off + 4);
-		proto = d[off + 6];
-		if (plen == 0)
-			return LEAVE;               /* jumbogram or TSO: dnsflow's rule */
-		*stop = off + 40 + plen < cap ? off + 40 + plen : cap;
-		*l4 = off + 40;
-		*v6 = 1;
-		if (proto != PKTSH_IPPROTO_UDP && proto != PKTSH_IPPROTO_TCP) {
-			/* extension headers may lead to UDP; ESP, no-next, ICMPv6... do not */
-			if (proto == PKTSH_IPPROTO_HOPOPTS || proto == PKTSH_IPPROTO_ROUTING ||
-			    proto == PKTSH_IPPROTO_DSTOPTS || proto == PKTSH_IPPROTO_AH ||
-			    proto == PKTSH_IPPROTO_FRAGMENT)
-				return LEAVE;
-			return SKIP;
-		}
-	} else {
+	if (p->l4proto != PKTSH_IPPROTO_UDP && p->l4proto != PKTSH_IPPROTO_TCP)
 		return SKIP;
-	}
-	if (proto != PKTSH_IPPROTO_UDP && proto != PKTSH_IPPROTO_TCP)
+	if (p->fragment != PKTSH_FRAG_NONE)     /* dnsflow rebuilds UDP datagrams */
+		return p->l4proto == PKTSH_IPPROTO_UDP ? LEAVE : SKIP;
+	l4 = p->l4off;
+	/* a transport header dnsflow would read (UDP 8 bytes, TCP 20) */
+	if (!l4 || l4 + (p->l4proto == PKTSH_IPPROTO_UDP ? 8u : 20u) > p->l3end)
 		return SKIP;
-	if (*l4 + 4 > *stop) {
-		/* no ports to look at: dnsflow passes UDP over, TCP may hold state */
-		return proto == PKTSH_IPPROTO_UDP ? SKIP : LEAVE;
-	}
-	{
-		uint16_t sp = be16(d + *l4), dp = be16(d + *l4 + 2);
-
-		if (!(ports[sp >> 3] >> (sp & 7) & 1) && !(ports[dp >> 3] >> (dp & 7) & 1))
-			return SKIP;
-	}
-	return proto == PKTSH_IPPROTO_UDP ? UDP : TCP;
+	if (!port_listed(ports, be16(d + l4)) && !port_listed(ports, be16(d + l4 + 2)))
+		return SKIP;
+	return p->l4proto == PKTSH_IPPROTO_UDP ? UDP : TCP;
 }
 
 /* Packet i goes to the general path; the batch's messages queue from
@@ -141,13 +99,15 @@ static void tcp_message(void *ctx, const uint8_t *msg, uint32_t len)
 	dnsstats_message(o->e, msg, len, o->l3hdr, o->v6, o->sport, o->dport, o->ts, 1, o->pi, 0);
 }
 
-static void scan_tcp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32_t pi,
-		     uint32_t l3, uint32_t l4, uint32_t stop, int v6, double ts)
+static void scan_tcp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32_t pi, double ts)
 {
-	struct origin o = {e, p->data + l3, be16(p->data + l4), be16(p->data + l4 + 2), v6, ts, pi};
+	uint32_t l4 = p->l4off;
+	int v6 = p->ethertype == PKTSH_ETH_IP6;
+	struct origin o = {e, p->data + p->l3off, be16(p->data + l4), be16(p->data + l4 + 2), v6,
+			   ts, pi};
 
 	pktsh_dnstcp_advance(e->tcp, ts);
-	dnstcp_segment(e->tcp, p->data, l3, l4, stop, v6, ts, tcp_message, &o);
+	dnstcp_segment(e->tcp, p->data, p->l3off, l4, p->l3end, v6, ts, tcp_message, &o);
 }
 
 int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pkts, uint32_t i,
@@ -155,9 +115,8 @@ int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pk
 {
 	for (; i < n; i++) {
 		const struct pktsh_pkt *p = &pkts[i];
-		uint32_t l3, l4, stop, ulen, end;
+		uint32_t l4, ulen, end;
 		double ts;
-		int v6;
 
 		if (until != INT64_MAX && p->ts >= until)
 			break;
@@ -169,26 +128,26 @@ int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pk
 			defer(e, i);
 			continue;
 		}
-		switch (locate(p, e->ports, &l4, &stop, &l3, &v6)) {
+		switch (locate(p, e->ports, e->outer_only)) {
 		case SKIP:
 			continue;
 		case LEAVE:
 			defer(e, i);
 			continue;
 		case TCP:
-			scan_tcp(e, p, i, l3, l4, stop, v6, ts);
+			scan_tcp(e, p, i, ts);
 			continue;
 		}
-		if (l4 + 8 > stop)
-			continue;
+		l4 = p->l4off;
 		ulen = be16(p->data + l4 + 4);
 		if (ulen < 8)
 			continue;
-		end = l4 + ulen < stop ? l4 + ulen : stop;
+		end = l4 + ulen < p->l3end ? l4 + ulen : p->l3end;
 		if (end <= l4 + 8)
 			continue;
-		dnsstats_message(e, p->data + l4 + 8, end - l4 - 8, p->data + l3, v6,
-				 be16(p->data + l4), be16(p->data + l4 + 2), ts, 0, i, 0);
+		dnsstats_message(e, p->data + l4 + 8, end - l4 - 8, p->data + p->l3off,
+				 p->ethertype == PKTSH_ETH_IP6, be16(p->data + l4),
+				 be16(p->data + l4 + 2), ts, 0, i, 0);
 	}
 	*next = i;
 	if (e->ndeferred == 0)

@@ -121,6 +121,7 @@ struct pktsh_dnsstats *pktsh_dnsstats_new(const struct pktsh_dnsstats_opts *o,
 	}
 	memcpy(e->ports, o->ports, sizeof(e->ports));
 	e->general = o->general;
+	e->outer_only = o->outer_only;
 	e->timeout = o->timeout;
 	to.ports = o->ports;
 	to.timeout = o->tcp_timeout;

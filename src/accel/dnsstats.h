@@ -51,6 +51,7 @@ struct pipe_msg {
 struct pktsh_dnsstats {
 	uint8_t ports[PKTSH_DNS_PORTMAP_BYTES];
 	int32_t general;
+	int32_t outer_only;
 	double timeout;
 	struct pktsh_dnstcp *tcp;
 	struct pktsh_pending *pend;

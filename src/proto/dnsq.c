@@ -8,7 +8,7 @@
  * point strictly backwards (each below the one before, as tcpdump and
  * BIND require: no loops) and a name follows at most PKTSH_DNS_MAX_HOPS
  * of them (the first question, at 12, can only point into the header,
- * 6 hops at most; the limit is read_name's own, whatever name it is
+ * 6 hops at most; the limit is walk_name's own, whatever name it is
  * given), label types 0x40/0x80 and names over 255 octets are errors,
  * nothing is read at or past len; the rest of the message is walked
  * once, pointers not followed. The name is kept
@@ -112,10 +112,13 @@ static void copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_t av
 		dst[i] = lower[src[i]];
 }
 
-/* Reads the name at pos into q->wire (labels lower-cased, pointers
- * followed) and q->name_hash; sets *after to the position after it in the
- * message. 0 or an enum pktsh_dns_err. */
-static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
+/* The one walk over a name (the first question's, and the owner names
+ * opt_ext steps over). From pos; *after gets the position after the name
+ * in the message. With q, the name is read into q->wire (labels
+ * lower-cased, pointers followed) and q->name_hash; without, it is only
+ * stepped over: a pointer ends it, for nothing after a pointer belongs to
+ * this stretch of the message. 0 or an enum pktsh_dns_err. */
+static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 		     struct pktsh_dns_q *q, uint32_t *after)
 {
 	uint32_t w = 0, limit = pos, end = 0, hops = 0;
@@ -134,32 +137,38 @@ static int read_name(const uint8_t *d, uint32_t len, uint32_t pos,
 		if (l < 0x40) {
 			if (pos + 1 + l > len)
 				return PKTSH_DNS_LABEL_TRUNCATED;
-			if (w + 1u + l + 1u > 255)
-				return PKTSH_DNS_NAME_TOO_LONG;
-			q->wire[w] = l;
-			copy_lower(q->wire + w + 1, d + pos + 1, l, len - pos - 1);
-			w += 1u + l;
+			if (q) {
+				if (w + 1u + l + 1u > 255)
+					return PKTSH_DNS_NAME_TOO_LONG;
+				q->wire[w] = l;
+				copy_lower(q->wire + w + 1, d + pos + 1, l, len - pos - 1);
+				w += 1u + l;
+			}
 			pos += 1u + l;
 		} else if (l >= 0xc0) {
 			uint32_t t;
 
 			if (pos + 1 >= len)
 				return PKTSH_DNS_POINTER_TRUNCATED;
+			if (!end)
+				end = pos + 2;
+			if (!q)
+				break;
 			t = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
 			if (t >= limit)
 				return PKTSH_DNS_POINTER_NOT_BACKWARDS;
 			if (++hops > PKTSH_DNS_MAX_HOPS)
 				return PKTSH_DNS_TOO_MANY_POINTERS;
-			if (!end)
-				end = pos + 2;
 			limit = pos = t;
 		} else {
 			return PKTSH_DNS_BAD_LABEL_TYPE;
 		}
 	}
-	q->wire[w++] = 0;
-	q->wire_len = (uint16_t)w;
-	q->name_hash = pktsh_hash(q->wire, w);
+	if (q) {
+		q->wire[w++] = 0;
+		q->wire_len = (uint16_t)w;
+		q->name_hash = pktsh_hash(q->wire, w);
+	}
 	*after = end;
 	return 0;
 }
@@ -174,21 +183,8 @@ static uint8_t opt_ext(const uint8_t *d, uint32_t len, uint32_t pos,
 	for (uint32_t i = 0; i < total; i++) {
 		uint32_t start = pos;
 
-		for (;;) {              /* the owner name, pointers not followed */
-			if (pos >= len)
-				return 0;
-			if (d[pos] >= 0xc0) {
-				pos += 2;
-				break;
-			}
-			if (d[pos] == 0) {
-				pos += 1;
-				break;
-			}
-			if (d[pos] >= 0x40)
-				return 0;
-			pos += 1u + d[pos];
-		}
+		if (walk_name(d, len, pos, NULL, &pos))
+			return 0;
 		if (i < qskip) {
 			pos += 4;
 			continue;
@@ -220,7 +216,7 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 	q->arcount = be16(d + 10);
 	q->qtype = q->qclass = 0;
 	if (q->qdcount) {
-		rc = read_name(d, len, 12, q, &pos);
+		rc = walk_name(d, len, 12, q, &pos);
 		if (rc)
 			return -rc;
 		if (pos + 4 > len)

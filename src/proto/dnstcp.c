@@ -9,9 +9,16 @@
  * (addresses, then ports) reassembled in order from the SYN, or from the
  * first segment with data when the capture starts mid-flow (taken to
  * start a message); a segment of whole messages while its flow is not
- * tracked needs no state; retransmitted bytes are skipped; out-of-order
- * segments are held (OOO_SEGS per flow, OOO_BYTES) until the gap fills,
- * else the flow resyncs at the new segment (counted); FIN/RST end a
+ * tracked needs no state; retransmitted bytes are skipped. After a hole,
+ * a segment that begins a plausible DNS message (plausible(): a length
+ * prefix and a header whose opcode is assigned and whose counts fit)
+ * means the hole lost data: the message it broke is given up (tcp_gaps)
+ * and the flow goes on there, as Wireshark does; a segment inside a
+ * message is held (OOO_SEGS per flow, OOO_BYTES) until the hole fills,
+ * else the hole is given up (counted) and the flow waits (hunts) for a
+ * segment that begins a message. A capture that starts inside a message
+ * waits the same way. A late segment of whole messages inside the last
+ * hole (reordered, not lost) still gives its messages. FIN/RST end a
  * flow; a zero length prefix counts as malformed.
  *
  * Bounds: at max_flows a new flow evicts the least recently active one;
@@ -53,6 +60,9 @@ struct flow {
 	struct seg *ooo;        /* OOO_SEGS of them once a segment waits */
 	uint32_t nooo, ooobytes;
 	uint32_t older, newer;  /* activity order; free list through newer */
+	uint32_t hole0, hole1;  /* the last hole's sequence range, when has_hole */
+	uint8_t hunt;           /* after a hole: waiting for a message to begin */
+	uint8_t has_hole;
 };
 
 struct pktsh_dnstcp {
@@ -270,6 +280,8 @@ static struct flow *new_flow(struct pktsh_dnstcp *t, const uint8_t *key, uint32_
 	f->buf = NULL;
 	f->cap = f->off = f->len = 0;
 	f->nooo = f->ooobytes = 0;
+	f->hunt = f->has_hole = 0;
+	f->hole0 = f->hole1 = 0;
 	t->slots[find(t, key, klen, h)] = e + 1;
 	push_newest(t, f);
 	t->nflows++;
@@ -383,6 +395,40 @@ static void resync(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq)
 	f->nxt = seq;
 }
 
+/* Whether d[0, n) plausibly begins a DNS message: a length prefix and a
+ * header (12 bytes, whole) whose opcode is assigned and whose counts fit
+ * in that length (a question takes 5 bytes at least, a record 11). After
+ * a hole a flow resynchronises only at such a segment, as Wireshark
+ * does. */
+static int plausible(const uint8_t *d, uint32_t n)
+{
+	uint32_t l, op;
+
+	if (n < 14)
+		return 0;
+	l = be16(d);
+	op = (uint32_t)(d[4] >> 3) & 15u;
+	if (l < 12 || op == 3 || op > 6)
+		return 0;
+	return 12u + 5u * be16(d + 6) +
+	       11u * ((uint32_t)be16(d + 8) + be16(d + 10) + be16(d + 12)) <= l;
+}
+
+/* A hole in f before seq: the message it broke is given up (counted), and
+ * f waits for a segment that begins a message (hunt) unless this one
+ * does. The hole's range is kept: a segment of it arriving late
+ * (reordered, not lost) still gives its whole messages. */
+static void hole(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq)
+{
+	t->st.tcp_gaps++;
+	release(t, f);
+	f->hole0 = f->nxt;
+	f->hole1 = seq;
+	f->has_hole = 1;
+	f->nxt = seq;
+	f->hunt = 1;
+}
+
 /* In-order data d[0, n) for flow f; returns the messages emitted. */
 static uint32_t take(struct pktsh_dnstcp *t, struct flow *f, const uint8_t *d, uint32_t n,
 		     const struct emitter *em)
@@ -448,6 +494,41 @@ static uint32_t drain(struct pktsh_dnstcp *t, struct flow *f, const struct emitt
 	return k;
 }
 
+/* A segment after a hole while f waits for a message to begin. */
+static uint32_t hunt(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, const uint8_t *d,
+		     uint32_t n, const struct emitter *em)
+{
+	if (!plausible(d, n)) {
+		if ((int32_t)(seq + n - f->nxt) > 0)
+			f->nxt = seq + n;
+		return 0;
+	}
+	f->hunt = 0;
+	f->nxt = seq;
+	return take(t, f, d, n, em);
+}
+
+/* Old data: a retransmission, or a segment of the last hole arriving
+ * late, whose whole messages are then emitted on their own. */
+static uint32_t late(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, const uint8_t *d,
+		     uint32_t n, const struct emitter *em)
+{
+	uint32_t k;
+
+	if (f->has_hole && (int32_t)(seq - f->hole0) >= 0 &&
+	    (int32_t)(seq + n - f->hole1) <= 0 && plausible(d, n)) {
+		/* the hole shrinks by what it took (a retransmission of it is old) */
+		if (seq == f->hole0)
+			f->hole0 = seq + n;
+		else
+			f->hole1 = seq;
+		messages(t, d, n, em, &k);
+		return k;
+	}
+	t->st.tcp_dups++;
+	return 0;
+}
+
 /* Data d[0, n) at seq for flow f; returns the messages emitted. */
 static uint32_t segment(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, const uint8_t *d,
 			uint32_t n, const struct emitter *em)
@@ -455,15 +536,21 @@ static uint32_t segment(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, co
 	int32_t rel = (int32_t)(seq - f->nxt);
 	uint32_t k;
 
+	if (rel < 0 && (int64_t)rel + n <= 0)
+		return late(t, f, seq, d, n, em);
+	if (f->hunt)
+		return hunt(t, f, seq, d, n, em);
 	if (rel <= 0) {
-		if (rel < 0 && (int64_t)rel + n <= 0) {
-			t->st.tcp_dups++;
-			return 0;
-		}
 		k = take(t, f, d - rel, (uint32_t)((int64_t)n + rel), em);
 		return k + (f->nooo ? drain(t, f, em) : 0);
 	}
-	/* a gap: hold the segment while there is room, else resync here */
+	/* A gap. A segment that begins a message: the hole lost data (the
+	 * capture missed it), go on here. Else hold the segment while there
+	 * is room (the hole may be reordering), then give the hole up. */
+	if (plausible(d, n)) {
+		hole(t, f, seq);
+		return hunt(t, f, seq, d, n, em);
+	}
 	if (f->nooo < OOO_SEGS && f->ooobytes + n <= OOO_BYTES &&
 	    t->st.buffered + n + PIECE_COST <= t->max_buffer) {
 		uint8_t *copy = malloc(n);
@@ -482,9 +569,9 @@ static uint32_t segment(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, co
 		}
 		free(copy);
 	}
-	t->st.tcp_gaps++;
-	resync(t, f, seq);
-	return take(t, f, d, n, em);
+	hole(t, f, seq);
+	f->nxt = seq + n;
+	return 0;
 }
 
 /* --- segments ------------------------------------------------------------ */
@@ -576,6 +663,21 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off
 			t->st.tcp++;
 			emit(ctx, d + poff + 2, l);
 			return 1;
+		}
+		if (n >= 14 && !plausible(d + poff, n)) {
+			/* the capture began inside a message: wait for one to begin */
+			t->st.tcp_gaps++;
+			if (fin || rst)
+				return 0;
+			if (t->nflows == 0) {
+				memcpy(key, d + l3off + (v6 ? 8 : 12), 2 * alen);
+				memcpy(key + 2 * alen, d + off, 4);
+				hash = pktsh_tabhash_bytes(t->th, key, klen);
+			}
+			f = new_flow(t, key, klen, hash, seq + n, ts);
+			if (f)
+				f->hunt = 1;
+			return 0;
 		}
 		used = messages(t, d + poff, n, &em, &k);
 		if (used == n || fin || rst)

@@ -198,7 +198,8 @@ function M.incomplete_capture(path, one)
     for j = 0, segs - 1 do
       -- bytes of its own in every segment (equal Lua strings would be shared)
       local data = u32(f) .. u32(j) .. ("m"):rep(size - 8)
-      if j == 0 then data = be16(65535) .. data:sub(3) end
+      -- a message begins with a plausible header (id f, one question)
+      if j == 0 then data = be16(65535) .. be16(f % 65536) .. "\1\0\0\1\0\0\0\0\0\0" .. data:sub(15) end
       local frame = template:sub(1, 34) .. be16(10000 + f) .. template:sub(37, 38) ..
                     u32(1 + size * j) .. template:sub(43, 54) .. data
       assert(w:write(frame, ((f - 1) * segs + j + 1) * 1000))

@@ -99,7 +99,7 @@ local function oracle_rows(row)
     else
       local f = {}
       for v in (line .. "\t"):gmatch("([^\t]*)\t") do f[#f + 1] = v end
-      rows[#rows + 1] = {frame = tonumber(f[1]), ip = f[2], ip6 = f[3]}
+      rows[#rows + 1] = {frame = tonumber(f[1]), ip = f[2], ip6 = f[3], protos = f[12] or ""}
     end
   end
   return rows
@@ -140,7 +140,15 @@ local function check_oracle(row, pkts)
     -- An ICMP error quoting a DNS datagram: tshark lists the outer and the
     -- quoted source. We do not count quoted DNS as a DNS frame; instead the
     -- quoted source must be what icmp:inner() decodes.
-    if outer then quoted[r.frame] = inner else want[#want + 1] = a end
+    if outer and r.protos:find("icmp", 1, true) then
+      quoted[r.frame] = inner
+    else
+      -- through tunnels tshark lists every IP layer's source: the DNS
+      -- one is the innermost, of the family its protocols name last
+      local last = r.protos:match(".*:(ipv?6?):")
+      local list = last == "ipv6" and r.ip6 or (last == "ip" and r.ip) or a
+      want[#want + 1] = list:match("([^,]+)$")
+    end
   end
   local got = {}
   for i, e in ipairs(pkts) do
@@ -167,6 +175,8 @@ end
 -- tcpdump: "IP a.p > b.q:" in every line, compared with our summaries.
 
 local function endpoints(line)
+  -- an IP length past the frame: "IP truncated-ip - 940 bytes missing! a > b:"
+  line = line:gsub("(IP6?) truncated%-ip6? %- %d+ bytes missing!%s*", "%1 ")
   local v, a, b = line:match("%f[%w](IP6?) (%S+) > (%S+):")
   if not v then return "-" end
   -- tcpdump prints the ports of a first IPv6 fragment after the fragment
@@ -181,8 +191,11 @@ local function tcpdump_lines(path)
   local f = io.popen("TZ=UTC tcpdump -n -r '" .. path .. "' 2>/dev/null")
   local t = {}
   for line in f:lines() do
-    -- hex continuation lines of a packet tcpdump could not decode
-    if not line:match("^%s") then t[#t + 1] = line end
+    -- hex continuation lines of a packet tcpdump could not decode are
+    -- left out; a tunnel's inner frame (VXLAN) goes on the next line,
+    -- without a time: it belongs to the packet above
+    if line:match("^%d%d:%d%d:") or #t == 0 then t[#t + 1] = line
+    elseif not line:match("^%s") then t[#t] = t[#t] .. " " .. line end
   end
   f:close()
   return t
@@ -194,7 +207,11 @@ local function check_tcpdump(row, pkts)
   local td = tcpdump_lines(DIR .. row.file)
   T.eq(#td, #pkts, row.file .. ": tcpdump line count")
   for i, e in ipairs(pkts) do
-    T.eq(endpoints(e.summary), endpoints(td[i]), row.file .. " packet " .. i)
+    -- an IPv4 total length of 0 (TSO): tcpdump stops ("IP bad-len 0"),
+    -- we decode the datagram as Wireshark does
+    if not (td[i] or ""):find("IP bad%-len 0$") then
+      T.eq(endpoints(e.summary), endpoints(td[i]), row.file .. " packet " .. i)
+    end
   end
 end
 

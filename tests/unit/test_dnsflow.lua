@@ -2,7 +2,8 @@
 -- incomplete messages, fragment floods. State is bounded in entries and
 -- bytes, the oldest goes first, and the work per segment stays constant
 -- (counted: stats().state_visits, the entries expiry and eviction look
--- at). Normal captures are covered by the oracle tests.
+-- at). Normal captures are covered by the oracle tests; holes in TCP
+-- flows (issue 12) are tested here too.
 local T = require "t"
 local dnsflow = require "pktsh.proto.dnsflow"
 local packet = require "pktsh.proto.packet"
@@ -95,7 +96,8 @@ T.test("the byte cap holds on the stateless path; evictions counted", function()
   -- message: once at the cap, the oldest go
   local CAP = 1048576
   local fe = dnsflow.new{ports = {53}, max_buffer = CAP}
-  local first = be16(65535) .. ("x"):rep(1398)
+  -- (a header whose counts fit: a flow resynchronises only at one)
+  local first = be16(65535) .. "\0\1\1\0\0\1\0\0\0\0\0\0" .. ("x"):rep(1386)
   local rest = ("y"):rep(1400)
   for j = 0, 9 do
     for f = 1, 100 do
@@ -171,5 +173,76 @@ for _, one in ipairs({false, true}) do
     T.ok(rss - rss0 <= 48 * 1024, string.format("RSS grew by %.1f MiB", (rss - rss0) / 1024))
   end)
 end
+
+-- Holes (issue 12): the message a hole breaks is given up and counted
+-- (tcp_gaps); the flow resynchronises at the next segment that begins a
+-- plausible DNS message, as Wireshark does, also from mid-flow.
+local function ids(path)
+  local fe = dnsflow.new{ports = {53}}
+  local src = assert(pktsh.open(path))
+  local got = {}
+  src:each(function(p)
+    fe:feed(p, function(ptr, len)
+      local id = pktsh.dns.header(ptr, len)
+      got[#got + 1] = id or "bad"
+    end)
+  end)
+  src:close()
+  local st = fe:stats()
+  fe:flush()
+  return got, st
+end
+
+T.test("a hole in a TCP flow: counted, the broken message dropped, resync at the next message", function()
+  local got, st = ids("tests/pcaps/gen__dns-tcp-gap.pcap")
+  -- 16 queries, then the responses but 4 (a part lost) and 10 (lost)
+  local want = {}
+  for i = 1, 16 do want[#want + 1] = i end
+  for _, i in ipairs{1, 2, 3, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16} do want[#want + 1] = i end
+  T.deq(got, want, "messages (tshark's oracle agrees: test_dns_oracle)")
+  T.eq(st.tcp_gaps, 2, "holes counted")
+  T.eq(st.tcp_unfinished, 0, "nothing left at FIN")
+  T.eq(st.malformed, 0, "no message read from inside another")
+end)
+
+T.test("a capture that begins mid-flow resynchronises at the first message", function()
+  local got, st = ids("tests/pcaps/gen__dns-tcp-midflow.pcap")
+  T.deq(got, {9, 11, 12, 13, 14, 15, 16}, "messages")
+  T.eq(st.tcp_gaps, 2, "the start inside a message, and the lost response")
+  T.eq(st.buffered, 0, "nothing held while waiting for a message")
+end)
+
+T.test("a reordered segment of whole messages inside a hole still counts", function()
+  local m = be16(#QUERY) .. QUERY
+  local fe = dnsflow.new{ports = {53}}
+  local n = 0
+  local function count() n = n + 1 end
+  fe:feed(seg(40000, 100, "S", ""), count)
+  fe:feed(seg(40000, 101, "PA", m), count)
+  fe:feed(seg(40000, 101 + 2 * #m, "PA", m), count)   -- the one before is late
+  fe:feed(seg(40000, 101 + #m, "PA", m), count)       -- here it is
+  fe:feed(seg(40000, 101 + #m, "PA", m), count)       -- and its retransmission
+  T.eq(n, 3, "messages")
+  T.eq(fe:stats().tcp_gaps, 1, "the hole counted when it was seen")
+  T.eq(fe:stats().tcp_dups, 1, "the retransmission ignored")
+end)
+
+T.test("a segment inside a message after a hole waits; garbage never makes messages", function()
+  local fe = dnsflow.new{ports = {53}}
+  local n = 0
+  local function count() n = n + 1 end
+  fe:feed(seg(40001, 100, "S", ""), count)
+  -- 200 segments of bytes that do not begin a DNS message, after a hole
+  for i = 1, 200 do
+    fe:feed(seg(40001, 5000 + 100 * i, "PA", string.rep("\255", 100)), count)
+  end
+  local st = fe:stats()
+  T.eq(n, 0, "no message")
+  T.ok(st.buffered <= 64 * 1024 + 16 * 64, "held: " .. st.buffered)
+  T.eq(st.tcp_gaps, 1, "one hole")
+  -- then a message: taken
+  fe:feed(seg(40001, 5000 + 100 * 201, "PA", be16(#QUERY) .. QUERY), count)
+  T.eq(n, 1, "resynchronised")
+end)
 
 T.done()

@@ -117,8 +117,17 @@ local function compare(path, verbose)
   return n
 end
 
+-- Captures whose DNS tcpdump does not reach: VXLAN, Geneve and ERSPAN
+-- carry it in Ethernet tcpdump 4.99 does not dissect, and an IPv4 total
+-- length of 0 (TSO) is "bad-len 0" to tcpdump (issue 12).
+local TCPDUMP_STOPS = {["gen__vxlan.pcap"] = true, ["gen__vxlan-in-gre-qinq.pcap"] = true,
+  ["gen__erspan2.pcap"] = true, ["gen__erspan3.pcap"] = true, ["gen__geneve.pcap"] = true,
+  ["gen__dns-offload.pcap"] = true}
+
 local function dns_captures()
-  return require("manifest").captures(function(row) return row.tags:find("dns") end)
+  return require("manifest").captures(function(row)
+    return row.tags:find("dns") and not TCPDUMP_STOPS[row.file]
+  end)
 end
 
 if have_tcpdump then

@@ -9,6 +9,22 @@ local DIR = "tests/pcaps/"
 
 -- Fields whose values differ on a capture, and why (prefix match).
 local NOT_COMPARED = {
+  -- tunnels (issue 12): tshark gives every layer's address (outer,inner);
+  -- pktsh's fields are the innermost datagram's and frame's
+  ["gen__4in4.pcap"] = {"ip."}, ["gen__4in6.pcap"] = {"ip.", "ipv6."},
+  ["gen__6in4.pcap"] = {"ip.", "ipv6."}, ["gen__6in6.pcap"] = {"ipv6."},
+  ["gen__gre.pcap"] = {"ip."}, ["gen__gre-keyseq.pcap"] = {"ip."},
+  ["gen__gre-teb.pcap"] = {"eth.", "ip."}, ["gen__erspan2.pcap"] = {"eth.", "ip."},
+  ["gen__erspan3.pcap"] = {"eth.", "ip."}, ["gen__geneve.pcap"] = {"eth.", "ip.", "udp."},
+  ["gen__vxlan.pcap"] = {"eth.", "ip.", "udp."},
+  ["gen__vxlan-in-gre-qinq.pcap"] = {"eth.", "ip.", "vlan.", "udp."},
+  -- an IPv4 total length of 0 (TSO): tshark shows the length it computed
+  ["gen__dns-offload.pcap"] = {"ip.len", "dns."},
+  -- TCP gaps and a mid-flow start: tshark's relative numbers and its
+  -- reassembly differ from a per-packet reading (dnsflow resynchronises)
+  ["gen__dns-tcp-gap.pcap"] = {"tcp.", "dns."}, ["gen__dns-tcp-midflow.pcap"] = {"tcp.", "dns."},
+  -- a cut message: tshark shows the fields of what it could dissect
+  ["gen__dns-truncated-ip.pcap"] = {"dns."},
   -- tshark reassembles IP fragments: the UDP and DNS fields are on the
   -- fragment that completes the datagram; pktsh has no reassembly in
   -- per-packet fields (pktsh.dnsflow reassembles)

@@ -40,7 +40,10 @@
 -- 8-byte index slot at load one half at most, about 40 MiB full; more
 -- waiting evicts the oldest, counted unanswered and in pending_evicted),
 -- max_flows, max_buffer, tcp_timeout, frag_timeout, max_frags (pktsh.dnsflow's),
--- general (true: every packet through pktsh.dnsflow, for tests).
+-- general (true: every packet through pktsh.dnsflow, for tests),
+-- outer_only (true: DNS inside a tunnel, an IP datagram in another, is
+-- passed over: IP in IP, GRE, ERSPAN, VXLAN, Geneve; PPPoE, MPLS and VLAN
+-- tags are no tunnel).
 -- work also takes duration (s; files: capture time), interval (s) with
 -- a tick(record) function, and publish (s, in a pktsh.parallel worker:
 -- hand the parent a snapshot that often; see dnsstats.interval).
@@ -101,6 +104,7 @@ function M.new(o)
   co.max_buffer, co.capacity = opt(o, "max_buffer"), opt(o, "capacity")
   co.max_pending, co.max_flows = opt(o, "max_pending"), opt(o, "max_flows")
   co.general = o.general and 1 or 0
+  co.outer_only = o.outer_only and 1 or 0
   local err = ffi.new("struct pktsh_err")
   local h = C.pktsh_dnsstats_new(co, err)
   if h == nil then return nil, ffi.string(err.msg) end
@@ -111,7 +115,8 @@ function M.new(o)
                              lat = ffi.new("struct pktsh_dnsstats_latency")}, Engine)
   -- the general path shares the scan's TCP reassembler
   self.fe = dnsflow.new{ports = ports, tcp = C.pktsh_dnsstats_tcp(h), frag_timeout = o.frag_timeout,
-                        max_frags = o.max_frags, max_buffer = co.max_buffer}
+                        max_frags = o.max_frags, max_buffer = co.max_buffer,
+                        outer_only = o.outer_only}
   self.emit = function(ptr, len, meta, p)
     C.pktsh_dnsstats_add(h, ptr, len, p, meta.ipver == 6 and 1 or 0, meta.sport, meta.dport,
                          meta.ts, meta.transport == "tcp" and 1 or 0, self.pi)

@@ -604,6 +604,8 @@ function M.open_source(spec, ...)
   return true
 end
 
+-- Starts the interactive prompt in globals g (pktsh's REPL: history,
+-- completion, help); returns when the user ends it.
 function M.start(g)
   if rawget(g, "help") == nil then rawset(g, "help", M.help) end
 end

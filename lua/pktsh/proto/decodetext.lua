@@ -61,6 +61,15 @@ end
 -- tcpdump's "length" values come from the headers, not the capture.
 local wire_end = packet.datagram_end
 
+-- tcpdump's note for a datagram whose length claims more than the frame
+-- on the wire holds (captured before segmentation offload, or cut by the
+-- capturing host; a snaplen cut is not one: the wire had the bytes).
+local function missing(p, v6)
+  local n = wire_end(p) - p.len
+  if n <= 0 then return "" end
+  return fmt("truncated-ip%s - %d bytes missing! ", v6 and "6" or "", n)
+end
+
 local tcp_flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
   {0x10, "."}, {0x20, "U"}, {0x40, "E"}, {0x80, "W"}}
 
@@ -244,12 +253,12 @@ local function ip4_text(p)
   if p.l3state ~= OK then return "IP " .. ip4_problem(p) end
   local ip = p:ip4()
   local a, b = tostring(ip.src), tostring(ip.dst)
-  local wend = p.l3off + ip.len
+  local wend = wire_end(p)
   if p.fragment == FRAG.LATER then
     return fmt("IP %s > %s: ip-proto-%d (frag id %d, offset %d, length %d)", a, b,
       ip.proto, ip.id, ip.frag_off, ip.len - ip.hlen)
   end
-  return "IP " .. l4_text(p, a, b, wend)
+  return "IP " .. missing(p, false) .. l4_text(p, a, b, wend)
 end
 
 -- Names of the IPv6 extension headers before the transport, tcpdump style,
@@ -303,7 +312,7 @@ local function ip6_text(p)
   local s = l4_text(p, a, b, wire_end(p))
   -- Put the extension names after "a > b: " as tcpdump does.
   if pre ~= "" then s = s:gsub(": ", ": " .. pre, 1) end
-  return "IP6 " .. s
+  return "IP6 " .. missing(p, true) .. s
 end
 
 ---------------------------------------------------------------------------
@@ -330,8 +339,46 @@ local link_names = {[DLT.NULL] = "NULL", [DLT.EN10MB] = "ether", [DLT.RAW] = "ra
 
 local function vlan_prefix(p)
   local t = {}
-  for i = 1, math.min(p.nvlan, 2) do t[#t + 1] = fmt("vlan %d ", p:vlan_id(i)) end
-  for _ = 3, p.nvlan do t[#t + 1] = "vlan ? " end
+  for i = 1, p.nvlan do
+    local v = p:vlan(i)
+    t[#t + 1] = v and fmt("vlan %d ", v.id) or "vlan ? "
+  end
+  return concat(t)
+end
+
+-- What carries the innermost datagram, outside in, tcpdump style: each
+-- tunnel's outer header, then a colon, then what it carries.
+local erspan_types = {"I", "II", "III"}
+local function tunnel_text(e)
+  local ip = e.src and (e.src:find(":", 1, true) and "IP6 " or "IP ") or ""
+  local ty = e.type
+  if ty == "pppoe" then return fmt("PPPoE [ses 0x%x] ", e.session) end
+  if ty == "mpls" then
+    local t = {}
+    for i, l in ipairs(e.labels) do t[i] = fmt("(label %d) ", l) end
+    return "MPLS " .. concat(t)
+  end
+  if ty == "gre" then
+    local t = {fmt("%s%s > %s: GREv%d", ip, e.src, e.dst, e.version)}
+    if e.call then t[#t + 1] = fmt("call %d", e.call) end
+    if e.key then t[#t + 1] = fmt("key=0x%x", e.key) end
+    if e.seq then t[#t + 1] = fmt("seq %d", e.seq) end
+    return concat(t, ", ") .. ": "
+  end
+  if ty == "erspan" then
+    return fmt("ERSPAN type %s%s: ", erspan_types[e.version] or "?",
+      e.session and fmt(", session %d", e.session) or "")
+  end
+  if ty == "vxlan" or ty == "geneve" then
+    return fmt("%s%s.%d > %s.%d: %s, vni %d: ", ip, e.src, e.sport, e.dst, e.dport,
+      ty == "vxlan" and "VXLAN" or "Geneve", e.vni)
+  end
+  return fmt("%s%s > %s: ", ip, e.src, e.dst)      -- IP in IP
+end
+
+local function tunnels_prefix(p)
+  local t = {}
+  for i, e in ipairs(p:tunnels()) do t[i] = tunnel_text(e) end
   return concat(t)
 end
 
@@ -351,7 +398,7 @@ local function body(p)
   elseif p.linktype == DLT.EN10MB and et < 0x0600 then s = fmt("802.3, length %d", p.len)
   elseif et == 0 then s = fmt("unknown network protocol, length %d", p.len)
   else s = fmt("ethertype 0x%04x, length %d", et, p.len) end
-  return vlan_prefix(p) .. s
+  return vlan_prefix(p) .. tunnels_prefix(p) .. s
 end
 
 function M.summary(p)
@@ -471,6 +518,7 @@ function M.show(p)
     p.len, p.caplen, p.linktype,
     os.date("%Y-%m-%d ", tonumber(ffi.cast("int64_t", p.ts) / 1000000000LL)) .. clock(p.ts), tsrc_names[p.tsrc] or "?")
   show_l2(p, t)
+  for _, e in ipairs(p:tunnels()) do add(t, 0, "Tunnel: %s", (tunnel_text(e):gsub(": $", ""))) end
   if p.l2state ~= OK then
     add(t, 0, "[link header truncated]")
   elseif p.ethertype == ETH.IP4 then

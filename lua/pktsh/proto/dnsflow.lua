@@ -12,6 +12,8 @@
 --     max_frags = 1000,      -- fragmented datagrams being reassembled at once
 --     max_buffer = 32 << 20, -- bytes held for TCP streams, and as many for
 --                            -- fragments
+--     outer_only = false,    -- true: DNS inside a tunnel (an IP datagram in
+--                            -- another: IP in IP, GRE, VXLAN...) is passed over
 --   }
 --   n = fe:feed(pkt, emit)   -- calls emit(ptr, len, meta, pkt) for each complete
 --                            -- DNS message this packet completes; returns n
@@ -44,9 +46,15 @@
 -- src/proto/dnstcp.c, the reassembler dnsstats' C scan uses too):
 -- per-flow in-order reassembly from the SYN (or from the first segment
 -- with data when the capture starts mid-flow, assumed to start a
--- message); retransmitted bytes are ignored, out-of-order segments are
--- held (16 per flow, 64 KB) until the gap fills, else the flow resyncs at
--- the next segment (counted). FIN/RST end a flow. Fragments: IPv4 and IPv6 UDP
+-- message); retransmitted bytes are ignored; after a hole, a segment that
+-- begins a plausible DNS message (length prefix, header whose counts fit)
+-- means the hole lost data: the message it broke is given up (tcp_gaps)
+-- and the flow goes on there, as Wireshark does; a segment inside a
+-- message is held (16 per flow, 64 KB) until the hole fills, else the hole
+-- is given up (counted) and the flow waits for a segment that begins a
+-- message. A capture that starts inside a message waits the same way; a
+-- late segment of whole messages inside the hole still counts. FIN/RST
+-- end a flow. Fragments: IPv4 and IPv6 UDP
 -- datagrams are rebuilt when every byte is present; duplicates ignored,
 -- overlaps keep the first copy, datagrams over 65535 bytes or 64
 -- fragments dropped. Timeouts run on capture time, checked once a second.
@@ -91,8 +99,7 @@ local M = {}
 
 local decode_l3 = packet.decode_l3
 local IP = numbers.IPPROTO
-local IP_UDP, IP_TCP, IP_FRAGMENT, IP_AH = IP.UDP, IP.TCP, IP.FRAGMENT, IP.AH
-local IP_HOPOPTS, IP_ROUTING, IP_DSTOPTS = IP.HOPOPTS, IP.ROUTING, IP.DSTOPTS
+local IP_UDP, IP_TCP = IP.UDP, IP.TCP
 local NEW, OK, FRAG_NONE = numbers.PKT.NEW, numbers.PKT.OK, numbers.FRAG.NONE
 local ETH_IP4 = numbers.ETH.IP4
 local in4_str, in6_str = addr.in4_str, addr.in6_str
@@ -203,6 +210,8 @@ function M.new(opts)
     if not pt or pt < 0 or pt > 65535 then error("dnsflow.new: bad port " .. tostring(pt), 2) end
     portmap[pt] = 1
   end
+  -- outer_only: DNS inside a tunnel (an IP datagram in another) is not seen
+  local max_depth = opts.outer_only and 1 or math.huge
   local frag_timeout = (opts.frag_timeout or 30) * 1e9
   local max_flows = opts.max_flows or 10000
   local max_frags = opts.max_frags or 1000
@@ -308,27 +317,20 @@ function M.new(opts)
 
   local function fragment(p, d, ts, ipver, emit)
     local l3, stop = p.l3off, p.l3end
-    local off, last, dstart
+    local off, last
+    -- the walker left where the fragment's data starts (after the IPv4
+    -- header, or after the IPv6 fragment header)
+    local dstart = p.fragdata
     if ipver == 4 then
       local fo = be16(d, l3 + 6)
       off, last = band(fo, 0x1fff) * 8, band(fo, 0x2000) == 0
-      dstart = l3 + band(d[l3], 15) * 4
       fcopy(kbuf, d + l3 + 12, 8)
       fcopy(kbuf + 8, d + l3 + 4, 2)
       kbuf[10] = d[l3 + 9]
     else
-      -- find the fragment header again (packet.lua does not keep its offset)
-      local nh, o = d[l3 + 6], l3 + 40
-      for _ = 1, 16 do
-        if nh == IP_FRAGMENT or o + 8 > stop then break end
-        if nh == IP_HOPOPTS or nh == IP_ROUTING or nh == IP_DSTOPTS then nh, o = d[o], o + (d[o + 1] + 1) * 8
-        elseif nh == IP_AH then nh, o = d[o], o + (d[o + 1] + 2) * 4
-        else return 0 end
-      end
-      if nh ~= IP_FRAGMENT or o + 8 > stop then return 0 end
+      local o = dstart - 8              -- the fragment header
       local fo = be16(d, o + 2)
       off, last = band(fo, 0xfff8), band(fo, 1) == 0
-      dstart = o + 8
       fcopy(kbuf, d + l3 + 8, 32)
       fcopy(kbuf + 32, d + o + 4, 4)
       kbuf[36] = d[o]
@@ -408,7 +410,7 @@ function M.new(opts)
 
   local function feed(_, p, emit)
     if p.l3state == NEW then decode_l3(p) end
-    if p.l3state ~= OK then return 0 end
+    if p.l3state ~= OK or p.depth > max_depth then return 0 end
     local proto = p.l4proto
     if proto ~= IP_UDP and proto ~= IP_TCP then return 0 end
     local ts = tonumber(p.ts)

@@ -23,6 +23,7 @@ require "pktsh.cdef"
 
 local band, bor, rshift, lshift, bswap = bit.band, bit.bor, bit.rshift, bit.lshift, bit.bswap
 local cast, min = ffi.cast, math.min
+local C = ffi.C
 
 local M = {}
 
@@ -60,13 +61,9 @@ local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
 M.PROTO = {ICMP = IP.ICMP, TCP = IP.TCP, UDP = IP.UDP, ICMP6 = IP.ICMPV6}
 
 local ETH_IP4, ETH_IP6 = ETH.IP4, ETH.IP6
-local ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD = ETH.VLAN, ETH.QINQ, ETH.QINQ_OLD
 local DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2 = DLT.EN10MB, DLT.LINUX_SLL, DLT.LINUX_SLL2
 local IP_TCP, IP_UDP, IP_ICMP, IP_ICMPV6 = IP.TCP, IP.UDP, IP.ICMP, IP.ICMPV6
-local IP_AH, IP_FRAGMENT, IP_ESP, IP_NONE = IP.AH, IP.FRAGMENT, IP.ESP, IP.NONE
-local IP_HOPOPTS, IP_ROUTING, IP_DSTOPTS = IP.HOPOPTS, IP.ROUTING, IP.DSTOPTS
-local NEW, OK, BAD, STALE = numbers.PKT.NEW, numbers.PKT.OK, numbers.PKT.BAD, numbers.PKT.STALE
-local FRAG_NONE, FRAG_FIRST, FRAG_LATER = numbers.FRAG.NONE, numbers.FRAG.FIRST, numbers.FRAG.LATER
+local OK, BAD, STALE = numbers.PKT.OK, numbers.PKT.BAD, numbers.PKT.STALE
 local VLAN_ID_MASK = numbers.VLAN_ID_MASK
 
 M.STALE_ERROR = "packet used after its batch was released; keep it with pkt:copy()"
@@ -238,154 +235,23 @@ view("struct pktsh_hdr_icmp", {
 })
 
 ---------------------------------------------------------------------------
--- L2: link header -> l3off, ethertype, VLAN tags.
+-- The walk: link header, VLAN tags, IP and its extension headers, once per
+-- packet, by the one walker (pktsh_walk, src/proto/walk.c) through the
+-- FFI. It fills the descriptor's cache: l2state, l3off, ethertype, nvlan,
+-- vlanid0/1 (L2), l3state, l3end, l4off, l4proto, fragment, fragdata,
+-- depth (L3). A call to C from a compiled trace costs a few ns; the walk
+-- in C costs less than the same walk in Lua did.
 
-local function is_vlan(t) return t == ETH_VLAN or t == ETH_QINQ or t == ETH_QINQ_OLD end
+local walk_c = C.pktsh_walk
 
--- BSD address families used by DLT_NULL / DLT_LOOP (10 is Linux's AF_INET6).
-local function af_ethertype(af)
-  if af == 2 then return ETH_IP4 end
-  if af == 10 or af == 24 or af == 28 or af == 30 then return ETH_IP6 end
-  return 0
-end
-
--- Offset after the link header, and the ethertype it names (or 0).
--- Returns nil when the header itself is not captured.
-local function link_header(p, lt, d, cap)
-  if lt == DLT_EN10MB then
-    if cap < 14 then return nil end
-    return 14, bor(lshift(d[12], 8), d[13])
-  elseif lt == DLT.RAW or lt == DLT.RAW_LT or lt == DLT.RAW_BSD then
-    if cap < 1 then return nil end
-    local v = rshift(d[0], 4)
-    return 0, (v == 4 and ETH_IP4) or (v == 6 and ETH_IP6) or 0
-  elseif lt == DLT.IPV4 then
-    return 0, ETH_IP4
-  elseif lt == DLT.IPV6 then
-    return 0, ETH_IP6
-  elseif lt == DLT_LINUX_SLL then
-    if cap < 16 then return nil end
-    return 16, bor(lshift(d[14], 8), d[15])
-  elseif lt == DLT_LINUX_SLL2 then
-    if cap < 20 then return nil end
-    return 20, bor(lshift(d[0], 8), d[1])
-  elseif lt == DLT.NULL or lt == DLT.LOOP then
-    if cap < 4 then return nil end
-    local af = be32(d, 0)
-    -- DLT_NULL holds the family in the capturing host's order: a value
-    -- with only high bits set was written by the other byte order.
-    if lt == DLT.NULL and af > 0xffff then af = n32(be32(d, 0)) end
-    return 4, af_ethertype(af)
-  end
-  return nil
-end
-
--- Reads the link header(s): sets l3off, the ethertype and VLAN tags (l2state).
-local function decode_l2(p)
+-- Walks the packet's headers (pktsh_walk): L2 and L3 at once.
+local function walk(p)
   if p.l2state == STALE then stale() end
-  local w = cast(wpkt_p, p)
-  local d, cap = p.data, p.caplen
-  local off, et = link_header(p, p.linktype, d, cap)
-  if not off then
-    w.l2state = BAD
-    return
-  end
-  local n = 0
-  -- Walk 802.1Q / 802.1ad tags; 8 is far beyond real stacks and bounds the loop.
-  while is_vlan(et) and n < 8 do
-    if off + 4 > cap then w.l2state = BAD; w.nvlan = n; return end
-    local id = band(bor(lshift(d[off], 8), d[off + 1]), VLAN_ID_MASK)
-    if n == 0 then w.vlanid0 = id elseif n == 1 then w.vlanid1 = id end
-    et = bor(lshift(d[off + 2], 8), d[off + 2 + 1])
-    off = off + 4
-    n = n + 1
-  end
-  w.nvlan = n
-  w.l3off = off
-  w.ethertype = et
-  w.l2state = OK
+  walk_c(p)
 end
-
----------------------------------------------------------------------------
--- L3: IPv4 / IPv6 -> l3end, l4off, l4proto, fragment.
-
--- w: the descriptor, writable.
-local function decode_ip4(w, d, off, cap)
-  if off + 20 > cap then return false end
-  local vhl = d[off]
-  local hlen = band(vhl, 15) * 4
-  if rshift(vhl, 4) ~= 4 or hlen < 20 or off + hlen > cap then return false end
-  local tot = bor(lshift(d[off + 2], 8), d[off + 2 + 1])
-  if tot < hlen then return false end
-  w.l3end = min(off + tot, cap)
-  local fo = bor(lshift(d[off + 6], 8), d[off + 6 + 1])
-  w.l4proto = d[off + 9]
-  if band(fo, 0x1fff) ~= 0 then
-    w.fragment = FRAG_LATER
-  else
-    w.fragment = band(fo, 0x2000) ~= 0 and FRAG_FIRST or FRAG_NONE
-    w.l4off = off + hlen
-  end
-  return true
-end
-
--- Extension headers of the "length in 8-octet units, not counting the
--- first" kind: hop-by-hop, routing, destination options.
-local function ext_generic(nh) return nh == IP_HOPOPTS or nh == IP_ROUTING or nh == IP_DSTOPTS end
-
-local function decode_ip6(w, d, off, cap)
-  if off + 40 > cap then return false end
-  if rshift(d[off], 4) ~= 6 then return false end
-  local plen = bor(lshift(d[off + 4], 8), d[off + 4 + 1])
-  -- A zero payload length is a jumbogram (or a TSO capture): use the capture.
-  local stop = plen == 0 and cap or min(off + 40 + plen, cap)
-  w.l3end = stop
-  local nh, o = d[off + 6], off + 40
-  for _ = 1, 16 do                 -- each step advances >= 8 bytes; 16 bounds it anyway
-    if ext_generic(nh) then
-      if o + 8 > stop then w.l4proto = nh; return true end
-      nh, o = d[o], o + (d[o + 1] + 1) * 8
-    elseif nh == IP_AH then        -- AH: length in 4-octet units, minus 2
-      if o + 8 > stop then w.l4proto = nh; return true end
-      nh, o = d[o], o + (d[o + 1] + 2) * 4
-    elseif nh == IP_FRAGMENT then
-      if o + 8 > stop then w.l4proto = nh; return true end
-      local fo = bor(lshift(d[o + 2], 8), d[o + 2 + 1])
-      nh = d[o]
-      if band(fo, 0xfff8) ~= 0 then
-        w.fragment = FRAG_LATER
-        w.l4proto = nh
-        return true
-      end
-      if band(fo, 1) ~= 0 then w.fragment = FRAG_FIRST end
-      o = o + 8
-    else
-      break
-    end
-  end
-  w.l4proto = nh
-  -- ESP, no-next and unknown headers have no transport header we read.
-  if o <= stop and nh ~= IP_ESP and nh ~= IP_NONE then w.l4off = o end
-  return true
-end
-
--- Reads the IP header(s): sets the transport protocol and offset (l3state).
-local function decode_l3(p)
-  if p.l3state == STALE then stale() end
-  if p.l2state == NEW then decode_l2(p) end
-  local w = cast(wpkt_p, p)
-  w.l3state, w.l4off, w.fragment, w.l4proto, w.l3end = BAD, 0, FRAG_NONE, 0, 0
-  if p.l2state ~= OK then return end
-  local et, off, cap = p.ethertype, p.l3off, p.caplen
-  local ok = false
-  if et == ETH_IP4 then
-    ok = decode_ip4(w, p.data, off, cap)
-  elseif et == ETH_IP6 then
-    ok = decode_ip6(w, p.data, off, cap)
-  end
-  if ok then w.l3state = OK end
-end
-M.decode_l2, M.decode_l3 = decode_l2, decode_l3
+-- (decode_l2 and decode_l3 are the same walk; both names stay for callers.)
+M.walk, M.decode_l2, M.decode_l3 = walk, walk, walk
+local decode_l2, decode_l3 = walk, walk
 
 -- The decoders' cold path, for a packet whose L3 state is not OK: decodes
 -- a new one (where a stale one raises) and returns the state.
@@ -395,21 +261,72 @@ local function l3_cold(p)
 end
 
 ---------------------------------------------------------------------------
--- Decoders (methods of the packet metatype).
+-- Layers. The cache describes the innermost IP datagram (pkt.depth IP
+-- headers down: 1 without tunnels), so pkt:ip(), pkt:udp(), pkt:ports()...
+-- see through tunnels. An optional index picks another IP header: 1 the
+-- outermost, 2 the next, -1 the innermost (the default), -2 the one
+-- around it. The walker fills a scratch descriptor's cache for that header
+-- (pktsh_walk_at); views point into the packet's bytes, never into the
+-- scratch, so it is reused by every call.
+
+local scratch = ffi.new("struct pktsh_pkt[1]")
+local walk_at = C.pktsh_walk_at
+
+local function at(p, i)
+  if type(i) ~= "number" then
+    error("bad IP layer '" .. tostring(i) .. "' (1 the outermost, -1 the innermost)", 3)
+  end
+  local r = walk_at(p, i, scratch)
+  if r == STALE then stale() end
+  if r ~= OK then return nil end
+  return scratch[0]
+end
+
+-- Every header a walk passes after the link header (struct pktsh_layer:
+-- off, len, end, kind, next, sub), for the text and pkt:tunnels().
+local MAX_HEADERS = C.PKTSH_WALK_MAX_HEADERS
+local lay = ffi.new("struct pktsh_layer[?]", MAX_HEADERS)
+local function layers(p)
+  local n = C.pktsh_walk_layers(p, lay, MAX_HEADERS)
+  if n < 0 then stale() end
+  return n, lay
+end
+M.layers = layers
+M.LAYER = {}
+for _, k in ipairs{"VLAN", "PPPOE", "MPLS", "IP4", "IP6", "IP6EXT", "GRE", "ERSPAN",
+                   "PPP", "UDP", "VXLAN", "GENEVE", "ETH"} do
+  M.LAYER[k] = C["PKTSH_LAYER_" .. k]
+end
+
+---------------------------------------------------------------------------
+-- Decoders (methods of the packet metatype). i: the IP layer (above).
 
 local P = {}   -- packet methods
 M.methods = P
 
--- The Ethernet header (dst, src, type), or nil: not Ethernet, or too short.
-function P.eth(p)
-  if p.linktype ~= DLT_EN10MB or p.caplen < 14 then
-    if p.l2state == STALE then stale() end
-    return nil
+-- The Ethernet header: 1 (the default) the link's, 2 the first one inside
+-- a tunnel (VXLAN, GRE bridging, ERSPAN...), and so on.
+function P.eth(p, i)
+  local link = p.linktype == DLT_EN10MB and p.caplen >= 14
+  if i == nil or i == 1 then
+    if not link then
+      if p.l2state == STALE then stale() end
+      return nil
+    end
+    return cast(eth_p, p.data)
   end
-  return cast(eth_p, p.data)
+  local k = link and 1 or 0
+  local n = layers(p)
+  for j = 0, n - 1 do
+    if lay[j].kind == C.PKTSH_LAYER_ETH then
+      k = k + 1
+      if k == i then return cast(eth_p, p.data + lay[j].off) end
+    end
+  end
+  return nil
 end
 
--- The i-th VLAN tag (1 = outer, the default), or nil.
+-- The i-th VLAN tag after the link header (1 = outer, the default), or nil.
 function P.vlan(p, i)
   if p.l2state ~= OK and p.l2state ~= BAD then decode_l2(p) end
   i = i or 1
@@ -430,29 +347,35 @@ function P.vlan_id(p, i)
   return i == 1 and p.vlanid0 or p.vlanid1
 end
 
--- The IPv4 header (src, dst, ttl, proto, len, id, df, mf, frag_off, sum...), or nil.
-function P.ip4(p)
+-- The IPv4 header (src, dst, ttl, proto, len, id, df, mf, frag_off, sum...), or nil;
+-- i picks an IP layer (as pkt:ip(i)).
+function P.ip4(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype ~= ETH_IP4 then return nil end
   return cast(ip4_p, p.data + p.l3off)
 end
 
--- The IPv6 header (src, dst, hlim, nxt, plen, tclass, flow), or nil.
-function P.ip6(p)
+-- The IPv6 header (src, dst, hlim, nxt, plen, tclass, flow), or nil;
+-- i picks an IP layer (as pkt:ip(i)).
+function P.ip6(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype ~= ETH_IP6 then return nil end
   return cast(ip6_p, p.data + p.l3off)
 end
 
 -- IPv4 or IPv6 header view (check h.version, or pkt.ethertype).
-function P.ip(p)
+function P.ip(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype == ETH_IP4 then return cast(ip4_p, p.data + p.l3off) end
   return cast(ip6_p, p.data + p.l3off)
 end
 
 -- Transport protocol number (after IPv6 extension headers), or nil.
-function P.proto(p)
+function P.proto(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   return p.l4proto
 end
@@ -468,30 +391,38 @@ local function l4(p, proto, need)
 end
 
 -- The TCP header (sport, dport, seq, ack, flags, win, sum...), or nil:
--- not TCP, a fragment after the first, or too short.
-function P.tcp(p)
+-- not TCP, a fragment after the first, or too short. i picks an IP
+-- layer (as pkt:ip(i)).
+function P.tcp(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   local off = l4(p, IP_TCP, 20)
   if not off or p.data[off + 12] < 0x50 then return nil end  -- data offset < 5
   return cast(tcp_p, p.data + off)
 end
 
 -- The UDP header (sport, dport, len, sum), or nil: not UDP, a later
--- fragment, or too short.
-function P.udp(p)
+-- fragment, or too short. i picks an IP
+-- layer (as pkt:ip(i)).
+function P.udp(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   local off = l4(p, IP_UDP, 8)
   if not off or bor(lshift(p.data[off + 4], 8), p.data[off + 4 + 1]) < 8 then return nil end
   return cast(udp_p, p.data + off)
 end
 
--- The ICMP header (type, code, sum, id, seq), or nil.
-function P.icmp(p)
+-- The ICMP header (type, code, sum, id, seq), or nil;
+-- i picks an IP layer (as pkt:ip(i)).
+function P.icmp(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   local off = l4(p, IP_ICMP, 8)
   if not off or p.ethertype ~= ETH_IP4 then return nil end
   return cast(icmp_p, p.data + off)
 end
 
--- The ICMPv6 header (type, code, sum, id, seq), or nil.
-function P.icmp6(p)
+-- The ICMPv6 header (type, code, sum, id, seq), or nil;
+-- i picks an IP layer (as pkt:ip(i)).
+function P.icmp6(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   local off = l4(p, IP_ICMPV6, 8)
   if not off or p.ethertype ~= ETH_IP6 then return nil end
   return cast(icmp_p, p.data + off)
@@ -500,7 +431,8 @@ end
 -- Offset and length of the transport payload, or nil. UDP honours its
 -- length field, TCP its data offset; both stay inside the IP datagram and
 -- the captured bytes (l3end is the smaller of the two).
-function P.payload(p)
+function P.payload(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto, off, stop = p.l4proto, p.l4off, p.l3end
   if off == 0 then return nil end
@@ -522,7 +454,8 @@ function P.payload(p)
 end
 
 -- Source and destination ports of TCP or UDP, or nil (no allocation).
-function P.ports(p)
+function P.ports(p, i)
+  if i then p = at(p, i); if not p then return nil end end
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto = p.l4proto
   if proto ~= IP_TCP and proto ~= IP_UDP then return nil end
@@ -606,12 +539,17 @@ end
 -- For the printers (decodetext, dnstext, fields); p has an IP layer.
 function M.datagram_end(p)
   local off = p.l3off
-  if p.ethertype == ETH_IP4 then return off + p:u16(off + 2) end
+  if p.ethertype == ETH_IP4 then
+    local tot = p:u16(off + 2)
+    return tot == 0 and p.l3end or off + tot    -- 0: TSO, the frame's
+  end
   local plen = p:u16(off + 4)
   if plen == 0 then return p.l3end end
   return off + 40 + plen
 end
 
+-- A packet made of the bytes of string s (linktype default EN10MB, ts in
+-- ns default 0, wirelen default #s), decoded as a captured one is.
 function M.from_bytes(s, linktype, ts, wirelen)
   assert(type(s) == "string", "from_bytes: string expected")
   return make(s, #s, wirelen or #s, linktype or DLT_EN10MB, ts or 0, numbers.TSRC.FILE, 0, nil)
@@ -653,6 +591,90 @@ function P.inner(p)
 end
 
 ---------------------------------------------------------------------------
+-- Tunnels: what carries the innermost datagram, outside in.
+
+local L = M.LAYER
+
+-- The addresses of the IP header a layer record describes, as text.
+-- (A record of a whole header: the walker lists an IP header it could
+-- not read with len 0.)
+local function ip_addrs(p, r)
+  if r.kind == L.IP4 then
+    return addr.text(p.data + r.off + 12, 4), addr.text(p.data + r.off + 16, 4)
+  end
+  return addr.text(p.data + r.off + 8, 16), addr.text(p.data + r.off + 24, 16)
+end
+
+local ipip_names = {[4] = {[4] = "4in4", [6] = "6in4"}, [6] = {[4] = "4in6", [6] = "6in6"}}
+
+-- One entry per encapsulation, outside in: {type = "pppoe", session},
+-- {type = "mpls", labels = {...}}, {type = "4in4"|"6in4"|"4in6"|"6in6",
+-- src, dst}, {type = "gre", src, dst, version, key, seq, call},
+-- {type = "erspan", version, session}, {type = "vxlan"|"geneve", src,
+-- dst, sport, dport, vni}. src and dst are the outer IP header's (the
+-- tunnel's endpoints); VLAN tags are pkt:vlan()'s. Empty without any.
+function P.tunnels(p)
+  local n = layers(p)
+  local t, outer, mpls = {}, nil, nil
+  local u16, u32 = P.u16, P.u32
+  for j = 0, n - 1 do
+    local r = lay[j]
+    local k, off = r.kind, r.off
+    if k ~= L.MPLS then mpls = nil end
+    if k == L.PPPOE then
+      t[#t + 1] = {type = "pppoe", session = u16(p, off + 2)}
+    elseif k == L.MPLS then
+      if not mpls then mpls = {type = "mpls", labels = {}}; t[#t + 1] = mpls end
+      mpls.labels[#mpls.labels + 1] = rshift(u32(p, off), 12)
+    elseif (k == L.IP4 or k == L.IP6) and r.len == 0 then
+      outer = nil
+    elseif k == L.IP4 or k == L.IP6 then
+      if outer then            -- an IP header right inside another: IP-in-IP
+        local src, dst = ip_addrs(p, outer)
+        local v_in, v_out = k == L.IP4 and 4 or 6, outer.kind == L.IP4 and 4 or 6
+        t[#t + 1] = {type = ipip_names[v_out][v_in], src = src, dst = dst}
+      end
+      outer = r
+    elseif k == L.GRE and outer then
+      local src, dst = ip_addrs(p, outer)
+      local flags, e = u16(p, off), {type = "gre", src = src, dst = dst, version = r.sub}
+      local o = off + 4
+      if r.sub == 1 then
+        e.call = u16(p, off + 6)
+        o = off + 8
+      elseif band(flags, C.PKTSH_GRE_CSUM) ~= 0 then
+        o = o + 4
+      end
+      if r.sub == 0 and band(flags, C.PKTSH_GRE_KEY) ~= 0 then e.key = u32(p, o); o = o + 4 end
+      if band(flags, C.PKTSH_GRE_SEQ) ~= 0 then e.seq = u32(p, o) end
+      t[#t + 1] = e
+    elseif k == L.ERSPAN then
+      local e = {type = "erspan", version = r.sub}
+      if r.sub > 1 then e.session = band(u16(p, off + 2), 0x3ff) end
+      t[#t + 1] = e
+    elseif (k == L.VXLAN or k == L.GENEVE) and outer then
+      local src, dst = ip_addrs(p, outer)
+      local u = lay[j - 1]
+      t[#t + 1] = {type = k == L.VXLAN and "vxlan" or "geneve", src = src, dst = dst,
+                   sport = u16(p, u.off), dport = u16(p, u.off + 2),
+                   vni = rshift(u32(p, off + 4), 8)}
+    end
+    if k ~= L.IP4 and k ~= L.IP6 and k ~= L.IP6EXT and k ~= L.UDP then outer = nil end
+  end
+  return t
+end
+
+-- pkt.truncated: true when an IP header's length claims more bytes than
+-- were captured (a snaplen, or a frame cut before capture, or captured
+-- before segmentation): what is present is decoded.
+local props = {
+  truncated = function(p)
+    if p.l3state ~= OK and p.l3state ~= BAD then decode_l3(p) end
+    return p.trunc ~= 0
+  end,
+}
+
+---------------------------------------------------------------------------
 -- Text (pktsh.decodetext is loaded on first use, so the hot path and
 -- module start-up do not pay for it).
 
@@ -672,8 +694,16 @@ function P.hex(p, off, n) live(p); return T().hex(p, off, n) end
 -- pkt:dns(): a stub until pktsh.dns loads and installs the real method.
 function P.dns(p, ...) return require("pktsh.proto.dns").packet_dns(p, ...) end
 
+-- Methods first, then the computed fields (pkt.truncated); the JIT
+-- resolves a constant key's lookup once per trace.
 ffi.metatype(pkt_t, {
-  __index = P,
+  __index = function(p, k)
+    local m = P[k]
+    if m ~= nil then return m end
+    local g = props[k]
+    if g then return g(p) end
+    return nil
+  end,
   __tostring = function(p) live(p); return T().summary(p) end,
 })
 

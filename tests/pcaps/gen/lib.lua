@@ -1,0 +1,39 @@
+-- lib.lua - what the capture generators in this folder share:
+--   write(path, frames [, linktype])  a pcap file (microseconds, little-
+--       endian), frames a list of strings or {data =, ts = seconds, len =
+--       length on the wire}
+--   dns(id, flags, name, an)  a DNS message: one question (name, A, IN),
+--       an A records pointing at it (198.18.9.i), no other records
+local char = string.char
+local rshift = require("bit").rshift
+
+local function le32(x) return char(x % 256, rshift(x, 8) % 256, rshift(x, 16) % 256, rshift(x, 24) % 256) end
+local function le16(x) return char(x % 256, rshift(x, 8) % 256) end
+
+local function write(path, frames, linktype)
+  local f = assert(io.open(path, "wb"))
+  f:write(le32(0xa1b2c3d4), le16(2), le16(4), le32(0), le32(0), le32(65535), le32(linktype or 1))
+  for i, fr in ipairs(frames) do
+    local d = type(fr) == "table" and fr.data or fr
+    local ts = type(fr) == "table" and fr.ts or 1700000000 + i + i / 1000
+    local sec = math.floor(ts)
+    f:write(le32(sec), le32(math.floor((ts - sec) * 1e6 + 0.5)), le32(#d),
+            le32(type(fr) == "table" and fr.len or #d), d)
+  end
+  f:close()
+end
+
+local function u16(v) return char(rshift(v, 8) % 256, v % 256) end
+
+local function dns(id, flags, name, an)
+  local q = {}
+  for label in name:gmatch("[^.]+") do q[#q + 1] = char(#label) .. label end
+  local m = u16(id) .. u16(flags) .. u16(1) .. u16(an) .. u16(0) .. u16(0) ..
+            table.concat(q) .. "\0" .. u16(1) .. u16(1)
+  for i = 1, an do
+    m = m .. "\192\12" .. u16(1) .. u16(1) .. "\0\0\14\16" .. u16(4) .. char(198, 18, 9, i % 256)
+  end
+  return m
+end
+
+return {write = write, dns = dns}
