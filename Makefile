@@ -16,12 +16,13 @@ G := $(B)/gen
 # Debian packages: building, running, and the tools the tests and
 # benchmarks compare against.
 DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
-	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool
+	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool \
+	libmicrohttpd-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind lua-check time libcap2-bin \
-	libclang-rt-14-dev
+	libclang-rt-14-dev prometheus dnstap-ldns fstrm-bin curl
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 
-PKGS := luajit libpcap libbpf libxdp
+PKGS := luajit libpcap libbpf libxdp libmicrohttpd libfstrm libprotobuf-c
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
@@ -35,7 +36,7 @@ LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lm -ldl -lp
 # Lua library drives a batch at a time).
 SRCS := $(wildcard src/*.c src/*/*.c)
 HDRS := $(wildcard src/*.h src/*/*.h)
-OBJS := $(SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/luamods.o
+OBJS := $(SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/luamods.o $(B)/obj/dnstap.pb-c.o
 # lua/pktsh/a/b.lua is module pktsh.a.b, lua/pktsh/a/init.lua is pktsh.a
 # (lua/pktsh/init.lua is pktsh); the FFI declarations are generated from
 # src/pktsh.h as pktsh.cdef.
@@ -63,6 +64,11 @@ $(B)/$(1)/luamods.o: $(G)/luamods.c $$(LUA_HDRS)
 	$$(call msg,$(4),$$@)
 	$$(Q)mkdir -p $$(@D)
 	$$(Q)$$($(2)) $$($(3)) -c -o $$@ $$<
+$(B)/$(1)/report/dnstap.o: $(G)/dnstap.pb-c.h
+$(B)/$(1)/dnstap.pb-c.o: $(G)/dnstap.pb-c.c $(G)/dnstap.pb-c.h
+	$$(call msg,$(4),$$@)
+	$$(Q)mkdir -p $$(@D)
+	$$(Q)$$($(2)) $$($(3)) -c -o $$@ $$<
 endef
 $(eval $(call objset,obj,CC,CFLAGS,CC))
 
@@ -86,6 +92,13 @@ $(G)/xdp_rules.skel.h: $(B)/obj/xdp_rules.bpf.o | $(G)
 	$(call msg,GENSKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name xdp_rules_bpf > $@
 
+
+# --- dnstap: the public schema (src/report/dnstap.proto), compiled by
+# protoc-c into build/gen/dnstap.pb-c.[ch] for src/report/dnstap.c.
+PROTOC_C ?= protoc-c
+$(G)/dnstap.pb-c.c $(G)/dnstap.pb-c.h &: src/report/dnstap.proto | $(G)
+	$(call msg,PROTOC,$@)
+	$(Q)$(PROTOC_C) --c_out=$(G) --proto_path=src/report $<
 
 # Only pktsh_* is exported, so ffi.C finds the host's entry points.
 $(G)/exports.list: src/pktsh.h | $(G)
@@ -180,7 +193,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
-FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/host/main.c,$(SRCS))) $(B)/fuzzobj/luamods.o
+FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/host/main.c,$(SRCS))) \
+	$(B)/fuzzobj/luamods.o $(B)/fuzzobj/dnstap.pb-c.o
 
 $(eval $(call objset,fuzzobj,FUZZ_CC,FUZZ_CFLAGS,FUZZCC))
 
@@ -206,7 +220,7 @@ fuzz: $(B)/fuzz_pcap
 TSAN_CC ?= clang
 TSAN_CFLAGS := -g -O1 -fsanitize=thread -fno-omit-frame-pointer \
 	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
-TSAN_OBJS := $(SRCS:src/%.c=$(B)/tsanobj/%.o) $(B)/tsanobj/luamods.o
+TSAN_OBJS := $(SRCS:src/%.c=$(B)/tsanobj/%.o) $(B)/tsanobj/luamods.o $(B)/tsanobj/dnstap.pb-c.o
 
 $(eval $(call objset,tsanobj,TSAN_CC,TSAN_CFLAGS,TSANCC))
 

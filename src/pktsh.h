@@ -391,6 +391,65 @@ uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, doub
 			      double *errs, uint32_t cap);
 int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *out);
 
+/* Prometheus /metrics over HTTP (src/report/metrics.c, pktsh.metrics):
+ * a thread of libmicrohttpd serves the latest published snapshot, in the
+ * text format 0.0.4 or, when the scraper's Accept header asks for it,
+ * OpenMetrics 1.0.0. serve binds addr ("HOST:PORT", "[V6]:PORT", ":PORT";
+ * port 0 picks one: see info.addr) at once; the thread starts then, or
+ * with -Z pending at the first publish after the drop. publish copies
+ * both texts and never waits for a request being served. */
+struct pktsh_metrics_info {
+	char addr[64];             /* the address bound, "127.0.0.1:9153", "[::]:9153" */
+	int32_t serving;           /* 1 once the thread runs */
+	uint64_t published;        /* snapshots */
+	uint64_t requests;         /* HTTP requests */
+	uint64_t scrapes;          /* of /metrics */
+	uint64_t openmetrics;      /* of those, answered in OpenMetrics */
+	uint64_t not_found;
+};
+struct pktsh_metrics_srv;
+int pktsh_metrics_serve(struct pktsh_metrics_srv **out, const char *addr,
+			struct pktsh_err *err);
+int pktsh_metrics_publish(struct pktsh_metrics_srv *m, const char *prom, size_t prom_len,
+			  const char *om, size_t om_len, struct pktsh_err *err);
+int pktsh_metrics_info(struct pktsh_metrics_srv *m, struct pktsh_metrics_info *out);
+void pktsh_metrics_close(struct pktsh_metrics_srv *m);
+
+/* dnstap output (src/report/dnstap.c, pktsh.dnstap): every DNS message
+ * as a dnstap Message in Frame Streams, to spec: a file path,
+ * "unix:PATH" or "tcp:HOST:PORT". add copies the message into a queue of
+ * queue_bytes (default 4 MiB) and returns; a thread encodes and writes.
+ * A full queue drops the message (counted), or with wait = 1 makes add
+ * wait for room (for files read offline). l3hdr is the IP header the
+ * addresses are read from (IPv4: 12, IPv6: 8 bytes in); the client is
+ * the source of a query (QR 0), the destination of a response. */
+struct pktsh_dnstap_opts {
+	uint32_t queue_bytes;
+	int32_t wait;
+	const char *identity;      /* Dnstap.identity; NULL: the host name */
+};
+struct pktsh_dnstap_stats {
+	uint64_t queued;           /* messages taken into the queue */
+	uint64_t dropped;          /* not taken: the queue was full */
+	uint64_t written;          /* handed to the output */
+	uint64_t lost;             /* taken but not written: the output was down */
+	uint64_t connects;         /* outputs opened (a collector reconnected, ...) */
+	uint64_t errors;           /* failed opens and writes */
+	uint64_t pending;          /* bytes in the queue */
+	int32_t connected;
+	char last_error[200];
+};
+struct pktsh_dnstap;
+int pktsh_dnstap_open(struct pktsh_dnstap **out, const char *spec,
+		      const struct pktsh_dnstap_opts *opts, struct pktsh_err *err);
+void pktsh_dnstap_add(struct pktsh_dnstap *t, const uint8_t *msg, uint32_t len,
+		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
+		      int64_t ts, int tcp);
+int pktsh_dnstap_stats(struct pktsh_dnstap *t, struct pktsh_dnstap_stats *out);
+/* Writes what is queued, ends the stream (STOP) and frees t; -1 if the
+ * output stopped taking data (given up after 10 s). */
+int pktsh_dnstap_close(struct pktsh_dnstap *t, struct pktsh_err *err);
+
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */
 int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,

@@ -50,6 +50,8 @@ lazy.dns = "pktsh.proto.dns"          -- DNS decoder: pktsh.dns.parse, .question
 lazy.dnsflow = "pktsh.proto.dnsflow"  -- packets -> DNS messages (UDP, TCP, fragments)
 lazy.pending = "pktsh.accel.pending"  -- requests waiting for answers, in C (pktsh.pending.new)
 lazy.hash = "pktsh.accel.hash"        -- keyed hashing: pktsh.hash.bytes(s)
+lazy.metrics = "pktsh.report.metrics"  -- Prometheus: pktsh.metrics.new(), .serve(addr)
+lazy.dnstap = "pktsh.report.dnstap"    -- dnstap output: pktsh.dnstap.open(spec)
 lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.report.hist", "pktsh.report.topk", "pktsh.report.rate", "pktsh.report.chart"
 
 -- The -j N worker count; in a worker, its index and the count (else nil).

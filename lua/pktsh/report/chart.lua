@@ -530,7 +530,8 @@ end
 ------------------------------------------------------------------------
 -- Merging plain-table states
 
-local kinds = {hist = "pktsh.report.hist", topk = "pktsh.report.topk", rate = "pktsh.report.rate"}
+local kinds = {hist = "pktsh.report.hist", topk = "pktsh.report.topk", rate = "pktsh.report.rate",
+               metrics = "pktsh.report.metrics"}
 
 -- Merges b into a and returns a. States of pktsh.hist, pktsh.topk and
 -- pktsh.rate (tables whose `chart` field names their kind) merge by their
