@@ -284,6 +284,7 @@ struct pktsh_dns_msg {
 				  * 2^32), an IPv6 address by 52 bits of its
 				  * pktsh_hash, plus 2^52 */
 };
+struct pktsh_dnstap;
 /* Where pktsh_dns_scan puts messages; stop says why it returned:
  * 0 the end of the packets, 1 msgs or the arena full (drain them, reset
  * nmsgs and used), 2 a packet that needs the general path. */
@@ -294,6 +295,8 @@ struct pktsh_dns_scan {
 	uint32_t used, arena_cap;
 	uint32_t stop;
 	uint32_t udp;            /* messages it made, in all */
+	struct pktsh_dnstap *tap; /* NULL, or every message goes there too
+				   * (pktsh_dnstap_add, below) */
 };
 /* Scans pkts[i..n) from i: Ethernet (VLAN tags allowed) with IPv4 that
  * is not a fragment or IPv6 without extension headers. A UDP packet with
@@ -426,6 +429,8 @@ void pktsh_metrics_close(struct pktsh_metrics_srv *m);
 struct pktsh_dnstap_opts {
 	uint32_t queue_bytes;
 	int32_t wait;
+	uint32_t timeout_ms;       /* a socket write or read stalled this long
+				    * drops the connection (default 5000) */
 	const char *identity;      /* Dnstap.identity; NULL: the host name */
 };
 struct pktsh_dnstap_stats {

@@ -141,14 +141,18 @@ static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uin
 	}
 }
 
-void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
-		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
-		       double ts, int tcp)
+/* ts_ns is the packet's time in whole ns: dnstap gets it exact (a
+ * double of ns since the epoch is only good to 256 ns). */
+static void msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
+		    const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
+		    int64_t ts_ns, int tcp)
 {
 	struct pktsh_dns_msg *m = &s->msgs[s->nmsgs++];
 	struct pktsh_dns_q q;
 
-	m->ts = ts;
+	if (s->tap)
+		pktsh_dnstap_add(s->tap, msg, len, l3hdr, v6, sport, dport, ts_ns, tcp);
+	m->ts = (double)ts_ns;
 	m->tcp = (uint8_t)tcp;
 	m->v6 = (uint8_t)v6;
 	if (pktsh_dns_question_wire(msg, len, &q) == 0) {
@@ -169,6 +173,13 @@ void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t le
 		m->flags = be16(msg + 2);
 		m->kind = m->flags >= 0x8000 ? PKTSH_DNS_BAD_RESPONSE : PKTSH_DNS_BAD_QUERY;
 	}
+}
+
+void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
+		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
+		       double ts, int tcp)
+{
+	msg_add(s, msg, len, l3hdr, v6, sport, dport, (int64_t)ts, tcp);
 }
 
 uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
@@ -199,8 +210,8 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 			return i;
 		}
 		s->udp++;
-		pktsh_dns_msg_add(s, p->data + l4 + 8, end - l4 - 8, p->data + l3, v6,
-				  be16(p->data + l4), be16(p->data + l4 + 2), (double)p->ts, 0);
+		msg_add(s, p->data + l4 + 8, end - l4 - 8, p->data + l3, v6,
+			be16(p->data + l4), be16(p->data + l4 + 2), p->ts, 0);
 	}
 	s->stop = 0;
 	return n;

@@ -157,8 +157,8 @@ static int output_ready(struct pktsh_dnstap *t)
 	if (atomic_load(&t->connected))
 		return 1;
 	now = mono_ns();
-	if (now < t->next_try)
-		return 0;
+	if (now < t->next_try || (atomic_load(&t->stop) && t->next_try))
+		return 0;                /* closing: no new connection after a failed one */
 	t->next_try = now + RECONNECT_NS;
 	if (fstrm_writer_open(t->w) != fstrm_res_success) {
 		atomic_fetch_add(&t->errors, 1);
@@ -350,7 +350,8 @@ int pktsh_dnstap_open(struct pktsh_dnstap **out, const char *spec,
 		pktsh_err_set(err, ENOMEM, "out of memory for a %u-byte dnstap queue", q);
 		goto fail;
 	}
-	if (pktsh_fstrmio_new(&t->io, spec, pktsh_privs_pending(), err))
+	if (pktsh_fstrmio_new(&t->io, spec, pktsh_privs_pending(),
+			      opts ? opts->timeout_ms : 0, err))
 		goto fail;
 	t->kind = pktsh_fstrmio_kind(t->io);
 	t->w = pktsh_fstrmio_writer(t->io, CONTENT_TYPE);

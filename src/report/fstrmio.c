@@ -29,12 +29,11 @@
 #include <unistd.h>
 #include "report/fstrmio.h"
 
-#define IO_TIMEOUT_S 5
-
 struct pktsh_fstrmio {
 	enum pktsh_fstrmio_kind kind;
 	int fd;                   /* -1 when closed */
 	int opened_once;          /* a file is created once, never again */
+	uint32_t timeout_ms;
 	pthread_mutex_t lock;     /* fd against shutdown from another thread */
 	char where[512];          /* the path, or the socket path, or the host */
 	char port[16];
@@ -62,9 +61,9 @@ static int open_file(struct pktsh_fstrmio *io, struct pktsh_err *err)
 	return io->fd < 0 ? -1 : 0;
 }
 
-static void timeouts(int fd)
+static void timeouts(int fd, uint32_t ms)
 {
-	struct timeval tv = { IO_TIMEOUT_S, 0 };
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -77,7 +76,7 @@ static int connect_unix(struct pktsh_fstrmio *io)
 
 	if (fd < 0)
 		return -1;
-	timeouts(fd);
+	timeouts(fd, io->timeout_ms);
 	memcpy(sa.sun_path, io->where, strlen(io->where) + 1);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		int e = errno;
@@ -103,7 +102,7 @@ static int connect_tcp(struct pktsh_fstrmio *io)
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
 			continue;
-		timeouts(fd);            /* SO_SNDTIMEO bounds connect too */
+		timeouts(fd, io->timeout_ms);   /* SO_SNDTIMEO bounds connect too */
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen)) {
 			e = errno;
 			close(fd);
@@ -277,7 +276,7 @@ static int parse(struct pktsh_fstrmio *io, const char *spec, struct pktsh_err *e
 }
 
 int pktsh_fstrmio_new(struct pktsh_fstrmio **out, const char *spec, int defer,
-		      struct pktsh_err *err)
+		      uint32_t timeout_ms, struct pktsh_err *err)
 {
 	struct pktsh_fstrmio *io = calloc(1, sizeof(*io));
 
@@ -287,6 +286,7 @@ int pktsh_fstrmio_new(struct pktsh_fstrmio **out, const char *spec, int defer,
 		return -1;
 	}
 	io->fd = -1;
+	io->timeout_ms = timeout_ms ? timeout_ms : 5000;
 	pthread_mutex_init(&io->lock, NULL);
 	if (parse(io, spec, err) ||
 	    (io->kind == PKTSH_FSTRMIO_FILE && !defer && open_file(io, err))) {

@@ -12,9 +12,10 @@ struct pktsh_fstrmio;
 
 /* Parses spec ("unix:PATH", "tcp:HOST:PORT", else a file path) into a
  * new stream; a file is opened (created) now unless defer is set, so
- * errors come back here. 0, or -1 and err. */
+ * errors come back here; a socket read or write that stalls timeout_ms
+ * fails. 0, or -1 and err. */
 int pktsh_fstrmio_new(struct pktsh_fstrmio **out, const char *spec, int defer,
-		      struct pktsh_err *err);
+		      uint32_t timeout_ms, struct pktsh_err *err);
 enum pktsh_fstrmio_kind pktsh_fstrmio_kind(const struct pktsh_fstrmio *io);
 /* An fstrm writer over the stream (its content type given), which owns
  * the stream from then on (fstrm_writer_destroy frees it); NULL when

@@ -11,8 +11,10 @@
 --
 -- opts: queue (bytes between the capture and the writer, default 4 MiB),
 -- wait (true: a full queue makes emit wait, for files read offline;
--- default: the message is dropped and counted), identity (the Dnstap
--- identity field; default the host name).
+-- default: the message is dropped and counted), timeout (seconds a
+-- collector may stall a read or write before it is dropped and
+-- reconnected, default 5), identity (the Dnstap identity field; default
+-- the host name).
 --
 -- tap.handle is what C paths take (struct pktsh_dns_scan's tap field:
 -- dnsstats' plain UDP messages go in without Lua).
@@ -33,6 +35,7 @@ function M.open(spec, opts)
   local o = ffi.new("struct pktsh_dnstap_opts")
   o.queue_bytes = opts.queue or 0
   o.wait = opts.wait and 1 or 0
+  o.timeout_ms = (opts.timeout or 0) * 1000
   o.identity = opts.identity
   local box, err = ffi.new("struct pktsh_dnstap *[1]"), errors.new()
   if C.pktsh_dnstap_open(box, spec, o, err) ~= 0 then return nil, errors.message(err) end
