@@ -154,7 +154,7 @@ local function addr_text(k)
   end
   local a = ffi.new("struct pktsh_in6")
   ffi.copy(a.b, k, 16)
-  return pktsh.packet.in6_str(a)
+  return pktsh.addr.in6_str(a)
 end
 
 -- A closure that takes one packet at a time, one that counts what is
@@ -608,9 +608,9 @@ local function main(argv)
     if not src then die(1, "%s", err) end
     local tick
     if o.interval then
-      local chart = pktsh.chart
-      if not o.json and chart.isatty(1) then
-        local screen = chart.screen(io.stdout, true)
+      local term = pktsh.term
+      if not o.json and term.isatty(1) then
+        local screen = term.screen(io.stdout, true)
         tick = function(s) screen:draw(report(s, o, "dnsstats " .. o.source .. " (running)")) end
       else
         tick = line_ticker(o)

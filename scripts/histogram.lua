@@ -26,21 +26,21 @@ options:
 exit status: 0 on success; 1 if the source cannot be read; 2 for a usage error.
 ]]
 
-local chart = pktsh.chart
+local keys = pktsh.keys
 
 local cli = require "pktsh.host.cli"
 
 local function die(status, fmt, ...) cli.die("histogram", status, fmt, ...) end
 
 local function parse_args(argv)
-  local o = cli.parse("histogram", usage:format(chart.by_names()), argv, {
+  local o = cli.parse("histogram", usage:format(keys.by_names()), argv, {
     ["--by"] = {"by", "string"}, ["--log"] = {"log"}, ["--width"] = {"width", "number"},
     ["--window"] = {"window", "number"}, ["--duration"] = {"duration", "number"},
     ["--rows"] = {"rows", "whole"}, ["--bytes"] = {"bytes"}, ["--json"] = {"json"},
     ["--csv"] = {"csv"}, ["--svg"] = {"svg", "string"}, ["--ascii"] = {"ascii"},
   })
-  if not o.by then die(2, "--by FIELD is needed (one of: %s)", chart.by_names()) end
-  if not chart.by[o.by] then die(2, "unknown field '%s' (one of: %s)", o.by, chart.by_names()) end
+  if not o.by then die(2, "--by FIELD is needed (one of: %s)", keys.by_names()) end
+  if not keys.by[o.by] then die(2, "unknown field '%s' (one of: %s)", o.by, keys.by_names()) end
   if o.log and o.width then die(2, "--log and --width do not go together") end
   return o
 end

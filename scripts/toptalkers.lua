@@ -26,20 +26,20 @@ options:
 exit status: 0 on success; 1 if the source cannot be read; 2 for a usage error.
 ]]
 
-local chart = pktsh.chart
+local keys, term = pktsh.keys, pktsh.term
 
 local cli = require "pktsh.host.cli"
 
 local function die(status, fmt, ...) cli.die("toptalkers", status, fmt, ...) end
 
 local function parse_args(argv)
-  local o = cli.parse("toptalkers", usage:format(chart.by_names()), argv, {
+  local o = cli.parse("toptalkers", usage:format(keys.by_names()), argv, {
     ["--by"] = {"by", "string"}, ["--packets"] = {"packets"}, ["--top"] = {"top", "whole"},
     ["--capacity"] = {"capacity", "whole"}, ["--interval"] = {"interval", "number"},
     ["--duration"] = {"duration", "number"}, ["--json"] = {"json"}, ["--csv"] = {"csv"},
     ["--svg"] = {"svg", "string"}, ["--ascii"] = {"ascii"},
   }, {by = "src", top = 10, capacity = 1000, interval = 1})
-  if not chart.by[o.by] then die(2, "unknown field '%s' (one of: %s)", o.by, chart.by_names()) end
+  if not keys.by[o.by] then die(2, "unknown field '%s' (one of: %s)", o.by, keys.by_names()) end
   o.capacity = math.max(o.capacity, o.top)
   return o
 end
@@ -51,13 +51,13 @@ local function main(argv)
   if f then f:close() end
   local src, err = pktsh.open(o.source, {filter = o.filter, duration = live_duration})
   if not src then die(1, "%s", err) end
-  local key = chart.by[o.by]
+  local key = keys.by[o.by]
   local t = pktsh.topk.new(o.capacity)
   local r = pktsh.rate.new{interval = 1}
   local live = src.kind == "live"
   local C = require("ffi").C
   local data = o.json or o.csv
-  local screen = not data and chart.screen(io.stdout)
+  local screen = not data and term.screen(io.stdout)
   local ropts = {rows = o.top, ascii = o.ascii,
                  title = o.by .. (o.packets and " (packets)" or " (bytes)")}
   local function draw()

@@ -1,7 +1,7 @@
 /* err.c - filling the error out-parameter every entry point takes. */
 #include <stdarg.h>
 #include <stdio.h>
-#include "host/host.h"
+#include "err.h"
 
 void pktsh_err_set(struct pktsh_err *err, int errnum, const char *fmt, ...)
 {
@@ -13,9 +13,4 @@ void pktsh_err_set(struct pktsh_err *err, int errnum, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
-}
-
-const char *pktsh_version(void)
-{
-	return PKTSH_VERSION;
 }

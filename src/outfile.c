@@ -30,7 +30,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "host/host.h"
+#include "err.h"
 
 #define TEMP_TRIES 64
 

@@ -46,10 +46,13 @@ lazy.build = "pktsh.proto.build"      -- frame builders: pktsh.build.udp4{...}
 lazy.parallel = "pktsh.host.parallel" -- pktsh.parallel(spec, opts, work, ...) (callable module)
 lazy.serial = "pktsh.host.serial"
 lazy.xdp = "pktsh.xdp"        -- pktsh.xdp(ifname, opts): XDP rules (callable module)
+lazy.addr = "pktsh.proto.addr"  -- addresses: pktsh.addr.parse(text), .text(bytes), .parse_cidr
 lazy.dns = "pktsh.proto.dns"          -- DNS decoder: pktsh.dns.parse, .question, .type_name
 lazy.dnsflow = "pktsh.proto.dnsflow"  -- packets -> DNS messages (UDP, TCP, fragments)
 lazy.pending = "pktsh.accel.pending"  -- requests waiting for answers, in C (pktsh.pending.new)
 lazy.hash = "pktsh.accel.hash"        -- keyed hashing: pktsh.hash.bytes(s)
+lazy.term, lazy.export = "pktsh.report.term", "pktsh.report.export"  -- drawing, files
+lazy.keys = "pktsh.proto.keys"  -- key functions of packets (the global `by`)
 lazy.metrics = "pktsh.report.metrics"  -- Prometheus: pktsh.metrics.new(), .serve(addr)
 lazy.dnstap = "pktsh.report.dnstap"    -- dnstap output: pktsh.dnstap.open(spec)
 lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.report.hist", "pktsh.report.topk", "pktsh.report.rate", "pktsh.report.chart"
@@ -81,11 +84,11 @@ function pktsh.install_globals(g)
   g.rate = function(...) return require("pktsh.report.rate").global(...) end
   g.by = setmetatable({}, {
     __index = function(t, k)
-      local v = require("pktsh.report.chart").by[k]
+      local v = require("pktsh.proto.keys").by[k]
       if v then rawset(t, k, v) end
       return v
     end,
-    __fields = function() return require("pktsh.report.chart").by_list() end,
+    __fields = function() return require("pktsh.proto.keys").by_list() end,
     __tostring = function() return "by: key functions for hist() and top() - help(by)" end})
 end
 

@@ -7,7 +7,7 @@
  * freed when dnsflow lets go of them.
  */
 #include <stdlib.h>
-#include "host/host.h"
+#include "pktsh.h"
 
 uint8_t *pktsh_buf_new(uint32_t size)
 {

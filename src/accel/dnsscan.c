@@ -17,7 +17,7 @@
  * pktsh_dns_msg_add, which dnsstats also calls for dnsflow's messages.
  */
 #include <string.h>
-#include "host/host.h"
+#include "pktsh.h"
 
 enum { LEAVE, SKIP, UDP };
 

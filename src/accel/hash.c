@@ -32,7 +32,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-#include "host/host.h"
+#include "accel/hash.h"
 
 static struct pktsh_hkey process_key;
 static struct pktsh_tabhash process_tab;

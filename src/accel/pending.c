@@ -20,7 +20,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "host/host.h"
+#include "err.h"
+#include "accel/hash.h"
 
 #define MIN_SLOTS 1024u
 

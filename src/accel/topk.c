@@ -22,7 +22,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include "host/host.h"
+#include "err.h"
+#include "accel/hash.h"
 
 
 struct pktsh_topk64 {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "source/writer.h"
 #include "host.h"
 
 /* stop_flag and observed are also read and written by fanout workers'

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "err.h"
 #include "host.h"
 
 #define MAX_WORKERS 1024

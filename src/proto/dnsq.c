@@ -18,7 +18,7 @@
  * trailing dot, "." for the root).
  */
 #include <string.h>
-#include "host/host.h"
+#include "pktsh.h"
 
 static uint16_t be16(const uint8_t *d)
 {

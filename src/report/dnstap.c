@@ -345,7 +345,7 @@ int pktsh_dnstap_open(struct pktsh_dnstap **out, const char *spec,
 		snprintf(t->identity, sizeof(t->identity), "%s", opts->identity);
 	else if (gethostname(t->identity, sizeof(t->identity) - 1))
 		t->identity[0] = '\0';
-	snprintf(t->version, sizeof(t->version), "pktsh %s", PKTSH_VERSION);
+	snprintf(t->version, sizeof(t->version), "pktsh %s", pktsh_version());
 	if (!t->ring || !t->scratch) {
 		pktsh_err_set(err, ENOMEM, "out of memory for a %u-byte dnstap queue", q);
 		goto fail;

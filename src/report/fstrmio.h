@@ -4,7 +4,8 @@
 #ifndef PKTSH_FSTRMIO_H
 #define PKTSH_FSTRMIO_H
 #include <fstrm.h>
-#include "host/host.h"
+#include "err.h"
+#include "outfile.h"
 
 enum pktsh_fstrmio_kind { PKTSH_FSTRMIO_FILE, PKTSH_FSTRMIO_UNIX, PKTSH_FSTRMIO_TCP };
 

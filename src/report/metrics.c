@@ -39,7 +39,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "host/host.h"
+#include "err.h"
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define OM_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "source/batch.h"
-#include "host/host.h"
+#include "err.h"
 
 /*
  * How long a kept packet is caught: a source takes its windows in turn

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "host/host.h"
+#include "err.h"
 #include "source/batch.h"
 
 #define PCAP_HEADER_LEN 24

@@ -29,7 +29,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "host/host.h"
+#include "err.h"
 #include "source/batch.h"
 
 #define VLAN_TAG_LEN 4

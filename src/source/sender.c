@@ -30,7 +30,7 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
-#include "host/host.h"
+#include "err.h"
 
 #define TX_FRAME_SIZE 2048u
 #define TX_BLOCK_SIZE (64u * 1024u)

@@ -15,7 +15,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include "host/host.h"
+#include "err.h"
+#include "outfile.h"
 
 #define PCAP_MAGIC_NSEC 0xa1b23c4du
 #define WRITER_BUF (256u * 1024u)

@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <pcap/dlt.h>
-#include "host/host.h"
+#include "err.h"
 #include "xdp/xdp_int.h"
 #include "../../bpf/xdp_rules.h"
 #include "source/batch.h"

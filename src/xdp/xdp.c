@@ -5,11 +5,12 @@
  * detaching and closing it.
  *
  * The rest of the XDP host is kept apart, each piece with one job:
- * src/xdpclass.c turns rule sets into the maps the program matches with
- * and installs them; src/xdpowner.c keeps the owner records of programs
+ * src/xdp/xdpclass.c turns rule sets into the maps the program matches with
+ * and installs them; src/xdp/xdpowner.c keeps the owner records of programs
  * attached through the dispatcher (which outlive pktsh) and cleans up
- * after owners that died; src/xdpcopy.c reads the copy ring. What they
- * share, struct pktsh_xdp first, is in src/xdp_int.h.
+ * after owners that died; src/xdp/bpflog.c keeps what libbpf and libxdp
+ * say; src/source/xdpcopy.c reads the copy ring. What they
+ * share, struct pktsh_xdp first, is in src/xdp/xdp_int.h.
  */
 #include <errno.h>
 #include <net/if.h>
@@ -25,7 +26,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
-#include "host/host.h"
+#include "err.h"
 #include "xdp/xdp_int.h"
 #include "../../bpf/xdp_rules.h"
 #include "xdp_rules.skel.h"
@@ -36,18 +37,6 @@
 #define DEFAULT_CLASS_WORDS (8u << 20)     /* 64 MB of bitmaps */
 #define DEFAULT_WAKEUP 4096   /* records per CPU; see bpf/xdp_rules.bpf.c */
 #define COPY_BATCH 1024
-
-int xdp_bpf_fail(struct pktsh_err *err, int e, const char *what)
-{
-	if (e < 0)
-		e = -e;
-	if (e == EPERM || e == EACCES)
-		pktsh_err_set(err, e, "%s: permission denied (XDP needs root, "
-			      "or CAP_BPF and CAP_NET_ADMIN)", what);
-	else
-		pktsh_err_set(err, e, "%s: %s", what, strerror(e));
-	return -1;
-}
 
 static void *map_mmap(struct bpf_map *m, size_t *len, struct pktsh_err *err)
 {
@@ -102,56 +91,6 @@ static int attach_link(struct pktsh_xdp *x, int mode, struct pktsh_err *err)
 }
 
 /* --- libxdp's dispatcher ------------------------------------------------ */
-
-/* While the dispatcher is tried, libxdp's and libbpf's messages are kept
- * here instead of printed, so that the one line pktsh prints can say why
- * it was not used. */
-pthread_mutex_t xdp_log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_libxdp[160];  /* libxdp's first word on the dispatcher */
-static char log_libbpf[160];  /* libbpf's first failed load */
-
-/* Keeps the first message that wanted() accepts in dst. */
-static void log_keep(char *dst, size_t sz, int (*wanted)(const char *),
-		     const char *fmt, va_list ap)
-{
-	char line[256];
-	size_t l;
-
-	if (dst[0])
-		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (!wanted(line))
-		return;
-	l = strlen(line);
-	while (l && (line[l - 1] == '\n' || line[l - 1] == ' '))
-		line[--l] = 0;
-	snprintf(dst, sz, "%s", line);
-}
-
-static int about_dispatcher(const char *line)
-{
-	return (strstr(line, "dispatcher") || strstr(line, "bpffs")) &&
-	       !strstr(line, "Falling back");
-}
-
-static int load_failure(const char *line)
-{
-	return strstr(line, "load failed") != NULL;
-}
-
-static int log_from_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
-{
-	if (level != LIBXDP_DEBUG)
-		log_keep(log_libxdp, sizeof(log_libxdp), about_dispatcher, fmt, ap);
-	return 0;
-}
-
-static int log_from_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level != LIBBPF_DEBUG)
-		log_keep(log_libbpf, sizeof(log_libbpf), load_failure, fmt, ap);
-	return 0;
-}
 
 /* Whether the effective capability set holds cap (from /proc/self/status). */
 static int have_cap(int cap)
@@ -279,8 +218,7 @@ static int attach_dispatcher(struct pktsh_xdp *x, int mode,
 	struct bpf_object *obj;
 	struct bpf_map *m;
 	const void *elf;
-	libxdp_print_fn_t old_xdp;
-	libbpf_print_fn_t old_bpf;
+	char reason[160];
 	struct pktsh_err rec;
 	size_t sz;
 	int rc, legacy;
@@ -318,10 +256,9 @@ static int attach_dispatcher(struct pktsh_xdp *x, int mode,
 		return -1;
 	}
 	x->xobj = obj;
-	pthread_mutex_lock(&xdp_log_lock);
-	log_libxdp[0] = log_libbpf[0] = 0;
-	old_xdp = libxdp_set_print(log_from_libxdp);
-	old_bpf = libbpf_set_print(log_from_libbpf);
+	/* libxdp's and libbpf's messages are kept, not printed, so that the
+	 * one line pktsh prints can say why the dispatcher was not used. */
+	xdp_log_begin(1);
 	rc = xdp_program__attach(x->xprog, (int)x->info.ifindex, am, 0);
 	/* libxdp falls back to attaching the program alone (through netlink,
 	 * which would outlive a killed pktsh) when its dispatcher cannot
@@ -336,8 +273,7 @@ static int attach_dispatcher(struct pktsh_xdp *x, int mode,
 		if (legacy)
 			xdp_program__detach(x->xprog, (int)x->info.ifindex, am, 0);
 	}
-	libxdp_set_print(old_xdp);
-	libbpf_set_print(old_bpf);
+	xdp_log_end(reason, sizeof(reason));
 	if (rc || legacy) {
 		char buf[128] = "";
 
@@ -347,13 +283,10 @@ static int attach_dispatcher(struct pktsh_xdp *x, int mode,
 			 "libxdp could not load its dispatcher%s%.50s%s: %.120s; attached "
 			 "through a bpf_link instead",
 			 buf[0] ? " (" : "", buf, buf[0] ? ")" : "",
-			 log_libxdp[0] ? log_libxdp : log_libbpf[0] ? log_libbpf :
-			 "it attached the program alone");
-		pthread_mutex_unlock(&xdp_log_lock);
+			 reason[0] ? reason : "it attached the program alone");
 		xprog_close(x);
 		return -1;
 	}
-	pthread_mutex_unlock(&xdp_log_lock);
 	x->info.attach = PKTSH_XDP_DISPATCHER;
 	/* The program now outlives a killed pktsh: say whose it is. */
 	if (xdp_owner_record(x, xdp_program__fd(x->xprog), x->info.ifindex, &rec)) {

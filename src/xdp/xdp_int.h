@@ -78,13 +78,14 @@ struct pktsh_xdp {
 	char owner_pin[PATH_MAX];    /* our owner record, if we made one */
 };
 
-/* xdp.c: sets err from a failed bpf() call (e: errno, either sign) and
+/* bpflog.c: sets err from a failed bpf() call (e: errno, either sign) and
  * returns -1; permission errors say which capabilities XDP needs. */
 int xdp_bpf_fail(struct pktsh_err *err, int e, const char *what);
-/* xdp.c: held while libxdp's print function is replaced (it is
- * process-wide): the dispatcher's attach keeps its messages, the
- * clean-up silences them. */
-extern pthread_mutex_t xdp_log_lock;
+/* bpflog.c: libxdp's and libbpf's messages between begin and end are kept
+ * (keep: the first reason a dispatcher or a load failed, copied into
+ * reason by end) or silenced; one thread at a time. */
+void xdp_log_begin(int keep);
+void xdp_log_end(char *reason, size_t sz);
 
 /* xdpowner.c: records x as the owner of prog_fd on ifindex (a pin in
  * bpffs); x->owner_pin names it. */

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "host/host.h"
+#include "err.h"
 #include "xdp/xdp_int.h"
 #include "../../bpf/xdp_rules.h"
 #include "xdp_rules.skel.h"

@@ -41,7 +41,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
-#include "host/host.h"
+#include "err.h"
 #include "xdp/xdp_int.h"
 #include "xdp_rules.skel.h"
 
@@ -158,11 +158,6 @@ int pktsh_xdp_own(struct pktsh_xdp *x, const char *ifname, struct pktsh_err *err
 				ifindex, err);
 }
 
-static int quiet_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
-{
-	return 0;
-}
-
 /* Detaches program id from ifindex wherever it runs there: in libxdp's
  * dispatcher, or alone (then only if it is still that program: fd).
  * 1 detached, 0 not attached there, -1 failed (note says why). */
@@ -170,12 +165,10 @@ static int detach_prog(uint32_t ifindex, uint32_t id, int fd, char *note, size_t
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	struct xdp_multiprog *mp;
-	libxdp_print_fn_t old;
 	__u32 flags;
 	int rc = 0, found = 0;
 
-	pthread_mutex_lock(&xdp_log_lock);
-	old = libxdp_set_print(quiet_libxdp);
+	xdp_log_begin(0);
 	mp = xdp_multiprog__get_from_ifindex((int)ifindex);
 	if (mp && !libxdp_get_error(mp)) {
 		struct xdp_program *p = NULL;
@@ -189,8 +182,7 @@ static int detach_prog(uint32_t ifindex, uint32_t id, int fd, char *note, size_t
 			}
 		xdp_multiprog__close(mp);
 	}
-	libxdp_set_print(old);
-	pthread_mutex_unlock(&xdp_log_lock);
+	xdp_log_end(NULL, 0);
 	if (found) {
 		char buf[128];
 

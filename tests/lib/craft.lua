@@ -16,7 +16,7 @@
 -- l4, default 6), l4, plen (the payload length, default the real one),
 -- vlan, pad. Addresses default to 198.18.0.1 -> .2 and 2001:2::1 -> ::2.
 local b = pktsh.build
-local xdp = pktsh.xdp
+local addr = require "pktsh.proto.addr"
 local char = string.char
 
 local M = {}
@@ -37,7 +37,7 @@ function M.ip4(o)
   local frag = (o.mf and 0x2000 or 0) + (o.off or 0) / 8
   local h = char((o.version or 4) * 16 + ihl, 0) .. b.u16(tot) .. b.u16(o.id or 7) ..
             b.u16(frag) .. char(64, o.proto or 6) .. "\0\0" ..
-            assert(xdp.parse4(o.src or "198.18.0.1")) .. assert(xdp.parse4(o.dst or "198.18.0.2")) ..
+            assert(addr.parse4(o.src or "198.18.0.1")) .. assert(addr.parse4(o.dst or "198.18.0.2")) ..
             opts
   h = h:sub(1, 10) .. b.u16(b.checksum(h)) .. h:sub(13)
   return b.eth({vlan = o.vlan}, 0x0800) .. h .. l4 .. (o.pad or "")
@@ -60,7 +60,7 @@ function M.ip6(o)
   local nh = first == nil and (o.proto or 6) or (type(first) == "table" and 44 or NH[first])
   local payload = table.concat(parts) .. (o.l4 or "")
   local h = b.u32(0x60000000) .. b.u16(o.plen or #payload) .. char(nh, 64) ..
-            assert(xdp.parse6(o.src or "2001:2::1")) .. assert(xdp.parse6(o.dst or "2001:2::2"))
+            assert(addr.parse6(o.src or "2001:2::1")) .. assert(addr.parse6(o.dst or "2001:2::2"))
   return b.eth({vlan = o.vlan}, 0x86dd) .. h .. payload .. (o.pad or "")
 end
 

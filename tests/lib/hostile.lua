@@ -115,7 +115,7 @@ end
 function M.capture(path, n, crafted)
   local w = assert(pktsh.pcap_writer(path))
   local prefix = "\32\1\0\2\0\0\0\1"
-  local server = assert(pktsh.packet.parse_in6("2001:2::53"))
+  local server = assert(require("pktsh.proto.addr").parse6("2001:2::53"))
   local target = 0x123456789abcdefULL
   for i = 1, n do
     local id, cport = (i * 7919) % 65536, 1024 + (i * 31) % 60000

@@ -97,7 +97,7 @@ expect_eq "planted symlink: the link is left as it was" "$(readlink "$SH/out.pca
 out=$("$PKTSH" scripts/dump.lua -w "$SH/out.pcap" "$SH/dnscap__dns.pcap" 2>&1); rc=$?
 expect_match "planted symlink: dump.lua -w fails with the reason" "$rc:$out" "^[1-9][0-9]*:.*symbolic link"
 expect_eq "planted symlink: ... victim still untouched" "$(md5sum < "$TMP/victim")" "$victim_sum"
-out=$("$PKTSH" -e "print(require('pktsh.report.chart').write_file('$SH/out.pcap', 'chart'))" 2>&1)
+out=$("$PKTSH" -e "print(require('pktsh.report.export').write_file('$SH/out.pcap', 'chart'))" 2>&1)
 expect_match "planted symlink: chart files refuse it too" "$out" "^nil	.*symbolic link"
 expect_eq "planted symlink: ... victim still untouched" "$(md5sum < "$TMP/victim")" "$victim_sum"
 rm -f "$SH/out.pcap"

@@ -4,6 +4,7 @@
 local T = require "t"
 local ffi = require "ffi"
 local hist, topk, rate, chart = pktsh.hist, pktsh.topk, pktsh.rate, pktsh.chart
+local term, keys = pktsh.term, pktsh.keys
 local json, serial = pktsh.json, pktsh.serial
 
 -- A deterministic stream: xorshift32, Zipf-like keys.
@@ -284,14 +285,14 @@ T.test("rate: buckets, gaps, bound, merge", function()
 end)
 
 T.test("bars and sparklines, Unicode and ASCII", function()
-  T.eq(chart.bar(1, 4, true), "████", "full")
-  T.eq(chart.bar(0.5, 3, true), "█▌", "halves")
-  T.eq(chart.bar(1e-9, 10, true), "▏", "tiny is visible")
-  T.eq(chart.bar(0, 10, true), "", "zero is empty")
-  T.eq(chart.bar(0.5, 10, false), "#####", "ascii")
-  T.eq(chart.spark({0, 4}, false), "_#", "ascii spark")
-  T.eq(chart.spark({0, 7}, true), "▁█", "unicode spark")
-  T.eq(chart.style{ascii = true}, false, "--ascii")
+  T.eq(term.bar(1, 4, true), "████", "full")
+  T.eq(term.bar(0.5, 3, true), "█▌", "halves")
+  T.eq(term.bar(1e-9, 10, true), "▏", "tiny is visible")
+  T.eq(term.bar(0, 10, true), "", "zero is empty")
+  T.eq(term.bar(0.5, 10, false), "#####", "ascii")
+  T.eq(term.spark({0, 4}, false), "_#", "ascii spark")
+  T.eq(term.spark({0, 7}, true), "▁█", "unicode spark")
+  T.eq(term.style{ascii = true}, false, "--ascii")
   local text = hist.new{}:render{ascii = true}
   T.ok(not text:find("[\128-\255]"), "ascii render has no UTF-8")
   local h = hist.new{}
@@ -356,7 +357,7 @@ T.test("by keys and hist()/top() on a capture", function()
   T.eq(w.n + w.missing, 133, "windows add up to the run")
   T.ok(table.concat(out):find("window"), "windows drawn")
   T.eq(select(2, hist.run(assert(pktsh.open(P)), "nope")) ~= nil, true, "unknown key is an error")
-  T.ok(by and by.src and by.qname == chart.by.qname, "global by")
+  T.ok(by and by.src and by.qname == keys.by.qname, "global by")
 end)
 
 T.done()

@@ -7,6 +7,7 @@ local bit = require "bit"
 local dns = require "pktsh.proto.dns"
 local dnsflow = require "pktsh.proto.dnsflow"
 local packet = require "pktsh.proto.packet"
+local addr = require "pktsh.proto.addr"
 
 local char, rep = string.char, string.rep
 
@@ -340,8 +341,8 @@ end)
 ---------------------------------------------------------------------------
 -- pkt:dns() and dnsflow on built frames
 
-local function a4(s) return assert(packet.parse_in4(s)) end
-local function a6(s) return assert(packet.parse_in6(s)) end
+local function a4(s) return assert(addr.parse4(s)) end
+local function a6(s) return assert(addr.parse6(s)) end
 local ETH = rep("\0", 12)
 
 local function ip4(proto, payload, o)

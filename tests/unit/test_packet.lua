@@ -4,6 +4,7 @@ local T = require "t"
 local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
+local addr = require "pktsh.proto.addr"
 
 local char, rep = string.char, string.rep
 local from = packet.from_bytes
@@ -14,8 +15,8 @@ local from = packet.from_bytes
 local function be16(n) return char(bit.rshift(n, 8) % 256, n % 256) end
 local function be32(n) return be16(math.floor(n / 65536) % 65536) .. be16(n % 65536) end
 local function mac(s) return (s:gsub("(%x%x):?", function(x) return char(tonumber(x, 16)) end)) end
-local function a4(s) return assert(packet.parse_in4(s)) end
-local function a6(s) return assert(packet.parse_in6(s)) end
+local function a4(s) return assert(addr.parse4(s)) end
+local function a6(s) return assert(addr.parse6(s)) end
 
 local function eth(etype, payload)
   return mac("00:11:22:33:44:55") .. mac("66:77:88:99:aa:bb") .. be16(etype) .. payload
@@ -216,8 +217,8 @@ T.test("IPv6 text (RFC 5952)", function()
     T.eq(tostring(a), c[2], c[1])
     T.ok(a == c[2] and a == c[1], "== " .. c[1])
   end
-  T.eq(packet.parse_in6("1::2::3"), nil, "two ::"); T.eq(packet.parse_in6("12345::"), nil, "5 digits")
-  T.eq(packet.parse_in4("256.1.1.1"), nil, "octet > 255")
+  T.eq(addr.parse6("1::2::3"), nil, "two ::"); T.eq(addr.parse6("12345::"), nil, "5 digits")
+  T.eq(addr.parse4("256.1.1.1"), nil, "octet > 255")
 end)
 
 T.test("TCP", function()

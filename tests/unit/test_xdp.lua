@@ -5,6 +5,7 @@
 local T = require "t"
 local bit = require "bit"
 local xdp = require "pktsh.xdp"
+local addr = require "pktsh.proto.addr"
 local craft = require "craft"
 local b = pktsh.build
 
@@ -49,9 +50,9 @@ T.test("good rules are accepted and normalised", function()
   T.eq(r6.family, 6, "v6 family")
   T.eq(#r6.dst, 16, "v6 bytes")
   T.eq(r6.dst:byte(13), 198, "embedded IPv4")
-  T.eq(xdp.parse6("::"), string.rep("\0", 16), "::")
-  T.eq(xdp.parse6("2001:2::1"):byte(16), 1, "2001:2::1")
-  T.eq(xdp.parse6("1:2:3:4:5:6:7:8:9"), nil, "nine groups")
+  T.eq(addr.parse6("::"), string.rep("\0", 16), "::")
+  T.eq(addr.parse6("2001:2::1"):byte(16), 1, "2001:2::1")
+  T.eq(addr.parse6("1:2:3:4:5:6:7:8:9"), nil, "nine groups")
 end)
 
 T.test("pktsh.xdp: bad options", function()
@@ -202,8 +203,8 @@ local function rand_unparsed(o, p)
   o.src = v6 and pick(v6hosts) or pick(v4hosts)
   o.dst = v6 and pick(v6hosts) or pick(v4hosts)
   p.family = v6 and 6 or 4
-  p.src = v6 and xdp.parse6(o.src) or (xdp.parse4(o.src) .. string.rep("\0", 12))
-  p.dst = v6 and xdp.parse6(o.dst) or (xdp.parse4(o.dst) .. string.rep("\0", 12))
+  p.src = v6 and addr.parse6(o.src) or (addr.parse4(o.src) .. string.rep("\0", 12))
+  p.dst = v6 and addr.parse6(o.dst) or (addr.parse4(o.dst) .. string.rep("\0", 12))
   p.proto = 6
   local seg = craft.tcp(o)
   local frame
@@ -258,8 +259,8 @@ local function rand_packet()
     return frame, p
   end
   p.family = v6 and 6 or 4
-  p.src = v6 and xdp.parse6(o.src) or (xdp.parse4(o.src) .. string.rep("\0", 12))
-  p.dst = v6 and xdp.parse6(o.dst) or (xdp.parse4(o.dst) .. string.rep("\0", 12))
+  p.src = v6 and addr.parse6(o.src) or (addr.parse4(o.src) .. string.rep("\0", 12))
+  p.dst = v6 and addr.parse6(o.dst) or (addr.parse4(o.dst) .. string.rep("\0", 12))
   return frame, p
 end
 

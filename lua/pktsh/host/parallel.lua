@@ -19,147 +19,24 @@ local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
 local serial = require "pktsh.host.serial"
+local merge_ = require "pktsh.host.merge"
+local fanout = require "pktsh.source.fanout"
 
 local M = {}
 local format, type, pairs = string.format, type, pairs
 local unpack = unpack or table.unpack
 
 local WAIT_MS = 100
+local in_worker              -- this state's worker context, set by worker_main
+
+-- The merge of results (pktsh.host.merge) and the fanout group
+-- (pktsh.source.fanout) are modules of their own; these names keep them
+-- where scripts look: pktsh.parallel.merge, .merge_with, .top, .open.
+M.merge, M.merge_with, M.top = merge_.merge, merge_.merge_with, merge_.top
+M.open, M.Group = fanout.open, fanout.Group
 
 -- Keys of opts that are the parallel call's, not the source's.
 local own = {merge = true, workers = true}
-
-------------------------------------------------------------------------
--- Merging
-
--- A readable key path for messages: "result.by_src['198.18.0.1']".
-local function pathtext(path)
-  if not path then return "result" end
-  return serial.keytext(pathtext(path.up), path.k)
-end
-
-local function describe(v)
-  if type(v) == "string" then return format("%q", v) end
-  return type(v) == "table" and "a table" or tostring(v)
-end
-
-local rule_fns = {
-  sum = function(a, b) return a + b end,
-  min = function(a, b) return a < b and a or b end,
-  max = function(a, b) return a > b and a or b end,
-  keep = function(a) return a end,
-  concat = function(a, b)
-    for i = 1, #b do a[#a + 1] = b[i] end
-    return a
-  end,
-}
-
-local function deep(a, b, rules, path)
-  if a == nil then return b end
-  if b == nil then return a end
-  if rules and path then
-    local r = rules[path.k]
-    if r then return r(a, b, path.k) end
-  end
-  local ta, tb = type(a), type(b)
-  if ta == "number" and tb == "number" then return a + b end
-  if ta == "table" and tb == "table" then
-    for k, v in pairs(b) do
-      a[k] = deep(a[k], v, rules, {up = path, k = k})
-    end
-    return a
-  end
-  if ta == tb and ta ~= "table" and a == b then return a end
-  error(format("cannot merge %s and %s at %s: give opts.merge a function, "
-               .. "or a rule for key %s", describe(a), describe(b), pathtext(path),
-               path and describe(path.k) or "(the result)"), 0)
-end
-
--- The default merge: numbers add, tables merge key by key (a key in only
--- one side is taken as it is), equal strings and booleans stay; anything
--- else is an error naming the key path. Changes and returns a.
-function M.merge(a, b)
-  return deep(a, b, nil, nil)
-end
-
--- A merge function that is the default one except for the keys named in
--- rules, at any depth: "sum", "min", "max", "keep" (the first value),
--- "concat" (lists), or function(a, b, key) returning the merged value.
-function M.merge_with(rules)
-  errors.argcheck(type(rules) == "table", 1, "merge_with", "table")
-  local fns = {}
-  for k, r in pairs(rules) do
-    local f = type(r) == "function" and r or rule_fns[r]
-    if not f then
-      error(format("merge rule for %s must be a function or one of "
-                   .. "sum, min, max, keep, concat, not %s", describe(k), describe(r)), 2)
-    end
-    fns[k] = f
-  end
-  return function(a, b) return deep(a, b, fns, nil) end
-end
-
--- Merges b into the result so far (nil before the first).
-local function combine(merge, a, b)
-  if a == nil then return true, b end
-  if b == nil then return true, a end
-  return pcall(merge, a, b)
-end
-
-local function merger(m)
-  if m == nil then return M.merge end
-  if type(m) == "function" then return m end
-  if type(m) == "table" then return M.merge_with(m) end
-  error("opts.merge must be a function or a table of rules", 3)
-end
-
--- The k largest entries of a map of numbers (or of tables, compared by
--- their field `by`), as a list of {key = k, value = v}, largest first,
--- ties in key order. Compute rankings after the merge, from full counts:
--- per-worker top-k lists cannot be merged exactly.
-function M.top(map, k, by)
-  local list = {}
-  for key, v in pairs(map or {}) do
-    list[#list + 1] = {key = key, value = v, n = by and v[by] or v}
-  end
-  table.sort(list, function(x, y)
-    if x.n ~= y.n then return x.n > y.n end
-    return tostring(x.key) < tostring(y.key)
-  end)
-  local out = {}
-  for i = 1, math.min(k or #list, #list) do
-    out[i] = {key = list[i].key, value = list[i].value}
-  end
-  return out
-end
-
-------------------------------------------------------------------------
--- Statistics
-
-local function stats_table(src)
-  local st = src:stats()
-  st.interrupted = src.interrupted and true or false
-  return st
-end
-
--- Sums statistics (numbers add, interrupted if any was).
-local function add_stats(list)
-  local total = {interrupted = false}
-  for _, st in ipairs(list) do
-    for k, v in pairs(st) do
-      if type(v) == "number" then total[k] = (total[k] or 0) + v end
-    end
-    total.interrupted = total.interrupted or st.interrupted or false
-  end
-  return total
-end
-
--- The sum of the workers' statistics; stats.workers keeps each one.
-local function sum_stats(list)
-  local total = add_stats(list)
-  total.workers = list
-  return total
-end
 
 ------------------------------------------------------------------------
 -- Running work
@@ -214,110 +91,14 @@ local function run_serial(specs, sopts, work, merge, args)
       ok, text = pcall(serial.encode, res, "result")
       if ok then res = serial.decode(text) else res = text end
     end
-    list[#list + 1] = stats_table(src)
+    list[#list + 1] = fanout.stats_table(src)
     if owned then src:close() end
     if not ok then return nil, res end
-    ok, result = combine(merge, result, res)
+    ok, result = merge_.combine(merge, result, res)
     if not ok then return nil, tostring(result) end
     if list[#list].interrupted then break end
   end
-  return result, sum_stats({add_stats(list)})
-end
-
-------------------------------------------------------------------------
--- A live source with workers = N: N rings in one fanout group.
-
-local in_worker              -- this state's worker context, set by worker_main
-
-local Group = {}
-Group.__index = Group
-M.Group = Group
-
--- Opens n rings on ifname in one new fanout group (opts.fanout, default
--- "hash"; opts.defrag), then drops privileges if -Z asked for it.
-function M.open(ifname, opts)
-  errors.argcheck(type(ifname) == "string", 1, "open", "string")
-  opts = opts or {}
-  local live = require "pktsh.source.live"
-  local n = opts.workers or C.pktsh_jobs()
-  if type(n) ~= "number" or n < 1 or n % 1 ~= 0 or n > 1024 then
-    return nil, format("workers must be a whole number from 1 to 1024, not %s", tostring(n))
-  end
-  local ro = source_opts(opts)
-  -- A worker re-running the script opens no rings of its own: the group
-  -- is empty there, and g:parallel (the call) uses the worker's ring.
-  if in_worker then
-    return setmetatable({name = ifname, kind = "live", workers = n, filter = opts.filter,
-                         fanout = ro.fanout or "hash", opts = opts, rings = {}, cursor = 0}, Group)
-  end
-  ro.fanout = ro.fanout or "hash"
-  ro.fanout_group = ro.fanout_group or tonumber(C.pktsh_fanout_group_new())
-  ro.duration = nil
-  local g = setmetatable({name = ifname, kind = "live", workers = n, filter = opts.filter,
-                          fanout = ro.fanout, opts = opts, rings = {},
-                          cursor = 0}, Group)
-  for i = 1, n do
-    local ring, err = live.open_ring(ifname, ro)
-    if not ring then g:close(); return nil, err end
-    g.rings[i] = live.wrap(ring, ifname, ro)
-  end
-  local ok, err = require("pktsh.host.privs").drop(g)
-  if not ok then return nil, err end
-  local first = g.rings[1]
-  g.linktype, g.snaplen, g.ifindex, g.tstamp = first.linktype, first.snaplen, first.ifindex, first.tstamp
-  if opts.duration then g.deadline = tonumber(C.pktsh_mono_ns()) + opts.duration * 1e9 end
-  return g
-end
-
--- The group read in this thread, ring after ring (for the REPL and for
--- scripts that do not need the cores): the usual source methods.
-local Source = require("pktsh.source").Source
-setmetatable(Group, {__index = Source})
-Group.__tostring = function(g)
-  return format("pktsh source %s (live, %d workers, fanout %s)%s", g.name, g.workers,
-                g.fanout, g.closed and " closed" or "")
-end
-Group.__fields = {"parallel", "next", "each", "packets", "stats", "error", "close",
-                  "linktype", "snaplen", "name", "kind", "filter", "workers", "fanout"}
-
-function Group:_next()
-  local rings, n = self.rings, #self.rings
-  if n == 0 then return nil end
-  while true do
-    for _ = 1, n do
-      self.cursor = self.cursor % n + 1
-      local r = rings[self.cursor]
-      local got = C.pktsh_ring_next(r.handle, r.box, 0, r.errbuf)
-      if got > 0 then self.current = r; return r.box[0] end
-      if got < 0 then return nil, errors.message(r.errbuf) end
-    end
-    if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
-    if self.deadline and C.pktsh_mono_ns() >= self.deadline then return nil end
-    local r = rings[self.cursor % n + 1]
-    local got = C.pktsh_ring_next(r.handle, r.box, math.floor(WAIT_MS / n) + 1, r.errbuf)
-    if got > 0 then self.cursor = self.cursor % n + 1; self.current = r; return r.box[0] end
-  end
-end
-
-function Group:_release()
-  if self.current then C.pktsh_ring_release(self.current.handle); self.current = nil end
-end
-
-function Group:stats()
-  local list = {}
-  for i, r in ipairs(self.rings) do list[i] = stats_table(r) end
-  local st = sum_stats(list)
-  st.interrupted = self.interrupted or st.interrupted
-  return st
-end
-
-function Group:_close()
-  for _, r in ipairs(self.rings) do r:close() end
-end
-
--- g:parallel(work, ...) is pktsh.parallel(g, g's options, work, ...).
-function Group:parallel(work, ...)
-  return M.parallel(self, self.opts, work, ...)
+  return result, fanout.sum_stats({fanout.add_stats(list)})
 end
 
 ------------------------------------------------------------------------
@@ -388,12 +169,12 @@ local function gather(texts, merge)
   for i, text in ipairs(texts) do
     local payload, err = serial.decode(text)
     if type(payload) ~= "table" then return nil, format("worker %d: %s", i, err or "no result") end
-    local ok, merged = combine(merge, result, payload.result)
+    local ok, merged = merge_.combine(merge, result, payload.result)
     if not ok then return nil, tostring(merged) end
     result = merged
     list[i] = payload.stats
   end
-  return result, sum_stats(list)
+  return result, fanout.sum_stats(list)
 end
 
 -- pktsh.parallel(spec, opts, work, ...): see the top of this file and the
@@ -405,7 +186,7 @@ function M.parallel(spec, opts, work, ...)
   errors.argcheck(opts == nil or type(opts) == "table", 2, "parallel", "table or nil")
   errors.argcheck(type(work) == "function", 3, "parallel", "function")
   opts = opts or {}
-  local merge = merger(opts.merge)
+  local merge = merge_.merger(opts.merge)
   if in_worker then return M._worker_call(work, merge) end
   calls = calls + 1
 
@@ -420,11 +201,11 @@ function M.parallel(spec, opts, work, ...)
   end
   local sopts = source_opts(opts)
   local group, files
-  if getmetatable(spec) == Group then
+  if getmetatable(spec) == fanout.Group then
     group, n = spec, spec.workers
   elseif type(spec) == "string" and is_interface(spec) and n > 1 then
     local err
-    group, err = M.open(spec, opts)
+    group, err = fanout.open(spec, opts)
     if not group then return nil, err end
     group.owned = true
   elseif type(spec) == "table" and getmetatable(spec) == nil then
@@ -505,17 +286,17 @@ function M._worker_call(work, merge)
   if w.ring ~= nil then
     local src = ring_source(w.ring, job)
     local ok, res = call_work(work, src, job.args)
-    list[1] = stats_table(src)
+    list[1] = fanout.stats_table(src)
     if ok then result = res else err = res end
   else
     for i = w.index, #job.files, w.count do
       local src, e = require("pktsh").open(job.files[i], job.opts)
       if not src then err = e; break end
       local ok, res = call_work(work, src, job.args)
-      list[#list + 1] = stats_table(src)
+      list[#list + 1] = fanout.stats_table(src)
       src:close()
       if not ok then err = res; break end
-      ok, res = combine(merge, result, res)
+      ok, res = merge_.combine(merge, result, res)
       if not ok then err = tostring(res); break end
       result = res
       if list[#list].interrupted then break end
@@ -524,7 +305,7 @@ function M._worker_call(work, merge)
   local text
   if not err then
     local ok
-    ok, text = pcall(serial.encode, {result = result, stats = add_stats(list)}, "")
+    ok, text = pcall(serial.encode, {result = result, stats = fanout.add_stats(list)}, "")
     if not ok then err = text end
   end
   if err then

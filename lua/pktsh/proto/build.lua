@@ -19,7 +19,7 @@
 -- 198.18.0.1 -> 198.18.0.2 and 2001:2::1 -> 2001:2::2.
 -- Bad arguments raise an error (this is a tool for writing tests).
 local bit = require "bit"
-local packet = require "pktsh.proto.packet"
+local addr = require "pktsh.proto.addr"
 local band, bor, rshift, lshift, bnot = bit.band, bit.bor, bit.rshift, bit.lshift, bit.bnot
 local char, byte, rep = string.char, string.byte, string.rep
 
@@ -45,13 +45,13 @@ local function mac(s, what)
 end
 
 local function in4(s, what)
-  local r = type(s) == "string" and packet.parse_in4(s)
+  local r = type(s) == "string" and addr.parse4(s)
   if not r then error(string.format("bad IPv4 %s '%s'", what, tostring(s)), 3) end
   return r
 end
 
 local function in6(s, what)
-  local r = type(s) == "string" and packet.parse_in6(s)
+  local r = type(s) == "string" and addr.parse6(s)
   if not r then error(string.format("bad IPv6 %s '%s'", what, tostring(s)), 3) end
   return r
 end

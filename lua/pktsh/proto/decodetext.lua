@@ -6,6 +6,7 @@
 local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
+local addr = require "pktsh.proto.addr"
 
 local band, rshift = bit.band, bit.rshift
 local fmt, concat = string.format, table.concat
@@ -35,14 +36,14 @@ local in6_buf = ffi.new("struct pktsh_in6")
 local function in6_at(p, off)
   if off + 16 > p.caplen then return nil end
   ffi.copy(in6_buf, p.data + off, 16)
-  return packet.in6_str(in6_buf)
+  return addr.in6_str(in6_buf)
 end
 
 local mac_buf = ffi.new("struct pktsh_mac")
 local function mac_at(p, off)
   if off + 6 > p.caplen then return nil end
   ffi.copy(mac_buf, p.data + off, 6)
-  return packet.mac_str(mac_buf)
+  return addr.mac_str(mac_buf)
 end
 
 -- End of the IP datagram according to its header (not bounded by caplen):

@@ -597,7 +597,13 @@ end
 
 local dns_ports = {[53] = true, [5353] = true, [5355] = true}
 
-local function packet_dns(p, any_port)
+-- The one reader of "the DNS message in this packet": the offset and
+-- length of the message a packet carries on a DNS port (53, 5353, 5355;
+-- any_port: any) over UDP, or over TCP after its length prefix; or nil
+-- and why not. A TCP message that continues in later segments is refused,
+-- or with `partial` cut to what this segment holds (enough for a header
+-- and question). Reassembly across segments and fragments is dnsflow's.
+function M.span(p, any_port, partial)
   local sp, dp = p:ports()
   if not sp then return nil, "not TCP or UDP" end
   if not any_port and not dns_ports[sp] and not dns_ports[dp] then
@@ -609,10 +615,19 @@ local function packet_dns(p, any_port)
   if p.l4proto == 6 then
     if n < 2 then return nil, "no TCP DNS message" end
     local l = be16(p.data, off)
-    if l + 2 > n then return nil, "TCP DNS message continues in later segments" end
+    if l + 2 > n then
+      if not partial then return nil, "TCP DNS message continues in later segments" end
+      l = n - 2
+    end
     off, n = off + 2, l
   end
   if n == 0 then return nil, "no payload" end
+  return off, n
+end
+
+local function packet_dns(p, any_port)
+  local off, n = M.span(p, any_port)
+  if not off then return nil, n end
   return M.parse(p.data + off, n)
 end
 M.packet_dns = packet_dns

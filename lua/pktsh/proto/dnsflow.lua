@@ -77,6 +77,7 @@
 local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
+local addr = require "pktsh.proto.addr"
 
 local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
 local cast, fstring, fcopy = ffi.cast, ffi.string, ffi.copy
@@ -86,7 +87,7 @@ local M = {}
 
 local u8p = ffi.typeof("const uint8_t *")
 local decode_l3 = packet.decode_l3
-local in4_str, in6_str = packet.in4_str, packet.in6_str
+local in4_str, in6_str = addr.in4_str, addr.in6_str
 
 local function be16(d, o) return bor(lshift(d[o], 8), d[o + 1]) end
 local function be32(d, o)

@@ -30,10 +30,8 @@ local M = {}
 -- leading underscore; the metatypes below expose host-order getters under
 -- the plain name. Addresses are small structs with their own metatypes so
 -- `ip.src` is a cheap reference that prints as text.
+local addr = require "pktsh.proto.addr"  -- struct pktsh_mac, pktsh_in4, pktsh_in6 and their text
 ffi.cdef [[
-struct pktsh_mac { uint8_t b[6]; };
-struct pktsh_in4 { uint8_t b[4]; };
-struct pktsh_in6 { uint8_t b[16]; };
 struct pktsh_hdr_eth { struct pktsh_mac dst; struct pktsh_mac src; uint16_t _type; };
 struct pktsh_hdr_vlan { uint16_t _tci; uint16_t _type; };
 struct pktsh_hdr_ip4 {
@@ -117,145 +115,6 @@ local function be32(d, o)
 end
 
 ---------------------------------------------------------------------------
--- Addresses
-
-local function mac_str(a)
-  local b = a.b
-  return string.format("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5])
-end
-
-local function in4_str(a)
-  local b = a.b
-  return string.format("%d.%d.%d.%d", b[0], b[1], b[2], b[3])
-end
-
--- RFC 5952: lower case, leading zeros dropped, the longest run (first on
--- a tie) of two or more zero groups shown as "::".
-local function in6_str(a)
-  local b, g = a.b, {}
-  for i = 0, 7 do g[i + 1] = bor(lshift(b[2 * i], 8), b[2 * i + 1]) end
-  local bs, bl, s, l = 0, 0, 0, 0
-  for i = 1, 8 do
-    if g[i] == 0 then
-      if l == 0 then s = i end
-      l = l + 1
-      if l > bl then bs, bl = s, l end
-    else
-      l = 0
-    end
-  end
-  local parts = {}
-  local i = 1
-  while i <= 8 do
-    if bl >= 2 and i == bs then
-      parts[#parts + 1] = (i == 1) and ":" or ""
-      if i + bl > 8 then parts[#parts + 1] = "" end
-      i = i + bl
-    else
-      parts[#parts + 1] = string.format("%x", g[i])
-      i = i + 1
-    end
-  end
-  return table.concat(parts, ":")
-end
-
--- Text -> bytes (a Lua string of 4 or 16 bytes) for comparisons.
-local function parse_in4(s)
-  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if not a then return nil end
-  a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
-  if a > 255 or b > 255 or c > 255 or d > 255 then return nil end
-  return string.char(a, b, c, d)
-end
-
-local function groups(s)
-  local t = {}
-  if s == "" then return t end
-  for g in (s .. ":"):gmatch("([^:]*):") do
-    if not g:match("^%x%x?%x?%x?$") then return nil end
-    t[#t + 1] = tonumber(g, 16)
-  end
-  return t
-end
-
-local function parse_in6(s)
-  local v4 = s:match(":(%d+%.%d+%.%d+%.%d+)$")
-  local tail4 = v4 and parse_in4(v4)
-  if v4 then
-    if not tail4 then return nil end
-    s = s:sub(1, #s - #v4) .. "0:0"
-  end
-  local head, tail = s:match("^(.-)::(.*)$")
-  local hg, tg
-  if head then
-    hg, tg = groups(head), groups(tail)
-    if not hg or not tg or #hg + #tg > 7 then return nil end
-    for _ = 1, 8 - #hg - #tg do hg[#hg + 1] = 0 end
-    for _, x in ipairs(tg) do hg[#hg + 1] = x end
-  else
-    hg = groups(s)
-    if not hg or #hg ~= 8 then return nil end
-  end
-  local out = {}
-  for i = 1, 8 do out[i] = string.char(rshift(hg[i], 8), band(hg[i], 255)) end
-  local r = table.concat(out)
-  if tail4 then r = r:sub(1, 12) .. tail4 end
-  return r
-end
-M.parse_in4, M.parse_in6 = parse_in4, parse_in6
-
-local function parse_mac(s)
-  local t = {}
-  for x in s:gmatch("[^:%-]+") do
-    if not x:match("^%x%x?$") then return nil end
-    t[#t + 1] = string.char(tonumber(x, 16))
-  end
-  if #t ~= 6 then return nil end
-  return table.concat(t)
-end
-
--- a == b where either side may be a string in text form (`ip.src ==
--- "198.18.0.1"`) or another address of the same type.
-local function addr_eq(n, parse)
-  return function(a, b)
-    if type(a) == "string" then a, b = b, a end
-    if type(b) == "string" then
-      local raw = parse(b)
-      return raw ~= nil and ffi.string(a.b, n) == raw
-    end
-    if type(b) ~= "cdata" or type(a) ~= "cdata" then return false end
-    return ffi.sizeof(b) == n and ffi.string(a.b, n) == ffi.string(b.b, n)
-  end
-end
-
-local in4_mt = {
-  __tostring = in4_str, __eq = addr_eq(4, parse_in4),
-  __index = {
-    str = in4_str,
-    u32 = function(a) return be32(a.b, 0) end,   -- host-order number
-    raw = function(a) return ffi.string(a.b, 4) end,
-  },
-}
-local in6_mt = {
-  __tostring = in6_str, __eq = addr_eq(16, parse_in6),
-  __index = {
-    str = in6_str,
-    raw = function(a) return ffi.string(a.b, 16) end,
-  },
-}
-local mac_mt = {
-  __tostring = mac_str, __eq = addr_eq(6, parse_mac),
-  __index = {
-    str = mac_str,
-    raw = function(a) return ffi.string(a.b, 6) end,
-  },
-}
-ffi.metatype("struct pktsh_in4", in4_mt)
-ffi.metatype("struct pktsh_in6", in6_mt)
-ffi.metatype("struct pktsh_mac", mac_mt)
-M.in4_str, M.in6_str, M.mac_str = in4_str, in6_str, mac_str
-
----------------------------------------------------------------------------
 -- Header views: `__index` maps a field name to a getter, then to methods.
 
 local function view(ctype, getters, methods)
@@ -295,8 +154,8 @@ view("struct pktsh_hdr_ip4", {
   sum = function(h) return rshift(bswap(h._sum), 16) end,
   hlim = function(h) return h.ttl end,
 }, {
-  src_str = function(h) return in4_str(h.src) end,
-  dst_str = function(h) return in4_str(h.dst) end,
+  src_str = function(h) return addr.in4_str(h.src) end,
+  dst_str = function(h) return addr.in4_str(h.dst) end,
 })
 
 view("struct pktsh_hdr_ip6", {
@@ -308,8 +167,8 @@ view("struct pktsh_hdr_ip6", {
   proto = function(h) return h.nxt end,   -- first next header; pkt:proto() is the transport
   ttl = function(h) return h.hlim end,
 }, {
-  src_str = function(h) return in6_str(h.src) end,
-  dst_str = function(h) return in6_str(h.dst) end,
+  src_str = function(h) return addr.in6_str(h.src) end,
+  dst_str = function(h) return addr.in6_str(h.dst) end,
 })
 
 M.TCP = {FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10,

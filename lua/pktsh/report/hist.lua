@@ -35,6 +35,9 @@
 --
 -- pktsh.hist.run(src, key, opts) drives a source (see the function).
 local chart = require "pktsh.report.chart"
+local export = require "pktsh.report.export"
+local pktkeys = require "pktsh.proto.keys"
+local term = require "pktsh.report.term"
 local ffi = require "ffi"
 require "pktsh.cdef"
 -- bins come again and again: hash.num's memo; values (latencies) seldom do
@@ -218,7 +221,7 @@ function H:mean()
 end
 
 local function fmtv(v)
-  return chart.num(v)
+  return term.num(v)
 end
 
 local function keystr(k)
@@ -323,7 +326,7 @@ end
 -- default the terminal's), ascii/unicode, title, order ("key"), footer (false: none).
 function H:render(o)
   o = o or {}
-  local uni = chart.style(o)
+  local uni = term.style(o)
   local rows = o.rows or (self.kind == "values" and 20 or 64)
   local list = self:bins(o.order)
   local shown, rest = {}, 0
@@ -333,32 +336,32 @@ function H:render(o)
   local others = rest + (self.other or 0)
   local lw, cw = 5, 5
   for _, b in ipairs(shown) do
-    lw = math.max(lw, chart.width(b.label))
-    cw = math.max(cw, #chart.num(b.count))
+    lw = math.max(lw, term.width(b.label))
+    cw = math.max(cw, #term.num(b.count))
   end
   if lw > 40 then lw = 40 end
-  local cols = o.width or chart.columns()
+  local cols = o.width or term.columns()
   local barw = cols - lw - cw - 12
   if barw < 10 then barw = 10 end
   local peak = 0
   for _, b in ipairs(shown) do if b.count > peak then peak = b.count end end
   local total = self.n
   local out = {}
-  out[#out + 1] = format("%s  %s  %s", chart.rpad(chart.cut(title_of(self, o), lw, uni), lw),
-                         chart.lpad("count", cw), "    %")
+  out[#out + 1] = format("%s  %s  %s", term.rpad(term.cut(title_of(self, o), lw, uni), lw),
+                         term.lpad("count", cw), "    %")
   for _, b in ipairs(shown) do
-    out[#out + 1] = format("%s  %s %5.1f%%  %s", chart.lpad(chart.cut(b.label, lw, uni), lw),
-                           chart.lpad(chart.num(b.count), cw),
+    out[#out + 1] = format("%s  %s %5.1f%%  %s", term.lpad(term.cut(b.label, lw, uni), lw),
+                           term.lpad(term.num(b.count), cw),
                            total > 0 and b.count / total * 100 or 0,
-                           chart.bar(peak > 0 and b.count / peak or 0, barw, uni))
+                           term.bar(peak > 0 and b.count / peak or 0, barw, uni))
   end
   if others > 0 then
-    out[#out + 1] = format("%s  %s %5.1f%%", chart.lpad(format("(%d others)", #list - #shown +
+    out[#out + 1] = format("%s  %s %5.1f%%", term.lpad(format("(%d others)", #list - #shown +
                            ((self.other or 0) > 0 and 1 or 0)), lw),
-                           chart.lpad(chart.num(others), cw), total > 0 and others / total * 100 or 0)
+                           term.lpad(term.num(others), cw), total > 0 and others / total * 100 or 0)
   end
   if o.footer ~= false then
-    local f = {"n=" .. chart.num(total)}
+    local f = {"n=" .. term.num(total)}
     if self.min ~= nil then
       f[#f + 1] = "min=" .. fmtv(self.min)
       f[#f + 1] = "mean=" .. fmtv(self:mean())
@@ -366,7 +369,7 @@ function H:render(o)
       f[#f + 1] = "p99=" .. fmtv(self:quantile(0.99))
       f[#f + 1] = "max=" .. fmtv(self.max)
     end
-    if self.missing > 0 then f[#f + 1] = "missing=" .. chart.num(self.missing) end
+    if self.missing > 0 then f[#f + 1] = "missing=" .. term.num(self.missing) end
     out[#out + 1] = concat(f, " ")
   end
   return concat(out, "\n") .. "\n"
@@ -376,7 +379,7 @@ function H:__tostring()
   local nb = 0
   for _ in pairs(self.counts) do nb = nb + 1 end
   return format("hist %s (%s): n=%s in %d bins - :render() :json() :csv() :svg(path)",
-                title_of(self, {}), self.kind, chart.num(self.n), nb)
+                title_of(self, {}), self.kind, term.num(self.n), nb)
 end
 
 -- A plain description for JSON (and tests): the bins in order.
@@ -405,13 +408,13 @@ end
 function H:csv(o)
   local out = {}
   if self.kind == "values" then
-    out[1] = chart.csv_line({self.label or "key", "count"})
-    for _, b in ipairs(self:bins(o and o.order)) do out[#out + 1] = chart.csv_line({b.key, b.count}) end
-    if (self.other or 0) > 0 then out[#out + 1] = chart.csv_line({"(other)", self.other}) end
+    out[1] = export.csv_line({self.label or "key", "count"})
+    for _, b in ipairs(self:bins(o and o.order)) do out[#out + 1] = export.csv_line({b.key, b.count}) end
+    if (self.other or 0) > 0 then out[#out + 1] = export.csv_line({"(other)", self.other}) end
   else
-    out[1] = chart.csv_line({"lo", "hi", "count"})
+    out[1] = export.csv_line({"lo", "hi", "count"})
     for _, b in ipairs(self:bins(nil, o and o.span)) do
-      out[#out + 1] = chart.csv_line({b.lo, b.hi, b.count})
+      out[#out + 1] = export.csv_line({b.lo, b.hi, b.count})
     end
   end
   return concat(out)
@@ -429,10 +432,10 @@ function H:svg(o)
     labels[i], values[i] = b.label, b.count
     notes[i] = self.n > 0 and format("(%.1f%%)", b.count / self.n * 100) or nil
   end
-  local text = chart.svg_bars{title = o.title or title_of(self, o), labels = labels,
+  local text = export.svg_bars{title = o.title or title_of(self, o), labels = labels,
                               values = values, notes = notes,
-                              footer = format("n=%s", chart.num(self.n))}
-  if o.path then return chart.write_file(o.path, text) end
+                              footer = format("n=%s", term.num(self.n))}
+  if o.path then return export.write_file(o.path, text) end
   return text
 end
 
@@ -477,7 +480,7 @@ H.merge = M.merge
 --   opts.refresh: seconds between redraws while running on a terminal
 --     (default 1; 0 = only at the end)
 --   opts.log / width / lo / sub / max_keys: the histogram (see new); a
---     key from pktsh.chart.by may suggest log bins (by.len)
+--     key from pktsh.keys.by may suggest log bins (by.len)
 --   opts.weight = "bytes": count bytes instead of packets
 --   opts.quiet: draw nothing; opts.out: where to draw (default io.stdout)
 --   opts.rows, ascii, width, title: as for render
@@ -485,16 +488,16 @@ H.merge = M.merge
 -- nil, err when the source ended in an error.
 function M.run(src, key, opts)
   opts = opts or {}
-  local by = chart.by
+  local by = pktkeys.by
   local name
   if type(key) == "string" then
     name = key
     key = by[key]
-    if not key then return nil, format("no key '%s' (try one of: %s)", name, chart.by_names()) end
+    if not key then return nil, format("no key '%s' (try one of: %s)", name, pktkeys.by_names()) end
   end
   argcheck(type(src) == "table" and src.next, 1, "hist", "source")
   argcheck(type(key) == "function", 2, "hist", "key function or name")
-  local hint = chart.by_hint[key] or {}
+  local hint = pktkeys.by_hint[key] or {}
   name = name or hint.name
   local hopts = {log = opts.log, width = opts.width, lo = opts.lo, sub = opts.sub,
                  max_keys = opts.max_keys, label = opts.title or name}
@@ -504,7 +507,7 @@ function M.run(src, key, opts)
   local bytes = opts.weight == "bytes"
   local seconds = opts.seconds or opts.duration
   local window = opts.window and opts.window * 1e9
-  local screen = not opts.quiet and chart.screen(opts.out or io.stdout)
+  local screen = not opts.quiet and term.screen(opts.out or io.stdout)
   local refresh = opts.refresh or 1
   local w_start, per_window = nil, {}
   local ropts = {rows = opts.rows, ascii = opts.ascii, unicode = opts.unicode,
@@ -516,14 +519,14 @@ function M.run(src, key, opts)
     if #per_window > 1 then
       local tail = {}
       for i = math.max(1, #per_window - 59), #per_window do tail[#tail + 1] = per_window[i] end
-      text = text .. "per window: " .. chart.spark(tail, chart.style(ropts)) .. "\n"
+      text = text .. "per window: " .. term.spark(tail, term.style(ropts)) .. "\n"
     end
     screen:draw(text)
   end
   local function close_window(t0)
     per_window[#per_window + 1] = cur.n
     if opts.on_window then opts.on_window(cur, t0 / 1e9) end
-    draw(cur, format("window %s +%ss", os.date("!%H:%M:%S", floor(t0 / 1e9)), chart.num(opts.window)))
+    draw(cur, format("window %s +%ss", os.date("!%H:%M:%S", floor(t0 / 1e9)), term.num(opts.window)))
     M.merge(total, cur)
     cur = M.new(hopts)
   end

@@ -17,6 +17,8 @@
 -- Packets much older than the newest bucket (out of order by more than
 -- `keep` intervals) count in the totals only.
 local chart = require "pktsh.report.chart"
+local export = require "pktsh.report.export"
+local term = require "pktsh.report.term"
 
 local M = {}
 local R = {}
@@ -109,7 +111,7 @@ end
 
 function R:spark(o)
   o = o or {}
-  return chart.spark(self:values(o.field, o.cells), chart.style(o))
+  return term.spark(self:values(o.field, o.cells), term.style(o))
 end
 
 local function stats(list, iv)
@@ -120,8 +122,8 @@ end
 
 function R:render(o)
   o = o or {}
-  local uni = chart.style(o)
-  local cols = o.width or chart.columns()
+  local uni = term.style(o)
+  local cols = o.width or term.columns()
   local cells = math.max(10, cols - 40)
   local p = self:values("packets", cells)
   local b = self:values("bytes", cells)
@@ -130,19 +132,19 @@ function R:render(o)
   local pm, pp = stats(self:values("packets"), iv)
   local bm, bp = stats(self:values("bytes"), iv)
   local out = {
-    format("%-7s %s  mean %s peak %s", "pkt/s", chart.spark(p, uni), chart.si(pm), chart.si(pp)),
-    format("%-7s %s  mean %s peak %s", "bit/s", chart.spark(b, uni), chart.si(bm * 8), chart.si(bp * 8)),
+    format("%-7s %s  mean %s peak %s", "pkt/s", term.spark(p, uni), term.si(pm), term.si(pp)),
+    format("%-7s %s  mean %s peak %s", "bit/s", term.spark(b, uni), term.si(bm * 8), term.si(bp * 8)),
   }
   if o.footer ~= false then
-    out[#out + 1] = format("%s packets, %s bytes over %d x %ss", chart.num(self.packets),
-                           chart.num(self.bytes), #self:series(), chart.num(iv))
+    out[#out + 1] = format("%s packets, %s bytes over %d x %ss", term.num(self.packets),
+                           term.num(self.bytes), #self:series(), term.num(iv))
   end
   return concat(out, "\n") .. "\n"
 end
 
 function R:__tostring()
   return format("rate: %s packets in %d buckets of %ss - :render() :series() :json() :csv() :svg(path)",
-                chart.num(self.packets), #self:series(), chart.num(self.interval))
+                term.num(self.packets), #self:series(), term.num(self.interval))
 end
 
 function R:table()
@@ -153,8 +155,8 @@ end
 function R:json() return require("pktsh.report.json").encode(self:table()) end
 
 function R:csv()
-  local out = {chart.csv_line({"t", "packets", "bytes"})}
-  for _, s in ipairs(self:series()) do out[#out + 1] = chart.csv_line({s.t, s.packets, s.bytes}) end
+  local out = {export.csv_line({"t", "packets", "bytes"})}
+  for _, s in ipairs(self:series()) do out[#out + 1] = export.csv_line({s.t, s.packets, s.bytes}) end
   return concat(out)
 end
 
@@ -167,9 +169,9 @@ function R:svg(o)
     xs[i] = s.t
     ys[i] = s[field] / self.interval * (field == "bytes" and 8 or 1)
   end
-  local text = chart.svg_line{title = o.title or (field == "bytes" and "bit/s" or "packets/s"),
+  local text = export.svg_line{title = o.title or (field == "bytes" and "bit/s" or "packets/s"),
                               xs = xs, ys = ys, xlabel = "time (s since the epoch)"}
-  if o.path then return chart.write_file(o.path, text) end
+  if o.path then return export.write_file(o.path, text) end
   return text
 end
 
@@ -197,7 +199,7 @@ R.merge = M.merge
 function M.run(src, opts)
   opts = opts or {}
   local r = M.new{interval = opts.interval or 1, keep = opts.keep}
-  local screen = not opts.quiet and chart.screen(opts.out or io.stdout)
+  local screen = not opts.quiet and term.screen(opts.out or io.stdout)
   local err = chart.drive(src, opts.seconds, 1, function(p) r:add(p.ts, p.len) end,
     screen and screen.tty and function() screen:draw(r:render(opts)) end)
   if screen then screen:draw(r:render(opts)) end

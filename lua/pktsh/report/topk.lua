@@ -45,6 +45,9 @@
 -- key them as they are (LuaJIT finds strings by random ids). Read them
 -- through t:get and t:top.
 local chart = require "pktsh.report.chart"
+local export = require "pktsh.report.export"
+local pktkeys = require "pktsh.proto.keys"
+local term = require "pktsh.report.term"
 local ffi = require "ffi"
 require "pktsh.cdef"
 local C = ffi.C
@@ -256,9 +259,9 @@ end
 
 function T:csv(k)
   if type(k) == "table" then k = k.rows end
-  local out = {chart.csv_line({"rank", "key", "count", "err", "percent"})}
+  local out = {export.csv_line({"rank", "key", "count", "err", "percent"})}
   for i, x in ipairs(self:top(k)) do
-    out[#out + 1] = chart.csv_line({i, x.key, x.count, x.err,
+    out[#out + 1] = export.csv_line({i, x.key, x.count, x.err,
                                     self.n > 0 and format("%.3f", x.count / self.n * 100) or 0})
   end
   return concat(out)
@@ -268,11 +271,11 @@ end
 function T:bound_text()
   local e, g = self:bound()
   if self.size < self.capacity then
-    return format("exact: %s distinct of %d counters", chart.num(self.size), self.capacity)
+    return format("exact: %s distinct of %d counters", term.num(self.size), self.capacity)
   end
   return format("space-saving, %d counters: counts are upper bounds, over by at most err "
-                .. "(max %s, guaranteed <= n/%d = %s)", self.capacity, chart.num(e),
-                self.capacity, chart.num(math.floor(g * 100 + 0.5) / 100))
+                .. "(max %s, guaranteed <= n/%d = %s)", self.capacity, term.num(e),
+                self.capacity, term.num(math.floor(g * 100 + 0.5) / 100))
 end
 
 -- The table as text: rank, key, count, share, error and a bar.
@@ -280,40 +283,40 @@ end
 function T:render(o)
   if type(o) == "number" then o = {rows = o} end
   o = o or {}
-  local uni = chart.style(o)
+  local uni = term.style(o)
   local list = self:top(o.rows or 10)
   local kw, cw = #(o.title or "key"), 5
   for _, x in ipairs(list) do
-    kw = math.max(kw, chart.width(tostring(x.key)))
-    cw = math.max(cw, #chart.num(x.count))
+    kw = math.max(kw, term.width(tostring(x.key)))
+    cw = math.max(cw, #term.num(x.count))
   end
   if kw > 48 then kw = 48 end
   local exact = self.size < self.capacity
-  local cols = o.width or chart.columns()
+  local cols = o.width or term.columns()
   local barw = cols - kw - cw - (exact and 15 or 24)
   if barw < 8 then barw = 8 end
   local peak = list[1] and list[1].count or 0
   local out = {}
-  local head = format("%4s  %s  %s  %6s", "#", chart.rpad(chart.cut(o.title or "key", kw, uni), kw),
-                      chart.lpad("count", cw), "%")
+  local head = format("%4s  %s  %s  %6s", "#", term.rpad(term.cut(o.title or "key", kw, uni), kw),
+                      term.lpad("count", cw), "%")
   if not exact then head = head .. format("  %7s", "±err") end
   out[1] = head
   for i, x in ipairs(list) do
-    local line = format("%4d  %s  %s  %5.1f%%", i, chart.rpad(chart.cut(tostring(x.key), kw, uni), kw),
-                        chart.lpad(chart.num(x.count), cw),
+    local line = format("%4d  %s  %s  %5.1f%%", i, term.rpad(term.cut(tostring(x.key), kw, uni), kw),
+                        term.lpad(term.num(x.count), cw),
                         self.n > 0 and x.count / self.n * 100 or 0)
-    if not exact then line = line .. format("  %7s", x.err > 0 and chart.num(x.err) or "0") end
-    out[#out + 1] = line .. "  " .. chart.bar(peak > 0 and x.count / peak or 0, barw, uni)
+    if not exact then line = line .. format("  %7s", x.err > 0 and term.num(x.err) or "0") end
+    out[#out + 1] = line .. "  " .. term.bar(peak > 0 and x.count / peak or 0, barw, uni)
   end
   if o.footer ~= false then
-    out[#out + 1] = format("n=%s; %s", chart.num(self.n), self:bound_text())
+    out[#out + 1] = format("n=%s; %s", term.num(self.n), self:bound_text())
   end
   return concat(out, "\n") .. "\n"
 end
 
 function T:__tostring()
   return format("topk: n=%s, %d of %d counters - :top(k) :render() :json() :csv() :svg(path)",
-                chart.num(self.n), self.size, self.capacity)
+                term.num(self.n), self.size, self.capacity)
 end
 
 function T:svg(o)
@@ -322,12 +325,12 @@ function T:svg(o)
   local labels, values, notes = {}, {}, {}
   for i, x in ipairs(self:top(o.rows or 20)) do
     labels[i], values[i] = tostring(x.key), x.count
-    notes[i] = x.err > 0 and format("(±%s)", chart.num(x.err)) or nil
+    notes[i] = x.err > 0 and format("(±%s)", term.num(x.err)) or nil
   end
-  local text = chart.svg_bars{title = o.title or "top", labels = labels, values = values,
+  local text = export.svg_bars{title = o.title or "top", labels = labels, values = values,
                               notes = notes,
-                              footer = format("n=%s; %s", chart.num(self.n), self:bound_text())}
-  if o.path then return chart.write_file(o.path, text) end
+                              footer = format("n=%s; %s", term.num(self.n), self:bound_text())}
+  if o.path then return export.write_file(o.path, text) end
   return text
 end
 
@@ -390,17 +393,17 @@ function M.run(src, key, opts)
   local name
   if type(key) == "string" then
     name = key
-    key = chart.by[key]
-    if not key then return nil, format("no key '%s' (try one of: %s)", name, chart.by_names()) end
+    key = pktkeys.by[key]
+    if not key then return nil, format("no key '%s' (try one of: %s)", name, pktkeys.by_names()) end
   end
   if type(src) ~= "table" or not src.next then
     error("bad argument #1 to 'top' (source expected)", 2)
   end
   if type(key) ~= "function" then error("bad argument #2 to 'top' (key function or name expected)", 2) end
-  name = name or (chart.by_hint[key] or {}).name
+  name = name or (pktkeys.by_hint[key] or {}).name
   local t = M.new(opts.capacity or 1000)
   local bytes = opts.weight == "bytes"
-  local screen = not opts.quiet and chart.screen(opts.out or io.stdout)
+  local screen = not opts.quiet and term.screen(opts.out or io.stdout)
   local ropts = {rows = opts.rows or 10, ascii = opts.ascii, unicode = opts.unicode,
                  title = opts.title or name}
   local err = chart.drive(src, opts.seconds or opts.duration, opts.refresh or 1,

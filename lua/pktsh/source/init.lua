@@ -143,7 +143,7 @@ function M.open(spec, opts)
     return require("pktsh.source.file").open(spec, opts)
   end
   if is_interface(spec) then
-    if opts.workers then return require("pktsh.host.parallel").open(spec, opts) end
+    if opts.workers then return require("pktsh.source.fanout").open(spec, opts) end
     return require("pktsh.source.live").open(spec, opts)
   end
   return nil, string.format("cannot open '%s': no such file or interface", spec)

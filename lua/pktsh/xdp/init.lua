@@ -11,10 +11,9 @@
 -- and hands the whole set to the C host, which installs it atomically
 -- (src/xdpclass.c). Counters live in the kernel, per rule and per CPU.
 local ffi = require "ffi"
-local bit = require "bit"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
-local Source = require("pktsh.source").Source
+local rules = require "pktsh.xdp.rules"
 
 local M = {}
 
@@ -29,234 +28,19 @@ Rule.__fields = {"stats", "remove", "spec", "id", "priority"}
 
 local AUTO_LINEAR_MAX = 32     -- engine "auto": linear scan up to this many rules
 local NO_RULE = 0xffffffff
-local COPY_WHOLE = 0xffffffff
-local POLL_MS = 100
 
-M.protocols = {icmp = 1, igmp = 2, ipip = 4, tcp = 6, udp = 17, ipv6 = 41,
-               gre = 47, esp = 50, ah = 51, icmpv6 = 58, icmp6 = 58,
-               sctp = 132, udplite = 136}
-local PORT_PROTOS = {[6] = true, [17] = true, [132] = true, [136] = true}
+-- The rule text and table forms (pktsh.xdp.rules), the owner records
+-- (pktsh.xdp.owners) and the copies source (pktsh.source.xdpcopies) are
+-- modules of their own; these names keep them where users look.
+M.protocols, M.check_rule, M.parse_rule_text = rules.protocols, rules.check_rule, rules.parse_rule_text
+function M.cleanup(opts) return require("pktsh.xdp.owners").cleanup(opts) end
+function M.source(spec, opts) return require("pktsh.source.xdpcopies").source(spec, opts) end
 
 local modes = {native = C.PKTSH_XDP_NATIVE, skb = C.PKTSH_XDP_SKB}
 local attaches = {link = C.PKTSH_XDP_LINK, dispatcher = C.PKTSH_XDP_DISPATCHER}
 local engines = {auto = true, linear = C.PKTSH_XDP_LINEAR, classifier = C.PKTSH_XDP_CLASSIFIER}
 local engine_names = {[tonumber(C.PKTSH_XDP_LINEAR)] = "linear",
                       [tonumber(C.PKTSH_XDP_CLASSIFIER)] = "classifier"}
-local actions = {pass = true, drop = true, redirect = true}
-local rule_keys = {proto = true, src = true, dst = true, sport = true, dport = true,
-                   vlan = true, priority = true, action = true, copy = true}
-
--- --- parsing ----------------------------------------------------------------
-
--- "a.b.c.d" -> 4-byte string, or nil.
-local function parse4(s)
-  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if not a then return nil end
-  local t = {tonumber(a), tonumber(b), tonumber(c), tonumber(d)}
-  for i = 1, 4 do
-    if t[i] > 255 or #select(i, a, b, c, d) > 3 then return nil end
-  end
-  return string.char(t[1], t[2], t[3], t[4])
-end
-M.parse4 = parse4
-
--- RFC 4291 text (with "::" and a trailing dotted quad) -> 16 bytes, or nil.
-local function parse6(s)
-  if s:find("[^%x:%.]") then return nil end
-  local tail4 = ""
-  local v4 = s:match(":(%d+%.%d+%.%d+%.%d+)$")
-  if v4 then
-    tail4 = parse4(v4)
-    if not tail4 then return nil end
-    s = s:sub(1, #s - #v4) .. "0:0"
-  end
-  local head, rest = s:match("^(.-)::(.*)$")
-  local function groups(part)
-    local g = {}
-    if part == "" then return g end
-    for x in (part .. ":"):gmatch("([^:]*):") do
-      if not x:match("^%x%x?%x?%x?$") then return nil end
-      g[#g + 1] = tonumber(x, 16)
-    end
-    return g
-  end
-  local g
-  if head then
-    if rest:find("::", 1, true) then return nil end
-    local h, r = groups(head), groups(rest)
-    if not h or not r or #h + #r > 7 then return nil end
-    g = h
-    for _ = 1, 8 - #h - #r do g[#g + 1] = 0 end
-    for _, v in ipairs(r) do g[#g + 1] = v end
-  else
-    g = groups(s)
-    if not g or #g ~= 8 then return nil end
-  end
-  local out = {}
-  for i = 1, 8 do out[i] = string.char(bit.rshift(g[i], 8), bit.band(g[i], 0xff)) end
-  local bytes = table.concat(out)
-  if v4 then bytes = bytes:sub(1, 12) .. tail4 end
-  return bytes
-end
-M.parse6 = parse6
-
--- CIDR text -> family, 16 bytes (IPv4 in the first 4), prefix length.
-local function parse_cidr(v, field)
-  if type(v) ~= "string" then
-    return nil, string.format("%s: expected an address or CIDR string, not %s", field, type(v))
-  end
-  local addr, len = v:match("^([^/]+)/(%d+)$")
-  if not addr then addr = v end
-  local b4, b6 = parse4(addr), nil
-  if not b4 then b6 = parse6(addr) end
-  if not b4 and not b6 then
-    return nil, string.format("%s: bad CIDR '%s'", field, v)
-  end
-  local max = b4 and 32 or 128
-  len = len and tonumber(len) or max
-  if len > max then
-    return nil, string.format("%s: bad CIDR '%s' (prefix length %d > %d)", field, v, len, max)
-  end
-  if b4 then return 4, b4 .. string.rep("\0", 12), len end
-  return 6, b6, len
-end
-
-local function parse_port(v, field)
-  local lo, hi
-  if type(v) == "number" then
-    lo, hi = v, v
-  elseif type(v) == "string" then
-    local a, b = v:match("^%s*(%d+)%s*%-%s*(%d+)%s*$")
-    if a then lo, hi = tonumber(a), tonumber(b)
-    elseif v:match("^%s*%d+%s*$") then lo = tonumber(v); hi = lo
-    else return nil, string.format("%s: bad port or range '%s' (use 53 or \"1000-2000\")", field, v) end
-  else
-    return nil, string.format("%s: expected a port or \"lo-hi\", not %s", field, type(v))
-  end
-  for _, p in ipairs({lo, hi}) do
-    if p % 1 ~= 0 or p < 0 or p > 65535 then
-      return nil, string.format("%s: port %s out of range (0-65535)", field, tostring(p))
-    end
-  end
-  if lo > hi then
-    return nil, string.format("%s: empty range %d-%d", field, lo, hi)
-  end
-  return lo, hi
-end
-
-local function parse_proto(v)
-  if type(v) == "number" then
-    if v % 1 ~= 0 or v < 0 or v > 255 then
-      return nil, string.format("proto: %s out of range (0-255)", tostring(v))
-    end
-    return v
-  end
-  if type(v) == "string" then
-    local n = M.protocols[v:lower()] or (v:match("^%d+$") and tonumber(v))
-    if n and n <= 255 then return n end
-  end
-  local names = {}
-  for k in pairs(M.protocols) do names[#names + 1] = k end
-  table.sort(names)
-  return nil, string.format("proto: unknown protocol '%s' (a number or one of %s)",
-                            tostring(v), table.concat(names, ", "))
-end
-
--- Validates a rule spec: a normalised copy, or nil and an error naming
--- the field. Unknown keys are errors, so a typo cannot widen a rule.
-function M.check_rule(spec)
-  if type(spec) ~= "table" then return nil, "a rule is a table" end
-  local keys = {}
-  for k in pairs(spec) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
-    if not rule_keys[k] then
-      return nil, string.format("unknown rule key '%s' (known: action, copy, dport, dst, " ..
-                                "priority, proto, sport, src, vlan)", k)
-    end
-  end
-  local r = {flags = 0, family = 0}
-  local err
-  if spec.src ~= nil then
-    r.family, r.src, r.src_len = parse_cidr(spec.src, "src")
-    if not r.family then return nil, r.src end
-    r.flags = bit.bor(r.flags, 1)
-  end
-  if spec.dst ~= nil then
-    local fam, b, len = parse_cidr(spec.dst, "dst")
-    if not fam then return nil, b end
-    if r.family ~= 0 and fam ~= r.family then
-      return nil, "dst: address family differs from src"
-    end
-    r.family, r.dst, r.dst_len = fam, b, len
-    r.flags = bit.bor(r.flags, 2)
-  end
-  if spec.proto ~= nil then
-    r.proto, err = parse_proto(spec.proto)
-    if not r.proto then return nil, err end
-    if r.family == 4 and r.proto == 58 then return nil, "proto: icmpv6 with an IPv4 address" end
-    if r.family == 6 and r.proto == 1 then return nil, "proto: icmp (v4) with an IPv6 address; use icmpv6" end
-    r.flags = bit.bor(r.flags, 16)
-  end
-  for i, f in ipairs({"sport", "dport"}) do
-    if spec[f] ~= nil then
-      local lo, hi = parse_port(spec[f], f)
-      if not lo then return nil, hi end
-      if r.proto and not PORT_PROTOS[r.proto] then
-        return nil, string.format("%s: proto %d has no ports (tcp, udp, sctp, udplite do)", f, r.proto)
-      end
-      r[f .. "_lo"], r[f .. "_hi"] = lo, hi
-      r.flags = bit.bor(r.flags, i == 1 and 4 or 8)
-    end
-  end
-  if spec.vlan ~= nil then
-    local v = spec.vlan
-    if type(v) == "string" and v:match("^%d+$") then v = tonumber(v) end
-    if type(v) ~= "number" or v % 1 ~= 0 or v < 0 or v > 4095 then
-      return nil, string.format("vlan: bad VLAN id '%s' (0-4095)", tostring(spec.vlan))
-    end
-    r.vlan = v
-    r.flags = bit.bor(r.flags, 32)
-  end
-  local a = spec.action or "pass"
-  if not actions[a] then
-    return nil, string.format("action: unknown action '%s' (pass, drop or redirect)", tostring(a))
-  end
-  if a == "redirect" then
-    return nil, "action: redirect (to AF_XDP) is not implemented yet"
-  end
-  r.drop = a == "drop"
-  local c = spec.copy
-  if c == nil or c == false or c == 0 then r.copy = 0
-  elseif c == true then r.copy = COPY_WHOLE
-  elseif type(c) == "number" and c % 1 == 0 and c > 0 and c <= 65535 then r.copy = c
-  else return nil, string.format("copy: expected true or a byte count (1-65535), not '%s'", tostring(c)) end
-  local p = spec.priority or 0
-  if type(p) ~= "number" or p % 1 ~= 0 or math.abs(p) > 2^31 then
-    return nil, string.format("priority: expected a whole number, not '%s'", tostring(spec.priority))
-  end
-  r.priority = p
-  return r
-end
-
--- "proto=udp,sport=53,action=drop,copy=128" -> a rule spec (numbers
--- where a number is meant; copy=all or copy=true for whole packets).
-function M.parse_rule_text(text)
-  if type(text) ~= "string" then return nil, "a rule is text like proto=udp,dport=53,action=drop" end
-  local spec = {}
-  for item in text:gmatch("[^,%s]+") do
-    local k, v = item:match("^([%w_]+)=(.*)$")
-    if not k or v == "" then
-      return nil, string.format("bad rule item '%s' (want key=value)", item)
-    end
-    if k == "copy" and (v == "all" or v == "true") then spec.copy = true
-    elseif (k == "copy" or k == "priority" or k == "vlan" or k == "sport" or k == "dport")
-           and v:match("^%-?%d+$") then spec[k] = tonumber(v)
-    else spec[k] = v end
-  end
-  return spec
-end
-
 -- --- the rule set ------------------------------------------------------------
 
 local function order(a, b)
@@ -524,63 +308,6 @@ function Fw:test_run(frame, rep)
           ns = tonumber(t.ns_per_run), ["repeat"] = tonumber(t["repeat"])}
 end
 
--- --- copies: a source over the ring buffer ------------------------------------
-
-local Copies = setmetatable({}, {__index = Source})
-Copies.__index = Copies
-Copies.__tostring = Source.__tostring
-Copies.__fields = Source.__fields
-
-local function fetch_copies(self)
-  return C.pktsh_xdp_copies_next(self.fw.handle, self.box, POLL_MS, self.errbuf)
-end
-
-function Copies:_next()
-  if not self.fw.handle then return nil end
-  return self:_wait(fetch_copies)
-end
-
-function Copies:_release()
-  if self.fw.handle then C.pktsh_xdp_copies_release(self.fw.handle) end
-end
-
-function Copies:_stats()
-  if self.fw.handle then C.pktsh_xdp_copies_stats(self.fw.handle, self.statbuf) end
-  return self.statbuf
-end
-
-function Copies:_close()
-  local fw = self.fw
-  if fw.handle then C.pktsh_xdp_copies_release(fw.handle) end
-  if fw.copies_src == self then fw.copies_src = nil end
-  if self.owns_fw then fw:close() end       -- pktsh.open{xdp = ...}
-end
-
--- The packets rules copy, as a source ({duration = seconds} to stop on
--- its own). One reader per rule set: the ring has one consumer position.
-function Fw:copies(opts)
-  errors.argcheck(opts == nil or type(opts) == "table", 1, "copies", "table or nil")
-  local ok, err = closed_check(self)
-  if not ok then return nil, err end
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "duration" then return nil, string.format("unknown option '%s' for copies", tostring(k)) end
-  end
-  if self.copies_src and not self.copies_src.closed then
-    return nil, "this rule set's copies are already being read (close that source first)"
-  end
-  local info = self:info()
-  local src = setmetatable({
-    fw = self, box = ffi.new("struct pktsh_batch *[1]"), errbuf = errors.new(),
-    statbuf = ffi.new("struct pktsh_src_stats"),
-    name = "xdp:" .. (self.ifname or "-"), kind = "xdp",
-    linktype = 1, snaplen = info.copy_max, ifindex = info.ifindex,
-  }, Copies)
-  if opts.duration then src.deadline = C.pktsh_mono_ns() + opts.duration * 1e9 end
-  self.copies_src = src
-  return src
-end
-
 -- Detaches the program at once and frees everything.
 function Fw:close()
   if not self.handle then return end
@@ -678,46 +405,12 @@ function M.open(ifname, opts)
   return require("pktsh.host.privs").drop(fw)
 end
 
--- --- owner records: programs left by a dead pktsh ----------------------------
-
-local owner_actions = {[0] = "kept", "detached", "gone", "failed"}
-
-local function owners(clean)
-  local e = errors.new()
-  local n = ffi.new("uint32_t[1]")
-  if C.pktsh_xdp_owners(nil, 0, n, 0, e) ~= 0 then return nil, errors.message(e) end
-  local cap = n[0] + 16         -- records may appear meanwhile
-  local buf = ffi.new("struct pktsh_xdp_owner[?]", cap)
-  if C.pktsh_xdp_owners(buf, cap, n, clean and 1 or 0, e) ~= 0 then
-    return nil, errors.message(e)
-  end
-  local out = {}
-  for i = 0, math.min(n[0], cap) - 1 do
-    local o = buf[i]
-    out[#out + 1] = {pid = o.pid, alive = o.alive ~= 0, here = o.here ~= 0,
-                     start = tonumber(o.start), netns = tonumber(o.netns),
-                     ifindex = o.ifindex, prog_id = o.prog_id, name = ffi.string(o.name),
-                     action = owner_actions[tonumber(o.action)],
-                     note = o.note[0] ~= 0 and ffi.string(o.note) or nil}
-  end
-  table.sort(out, function(a, b) return a.name < b.name end)
-  return out
-end
-
--- Programs attached through libxdp's dispatcher outlive a killed pktsh;
--- each has an owner record (<bpffs>/pktsh/, bpffs being $LIBXDP_BPFFS or
--- /sys/fs/bpf). cleanup() detaches those whose owner has died and removes
--- their records ({dry_run = true}: only lists them). Every record comes
--- back as {pid=, alive=, here=, ifindex=, prog_id=, action=, note=}:
--- action "kept" (owner alive, another network namespace, or a dry run),
--- "detached", "gone" (no longer attached) or "failed" (note says why).
-function M.cleanup(opts)
-  errors.argcheck(opts == nil or type(opts) == "table", 1, "cleanup", "table or nil")
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "dry_run" then return nil, string.format("unknown option '%s' for cleanup", tostring(k)) end
-  end
-  return owners(not opts.dry_run)
+-- The packets the rules copy, as a source (pktsh.source.xdpcopies).
+function Fw:copies(opts)
+  errors.argcheck(opts == nil or type(opts) == "table", 1, "copies", "table or nil")
+  local ok, err = closed_check(self)
+  if not ok then return nil, err end
+  return require("pktsh.source.xdpcopies").open(self, opts)
 end
 
 -- Records this process as the owner of the rule set's program on ifname,
@@ -729,85 +422,6 @@ function Fw:_own(ifname)
     return nil, errors.message(self.errbuf)
   end
   return true
-end
-
--- --- pktsh.open{xdp = ifname, ...}: the copies as a source ----------------------
-
-local source_keys = {xdp = true, rules = true, snaplen = true, duration = true}
-for k in pairs(known) do source_keys[k] = true end
-
--- pktsh.open{xdp = ifname [, rules = {...}] [, snaplen = N] [, duration = S],
--- and pktsh.xdp's options} -> a source of the packets the XDP program
--- copies, owning its rule set (src.fw): closing the source detaches it.
--- Without rules every packet is copied and passed (as xdpdump does); a
--- rule (a table as fw:add takes, or "key=value,..." text) without `copy`
--- copies the packets it matches, snaplen bytes of each (default: whole,
--- up to 4096). opts, if given, adds to spec.
-function M.source(spec, opts)
-  errors.argcheck(type(spec) == "table" and type(spec.xdp) == "string", 1, "open",
-                  "string or {xdp = ifname, ...}")
-  errors.argcheck(opts == nil or type(opts) == "table", 2, "open", "table or nil")
-  local o = {}
-  for k, v in pairs(spec) do o[k] = v end
-  for k, v in pairs(opts or {}) do o[k] = v end
-  local keys = {}
-  for k in pairs(o) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
-    if k == "filter" then
-      return nil, "filter: an XDP source is filtered by its rules (rules = {...}), " ..
-                  "not by a tcpdump expression"
-    elseif k == "workers" then
-      return nil, "workers: an XDP source has one reader (its copy ring); use a " ..
-                  "live interface for fanout workers"
-    elseif not source_keys[k] then
-      return nil, string.format("unknown option '%s' for an XDP source", k)
-    end
-  end
-  local copy = true
-  if o.snaplen ~= nil then
-    if type(o.snaplen) ~= "number" or o.snaplen % 1 ~= 0 or o.snaplen < 1 then
-      return nil, "snaplen must be a whole number of bytes (1 or more)"
-    end
-    copy = o.snaplen < 65535 and o.snaplen or true
-  end
-  if o.duration ~= nil and (type(o.duration) ~= "number" or o.duration < 0) then
-    return nil, "duration must be a number of seconds"
-  end
-  local specs = {}
-  if o.rules == nil then
-    specs[1] = {copy = copy}
-  elseif type(o.rules) ~= "table" then
-    return nil, "rules must be a list of rules"
-  else
-    for i, r in ipairs(o.rules) do
-      local t = r
-      if type(r) == "string" then
-        local err
-        t, err = M.parse_rule_text(r)
-        if not t then return nil, string.format("rule %d: %s", i, err) end
-      elseif type(r) ~= "table" then
-        return nil, string.format("rule %d: a table or key=value text, not %s", i, type(r))
-      end
-      local c = {}
-      for k, v in pairs(t) do c[k] = v end
-      if c.copy == nil then c.copy = copy end
-      specs[i] = c
-    end
-    if #specs == 0 then return nil, "rules is empty (leave it out to copy every packet)" end
-  end
-  local xo = {}
-  for k in pairs(known) do xo[k] = o[k] end
-  local fw, err = M.open(o.xdp, xo)
-  if not fw then return nil, err end
-  local ok
-  ok, err = fw:add(specs)
-  if not ok then fw:close(); return nil, err end
-  local src
-  src, err = fw:copies{duration = o.duration}
-  if not src then fw:close(); return nil, err end
-  src.owns_fw = true
-  return src
 end
 
 -- --- help ----------------------------------------------------------------------
@@ -834,13 +448,6 @@ pktsh.xdp.cleanup([{dry_run = true}])
                          dispatcher; one table per owner record
 pktsh.xdp(nil, opts)  loads the program unattached (for fw:test_run)]]
 
-local help_source = [[
-an XDP source: the packets XDP rules copy (pktsh.open{xdp = ifname, ...} or fw:copies())
-  src:next() src:each(fn) src:packets() src:stats() src:close()
-  src.fw          the rule set (pktsh.open{xdp=...} owns it: closing the
-                  source detaches the program)
-  pkt.tsrc == 3 (xdp); timestamps are the kernel's, on the wall clock
-  src:stats().drops: copies lost because the ring was full]]
 
 do
   local repl = require "pktsh.host.repl"
@@ -849,8 +456,7 @@ do
   repl.doc(M.source, help_xdp)
   repl.doc(M.cleanup, help_xdp)
   repl.doc(Fw, help_xdp)
-  repl.doc(Copies, help_source)
 end
 
-M.Fw, M.Rule, M.Copies = Fw, Rule, Copies
+M.Fw, M.Rule = Fw, Rule
 return setmetatable(M, {__call = function(_, ...) return M.open(...) end})
