@@ -39,6 +39,16 @@ options:
                  exact until more distinct keys than that are seen, then
                  over by at most n/M (each row shows its bound)
   --json         print one JSON object at the end instead of the tables
+  --metrics ADDR serve Prometheus metrics at http://ADDR/metrics (ADDR:
+                 HOST:PORT, [IPV6]:PORT or :PORT), a snapshot every
+                 --metrics-interval seconds
+  --metrics-file PATH
+                 write the same metrics to PATH (atomically, for
+                 node_exporter's textfile collector) at every snapshot
+  --metrics-interval S
+                 seconds between snapshots (default 1)
+  --dnstap SPEC  write every DNS message as dnstap to SPEC: a file,
+                 unix:PATH or tcp:HOST:PORT
   --ascii        ASCII bars
   -h, --help     show this help
 
@@ -74,7 +84,10 @@ local function parse_args(argv)
     ["--duration"] = {"duration", "number", 0.001}, ["--timeout"] = {"timeout", "number", 0.001},
     ["--capacity"] = {"capacity", "whole", 1}, ["-j"] = {"workers", "whole", 1},
     ["--json"] = {"json"}, ["--ascii"] = {"ascii"}, ["--ports"] = {"ports", port_list},
-  }, {top = 10, ports = {53}, timeout = 5, capacity = 10000})
+    ["--metrics"] = {"metrics", "string"}, ["--metrics-file"] = {"metrics_file", "string"},
+    ["--metrics-interval"] = {"metrics_interval", "number", 0.01},
+    ["--dnstap"] = {"dnstap", "string"},
+  }, {top = 10, ports = {53}, timeout = 5, capacity = 10000, metrics_interval = 1})
   o.capacity = math.max(o.capacity, o.top)
   return o
 end
@@ -94,6 +107,8 @@ local function new_stats(o)
     -- and log2 bins with 128 sub-buckets (under 0.4% off) always
     lat_exact = hist.new{max_keys = 20000}, lat_log = hist.new{log = true, sub = 128},
     matched = 0, unanswered = 0, unmatched = 0,
+    -- by transport, IP version and direction (what pktsh.app.dnsmetrics exports)
+    messages = {udp = {["4"] = {}, ["6"] = {}}, tcp = {["4"] = {}, ["6"] = {}}},
   }
 end
 
@@ -176,6 +191,7 @@ local function counter(o, st)
   -- the queue's fill: scan.nmsgs messages, scan.used bytes of names
   local scan = ffi.new("struct pktsh_dns_scan")
   scan.msgs, scan.cap, scan.arena, scan.arena_cap = queue, QUEUE, arena, ARENA
+  scan.tap = o.tap and o.tap.handle or nil          -- every message to dnstap too
   local portmap = ffi.new("uint8_t[8192]")       -- a bit per port
   for _, pt in ipairs(o.ports) do
     local byte = math.floor(pt / 8)
@@ -206,6 +222,17 @@ local function counter(o, st)
   -- Counting by kind and into arrays indexed by qtype and rcode keeps
   -- this loop free of branches that depend on the message.
   local kind_n = ffi.new("double[5]")
+  -- by transport, IP version and direction: slot (tcp * 2 + v6) * 3 + dir_of[kind]
+  local joint_n, dir_of = ffi.new("double[12]"), ffi.new("uint8_t[5]", {0, 1, 0, 1, 2})
+  local joint_names = {}
+  for tcp = 0, 1 do
+    for v6 = 0, 1 do
+      for dir = 0, 2 do
+        joint_names[(tcp * 2 + v6) * 3 + dir] = {tcp == 1 and "tcp" or "udp", v6 == 1 and "6" or "4",
+                                                 ({"query", "response", "unknown"})[dir + 1]}
+      end
+    end
+  end
   local qtype_n, rcode_n = ffi.new("double[?]", QSLOT_NONE + 1), ffi.new("double[?]", RSLOT_NONE + 1)
   local qtypes_seen, rcodes_seen = {}, {}
   local function count_messages(n)
@@ -216,6 +243,8 @@ local function counter(o, st)
       tcp, v6 = tcp + m.tcp, v6 + m.v6
       local k, t, r = m.kind, m.qslot, m.rslot
       kind_n[k] = kind_n[k] + 1
+      local j = (m.tcp * 2 + m.v6) * 3 + dir_of[k]
+      joint_n[j] = joint_n[j] + 1
       if qtype_n[t] == 0 then qtypes_seen[#qtypes_seen + 1] = t end
       qtype_n[t] = qtype_n[t] + 1
       if rcode_n[r] == 0 then rcodes_seen[#rcodes_seen + 1] = r end
@@ -235,6 +264,12 @@ local function counter(o, st)
     st.malformed = kind_n[BAD_QUERY] + kind_n[BAD_RESPONSE] + kind_n[UNREADABLE]
     transport.tcp, transport.udp = transport.tcp + tcp, transport.udp + n - tcp
     ipv["6"], ipv["4"] = ipv["6"] + v6, ipv["4"] + n - v6
+    for j = 0, 11 do
+      if joint_n[j] > 0 then
+        local nm = joint_names[j]
+        st.messages[nm[1]][nm[2]][nm[3]] = joint_n[j]
+      end
+    end
   end
 
   local function count_clients(n)
@@ -360,6 +395,11 @@ local function counter(o, st)
     fe:feed(p, emit)
   end
 
+  -- What only the running counter knows, for the metrics.
+  local function live()
+    return {pending = pend:count(), flow = fe:stats()}
+  end
+
   -- A whole batch: plain UDP packets through pktsh_dns_scan, the rest
   -- through dnsflow, in their order.
   local function feed_batch(pkts, n)
@@ -383,22 +423,43 @@ local function counter(o, st)
     st.flow = fs
     publish()
   end
-  return feed, drain, finish, publish, feed_batch
+  return feed, drain, finish, publish, feed_batch, live
 end
 
 -- Reads src to the end (or the duration, or Ctrl-C); returns the table.
 -- tick(st, ts_ns) is called at every --interval of capture time (files)
--- or wall time (live).
-local function work(src, o, tick)
+-- or wall time (live); snap(st, live) every --metrics-interval of wall
+-- time and once at the end, with what only the counter knows (live()
+-- plus the source's statistics).
+local function work(src, o, tick, snap)
   local st = new_stats(o)
-  local feed, drain, finish, publish, feed_batch = counter(o, st)
+  local feed, drain, finish, publish, feed_batch, running = counter(o, st)
+  local snap_every = snap and o.metrics_interval * 1e9
+  local next_snap = snap and tonumber(C.pktsh_mono_ns())
+  local function snapshot(l)
+    l.rings = src.kind == "live" and {src:stats()} or nil
+    snap(st, l)
+  end
+  local n = 0
+  -- every --metrics-interval of wall time: between batches, and while
+  -- the link is quiet (src.on_idle); a first one at once
+  local function maybe_snapshot()
+    if tonumber(C.pktsh_mono_ns()) < next_snap then return end
+    st.packets = n
+    publish()
+    snapshot(running())
+    next_snap = tonumber(C.pktsh_mono_ns()) + snap_every
+  end
+  if snap then
+    maybe_snapshot()
+    src.on_idle = maybe_snapshot
+  end
   local live = src.kind == "live"
   local t_end, err
   local interval = o.interval and tick and o.interval * 1e9
   local dur = o.duration and not live and o.duration * 1e9
   local check = dur or (interval and not live)
   local next_tick
-  local n = 0
   while true do
     local b, e = src:next()
     if not b then err = e; break end
@@ -427,6 +488,7 @@ local function work(src, o, tick)
     end
     n = n + cnt
     drain()
+    if snap then maybe_snapshot() end
     if stop then break end
     if interval and live then
       local now = tonumber(C.pktsh_mono_ns())
@@ -441,6 +503,8 @@ local function work(src, o, tick)
   end
   st.packets = n
   finish()
+  -- the end: every query still waiting counted unanswered, the flows flushed
+  if snap then snapshot({pending = 0, flow = st.flow}) end
   if err then st.error = tostring(err) end
   st.interrupted = src.interrupted or nil
   return st
@@ -583,6 +647,55 @@ local function line_ticker(o)
   end
 end
 
+-- Prometheus metrics and dnstap, opened before the source (a port below
+-- 1024 needs root, and -Z drops it once the source is open). Returns
+-- snap(st, live) for work (nil without metrics) and finish(st).
+local function outputs(o, offline)
+  local warned = {}
+  local function warn(e)
+    if not warned[e] then io.stderr:write("dnsstats: ", e, "\n"); warned[e] = true end
+  end
+  if o.dnstap then
+    -- reading a file, nothing is live to fall behind: the reader waits
+    -- for the writer rather than drop
+    local tap, err = pktsh.dnstap.open(o.dnstap, {wait = offline})
+    if not tap then die(1, "%s", err) end
+    o.tap = tap
+  end
+  local snap
+  if o.metrics or o.metrics_file then
+    local dm = require("pktsh.app.dnsmetrics").new{top = o.top, capacity = o.capacity,
+                                                     client_text = addr_text}
+    local srv, err
+    if o.metrics then
+      srv, err = pktsh.metrics.serve(o.metrics)
+      if not srv then die(1, "%s", err) end
+    end
+    o.metrics_server = srv
+    snap = function(st, live)
+      live.dnstap = o.tap and o.tap:stats()
+      local reg = dm:update(st, live)
+      local ok, e
+      if srv then ok, e = srv:publish(reg); if not ok then warn(e) end end
+      if o.metrics_file then ok, e = reg:write(o.metrics_file); if not ok then warn(e) end end
+    end
+  end
+  local function finish(st)
+    if o.tap then
+      local ok, e = o.tap:close()
+      if not ok then warn(e) end
+      local ts = o.tap:stats()
+      io.stderr:write(string.format("dnsstats: dnstap: %d messages written to %s (%d dropped: "
+                                    .. "queue full; %d lost: output down)\n", ts.written, o.dnstap,
+                                    ts.dropped, ts.lost))
+      -- the final counts of what was written, in the last snapshot
+      if snap then snap(st, {pending = 0, flow = st.flow}) end
+    end
+    if o.metrics_server then o.metrics_server:close() end
+  end
+  return snap, finish
+end
+
 local function main(argv)
   local o = parse_args(argv)
   local dns_ok, derr = pcall(function() return pktsh.dns and pktsh.dnsflow end)
@@ -595,6 +708,11 @@ local function main(argv)
   local workers = o.workers or pktsh.jobs()
   if workers < 1 then workers = 1 end
   local st, err
+  if workers > 1 and (o.metrics or o.dnstap) then
+    die(2, "--metrics and --dnstap take one worker (-j 1): workers hand their counts back "
+        .. "only at the end (--metrics-file is written then)")
+  end
+  local snap, finish_outputs = outputs(o, f ~= nil or o.source == "-")
   if workers > 1 then
     if o.interval then io.stderr:write("dnsstats: --interval is not shown with -j > 1\n") end
     opts.workers = workers
@@ -616,12 +734,14 @@ local function main(argv)
         tick = line_ticker(o)
       end
     end
-    st = work(src, o, tick)
+    st = work(src, o, tick, snap)
     src:close()
   end
   -- the objects again over the tables the workers handed back
   pktsh.topk.from(st.qnames); pktsh.topk.from(st.clients)
   pktsh.hist.from(st.lat_exact); pktsh.hist.from(st.lat_log)
+  if workers > 1 and snap then snap(st, {pending = 0, flow = st.flow}) end
+  finish_outputs(st)
   if o.json then
     io.stdout:write(to_json(st, o), "\n")
   else

@@ -451,9 +451,11 @@ void pktsh_dnstap_add(struct pktsh_dnstap *t, const uint8_t *msg, uint32_t len,
 		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
 		      int64_t ts, int tcp);
 int pktsh_dnstap_stats(struct pktsh_dnstap *t, struct pktsh_dnstap_stats *out);
-/* Writes what is queued, ends the stream (STOP) and frees t; -1 if the
- * output stopped taking data (given up after 10 s). */
-int pktsh_dnstap_close(struct pktsh_dnstap *t, struct pktsh_err *err);
+/* Writes what is queued, ends the stream (STOP), fills final (may be
+ * NULL) with the last counts and frees t; -1 if the output stopped
+ * taking data (given up after 10 s). */
+int pktsh_dnstap_close(struct pktsh_dnstap *t, struct pktsh_dnstap_stats *final,
+		       struct pktsh_err *err);
 
 /* Compile a tcpdump filter for a link type: 0 if it compiles, else -1
  * with the reason. */

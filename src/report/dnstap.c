@@ -404,7 +404,8 @@ static int join(struct pktsh_dnstap *t)
 	return -1;
 }
 
-int pktsh_dnstap_close(struct pktsh_dnstap *t, struct pktsh_err *err)
+int pktsh_dnstap_close(struct pktsh_dnstap *t, struct pktsh_dnstap_stats *final,
+		       struct pktsh_err *err)
 {
 	int rc = 0;
 
@@ -416,6 +417,8 @@ int pktsh_dnstap_close(struct pktsh_dnstap *t, struct pktsh_err *err)
 			      "gave up after %d s", CLOSE_WAIT_S);
 		rc = -1;
 	}
+	if (final)
+		pktsh_dnstap_stats(t, final);
 	fstrm_writer_destroy(&t->w);
 	free(t->ring);
 	free(t->scratch);

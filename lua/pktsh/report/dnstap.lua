@@ -39,7 +39,7 @@ function M.open(spec, opts)
   o.identity = opts.identity
   local box, err = ffi.new("struct pktsh_dnstap *[1]"), errors.new()
   if C.pktsh_dnstap_open(box, spec, o, err) ~= 0 then return nil, errors.message(err) end
-  return setmetatable({handle = ffi.gc(box[0], function(h) C.pktsh_dnstap_close(h, nil) end),
+  return setmetatable({handle = ffi.gc(box[0], function(h) C.pktsh_dnstap_close(h, nil, nil) end),
                        spec = spec, identity = opts.identity}, T)
 end
 
@@ -51,30 +51,36 @@ function T:emit(ptr, len, meta, p)
                      meta.sport, meta.dport, meta.ts, meta.transport == "tcp" and 1 or 0)
 end
 
-function T:stats()
-  if not self.handle then return nil, "dnstap closed" end
-  local s = ffi.new("struct pktsh_dnstap_stats")
-  C.pktsh_dnstap_stats(self.handle, s)
+local function stats_table(s)
   return {queued = tonumber(s.queued), dropped = tonumber(s.dropped), written = tonumber(s.written),
           lost = tonumber(s.lost), connects = tonumber(s.connects), errors = tonumber(s.errors),
           pending_bytes = tonumber(s.pending), connected = s.connected == 1,
           last_error = s.last_error[0] ~= 0 and ffi.string(s.last_error) or nil}
 end
 
--- Writes what is queued and ends the stream.
+function T:stats()
+  if not self.handle then return self.final or nil, "dnstap closed" end
+  local s = ffi.new("struct pktsh_dnstap_stats")
+  C.pktsh_dnstap_stats(self.handle, s)
+  return stats_table(s)
+end
+
+-- Writes what is queued and ends the stream; stats() gives the final
+-- counts from then on.
 function T:close()
   if not self.handle then return true end
-  local h, err = ffi.gc(self.handle, nil), errors.new()
+  local h, err, s = ffi.gc(self.handle, nil), errors.new(), ffi.new("struct pktsh_dnstap_stats")
   self.handle = nil
-  if C.pktsh_dnstap_close(h, err) ~= 0 then return nil, errors.message(err) end
+  local rc = C.pktsh_dnstap_close(h, s, err)
+  self.final = stats_table(s)
+  if rc ~= 0 then return nil, errors.message(err) end
   return true
 end
 
 function T:__tostring()
   local s = self:stats()
-  if not s then return "dnstap (closed)" end
-  return string.format("dnstap to %s: %d written, %d dropped, %d lost", self.spec, s.written,
-                       s.dropped, s.lost)
+  return string.format("dnstap to %s%s: %d written, %d dropped, %d lost", self.spec,
+                       self.handle and "" or " (closed)", s.written, s.dropped, s.lost)
 end
 
 return M

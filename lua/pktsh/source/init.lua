@@ -81,7 +81,10 @@ end
 -- For receivers the kernel feeds: calls fetch(self) (a count > 0, 0 for
 -- nothing yet, -1 for an error in self.errbuf) until it gives a batch
 -- (self.box[0]), Ctrl-C stops the input, or self.deadline passes; the
--- two last end the input as its end would.
+-- two last end the input as its end would. self.on_idle(), when set, is
+-- called each time a fetch comes back empty (every poll interval of a
+-- quiet link, 100 ms): what a caller does by the clock (a metrics
+-- snapshot) still happens while no packet comes.
 function Source:_wait(fetch)
   local deadline = self.deadline
   while true do
@@ -90,6 +93,7 @@ function Source:_wait(fetch)
     if n < 0 then return nil, errors.message(self.errbuf) end
     if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
     if deadline and C.pktsh_mono_ns() >= deadline then return nil end
+    if self.on_idle then self.on_idle() end
   end
 end
 
