@@ -170,14 +170,28 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/run
 
+# The service (dist/systemd): pktsh-dnsstats@IFACE serves dnsstats'
+# metrics; the user it drops to comes from sysusers.d (systemd-sysusers
+# creates it).
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR ?= $(PREFIX)/share/doc/pktsh
 install: $(B)/pktsh
 	install -D -m 0755 $(B)/pktsh $(DESTDIR)$(PREFIX)/bin/pktsh
 	install -d $(DESTDIR)$(PREFIX)/share/pktsh/scripts
 	install -m 0644 scripts/*.lua $(DESTDIR)$(PREFIX)/share/pktsh/scripts/
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SCRIPTDIR@|$(PREFIX)/share/pktsh/scripts|g' \
+	    -e 's|@DOCDIR@|$(DOCDIR)|g' dist/systemd/pktsh-dnsstats@.service.in \
+	    > $(DESTDIR)$(SYSTEMD_UNITDIR)/pktsh-dnsstats@.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/pktsh-dnsstats@.service
+	install -D -m 0644 dist/systemd/pktsh.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/pktsh.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pktsh
-	rm -rf $(DESTDIR)$(PREFIX)/share/pktsh
+	rm -rf $(DESTDIR)$(PREFIX)/share/pktsh $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(SYSTEMD_UNITDIR)/pktsh-dnsstats@.service $(DESTDIR)$(SYSUSERSDIR)/pktsh.conf
 
 clean:
 	rm -rf $(B)
