@@ -83,7 +83,8 @@ struct pktsh_dnstap {
 	int64_t next_try;
 	uint8_t *scratch;
 	size_t scratch_cap;
-	char identity[256], version[64];
+	uint8_t prefix[384];       /* the Dnstap fields before its Message */
+	size_t prefix_len;
 };
 
 static int64_t mono_ns(void)
@@ -103,50 +104,100 @@ static void nap(long ns)
 
 /* --- the writer thread ------------------------------------------------- */
 
-/* Encodes r at out (room for it checked by the caller); its length. */
-static size_t encode(const struct pktsh_dnstap *t, const struct rec *r, uint8_t *out)
+/* The Dnstap wrapper is the same for every message but its Message:
+ * identity (1), version (2), then message (14) and type (15), in field
+ * order as protobuf-c would write them. The fields before the Message
+ * are packed once by protobuf-c (t->prefix); each frame is that prefix,
+ * the Message's tag and length, the Message packed by protobuf-c, and
+ * type = MESSAGE. Packing the whole Dnstap instead walks the Message
+ * three times (its size for the frame, again for the wrapper, then the
+ * bytes), which made the writer three times slower. */
+enum { TAG_MESSAGE = 14 << 3 | 2, TAG_TYPE = 15 << 3 | 0, MSG_OVERHEAD = 128 };
+
+static int prefix_init(struct pktsh_dnstap *t, const char *identity)
 {
 	Dnstap__Dnstap d = DNSTAP__DNSTAP__INIT;
-	Dnstap__Message m = DNSTAP__MESSAGE__INIT;
+	char version[64];
+
+	snprintf(version, sizeof(version), "pktsh %s", pktsh_version());
+	d.has_identity = identity[0] != 0;
+	d.identity = (ProtobufCBinaryData){ strlen(identity), (uint8_t *)identity };
+	d.has_version = 1;
+	d.version = (ProtobufCBinaryData){ strlen(version), (uint8_t *)version };
+	/* type and message are left out here: written per frame */
+	d.type = 0;
+	if (protobuf_c_message_get_packed_size(&d.base) > sizeof(t->prefix) + 2)
+		return -1;
+	t->prefix_len = dnstap__dnstap__pack(&d, t->prefix);
+	/* protobuf-c wrote the required type (tag 15, value 0) last: drop it */
+	if (t->prefix_len < 2 || t->prefix[t->prefix_len - 2] != TAG_TYPE ||
+	    t->prefix[t->prefix_len - 1] != 0)
+		return -1;
+	t->prefix_len -= 2;
+	return 0;
+}
+
+/* The most bytes a record's frame takes. */
+static size_t frame_bound(const struct pktsh_dnstap *t, const struct rec *r)
+{
+	return t->prefix_len + 4 + r->len + MSG_OVERHEAD + 2;
+}
+
+static void fill_message(Dnstap__Message *m, const struct rec *r)
+{
 	size_t alen = r->flags & F_V6 ? 16 : 4;
 	ProtobufCBinaryData wire = { r->len, (uint8_t *)(r + 1) };
 	uint64_t sec = (uint64_t)(r->ts / 1000000000LL);
 	uint32_t nsec = (uint32_t)(r->ts % 1000000000LL);
 
-	d.has_identity = t->identity[0] != 0;
-	d.identity.data = (uint8_t *)t->identity;
-	d.identity.len = strlen(t->identity);
-	d.has_version = 1;
-	d.version.data = (uint8_t *)t->version;
-	d.version.len = strlen(t->version);
-	d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
-	d.message = &m;
-	m.has_socket_family = m.has_socket_protocol = 1;
-	m.socket_family = r->flags & F_V6 ? DNSTAP__SOCKET_FAMILY__INET6 : DNSTAP__SOCKET_FAMILY__INET;
-	m.socket_protocol = r->flags & F_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP :
-			    DNSTAP__SOCKET_PROTOCOL__UDP;
-	m.has_query_address = m.has_response_address = 1;
-	m.query_address = (ProtobufCBinaryData){ alen, (uint8_t *)r->qaddr };
-	m.response_address = (ProtobufCBinaryData){ alen, (uint8_t *)r->raddr };
-	m.has_query_port = m.has_response_port = 1;
-	m.query_port = r->qport;
-	m.response_port = r->rport;
+	m->has_socket_family = m->has_socket_protocol = 1;
+	m->socket_family = r->flags & F_V6 ? DNSTAP__SOCKET_FAMILY__INET6 :
+			   DNSTAP__SOCKET_FAMILY__INET;
+	m->socket_protocol = r->flags & F_TCP ? DNSTAP__SOCKET_PROTOCOL__TCP :
+			     DNSTAP__SOCKET_PROTOCOL__UDP;
+	m->has_query_address = m->has_response_address = 1;
+	m->query_address = (ProtobufCBinaryData){ alen, (uint8_t *)r->qaddr };
+	m->response_address = (ProtobufCBinaryData){ alen, (uint8_t *)r->raddr };
+	m->has_query_port = m->has_response_port = 1;
+	m->query_port = r->qport;
+	m->response_port = r->rport;
 	if (r->flags & F_RESPONSE) {
-		m.type = DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE;
-		m.has_response_time_sec = m.has_response_time_nsec = m.has_response_message = 1;
-		m.response_time_sec = sec;
-		m.response_time_nsec = nsec;
-		m.response_message = wire;
+		m->type = DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE;
+		m->has_response_time_sec = m->has_response_time_nsec = 1;
+		m->has_response_message = 1;
+		m->response_time_sec = sec;
+		m->response_time_nsec = nsec;
+		m->response_message = wire;
 	} else {
-		m.type = DNSTAP__MESSAGE__TYPE__CLIENT_QUERY;
-		m.has_query_time_sec = m.has_query_time_nsec = m.has_query_message = 1;
-		m.query_time_sec = sec;
-		m.query_time_nsec = nsec;
-		m.query_message = wire;
+		m->type = DNSTAP__MESSAGE__TYPE__CLIENT_QUERY;
+		m->has_query_time_sec = m->has_query_time_nsec = m->has_query_message = 1;
+		m->query_time_sec = sec;
+		m->query_time_nsec = nsec;
+		m->query_message = wire;
 	}
-	if (!out)
-		return dnstap__dnstap__get_packed_size(&d);
-	return dnstap__dnstap__pack(&d, out);
+}
+
+/* Encodes r into out (frame_bound bytes of room) as one frame; *start
+ * gets where the frame begins (a few bytes into out). Its length. */
+static size_t encode(const struct pktsh_dnstap *t, const struct rec *r, uint8_t *out,
+		     uint8_t **start)
+{
+	Dnstap__Message m = DNSTAP__MESSAGE__INIT;
+	uint8_t *body = out + t->prefix_len + 4, *p;
+	size_t mlen, k;
+
+	fill_message(&m, r);
+	mlen = dnstap__message__pack(&m, body);
+	k = mlen < 1u << 7 ? 1 : mlen < 1u << 14 ? 2 : 3;
+	p = body - k - 1;
+	*start = p - t->prefix_len;
+	memcpy(*start, t->prefix, t->prefix_len);
+	*p++ = TAG_MESSAGE;
+	for (size_t v = mlen; p < body; v >>= 7, p++)   /* k bytes, ending at body */
+		*p = (uint8_t)(p + 1 < body ? (v & 0x7f) | 0x80 : v);
+	body[mlen] = TAG_TYPE;
+	body[mlen + 1] = DNSTAP__DNSTAP__TYPE__MESSAGE;
+	return (size_t)(body + mlen + 2 - *start);
 }
 
 /* Whether the output is open, (re)opening it when it is time to try. */
@@ -184,6 +235,7 @@ static int take_batch(struct pktsh_dnstap *t, uint64_t *tail, uint64_t head,
 		      struct iovec *iov)
 {
 	size_t used = 0;
+	uint8_t *start;
 	int n = 0;
 
 	while (*tail < head && n < BATCH) {
@@ -195,7 +247,7 @@ static int take_batch(struct pktsh_dnstap *t, uint64_t *tail, uint64_t head,
 			*tail += t->cap - pos;
 			continue;
 		}
-		need = encode(t, r, NULL);
+		need = frame_bound(t, r);
 		if (used + need > t->scratch_cap) {
 			if (n > 0)
 				break;
@@ -203,9 +255,9 @@ static int take_batch(struct pktsh_dnstap *t, uint64_t *tail, uint64_t head,
 			atomic_fetch_add(&t->lost, 1);
 			continue;
 		}
-		iov[n].iov_base = t->scratch + used;
-		iov[n].iov_len = encode(t, r, t->scratch + used);
-		used += iov[n].iov_len;
+		iov[n].iov_len = encode(t, r, t->scratch + used, &start);
+		iov[n].iov_base = start;
+		used = (size_t)(start - t->scratch) + iov[n].iov_len;
 		*tail += r->size;
 		n++;
 	}
@@ -330,6 +382,7 @@ int pktsh_dnstap_open(struct pktsh_dnstap **out, const char *spec,
 {
 	struct pktsh_dnstap *t = calloc(1, sizeof(*t));
 	uint32_t q = opts && opts->queue_bytes ? opts->queue_bytes : DEFAULT_QUEUE;
+	char host[256] = "";
 
 	*out = NULL;
 	if (!t) {
@@ -342,12 +395,15 @@ int pktsh_dnstap_open(struct pktsh_dnstap **out, const char *spec,
 	t->ring = malloc(t->cap);
 	t->scratch = malloc(t->scratch_cap);
 	if (opts && opts->identity)
-		snprintf(t->identity, sizeof(t->identity), "%s", opts->identity);
-	else if (gethostname(t->identity, sizeof(t->identity) - 1))
-		t->identity[0] = '\0';
-	snprintf(t->version, sizeof(t->version), "pktsh %s", pktsh_version());
+		snprintf(host, sizeof(host), "%s", opts->identity);
+	else if (gethostname(host, sizeof(host) - 1))
+		host[0] = '\0';
 	if (!t->ring || !t->scratch) {
 		pktsh_err_set(err, ENOMEM, "out of memory for a %u-byte dnstap queue", q);
+		goto fail;
+	}
+	if (prefix_init(t, host)) {
+		pktsh_err_set(err, EINVAL, "dnstap: an identity of at most 255 bytes");
 		goto fail;
 	}
 	if (pktsh_fstrmio_new(&t->io, spec, pktsh_privs_pending(),
