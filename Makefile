@@ -22,10 +22,15 @@ DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind lua-c
 	libclang-rt-14-dev prometheus dnstap-ldns fstrm-bin curl
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 
-PKGS := luajit libpcap libbpf libxdp libmicrohttpd libfstrm libprotobuf-c
+PKGS := luajit libpcap libbpf libxdp libfstrm libprotobuf-c
+# libmicrohttpd: its header at build time; the library is loaded when a
+# metrics server starts (src/report/metrics.c), by its soname.
+MHD_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libmicrohttpd 2>/dev/null)/libmicrohttpd.so \
+	2>/dev/null | awk '/SONAME/ { print $$2 }')
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing \
-	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
+	$(shell pkg-config --cflags $(PKGS) libmicrohttpd 2>/dev/null) -Isrc -I$(G) \
+	$(if $(MHD_SONAME),-DPKTSH_MHD_SONAME='"$(MHD_SONAME)"')
 LDFLAGS := -Wl,--dynamic-list=$(G)/exports.list
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lm -ldl -lpthread
 

@@ -395,9 +395,10 @@ local function counter(o, st)
     fe:feed(p, emit)
   end
 
-  -- What only the running counter knows, for the metrics.
+  -- What only the running counter knows, for the metrics: the name and
+  -- client columns themselves (their top few, without publish()).
   local function live()
-    return {pending = pend:count(), flow = fe:stats()}
+    return {pending = pend:count(), flow = fe:stats(), qnames = qnames, clients = clients}
   end
 
   -- A whole batch: plain UDP packets through pktsh_dns_scan, the rest
@@ -446,7 +447,6 @@ local function work(src, o, tick, snap)
   local function maybe_snapshot()
     if tonumber(C.pktsh_mono_ns()) < next_snap then return end
     st.packets = n
-    publish()
     snapshot(running())
     next_snap = tonumber(C.pktsh_mono_ns()) + snap_every
   end

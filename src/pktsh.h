@@ -398,9 +398,11 @@ int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *o
  * a thread of libmicrohttpd serves the latest published snapshot, in the
  * text format 0.0.4 or, when the scraper's Accept header asks for it,
  * OpenMetrics 1.0.0. serve binds addr ("HOST:PORT", "[V6]:PORT", ":PORT";
- * port 0 picks one: see info.addr) at once; the thread starts then, or
- * with -Z pending at the first publish after the drop. publish copies
- * both texts and never waits for a request being served. */
+ * port 0 picks one: see info.addr) at once; the server starts in the
+ * background then, or with -Z pending at the first publish after the
+ * drop (info.serving says when it does; a failure to start comes back
+ * from publish). publish copies both texts and never waits for a
+ * request being served. */
 struct pktsh_metrics_info {
 	char addr[64];             /* the address bound, "127.0.0.1:9153", "[::]:9153" */
 	int32_t serving;           /* 1 once the thread runs */

@@ -26,13 +26,22 @@
  * starts only once the process runs with the privileges it keeps: with
  * -Z pending, at the first publish after the drop (privs.c drops only
  * while the process has one thread).
+ *
+ * libmicrohttpd is loaded (dlopen) by the first server: Debian's links
+ * GnuTLS, whose start-up (a dozen libraries, its configuration, a random
+ * seed) every pktsh run would pay otherwise, serving metrics or not. A
+ * short-lived starter thread loads it and starts the daemon, so that the
+ * loop does not wait those milliseconds either; an error there comes
+ * back from the next publish.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +54,53 @@
 #define OM_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
 #define MAX_CONNECTIONS 64
 #define CONNECTION_TIMEOUT_S 10
+#ifndef PKTSH_MHD_SONAME
+#define PKTSH_MHD_SONAME "libmicrohttpd.so.12"
+#endif
+
+/* The libmicrohttpd functions used, by the types its header gives them. */
+static struct {
+	pthread_once_t once;
+	char error[200];
+	__typeof__(MHD_start_daemon) *start_daemon;
+	__typeof__(MHD_stop_daemon) *stop_daemon;
+	__typeof__(MHD_create_response_from_buffer) *from_buffer;
+	__typeof__(MHD_create_response_from_buffer_with_free_callback_cls) *from_buffer_cb;
+	__typeof__(MHD_add_response_header) *add_header;
+	__typeof__(MHD_queue_response) *queue;
+	__typeof__(MHD_destroy_response) *destroy;
+	__typeof__(MHD_lookup_connection_value) *lookup;
+} mhd = { .once = PTHREAD_ONCE_INIT };
+
+static void mhd_load(void)
+{
+	void *h = dlopen(PKTSH_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	struct { void **fn; const char *name; } syms[] = {
+		{ (void **)&mhd.start_daemon, "MHD_start_daemon" },
+		{ (void **)&mhd.stop_daemon, "MHD_stop_daemon" },
+		{ (void **)&mhd.from_buffer, "MHD_create_response_from_buffer" },
+		{ (void **)&mhd.from_buffer_cb, "MHD_create_response_from_buffer_with_free_callback_cls" },
+		{ (void **)&mhd.add_header, "MHD_add_response_header" },
+		{ (void **)&mhd.queue, "MHD_queue_response" },
+		{ (void **)&mhd.destroy, "MHD_destroy_response" },
+		{ (void **)&mhd.lookup, "MHD_lookup_connection_value" },
+	};
+
+	if (!h) {
+		snprintf(mhd.error, sizeof(mhd.error), "cannot load %s (Debian: libmicrohttpd12): %s",
+			 PKTSH_MHD_SONAME, dlerror());
+		return;
+	}
+	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		*syms[i].fn = dlsym(h, syms[i].name);
+		if (!*syms[i].fn) {
+			snprintf(mhd.error, sizeof(mhd.error), "%s has no %s", PKTSH_MHD_SONAME,
+				 syms[i].name);
+			mhd.start_daemon = NULL;
+			return;
+		}
+	}
+}
 
 struct snap {
 	atomic_int refs;
@@ -56,7 +112,11 @@ struct snap {
 
 struct pktsh_metrics_srv {
 	int fd;
-	struct MHD_Daemon *daemon;
+	pthread_t starter;
+	int starter_running;     /* the loop's: a starter was created (join it) */
+	_Atomic(struct MHD_Daemon *) daemon;
+	atomic_int start_failed;
+	struct pktsh_err start_err;
 	_Atomic(struct snap *) cur;
 	atomic_int active;       /* readers between loading cur and counting */
 	struct snap *retired;    /* the publisher's own */
@@ -105,7 +165,7 @@ static void reclaim(struct pktsh_metrics_srv *m, int force)
 
 static int wants_openmetrics(struct MHD_Connection *c)
 {
-	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	const char *accept = mhd.lookup(c, MHD_HEADER_KIND,
 							 MHD_HTTP_HEADER_ACCEPT);
 
 	return accept && strstr(accept, "application/openmetrics-text") != NULL;
@@ -114,15 +174,15 @@ static int wants_openmetrics(struct MHD_Connection *c)
 static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned int status,
 				  const char *text)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
+	struct MHD_Response *r = mhd.from_buffer(strlen(text), (void *)text,
 								 MHD_RESPMEM_PERSISTENT);
 	enum MHD_Result ret;
 
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
+	mhd.add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	ret = mhd.queue(c, status, r);
+	mhd.destroy(r);
 	return ret;
 }
 
@@ -136,18 +196,18 @@ static enum MHD_Result reply_metrics(struct pktsh_metrics_srv *m, struct MHD_Con
 	if (!s)
 		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no metrics published yet\n");
 	om = wants_openmetrics(c);
-	r = MHD_create_response_from_buffer_with_free_callback_cls(
+	r = mhd.from_buffer_cb(
 		om ? s->om_len : s->prom_len, om ? s->om : s->prom, free_cb, s);
 	if (!r) {
 		snap_unref(s);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, om ? OM_TYPE : PROM_TYPE);
+	mhd.add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, om ? OM_TYPE : PROM_TYPE);
 	atomic_fetch_add(&m->scrapes, 1);
 	if (om)
 		atomic_fetch_add(&m->openmetrics, 1);
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
+	ret = mhd.queue(c, MHD_HTTP_OK, r);
+	mhd.destroy(r);
 	return ret;
 }
 
@@ -289,19 +349,45 @@ static int listen_on(const char *spec, struct pktsh_err *err)
 	return fd;
 }
 
-static int start(struct pktsh_metrics_srv *m, struct pktsh_err *err)
+/* The starter thread: libmicrohttpd, then the daemon on the bound socket. */
+static void *starter_main(void *arg)
 {
-	m->daemon = MHD_start_daemon(
+	struct pktsh_metrics_srv *m = arg;
+	struct MHD_Daemon *d;
+
+	pthread_once(&mhd.once, mhd_load);
+	if (!mhd.start_daemon) {
+		pktsh_err_set(&m->start_err, ENOENT, "metrics: %s", mhd.error);
+		atomic_store(&m->start_failed, 1);
+		return NULL;
+	}
+	d = mhd.start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG,
 		0, NULL, NULL, handle, m,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)m->fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
 		MHD_OPTION_END);
-	if (!m->daemon) {
-		pktsh_err_set(err, EIO, "metrics on %s: libmicrohttpd did not start", m->addr);
+	if (!d) {
+		pktsh_err_set(&m->start_err, EIO, "metrics on %s: libmicrohttpd did not start",
+			      m->addr);
+		atomic_store(&m->start_failed, 1);
+		return NULL;
+	}
+	atomic_store(&m->daemon, d);
+	return NULL;
+}
+
+/* Starts the starter once the privileges are the ones kept. */
+static int start(struct pktsh_metrics_srv *m, struct pktsh_err *err)
+{
+	if (m->starter_running || pktsh_privs_pending())
+		return 0;
+	if (pthread_create(&m->starter, NULL, starter_main, m)) {
+		pktsh_err_set(err, errno, "metrics: cannot start a thread");
 		return -1;
 	}
+	m->starter_running = 1;
 	return 0;
 }
 
@@ -321,7 +407,7 @@ int pktsh_metrics_serve(struct pktsh_metrics_srv **out, const char *addr,
 		return -1;
 	}
 	name_of(m->fd, m->addr, sizeof(m->addr));
-	if (!pktsh_privs_pending() && start(m, err)) {
+	if (start(m, err)) {
 		close(m->fd);
 		free(m);
 		return -1;
@@ -355,16 +441,18 @@ int pktsh_metrics_publish(struct pktsh_metrics_srv *m, const char *prom, size_t 
 	}
 	reclaim(m, 0);
 	m->published++;
-	if (!m->daemon && !pktsh_privs_pending())
-		return start(m, err);
-	return 0;
+	if (atomic_load(&m->start_failed)) {
+		*err = m->start_err;
+		return -1;
+	}
+	return start(m, err);
 }
 
 int pktsh_metrics_info(struct pktsh_metrics_srv *m, struct pktsh_metrics_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	snprintf(out->addr, sizeof(out->addr), "%s", m->addr);
-	out->serving = m->daemon != NULL;
+	out->serving = atomic_load(&m->daemon) != NULL;
 	out->published = m->published;
 	out->requests = atomic_load(&m->requests);
 	out->scrapes = atomic_load(&m->scrapes);
@@ -377,9 +465,11 @@ void pktsh_metrics_close(struct pktsh_metrics_srv *m)
 {
 	if (!m)
 		return;
-	if (m->daemon)
-		MHD_stop_daemon(m->daemon);  /* joins the thread, frees responses,
-						closes the listening socket */
+	if (m->starter_running)
+		pthread_join(m->starter, NULL);
+	if (atomic_load(&m->daemon))
+		mhd.stop_daemon(atomic_load(&m->daemon));  /* joins its thread, frees
+							    * responses, closes the socket */
 	else if (m->fd >= 0)
 		close(m->fd);
 	reclaim(m, 1);

@@ -16,7 +16,8 @@
 -- direction: messages["udp"]["4"]["query"]), truncated). live holds:
 -- pending (queries waiting), flow (pktsh.dnsflow's stats), rings (a list
 -- of source stats, one per ring: packets, drops, freeze_q), dnstap (a
--- pktsh.dnstap's stats), each optional.
+-- pktsh.dnstap's stats), qnames and clients (pktsh.topk.column objects
+-- to read instead of st's tables), each optional.
 --
 -- Names follow Prometheus' conventions: a pktsh_dns_ prefix, counters
 -- end in _total, times in seconds. Counters are set from dnsstats'
@@ -155,9 +156,10 @@ function D:update(st, live)
   f.unanswered:set(st.unanswered or 0)
   f.unmatched:set(st.unmatched or 0)
   f.pending:set(live.pending or 0)
-  top_gauges(f.top_qnames, st.qnames, self.top, qname_text)
-  top_gauges(f.top_clients, st.clients, self.top, self.client_text)
-  for name, t in pairs{qname = st.qnames, client = st.clients} do
+  local qnames, clients = live.qnames or st.qnames, live.clients or st.clients
+  top_gauges(f.top_qnames, qnames, self.top, qname_text)
+  top_gauges(f.top_clients, clients, self.top, self.client_text)
+  for name, t in pairs{qname = qnames, client = clients} do
     if t and t.bound then f.topk_bound:set((t:bound()), name) end
   end
   for i, r in ipairs(live.rings or {}) do

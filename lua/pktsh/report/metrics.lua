@@ -295,19 +295,35 @@ function M.log2_buckets(lo, hi, scale)
   return out
 end
 
--- The bins of a pktsh.hist table as {le (scaled), count}, in order. A
--- per-value histogram's bin is its value; a binned one's is [lo, hi),
--- exported with le = hi (a value equal to an edge is in the bin above,
--- as pktsh.hist counts it).
+-- The bins of a pktsh.hist table as {le (scaled), count} (not in
+-- order). A per-value histogram's bin is its value; a binned one's is
+-- [lo, hi), exported with le = hi (a value equal to an edge is in the
+-- bin above, as pktsh.hist counts it). Straight from the table: h:bins()
+-- would make a label for each of thousands of bins.
 local function hist_bins(h, scale)
-  hist.from(h)
-  local out = {}
-  for _, b in ipairs(h:bins("key", 0)) do
-    local le = b.hi or b.key
-    if type(le) == "number" and b.count > 0 then out[#out + 1] = {le * scale, b.count} end
+  local out, keys, values = {}, h.keys or {}, h.kind == "values"
+  for k, c in pairs(h.counts) do
+    local v = keys[k]
+    if v == nil then v = k end
+    if type(v) == "number" and c > 0 then
+      if not values then
+        local _, hi = hist.bin_range(h, v)
+        v = hi
+      end
+      out[#out + 1] = {v * scale, c}
+    end
   end
-  sort(out, function(a, b) return a[1] < b[1] end)
   return out
+end
+
+-- The first index of sorted list whose value is >= x (#list + 1: none).
+local function first_ge(list, x)
+  local lo, hi = 1, #list + 1
+  while lo < hi do
+    local mid = floor((lo + hi) / 2)
+    if list[mid] >= x then hi = mid else lo = mid + 1 end
+  end
+  return lo
 end
 
 -- Cumulative counts at each bound of `buckets` (or at each bin's edge
@@ -317,15 +333,20 @@ local function cumulative(h, scale, buckets)
   local bins = hist_bins(h, scale)
   local out, acc = {}, 0
   if not buckets then
+    sort(bins, function(a, b) return a[1] < b[1] end)
     for _, b in ipairs(bins) do
       acc = acc + b[2]
       if b[1] ~= huge then out[#out + 1] = {b[1], acc} end
     end
   else
-    local j = 1
-    for _, le in ipairs(buckets) do
-      while bins[j] and bins[j][1] <= le do acc = acc + bins[j][2]; j = j + 1 end
-      out[#out + 1] = {le, acc}
+    local per = {}
+    for _, b in ipairs(bins) do
+      local i = first_ge(buckets, b[1])
+      per[i] = (per[i] or 0) + b[2]
+    end
+    for i, le in ipairs(buckets) do
+      acc = acc + (per[i] or 0)
+      out[i] = {le, acc}
     end
   end
   out[#out + 1] = {huge, h.n}
@@ -403,11 +424,9 @@ local function histogram_lines(f, s, out)
   out[#out + 1] = f.name .. "_count" .. braces(s.key) .. " " .. num(h.n)
 end
 
-local function family_lines(f, om, out)
-  -- OpenMetrics names a counter family without its _total, which stays on the sample
-  local fname = (om and f.kind == "counter") and sub(f.name, 1, -7) or f.name
-  out[#out + 1] = "# HELP " .. fname .. " " .. help_text(f.help, om)
-  out[#out + 1] = "# TYPE " .. fname .. " " .. f.kind
+-- The sample lines of f (the same in both formats).
+local function sample_lines(f)
+  local out = {}
   local list = exported(f)
   if #list == 0 and #f.lnames == 0 then
     list = {setmetatable({key = "", v = 0, h = f.kind == "histogram" and hist.new(f.hopts) or nil}, S)}
@@ -416,17 +435,47 @@ local function family_lines(f, om, out)
     if f.kind == "histogram" then histogram_lines(f, s, out)
     else out[#out + 1] = f.name .. braces(s.key) .. " " .. num(s.v) end
   end
+  return out
+end
+
+local function header_lines(f, om, out)
+  -- OpenMetrics names a counter family without its _total, which stays on the sample
+  local fname = (om and f.kind == "counter") and sub(f.name, 1, -7) or f.name
+  out[#out + 1] = "# HELP " .. fname .. " " .. help_text(f.help, om)
+  out[#out + 1] = "# TYPE " .. fname .. " " .. f.kind
+end
+
+local function render(reg, formats)
+  local texts = {}
+  for i = 1, #formats do texts[i] = {} end
+  for _, name in ipairs(reg.order) do
+    local f = reg.families[name]
+    local samples = concat(sample_lines(f), "\n")
+    for i, fmt in ipairs(formats) do
+      local out = texts[i]
+      header_lines(f, fmt == "openmetrics", out)
+      if samples ~= "" then out[#out + 1] = samples end
+    end
+  end
+  for i, fmt in ipairs(formats) do
+    local out = texts[i]
+    if fmt == "openmetrics" then out[#out + 1] = "# EOF" end
+    out[#out + 1] = ""
+    texts[i] = concat(out, "\n")
+  end
+  return unpack(texts)
 end
 
 -- The exposition: "prometheus" (text 0.0.4, the default) or "openmetrics".
 function R:text(fmt)
   local om = fmt == "openmetrics"
   errors.argcheck(fmt == nil or om or fmt == "prometheus", 1, "text", '"prometheus" or "openmetrics"')
-  local out = {}
-  for _, name in ipairs(self.order) do family_lines(self.families[name], om, out) end
-  if om then out[#out + 1] = "# EOF" end
-  out[#out + 1] = ""
-  return concat(out, "\n")
+  return (render(self, {om and "openmetrics" or "prometheus"}))
+end
+
+-- Both, rendered together (the samples once): prometheus, openmetrics.
+function R:texts()
+  return render(self, {"prometheus", "openmetrics"})
 end
 
 -- Writes the 0.0.4 text to path atomically: a new file renamed over it
@@ -507,7 +556,7 @@ function Srv:publish(reg)
   reg = reg or self.reg
   if not self.h then return nil, "metrics server closed" end
   errors.argcheck(type(reg) == "table" and reg.text, 1, "publish", "registry")
-  local prom, om = reg:text(), reg:text("openmetrics")
+  local prom, om = reg:texts()
   if C.pktsh_metrics_publish(self.h, prom, #prom, om, #om, self.err) ~= 0 then
     return nil, errors.message(self.err)
   end

@@ -473,11 +473,16 @@ end
 
 function Column:stats() return require("pktsh.accel.hash").table_stats(C.pktsh_topk64_stats, self.h) end
 
--- The entries: keys (uint64_t[]), counts, errs (double[]) and their number.
+-- The entries: keys (uint64_t[]), counts, errs (double[]) and their
+-- number, in arrays the column keeps (valid until the next call): a
+-- snapshot every second should not make a megabyte of garbage.
 local function entries(self)
   local size = C.pktsh_topk64_entries(self.h, nil, nil, nil, 0)
-  local keys = ffi.new("uint64_t[?]", size)
-  local counts, errs = ffi.new("double[?]", size), ffi.new("double[?]", size)
+  if not self.ekeys or self.ecap < size then
+    self.ekeys, self.ecap = ffi.new("uint64_t[?]", size), size
+    self.ecounts, self.eerrs = ffi.new("double[?]", size), ffi.new("double[?]", size)
+  end
+  local keys, counts, errs = self.ekeys, self.ecounts, self.eerrs
   C.pktsh_topk64_entries(self.h, keys, counts, errs, size)
   return keys, counts, errs, size
 end
@@ -502,6 +507,37 @@ function Column:label(key, text)
     end
   end
   self.labels[key] = text
+end
+
+-- The k largest entries as top() gives them ({key = label or key, id,
+-- count, err}, largest first), straight from the C table: what a
+-- periodic snapshot needs, without the whole table in Lua.
+function Column:top(k)
+  local keys, counts, errs, size = entries(self)
+  local best = {}                          -- indices, largest count first
+  for i = 0, size - 1 do
+    local c, n = counts[i], #best
+    if n < k or c > counts[best[n]] then
+      local j = n < k and n + 1 or n
+      while j > 1 and counts[best[j - 1]] < c do best[j] = best[j - 1]; j = j - 1 end
+      best[j] = i
+    end
+  end
+  local out = {}
+  for r, i in ipairs(best) do
+    local key = tonumber(keys[i])
+    local text = self.labels[slot_of(key)]
+    out[r] = {key = text or key, id = text and key or nil, count = counts[i], err = errs[i]}
+  end
+  return out
+end
+
+-- The largest error of any count, and the guarantee n / capacity.
+function Column:bound()
+  local _, _, errs, size = entries(self)
+  local e = 0
+  for i = 0, size - 1 do if errs[i] > e then e = errs[i] end end
+  return e, self.n / self.capacity
 end
 
 function Column:table()
