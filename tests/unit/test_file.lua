@@ -276,4 +276,17 @@ T.test("NULL, LOOP and RAW link types through a file", function()
   end
 end)
 
+T.test("stats after close: the totals at the close, no read of freed memory", function()
+  local src = assert(pktsh.open("tests/pcaps/dnscap__dns.pcap", {filter = "udp"}))
+  assert(src:next())
+  local before = src:stats()
+  src:close()
+  local after = src:stats()
+  T.eq(after.packets, before.packets, "packets kept")
+  T.eq(after.received, before.received, "received kept")
+  T.eq(after.filtered, before.filtered, "filtered kept")
+  after.packets = -1
+  T.eq(src:stats().packets, before.packets, "a copy each time")
+end)
+
 T.done()

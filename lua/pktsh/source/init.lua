@@ -102,7 +102,14 @@ function Source:error()
   return self.err
 end
 
+-- Running totals; after close, the totals at the close (the receiver's
+-- memory is gone by then).
 function Source:stats()
+  if self.closed then
+    local t = {}
+    for k, v in pairs(self.final or {}) do t[k] = v end
+    return t
+  end
   local st = self:_stats()
   local t = {
     received = tonumber(st.received), packets = tonumber(st.packets),
@@ -114,6 +121,7 @@ end
 
 function Source:close()
   if self.closed then return end
+  self.final = self:stats()
   self.closed = true
   self.pending = nil
   self:_close()
