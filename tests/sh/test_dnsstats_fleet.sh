@@ -58,6 +58,11 @@ expect_eq "metrics file: --top 2 series" "$(grep -c '^pktsh_dns_top_qname_querie
 expect_eq "metrics file: --top 2 sum" \
   "$(awk '/^pktsh_dns_top_qname_queries\{/ { s += $2 } END { print s }' "$TMP/t.prom")" 320
 
+# --top 0: no names at all, every query in other
+$D --json --top 0 --metrics-file "$TMP/t0.prom" --metrics-interval 0.01 "$TMP/fleet.pcap" > /dev/null
+expect_eq "metrics file: --top 0" "$(grep '^pktsh_dns_top_qname_queries{' "$TMP/t0.prom")" \
+  'pktsh_dns_top_qname_queries{qname="other"} 320'
+
 # -j 2 on a file: one worker's table anyway; the file is written at the end
 $D -j 2 --json --metrics-file "$TMP/j.prom" "$TMP/fleet.pcap" > /dev/null
 expect_eq "-j 2: metrics file" "$(metric "$TMP/j.prom" pktsh_dns_queries_total)" 320

@@ -198,6 +198,33 @@ T.test("linear and per-value hists, own bins; observe; labels", function()
   if have("promtool") then T.eq(promtool(text), "", "promtool") end
 end)
 
+T.test("top-k columns: top(k) and bound() straight from C agree with table()", function()
+  local ffi = require "ffi"
+  local topk = require "pktsh.report.topk"
+  local col = assert(topk.column(50))
+  local keys = ffi.new("uint64_t[400]")
+  for i = 0, 399 do keys[i] = (i * 7919) % 97 + (i % 5 == 0 and 1 or 1000) end
+  local fresh = col.fresh
+  for f = 0, col:add(keys, 400) - 1 do
+    local k = tonumber(keys[fresh[f]])
+    col:label(k, "name" .. k)
+  end
+  local want = col:table()
+  for _, k in ipairs{0, 1, 10, 50, 60} do
+    local a, b = col:top(k), want:top(k)
+    T.eq(#a, #b, "top(" .. k .. ") size")
+    for i = 1, #a do
+      T.eq(a[i].count, b[i].count, "top(" .. k .. ") count " .. i)
+      T.eq(a[i].err, b[i].err, "top(" .. k .. ") err " .. i)
+    end
+  end
+  T.eq(col:top(3)[1].key, want:top(3)[1].key, "labelled key")
+  local e1, g1 = col:bound()
+  local e2, g2 = want:bound()
+  T.eq(e1, e2, "bound")
+  T.eq(g1, g2, "guarantee")
+end)
+
 T.test("misuse raises", function()
   local reg = metrics.new()
   T.raises(function() reg:counter("queries", "no _total") end, "_total")

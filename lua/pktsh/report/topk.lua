@@ -510,26 +510,30 @@ function Column:label(key, text)
 end
 
 -- The k largest entries as top() gives them ({key = label or key, id,
--- count, err}, largest first), straight from the C table: what a
--- periodic snapshot needs, without the whole table in Lua.
+-- count, err}, largest first, ties in top()'s order), straight from the
+-- C table: what a periodic snapshot needs, without the whole table in
+-- Lua.
 function Column:top(k)
+  if k < 1 then return {} end
   local keys, counts, errs, size = entries(self)
-  local best = {}                          -- indices, largest count first
+  local labels = self.labels
+  local best = {}                          -- entries, in top()'s order
+  local probe = {}                         -- compared before a table is made
   for i = 0, size - 1 do
     local c, n = counts[i], #best
-    if n < k or c > counts[best[n]] then
-      local j = n < k and n + 1 or n
-      while j > 1 and counts[best[j - 1]] < c do best[j] = best[j - 1]; j = j - 1 end
-      best[j] = i
+    if n < k or c >= best[n].count then
+      local key = tonumber(keys[i])
+      local text = labels[slot_of(key)]
+      probe.key, probe.count = text or key, c
+      if n < k or less(probe, best[n]) then
+        local e = {key = text or key, id = text and key or nil, count = c, err = errs[i]}
+        local j = n < k and n + 1 or n
+        while j > 1 and less(e, best[j - 1]) do best[j] = best[j - 1]; j = j - 1 end
+        best[j] = e
+      end
     end
   end
-  local out = {}
-  for r, i in ipairs(best) do
-    local key = tonumber(keys[i])
-    local text = self.labels[slot_of(key)]
-    out[r] = {key = text or key, id = text and key or nil, count = counts[i], err = errs[i]}
-  end
-  return out
+  return best
 end
 
 -- The largest error of any count, and the guarantee n / capacity.
