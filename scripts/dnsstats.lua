@@ -14,8 +14,8 @@
 local usage = [[
 usage: pktsh scripts/dnsstats.lua [options] SOURCE [FILTER...]
 
-DNS statistics: messages, queries, responses, malformed messages, by
-transport and IP version; query types; response codes (extended RCODEs
+DNS statistics: messages, queries, responses, malformed messages,
+truncated responses (the TC bit), by transport and IP version; query types; response codes (extended RCODEs
 included); the top query names (case-insensitive) and clients; response
 latency (p50/p90/p99/max) from queries matched to responses by id,
 addresses, ports and name; unanswered queries. SOURCE is a capture file
@@ -58,7 +58,7 @@ printed); 1 if the source cannot be read; 2 for a usage error.
 
 local ffi = require "ffi"
 local bit = require "bit"
-local band = bit.band
+local band, rshift = bit.band, bit.rshift
 
 local MAX_PENDING = 200000
 
@@ -99,7 +99,7 @@ end
 local function new_stats(o)
   local hist, topk = pktsh.hist, pktsh.topk
   return {
-    packets = 0, dns = 0, queries = 0, responses = 0, malformed = 0,
+    packets = 0, dns = 0, queries = 0, responses = 0, malformed = 0, truncated = 0,
     transport = {udp = 0, tcp = 0}, ip = {["4"] = 0, ["6"] = 0},
     qtypes = {}, rcodes = {},
     qnames = topk.new(o.capacity), clients = topk.new(o.capacity),
@@ -235,12 +235,16 @@ local function counter(o, st)
   end
   local qtype_n, rcode_n = ffi.new("double[?]", QSLOT_NONE + 1), ffi.new("double[?]", RSLOT_NONE + 1)
   local qtypes_seen, rcodes_seen = {}, {}
+  -- truncated: responses with the TC bit (QR and TC both set), counted
+  -- without a branch
   local function count_messages(n)
-    local tcp, v6 = 0, 0
+    local tcp, v6, tc = 0, 0, 0
     local big = qtype_n[QSLOT_BIG]
     for i = 0, n - 1 do
       local m = queue[i]
       tcp, v6 = tcp + m.tcp, v6 + m.v6
+      local f = m.flags
+      tc = tc + band(rshift(f, 15), rshift(f, 9))
       local k, t, r = m.kind, m.qslot, m.rslot
       kind_n[k] = kind_n[k] + 1
       local j = (m.tcp * 2 + m.v6) * 3 + dir_of[k]
@@ -259,6 +263,7 @@ local function counter(o, st)
     for _, t in ipairs(qtypes_seen) do if t < QSLOT_BIG then qtypes[t] = qtype_n[t] end end
     for _, r in ipairs(rcodes_seen) do if r ~= RSLOT_NONE then rcodes[r] = rcode_n[r] end end
     st.dns = st.dns + n
+    st.truncated = st.truncated + tc
     st.queries = kind_n[QUERY] + kind_n[BAD_QUERY]
     st.responses = kind_n[RESPONSE] + kind_n[BAD_RESPONSE]
     st.malformed = kind_n[BAD_QUERY] + kind_n[BAD_RESPONSE] + kind_n[UNREADABLE]
@@ -564,7 +569,7 @@ local function to_json(st, o)
   end
   return json.encode{
     packets = st.packets, dns = st.dns, queries = st.queries, responses = st.responses,
-    malformed = st.malformed, transport = st.transport, ip = st.ip,
+    malformed = st.malformed, truncated = st.truncated, transport = st.transport, ip = st.ip,
     qtypes = names(st.qtypes, dns.type_name), rcodes = names(st.rcodes, dns.rcode_name),
     top_qnames = top_list(st.qnames, o.top), top_clients = top_list(st.clients, o.top, addr_text),
     latency = lat,
@@ -587,7 +592,8 @@ local function report(st, o, title)
   add(title)
   add(string.format("packets %d   DNS messages %d (udp %d, tcp %d; IPv4 %d, IPv6 %d)",
                     st.packets, st.dns, st.transport.udp, st.transport.tcp, st.ip["4"], st.ip["6"]))
-  add(string.format("queries %d   responses %d   malformed %d", st.queries, st.responses, st.malformed))
+  add(string.format("queries %d   responses %d   malformed %d   truncated (TC) %d", st.queries,
+                    st.responses, st.malformed, st.truncated or 0))
   local fl = st.flow
   if fl and fl.evicted and fl.evicted > 0 then
     -- state the bounds made room for: messages in them may be lost

@@ -34,6 +34,8 @@ metric() {  # metric FILE SAMPLE: the value of one sample line
 $D --json --top 20 --metrics-file "$TMP/m.prom" "$TMP/fleet.pcap" > "$TMP/m.json"
 expect_eq "metrics file: packets" "$(metric "$TMP/m.prom" pktsh_dns_packets_total)" "$(field "$TMP/m.json" j.packets)"
 expect_eq "metrics file: queries" "$(metric "$TMP/m.prom" pktsh_dns_queries_total)" "$(field "$TMP/m.json" j.queries)"
+expect_eq "--json: truncated (TC) responses" "$(field "$TMP/m.json" j.truncated)" 13
+expect_eq "metrics file: truncated" "$(metric "$TMP/m.prom" pktsh_dns_truncated_responses_total)" 13
 expect_eq "metrics file: NXDOMAIN" "$(metric "$TMP/m.prom" 'pktsh_dns_responses_by_rcode_total{rcode="NXDOMAIN"}')" \
   "$(field "$TMP/m.json" j.rcodes.NXDOMAIN)"
 expect_eq "metrics file: matched" "$(metric "$TMP/m.prom" pktsh_dns_response_latency_seconds_count)" \

@@ -13,7 +13,8 @@
 -- qtypes {number: n}, rcodes {number: n}, qnames and clients (pktsh.topk),
 -- lat_log (a log2 pktsh.hist of latencies in ns), matched, unanswered,
 -- unmatched; optional: messages (counts by transport, IP version and
--- direction: messages["udp"]["4"]["query"]), truncated). live holds:
+-- direction: messages["udp"]["4"]["query"]), truncated (responses with
+-- the TC bit). live holds:
 -- pending (queries waiting), flow (pktsh.dnsflow's stats), rings (a list
 -- of source stats, one per ring: packets, drops, freeze_q), dnstap (a
 -- pktsh.dnstap's stats), qnames and clients (pktsh.topk.column objects
@@ -55,7 +56,8 @@ local function families(reg, o)
     responses = c("pktsh_dns_responses_total", "DNS responses (QR 1), malformed ones included"),
     malformed = c("pktsh_dns_malformed_total",
                   "DNS messages whose question could not be read, and broken TCP length prefixes"),
-    truncated = c("pktsh_dns_truncated_total", "DNS messages cut short by the capture"),
+    truncated = c("pktsh_dns_truncated_responses_total",
+                  "DNS responses with the TC bit: cut short by the server, the client retries over TCP"),
     tcp_gaps = c("pktsh_dns_tcp_gaps_total", "TCP streams that lost bytes (a gap never filled)"),
     evicted = c("pktsh_dns_state_evicted_total",
                 "TCP flows and fragmented datagrams given up to stay within the memory bounds",
