@@ -110,10 +110,14 @@ $(G)/exports.list: src/pktsh.h | $(G)
 	$(call msg,GEN,$@)
 	$(Q){ echo '{'; grep -o 'pktsh_[a-z0-9_]*(' $< | tr -d '(' | sort -u | sed 's/$$/;/'; echo '};'; } > $@
 
+# pktsh.cdef declares the contract and returns {functions = {names}}
+# (what pktsh.metrics resolves ahead of loading libmicrohttpd).
 $(G)/pktsh_cdef.lua: src/pktsh.h | $(G)
 	$(call msg,GEN,$@)
 	$(Q){ echo '-- generated from src/pktsh.h: do not edit'; \
-	  echo 'require("ffi").cdef[=['; grep -v '^#' $<; echo ']=]'; } > $@
+	  echo 'require("ffi").cdef[=['; grep -v '^#' $<; echo ']=]'; \
+	  echo 'return {functions = {'; grep -o 'pktsh_[a-z0-9_]*(' $< | tr -d '(' | sort -u | \
+	  sed 's/.*/  "&",/'; echo '}}'; } > $@
 
 $(G)/lua/pktsh.cdef.h: $(G)/pktsh_cdef.lua | $(G)/lua
 	$(call msg,LUAJIT,$@)

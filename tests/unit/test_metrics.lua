@@ -346,5 +346,22 @@ T.test("serve: bad and busy addresses", function()
   if v6 then T.ok(v6:address():find("^%[::1%]:%d+$"), v6:address()); v6:close() end
 end)
 
+-- The server's thread dlopens libmicrohttpd, holding the dynamic
+-- loader's lock; a function ffi.C had not looked up yet would wait for
+-- it (dlsym) the first time the loop calls it.
+T.test("serve: every entry point is looked up before the server's thread loads", function()
+  local ffi = require "ffi"
+  local cache = debug.getfenv(ffi.C)          -- ffi.C's cache of looked-up symbols
+  local srv = assert(metrics.serve("127.0.0.1:0"))
+  local missing = {}
+  for _, name in ipairs(require("pktsh.cdef").functions) do
+    if rawget(cache, name) == nil and pcall(function() return ffi.C[name] end) then
+      missing[#missing + 1] = name
+    end
+  end
+  srv:close()
+  T.eq(table.concat(missing, " "), "", "entry points not looked up at serve()")
+end)
+
 os.execute("rm -rf " .. dir)
 T.done()

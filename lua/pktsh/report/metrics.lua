@@ -38,7 +38,7 @@
 -- The state is plain tables (families, series, hist tables): workers
 -- hand registries back through pktsh.parallel and merge() sums them
 -- (pktsh.chart.merge does it for a registry inside a result).
-require "pktsh.cdef"
+local cdef = require "pktsh.cdef"
 local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
@@ -540,11 +540,26 @@ local Srv = {}
 Srv.__index = Srv
 M.Srv = Srv
 
+-- Every entry point of src/pktsh.h looked up now. The server's thread
+-- loads libmicrohttpd (and GnuTLS, a dozen libraries) while the loop
+-- runs; a dlopen holds the dynamic loader's lock throughout, and ffi.C
+-- looks a function up (dlsym) the first time it is called, under that
+-- same lock: the loop stalled on its first new call for the whole load
+-- (tens of ms). Looked up, a function is cached and never asked again.
+local resolved = false
+local function resolve_entry_points()
+  if resolved then return end
+  for _, name in ipairs(cdef.functions) do pcall(function() return C[name] end) end
+  resolved = true
+end
+M.resolve_entry_points = resolve_entry_points
+
 -- Serves /metrics on addr ("HOST:PORT", "[V6]:PORT", ":PORT"; port 0
 -- picks a free one) from a thread; reg (optional) is what publish()
 -- renders by default. nil, err when the address cannot be bound.
 function M.serve(addr, reg)
   errors.argcheck(type(addr) == "string", 1, "metrics.serve", "address string")
+  resolve_entry_points()
   local box, err = ffi.new("struct pktsh_metrics_srv *[1]"), errors.new()
   if C.pktsh_metrics_serve(box, addr, err) ~= 0 then return nil, errors.message(err) end
   return setmetatable({h = ffi.gc(box[0], C.pktsh_metrics_close), reg = reg, err = err}, Srv)
