@@ -19,7 +19,7 @@ DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
 	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool \
 	libmicrohttpd-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 DEB_TEST := tcpdump tshark netsniff-ng xdp-tools iproute2 python3 valgrind lua-check time libcap2-bin \
-	libclang-rt-14-dev prometheus dnstap-ldns fstrm-bin curl
+	libclang-rt-14-dev prometheus dnstap-ldns fstrm-bin curl systemd util-linux
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 
 PKGS := luajit libpcap libbpf libxdp libfstrm libprotobuf-c

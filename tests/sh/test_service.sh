@@ -23,7 +23,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
   cp "$UNIT" "$TMP/pktsh-dnsstats@veth0.service"
   check "systemd-analyze verify" systemd-analyze verify "$TMP/pktsh-dnsstats@veth0.service"
 else
-  skip "systemd-analyze verify" "systemd-analyze not installed"
+  skip "systemd-analyze verify" "systemd-analyze not installed (Debian systemd)"
 fi
 
 . tests/lib/netns.sh
