@@ -126,7 +126,7 @@ static int prefix_init(struct pktsh_dnstap *t, const char *identity)
 	d.version = (ProtobufCBinaryData){ strlen(version), (uint8_t *)version };
 	/* type and message are left out here: written per frame */
 	d.type = 0;
-	if (protobuf_c_message_get_packed_size(&d.base) > sizeof(t->prefix) + 2)
+	if (protobuf_c_message_get_packed_size(&d.base) > sizeof(t->prefix))
 		return -1;
 	t->prefix_len = dnstap__dnstap__pack(&d, t->prefix);
 	/* protobuf-c wrote the required type (tag 15, value 0) last: drop it */
