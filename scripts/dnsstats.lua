@@ -219,35 +219,51 @@ local function counter(o, st)
     if pend:count() > MAX_PENDING * 0.75 then expire() end
   end
 
-  -- Counting by kind and into arrays indexed by qtype and rcode keeps
-  -- this loop free of branches that depend on the message.
-  local kind_n = ffi.new("double[5]")
-  -- by transport, IP version and direction: slot (tcp * 2 + v6) * 3 + dir_of[kind]
-  local joint_n, dir_of = ffi.new("double[12]"), ffi.new("uint8_t[5]", {0, 1, 0, 1, 2})
-  local joint_names = {}
-  for tcp = 0, 1 do
-    for v6 = 0, 1 do
-      for dir = 0, 2 do
-        joint_names[(tcp * 2 + v6) * 3 + dir] = {tcp == 1 and "tcp" or "udp", v6 == 1 and "6" or "4",
-                                                 ({"query", "response", "unknown"})[dir + 1]}
-      end
-    end
-  end
+  -- Counting into arrays indexed by kind, qtype and rcode keeps this
+  -- loop free of branches that depend on the message. Messages count by
+  -- transport, IP version and kind at once, in one slot of joint_n
+  -- (msg.slot, set in C: (tcp * 2 + v6) * 5 + kind); every total by
+  -- kind, transport, IP version or direction is a sum of those 20
+  -- (after the loop, per queue), so the exported breakdown costs the
+  -- loop nothing.
+  local joint_n = ffi.new("double[20]")
+  local DIRS = {[QUERY] = "query", [BAD_QUERY] = "query", [RESPONSE] = "response",
+                [BAD_RESPONSE] = "response", [UNREADABLE] = "unknown"}
   local qtype_n, rcode_n = ffi.new("double[?]", QSLOT_NONE + 1), ffi.new("double[?]", RSLOT_NONE + 1)
   local qtypes_seen, rcodes_seen = {}, {}
+
+  -- The totals st shows, from joint_n.
+  local function joint_totals()
+    local kind_n, by = {[0] = 0, 0, 0, 0, 0}, {}
+    for tcp = 0, 1 do
+      for v6 = 0, 1 do
+        local tr, ip = tcp == 1 and "tcp" or "udp", v6 == 1 and "6" or "4"
+        local dirs, sum = {}, 0
+        for k = 0, 4 do
+          local c = joint_n[(tcp * 2 + v6) * 5 + k]
+          kind_n[k], sum = kind_n[k] + c, sum + c
+          if c > 0 then dirs[DIRS[k]] = (dirs[DIRS[k]] or 0) + c end
+        end
+        st.messages[tr][ip] = dirs
+        by[tr], by[ip] = (by[tr] or 0) + sum, (by[ip] or 0) + sum
+      end
+    end
+    transport.udp, transport.tcp, ipv["4"], ipv["6"] = by.udp, by.tcp, by["4"], by["6"]
+    st.queries = kind_n[QUERY] + kind_n[BAD_QUERY]
+    st.responses = kind_n[RESPONSE] + kind_n[BAD_RESPONSE]
+    st.malformed = kind_n[BAD_QUERY] + kind_n[BAD_RESPONSE] + kind_n[UNREADABLE]
+  end
+
   -- truncated: responses with the TC bit (QR and TC both set), counted
   -- without a branch
   local function count_messages(n)
-    local tcp, v6, tc = 0, 0, 0
+    local tc = 0
     local big = qtype_n[QSLOT_BIG]
     for i = 0, n - 1 do
       local m = queue[i]
-      tcp, v6 = tcp + m.tcp, v6 + m.v6
       local f = m.flags
       tc = tc + band(rshift(f, 15), rshift(f, 9))
-      local k, t, r = m.kind, m.qslot, m.rslot
-      kind_n[k] = kind_n[k] + 1
-      local j = (m.tcp * 2 + m.v6) * 3 + dir_of[k]
+      local j, t, r = m.slot, m.qslot, m.rslot
       joint_n[j] = joint_n[j] + 1
       if qtype_n[t] == 0 then qtypes_seen[#qtypes_seen + 1] = t end
       qtype_n[t] = qtype_n[t] + 1
@@ -264,17 +280,7 @@ local function counter(o, st)
     for _, r in ipairs(rcodes_seen) do if r ~= RSLOT_NONE then rcodes[r] = rcode_n[r] end end
     st.dns = st.dns + n
     st.truncated = st.truncated + tc
-    st.queries = kind_n[QUERY] + kind_n[BAD_QUERY]
-    st.responses = kind_n[RESPONSE] + kind_n[BAD_RESPONSE]
-    st.malformed = kind_n[BAD_QUERY] + kind_n[BAD_RESPONSE] + kind_n[UNREADABLE]
-    transport.tcp, transport.udp = transport.tcp + tcp, transport.udp + n - tcp
-    ipv["6"], ipv["4"] = ipv["6"] + v6, ipv["4"] + n - v6
-    for j = 0, 11 do
-      if joint_n[j] > 0 then
-        local nm = joint_names[j]
-        st.messages[nm[1]][nm[2]][nm[3]] = joint_n[j]
-      end
-    end
+    joint_totals()
   end
 
   local function count_clients(n)

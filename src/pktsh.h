@@ -276,7 +276,9 @@ struct pktsh_dns_msg {
 	uint16_t flags, qdcount;
 	uint16_t qtype, qslot, rslot;
 	uint8_t tcp, v6, kind;   /* 0/1, 0/1, enum pktsh_dns_kind */
-	uint8_t pad;
+	uint8_t slot;            /* (tcp * 2 + v6) * 5 + kind: what dnsstats
+				  * counts messages by (one add per message
+				  * gives every breakdown) */
 	uint16_t name_len;       /* of the wire name at arena + name_off */
 	uint32_t name_off;
 	uint64_t client_key;     /* of a query, what dnsstats counts clients

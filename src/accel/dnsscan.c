@@ -161,18 +161,19 @@ static void msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
 		m->name_off = s->used;
 		m->name_len = q.wire_len;
 		s->used += q.wire_len;
-		return;
-	}
-	m->qslot = PKTSH_DNS_QSLOT_NONE;
-	m->rslot = PKTSH_DNS_RSLOT_NONE;
-	m->client_key = 0;
-	if (len < 12) {
-		m->kind = PKTSH_DNS_UNREADABLE;
-		m->flags = 0;
 	} else {
-		m->flags = be16(msg + 2);
-		m->kind = m->flags >= 0x8000 ? PKTSH_DNS_BAD_RESPONSE : PKTSH_DNS_BAD_QUERY;
+		m->qslot = PKTSH_DNS_QSLOT_NONE;
+		m->rslot = PKTSH_DNS_RSLOT_NONE;
+		m->client_key = 0;
+		if (len < 12) {
+			m->kind = PKTSH_DNS_UNREADABLE;
+			m->flags = 0;
+		} else {
+			m->flags = be16(msg + 2);
+			m->kind = m->flags >= 0x8000 ? PKTSH_DNS_BAD_RESPONSE : PKTSH_DNS_BAD_QUERY;
+		}
 	}
+	m->slot = (uint8_t)((tcp * 2 + v6) * 5 + m->kind);
 }
 
 void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
