@@ -49,7 +49,7 @@ LUA_SRCS := $(sort $(shell find lua/pktsh -name '*.lua'))
 luamod = $(patsubst %.init,%,$(subst /,.,$(patsubst lua/%.lua,%,$(1))))
 LUA_HDRS := $(foreach f,$(LUA_SRCS),$(G)/lua/$(call luamod,$(f)).h) $(G)/lua/pktsh.cdef.h
 
-.PHONY: all deps demo test bench fuzz install uninstall clean check-deps check-threads
+.PHONY: all deps demo test selftest bench fuzz install uninstall clean check-deps check-threads
 all: $(B)/pktsh
 
 $(B)/pktsh: $(OBJS) $(G)/exports.list
@@ -65,6 +65,7 @@ $(B)/$(1)/%.o: src/%.c $$(HDRS)
 	$$(Q)$$($(2)) $$($(3)) -c -o $$@ $$<
 $$(patsubst src/%.c,$(B)/$(1)/%.o,$$(wildcard src/xdp/*.c)): $(G)/xdp_rules.skel.h bpf/xdp_rules.h
 $(B)/$(1)/source/xdpcopy.o: bpf/xdp_rules.h
+$(B)/$(1)/contract.o: bpf/xdp_rules.h
 $(B)/$(1)/luamods.o: $(G)/luamods.c $$(LUA_HDRS)
 	$$(call msg,$(4),$$@)
 	$$(Q)mkdir -p $$(@D)
@@ -174,6 +175,11 @@ demo: deps
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run
+
+# Every module's selftest(), or the test named after it, and every C
+# file's test (make test runs this too: tests/unit/test_selftests.lua).
+selftest: all
+	$(Q)tests/run test_selftests
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -35,7 +35,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 _Static_assert((XR_NCAUSES & (XR_NCAUSES - 1)) == 0, "cause[] is indexed with a mask");
 
 /* Set by the host before load. */
-const volatile __u32 wakeup_every = 4096; /* records per CPU between wakeups */
+const volatile __u32 wakeup_every = XR_WAKEUP_DEFAULT; /* records per CPU between wakeups */
 const volatile __u64 wakeup_fill = 1 << 20; /* ...or sooner, past this much unread */
 
 /* Written by the host (mmapped .bss). */
@@ -142,8 +142,8 @@ struct exthdr {
 
 static __always_inline int is_vlan(__be16 t)
 {
-	return t == bpf_htons(0x8100) || t == bpf_htons(0x88a8) ||
-	       t == bpf_htons(0x9100);
+	return t == bpf_htons(ETH_P_8021Q) || t == bpf_htons(ETH_P_8021AD) ||
+	       t == bpf_htons(ETH_P_QINQ1);
 }
 
 static __always_inline int has_ports(__u8 proto)
@@ -389,7 +389,7 @@ static __always_inline int parse(struct xdp_md *ctx, void *data, void *end,
 		if ((void *)(vh + 1) > end)
 			return XR_TRUNCATED_L2;
 		if (i == 0) {
-			k->vlan = bpf_ntohs(vh->tci) & 0x0fff;
+			k->vlan = bpf_ntohs(vh->tci) & XR_VLAN_ID_MASK;
 			k->nvlan = 1;
 		}
 		type = vh->type;

@@ -13,11 +13,17 @@
 #define PKTSH_XDP_RULES_H
 #include <linux/types.h>
 
-#define XR_MAX_RULES 16384        /* per rule set (the map sizes) */
-#define XR_MAX_WORDS (XR_MAX_RULES / 64)
-#define XR_MAX_SWORDS (XR_MAX_WORDS / 64)
-#define XR_COPY_MAX 4096          /* bytes a copy record can hold */
-#define XR_NO_RULE 0xffffffffu    /* rule id of "no rule matched" */
+/* Numbers the program and the host share; the host's src/contract.c
+ * ties those Lua sees too to src/pktsh.h's names for them. */
+enum xr_limits {
+	XR_MAX_RULES = 16384,     /* per rule set (the map sizes) */
+	XR_MAX_WORDS = XR_MAX_RULES / 64,
+	XR_MAX_SWORDS = XR_MAX_WORDS / 64,
+	XR_COPY_MAX = 4096,       /* bytes a copy record can hold */
+	XR_WAKEUP_DEFAULT = 4096  /* copy records per CPU between wakeups */
+};
+enum xr_no_rule { XR_NO_RULE = 0xffffffffu };      /* rule id of "no rule matched" */
+enum xr_copy_whole { XR_COPY_WHOLE = 0xffffffffu }; /* a rule's copy: the whole packet */
 
 /* Classifier dimensions (one lookup each per packet). */
 enum xr_dim {
@@ -36,14 +42,17 @@ enum xr_dim {
  * a rule naming it does not match) and of "unknown" (the packet has the
  * field but the program could not read it, see enum xr_cause: a pass
  * rule naming it does not match, a drop rule does). */
-#define XR_PORT_NONE 65536        /* no transport ports (ICMP, later fragment, ...) */
-#define XR_PORT_UNKNOWN 65537     /* ports not readable */
-#define XR_PORT_VALUES 65538
-#define XR_PROTO_NONE 256         /* not IP, or an IP header not parsed */
-#define XR_PROTO_UNKNOWN 257      /* IPv6 header chain not walked to its end */
-#define XR_PROTO_VALUES 258
-#define XR_VLAN_NONE 4096         /* untagged */
-#define XR_VLAN_VALUES 4097
+enum xr_values {
+	XR_PORT_NONE = 65536,     /* no transport ports (ICMP, later fragment, ...) */
+	XR_PORT_UNKNOWN = 65537,  /* ports not readable */
+	XR_PORT_VALUES = 65538,
+	XR_PROTO_NONE = 256,      /* not IP, or an IP header not parsed */
+	XR_PROTO_UNKNOWN = 257,   /* IPv6 header chain not walked to its end */
+	XR_PROTO_VALUES = 258,
+	XR_VLAN_ID_MASK = 0x0fff, /* of a tag's TCI */
+	XR_VLAN_NONE = XR_VLAN_ID_MASK + 1,  /* untagged */
+	XR_VLAN_VALUES = 4097
+};
 
 enum xr_flags {
 	XR_F_SRC = 1 << 0,
@@ -51,7 +60,8 @@ enum xr_flags {
 	XR_F_SPORT = 1 << 2,
 	XR_F_DPORT = 1 << 3,
 	XR_F_PROTO = 1 << 4,
-	XR_F_VLAN = 1 << 5
+	XR_F_VLAN = 1 << 5,
+	XR_F_ALL = (1 << 6) - 1
 };
 
 /* Why a packet could not be parsed to its end: it is still judged, on
@@ -95,7 +105,7 @@ struct xr_rule {
 	__u32 flags;              /* enum xr_flags: the fields that must match */
 	__u32 id;                 /* counter index */
 	__u32 verdict;            /* XDP_PASS or XDP_DROP */
-	__u32 copy;               /* bytes to copy (0 none, ~0 whole) */
+	__u32 copy;               /* bytes to copy (0 none, XR_COPY_WHOLE) */
 	__u32 pad;                /* a multiple of 8: the array's element stride */
 };
 

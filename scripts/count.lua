@@ -39,7 +39,7 @@ local function parse_args(argv)
   }, {top = 20})
 end
 
-local names = {[1] = "icmp", [6] = "tcp", [17] = "udp", [58] = "icmp6", [132] = "sctp"}
+local names = pktsh.keys.proto_names   -- "tcp", "udp", ... by protocol number
 
 -- The work: an ordinary loop over one source, returning plain counters.
 -- In a worker, src is that worker's ring and the table goes back to the

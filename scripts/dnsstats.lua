@@ -143,6 +143,8 @@ local BAD_QUERY, BAD_RESPONSE, UNREADABLE = C.PKTSH_DNS_BAD_QUERY, C.PKTSH_DNS_B
 -- message without one to QSLOT_NONE
 local QSLOT_BIG, QSLOT_NONE, RSLOT_NONE = C.PKTSH_DNS_QSLOT_BIG, C.PKTSH_DNS_QSLOT_NONE,
   C.PKTSH_DNS_RSLOT_NONE
+-- why pktsh_dns_scan returned before the end of the batch
+local SCAN_FULL, SCAN_GENERAL = C.PKTSH_DNS_SCAN_FULL, C.PKTSH_DNS_SCAN_GENERAL
 
 -- The top-k tables count names and clients by number, in C
 -- (pktsh.topk.column), a batch's keys at a time: a Lua string per
@@ -192,7 +194,7 @@ local function counter(o, st)
   local scan = ffi.new("struct pktsh_dns_scan")
   scan.msgs, scan.cap, scan.arena, scan.arena_cap = queue, QUEUE, arena, ARENA
   scan.tap = o.tap and o.tap.handle or nil          -- every message to dnstap too
-  local portmap = ffi.new("uint8_t[8192]")       -- a bit per port
+  local portmap = ffi.new("uint8_t[?]", C.PKTSH_DNS_PORTMAP_BYTES)  -- a bit per port
   for _, pt in ipairs(o.ports) do
     local byte = math.floor(pt / 8)
     portmap[byte] = bit.bor(portmap[byte], bit.lshift(1, pt % 8))
@@ -397,7 +399,7 @@ local function counter(o, st)
   -- by the same C code that queues those of plain UDP packets.
   local function emit(ptr, len, meta, p)
     -- room first: the C scan may have filled the queue just before
-    if scan.nmsgs >= QUEUE or scan.used > ARENA - 256 then drain() end
+    if scan.nmsgs >= QUEUE or scan.used > ARENA - C.PKTSH_DNS_MSG_ARENA then drain() end
     C.pktsh_dns_msg_add(scan, ptr, len, p.data + p.l3off, meta.ipver == 6 and 1 or 0,
                         meta.sport, meta.dport, meta.ts, meta.transport == "tcp" and 1 or 0)
   end
@@ -419,8 +421,8 @@ local function counter(o, st)
     while i < n do
       i = C.pktsh_dns_scan(pkts, i, n, portmap, scan)
       local why = scan.stop
-      if why == 1 then drain()
-      elseif why == 2 then fe:feed(pkts[i], emit); i = i + 1 end
+      if why == SCAN_FULL then drain()
+      elseif why == SCAN_GENERAL then fe:feed(pkts[i], emit); i = i + 1 end
     end
     if n > 0 then fe:advance(tonumber(pkts[n - 1].ts)) end
   end

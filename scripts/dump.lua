@@ -45,7 +45,7 @@ local function parse_args(argv)
   })
 end
 
-local proto_names = {[1] = "icmp", [6] = "tcp", [17] = "udp", [58] = "icmp6"}
+local proto_names = pktsh.keys.proto_names   -- "tcp", "udp", ... by protocol number
 
 -- One JSON line; ts keeps all nine digits of the nanoseconds.
 local function json_line(n, p)

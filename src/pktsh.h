@@ -4,7 +4,7 @@
  * Plain structs, enums and pktsh_* prototypes only: the build strips the
  * preprocessor lines and hands the rest, unchanged, to ffi.cdef
  * (build/gen/pktsh_cdef.lua). Never declare these again elsewhere;
- * tests/unit/test_layout.lua checks every struct against the C compiler.
+ * tests/unit/test_cdef_layout.lua checks every struct against the C compiler.
  *
  * Conventions: entry points return int (0 or a count on success, -1 on
  * failure) and fill a caller-owned struct pktsh_err; Lua turns that into
@@ -39,6 +39,75 @@ enum pktsh_pkt_state {
 };
 
 /*
+ * The numbers C, the BPF program and Lua share, each under one name on
+ * every side: Lua reads them as ffi.C.PKTSH_* (pktsh.proto.numbers has
+ * them as tables by name), C and the BPF program by these names or by
+ * the system's, which src/contract.c ties to these (libpcap's DLT_*,
+ * the kernel's ETH_P_*, IPPROTO_*, XDP_* and bpf/xdp_rules.h).
+ * tests/unit/test_numbers_literals.lua fails where a number is spelt out again.
+ */
+
+/* pkt.linktype: the libpcap DLT_* values the decoders read. RAW_BSD is
+ * OpenBSD's DLT_RAW, RAW_LT the LINKTYPE_RAW a pcap file stores (files
+ * read without libpcap keep it). */
+enum pktsh_dlt {
+	PKTSH_DLT_NULL = 0,
+	PKTSH_DLT_EN10MB = 1,
+	PKTSH_DLT_RAW = 12,
+	PKTSH_DLT_RAW_BSD = 14,
+	PKTSH_DLT_RAW_LT = 101,
+	PKTSH_DLT_LOOP = 108,
+	PKTSH_DLT_LINUX_SLL = 113,
+	PKTSH_DLT_IPV4 = 228,
+	PKTSH_DLT_IPV6 = 229,
+	PKTSH_DLT_LINUX_SLL2 = 276
+};
+
+/* The snapshot length where none is given (libpcap's largest). */
+enum pktsh_snaplen { PKTSH_SNAPLEN_DEFAULT = 262144 };
+
+/* pkt.ethertype, and the tag protocol ids of VLAN headers. */
+enum pktsh_ethertype {
+	PKTSH_ETH_IP4 = 0x0800,
+	PKTSH_ETH_ARP = 0x0806,
+	PKTSH_ETH_VLAN = 0x8100,      /* 802.1Q */
+	PKTSH_ETH_IP6 = 0x86dd,
+	PKTSH_ETH_QINQ = 0x88a8,      /* 802.1ad */
+	PKTSH_ETH_QINQ_OLD = 0x9100   /* QinQ before 802.1ad */
+};
+
+/* A VLAN tag's id: the low 12 bits of its TCI. */
+enum pktsh_vlan { PKTSH_VLAN_ID_MASK = 0x0fff };
+
+/* pkt.l4proto, and the IPv6 extension headers the walkers step over. */
+enum pktsh_ipproto {
+	PKTSH_IPPROTO_HOPOPTS = 0,
+	PKTSH_IPPROTO_ICMP = 1,
+	PKTSH_IPPROTO_IGMP = 2,
+	PKTSH_IPPROTO_IPIP = 4,
+	PKTSH_IPPROTO_TCP = 6,
+	PKTSH_IPPROTO_UDP = 17,
+	PKTSH_IPPROTO_IPV6 = 41,
+	PKTSH_IPPROTO_ROUTING = 43,
+	PKTSH_IPPROTO_FRAGMENT = 44,
+	PKTSH_IPPROTO_GRE = 47,
+	PKTSH_IPPROTO_ESP = 50,
+	PKTSH_IPPROTO_AH = 51,
+	PKTSH_IPPROTO_ICMPV6 = 58,
+	PKTSH_IPPROTO_NONE = 59,      /* IPv6 no next header */
+	PKTSH_IPPROTO_DSTOPTS = 60,
+	PKTSH_IPPROTO_SCTP = 132,
+	PKTSH_IPPROTO_UDPLITE = 136
+};
+
+/* pkt.fragment */
+enum pktsh_frag {
+	PKTSH_FRAG_NONE = 0,
+	PKTSH_FRAG_FIRST = 1,         /* holds the transport header */
+	PKTSH_FRAG_LATER = 2          /* offset past 0: no transport header */
+};
+
+/*
  * One packet descriptor. data points into the receiver's memory and is
  * valid until the batch holding it is released. The fields after ifindex
  * are a decode cache written only by lua/pktsh/packet.lua's decoders;
@@ -51,19 +120,19 @@ struct pktsh_pkt {
 	uint32_t caplen;      /* bytes at data */
 	uint32_t len;         /* length on the wire */
 	uint32_t ifindex;
-	uint16_t linktype;    /* DLT_* of data */
+	uint16_t linktype;    /* enum pktsh_dlt (or another DLT_*) of data */
 	uint8_t tsrc;         /* enum pktsh_tsrc */
 	uint8_t l2state;      /* enum pktsh_pkt_state */
 	uint32_t l3off;       /* offset of the network header */
 	uint32_t l3end;       /* end of the network datagram (<= caplen) */
 	uint32_t l4off;       /* offset of the transport header */
-	uint16_t ethertype;   /* of the network header (0x0800, 0x86dd, ...) */
+	uint16_t ethertype;   /* of the network header: enum pktsh_ethertype, ... */
 	uint16_t vlanid0;     /* outer and inner VLAN ids (not "vlan": pkt:vlan() is a */
 	uint16_t vlanid1;     /* method; not an array: LuaJIT lets a const struct's array be written) */
 	uint8_t nvlan;        /* tags seen (0..2 recorded) */
 	uint8_t l3state;      /* enum pktsh_pkt_state */
-	uint8_t l4proto;      /* IP protocol of the transport header */
-	uint8_t fragment;     /* 1 first fragment, 2 later fragment */
+	uint8_t l4proto;      /* IP protocol of the transport header (enum pktsh_ipproto, ...) */
+	uint8_t fragment;     /* enum pktsh_frag */
 };
 
 /* count packets at pkt[0 .. count-1]. Released (by the source's next
@@ -287,23 +356,32 @@ struct pktsh_dns_msg {
 				  * pktsh_hash, plus 2^52 */
 };
 struct pktsh_dnstap;
-/* Where pktsh_dns_scan puts messages; stop says why it returned:
- * 0 the end of the packets, 1 msgs or the arena full (drain them, reset
- * nmsgs and used), 2 a packet that needs the general path. */
+/* Where pktsh_dns_scan puts messages; stop says why it returned. */
+enum pktsh_dns_scan_stop {
+	PKTSH_DNS_SCAN_END = 0,       /* the end of the packets */
+	PKTSH_DNS_SCAN_FULL = 1,      /* msgs or the arena full: drain them, reset nmsgs and used */
+	PKTSH_DNS_SCAN_GENERAL = 2    /* a packet that needs the general path */
+};
+/* The room a message takes at most: one entry of msgs and ARENA bytes
+ * of arena (a wire name is 255 bytes at most); ports is a bit per port. */
+enum pktsh_dns_scan_sizes {
+	PKTSH_DNS_MSG_ARENA = 256,
+	PKTSH_DNS_PORTMAP_BYTES = 8192
+};
 struct pktsh_dns_scan {
 	struct pktsh_dns_msg *msgs;
 	uint8_t *arena;
 	uint32_t nmsgs, cap;
 	uint32_t used, arena_cap;
-	uint32_t stop;
+	uint32_t stop;           /* enum pktsh_dns_scan_stop */
 	uint32_t udp;            /* messages it made, in all */
 	struct pktsh_dnstap *tap; /* NULL, or every message goes there too
 				   * (pktsh_dnstap_add, below) */
 };
 /* Scans pkts[i..n) from i: Ethernet (VLAN tags allowed) with IPv4 that
  * is not a fragment or IPv6 without extension headers. A UDP packet with
- * a port in ports (a bit per port, 8192 bytes: small enough to stay in
- * cache) and a payload becomes a message; other
+ * a port in ports (a bit per port, PKTSH_DNS_PORTMAP_BYTES: small enough
+ * to stay in cache) and a payload becomes a message; other
  * packets dnsflow would pass over are passed over; it returns the index
  * of the first packet it leaves (TCP on a DNS port, fragments, other
  * link types, extension headers, malformed IP), or where msgs or the
@@ -313,7 +391,7 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 /* Appends the message at msg (len bytes) to s as the scan does, for the
  * messages found by another path (dnsflow): l3hdr is the IP header of the
  * packet that carried (or completed) it, sport/dport its ports. The
- * caller makes room first (a message and 256 bytes of arena). */
+ * caller makes room first (a message and PKTSH_DNS_MSG_ARENA bytes). */
 void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
 		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
 		       double ts, int tcp);
@@ -586,11 +664,34 @@ struct pktsh_xdp_opts {
 	uint32_t wakeup_every;     /* copy records per CPU between wakeups, 0: default */
 };
 
+/* pktsh_xdp_rule.flags: the fields a rule matches (bpf/xdp_rules.h's
+ * enum xr_flags, the same bits). */
+enum pktsh_xdp_rule_flags {
+	PKTSH_XDP_F_SRC = 1,
+	PKTSH_XDP_F_DST = 2,
+	PKTSH_XDP_F_SPORT = 4,
+	PKTSH_XDP_F_DPORT = 8,
+	PKTSH_XDP_F_PROTO = 16,
+	PKTSH_XDP_F_VLAN = 32
+};
+/* All ones: a rule's copy of the whole packet; the rule id of "no rule
+ * matched" (pktsh_xdp_test.rule_id). */
+enum pktsh_xdp_copy { PKTSH_XDP_COPY_WHOLE = 0xffffffff };
+enum pktsh_xdp_no_rule { PKTSH_XDP_NO_RULE = 0xffffffff };
+/* pktsh_xdp_test.action, a rule's verdict: the kernel's enum xdp_action. */
+enum pktsh_xdp_action {
+	PKTSH_XDP_ABORTED = 0,
+	PKTSH_XDP_DROP = 1,
+	PKTSH_XDP_PASS = 2,
+	PKTSH_XDP_TX = 3,
+	PKTSH_XDP_REDIRECT = 4
+};
+
 /* One rule as the Lua side validated it. Addresses in network order
  * (IPv4 in the first 4 bytes); a field is matched when its flag is set. */
 struct pktsh_xdp_rule {
-	uint32_t id;               /* counter index, < PKTSH max rules */
-	uint32_t flags;            /* 1 src, 2 dst, 4 sport, 8 dport, 16 proto, 32 vlan */
+	uint32_t id;               /* counter index, < pktsh_xdp_info.max_rules */
+	uint32_t flags;            /* enum pktsh_xdp_rule_flags */
 	int32_t family;            /* 0, 4 or 6 */
 	uint8_t src[16];
 	uint8_t dst[16];
@@ -603,7 +704,7 @@ struct pktsh_xdp_rule {
 	uint32_t proto;
 	uint32_t vlan;
 	int32_t drop;              /* 1 drop, 0 pass */
-	uint32_t copy;             /* bytes to copy, 0 none, 0xffffffff whole */
+	uint32_t copy;             /* bytes to copy, 0 none, PKTSH_XDP_COPY_WHOLE */
 };
 
 struct pktsh_xdp_counters {
@@ -652,8 +753,8 @@ struct pktsh_xdp_info {
 };
 
 struct pktsh_xdp_test {
-	uint32_t action;           /* XDP_* the program returned */
-	uint32_t rule_id;          /* 0xffffffff: no rule matched */
+	uint32_t action;           /* enum pktsh_xdp_action the program returned */
+	uint32_t rule_id;          /* or PKTSH_XDP_NO_RULE */
 	uint32_t position;         /* of that rule in match order */
 	uint32_t repeat;
 	uint64_t ns_per_run;       /* the kernel's average duration */

@@ -33,7 +33,7 @@ end
 -- Checks a tcpdump filter expression: true, or nil and the reason.
 function pktsh.check_filter(expr, linktype)
   local err = ffi.new("struct pktsh_err")
-  if C.pktsh_filter_check(expr, linktype or 1, 262144, err) ~= 0 then
+  if C.pktsh_filter_check(expr, linktype or C.PKTSH_DLT_EN10MB, C.PKTSH_SNAPLEN_DEFAULT, err) ~= 0 then
     return nil, ffi.string(err.msg)
   end
   return true

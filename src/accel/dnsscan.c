@@ -36,12 +36,13 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
 	uint16_t et;
 	uint8_t proto;
 
-	if (p->linktype != 1)
+	if (p->linktype != PKTSH_DLT_EN10MB)
 		return LEAVE;
 	if (cap < 14)
 		return SKIP;
 	et = be16(d + 12);
-	while ((et == 0x8100 || et == 0x88a8 || et == 0x9100) && n < 8) {
+	while ((et == PKTSH_ETH_VLAN || et == PKTSH_ETH_QINQ ||
+		et == PKTSH_ETH_QINQ_OLD) && n < 8) {
 		if (off + 4 > cap)
 			return SKIP;
 		et = be16(d + off + 2);
@@ -49,7 +50,7 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
 		n++;
 	}
 	*l3 = off;
-	if (et == 0x0800) {
+	if (et == PKTSH_ETH_IP4) {
 		uint32_t hlen, tot;
 
 		if (off + 20 > cap || d[off] >> 4 != 4)
@@ -62,7 +63,7 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
 		*l4 = off + hlen;
 		proto = d[off + 9];
 		*v6 = 0;
-	} else if (et == 0x86dd) {
+	} else if (et == PKTSH_ETH_IP6) {
 		uint32_t plen;
 
 		if (off + 40 > cap || d[off] >> 4 != 6)
@@ -74,20 +75,22 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
 		*stop = off + 40 + plen < cap ? off + 40 + plen : cap;
 		*l4 = off + 40;
 		*v6 = 1;
-		if (proto != 17 && proto != 6) {
+		if (proto != PKTSH_IPPROTO_UDP && proto != PKTSH_IPPROTO_TCP) {
 			/* extension headers may lead to UDP; ESP, no-next, ICMPv6... do not */
-			if (proto == 0 || proto == 43 || proto == 60 || proto == 51 || proto == 44)
+			if (proto == PKTSH_IPPROTO_HOPOPTS || proto == PKTSH_IPPROTO_ROUTING ||
+			    proto == PKTSH_IPPROTO_DSTOPTS || proto == PKTSH_IPPROTO_AH ||
+			    proto == PKTSH_IPPROTO_FRAGMENT)
 				return LEAVE;
 			return SKIP;
 		}
 	} else {
 		return SKIP;
 	}
-	if (proto != 17 && proto != 6)
+	if (proto != PKTSH_IPPROTO_UDP && proto != PKTSH_IPPROTO_TCP)
 		return SKIP;
 	if (*l4 + 4 > *stop) {
 		/* no ports to look at: dnsflow passes UDP over, TCP may hold state */
-		return proto == 17 ? SKIP : LEAVE;
+		return proto == PKTSH_IPPROTO_UDP ? SKIP : LEAVE;
 	}
 	{
 		uint16_t sp = be16(d + *l4), dp = be16(d + *l4 + 2);
@@ -95,7 +98,7 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
 		if (!(ports[sp >> 3] >> (sp & 7) & 1) && !(ports[dp >> 3] >> (dp & 7) & 1))
 			return SKIP;
 	}
-	return proto == 17 ? UDP : LEAVE;
+	return proto == PKTSH_IPPROTO_UDP ? UDP : LEAVE;
 }
 
 /* An IPv4 address is its own key (the top-k tables hash their keys); an
@@ -195,7 +198,7 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 		case SKIP:
 			continue;
 		case LEAVE:
-			s->stop = 2;
+			s->stop = PKTSH_DNS_SCAN_GENERAL;
 			return i;
 		}
 		if (l4 + 8 > stop)
@@ -206,14 +209,14 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 		end = l4 + ulen < stop ? l4 + ulen : stop;
 		if (end <= l4 + 8)
 			continue;
-		if (s->nmsgs >= s->cap || s->used + 256 > s->arena_cap) {
-			s->stop = 1;
+		if (s->nmsgs >= s->cap || s->used + PKTSH_DNS_MSG_ARENA > s->arena_cap) {
+			s->stop = PKTSH_DNS_SCAN_FULL;
 			return i;
 		}
 		s->udp++;
 		msg_add(s, p->data + l4 + 8, end - l4 - 8, p->data + l3, v6,
 			be16(p->data + l4), be16(p->data + l4 + 2), p->ts, 0);
 	}
-	s->stop = 0;
+	s->stop = PKTSH_DNS_SCAN_END;
 	return n;
 }

@@ -25,7 +25,6 @@
 
 #define PCAP_HEADER_LEN 24
 #define RECORD_HEADER_LEN 16
-#define MAX_CAPLEN_DEFAULT 262144u
 #define MAX_CAPLEN_LIMIT (1u << 24)
 #define READ_CHUNK (256u * 1024u)
 
@@ -170,8 +169,8 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
 	f->info.linktype = pcap_datalink(f->pcap);
 	f->info.snaplen = (uint32_t)pcap_snapshot(f->pcap);
 	f->info.format = PKTSH_FORMAT_PCAPNG;
-	f->max_caplen = f->info.snaplen > MAX_CAPLEN_DEFAULT ?
-		f->info.snaplen : MAX_CAPLEN_DEFAULT;
+	f->max_caplen = f->info.snaplen > PKTSH_SNAPLEN_DEFAULT ?
+		f->info.snaplen : PKTSH_SNAPLEN_DEFAULT;
 	if (f->max_caplen > MAX_CAPLEN_LIMIT)
 		f->max_caplen = MAX_CAPLEN_LIMIT;
 	try_direct(f, path);

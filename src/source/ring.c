@@ -35,7 +35,6 @@
 #define VLAN_TAG_LEN 4
 #define FRAME_SIZE 2048          /* V3 frames are variable; the kernel checks it */
 #define MIN_RECORD 64            /* smallest record in a block, for the batch size */
-#define DEFAULT_SNAPLEN 262144
 #define DEFAULT_BLOCK_SIZE (1u << 20)
 #define DEFAULT_BLOCK_COUNT 32
 #define DEFAULT_BLOCK_TIMEOUT_MS 100
@@ -255,7 +254,7 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 	r->fd = r->info.fd = -1;        /* not 0 (standard input) until a socket */
 	snprintf(r->name, sizeof(r->name), "%s", ifname);
 	r->info.ifindex = idx;
-	r->info.snaplen = o->snaplen ? o->snaplen : DEFAULT_SNAPLEN;
+	r->info.snaplen = o->snaplen ? o->snaplen : PKTSH_SNAPLEN_DEFAULT;
 	r->direction = o->direction;
 	r->loopback = !strcmp(ifname, "lo");
 	r->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
@@ -277,7 +276,7 @@ int pktsh_ring_open(struct pktsh_ring **out, const char *ifname,
 		goto fail;
 	}
 	if ((o->tstamp == PKTSH_TSTAMP_HW && hw_timestamps(r, err)) ||
-	    (((o->filter && *o->filter) || r->info.snaplen < DEFAULT_SNAPLEN) &&
+	    (((o->filter && *o->filter) || r->info.snaplen < PKTSH_SNAPLEN_DEFAULT) &&
 	     attach_filter(r, o->filter, err)) ||
 	    setup_ring(r, o, err) ||
 	    bind_and_join(r, o, err))

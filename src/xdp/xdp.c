@@ -35,7 +35,6 @@
  * overflowed in 3 of 20 bench runs when the reader paused; 32 MiB never did. */
 #define DEFAULT_RING (32u << 20)
 #define DEFAULT_CLASS_WORDS (8u << 20)     /* 64 MB of bitmaps */
-#define DEFAULT_WAKEUP 4096   /* records per CPU; see bpf/xdp_rules.bpf.c */
 #define COPY_BATCH 1024
 
 static void *map_mmap(struct bpf_map *m, size_t *len, struct pktsh_err *err)
@@ -116,7 +115,7 @@ static int have_cap(int cap)
 static int probe_freplace(int target_fd)
 {
 	const struct bpf_insn insns[2] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS_V },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = PKTSH_XDP_PASS },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	struct bpf_prog_info pi;
@@ -348,7 +347,7 @@ int pktsh_xdp_open(struct pktsh_xdp **out, const char *ifname,
 		xdp_bpf_fail(err, errno, "opening the XDP program");
 		goto fail;
 	}
-	x->skel->rodata->wakeup_every = o->wakeup_every ? o->wakeup_every : DEFAULT_WAKEUP;
+	x->skel->rodata->wakeup_every = o->wakeup_every ? o->wakeup_every : XR_WAKEUP_DEFAULT;
 	x->skel->rodata->wakeup_fill = ring / 4;
 	bpf_map__set_max_entries(x->skel->maps.copies, ring);
 	bpf_map__set_max_entries(x->skel->maps.cls_words, words);
@@ -397,8 +396,8 @@ int pktsh_xdp_open(struct pktsh_xdp **out, const char *ifname,
 		goto fail;
 	x->copies_open = 1;
 	x->copies.ifindex = x->info.ifindex;
-	x->skel->bss->cfg.slot[0].verdict = XDP_PASS_V;
-	x->skel->bss->cfg.slot[1].verdict = XDP_PASS_V;
+	x->skel->bss->cfg.slot[0].verdict = PKTSH_XDP_PASS;
+	x->skel->bss->cfg.slot[1].verdict = PKTSH_XDP_PASS;
 	if (o->mode != PKTSH_XDP_UNATTACHED) {
 		if (o->attach == PKTSH_XDP_DISPATCHER &&
 		    attach_dispatcher(x, o->mode, err) == 0) {

@@ -12,10 +12,6 @@
 #include "pktsh.h"
 #include "../../bpf/xdp_rules.h"
 
-/* XDP_PASS and XDP_DROP, the verdicts a rule or a rule set stores */
-#define XDP_PASS_V 2
-#define XDP_DROP_V 1
-
 /* The copy ring, read in place: a batch's records stay in the ring until
  * it is released, and only then does the consumer position move. */
 struct xdp_copies {

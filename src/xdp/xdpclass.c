@@ -72,7 +72,7 @@ static int convert(const struct pktsh_xdp_rule *in, struct xr_rule *r,
 		pktsh_err_set(err, EINVAL, "rule id %u out of range", in->id);
 		return -1;
 	}
-	r->flags = in->flags & 0x3f;
+	r->flags = in->flags & XR_F_ALL;
 	r->family = (uint8_t)((r->flags & (XR_F_SRC | XR_F_DST)) ? in->family : 0);
 	if (r->family && r->family != 4 && r->family != 6) {
 		pktsh_err_set(err, EINVAL, "rule %u: family %d", in->id, in->family);
@@ -99,9 +99,9 @@ static int convert(const struct pktsh_xdp_rule *in, struct xr_rule *r,
 	r->dport_lo = (uint16_t)in->dport_lo;
 	r->dport_hi = (uint16_t)in->dport_hi;
 	r->proto = (uint8_t)in->proto;
-	r->vlan = (uint16_t)(in->vlan & 0xfff);
+	r->vlan = (uint16_t)(in->vlan & XR_VLAN_ID_MASK);
 	r->id = in->id;
-	r->verdict = in->drop ? XDP_DROP_V : XDP_PASS_V;
+	r->verdict = in->drop ? PKTSH_XDP_DROP : PKTSH_XDP_PASS;
 	r->copy = in->copy;
 	return 0;
 badlen:
@@ -185,7 +185,7 @@ static int64_t unknown_class(struct builder *b, uint32_t flag)
 
 	wild(b, flag);
 	for (i = 0; i < b->n; i++)
-		if ((b->r[i].flags & flag) && b->r[i].verdict == XDP_DROP_V)
+		if ((b->r[i].flags & flag) && b->r[i].verdict == PKTSH_XDP_DROP)
 			bset(b->cur, i);
 	return emit(b);
 }
@@ -441,11 +441,12 @@ static int build_classifier(struct pktsh_xdp *x, uint32_t spare,
 			goto out;
 	}
 	{
+		/* nvals: the field's values, below its NONE index */
 		static const struct { uint32_t flag, nvals, values; int unknown, dim; } vd[4] = {
-			{ XR_F_SPORT, 65536, XR_PORT_VALUES, 1, XR_DIM_SPORT },
-			{ XR_F_DPORT, 65536, XR_PORT_VALUES, 1, XR_DIM_DPORT },
-			{ XR_F_PROTO, 256, XR_PROTO_VALUES, 1, XR_DIM_PROTO },
-			{ XR_F_VLAN, 4096, XR_VLAN_VALUES, 0, XR_DIM_VLAN },
+			{ XR_F_SPORT, XR_PORT_NONE, XR_PORT_VALUES, 1, XR_DIM_SPORT },
+			{ XR_F_DPORT, XR_PORT_NONE, XR_PORT_VALUES, 1, XR_DIM_DPORT },
+			{ XR_F_PROTO, XR_PROTO_NONE, XR_PROTO_VALUES, 1, XR_DIM_PROTO },
+			{ XR_F_VLAN, XR_VLAN_NONE, XR_VLAN_VALUES, 0, XR_DIM_VLAN },
 		};
 		int d;
 
@@ -505,7 +506,7 @@ int pktsh_xdp_commit(struct pktsh_xdp *x, const struct pktsh_xdp_rule *in,
 	}
 	memset(&s, 0, sizeof(s));
 	s.nrules = n;
-	s.verdict = default_drop ? XDP_DROP_V : XDP_PASS_V;
+	s.verdict = default_drop ? PKTSH_XDP_DROP : PKTSH_XDP_PASS;
 	s.engine = engine == PKTSH_XDP_CLASSIFIER ? XR_ENGINE_CLASSIFIER : XR_ENGINE_LINEAR;
 	if (s.engine == XR_ENGINE_CLASSIFIER) {
 		if (build_classifier(x, spare, r, n, &s, err))

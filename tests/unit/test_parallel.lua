@@ -1,79 +1,11 @@
--- pktsh.parallel without root: the serialiser, the merges, and real worker
--- threads over lists of capture files (the live fanout is in
+-- pktsh.parallel without root: real worker threads over lists of capture
+-- files (the serialiser and the merges are tests/unit/test_serial.lua and
+-- test_merge.lua; the live fanout is in
 -- tests/sh/test_workers.sh). Workers re-run their script up to the call,
 -- so the threaded cases run small scripts of their own, not this file.
 local T = require "t"
-local S = require "pktsh.host.serial"
 local P = pktsh.parallel
 local PKTSH = os.getenv("PKTSH_BIN") or "build/pktsh"
-
-T.test("serial: round trip of plain values", function()
-  local v = {a = 1, b = -2.5, c = "x\0y:;{}", d = true, e = false,
-             [1] = "one", [2.5] = 2, [true] = {nested = {deeper = {1, 2, 3}}},
-             inf = 1 / 0, ninf = -1 / 0, big = 2 ^ 53, tiny = 5e-324, empty = {}}
-  local back = S.decode(S.encode(v))
-  T.deq(back, v, "round trip")
-  local nan = S.decode(S.encode(0 / 0))
-  T.ok(nan ~= nan, "nan stays nan")
-  T.eq(S.decode(S.encode("")), "", "empty string")
-  T.eq(S.decode(S.encode(nil)), nil, "nil at the top")
-end)
-
-T.test("serial: refuses what is not plain, naming the key path", function()
-  T.raises(function() S.encode({a = {b = print}}, "result") end,
-           "cannot serialise a function at result%.a%.b")
-  T.raises(function() S.encode({x = {["a b"] = {[3] = require("ffi").new("int64_t", 1)}}}, "result") end,
-           'cdata value %(1LL; use tonumber or tostring%) at result%.x%["a b"%]%[3%]')
-  T.raises(function() S.encode({[{}] = 1}) end, "table used as a key in value")
-  local t = {}; t.self = {t}
-  T.raises(function() S.encode(t) end, "contains itself at value%.self%[1%]")
-  T.raises(function() S.encode({co = coroutine.create(print)}) end, "thread at value%.co")
-  local ok, err = S.check({f = print}, "arg")
-  T.eq(ok, nil); T.ok(err:find("function at arg.f"), err)
-end)
-
-T.test("serial: decode never raises on bad input", function()
-  for _, bad in ipairs({"", "{", "{s1:a", "s5:ab", "s-1:", "n12", "nxyz;", "q", "{n1;}",
-                        "{{}n1;}", "{nnan;n1;}", "TT", ("{s1:a"):rep(300), 42}) do
-    local v, err = S.decode(bad)
-    T.eq(v, nil, "value of " .. tostring(bad):sub(1, 20))
-    T.ok(type(err) == "string" and #err > 0, "error for " .. tostring(bad):sub(1, 20))
-  end
-  -- random bytes: any answer, but never an error raised
-  math.randomseed(7)
-  local good = S.encode({a = {1, 2, "three"}, b = true})
-  for _ = 1, 2000 do
-    local i = math.random(#good)
-    local mutated = good:sub(1, i - 1) .. string.char(math.random(0, 255)) .. good:sub(i + 1)
-    T.ok(pcall(S.decode, mutated), "decode raised on " .. mutated)
-  end
-end)
-
-T.test("merge: numbers add, tables merge key by key", function()
-  local a = {n = 1, proto = {udp = 2}, src = {["198.18.0.1"] = {packets = 1}}, name = "x", on = true}
-  local b = {n = 2, proto = {udp = 3, tcp = 1}, src = {["198.18.0.2"] = {packets = 4}}, name = "x", on = true}
-  T.deq(P.merge(a, b), {n = 3, proto = {udp = 5, tcp = 1}, name = "x", on = true,
-                         src = {["198.18.0.1"] = {packets = 1}, ["198.18.0.2"] = {packets = 4}}})
-  T.raises(function() P.merge({s = {k = "a"}}, {s = {k = "b"}}) end,
-           'cannot merge "a" and "b" at result%.s%.k')
-  T.raises(function() P.merge({x = 1}, {x = {}}) end, "cannot merge 1 and a table at result%.x")
-end)
-
-T.test("merge: rules by key name, at any depth", function()
-  local m = P.merge_with({first = "min", last = "max", samples = "concat", tag = "keep",
-                          weird = function(a, b, key) return key .. a .. b end})
-  local got = m({flows = {f1 = {first = 5, last = 9, n = 1}}, samples = {1, 2}, tag = "a", weird = "x"},
-                {flows = {f1 = {first = 3, last = 7, n = 2}, f2 = {first = 1}}, samples = {3}, tag = "b", weird = "y"})
-  T.deq(got, {flows = {f1 = {first = 3, last = 9, n = 3}, f2 = {first = 1}},
-              samples = {1, 2, 3}, tag = "a", weird = "weirdxy"})
-  T.raises(function() P.merge_with({x = "median"}) end, "must be a function or one of")
-end)
-
-T.test("top: largest first, ties in key order", function()
-  local map = {a = 3, b = 5, c = 3, d = 1}
-  T.deq(P.top(map, 3), {{key = "b", value = 5}, {key = "a", value = 3}, {key = "c", value = 3}})
-  T.deq(P.top({x = {n = 1}, y = {n = 2}}, nil, "n"), {{key = "y", value = {n = 2}}, {key = "x", value = {n = 1}}})
-end)
 
 T.test("jobs and worker outside workers", function()
   T.eq(pktsh.jobs(), 1)

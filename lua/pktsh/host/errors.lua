@@ -20,4 +20,12 @@ function M.argcheck(cond, n, fname, expected)
   end
 end
 
+function M.selftest()
+  local e = M.new()
+  assert(M.message(e) == "" and e.errnum == 0, "a new error is empty")
+  local ok, err = pcall(function() M.argcheck(false, 2, "f", "string") end)
+  assert(not ok and err:find("bad argument #2 to 'f' %(string expected%)"), err)
+  M.argcheck(true, 1, "f", "string")
+end
+
 return M

@@ -20,6 +20,8 @@
 -- Bad arguments raise an error (this is a tool for writing tests).
 local bit = require "bit"
 local addr = require "pktsh.proto.addr"
+local numbers = require "pktsh.proto.numbers"
+local ETH, IP = numbers.ETH, numbers.IPPROTO
 local band, bor, rshift, lshift, bnot = bit.band, bit.bor, bit.rshift, bit.lshift, bit.bnot
 local char, byte, rep = string.char, string.byte, string.rep
 
@@ -111,18 +113,18 @@ local function eth(o, ethertype)
       for i, id in ipairs(v) do tags[i] = type(id) == "table" and id or {id = id} end
     else error("bad vlan '" .. tostring(v) .. "'", 3) end
     for i, t in ipairs(tags) do
-      if type(t.id) ~= "number" or t.id < 0 or t.id > 4095 then
+      if type(t.id) ~= "number" or t.id < 0 or t.id > numbers.VLAN_ID_MASK then
         error("bad vlan id '" .. tostring(t.id) .. "'", 3)
       end
       -- 802.1ad for the outer of stacked tags, as switches do, unless told.
-      local tpid = t.tpid or ((#tags > 1 and i == 1) and 0x88a8 or 0x8100)
+      local tpid = t.tpid or ((#tags > 1 and i == 1) and ETH.QINQ or ETH.VLAN)
       h[#h + 1] = u16(tpid) .. u16(bor(lshift(band(t.pcp or 0, 7), 13), t.id))
     end
   end
   h[#h + 1] = u16(ethertype)
   return table.concat(h)
 end
-M.eth = function(o, ethertype) return eth(o or {}, ethertype or 0x0800) end
+M.eth = function(o, ethertype) return eth(o or {}, ethertype or ETH.IP4) end
 
 local function finish(o, frame)
   if o.pad and #frame < 60 then frame = frame .. rep("\0", 60 - #frame) end
@@ -174,19 +176,19 @@ local function ip_frame(o, v6, proto, seg, sumoff, zero_is_ffff)
   if v6 then
     local h, src, dst = ip6_header(o, proto, #seg)
     if sumoff then seg = l4_sum(seg, sumoff, src, dst, proto, zero_is_ffff) end
-    return finish(o, eth(o, 0x86dd) .. h .. seg)
+    return finish(o, eth(o, ETH.IP6) .. h .. seg)
   end
   local h, src, dst = ip4_header(o, proto, #seg)
   if sumoff then seg = l4_sum(seg, sumoff, src, dst, proto, zero_is_ffff) end
-  return finish(o, eth(o, 0x0800) .. h .. seg)
+  return finish(o, eth(o, ETH.IP4) .. h .. seg)
 end
 
 local function udp(o, v6)
   local pl = payload_of(o)
   local seg = u16(num(o, "sport", 12345, 0xffff)) .. u16(num(o, "dport", 5000, 0xffff)) ..
               u16(8 + #pl) .. "\0\0" .. pl
-  if o.nosum and not v6 then return ip_frame(o, v6, 17, seg, nil) end
-  return ip_frame(o, v6, 17, seg, 6, true)
+  if o.nosum and not v6 then return ip_frame(o, v6, IP.UDP, seg, nil) end
+  return ip_frame(o, v6, IP.UDP, seg, 6, true)
 end
 
 function M.udp4(o) return udp(o or {}, false) end
@@ -213,7 +215,7 @@ local function tcp(o, v6)
               u32(num(o, "seq", 1, 0xffffffff)) .. u32(num(o, "ack", 0, 0xffffffff)) ..
               char(0x50, tcp_flags(o.flags)) .. u16(num(o, "win", 65535, 0xffff)) ..
               "\0\0" .. u16(num(o, "urp", 0, 0xffff)) .. pl
-  return ip_frame(o, v6, 6, seg, 16, false)
+  return ip_frame(o, v6, IP.TCP, seg, 16, false)
 end
 
 function M.tcp4(o) return tcp(o or {}, false) end
@@ -228,7 +230,7 @@ function M.icmp4_echo(o)
   msg = msg:sub(1, 2) .. u16(csum(msg)) .. msg:sub(5)
   -- The IPv4 id is the header's; the echo id above is the message's.
   local ipo = setmetatable({id = o.ip_id}, {__index = o})
-  return ip_frame(ipo, false, 1, msg, nil)
+  return ip_frame(ipo, false, IP.ICMP, msg, nil)
 end
 
 -- ICMPv6 echo request (type 128; o.type = 129 for a reply).
@@ -237,7 +239,7 @@ function M.icmp6_echo(o)
   local pl = payload_of(o)
   local msg = char(num(o, "type", 128, 255), num(o, "code", 0, 255)) .. "\0\0" ..
               u16(num(o, "id", 1, 0xffff)) .. u16(num(o, "seq", 1, 0xffff)) .. pl
-  return ip_frame(o, true, 58, msg, 2, false)
+  return ip_frame(o, true, IP.ICMPV6, msg, 2, false)
 end
 
 -- Any IPv4 / IPv6 datagram with a ready-made payload (no transport sum).

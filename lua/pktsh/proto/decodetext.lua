@@ -7,6 +7,10 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local numbers = require "pktsh.proto.numbers"
+local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
+local NEW, OK = numbers.PKT.NEW, numbers.PKT.OK
+local FRAG = numbers.FRAG
 
 local band, rshift = bit.band, bit.rshift
 local fmt, concat = string.format, table.concat
@@ -50,7 +54,7 @@ end
 -- tcpdump's "length" values come from the headers, not the capture.
 local function wire_end(p)
   local off = p.l3off
-  if p.ethertype == 0x0800 then return off + p:u16(off + 2) end
+  if p.ethertype == ETH.IP4 then return off + p:u16(off + 2) end
   local plen = p:u16(off + 4)
   if plen == 0 then return p.l3end end
   return off + 40 + plen
@@ -69,10 +73,12 @@ local function tcp_flags(f)
 end
 M.tcp_flags = tcp_flags
 
-local proto_names = {[1] = "ICMP", [2] = "IGMP", [6] = "TCP", [17] = "UDP",
-  [0] = "IPv6 hop-by-hop", [41] = "IPv6", [43] = "IPv6 routing", [44] = "IPv6 fragment",
-  [47] = "GRE", [59] = "IPv6 no next header", [60] = "IPv6 destination options", [50] = "ESP", [51] = "AH", [58] = "ICMPv6",
-  [89] = "OSPF", [103] = "PIM", [112] = "VRRP", [132] = "SCTP"}
+local proto_names = {[IP.ICMP] = "ICMP", [IP.IGMP] = "IGMP", [IP.TCP] = "TCP", [IP.UDP] = "UDP",
+  [IP.HOPOPTS] = "IPv6 hop-by-hop", [IP.IPV6] = "IPv6", [IP.ROUTING] = "IPv6 routing",
+  [IP.FRAGMENT] = "IPv6 fragment", [IP.GRE] = "GRE", [IP.NONE] = "IPv6 no next header",
+  [IP.DSTOPTS] = "IPv6 destination options", [IP.ESP] = "ESP", [IP.AH] = "AH", [IP.ICMPV6] = "ICMPv6",
+  [IP.SCTP] = "SCTP",
+  [89] = "OSPF", [103] = "PIM", [112] = "VRRP"}   -- named only here
 M.proto_names = proto_names
 
 ---------------------------------------------------------------------------
@@ -124,7 +130,7 @@ local function udp_text(p, a, b, off, wend)
   end
   local s = endpoints(a, b, u.sport, u.dport)
   -- a first fragment carries only part of the datagram the length names
-  if off + u.len > wend and p.fragment == 0 then
+  if off + u.len > wend and p.fragment == FRAG.NONE then
     return s .. fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8)
   end
   return s .. fmt("UDP, length %d", u.len - 8)
@@ -143,7 +149,7 @@ local function unreach_text(p, code)
   if code == 2 then return fmt("%s protocol %d unreachable", dst, ip.proto) end
   if code == 3 then
     local _, dp = q:ports()
-    local pn = ip.proto == 6 and "tcp" or ip.proto == 17 and "udp" or nil
+    local pn = ip.proto == IP.TCP and "tcp" or ip.proto == IP.UDP and "udp" or nil
     if dp and pn then return fmt("%s %s port %d unreachable", dst, pn, dp) end
     return fmt("%s protocol %d port unreachable", dst, ip.proto)
   end
@@ -207,10 +213,10 @@ end
 
 local function l4_text(p, a, b, wend)
   local proto, off = p.l4proto, p.l4off
-  if proto == 6 then return tcp_text(p, a, b, off, wend) end
-  if proto == 17 then return udp_text(p, a, b, off, wend) end
-  if proto == 1 and p.ethertype == 0x0800 then return icmp_text(p, a, b, off, wend) end
-  if proto == 58 then return icmp6_text(p, a, b, off, wend) end
+  if proto == IP.TCP then return tcp_text(p, a, b, off, wend) end
+  if proto == IP.UDP then return udp_text(p, a, b, off, wend) end
+  if proto == IP.ICMP and p.ethertype == ETH.IP4 then return icmp_text(p, a, b, off, wend) end
+  if proto == IP.ICMPV6 then return icmp6_text(p, a, b, off, wend) end
   local name = proto_names[proto]
   return endpoints(a, b) .. fmt("%s, length %d", name or fmt("ip-proto-%d", proto), wend - off)
 end
@@ -232,11 +238,11 @@ local function ip4_problem(p)
 end
 
 local function ip4_text(p)
-  if p.l3state ~= 1 then return "IP " .. ip4_problem(p) end
+  if p.l3state ~= OK then return "IP " .. ip4_problem(p) end
   local ip = p:ip4()
   local a, b = tostring(ip.src), tostring(ip.dst)
   local wend = p.l3off + ip.len
-  if p.fragment == 2 then
+  if p.fragment == FRAG.LATER then
     return fmt("IP %s > %s: ip-proto-%d (frag id %d, offset %d, length %d)", a, b,
       ip.proto, ip.id, ip.frag_off, ip.len - ip.hlen)
   end
@@ -245,7 +251,8 @@ end
 
 -- Names of the IPv6 extension headers before the transport, tcpdump style,
 -- and whether the chain ran past the datagram.
-local ext6_names = {[0] = "HBH", [43] = "RT", [60] = "DSTOPT", [51] = "AH", [44] = "frag"}
+local ext6_names = {[IP.HOPOPTS] = "HBH", [IP.ROUTING] = "RT", [IP.DSTOPTS] = "DSTOPT",
+  [IP.AH] = "AH", [IP.FRAGMENT] = "frag"}
 
 local function ip6_exts(p)
   local names, off, stop = {}, p.l3off + 40, p.l3end
@@ -254,14 +261,14 @@ local function ip6_exts(p)
     local name = ext6_names[nh]
     if not name then break end
     if off + 8 > stop then return names, nh, true end
-    if nh == 44 then
+    if nh == IP.FRAGMENT then
       local fo = p:u16(off + 2)
       names[#names + 1] = fmt("frag (%d|%d)", band(fo, 0xfff8), stop - off - 8)
       if band(fo, 0xfff8) ~= 0 then return names, p:u8(off), false, true end
       nh, off = p:u8(off), off + 8
     else
       names[#names + 1] = name
-      local n = nh == 51 and (p:u8(off + 1) + 2) * 4 or (p:u8(off + 1) + 1) * 8
+      local n = nh == IP.AH and (p:u8(off + 1) + 2) * 4 or (p:u8(off + 1) + 1) * 8
       if off + n > stop then return names, nh, true end
       nh, off = p:u8(off), off + n
     end
@@ -269,11 +276,11 @@ local function ip6_exts(p)
   return names, nh, false
 end
 
-local ext6_trunc = {[0] = "[|hbhopt]", [43] = "[|srcrt]", [60] = "[|dstopt]",
-  [51] = "[|AH]", [44] = "[|frag]"}
+local ext6_trunc = {[IP.HOPOPTS] = "[|hbhopt]", [IP.ROUTING] = "[|srcrt]", [IP.DSTOPTS] = "[|dstopt]",
+  [IP.AH] = "[|AH]", [IP.FRAGMENT] = "[|frag]"}
 
 local function ip6_text(p)
-  if p.l3state ~= 1 then
+  if p.l3state ~= OK then
     if p.l3off + 40 > p.caplen then return "IP6 [|ip6]" end
     return fmt("IP6 version %d", rshift(p:u8(p.l3off), 4))
   end
@@ -285,8 +292,8 @@ local function ip6_text(p)
     return fmt("IP6 %s > %s: %sip-proto-%d", a, b, pre, nh)
   end
   if trunc or p.l4off == 0 then
-    if nh == 50 or nh == 59 then
-      return fmt("IP6 %s > %s: %s%s", a, b, pre, nh == 50 and "ESP" or "no next header")
+    if nh == IP.ESP or nh == IP.NONE then
+      return fmt("IP6 %s > %s: %s%s", a, b, pre, nh == IP.ESP and "ESP" or "no next header")
     end
     return fmt("IP6 %s > %s: %s%s", a, b, pre, ext6_trunc[nh] or "[|ip6]")
   end
@@ -304,7 +311,7 @@ local function arp_text(p)
   local len = p.len - off
   if off + 8 > p.caplen then return "ARP, [|arp]" end
   local htype, ptype, hl, pl, op = p:u16(off), p:u16(off + 2), p:u8(off + 4), p:u8(off + 5), p:u16(off + 6)
-  if htype ~= 1 or ptype ~= 0x0800 or hl ~= 6 or pl ~= 4 then
+  if htype ~= 1 or ptype ~= ETH.IP4 or hl ~= 6 or pl ~= 4 then
     return fmt("ARP, hardware %d, protocol 0x%04x, op %d, length %d", htype, ptype, op, len)
   end
   if off + 28 > p.caplen then return "ARP, [|arp]" end
@@ -314,8 +321,9 @@ local function arp_text(p)
   return fmt("ARP, op %d %s > %s, length %d", op, spa, tpa, len)
 end
 
-local link_names = {[0] = "NULL", [1] = "ether", [12] = "raw", [101] = "raw", [108] = "loop",
-  [113] = "sll", [228] = "ipv4", [229] = "ipv6", [276] = "sll2"}
+local link_names = {[DLT.NULL] = "NULL", [DLT.EN10MB] = "ether", [DLT.RAW] = "raw", [DLT.RAW_LT] = "raw",
+  [DLT.LOOP] = "loop", [DLT.LINUX_SLL] = "sll", [DLT.IPV4] = "ipv4", [DLT.IPV6] = "ipv6",
+  [DLT.LINUX_SLL2] = "sll2"}
 
 local function vlan_prefix(p)
   local t = {}
@@ -325,19 +333,19 @@ local function vlan_prefix(p)
 end
 
 local function body(p)
-  if p.l2state == 0 then packet.decode_l2(p) end
-  if p.l3state == 0 then packet.decode_l3(p) end
-  if p.l2state ~= 1 then
+  if p.l2state == NEW then packet.decode_l2(p) end
+  if p.l3state == NEW then packet.decode_l3(p) end
+  if p.l2state ~= OK then
     local n = link_names[p.linktype]
     if not n then return fmt("linktype %d, length %d", p.linktype, p.len) end
     return vlan_prefix(p) .. fmt("[|%s]", p.nvlan > 0 and "vlan" or n)
   end
   local et = p.ethertype
   local s
-  if et == 0x0800 then s = ip4_text(p)
-  elseif et == 0x86dd then s = ip6_text(p)
-  elseif et == 0x0806 then s = arp_text(p)
-  elseif p.linktype == 1 and et < 0x0600 then s = fmt("802.3, length %d", p.len)
+  if et == ETH.IP4 then s = ip4_text(p)
+  elseif et == ETH.IP6 then s = ip6_text(p)
+  elseif et == ETH.ARP then s = arp_text(p)
+  elseif p.linktype == DLT.EN10MB and et < 0x0600 then s = fmt("802.3, length %d", p.len)
   elseif et == 0 then s = fmt("unknown network protocol, length %d", p.len)
   else s = fmt("ethertype 0x%04x, length %d", et, p.len) end
   return vlan_prefix(p) .. s
@@ -377,15 +385,15 @@ end
 
 local function show_l2(p, t)
   local lt = p.linktype
-  if lt == 1 and p:eth() then
+  if lt == DLT.EN10MB and p:eth() then
     local e = p:eth()
     add(t, 0, "Ethernet II, src %s, dst %s, type 0x%04x", tostring(e.src), tostring(e.dst), e.type)
-  elseif lt == 113 and p.caplen >= 16 then
+  elseif lt == DLT.LINUX_SLL and p.caplen >= 16 then
     add(t, 0, "Linux cooked (SLL), packet type %d, protocol 0x%04x", p:u16(0), p:u16(14))
-  elseif lt == 276 and p.caplen >= 20 then
+  elseif lt == DLT.LINUX_SLL2 and p.caplen >= 20 then
     add(t, 0, "Linux cooked v2 (SLL2), protocol 0x%04x, ifindex %d, packet type %d",
       p:u16(0), p:u32(4), p:u8(10))
-  elseif lt == 0 or lt == 108 then
+  elseif lt == DLT.NULL or lt == DLT.LOOP then
     add(t, 0, "Loopback, family %s", tostring(p:u32(0)))
   end
   for i = 1, p.nvlan do
@@ -434,9 +442,9 @@ local function show_l4(p, t)
     if q then
       add(t, 1, "quoted datagram (%d bytes): %s", q.caplen, body(q))
     end
-  elseif p.l3state == 1 then
+  elseif p.l3state == OK then
     local name = proto_names[p.l4proto] or fmt("ip-proto-%d", p.l4proto)
-    if p.fragment == 2 then
+    if p.fragment == FRAG.LATER then
       add(t, 0, "Fragment of protocol %d (%s)", p.l4proto, name)
     elseif p.l4off == 0 then
       add(t, 0, "No transport header (next header %d, %s)", p.l4proto, name)
@@ -448,19 +456,22 @@ local function show_l4(p, t)
   if off then add(t, 0, "Payload: offset %d, %d bytes", off, n) end
 end
 
+local tsrc_names = {[numbers.TSRC.FILE] = "file", [numbers.TSRC.SW] = "sw",
+  [numbers.TSRC.HW] = "hw", [numbers.TSRC.XDP] = "xdp"}
+
 -- A multi-line description of every layer, then the hex dump.
 function M.show(p)
-  if p.l3state == 0 then packet.decode_l3(p) end
+  if p.l3state == NEW then packet.decode_l3(p) end
   local t = {}
   add(t, 0, "Frame: %d bytes on wire, %d captured, linktype %d, time %s (%s)",
     p.len, p.caplen, p.linktype,
-    os.date("%Y-%m-%d ", tonumber(ffi.cast("int64_t", p.ts) / 1000000000LL)) .. clock(p.ts), ({[0] = "file", "sw", "hw", "xdp"})[p.tsrc] or "?")
+    os.date("%Y-%m-%d ", tonumber(ffi.cast("int64_t", p.ts) / 1000000000LL)) .. clock(p.ts), tsrc_names[p.tsrc] or "?")
   show_l2(p, t)
-  if p.l2state ~= 1 then
+  if p.l2state ~= OK then
     add(t, 0, "[link header truncated]")
-  elseif p.ethertype == 0x0800 then
+  elseif p.ethertype == ETH.IP4 then
     show_ip4(p, t); show_l4(p, t)
-  elseif p.ethertype == 0x86dd then
+  elseif p.ethertype == ETH.IP6 then
     show_ip6(p, t); show_l4(p, t)
   else
     add(t, 0, "%s", body(p))

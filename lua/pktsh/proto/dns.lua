@@ -596,6 +596,7 @@ end
 -- pkt:dns()
 
 local dns_ports = {[53] = true, [5353] = true, [5355] = true}
+local FRAG_NONE, IP_TCP = C.PKTSH_FRAG_NONE, C.PKTSH_IPPROTO_TCP
 
 -- The one reader of "the DNS message in this packet": the offset and
 -- length of the message a packet carries on a DNS port (53, 5353, 5355;
@@ -609,10 +610,10 @@ function M.span(p, any_port, partial)
   if not any_port and not dns_ports[sp] and not dns_ports[dp] then
     return nil, "not a DNS port"
   end
-  if p.fragment ~= 0 then return nil, "IP fragment" end
+  if p.fragment ~= FRAG_NONE then return nil, "IP fragment" end
   local off, n = p:payload()
   if not off then return nil, "no payload" end
-  if p.l4proto == 6 then
+  if p.l4proto == IP_TCP then
     if n < 2 then return nil, "no TCP DNS message" end
     local l = be16(p.data, off)
     if l + 2 > n then

@@ -78,6 +78,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local numbers = require "pktsh.proto.numbers"
 
 local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
 local cast, fstring, fcopy = ffi.cast, ffi.string, ffi.copy
@@ -87,6 +88,11 @@ local M = {}
 
 local u8p = ffi.typeof("const uint8_t *")
 local decode_l3 = packet.decode_l3
+local IP = numbers.IPPROTO
+local IP_UDP, IP_TCP, IP_FRAGMENT, IP_AH = IP.UDP, IP.TCP, IP.FRAGMENT, IP.AH
+local IP_HOPOPTS, IP_ROUTING, IP_DSTOPTS = IP.HOPOPTS, IP.ROUTING, IP.DSTOPTS
+local NEW, OK, FRAG_NONE = numbers.PKT.NEW, numbers.PKT.OK, numbers.FRAG.NONE
+local ETH_IP4 = numbers.ETH.IP4
 local in4_str, in6_str = addr.in4_str, addr.in6_str
 
 local function be16(d, o) return bor(lshift(d[o], 8), d[o + 1]) end
@@ -544,12 +550,12 @@ function M.new(opts)
       -- find the fragment header again (packet.lua does not keep its offset)
       local nh, o = d[l3 + 6], l3 + 40
       for _ = 1, 16 do
-        if nh == 44 or o + 8 > stop then break end
-        if nh == 0 or nh == 43 or nh == 60 then nh, o = d[o], o + (d[o + 1] + 1) * 8
-        elseif nh == 51 then nh, o = d[o], o + (d[o + 1] + 2) * 4
+        if nh == IP_FRAGMENT or o + 8 > stop then break end
+        if nh == IP_HOPOPTS or nh == IP_ROUTING or nh == IP_DSTOPTS then nh, o = d[o], o + (d[o + 1] + 1) * 8
+        elseif nh == IP_AH then nh, o = d[o], o + (d[o + 1] + 2) * 4
         else return 0 end
       end
-      if nh ~= 44 or o + 8 > stop then return 0 end
+      if nh ~= IP_FRAGMENT or o + 8 > stop then return 0 end
       local fo = be16(d, o + 2)
       off, last = band(fo, 0xfff8), band(fo, 1) == 0
       dstart = o + 8
@@ -638,19 +644,19 @@ function M.new(opts)
   end
 
   local function feed(_, p, emit)
-    if p.l3state == 0 then decode_l3(p) end
-    if p.l3state ~= 1 then return 0 end
+    if p.l3state == NEW then decode_l3(p) end
+    if p.l3state ~= OK then return 0 end
     local proto = p.l4proto
-    if proto ~= 17 and proto ~= 6 then return 0 end
+    if proto ~= IP_UDP and proto ~= IP_TCP then return 0 end
     local ts = tonumber(p.ts)
     advance(ts)
     local d = p.data
-    local ipver = p.ethertype == 0x0800 and 4 or 6
-    if p.fragment ~= 0 then
-      if proto ~= 17 then return 0 end
+    local ipver = p.ethertype == ETH_IP4 and 4 or 6
+    if p.fragment ~= FRAG_NONE then
+      if proto ~= IP_UDP then return 0 end
       return fragment(p, d, ts, ipver, emit)
     end
-    if proto == 17 then
+    if proto == IP_UDP then
       local off = p.l4off
       local stop = p.l3end
       if off == 0 or off + 8 > stop then return 0 end

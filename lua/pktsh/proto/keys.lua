@@ -11,8 +11,9 @@ local format, concat = string.format, table.concat
 -- none (the REPL's global `by`). by_hint[fn] tells hist its name and
 -- whether log bins suit it.
 
-local PROTO_NAMES = {[1] = "icmp", [2] = "igmp", [6] = "tcp", [17] = "udp", [47] = "gre",
-  [50] = "esp", [51] = "ah", [58] = "icmp6", [132] = "sctp"}
+local IP = require("pktsh.proto.numbers").IPPROTO
+local PROTO_NAMES = {[IP.ICMP] = "icmp", [IP.IGMP] = "igmp", [IP.TCP] = "tcp", [IP.UDP] = "udp",
+  [IP.GRE] = "gre", [IP.ESP] = "esp", [IP.AH] = "ah", [IP.ICMPV6] = "icmp6", [IP.SCTP] = "sctp"}
 M.proto_names = PROTO_NAMES
 
 local by = {}
@@ -98,6 +99,27 @@ function M.by_help()
   for _, d in ipairs(by_doc) do t[#t + 1] = format("  by.%-7s %s", d[1], d[2]) end
   t[#t + 1] = "  any function of a packet works too: hist(src, function(p) return p.len % 64 end)"
   return concat(t, "\n")
+end
+
+function M.selftest()
+  local b, packet = require "pktsh.proto.build", require "pktsh.proto.packet"
+  -- a query for Example.com, type A, from 198.18.0.1:1234 on VLAN 7
+  local q = "\18\52\1\0\0\1\0\0\0\0\0\0\7Example\3com\0\0\1\0\1"
+  local p = packet.from_bytes(b.udp4{sport = 1234, dport = 53, vlan = 7, ttl = 9, payload = q})
+  local want = {src = "198.18.0.1", dst = "198.18.0.2", sport = 1234, dport = 53, port = 53,
+                proto = "udp", vlan = 7, ttl = 9, ipver = 4, qname = "example.com", qtype = "A",
+                flow = "198.18.0.1:1234 > 198.18.0.2:53", pair = "198.18.0.1 <> 198.18.0.2",
+                len = p.len, caplen = p.caplen}
+  for name, v in pairs(want) do assert(by[name](p) == v, name) end
+  assert(by.rcode(p) == nil, "a query has no rcode")
+  local t = packet.from_bytes(b.tcp6{sport = 80, dport = 40000})
+  assert(by.proto(t) == "tcp" and by.ipver(t) == 6 and by.port(t) == 80 and by.qname(t) == nil)
+  local e = packet.from_bytes(b.eth({}, 0x88b5) .. "x")    -- not IP: no key but the lengths
+  for _, name in ipairs(M.by_list()) do
+    assert(by[name] and by_hint[by[name]].name == name, name)
+    if name ~= "len" and name ~= "caplen" then assert(by[name](e) == nil, name) end
+  end
+  assert(M.by_names():find("qname") and M.by_help():find("by.qname"))
 end
 
 return M

@@ -51,17 +51,22 @@ struct pktsh_hdr_udp { uint16_t _sport; uint16_t _dport; uint16_t _len; uint16_t
 struct pktsh_hdr_icmp { uint8_t type; uint8_t code; uint16_t _sum; uint16_t _id; uint16_t _seq; };
 ]]
 
--- Constants other modules use (libpcap DLT values, ethertypes, protocols).
-M.DLT = {NULL = 0, EN10MB = 1, RAW = 12, RAW_LT = 101, LOOP = 108,
-  LINUX_SLL = 113, IPV4 = 228, IPV6 = 229, LINUX_SLL2 = 276}
-M.ETH = {IP4 = 0x0800, ARP = 0x0806, IP6 = 0x86dd, VLAN = 0x8100,
-  QINQ = 0x88a8, QINQ_OLD = 0x9100}
-M.PROTO = {ICMP = 1, TCP = 6, UDP = 17, ICMP6 = 58}
+-- The numbers the decoders share with C (src/pktsh.h's enums: link
+-- types, ethertypes, IP protocols), also for other modules.
+local numbers = require "pktsh.proto.numbers"
+M.DLT, M.ETH = numbers.DLT, numbers.ETH
+local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
+M.PROTO = {ICMP = IP.ICMP, TCP = IP.TCP, UDP = IP.UDP, ICMP6 = IP.ICMPV6}
 
-local ETH = M.ETH
 local ETH_IP4, ETH_IP6 = ETH.IP4, ETH.IP6
-
-local OK, BAD, STALE = 1, 2, 3   -- enum pktsh_pkt_state
+local ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD = ETH.VLAN, ETH.QINQ, ETH.QINQ_OLD
+local DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2 = DLT.EN10MB, DLT.LINUX_SLL, DLT.LINUX_SLL2
+local IP_TCP, IP_UDP, IP_ICMP, IP_ICMPV6 = IP.TCP, IP.UDP, IP.ICMP, IP.ICMPV6
+local IP_AH, IP_FRAGMENT, IP_ESP, IP_NONE = IP.AH, IP.FRAGMENT, IP.ESP, IP.NONE
+local IP_HOPOPTS, IP_ROUTING, IP_DSTOPTS = IP.HOPOPTS, IP.ROUTING, IP.DSTOPTS
+local NEW, OK, BAD, STALE = numbers.PKT.NEW, numbers.PKT.OK, numbers.PKT.BAD, numbers.PKT.STALE
+local FRAG_NONE, FRAG_FIRST, FRAG_LATER = numbers.FRAG.NONE, numbers.FRAG.FIRST, numbers.FRAG.LATER
+local VLAN_ID_MASK = numbers.VLAN_ID_MASK
 
 M.STALE_ERROR = "packet used after its batch was released; keep it with pkt:copy()"
 -- Raises that error at the first caller outside the library (the
@@ -135,7 +140,7 @@ view("struct pktsh_hdr_eth", {
 
 view("struct pktsh_hdr_vlan", {
   tci = function(h) return rshift(bswap(h._tci), 16) end,
-  id = function(h) return band(rshift(bswap(h._tci), 16), 0x0fff) end,
+  id = function(h) return band(rshift(bswap(h._tci), 16), VLAN_ID_MASK) end,
   pcp = function(h) return rshift(rshift(bswap(h._tci), 16), 13) end,
   dei = function(h) return band(rshift(rshift(bswap(h._tci), 16), 12), 1) end,
   type = function(h) return rshift(bswap(h._type), 16) end,
@@ -208,7 +213,7 @@ view("struct pktsh_hdr_icmp", {
 ---------------------------------------------------------------------------
 -- L2: link header -> l3off, ethertype, VLAN tags.
 
-local function is_vlan(t) return t == 0x8100 or t == 0x88a8 or t == 0x9100 end
+local function is_vlan(t) return t == ETH_VLAN or t == ETH_QINQ or t == ETH_QINQ_OLD end
 
 -- BSD address families used by DLT_NULL / DLT_LOOP (10 is Linux's AF_INET6).
 local function af_ethertype(af)
@@ -220,29 +225,29 @@ end
 -- Offset after the link header, and the ethertype it names (or 0).
 -- Returns nil when the header itself is not captured.
 local function link_header(p, lt, d, cap)
-  if lt == 1 then
+  if lt == DLT_EN10MB then
     if cap < 14 then return nil end
     return 14, bor(lshift(d[12], 8), d[13])
-  elseif lt == 12 or lt == 101 or lt == 14 then
+  elseif lt == DLT.RAW or lt == DLT.RAW_LT or lt == DLT.RAW_BSD then
     if cap < 1 then return nil end
     local v = rshift(d[0], 4)
     return 0, (v == 4 and ETH_IP4) or (v == 6 and ETH_IP6) or 0
-  elseif lt == 228 then
+  elseif lt == DLT.IPV4 then
     return 0, ETH_IP4
-  elseif lt == 229 then
+  elseif lt == DLT.IPV6 then
     return 0, ETH_IP6
-  elseif lt == 113 then
+  elseif lt == DLT_LINUX_SLL then
     if cap < 16 then return nil end
     return 16, bor(lshift(d[14], 8), d[15])
-  elseif lt == 276 then
+  elseif lt == DLT_LINUX_SLL2 then
     if cap < 20 then return nil end
     return 20, bor(lshift(d[0], 8), d[1])
-  elseif lt == 0 or lt == 108 then
+  elseif lt == DLT.NULL or lt == DLT.LOOP then
     if cap < 4 then return nil end
     local af = be32(d, 0)
     -- DLT_NULL holds the family in the capturing host's order: a value
     -- with only high bits set was written by the other byte order.
-    if lt == 0 and af > 0xffff then af = n32(be32(d, 0)) end
+    if lt == DLT.NULL and af > 0xffff then af = n32(be32(d, 0)) end
     return 4, af_ethertype(af)
   end
   return nil
@@ -254,14 +259,14 @@ local function decode_l2(p)
   local d, cap = p.data, p.caplen
   local off, et = link_header(p, p.linktype, d, cap)
   if not off then
-    w.l2state = 2
+    w.l2state = BAD
     return
   end
   local n = 0
   -- Walk 802.1Q / 802.1ad tags; 8 is far beyond real stacks and bounds the loop.
   while is_vlan(et) and n < 8 do
-    if off + 4 > cap then w.l2state = 2; w.nvlan = n; return end
-    local id = band(bor(lshift(d[off], 8), d[off + 1]), 0x0fff)
+    if off + 4 > cap then w.l2state = BAD; w.nvlan = n; return end
+    local id = band(bor(lshift(d[off], 8), d[off + 1]), VLAN_ID_MASK)
     if n == 0 then w.vlanid0 = id elseif n == 1 then w.vlanid1 = id end
     et = bor(lshift(d[off + 2], 8), d[off + 2 + 1])
     off = off + 4
@@ -270,7 +275,7 @@ local function decode_l2(p)
   w.nvlan = n
   w.l3off = off
   w.ethertype = et
-  w.l2state = 1
+  w.l2state = OK
 end
 
 ---------------------------------------------------------------------------
@@ -288,17 +293,17 @@ local function decode_ip4(w, d, off, cap)
   local fo = bor(lshift(d[off + 6], 8), d[off + 6 + 1])
   w.l4proto = d[off + 9]
   if band(fo, 0x1fff) ~= 0 then
-    w.fragment = 2
+    w.fragment = FRAG_LATER
   else
-    w.fragment = band(fo, 0x2000) ~= 0 and 1 or 0
+    w.fragment = band(fo, 0x2000) ~= 0 and FRAG_FIRST or FRAG_NONE
     w.l4off = off + hlen
   end
   return true
 end
 
 -- Extension headers of the "length in 8-octet units, not counting the
--- first" kind: hop-by-hop 0, routing 43, destination options 60.
-local function ext_generic(nh) return nh == 0 or nh == 43 or nh == 60 end
+-- first" kind: hop-by-hop, routing, destination options.
+local function ext_generic(nh) return nh == IP_HOPOPTS or nh == IP_ROUTING or nh == IP_DSTOPTS end
 
 local function decode_ip6(w, d, off, cap)
   if off + 40 > cap then return false end
@@ -312,36 +317,36 @@ local function decode_ip6(w, d, off, cap)
     if ext_generic(nh) then
       if o + 8 > stop then w.l4proto = nh; return true end
       nh, o = d[o], o + (d[o + 1] + 1) * 8
-    elseif nh == 51 then           -- AH: length in 4-octet units, minus 2
+    elseif nh == IP_AH then        -- AH: length in 4-octet units, minus 2
       if o + 8 > stop then w.l4proto = nh; return true end
       nh, o = d[o], o + (d[o + 1] + 2) * 4
-    elseif nh == 44 then           -- fragment
+    elseif nh == IP_FRAGMENT then
       if o + 8 > stop then w.l4proto = nh; return true end
       local fo = bor(lshift(d[o + 2], 8), d[o + 2 + 1])
       nh = d[o]
       if band(fo, 0xfff8) ~= 0 then
-        w.fragment = 2
+        w.fragment = FRAG_LATER
         w.l4proto = nh
         return true
       end
-      if band(fo, 1) ~= 0 then w.fragment = 1 end
+      if band(fo, 1) ~= 0 then w.fragment = FRAG_FIRST end
       o = o + 8
     else
       break
     end
   end
   w.l4proto = nh
-  -- ESP (50), no-next (59) and unknown headers have no transport header we read.
-  if o <= stop and nh ~= 50 and nh ~= 59 then w.l4off = o end
+  -- ESP, no-next and unknown headers have no transport header we read.
+  if o <= stop and nh ~= IP_ESP and nh ~= IP_NONE then w.l4off = o end
   return true
 end
 
 local function decode_l3(p)
   if p.l3state == STALE then stale() end
-  if p.l2state == 0 then decode_l2(p) end
+  if p.l2state == NEW then decode_l2(p) end
   local w = cast(wpkt_p, p)
-  w.l3state, w.l4off, w.fragment, w.l4proto, w.l3end = 2, 0, 0, 0, 0
-  if p.l2state ~= 1 then return end
+  w.l3state, w.l4off, w.fragment, w.l4proto, w.l3end = BAD, 0, FRAG_NONE, 0, 0
+  if p.l2state ~= OK then return end
   local et, off, cap = p.ethertype, p.l3off, p.caplen
   local ok = false
   if et == ETH_IP4 then
@@ -349,7 +354,7 @@ local function decode_l3(p)
   elseif et == ETH_IP6 then
     ok = decode_ip6(w, p.data, off, cap)
   end
-  if ok then w.l3state = 1 end
+  if ok then w.l3state = OK end
 end
 M.decode_l2, M.decode_l3 = decode_l2, decode_l3
 
@@ -367,7 +372,7 @@ local P = {}   -- packet methods
 M.methods = P
 
 function P.eth(p)
-  if p.linktype ~= 1 or p.caplen < 14 then
+  if p.linktype ~= DLT_EN10MB or p.caplen < 14 then
     if p.l2state == STALE then stale() end
     return nil
   end
@@ -380,7 +385,8 @@ function P.vlan(p, i)
   i = i or 1
   if i < 1 or i > p.nvlan then return nil end
   local lt, base = p.linktype, 14
-  if lt == 113 then base = 16 elseif lt == 276 then base = 20 elseif lt ~= 1 then return nil end
+  if lt == DLT_LINUX_SLL then base = 16 elseif lt == DLT_LINUX_SLL2 then base = 20
+  elseif lt ~= DLT_EN10MB then return nil end
   local off = base + (i - 1) * 4
   if off + 4 > p.caplen then return nil end
   return cast(vlan_p, p.data + off)
@@ -430,25 +436,25 @@ local function l4(p, proto, need)
 end
 
 function P.tcp(p)
-  local off = l4(p, 6, 20)
+  local off = l4(p, IP_TCP, 20)
   if not off or p.data[off + 12] < 0x50 then return nil end  -- data offset < 5
   return cast(tcp_p, p.data + off)
 end
 
 function P.udp(p)
-  local off = l4(p, 17, 8)
+  local off = l4(p, IP_UDP, 8)
   if not off or bor(lshift(p.data[off + 4], 8), p.data[off + 4 + 1]) < 8 then return nil end
   return cast(udp_p, p.data + off)
 end
 
 function P.icmp(p)
-  local off = l4(p, 1, 8)
+  local off = l4(p, IP_ICMP, 8)
   if not off or p.ethertype ~= ETH_IP4 then return nil end
   return cast(icmp_p, p.data + off)
 end
 
 function P.icmp6(p)
-  local off = l4(p, 58, 8)
+  local off = l4(p, IP_ICMPV6, 8)
   if not off or p.ethertype ~= ETH_IP6 then return nil end
   return cast(icmp_p, p.data + off)
 end
@@ -460,17 +466,17 @@ function P.payload(p)
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto, off, stop = p.l4proto, p.l4off, p.l3end
   if off == 0 then return nil end
-  if proto == 17 then
+  if proto == IP_UDP then
     if off + 8 > stop then return nil end
     local ulen = bor(lshift(p.data[off + 4], 8), p.data[off + 4 + 1])
     if ulen < 8 then return nil end
     return off + 8, min(off + ulen, stop) - off - 8
-  elseif proto == 6 then
+  elseif proto == IP_TCP then
     if off + 20 > stop then return nil end
     local h = rshift(p.data[off + 12], 4) * 4
     if h < 20 or off + h > stop then return nil end
     return off + h, stop - off - h
-  elseif proto == 1 or proto == 58 then
+  elseif proto == IP_ICMP or proto == IP_ICMPV6 then
     if off + 8 > stop then return nil end
     return off + 8, stop - off - 8
   end
@@ -481,7 +487,7 @@ end
 function P.ports(p)
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   local proto = p.l4proto
-  if proto ~= 6 and proto ~= 17 then return nil end
+  if proto ~= IP_TCP and proto ~= IP_UDP then return nil end
   local off = p.l4off
   if off == 0 or off + 4 > p.l3end then return nil end
   local d = p.data
@@ -554,7 +560,7 @@ end
 -- (ns) to 0, wirelen to #s.
 function M.from_bytes(s, linktype, ts, wirelen)
   assert(type(s) == "string", "from_bytes: string expected")
-  return make(s, #s, wirelen or #s, linktype or 1, ts or 0, 0, 0, nil)
+  return make(s, #s, wirelen or #s, linktype or DLT_EN10MB, ts or 0, numbers.TSRC.FILE, 0, nil)
 end
 
 -- An owned copy, valid after its batch is released.
@@ -585,7 +591,7 @@ function P.inner(p)
   local off = p.l4off + 8
   local n = p.l3end - off
   if n <= 0 then return nil end
-  local lt = p.ethertype == ETH_IP4 and 228 or 229
+  local lt = p.ethertype == ETH_IP4 and DLT.IPV4 or DLT.IPV6
   return make(p.data + off, n, n, lt, p.ts, p.tsrc, p.ifindex, anchors[p])
 end
 

@@ -11,11 +11,10 @@ local Writer = {}
 Writer.__index = Writer
 Writer.__fields = {"write", "flush", "count", "close", "path", "linktype", "snaplen"}
 
--- libpcap DLT values by name, for opts.linktype.
-M.linktypes = {
-  NULL = 0, EN10MB = 1, RAW = 12, LOOP = 108, LINUX_SLL = 113,
-  IPV4 = 228, IPV6 = 229, LINUX_SLL2 = 276,
-}
+-- libpcap DLT values by name, for opts.linktype (src/pktsh.h's enum
+-- pktsh_dlt).
+M.linktypes = require("pktsh.proto.numbers").enum("PKTSH_DLT_",
+  "NULL EN10MB RAW LOOP LINUX_SLL IPV4 IPV6 LINUX_SLL2")
 
 local pkt_t = ffi.typeof("struct pktsh_pkt")
 
@@ -24,7 +23,7 @@ local function finalize(h)
 end
 
 local function resolve_linktype(lt)
-  if lt == nil then return 1 end
+  if lt == nil then return C.PKTSH_DLT_EN10MB end
   if type(lt) == "number" then return lt end
   return M.linktypes[string.upper(tostring(lt))]
 end
@@ -39,7 +38,7 @@ function M.open(path, opts)
   if not linktype then
     return nil, string.format("unknown link type '%s'", tostring(opts.linktype))
   end
-  local snaplen = opts.snaplen or 262144
+  local snaplen = opts.snaplen or C.PKTSH_SNAPLEN_DEFAULT
   local err = errors.new()
   local out = ffi.new("struct pktsh_writer *[1]")
   if C.pktsh_writer_open(out, path, linktype, snaplen, err) ~= 0 then

@@ -58,7 +58,7 @@ function M.open(fw, opts)
     fw = self, box = ffi.new("struct pktsh_batch *[1]"), errbuf = errors.new(),
     statbuf = ffi.new("struct pktsh_src_stats"),
     name = "xdp:" .. (self.ifname or "-"), kind = "xdp",
-    linktype = 1, snaplen = info.copy_max, ifindex = info.ifindex,
+    linktype = C.PKTSH_DLT_EN10MB, snaplen = info.copy_max, ifindex = info.ifindex,
   }, Copies)
   if opts.duration then src.deadline = C.pktsh_mono_ns() + opts.duration * 1e9 end
   self.copies_src = src

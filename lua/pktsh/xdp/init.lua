@@ -27,7 +27,7 @@ Rule.__index = Rule
 Rule.__fields = {"stats", "remove", "spec", "id", "priority"}
 
 local AUTO_LINEAR_MAX = 32     -- engine "auto": linear scan up to this many rules
-local NO_RULE = 0xffffffff
+local NO_RULE = C.PKTSH_XDP_NO_RULE
 
 -- The rule text and table forms (pktsh.xdp.rules), the owner records
 -- (pktsh.xdp.owners) and the copies source (pktsh.source.xdpcopies) are
@@ -287,7 +287,9 @@ function Fw:set_default(action)
   return true
 end
 
-local xdp_actions = {[0] = "aborted", [1] = "drop", [2] = "pass", [3] = "tx", [4] = "redirect"}
+local xdp_actions = {[C.PKTSH_XDP_ABORTED] = "aborted", [C.PKTSH_XDP_DROP] = "drop",
+                     [C.PKTSH_XDP_PASS] = "pass", [C.PKTSH_XDP_TX] = "tx",
+                     [C.PKTSH_XDP_REDIRECT] = "redirect"}
 
 -- Runs the program on one frame with BPF_PROG_TEST_RUN (no network):
 -- {action = "pass"|"drop"|..., rule = the matching rule or nil,

@@ -1,17 +1,24 @@
 -- rules.lua - XDP rules as text and tables (module pktsh.xdp.rules): the
--- parsing and validation of a rule, pure Lua, testable without root or a
--- kernel. pktsh.xdp (the rule set) installs what check_rule returns.
+-- parsing and validation of a rule, Lua without root or a kernel (the
+-- numbers are src/pktsh.h's). pktsh.xdp (the rule set) installs what
+-- check_rule returns.
 local bit = require "bit"
 local addr = require "pktsh.proto.addr"
+local numbers = require "pktsh.proto.numbers"
 
 local M = {}
 
-M.COPY_WHOLE = 0xffffffff       -- a rule's copy: the whole packet
+M.COPY_WHOLE = require("ffi").C.PKTSH_XDP_COPY_WHOLE  -- a rule's copy: the whole packet
+local F = numbers.enum("PKTSH_XDP_F_", "SRC DST SPORT DPORT PROTO VLAN")  -- pktsh_xdp_rule.flags
+local IP = numbers.IPPROTO
 
-M.protocols = {icmp = 1, igmp = 2, ipip = 4, tcp = 6, udp = 17, ipv6 = 41,
-               gre = 47, esp = 50, ah = 51, icmpv6 = 58, icmp6 = 58,
-               sctp = 132, udplite = 136}
-local PORT_PROTOS = {[6] = true, [17] = true, [132] = true, [136] = true}
+M.protocols = {icmp6 = IP.ICMPV6}
+for _, name in ipairs{"ICMP", "IGMP", "IPIP", "TCP", "UDP", "IPV6", "GRE", "ESP", "AH",
+                      "ICMPV6", "SCTP", "UDPLITE"} do
+  M.protocols[name:lower()] = IP[name]
+end
+-- The protocols whose ports the XDP program reads (bpf/xdp_rules.bpf.c, has_ports).
+local PORT_PROTOS = {[IP.TCP] = true, [IP.UDP] = true, [IP.SCTP] = true, [IP.UDPLITE] = true}
 
 local actions = {pass = true, drop = true, redirect = true}
 local rule_keys = {proto = true, src = true, dst = true, sport = true, dport = true,
@@ -76,7 +83,7 @@ function M.check_rule(spec)
   if spec.src ~= nil then
     r.family, r.src, r.src_len = addr.parse_cidr(spec.src, "src")
     if not r.family then return nil, r.src end
-    r.flags = bit.bor(r.flags, 1)
+    r.flags = bit.bor(r.flags, F.SRC)
   end
   if spec.dst ~= nil then
     local fam, b, len = addr.parse_cidr(spec.dst, "dst")
@@ -85,14 +92,14 @@ function M.check_rule(spec)
       return nil, "dst: address family differs from src"
     end
     r.family, r.dst, r.dst_len = fam, b, len
-    r.flags = bit.bor(r.flags, 2)
+    r.flags = bit.bor(r.flags, F.DST)
   end
   if spec.proto ~= nil then
     r.proto, err = parse_proto(spec.proto)
     if not r.proto then return nil, err end
-    if r.family == 4 and r.proto == 58 then return nil, "proto: icmpv6 with an IPv4 address" end
-    if r.family == 6 and r.proto == 1 then return nil, "proto: icmp (v4) with an IPv6 address; use icmpv6" end
-    r.flags = bit.bor(r.flags, 16)
+    if r.family == 4 and r.proto == IP.ICMPV6 then return nil, "proto: icmpv6 with an IPv4 address" end
+    if r.family == 6 and r.proto == IP.ICMP then return nil, "proto: icmp (v4) with an IPv6 address; use icmpv6" end
+    r.flags = bit.bor(r.flags, F.PROTO)
   end
   for i, f in ipairs({"sport", "dport"}) do
     if spec[f] ~= nil then
@@ -102,17 +109,17 @@ function M.check_rule(spec)
         return nil, string.format("%s: proto %d has no ports (tcp, udp, sctp, udplite do)", f, r.proto)
       end
       r[f .. "_lo"], r[f .. "_hi"] = lo, hi
-      r.flags = bit.bor(r.flags, i == 1 and 4 or 8)
+      r.flags = bit.bor(r.flags, i == 1 and F.SPORT or F.DPORT)
     end
   end
   if spec.vlan ~= nil then
     local v = spec.vlan
     if type(v) == "string" and v:match("^%d+$") then v = tonumber(v) end
-    if type(v) ~= "number" or v % 1 ~= 0 or v < 0 or v > 4095 then
-      return nil, string.format("vlan: bad VLAN id '%s' (0-4095)", tostring(spec.vlan))
+    if type(v) ~= "number" or v % 1 ~= 0 or v < 0 or v > numbers.VLAN_ID_MASK then
+      return nil, string.format("vlan: bad VLAN id '%s' (0-%d)", tostring(spec.vlan), numbers.VLAN_ID_MASK)
     end
     r.vlan = v
-    r.flags = bit.bor(r.flags, 32)
+    r.flags = bit.bor(r.flags, F.VLAN)
   end
   local a = spec.action or "pass"
   if not actions[a] then
@@ -151,6 +158,19 @@ function M.parse_rule_text(text)
     else spec[k] = v end
   end
   return spec
+end
+
+function M.selftest()
+  local r = assert(M.check_rule(assert(M.parse_rule_text("proto=udp,dport=53,vlan=7,action=drop,copy=all"))))
+  assert(r.flags == bit.bor(F.PROTO, F.DPORT, F.VLAN) and r.proto == IP.UDP and r.drop)
+  assert(r.dport_lo == 53 and r.dport_hi == 53 and r.vlan == 7 and r.copy == M.COPY_WHOLE)
+  r = assert(M.check_rule{src = "198.18.0.0/15", sport = "1000-2000"})
+  assert(r.flags == bit.bor(F.SRC, F.SPORT) and r.family == 4 and r.src_len == 15 and not r.drop)
+  assert(r.copy == 0 and r.sport_lo == 1000 and r.sport_hi == 2000)
+  for _, bad in ipairs{{vlan = numbers.VLAN_ID_MASK + 1}, {proto = "icmp", dport = 53},
+                       {src = "2001:2::/48", proto = "icmp"}, {sprot = 53}, {copy = -1}} do
+    assert(not M.check_rule(bad))
+  end
 end
 
 return M

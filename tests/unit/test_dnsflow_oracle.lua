@@ -1,4 +1,4 @@
--- test_dns_oracle.lua - pktsh.dnsflow + pktsh.dns against Wireshark.
+-- test_dnsflow_oracle.lua - pktsh.dnsflow + pktsh.dns against Wireshark.
 --
 -- For every capture tagged `dns` in tests/pcaps/MANIFEST.tsv, the messages
 -- pktsh finds are compared with the oracle TSV made by tshark 4.0.17 (see

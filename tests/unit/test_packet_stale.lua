@@ -1,4 +1,4 @@
--- test_stale.lua - a packet never outlives its memory, and scripts cannot
+-- test_packet_stale.lua - a packet never outlives its memory, and scripts cannot
 -- write a descriptor: fields are read-only, a packet kept past its batch
 -- (next batch, close, collection) is a clean error, owned packets
 -- (copy, from_bytes, inner) stay right. The same under valgrind:

@@ -1,4 +1,5 @@
--- test_golden.lua - decoders over every capture in tests/pcaps.
+-- test_decodetext.lua - pktsh.proto.decodetext (and the decoders under
+-- it) over every capture in tests/pcaps.
 --
 -- For each capture:
 --   1. every packet goes through every decoder, show() and hex() without error
@@ -10,7 +11,7 @@
 --
 -- Regenerate the goldens after a deliberate change of the summary format,
 -- then read the diff:
---   PKTSH_GOLDEN_UPDATE=1 tests/run golden && git diff tests/golden
+--   PKTSH_GOLDEN_UPDATE=1 tests/run decodetext && git diff tests/golden
 local T = require "t"
 local pktsh = require "pktsh"
 require "pktsh.proto.packet"

@@ -1,0 +1,162 @@
+-- pktsh.topk (lua/pktsh/report/topk.lua): space-saving top-k, in Lua and
+-- in C (topk.column): exact below capacity, the error bound when full,
+-- labels, top(k), and merges.
+local T = require "t"
+local ffi = require "ffi"
+local topk = pktsh.topk
+local stream, wire = require("stream").stream, require("stream").wire
+
+T.test("topk exact below capacity", function()
+  local t = topk.new(100)
+  for _, v in ipairs(stream(5000, 3, 80)) do t:add(v) end
+  local truth = {}
+  for _, v in ipairs(stream(5000, 3, 80)) do truth[v] = (truth[v] or 0) + 1 end
+  for _, x in ipairs(t:top()) do T.eq(x.count, truth[x.key], "exact count"); T.eq(x.err, 0, "no err") end
+end)
+
+local function check_bound(t, truth, n, m, what)
+  local maxerr = 0
+  for _, x in ipairs(t:top()) do
+    local tr = truth[x.key] or 0
+    T.ok(x.count >= tr, what .. ": count is an upper bound")
+    T.ok(x.count - x.err <= tr, what .. ": count - err is a lower bound")
+    T.ok(x.err <= n / m + 1e-9, what .. ": err <= n/m")
+    if x.err > maxerr then maxerr = x.err end
+  end
+  -- every key heavier than n/m is kept
+  for k, c in pairs(truth) do
+    if c > n / m then T.ok(t:get(k) > 0, what .. ": heavy key " .. tostring(k) .. " kept") end
+  end
+  return maxerr
+end
+
+T.test("space-saving bound: upper/lower bounds, err <= n/m, heavy keys kept", function()
+  local data = stream(50000, 99, 20000)
+  local truth = {}
+  for _, v in ipairs(data) do truth[v] = (truth[v] or 0) + 1 end
+  for _, m in ipairs({10, 50, 200}) do
+    local t = topk.new(m)
+    for _, v in ipairs(data) do t:add(v) end
+    T.eq(t.size, m, "full"); T.eq(t.n, #data, "n")
+    local e = check_bound(t, truth, #data, m, "m=" .. m)
+    local be, g = t:bound()
+    T.eq(be, e, "bound() is the largest err"); T.near(g, #data / m, 1e-9, "guarantee n/m")
+    -- guaranteed entries really are in the true top k
+    local sorted = {}
+    for k, c in pairs(truth) do sorted[#sorted + 1] = c end
+    table.sort(sorted, function(a, b) return a > b end)
+    for i, x in ipairs(t:top(5)) do
+      if x.guaranteed then T.ok(truth[x.key] >= sorted[6], "guaranteed entry " .. i) end
+    end
+  end
+end)
+
+T.test("topk: add says when a key is new; labels follow the kept keys", function()
+  local t = topk.new(4)
+  T.eq(t:add(1), true, "new"); T.eq(t:add(1), false, "seen")
+  t:label(1, "one")
+  for k = 2, 4 do if t:add(k) then t:label(k, "k" .. k) end end
+  T.eq(t:add(2), false, "kept"); t:add(1)
+  T.eq(t:top(1)[1].key, "one", "label shown"); T.eq(t:top(1)[1].id, 1, "counted key")
+  for k = 10, 400 do if t:add(k) then t:label(k, "k" .. k) end end
+  local nl = 0
+  for _ in pairs(t.labels) do nl = nl + 1 end
+  T.ok(nl <= 2 * 4 + 64 + 1, "labels bounded: " .. nl)
+  for _, x in ipairs(t:top()) do T.eq(type(x.key), "string", "every kept key labelled") end
+  local u = topk.new(4)
+  for _, k in ipairs({1, 1, 1, 500}) do if u:add(k) then u:label(k, "u" .. k) end end
+  local m = topk.merge(wire(t), wire(u))
+  local top = m:top(1)[1]
+  T.eq(top.id, 1, "merged heaviest"); T.ok(top.key == "one" or top.key == "u1", "merged label")
+end)
+
+T.test("topk.column (C): exact below capacity, bounds when full, fresh keys, labels", function()
+  local data = stream(50000, 99, 20000)
+  local truth = {}
+  for _, v in ipairs(data) do truth[v] = (truth[v] or 0) + 1 end
+  local col = ffi.new("uint64_t[?]", 1000)
+  local function feed(c, list)
+    local fresh_seen = {}
+    for base = 1, #list, 1000 do
+      local n = math.min(1000, #list - base + 1)
+      for i = 0, n - 1 do col[i] = list[base + i] end
+      local nf = c:add(col, n)
+      for f = 0, nf - 1 do
+        local k = tonumber(col[c.fresh[f]])
+        fresh_seen[#fresh_seen + 1] = k
+        c:label(k, "k" .. k)
+      end
+    end
+    return fresh_seen
+  end
+  -- below capacity: exact, and every distinct key fresh exactly once
+  local c = assert(topk.column(25000))
+  local fresh = feed(c, data)
+  local distinct = 0
+  for _ in pairs(truth) do distinct = distinct + 1 end
+  T.eq(#fresh, distinct, "fresh once per distinct key")
+  local t = c:table()
+  T.eq(t.n, #data, "n"); T.eq(t.size, distinct, "size")
+  for k, v in pairs(truth) do T.eq((t:get(k)), v, "exact count of " .. k) end
+  T.eq(t:top(1)[1].key, "k" .. t:top(1)[1].id, "labelled")
+  -- full: the space-saving bounds, as the Lua table
+  for _, m in ipairs({10, 200}) do
+    local cm = assert(topk.column(m))
+    feed(cm, data)
+    local tm = cm:table()
+    T.eq(tm.size, m, "full"); T.eq(tm.n, #data, "n")
+    local keyed = topk.new(m)          -- the same counts keyed by number, for check_bound
+    for _, x in ipairs(tm:top()) do keyed:set(x.id, x.count, x.err) end
+    keyed.n, keyed.size = tm.n, tm.size
+    for _, x in ipairs(tm:top()) do
+      local tr = truth[x.id] or 0
+      T.ok(x.count >= tr and x.count - x.err <= tr and x.err <= #data / m + 1e-9, "bounds of " .. x.id)
+    end
+    for k, v in pairs(truth) do
+      if v > #data / m then T.ok(keyed:get(k) > 0, "heavy key " .. k .. " kept") end
+    end
+    local nl = 0
+    for _ in pairs(cm.labels) do nl = nl + 1 end
+    T.ok(nl <= 2 * m + 64 + 1, "labels bounded: " .. nl)
+    local merged = topk.merge(wire(tm), wire(tm))
+    T.eq(merged.n, 2 * #data, "a column's table merges")
+  end
+  T.raises(function() topk.column(0) end, "whole number of counters")
+end)
+
+T.test("topk: top(k) picks the same entries as sorting them all", function()
+  local t = topk.new(500)
+  for _, v in ipairs(stream(30000, 5, 3000)) do t:add(v) end
+  T.eq(t.size, 500, "full")
+  local all = t:top()
+  for _, k in ipairs({1, 3, 10, 100}) do
+    local some = t:top(k)
+    T.eq(#some, k, "k = " .. k)
+    for i = 1, k do
+      T.eq(some[i].key, all[i].key, k .. ": key " .. i)
+      T.eq(some[i].count, all[i].count, k .. ": count " .. i)
+      local next_count = all[k + 1] and all[k + 1].count or 0
+      T.eq(some[i].guaranteed, some[i].count - some[i].err >= next_count, k .. ": guaranteed " .. i)
+    end
+  end
+end)
+
+T.test("topk merge: bounds hold, exact parts merge exactly", function()
+  local data = stream(40000, 5, 20000)
+  local truth = {}
+  for _, v in ipairs(data) do truth[v] = (truth[v] or 0) + 1 end
+  local parts = {topk.new(100), topk.new(100), topk.new(100)}
+  for i, v in ipairs(data) do parts[i % 3 + 1]:add(v) end
+  local m = topk.merge(wire(parts[1]), wire(parts[2]))
+  m = topk.merge(m, wire(parts[3]))
+  T.eq(m.n, #data, "merged n"); T.eq(m.size, 100, "merged size")
+  check_bound(m, truth, #data, 100, "merged")
+  -- below capacity the merge is exact and equals one run
+  local small = stream(3000, 11, 60)
+  local one, a, b = topk.new(100), topk.new(100), topk.new(100)
+  for i, v in ipairs(small) do one:add(v); (i % 2 == 0 and a or b):add(v) end
+  local mm = topk.merge(wire(a), wire(b))
+  T.deq(mm:table(), one:table(), "exact merge equals one run")
+end)
+
+T.done()
