@@ -47,7 +47,10 @@ OBJS := $(SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/luamods.o $(B)/obj/dnstap.pb-c.o
 # src/pktsh.h as pktsh.cdef.
 LUA_SRCS := $(sort $(shell find lua/pktsh -name '*.lua'))
 luamod = $(patsubst %.init,%,$(subst /,.,$(patsubst lua/%.lua,%,$(1))))
-LUA_HDRS := $(foreach f,$(LUA_SRCS),$(G)/lua/$(call luamod,$(f)).h) $(G)/lua/pktsh.cdef.h
+# pktsh.docs, the help texts of the library's functions, is generated
+# from its sources' comments by lua/gendocs.lua.
+LUA_HDRS := $(foreach f,$(LUA_SRCS),$(G)/lua/$(call luamod,$(f)).h) $(G)/lua/pktsh.cdef.h \
+	$(G)/lua/pktsh.docs.h
 
 .PHONY: all deps demo test selftest bench fuzz install uninstall clean check-deps check-threads
 all: $(B)/pktsh
@@ -123,6 +126,14 @@ $(G)/pktsh_cdef.lua: src/pktsh.h | $(G)
 $(G)/lua/pktsh.cdef.h: $(G)/pktsh_cdef.lua | $(G)/lua
 	$(call msg,LUAJIT,$@)
 	$(Q)$(LUAJIT) -b -g -n pktsh.cdef -t h $< $@
+
+$(G)/pktsh_docs.lua: lua/gendocs.lua $(LUA_SRCS) | $(G)
+	$(call msg,GEN,$@)
+	$(Q)$(LUAJIT) lua/gendocs.lua $(LUA_SRCS) > $@
+
+$(G)/lua/pktsh.docs.h: $(G)/pktsh_docs.lua | $(G)/lua
+	$(call msg,LUAJIT,$@)
+	$(Q)$(LUAJIT) -b -g -n pktsh.docs -t h $< $@
 
 # One rule per module: build/gen/lua/MODULE.h holds the bytecode of
 # MODULE as the C array luaJIT_BC_MODULE (dots as underscores).

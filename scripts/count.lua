@@ -5,8 +5,11 @@
 --
 -- SOURCE is an interface (live capture, needs CAP_NET_RAW) or a capture
 -- file; FILTER is a tcpdump expression. The counting is one function,
--- count(src), written as for one source; pktsh.parallel runs it on N rings
--- of a fanout group with -j N and adds the workers' tables up.
+-- M.count(src), written as for one source; pktsh.parallel runs it on N
+-- rings of a fanout group with -j N and adds the workers' tables up.
+-- Each worker loads this file as a module (the top level only defines
+-- things, up to pktsh.main at the end) and runs M.count; M.main, the
+-- command line and the printing, runs once, in the parent.
 local usage = [[
 usage: pktsh scripts/count.lua [options] SOURCE [FILTER...]
 
@@ -24,8 +27,10 @@ options:
 
 The summary (packets, drops, workers) goes to standard error.
 exit status: 0 on success (Ctrl-C included), 1 if the source cannot be
-read, 2 for a usage error.
+read (the counts up to the problem are printed first), 2 for a usage error.
 ]]
+
+local M = {}
 
 local cli = require "pktsh.host.cli"
 
@@ -34,7 +39,7 @@ local function die(status, fmt, ...) cli.die("count", status, fmt, ...) end
 local function parse_args(argv)
   return cli.parse("count", usage, argv, {
     ["-j"] = {"workers", "whole", 1}, ["--top"] = {"top", "whole", 0},
-    ["--fanout"] = {"fanout", "string"}, ["--defrag"] = {"defrag"},
+    ["--fanout"] = {"fanout", {"hash", "lb", "cpu", "rollover", "qm"}}, ["--defrag"] = {"defrag"},
     ["--json"] = {"json"}, ["--seconds"] = {"seconds", "number"},
   }, {top = 20})
 end
@@ -44,7 +49,7 @@ local names = pktsh.keys.proto_names   -- "tcp", "udp", ... by protocol number
 -- The work: an ordinary loop over one source, returning plain counters.
 -- In a worker, src is that worker's ring and the table goes back to the
 -- parent, which adds all of them up (numbers add, tables merge by key).
-local function count(src)
+function M.count(src)
   local packets, bytes, proto, by_src = 0, 0, {}, {}
   src:each(function(p)
     local len = p.len
@@ -69,34 +74,42 @@ local function count(src)
   return {packets = packets, bytes = bytes, proto = proto, src = by_src}
 end
 
-local o = parse_args(arg)
-local result, stats = pktsh.parallel(o.source, {
-  workers = o.workers, filter = o.filter, fanout = o.fanout, defrag = o.defrag,
-  duration = o.seconds,
-}, count)
-if not result then die(1, "%s", stats) end
-
-if o.json then
-  print(pktsh.json.encode(result))
-else
-  local function table_of(title, map, limit)
-    local rows = pktsh.parallel.top(map, limit ~= 0 and limit or nil, "packets")
-    print(string.format("%-40s %12s %14s", title, "packets", "bytes"))
-    for _, r in ipairs(rows) do
-      print(string.format("%-40s %12d %14d", r.key, r.value.packets, r.value.bytes))
-    end
-    local n = 0
-    for _ in pairs(map) do n = n + 1 end
-    if n > #rows then print(string.format("(%d more)", n - #rows)) end
+local function table_of(title, map, limit)
+  local rows = pktsh.parallel.top(map, limit ~= 0 and limit or nil, "packets")
+  print(string.format("%-40s %12s %14s", title, "packets", "bytes"))
+  for _, r in ipairs(rows) do
+    print(string.format("%-40s %12d %14d", r.key, r.value.packets, r.value.bytes))
   end
-  table_of("protocol", result.proto, 0)
-  print()
-  table_of("source", result.src, o.top)
-  print()
-  print(string.format("%-40s %12d %14d", "total", result.packets, result.bytes))
+  local n = 0
+  for _ in pairs(map) do n = n + 1 end
+  if n > #rows then print(string.format("(%d more)", n - #rows)) end
 end
 
-local w = #stats.workers
-io.stderr:write(string.format("count: %d packets, %d bytes from %s; %d dropped by the kernel; %d worker%s%s\n",
-  result.packets, result.bytes, o.source, stats.drops or 0, w, w == 1 and "" or "s",
-  stats.interrupted and "; interrupted" or ""))
+function M.main(...)
+  local o = parse_args({...})
+  local result, stats = pktsh.parallel(o.source, {
+    workers = o.workers, filter = o.filter, fanout = o.fanout, defrag = o.defrag,
+    duration = o.seconds,
+  }, M.count)
+  if not result then die(1, "%s", stats) end
+
+  if o.json then
+    print(pktsh.json.encode(result))
+  else
+    table_of("protocol", result.proto, 0)
+    print()
+    table_of("source", result.src, o.top)
+    print()
+    print(string.format("%-40s %12d %14d", "total", result.packets, result.bytes))
+  end
+  io.stdout:flush()
+
+  local w = #stats.workers
+  io.stderr:write(string.format("count: %d packets, %d bytes from %s; %d dropped by the kernel; %d worker%s%s\n",
+    result.packets, result.bytes, o.source, stats.drops or 0, w, w == 1 and "" or "s",
+    stats.interrupted and "; interrupted" or ""))
+  -- a torn capture or a failed read: reported as every tool reports it
+  if stats.error then die(1, "%s", stats.error) end
+end
+
+return pktsh.main(M)

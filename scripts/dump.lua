@@ -16,6 +16,9 @@ options:
   -x          print a hex dump of each packet after its line
   -w FILE     write the packets to FILE (pcap, ns timestamps) instead of
               printing them; "-" writes to standard output
+  -U          with -w: write each packet out at once (else at least
+              once a second)
+  -l          flush standard output after every line (for a pipe)
   -c COUNT    stop after COUNT packets
   --json      print one JSON object per packet: n, ts, len, caplen, src,
               dst, proto, sport, dport, vlan (absent fields left out)
@@ -40,7 +43,8 @@ local function parse_args(argv)
   return cli.parse("dump", usage, argv, {
     ["-v"] = {"verbose"}, ["-x"] = {"hex"}, ["-q"] = {"quiet"},
     ["--json"] = {"json"}, ["-p"] = {"promisc", value = false},
-    ["-w"] = {"write", "string"}, ["-Q"] = {"direction", "string"},
+    ["-U"] = {"packet_buffered"}, ["-l"] = {"line_buffered"},
+    ["-w"] = {"write", "string"}, ["-Q"] = {"direction", {"in", "out", "both"}},
     ["-c"] = {"count", "whole", 1}, ["-s"] = {"snaplen", "whole", 1},
   })
 end
@@ -110,6 +114,7 @@ end
 
 local function main(argv)
   local o = parse_args(argv)
+  if o.line_buffered then io.stdout:setvbuf("line") end
   local opts = {filter = o.filter}
   if o.snaplen or o.promisc == false or o.direction then
     opts.snaplen, opts.promisc, opts.direction = o.snaplen, o.promisc, o.direction
@@ -119,7 +124,8 @@ local function main(argv)
   local out
   if o.write then
     local path = o.write == "-" and "/dev/stdout" or o.write
-    out, err = pktsh.pcap_writer(path, {linktype = src.linktype, snaplen = src.snaplen})
+    out, err = pktsh.pcap_writer(path, {linktype = src.linktype, snaplen = src.snaplen,
+                                        flush = o.packet_buffered and "packet" or nil})
     if not out then die(1, "%s", err) end
   end
   local each = printer(o, out)

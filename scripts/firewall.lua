@@ -33,6 +33,7 @@ options:
   --duration S    stop after S seconds
   --json          counters as JSON lines
   --no-watch      do not print counters (for pktsh -i)
+  -v, -vv        show libbpf's and libxdp's messages (-vv: their debug lines)
   -h, --help      show this help
 exit status: 0 on success, 1 if the program cannot be attached, 2 for a
 usage error.
@@ -77,11 +78,14 @@ end
 
 local opt = cli.parse("firewall", usage, arg, {
   ["--skb"] = {"mode", value = "skb"}, ["--dispatcher"] = {"attach", value = "dispatcher"},
-  ["--engine"] = {"engine", "string"}, ["--default"] = {"default", "string"},
+  ["--engine"] = {"engine", {"auto", "linear", "classifier"}},
+  ["--default"] = {"default", {"pass", "drop"}},
   ["--interval"] = {"interval", "number"}, ["--duration"] = {"duration", "number"},
   ["--json"] = {"json"}, ["--no-watch"] = {"nowatch"},
+  ["-v"] = {"verbose"}, ["-vv"] = {"verbose", value = 2},
 }, {interval = 1})
 opt.iface, opt.rules = opt.source, opt.words
+if opt.verbose then pktsh.verbose(opt.verbose == true and 1 or opt.verbose) end
 
 local fw, err = xdp(opt.iface, {mode = opt.mode, attach = opt.attach, engine = opt.engine,
                                 default = opt.default})
@@ -120,17 +124,10 @@ local function del(k)
   return t.rule:remove()
 end
 
-local function sleep(s)
-  local stop = pktsh.now() + s * 1e9
-  while pktsh.now() < stop do
-    if require("ffi").C.pktsh_stopping() ~= 0 then return false end
-    os.execute("sleep 0.1")
-  end
-  return true
-end
-
+-- Counters every interval until Ctrl-C (pktsh.sleep ends at once then)
+-- or `seconds`.
 local function watch(seconds)
-  local deadline = seconds and pktsh.now() + seconds * 1e9
+  local deadline = seconds and pktsh.mono() + seconds * 1e9
   repeat
     if opt.json then
       local s = fw:stats()
@@ -143,8 +140,10 @@ local function watch(seconds)
       list()
     end
     io.stdout:flush()
-    if not sleep(opt.interval) then break end
-  until deadline and pktsh.now() >= deadline
+    local pause = opt.interval
+    if deadline then pause = math.min(pause, (deadline - pktsh.mono()) / 1e9) end
+    if not pktsh.sleep(pause) then break end
+  until deadline and pktsh.mono() >= deadline
 end
 
 -- In the REPL (pktsh -i), the helpers are globals; a plain run watches.

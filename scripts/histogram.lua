@@ -47,16 +47,13 @@ end
 
 local function main(argv)
   local o = parse_args(argv)
-  local f = io.open(o.source, "rb")
-  local live_duration = not f and o.source ~= "-" and o.duration or nil
-  if f then f:close() end
-  local src, err = pktsh.open(o.source, {filter = o.filter, duration = live_duration})
+  -- the source ends after --duration (capture time for a file)
+  local src, err = pktsh.open(o.source, {filter = o.filter, duration = o.duration})
   if not src then die(1, "%s", err) end
   local data = o.json or o.csv
   local h
   h, err = pktsh.hist.run(src, o.by, {
     log = o.log, width = o.width, window = o.window, rows = o.rows,
-    seconds = src.kind ~= "live" and o.duration or nil,
     weight = o.bytes and "bytes" or nil, ascii = o.ascii,
     title = o.by .. (o.bytes and " (bytes)" or ""),
     quiet = data and not o.window,

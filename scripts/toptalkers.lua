@@ -46,45 +46,35 @@ end
 
 local function main(argv)
   local o = parse_args(argv)
-  local f = io.open(o.source, "rb")
-  local live_duration = not f and o.source ~= "-" and o.duration or nil
-  if f then f:close() end
-  local src, err = pktsh.open(o.source, {filter = o.filter, duration = live_duration})
+  -- the source ends after --duration (capture time for a file)
+  local src, err = pktsh.open(o.source, {filter = o.filter, duration = o.duration})
   if not src then die(1, "%s", err) end
   local key = keys.by[o.by]
   local t = pktsh.topk.new(o.capacity)
   local r = pktsh.rate.new{interval = 1}
-  local live = src.kind == "live"
-  local C = require("ffi").C
   local data = o.json or o.csv
-  local screen = not data and term.screen(io.stdout)
+  local screen = not data and term.screen(io.stdout, nil, {ascii = o.ascii})
   local ropts = {rows = o.top, ascii = o.ascii,
                  title = o.by .. (o.packets and " (packets)" or " (bytes)")}
   local function draw()
     screen:draw(t:render(ropts) .. r:render{ascii = o.ascii, footer = false})
   end
-  local last = C.pktsh_mono_ns()
-  local t_end
-  local dur = not live and o.duration and o.duration * 1e9
+  local last = pktsh.mono()
+  local tty = screen and screen.tty
   while true do
-    local b, e = src:next()
+    -- on a terminal, come back now and then without packets: a resize
+    -- (or the interval) redraws an idle table too
+    local b, e = src:next(tty and 0.25 or nil)
     if not b then err = e; break end
-    local stop = false
     for i = 0, b.count - 1 do
       local p = b.pkt[i]
-      if dur then
-        local ts = tonumber(p.ts)
-        t_end = t_end or ts + dur
-        if ts >= t_end then stop = true; break end
-      end
       local k = key(p)
       if k ~= nil then t:add(k, o.packets and 1 or p.len) end
       r:add(p.ts, p.len)
     end
-    if stop then break end
-    if screen and screen.tty then
-      local now = C.pktsh_mono_ns()
-      if now - last >= o.interval * 1e9 then draw(); last = now end
+    if tty then
+      local now = pktsh.mono()
+      if now - last >= o.interval * 1e9 or screen:resized() then draw(); last = now end
     end
   end
   if o.json then io.stdout:write(t:json(o.top), "\n")

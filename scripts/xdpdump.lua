@@ -24,6 +24,7 @@ options:
   --engine E    auto (default), linear or classifier
   --ring BYTES  copy ring size (a power of two; default 32 MiB)
   -q            no summary at the end
+  -v, -vv       show libbpf's and libxdp's messages (-vv: their debug lines)
   -h, --help    show this help
 
 Ctrl-C (or SIGTERM) stops it; the file is complete and tcpdump reads it.
@@ -41,10 +42,12 @@ local function die(status, fmt, ...) cli.die("xdpdump", status, fmt, ...) end
 local opt = cli.parse("xdpdump", usage, arg, {
   ["-w"] = {"file", "string"}, ["-c"] = {"count", "whole", 1},
   ["-d"] = {"duration", "number"}, ["--skb"] = {"mode", value = "skb"},
-  ["--dispatcher"] = {"attach", value = "dispatcher"}, ["--engine"] = {"engine", "string"},
+  ["--dispatcher"] = {"attach", value = "dispatcher"}, ["--engine"] = {"engine", {"auto", "linear", "classifier"}},
   ["--ring"] = {"ring", "whole", 1}, ["-q"] = {"quiet"},
+  ["-v"] = {"verbose"}, ["-vv"] = {"verbose", value = 2},
 })
 opt.iface, opt.rules = opt.source, opt.words
+if opt.verbose then pktsh.verbose(opt.verbose == true and 1 or opt.verbose) end
 
 -- Usage mistakes in a rule exit 2 before anything is attached.
 for n, text in ipairs(opt.rules) do

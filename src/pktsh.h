@@ -22,9 +22,13 @@ enum pktsh_tsrc {
 	PKTSH_TSRC_XDP = 3
 };
 
+/* Room for a message with a full path and a long filter in it; a longer
+ * one is cut and ends in "..." (src/err.c). */
+enum pktsh_err_limits { PKTSH_ERR_MSG = 8192 };
+
 struct pktsh_err {
 	int errnum;           /* errno where there is one, else 0 */
-	char msg[256];
+	char msg[PKTSH_ERR_MSG];
 };
 
 /* A descriptor's decode state (l2state, l3state). Receivers leave NEW;
@@ -166,6 +170,7 @@ struct pktsh_file_info {
 	int32_t nsec;         /* 1 if the file stores nanoseconds */
 	int32_t swapped;      /* 1 if the file's byte order is not ours */
 	int32_t direct;       /* 1 if pktsh walks the records, 0 if libpcap does */
+	int32_t stream;       /* 1 for standard input, a pipe, a FIFO, a device */
 };
 
 /* Offline capture: pcap (us/ns, either byte order) or pcapng. guard 1
@@ -181,6 +186,14 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
  * it was delivered). The previous batch is invalid after this call. */
 int pktsh_file_next(struct pktsh_file *f, struct pktsh_batch **out,
 		    struct pktsh_err *err);
+/* A stream (standard input, a pipe, a FIFO): waits up to timeout_ms for
+ * bytes; 1 when pktsh_file_next would not wait for the start of a record
+ * (always, for a regular file), 0 when none came. */
+int pktsh_file_wait(struct pktsh_file *f, int32_t timeout_ms);
+/* Ends the input before the first record whose time is ns or more past
+ * the first record read after this call (the `duration` option); ns < 0
+ * lifts the limit, and a new limit or none resumes an input it ended. */
+int pktsh_file_limit(struct pktsh_file *f, int64_t ns);
 int pktsh_file_info(const struct pktsh_file *f, struct pktsh_file_info *out);
 int pktsh_file_stats(const struct pktsh_file *f, struct pktsh_src_stats *out);
 void pktsh_file_close(struct pktsh_file *f);
@@ -197,6 +210,13 @@ int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 		       uint32_t caplen, uint32_t len, int64_t ts,
 		       struct pktsh_err *err);
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err);
+/* on 1: every record is written out at once (tcpdump -U); 0: buffered,
+ * written out at least once a second by pktsh_writers_tick. */
+int pktsh_writer_per_packet(struct pktsh_writer *w, int32_t on);
+/* Writes out the calling thread's writers' records buffered for a second
+ * or more (force 1: all of them). The library calls it between batches,
+ * while waiting for input, in pktsh.sleep and at the REPL prompt. */
+void pktsh_writers_tick(int32_t force);
 int pktsh_writer_count(const struct pktsh_writer *w, uint64_t *packets);
 int pktsh_writer_close(struct pktsh_writer *w, struct pktsh_err *err);
 /* Writes data to path, opened as the writer opens its file. */
@@ -319,82 +339,42 @@ int pktsh_dns_question(const uint8_t *msg, uint32_t len, struct pktsh_dns_q *q);
 int pktsh_dns_question_wire(const uint8_t *msg, uint32_t len, struct pktsh_dns_q *q);
 int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out);
 
-/* DNS messages as dnsstats counts them: one struct per message, filled
- * by pktsh_dns_scan for plain UDP packets and by the Lua path (dnsflow)
- * for the rest. key is what a response is matched to its query by (the
- * client is the source of a query, the destination of a response); qslot
- * is the query type of a query with a question (PKTSH_DNS_QSLOT_BIG from
- * 512 up, the type then in qtype), else PKTSH_DNS_QSLOT_NONE; rslot the
- * full RCODE of a response, else PKTSH_DNS_RSLOT_NONE. The question name
- * is in the scan's arena, in wire form. */
-enum pktsh_dns_kind {
-	PKTSH_DNS_QUERY = 0, PKTSH_DNS_RESPONSE = 1, PKTSH_DNS_BAD_QUERY = 2,
-	PKTSH_DNS_BAD_RESPONSE = 3, PKTSH_DNS_UNREADABLE = 4
+/* DNS over TCP (src/proto/dnstcp.c): segments in, length-prefixed
+ * messages out, per-direction flows reassembled in order within bounds
+ * (max_flows flows, max_buffer bytes held; the least recently active
+ * flow goes first). pktsh.dnsflow hands it TCP segments, dnsstats' scan
+ * too. segment: p with its decode cache filled (l3off, l3end, l4off;
+ * TCP), v6 1 for IPv6, ts in ns; returns how many messages it completed,
+ * read by message(t, i, &len) until the next call. advance: capture time
+ * passes (flows idle for timeout go, checked once a second); flush:
+ * flows idle since before now - timeout go, or every flow with all. */
+/* The DNS ports of the TCP reassembler and dnsstats: a bit per port. */
+enum pktsh_dns_ports { PKTSH_DNS_PORTMAP_BYTES = 8192 };
+struct pktsh_dnstcp_opts {
+	const uint8_t *ports;     /* a bit per port, PKTSH_DNS_PORTMAP_BYTES */
+	double timeout;           /* ns a flow may stay idle */
+	uint32_t max_flows;
+	uint32_t pad;
+	uint64_t max_buffer;      /* bytes */
 };
-enum pktsh_dns_slots {
-	PKTSH_DNS_QSLOT_BIG = 512, PKTSH_DNS_QSLOT_NONE = 513, PKTSH_DNS_RSLOT_NONE = 4096
+struct pktsh_dnstcp_stats {
+	uint64_t tcp;             /* messages */
+	uint64_t malformed;       /* zero length prefixes */
+	uint64_t tcp_flows, tcp_dups, tcp_gaps, tcp_dropped, tcp_timeouts;
+	uint64_t tcp_unfinished, tcp_evicted;
+	uint64_t flows;           /* held now */
+	uint64_t buffered, buffered_peak;
+	uint64_t state_visits;    /* flows expiry and eviction looked at */
 };
-struct pktsh_dns_key {
-	uint64_t name;           /* name_hash of the question */
-	uint16_t id, cport, sport, ipver;
-	uint8_t client[16], server[16];   /* IPv4 in the first 4, zeros after */
-};
-struct pktsh_dns_msg {
-	struct pktsh_dns_key key;
-	double ts;               /* ns since the epoch */
-	uint16_t flags, qdcount;
-	uint16_t qtype, qslot, rslot;
-	uint8_t tcp, v6, kind;   /* 0/1, 0/1, enum pktsh_dns_kind */
-	uint8_t slot;            /* (tcp * 2 + v6) * 5 + kind: what dnsstats
-				  * counts messages by (one add per message
-				  * gives every breakdown) */
-	uint16_t name_len;       /* of the wire name at arena + name_off */
-	uint32_t name_off;
-	uint64_t client_key;     /* of a query, what dnsstats counts clients
-				  * by: an IPv4 address as a number (below
-				  * 2^32), an IPv6 address by 52 bits of its
-				  * pktsh_hash, plus 2^52 */
-};
-struct pktsh_dnstap;
-/* Where pktsh_dns_scan puts messages; stop says why it returned. */
-enum pktsh_dns_scan_stop {
-	PKTSH_DNS_SCAN_END = 0,       /* the end of the packets */
-	PKTSH_DNS_SCAN_FULL = 1,      /* msgs or the arena full: drain them, reset nmsgs and used */
-	PKTSH_DNS_SCAN_GENERAL = 2    /* a packet that needs the general path */
-};
-/* The room a message takes at most: one entry of msgs and ARENA bytes
- * of arena (a wire name is 255 bytes at most); ports is a bit per port. */
-enum pktsh_dns_scan_sizes {
-	PKTSH_DNS_MSG_ARENA = 256,
-	PKTSH_DNS_PORTMAP_BYTES = 8192
-};
-struct pktsh_dns_scan {
-	struct pktsh_dns_msg *msgs;
-	uint8_t *arena;
-	uint32_t nmsgs, cap;
-	uint32_t used, arena_cap;
-	uint32_t stop;           /* enum pktsh_dns_scan_stop */
-	uint32_t udp;            /* messages it made, in all */
-	struct pktsh_dnstap *tap; /* NULL, or every message goes there too
-				   * (pktsh_dnstap_add, below) */
-};
-/* Scans pkts[i..n) from i: Ethernet (VLAN tags allowed) with IPv4 that
- * is not a fragment or IPv6 without extension headers. A UDP packet with
- * a port in ports (a bit per port, PKTSH_DNS_PORTMAP_BYTES: small enough
- * to stay in cache) and a payload becomes a message; other
- * packets dnsflow would pass over are passed over; it returns the index
- * of the first packet it leaves (TCP on a DNS port, fragments, other
- * link types, extension headers, malformed IP), or where msgs or the
- * arena filled up, or n. */
-uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
-			const uint8_t *ports, struct pktsh_dns_scan *s);
-/* Appends the message at msg (len bytes) to s as the scan does, for the
- * messages found by another path (dnsflow): l3hdr is the IP header of the
- * packet that carried (or completed) it, sport/dport its ports. The
- * caller makes room first (a message and PKTSH_DNS_MSG_ARENA bytes). */
-void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
-		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
-		       double ts, int tcp);
+struct pktsh_dnstcp;
+struct pktsh_dnstcp *pktsh_dnstcp_new(const struct pktsh_dnstcp_opts *o, struct pktsh_err *err);
+void pktsh_dnstcp_free(struct pktsh_dnstcp *t);
+int32_t pktsh_dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int32_t v6,
+			     double ts);
+const uint8_t *pktsh_dnstcp_message(const struct pktsh_dnstcp *t, uint32_t i, uint32_t *len);
+void pktsh_dnstcp_advance(struct pktsh_dnstcp *t, double ts);
+void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all);
+int pktsh_dnstcp_stats(const struct pktsh_dnstcp *t, struct pktsh_dnstcp_stats *out);
 
 /* Keyed hashing (hash.c). Everything keyed by packet bytes (pending
  * queries, top-k indexes, DNS question names, flow tables) hashes with
@@ -433,23 +413,31 @@ uint8_t *pktsh_buf_new(uint32_t size);
 void pktsh_buf_free(uint8_t *p);
 
 /* A bounded table of requests waiting for their answer (pending.c,
- * pktsh.pending): keys of key_len bytes, a number each. put: 0 new, 1
- * replaced an entry with the same key, -1 full (max_entries). take: 1
- * and *value, removing the entry, or 0. expire removes the entries whose
- * value is below `before` and returns how many. */
+ * pktsh.pending): keys of key_len bytes, a number each (a time). put: 0
+ * new, 1 replaced an entry with the same key (which becomes the newest),
+ * 2 new after the oldest entry was dropped to make room (set_evict), -1
+ * full (max_entries, without set_evict, or no memory). take: 1 and
+ * *value, removing the entry, or 0. expire removes entries from the
+ * oldest put on while their value is below `before`, and returns how
+ * many: with values put in order (capture times) those are exactly the
+ * entries below `before`, each in O(1). evicted counts set_evict's drops;
+ * visits the entries expiry and eviction looked at (the work they cost). */
 struct pktsh_pending;
 struct pktsh_pending *pktsh_pending_new(uint32_t key_len, uint32_t max_entries,
 					struct pktsh_err *err);
 void pktsh_pending_free(struct pktsh_pending *t);
+void pktsh_pending_set_evict(struct pktsh_pending *t, int32_t evict);
 int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value);
 int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value);
 uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before);
 uint32_t pktsh_pending_count(const struct pktsh_pending *t);
+uint64_t pktsh_pending_evicted(const struct pktsh_pending *t);
+uint64_t pktsh_pending_visits(const struct pktsh_pending *t);
 int pktsh_pending_stats(const struct pktsh_pending *t, struct pktsh_table_stats *out);
 
 /* Puts and takes for n records at base, stride bytes apart: a record's
  * key is at its start, its value (a double) at value_off. out[i] for a
- * put is 0 (new) or 1 (replaced); for a take the value, or NaN when the
+ * put is what pktsh_pending_put returned (0, 1 or 2); for a take the value, or NaN when the
  * key is absent. Stops before a put that finds the table full and returns
  * its index (else n), so the caller can make room and go on from there. */
 enum pktsh_pending_op { PKTSH_PENDING_SKIP = 0, PKTSH_PENDING_PUT = 1, PKTSH_PENDING_TAKE = 2 };
@@ -473,6 +461,118 @@ uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t
 uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, double *counts,
 			      double *errs, uint32_t cap);
 int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *out);
+/* Labels: each entry keeps up to size bytes given when its key entered
+ * (dnsstats: a name's wire form); label copies entry e's (as entries
+ * orders them) into out and returns its length. total: keys counted. */
+int pktsh_topk64_keep_labels(struct pktsh_topk64 *t, uint32_t size, struct pktsh_err *err);
+uint32_t pktsh_topk64_label(const struct pktsh_topk64 *t, uint32_t e, uint8_t *out,
+			    uint32_t cap);
+double pktsh_topk64_total(const struct pktsh_topk64 *t);
+
+/* The dnsstats engine (src/accel/dnsscan.c, dnsstats.c; the library
+ * module pktsh.app.dnsstats drives it). A batch at a time: scan reads
+ * pkts[i, n) up to the first packet at or after until (ns; INT64_MAX:
+ * no limit, whatever a packet's time), sets *next
+ * to where it stopped, and returns how many packets it left for the
+ * general path (pktsh.dnsflow: fragments, link types and IPv6 extension
+ * headers it does not walk), their indices at deferred(e). Everything
+ * else it counts itself: UDP messages, and TCP through the engine's
+ * pktsh_dnstcp (tcp(e), which dnsflow shares). When it left none the
+ * batch is counted; else the caller hands each message dnsflow finds in
+ * the deferred packets to add (pi: the packet's index in the batch) and
+ * calls batch_end, which counts everything in packet order. finish ends
+ * the input: every waiting query counts as unanswered.
+ *
+ * Counting (counts): messages, queries, responses, malformed, by
+ * transport and IP version; query types of queries with a question and
+ * response codes (RCODE with the OPT record's extended bits) of
+ * responses (types: which 0 qtypes, 1 rcodes, the non-zero ones);
+ * queries (QUERY opcode, a question) wait in a pending table keyed by a
+ * 61-bit universal hash of the name's hash, id, addresses and ports, and
+ * a response takes its query out: matched with its latency, or answered
+ * after timeout (the query unanswered, the response unmatched), or
+ * unmatched; a query sent again leaves its first copy unanswered, as
+ * does one still waiting timeout after it was sent (expired each batch,
+ * O(1) each) or at finish, and the oldest when max_pending wait
+ * (pending_evicted). Names and clients of queries go through space-saving
+ * top-k tables (topk(e, 0) names, keyed by 53 bits of the name hash and
+ * labelled with its wire form; topk(e, 1) clients, keyed by an IPv4
+ * address or 2^52 + 52 bits of a keyed hash of an IPv6 one, labelled
+ * with its 16 bytes). Latencies (ns): exact values while at most 20,000
+ * are distinct (latency which 0: value, count pairs), log2 bins with 128
+ * sub-buckets (pktsh.hist's log_index; which 1: index, count) always;
+ * latency returns how many there are, the first cap copied out. */
+enum pktsh_dns_kind {
+	PKTSH_DNS_QUERY = 0, PKTSH_DNS_RESPONSE = 1, PKTSH_DNS_BAD_QUERY = 2,
+	PKTSH_DNS_BAD_RESPONSE = 3, PKTSH_DNS_UNREADABLE = 4
+};
+enum pktsh_dnsstats_which {
+	PKTSH_DNSSTATS_QTYPES = 0, PKTSH_DNSSTATS_RCODES = 1,
+	PKTSH_DNSSTATS_NAMES = 0, PKTSH_DNSSTATS_CLIENTS = 1,
+	PKTSH_DNSSTATS_LAT_EXACT = 0, PKTSH_DNSSTATS_LAT_LOG = 1
+};
+enum pktsh_dnsstats_limits {
+	PKTSH_DNSSTATS_EXACT_MAX = 20000, PKTSH_DNSSTATS_LOG_SUB = 128
+};
+/* The kinds of enum pktsh_dns_kind, and the message slots counted by
+ * transport, IP version and kind (struct pktsh_dnsstats_counts.slots). */
+enum pktsh_dnsstats_slots { PKTSH_DNS_KINDS = 5, PKTSH_DNSSTATS_SLOTS = 20 };
+struct pktsh_dnsstats_opts {
+	const uint8_t *ports;     /* a bit per port, PKTSH_DNS_PORTMAP_BYTES */
+	double timeout;           /* ns before a query counts as unanswered */
+	double tcp_timeout;       /* ns a TCP flow may stay idle */
+	uint64_t max_buffer;      /* bytes of TCP streams held */
+	uint32_t capacity;        /* counters per top-k table */
+	uint32_t max_pending;     /* queries waiting at once */
+	uint32_t max_flows;       /* TCP flows */
+	int32_t general;          /* 1: every packet to the general path */
+};
+struct pktsh_dnsstats_counts {
+	double packets, dns, queries, responses, malformed;
+	double udp, tcp, ip4, ip6;
+	double matched, unanswered, unmatched;
+	double pending;           /* queries waiting now */
+	double pending_evicted;   /* counted unanswered early: max_pending waited */
+	double deferred;          /* packets left for the general path */
+	double truncated;         /* messages with QR and TC set: truncated responses */
+	/* messages by slot (tcp * 2 + v6) * PKTSH_DNS_KINDS + kind: one add
+	 * per message gives every breakdown (transport, IP version, kind) */
+	double slots[PKTSH_DNSSTATS_SLOTS];
+};
+/* n, sum, min, max of the latencies counted; exact_over 1 once more
+ * than EXACT_MAX were distinct (then only the log2 bins hold them). */
+struct pktsh_dnsstats_latency {
+	double n, sum, min, max;
+	int32_t exact_over;
+	int32_t pad;
+};
+struct pktsh_dnsstats;
+struct pktsh_dnsstats *pktsh_dnsstats_new(const struct pktsh_dnsstats_opts *o,
+					  struct pktsh_err *err);
+void pktsh_dnsstats_free(struct pktsh_dnsstats *e);
+int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pkts, uint32_t i,
+			    uint32_t n, int64_t until, uint32_t *next);
+const uint32_t *pktsh_dnsstats_deferred(const struct pktsh_dnsstats *e);
+void pktsh_dnsstats_add(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
+			const struct pktsh_pkt *p, int32_t v6, uint16_t sport, uint16_t dport,
+			double ts, int32_t tcp, uint32_t pi);
+void pktsh_dnsstats_batch_end(struct pktsh_dnsstats *e);
+void pktsh_dnsstats_finish(struct pktsh_dnsstats *e);
+int pktsh_dnsstats_counts(const struct pktsh_dnsstats *e, struct pktsh_dnsstats_counts *out);
+uint32_t pktsh_dnsstats_types(const struct pktsh_dnsstats *e, int32_t which, uint32_t *keys,
+			      double *counts, uint32_t cap);
+uint32_t pktsh_dnsstats_latency(const struct pktsh_dnsstats *e, int32_t which, double *keys,
+				double *counts, uint32_t cap);
+int pktsh_dnsstats_latency_stats(const struct pktsh_dnsstats *e,
+				 struct pktsh_dnsstats_latency *out);
+struct pktsh_topk64 *pktsh_dnsstats_topk(const struct pktsh_dnsstats *e, int32_t which);
+struct pktsh_dnstcp *pktsh_dnsstats_tcp(const struct pktsh_dnsstats *e);
+int pktsh_dnsstats_pending_stats(const struct pktsh_dnsstats *e, struct pktsh_table_stats *out);
+/* Every message the engine sees (scan, TCP, add) goes to tap too, as it
+ * is made (NULL: none; pktsh_dnstap_add, below). The caller keeps tap
+ * open while e may see messages. */
+struct pktsh_dnstap;
+void pktsh_dnsstats_tap(struct pktsh_dnsstats *e, struct pktsh_dnstap *tap);
 
 /* Prometheus /metrics over HTTP (src/report/metrics.c, pktsh.metrics):
  * a thread of libmicrohttpd serves the latest published snapshot, in the
@@ -547,12 +647,27 @@ int pktsh_filter_check(const char *expr, int32_t linktype, uint32_t snaplen,
 /* Interrupts (SIGINT, SIGTERM). Loops over sources call pktsh_stopping()
  * once per batch and end, as if the input had ended, when it is non-zero. */
 int pktsh_stopping(void);
+/* How many times the terminal was resized (SIGWINCH): reports redrawn in
+ * place redraw the whole screen when it changes. */
+int32_t pktsh_winch(void);
 
-/* Wall-clock and monotonic time in ns. */
+/* The size of the terminal at fd (src/report/term.c): 0, or -1 when fd
+ * is not a terminal. */
+int pktsh_term_size(int32_t fd, int32_t *rows, int32_t *cols);
+
+/* Wall-clock and monotonic time in ns (src/host/clock.c). */
 int64_t pktsh_now_ns(void);
 int64_t pktsh_mono_ns(void);
+/* Sleeps ns nanoseconds, or less when the process is asked to stop
+ * (Ctrl-C, SIGTERM) or, in a worker, its group is: 0 after the whole
+ * time, 1 when stopped early. */
+int pktsh_sleep_ns(int64_t ns);
 
 const char *pktsh_version(void);
+/* libbpf's and libxdp's own messages (src/xdp/bpflog.c): hidden unless
+ * on is 1 (shown on stderr) or 2 (their debug lines too); on < 0 only
+ * asks. Returns the setting before. */
+int32_t pktsh_bpf_verbose(int32_t on);
 /* Sending whole Ethernet frames on one interface (src/sender.c). */
 struct pktsh_sender_opts {
 	int32_t tx_ring;           /* 1: bulk sends through a PACKET_TX_RING */
@@ -630,6 +745,13 @@ int pktsh_worker_self(struct pktsh_worker_info *out);
 int pktsh_worker_stopping(void);
 /* In a worker thread: hands back the result (status OK) or error text. */
 int pktsh_worker_done(int32_t status, const char *data, size_t len);
+/* In a worker thread: data (len bytes, copied) replaces this worker's
+ * published snapshot; 0, or -1 outside a worker or without memory. */
+int pktsh_worker_publish(const char *data, size_t len);
+/* Worker i's (1-based) latest snapshot: its length, copied to buf when it
+ * fits in cap (call with cap 0 for the length), or -1 when it published
+ * none. */
+int64_t pktsh_workers_snapshot(struct pktsh_workers *w, int32_t i, char *buf, size_t cap);
 /* The -j N of the command line (1 without it). */
 int32_t pktsh_jobs(void);
 /* A fresh PACKET_FANOUT group id (16 bits, not 0) for this process. */

@@ -25,9 +25,44 @@ local pktsh = {
   linktypes = writer.linktypes,
 }
 
+-- Time for scripts (src/host/clock.c): no script needs the FFI for it.
 -- Wall-clock time in ns since the epoch, as a Lua number.
 function pktsh.now()
   return tonumber(C.pktsh_now_ns())
+end
+
+-- Monotonic time in ns (for intervals: it never jumps), as a Lua number.
+function pktsh.mono()
+  return tonumber(C.pktsh_mono_ns())
+end
+
+-- Sleeps `seconds`, or less when Ctrl-C or SIGTERM asks the script to
+-- stop (or, in a worker, the parent stops the group): true after the
+-- whole time, false when stopped early. The one wait every script and
+-- the REPL use; a shell's `sleep` would make Ctrl-C wait for it.
+function pktsh.sleep(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    error("bad argument #1 to 'sleep' (number of seconds expected)", 2)
+  end
+  return C.pktsh_sleep_ns(math.min(math.max(seconds, 0), 1e9) * 1e9) == 0
+end
+
+-- Whether Ctrl-C or SIGTERM (or, in a worker, the parent) asked the
+-- script to stop: what loops of their own should check.
+function pktsh.stopping()
+  return source.stopping()
+end
+
+-- How much the libraries under pktsh say on stderr: 0 (the default)
+-- nothing, pktsh's own errors say what failed; 1 libbpf's and libxdp's
+-- messages; 2 their debug lines too (the XDP scripts' -v and -vv).
+-- Returns the level before; with no argument only returns it.
+function pktsh.verbose(level)
+  if level == true then level = 1 elseif level == false then level = 0 end
+  if level ~= nil and (type(level) ~= "number" or level < 0 or level % 1 ~= 0) then
+    error("bad argument #1 to 'verbose' (0, 1, 2 or a boolean expected)", 2)
+  end
+  return C.pktsh_bpf_verbose(level or -1)
 end
 
 -- Checks a tcpdump filter expression: true, or nil and the reason.
@@ -57,16 +92,27 @@ lazy.metrics = "pktsh.report.metrics"  -- Prometheus: pktsh.metrics.new(), .serv
 lazy.dnstap = "pktsh.report.dnstap"    -- dnstap output: pktsh.dnstap.open(spec)
 lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.report.hist", "pktsh.report.topk", "pktsh.report.rate", "pktsh.report.chart"
 
+-- The end of a script that runs workers: `return pktsh.main(M)` calls
+-- M.main(...) in the parent; a worker loads the script up to here and
+-- runs the function of M that pktsh.parallel names (README, "Parallel
+-- scripts").
+function pktsh.main(t) return require("pktsh.host.parallel").main(t) end
+
 -- The -j N worker count; in a worker, its index and the count (else nil).
 function pktsh.jobs() return tonumber(C.pktsh_jobs()) end
 function pktsh.worker() return require("pktsh.host.parallel").worker() end
+-- __fields: the lazy names too, for help and Tab completion
+-- (pktsh.x<Tab> offers pktsh.xdp before its first use).
+local lazy_names = {}
+for k in pairs(lazy) do lazy_names[#lazy_names + 1] = k end
+table.sort(lazy_names)
 setmetatable(pktsh, {__index = function(t, k)
   local name = lazy[k]
   if not name then return nil end
   local m = require(name)
   rawset(t, k, m)
   return m
-end})
+end, __fields = lazy_names})
 
 -- The short names the REPL and -e one-liners use.
 function pktsh.install_globals(g)

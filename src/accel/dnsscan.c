@@ -1,25 +1,28 @@
 /*
- * dnsscan.c - the DNS messages of a batch's plain UDP packets, in one
- * call (pktsh_dns_scan). dnsstats hands every batch to this first and
- * feeds pktsh.dnsflow (Lua) only the packets it leaves: TCP on a DNS
- * port, fragments, IPv6 extension headers, link types other than
- * Ethernet, malformed IP headers. Those need flow state or rules that
- * live in Lua; the plain UDP packet, nine in ten of DNS traffic, needs
- * neither, and walking it here costs a fifth of what the general path
- * does.
+ * dnsscan.c - the dnsstats engine's scan: a batch of packets in one call
+ * (pktsh_dnsstats_scan), each plain UDP packet's DNS message made and
+ * counted (dnsstats.c), each TCP segment on a DNS port handed to the
+ * engine's reassembler (src/proto/dnstcp.c) whose messages are counted
+ * the same way. What it cannot walk (fragments, IPv6 extension headers,
+ * link types other than Ethernet, malformed IP headers) it leaves for the
+ * general path, pktsh.dnsflow in Lua, by index: the batch is scanned to
+ * its end in one call, and the caller feeds only those packets to
+ * dnsflow, whose messages come back through pktsh_dnsstats_add.
  *
  * What it passes over, dnsflow would pass over too (non-IP, IP without
  * UDP or TCP, UDP and TCP on other ports, UDP shorter than its header or
  * with no payload); what it makes a message of, dnsflow would have made
  * the same message of (the UDP length honoured, bounded by the IP
  * datagram and the capture); tests/sh/test_dnsstats.sh checks that both
- * paths give the same statistics. Either way the message is queued by
- * pktsh_dns_msg_add, which dnsstats also calls for dnsflow's messages.
+ * paths give the same statistics.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "pktsh.h"
+#include "accel/dnsstats.h"
+#include "proto/dnstcp.h"
 
-enum { LEAVE, SKIP, UDP };
+enum { LEAVE, SKIP, UDP, TCP };
 
 static uint16_t be16(const uint8_t *d)
 {
@@ -98,108 +101,83 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, uint32_t *l4,
 		if (!(ports[sp >> 3] >> (sp & 7) & 1) && !(ports[dp >> 3] >> (dp & 7) & 1))
 			return SKIP;
 	}
-	return proto == PKTSH_IPPROTO_UDP ? UDP : LEAVE;
+	return proto == PKTSH_IPPROTO_UDP ? UDP : TCP;
 }
 
-/* An IPv4 address is its own key (the top-k tables hash their keys); an
- * IPv6 address needs 128 bits, so a keyed hash stands for it, kept
- * apart from IPv4 numbers and below 2^53 (a double holds it exactly). */
-static uint64_t client_key(const uint8_t *a, int v6)
+/* Packet i goes to the general path; the batch's messages queue from
+ * here on, to be counted in packet order with dnsflow's. */
+static void defer(struct pktsh_dnsstats *e, uint32_t i)
 {
-	if (!v6)
-		return (uint64_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
-	return (pktsh_hash(a, 16) & ((1ull << 52) - 1)) | 1ull << 52;
-}
+	if (e->ndeferred >= e->deferred_cap) {
+		uint32_t cap = e->deferred_cap ? e->deferred_cap * 2 : 256;
+		uint32_t *d = realloc(e->deferred, cap * sizeof(*d));
 
-static void fill(struct pktsh_dns_msg *m, const struct pktsh_dns_q *q, const uint8_t *l3hdr,
-		 int v6, uint16_t sport, uint16_t dport)
-{
-	struct pktsh_dns_key *k = &m->key;
-	int resp = q->flags >= 0x8000;
-	uint32_t alen = v6 ? 16 : 4;
-	const uint8_t *src = l3hdr + (v6 ? 8 : 12), *dst = src + alen;
-
-	k->name = q->name_hash;
-	k->id = q->id;
-	k->ipver = v6 ? 6 : 4;
-	memset(k->client, 0, sizeof(k->client) + sizeof(k->server));
-	memcpy(k->client, resp ? dst : src, alen);
-	memcpy(k->server, resp ? src : dst, alen);
-	k->cport = resp ? dport : sport;
-	k->sport = resp ? sport : dport;
-	m->flags = q->flags;
-	m->qdcount = q->qdcount;
-	m->qtype = q->qtype;
-	if (resp) {
-		m->kind = PKTSH_DNS_RESPONSE;
-		m->qslot = PKTSH_DNS_QSLOT_NONE;
-		m->rslot = q->rcode;
-		m->client_key = 0;
-	} else {
-		m->kind = PKTSH_DNS_QUERY;
-		m->client_key = client_key(k->client, v6);
-		m->qslot = !q->qdcount ? PKTSH_DNS_QSLOT_NONE :
-			   q->qtype >= PKTSH_DNS_QSLOT_BIG ? PKTSH_DNS_QSLOT_BIG : q->qtype;
-		m->rslot = PKTSH_DNS_RSLOT_NONE;
+		if (!d)
+			return;             /* no memory: the packet is passed over */
+		e->deferred = d;
+		e->deferred_cap = cap;
 	}
+	e->deferred[e->ndeferred++] = i;
+	if (!e->queueing)
+		dnsstats_pipe_drain(e);
+	e->queueing = 1;
+	e->c.deferred++;
 }
 
-/* ts_ns is the packet's time in whole ns: dnstap gets it exact (a
- * double of ns since the epoch is only good to 256 ns). */
-static void msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
-		    const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
-		    int64_t ts_ns, int tcp)
+/* Where a TCP segment's messages come from, for the callback. */
+struct origin {
+	struct pktsh_dnsstats *e;
+	const uint8_t *l3hdr;
+	uint16_t sport, dport;
+	int v6;
+	int64_t ts;
+	uint32_t pi;
+};
+
+static void tcp_message(void *ctx, const uint8_t *msg, uint32_t len)
 {
-	struct pktsh_dns_msg *m = &s->msgs[s->nmsgs++];
-	struct pktsh_dns_q q;
+	const struct origin *o = ctx;
 
-	if (s->tap)
-		pktsh_dnstap_add(s->tap, msg, len, l3hdr, v6, sport, dport, ts_ns, tcp);
-	m->ts = (double)ts_ns;
-	m->tcp = (uint8_t)tcp;
-	m->v6 = (uint8_t)v6;
-	if (pktsh_dns_question_wire(msg, len, &q) == 0) {
-		fill(m, &q, l3hdr, v6, sport, dport);
-		memcpy(s->arena + s->used, q.wire, q.wire_len);
-		m->name_off = s->used;
-		m->name_len = q.wire_len;
-		s->used += q.wire_len;
-	} else {
-		m->qslot = PKTSH_DNS_QSLOT_NONE;
-		m->rslot = PKTSH_DNS_RSLOT_NONE;
-		m->client_key = 0;
-		if (len < 12) {
-			m->kind = PKTSH_DNS_UNREADABLE;
-			m->flags = 0;
-		} else {
-			m->flags = be16(msg + 2);
-			m->kind = m->flags >= 0x8000 ? PKTSH_DNS_BAD_RESPONSE : PKTSH_DNS_BAD_QUERY;
-		}
-	}
-	m->slot = (uint8_t)((tcp * 2 + v6) * 5 + m->kind);
+	dnsstats_message(o->e, msg, len, o->l3hdr, o->v6, o->sport, o->dport, o->ts, 1, o->pi, 0);
 }
 
-void pktsh_dns_msg_add(struct pktsh_dns_scan *s, const uint8_t *msg, uint32_t len,
-		       const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
-		       double ts, int tcp)
+static void scan_tcp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32_t pi,
+		     uint32_t l3, uint32_t l4, uint32_t stop, int v6, double ts)
 {
-	msg_add(s, msg, len, l3hdr, v6, sport, dport, (int64_t)ts, tcp);
+	struct origin o = {e, p->data + l3, be16(p->data + l4), be16(p->data + l4 + 2), v6, p->ts, pi};
+
+	pktsh_dnstcp_advance(e->tcp, ts);
+	dnstcp_segment(e->tcp, p->data, l3, l4, stop, v6, ts, tcp_message, &o);
 }
 
-uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
-			const uint8_t *ports, struct pktsh_dns_scan *s)
+int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pkts, uint32_t i,
+			    uint32_t n, int64_t until, uint32_t *next)
 {
 	for (; i < n; i++) {
 		const struct pktsh_pkt *p = &pkts[i];
 		uint32_t l3, l4, stop, ulen, end;
+		double ts;
 		int v6;
 
-		switch (locate(p, ports, &l4, &stop, &l3, &v6)) {
+		if (until != INT64_MAX && p->ts >= until)
+			break;
+		ts = (double)p->ts;
+		e->c.packets++;
+		if (ts > e->last_ts)
+			e->last_ts = ts;
+		if (e->general) {
+			defer(e, i);
+			continue;
+		}
+		switch (locate(p, e->ports, &l4, &stop, &l3, &v6)) {
 		case SKIP:
 			continue;
 		case LEAVE:
-			s->stop = PKTSH_DNS_SCAN_GENERAL;
-			return i;
+			defer(e, i);
+			continue;
+		case TCP:
+			scan_tcp(e, p, i, l3, l4, stop, v6, ts);
+			continue;
 		}
 		if (l4 + 8 > stop)
 			continue;
@@ -209,14 +187,16 @@ uint32_t pktsh_dns_scan(const struct pktsh_pkt *pkts, uint32_t i, uint32_t n,
 		end = l4 + ulen < stop ? l4 + ulen : stop;
 		if (end <= l4 + 8)
 			continue;
-		if (s->nmsgs >= s->cap || s->used + PKTSH_DNS_MSG_ARENA > s->arena_cap) {
-			s->stop = PKTSH_DNS_SCAN_FULL;
-			return i;
-		}
-		s->udp++;
-		msg_add(s, p->data + l4 + 8, end - l4 - 8, p->data + l3, v6,
-			be16(p->data + l4), be16(p->data + l4 + 2), p->ts, 0);
+		dnsstats_message(e, p->data + l4 + 8, end - l4 - 8, p->data + l3, v6,
+				 be16(p->data + l4), be16(p->data + l4 + 2), p->ts, 0, i, 0);
 	}
-	s->stop = PKTSH_DNS_SCAN_END;
-	return n;
+	*next = i;
+	if (e->ndeferred == 0)
+		dnsstats_batch_end(e);
+	return (int32_t)e->ndeferred;
+}
+
+const uint32_t *pktsh_dnsstats_deferred(const struct pktsh_dnsstats *e)
+{
+	return e->deferred;
 }

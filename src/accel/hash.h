@@ -27,6 +27,12 @@ const struct pktsh_tabhash *pktsh_tabhash_process(void);
 int pktsh_tabhash_fill(struct pktsh_tabhash *h);
 uint32_t pktsh_tabhash_bytes(const struct pktsh_tabhash *h, const void *p, uint32_t len);
 
+/* hash.c: a universal hash of len bytes (a multiple of 4, at most
+ * PKTSH_ML61_MAX), below 2^61 - 1, under multipliers drawn once per
+ * process: two inputs of one length collide with probability 2^-61. */
+enum { PKTSH_ML61_MAX = 64 };
+uint64_t pktsh_ml61(const void *p, uint32_t len);
+
 /* What the tables' lookups cost (pending.c, topk.c), as struct
  * pktsh_table_stats reports it; an insert PKTSH_PROBE_LIMIT or more
  * slots from home makes a table draw tables of its own. */

@@ -19,11 +19,18 @@
  * insert that would land PKTSH_PROBE_LIMIT or more slots from home makes the
  * table draw tables of its own and rebuild the index (counted), as
  * pending.c does. Merged tables meet by key, never by slot.
+ *
+ * A table may keep a label per entry (pktsh_topk64_keep_labels): up to
+ * a fixed number of bytes copied when a key enters, e.g. the wire form of
+ * the name whose hash is the key, so that text is made only for the
+ * entries a report shows, never per packet.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include "err.h"
 #include "accel/hash.h"
+#include "accel/topk.h"
 
 
 struct pktsh_topk64 {
@@ -35,6 +42,10 @@ struct pktsh_topk64 {
 	uint32_t ncand, icand;
 	double cmin;
 	uint32_t m, size, mask;
+	double n;               /* keys counted */
+	uint8_t *labels;        /* m * label_size bytes, or NULL */
+	uint16_t *label_len;
+	uint32_t label_size;
 	struct pktsh_probes work;
 	const struct pktsh_tabhash *th;   /* the process's, own, or NULL:
 					   * the keys are keyed hashes */
@@ -88,7 +99,51 @@ void pktsh_topk64_free(struct pktsh_topk64 *t)
 	free(t->own);
 	free(t->cand);
 	free(t->index);
+	free(t->labels);
+	free(t->label_len);
 	free(t);
+}
+
+int pktsh_topk64_keep_labels(struct pktsh_topk64 *t, uint32_t size, struct pktsh_err *err)
+{
+	if (size == 0 || size > 65535 || t->labels) {
+		pktsh_err_set(err, EINVAL, "top-k labels: 1 to 65535 bytes, set once");
+		return -1;
+	}
+	t->labels = malloc((size_t)t->m * size);
+	t->label_len = calloc(t->m, sizeof(*t->label_len));
+	if (!t->labels || !t->label_len) {
+		free(t->labels);
+		free(t->label_len);
+		t->labels = NULL;
+		t->label_len = NULL;
+		pktsh_err_set(err, ENOMEM, "top-k labels of %u counters", t->m);
+		return -1;
+	}
+	t->label_size = size;
+	return 0;
+}
+
+uint32_t pktsh_topk64_label(const struct pktsh_topk64 *t, uint32_t e, uint8_t *out,
+			    uint32_t cap)
+{
+	uint32_t n;
+
+	if (!t->labels || e >= t->size)
+		return 0;
+	n = t->label_len[e] < cap ? t->label_len[e] : cap;
+	memcpy(out, t->labels + (size_t)e * t->label_size, n);
+	return t->label_len[e];
+}
+
+double pktsh_topk64_total(const struct pktsh_topk64 *t)
+{
+	return t->n;
+}
+
+void topk64_prefetch(const struct pktsh_topk64 *t, uint64_t k)
+{
+	__builtin_prefetch(&t->index[hash_of(t, k) & t->mask]);
 }
 
 /* The slot holding key k (hash h), or the empty slot where it would go;
@@ -174,39 +229,65 @@ static uint32_t pop_min(struct pktsh_topk64 *t)
 	}
 }
 
+/* Counts k once; the entry that holds it, or -1 - the entry when k
+ * entered the table with this count. */
+static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
+{
+	uint32_t h = hash_of(t, k);
+	uint32_t s = find(t, k, h), e;
+
+	t->n += 1;
+	if (t->index[s]) {
+		t->counts[t->index[s] - 1] += 1;
+		return t->index[s] - 1;
+	}
+	if (t->size < t->m) {
+		e = t->size++;
+		t->counts[e] = 1;
+		t->errs[e] = 0;
+	} else {
+		e = pop_min(t);
+		unindex(t, find(t, t->keys[e], t->hv[e]));
+		t->errs[e] = t->counts[e];
+		t->counts[e] += 1;
+	}
+	t->keys[e] = k;
+	t->hv[e] = h;
+	if (((place(t, e) - h) & t->mask) >= PKTSH_PROBE_LIMIT)
+		rekey(t);
+	return -1 - (int64_t)e;
+}
+
 uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t n,
 			  uint32_t *fresh)
 {
 	uint32_t nfresh = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t k = keys[i];
-		uint32_t h = hash_of(t, k);
-		uint32_t s = find(t, k, h), e;
-
-		if (t->index[s]) {
-			t->counts[t->index[s] - 1] += 1;
+		if (count_key(t, keys[i]) >= 0)
 			continue;
-		}
-		if (t->size < t->m) {
-			e = t->size++;
-			t->counts[e] = 1;
-			t->errs[e] = 0;
-		} else {
-			e = pop_min(t);
-			unindex(t, find(t, t->keys[e], t->hv[e]));
-			t->errs[e] = t->counts[e];
-			t->counts[e] += 1;
-		}
-		t->keys[e] = k;
-		t->hv[e] = h;
-		if (((place(t, e) - h) & t->mask) >= PKTSH_PROBE_LIMIT)
-			rekey(t);
 		if (fresh)
 			fresh[nfresh] = i;
 		nfresh++;
 	}
 	return nfresh;
+}
+
+int topk64_add_labelled(struct pktsh_topk64 *t, uint64_t k, const void *label, uint32_t len)
+{
+	int64_t r = count_key(t, k);
+	uint32_t e;
+
+	if (r >= 0)
+		return 0;
+	e = (uint32_t)(-1 - r);
+	if (t->labels) {
+		if (len > t->label_size)
+			len = t->label_size;
+		memcpy(t->labels + (size_t)e * t->label_size, label, len);
+		t->label_len[e] = (uint16_t)len;
+	}
+	return 1;
 }
 
 uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, double *counts,

@@ -26,6 +26,11 @@ int pktsh_signals_caught(void);           /* signal number that stopped us, or 0
 void pktsh_signals_prompt(int on);        /* REPL: reading a line, not running */
 int pktsh_signals_prompt_take(void);      /* signal seen at the prompt, or 0; clears it */
 
+/* scriptpath.c: the file a bare script name stands for when it is not in
+ * the current directory ($PKTSH_SCRIPTS, unless secure, then the
+ * installed scripts), malloc'd; NULL to use the name as given. */
+char *pktsh_script_find(const char *name, int secure);
+
 /* run.c: load and run chunks with a traceback handler */
 int pktsh_run_chunk(lua_State *L, int status, int nargs, int nres);
 int pktsh_report(lua_State *L, int status);

@@ -28,7 +28,11 @@ static const char usage_text[] =
 	"  --           stop handling options\n"
 	"\n"
 	"SCRIPT receives ARGS in the global `arg` (arg[0] is SCRIPT) and as `...`;\n"
-	"`-` reads the script from standard input.\n"
+	"`-` reads the script from standard input. A SCRIPT name without a '/'\n"
+	"that is not in the current directory is looked for in $PKTSH_SCRIPTS\n"
+	"(directories separated by ':'), then in the installed scripts\n"
+	"(share/pktsh/scripts beside bin/pktsh): `pktsh dump.lua eth0`.\n"
+	"-e chunks get ARGS too; without SCRIPT: pktsh -e CHUNK -- ARGS...\n"
 	"\n"
 	"examples:\n"
 	"  pktsh scripts/dump.lua capture.pcap 'udp port 53'\n"
@@ -45,6 +49,8 @@ struct options {
 	int nchunks;
 	int interactive;
 	int script;             /* index in argv of SCRIPT, or 0 */
+	int dashdash;           /* -e ... -- ARGS without SCRIPT: index of --, or 0 */
+	char *found;            /* SCRIPT found on the script path, or NULL */
 	char *script_path;      /* the file to load, in secure-execution mode */
 };
 
@@ -93,7 +99,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (pktsh_privs_request(argv[i]))
 				return usage_error("-Z: no user '%s'", argv[i]);
 		} else if (!strcmp(a, "--")) {
-			if (i + 1 < argc)
+			/* after -e, the words after -- are the chunks' ARGS */
+			if (o->nchunks)
+				o->dashdash = i;
+			else if (i + 1 < argc)
 				o->script = i + 1;
 			return -1;
 		} else if (a[0] == '-' && a[1] != '\0') {
@@ -142,7 +151,7 @@ static int secure_checks(char **argv, struct options *o)
 		return secure_refuse("the REPL");
 	if (!strcmp(argv[o->script], "-"))
 		return secure_refuse("a script on standard input");
-	if (pktsh_secure_script(argv[o->script], &o->script_path, &err)) {
+	if (pktsh_secure_script(o->found ? o->found : argv[o->script], &o->script_path, &err)) {
 		fprintf(stderr, "pktsh: %s\n", err.msg);
 		return 1;
 	}
@@ -165,44 +174,60 @@ static int load_library(lua_State *L)
 	return 0;
 }
 
-static void set_arg_table(lua_State *L, int argc, char **argv, int script)
+/* arg: ARGS from 1, SCRIPT (or "-e" for -e ... -- ARGS) at 0, the
+ * program and options before it at negative indices, as lua does. */
+static void set_arg_table(lua_State *L, int argc, char **argv, const struct options *o)
 {
+	int base = o->script ? o->script : o->dashdash ? o->dashdash : argc;
 	int i;
 
 	lua_createtable(L, argc, 2);
-	lua_pushstring(L, argv[0]);
-	lua_rawseti(L, -2, script ? -script : 0);
-	for (i = script ? script : argc; i < argc; i++) {
-		lua_pushstring(L, argv[i]);
-		lua_rawseti(L, -2, i - script);
+	for (i = 0; i < argc; i++) {
+		if (i == base && o->dashdash)
+			lua_pushliteral(L, "-e");
+		else
+			lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i - base);
 	}
 	lua_setglobal(L, "arg");
 }
 
+/* Pushes ARGS (the words after SCRIPT, or after -e ... --): their count. */
+static int push_args(lua_State *L, int argc, char **argv, const struct options *o)
+{
+	int base = o->script ? o->script : o->dashdash ? o->dashdash : argc;
+	int i;
+
+	for (i = base + 1; i < argc; i++)
+		lua_pushstring(L, argv[i]);
+	return argc > base ? argc - base - 1 : 0;
+}
+
 static int run_script(lua_State *L, int argc, char **argv, const struct options *o)
 {
-	const char *path = o->script_path ? o->script_path : argv[o->script];
-	int i, status, script = o->script;
+	const char *path = o->script_path ? o->script_path :
+			   o->found ? o->found : argv[o->script];
+	int status;
 
 	if (!strcmp(path, "-"))
 		path = NULL;
 	status = luaL_loadfile(L, path);
-	if (status == 0) {
-		for (i = script + 1; i < argc; i++)
-			lua_pushstring(L, argv[i]);
-		status = pktsh_run_chunk(L, 0, argc - script - 1, 0);
-	}
+	if (status == 0)
+		status = pktsh_run_chunk(L, 0, push_args(L, argc, argv, o), 0);
 	return pktsh_report(L, status);
 }
 
-static int run_chunks(lua_State *L, const struct options *o)
+/* Each chunk gets ARGS as `...`, as a script does. */
+static int run_chunks(lua_State *L, int argc, char **argv, const struct options *o)
 {
 	int i;
 
 	for (i = 0; i < o->nchunks; i++) {
 		int status = luaL_loadbuffer(L, o->chunks[i],
 					     strlen(o->chunks[i]), "=(-e)");
-		if (pktsh_report(L, pktsh_run_chunk(L, status, 0, 0)))
+		int n = status ? 0 : push_args(L, argc, argv, o);
+
+		if (pktsh_report(L, pktsh_run_chunk(L, status, n, 0)))
 			return -1;
 	}
 	return 0;
@@ -214,8 +239,8 @@ static int run(lua_State *L, int argc, char **argv, const struct options *o)
 	int repl = o->interactive || (!o->script && !o->nchunks);
 
 	pktsh_signals_install(L, PKTSH_SIG_SCRIPT);
-	set_arg_table(L, argc, argv, o->script);
-	if (run_chunks(L, o))
+	set_arg_table(L, argc, argv, o);
+	if (run_chunks(L, argc, argv, o))
 		return 1;
 	if (o->script && run_script(L, argc, argv, o))
 		return pktsh_signals_caught() ? 128 + pktsh_signals_caught() : 1;
@@ -233,6 +258,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	rc = parse_options(argc, argv, &o);
+	if (rc < 0 && o.script)
+		o.found = pktsh_script_find(argv[o.script], pktsh_secure_mode());
 	if (rc < 0 && pktsh_secure_mode())
 		rc = secure_checks(argv, &o);
 	if (rc >= 0)
@@ -249,5 +276,6 @@ int main(int argc, char **argv)
 	lua_close(L);
 	pktsh_writers_close_all();
 	free(o.script_path);
+	free(o.found);
 	return rc;
 }

@@ -242,6 +242,8 @@ static char *read_line(const char *prompt)
 {
 	char *line;
 
+	/* What the last line wrote is in its files while the user reads. */
+	pktsh_writers_tick(1);
 	pktsh_signals_prompt(1);
 	/* A Ctrl-C just before the prompt must not interrupt completion code. */
 	pktsh_signals_reset(R.L);
@@ -381,15 +383,48 @@ static void evaluate(lua_State *L)
 	}
 	if (status)
 		report(L, status);
+	else if (R.tty && pktsh_signals_caught())
+		fputs("\n", stdout);   /* after the ^C the terminal echoed */
 	fflush(stdout);
 	lua_settop(L, base);
 }
 
 /* --- session ----------------------------------------------------------- */
 
+static char breaks[] = " \t\n\"\\'`@$><=;|&{}()[],+-*/%^~#";
+
+/* Whether the cursor is inside a string literal ('...' or "..."). */
+static int in_string(const char *line, int point)
+{
+	char quote = 0;
+	int i;
+
+	for (i = 0; i < point && line[i]; i++) {
+		if (quote && line[i] == '\\' && i + 1 < point)
+			i++;
+		else if (quote && line[i] == quote)
+			quote = 0;
+		else if (!quote && (line[i] == '"' || line[i] == '\''))
+			quote = line[i];
+	}
+	return quote != 0;
+}
+
+/*
+ * Inside a string the word is a file name: everything after the opening
+ * quote (rl_completer_quote_characters), '/' and '-' included. readline
+ * would still drop a break character right after the quote (the '/' of
+ * "/tmp/..."), so there the only breaks are the quotes.
+ */
+static char *word_breaks(void)
+{
+	static char in_quotes[] = "\"'";
+
+	return in_string(rl_line_buffer, rl_point) ? in_quotes : breaks;
+}
+
 static void editor_setup(void)
 {
-	static char breaks[] = " \t\n\"\\'`@$><=;|&{}()[],+-*/%^~#";
 
 	rl_readline_name = "pktsh";
 	rl_catch_signals = 0;           /* signals.c owns SIGINT and SIGTERM */
@@ -397,6 +432,9 @@ static void editor_setup(void)
 	rl_attempted_completion_function = complete;
 	rl_basic_word_break_characters = breaks;
 	rl_completer_word_break_characters = breaks;
+	/* a path inside a string completes as a whole (word_breaks) */
+	rl_completer_quote_characters = "\"'";
+	rl_completion_word_break_hook = word_breaks;
 	history_open();
 }
 

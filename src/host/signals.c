@@ -35,21 +35,18 @@ static volatile sig_atomic_t at_prompt;
 static volatile sig_atomic_t prompt_signal;
 static int64_t last_signal_ns;
 static lua_State *hook_state;
+static volatile sig_atomic_t winch_count;
 
-int64_t pktsh_mono_ns(void)
+/* The terminal was resized: redrawing reports look at the count. */
+static void on_winch(int sig)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	(void)sig;
+	winch_count++;
 }
 
-int64_t pktsh_now_ns(void)
+int32_t pktsh_winch(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return winch_count;
 }
 
 #define GET(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
@@ -154,6 +151,10 @@ void pktsh_signals_install(lua_State *L, enum pktsh_sigmode m)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
+	/* restarted: a resize must not cut a read or write short */
+	sa.sa_handler = on_winch;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGWINCH, &sa, NULL);
 }
 
 void pktsh_signals_mode(enum pktsh_sigmode m)

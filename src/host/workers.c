@@ -8,7 +8,9 @@
  * require("pktsh.host.parallel").worker_main(), which re-runs the script up to
  * its pktsh.parallel call, runs the work function on the thread's ring,
  * and hands back one serialised string with pktsh_worker_done. Nothing
- * Lua-level crosses threads: only the job string in and one string out.
+ * Lua-level crosses threads: only the job string in and one string out,
+ * and, while it runs, the latest snapshot a worker published (a string
+ * under the group's lock, read by the parent when it likes).
  *
  * Worker threads block every signal the host handles (SIGINT, SIGTERM,
  * SIGALRM, and readline's: pktsh_signals_host_set), from their first
@@ -41,6 +43,8 @@ struct worker {
 	int32_t status;            /* enum pktsh_worker_status */
 	char *out;                 /* result or error text, malloc'd */
 	size_t out_len;
+	char *snap;                /* the latest published snapshot, under mu */
+	size_t snap_len;
 };
 
 struct pktsh_workers {
@@ -128,6 +132,44 @@ int pktsh_worker_done(int32_t status, const char *data, size_t len)
 	set_out(self, status == PKTSH_WORKER_OK ? PKTSH_WORKER_OK : PKTSH_WORKER_FAILED,
 		data, len);
 	return 0;
+}
+
+int pktsh_worker_publish(const char *data, size_t len)
+{
+	struct pktsh_workers *g;
+	char *copy;
+
+	if (!self)
+		return -1;
+	copy = malloc(len ? len : 1);
+	if (!copy)
+		return -1;
+	memcpy(copy, data, len);
+	g = self->group;
+	pthread_mutex_lock(&g->mu);
+	free(self->snap);
+	self->snap = copy;
+	self->snap_len = len;
+	pthread_mutex_unlock(&g->mu);
+	return 0;
+}
+
+int64_t pktsh_workers_snapshot(struct pktsh_workers *g, int32_t i, char *buf, size_t cap)
+{
+	struct worker *wk;
+	int64_t n = -1;
+
+	if (i < 1 || i > g->n)
+		return -1;
+	wk = &g->wk[i - 1];
+	pthread_mutex_lock(&g->mu);
+	if (wk->snap) {
+		n = (int64_t)wk->snap_len;
+		if (buf && wk->snap_len <= cap)
+			memcpy(buf, wk->snap, wk->snap_len);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return n;
 }
 
 static int boot(lua_State *L)
@@ -318,8 +360,10 @@ void pktsh_workers_close(struct pktsh_workers *g)
 		return;
 	atomic_store(&g->stop, 1);
 	join_all(g);
-	for (i = 0; i < g->n; i++)
+	for (i = 0; i < g->n; i++) {
 		free(g->wk[i].out);
+		free(g->wk[i].snap);
+	}
 	pthread_cond_destroy(&g->cv);
 	pthread_mutex_destroy(&g->mu);
 	free(g->job);

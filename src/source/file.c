@@ -12,10 +12,23 @@
  * (pcap_offline_filter) before a packet reaches Lua. Descriptors, the
  * buffer and the arena come from the batch layer (batch.c), which never
  * hands them back while a packet could point at them.
+ *
+ * A pipe or a terminal (standard input, a FIFO: "a stream") streams: a
+ * batch ends as soon as no further record is there to read, so a packet
+ * written into the pipe reaches Lua at once, not when a batch fills up.
+ * libpcap reads a stream through an unbuffered FILE over a buffer of
+ * ours (struct stream), so that we always know whether bytes are waiting.
+ *
+ * A limit (pktsh_file_limit: the `duration` option) ends the input at
+ * the first record whose time is that far past the first record read
+ * after the limit was set; the record stays unread.
  */
+#define _GNU_SOURCE     /* fopencookie */
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +40,16 @@
 #define RECORD_HEADER_LEN 16
 #define MAX_CAPLEN_LIMIT (1u << 24)
 #define READ_CHUNK (256u * 1024u)
+#define STREAM_BUF (64u * 1024u)
+
+/* A pipe's bytes, read ahead by us and handed to libpcap on request. */
+struct stream {
+	int fd;
+	int own_fd;               /* 0 for standard input: never closed */
+	size_t pos, fill;
+	int eof;
+	uint8_t buf[STREAM_BUF];
+};
 
 struct pktsh_file {
 	pcap_t *pcap;
@@ -45,7 +68,17 @@ struct pktsh_file {
 	int eof;
 	/* copies from pcap_next_ex */
 	struct region arena;
-	/* end of input: 1 clean end, -1 an error saved in `fault` */
+	/* a pipe or terminal read through libpcap, or NULL */
+	struct stream *stream;
+	/* pktsh_file_limit: records from t_end on are left unread */
+	int64_t limit_ns;         /* -1: none */
+	int64_t t_end;
+	int t_end_set;
+	int limited;              /* the limit ended the input (for now) */
+	int held;                 /* libpcap's last record is past the limit */
+	struct pcap_pkthdr *held_h;
+	const u_char *held_data;
+	/* end of input: 1 clean end (or the limit), -1 an error saved in `fault` */
 	int end;
 	struct pktsh_err fault;
 	char *path;
@@ -124,6 +157,100 @@ static int refill(struct pktsh_file *f, size_t need)
 	return 0;
 }
 
+static ssize_t stream_read(void *cookie, char *out, size_t n)
+{
+	struct stream *st = cookie;
+
+	while (st->pos == st->fill && !st->eof) {
+		ssize_t got = read(st->fd, st->buf, sizeof(st->buf));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -1;
+		st->pos = 0;
+		st->fill = (size_t)got;
+		st->eof = got == 0;
+	}
+	if (n > st->fill - st->pos)
+		n = st->fill - st->pos;
+	memcpy(out, st->buf + st->pos, n);
+	st->pos += n;
+	return (ssize_t)n;
+}
+
+static int stream_close(void *cookie)
+{
+	struct stream *st = cookie;
+
+	if (st->own_fd)
+		close(st->fd);
+	free(st);
+	return 0;
+}
+
+/* Bytes are waiting (ours or the kernel's), or the writer is gone: a
+ * read would not wait. */
+static int stream_ready(struct stream *st, int timeout_ms)
+{
+	struct pollfd p = { st->fd, POLLIN, 0 };
+
+	if (st->pos < st->fill || st->eof)
+		return 1;
+	return poll(&p, 1, timeout_ms) > 0;
+}
+
+/* libpcap over fd through our buffer (fd is the stream's from here on). */
+static pcap_t *stream_open(struct pktsh_file *f, int fd, int own_fd, char *errbuf)
+{
+	static const cookie_io_functions_t io = { stream_read, NULL, NULL, stream_close };
+	struct stream *st = calloc(1, sizeof(*st));
+	FILE *fp;
+	pcap_t *p;
+
+	if (!st) {
+		if (own_fd)
+			close(fd);
+		snprintf(errbuf, PCAP_ERRBUF_SIZE, "out of memory");
+		return NULL;
+	}
+	st->fd = fd;
+	st->own_fd = own_fd;
+	fp = fopencookie(st, "r", io);
+	if (!fp) {
+		snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
+		stream_close(st);
+		return NULL;
+	}
+	setvbuf(fp, NULL, _IONBF, 0);
+	p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!p) {
+		fclose(fp);
+		return NULL;
+	}
+	f->stream = st;
+	f->info.stream = 1;
+	return p;
+}
+
+/* Opens path with libpcap: itself for a regular file (try_direct may then
+ * read it), through a stream for "-", a pipe, a FIFO or a device. */
+static pcap_t *open_pcap(struct pktsh_file *f, const char *path, char *errbuf)
+{
+	struct stat st;
+	int fd;
+
+	if (!strcmp(path, "-"))
+		return stream_open(f, STDIN_FILENO, 0, errbuf);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+		return stream_open(f, fd, 1, errbuf);
+	if (fd >= 0)
+		close(fd);
+	return pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO,
+							 errbuf);
+}
+
 static int compile_filter(struct pktsh_file *f, const char *filter,
 			  struct pktsh_err *err)
 {
@@ -152,16 +279,17 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
 		return -1;
 	}
 	f = calloc(1, sizeof(*f));
-	if (f)
+	if (f) {
 		f->fd = -1;     /* calloc's 0 is standard input: never close that */
+		f->limit_ns = -1;
+	}
 	if (!f || !(f->path = strdup(path))) {
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		goto fail;
 	}
 	if (!(f->br = batch_ring_get(batch_cap, guard, err)))
 		goto fail;
-	f->pcap = pcap_open_offline_with_tstamp_precision(
-		path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	f->pcap = open_pcap(f, path, errbuf);
 	if (!f->pcap) {
 		pktsh_err_set(err, errno, "cannot read '%s': %s", path, errbuf);
 		goto fail;
@@ -173,7 +301,8 @@ int pktsh_file_open(struct pktsh_file **out, const char *path,
 		f->info.snaplen : PKTSH_SNAPLEN_DEFAULT;
 	if (f->max_caplen > MAX_CAPLEN_LIMIT)
 		f->max_caplen = MAX_CAPLEN_LIMIT;
-	try_direct(f, path);
+	if (!f->stream)
+		try_direct(f, path);
 	if (f->fd >= 0)
 		f->info.format = PKTSH_FORMAT_PCAP;
 	else
@@ -214,6 +343,22 @@ static int64_t ts_ns(int64_t sec, int64_t frac_ns)
 	return ns;
 }
 
+/* Whether a record of time ts is past the limit: the input then ends
+ * before it (f->limited), leaving it unread. */
+static int past_limit(struct pktsh_file *f, int64_t ts)
+{
+	if (f->limit_ns < 0)
+		return 0;
+	if (!f->t_end_set) {
+		f->t_end = ts > INT64_MAX - f->limit_ns ? INT64_MAX : ts + f->limit_ns;
+		f->t_end_set = 1;
+	}
+	if (ts < f->t_end)
+		return 0;
+	f->limited = 1;
+	return 1;
+}
+
 static void put(struct pktsh_file *f, const uint8_t *data, uint32_t caplen,
 		uint32_t len, int64_t ts)
 {
@@ -252,6 +397,7 @@ static void fill_direct(struct pktsh_file *f)
 		uint32_t r[4];
 		struct pcap_pkthdr h;
 		const uint8_t *data;
+		int64_t ts;
 
 		if (!record_ready(f, RECORD_HEADER_LEN)) {
 			if (f->end || b->count > 0)
@@ -284,14 +430,16 @@ static void fill_direct(struct pktsh_file *f)
 			return;
 		}
 		data = f->buf.addr + f->pos + RECORD_HEADER_LEN;
+		ts = ts_ns(r[0], (int64_t)r[1] * (f->info.nsec ? 1 : 1000));
+		if (past_limit(f, ts))
+			return;
 		f->pos += RECORD_HEADER_LEN + r[2];
 		h.ts.tv_sec = r[0];
 		h.ts.tv_usec = r[1];
 		h.caplen = r[2];
 		h.len = r[3];
 		if (wanted(f, &h, data))
-			put(f, data, r[2], r[3], ts_ns(r[0],
-			    (int64_t)r[1] * (f->info.nsec ? 1 : 1000)));
+			put(f, data, r[2], r[3], ts);
 	}
 }
 
@@ -324,8 +472,21 @@ static void fill_from_pcap(struct pktsh_file *f)
 	while (b->count < b->cap) {
 		struct pcap_pkthdr *h;
 		const u_char *data;
-		int rc = pcap_next_ex(f->pcap, &h, &data);
+		int64_t ts;
+		int rc;
 
+		if (f->held) {
+			/* the record the limit left unread (still libpcap's) */
+			rc = 1;
+			h = f->held_h;
+			data = f->held_data;
+			f->held = 0;
+		} else {
+			/* a stream's batch ends where its bytes do */
+			if (f->stream && b->count > 0 && !stream_ready(f->stream, 0))
+				break;
+			rc = pcap_next_ex(f->pcap, &h, &data);
+		}
 		if (rc == PCAP_ERROR_BREAK) {
 			f->end = 1;
 			break;
@@ -336,7 +497,16 @@ static void fill_from_pcap(struct pktsh_file *f)
 				      pcap_geterr(f->pcap));
 			break;
 		}
-		if (rc != 1 || !wanted(f, h, data))
+		if (rc != 1)
+			continue;
+		ts = ts_ns(h->ts.tv_sec, h->ts.tv_usec);
+		if (past_limit(f, ts)) {
+			f->held = 1;
+			f->held_h = h;
+			f->held_data = data;
+			break;
+		}
+		if (!wanted(f, h, data))
 			continue;
 		if (reserve(f, used, h->caplen)) {
 			f->end = -1;
@@ -344,8 +514,7 @@ static void fill_from_pcap(struct pktsh_file *f)
 			break;
 		}
 		memcpy(f->arena.addr + used, data, h->caplen);
-		put(f, (const uint8_t *)(uintptr_t)used, h->caplen, h->len,
-		    ts_ns(h->ts.tv_sec, h->ts.tv_usec));
+		put(f, (const uint8_t *)(uintptr_t)used, h->caplen, h->len, ts);
 		used += h->caplen;
 	}
 	for (i = 0; i < b->count; i++)
@@ -359,7 +528,7 @@ int pktsh_file_next(struct pktsh_file *f, struct pktsh_batch **out,
 
 	batch_begin(f->br);
 	b = *out = f->br->batch;
-	if (f->end == 0) {
+	if (f->end == 0 && !f->limited) {
 		if (f->fd >= 0)
 			fill_direct(f);
 		else
@@ -376,6 +545,22 @@ int pktsh_file_next(struct pktsh_file *f, struct pktsh_batch **out,
 		*err = f->fault;
 		return -1;
 	}
+	return 0;
+}
+
+int pktsh_file_wait(struct pktsh_file *f, int32_t timeout_ms)
+{
+	if (!f->stream || f->end || f->limited || f->held)
+		return 1;
+	return stream_ready(f->stream, timeout_ms);
+}
+
+int pktsh_file_limit(struct pktsh_file *f, int64_t ns)
+{
+	/* lifting or moving a limit resumes an input the limit ended */
+	f->limited = 0;
+	f->limit_ns = ns < 0 ? -1 : ns;
+	f->t_end_set = 0;
 	return 0;
 }
 

@@ -6,6 +6,14 @@
  * after close, at exit, and after a signal handler's emergency flush
  * (write(2) only, async-signal-safe). Only SIGKILL in the middle of a
  * write(2) can leave the last record torn.
+ *
+ * Records reach the file at least once a second, or at once per record
+ * (pktsh_writer_per_packet, dump.lua -U), so a reader at the other end
+ * of a pipe sees them as they come and a SIGKILL loses at most the last
+ * second: the thread that owns a writer flushes it from
+ * pktsh_writers_tick, which the library calls between batches, while
+ * waiting for packets, in pktsh.sleep and at the REPL prompt. Only the
+ * owner flushes that way, so this adds no sharing between threads.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -49,6 +57,8 @@ struct pktsh_writer {
 	size_t used;
 	size_t flushed;
 	int io;                    /* 0, or the id of the thread writing buf out */
+	int owner;                 /* the thread that opened it (ticks flush it) */
+	int per_packet;            /* flush after every record */
 	uint8_t *buf;
 	char *path;
 	struct pktsh_writer *next, *prev;
@@ -123,6 +133,18 @@ static void unlink_writer(struct pktsh_writer *w)
 static int thread_id(void)
 {
 	return (int)syscall(SYS_gettid);
+}
+
+/* When this thread first buffered a record none of its ticks has flushed
+ * yet (CLOCK_MONOTONIC ns), or 0. */
+static __thread int64_t unflushed_since;
+
+static int64_t mono_coarse(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* The owner's turn to write buf out. Once the handler is ending the
@@ -205,6 +227,7 @@ int pktsh_writer_open(struct pktsh_writer **out, const char *path,
 	if (w->fd < 0)
 		goto fail;
 	w->snaplen = snaplen;
+	w->owner = thread_id();
 	link_writer(w);
 	*out = w;
 	return 0;
@@ -262,9 +285,53 @@ int pktsh_writer_write(struct pktsh_writer *w, const uint8_t *data,
 		memcpy(w->buf + w->used + sizeof(r), data, caplen);
 		/* the record is whole from here on */
 		__atomic_store_n(&w->used, w->used + need, __ATOMIC_RELEASE);
+		if (!w->per_packet && !unflushed_since)
+			unflushed_since = mono_coarse();
 	}
 	w->packets++;
+	return w->per_packet ? flush(w, err) : 0;
+}
+
+int pktsh_writer_per_packet(struct pktsh_writer *w, int32_t on)
+{
+	w->per_packet = on != 0;
 	return 0;
+}
+
+#define TICK_MAX 64
+
+/* Flushes up to TICK_MAX writers of this thread that hold records; 1 if
+ * there may be more. The list lock is not held while they write (a pipe
+ * may block): only this thread closes them. */
+static int flush_own(void)
+{
+	struct pktsh_writer *mine[TICK_MAX], *w;
+	int me = thread_id(), n = 0, more = 0, i;
+
+	pthread_mutex_lock(&list_lock);
+	for (w = open_writers; w; w = w->next) {
+		if (w->owner != me || !__atomic_load_n(&w->used, __ATOMIC_ACQUIRE))
+			continue;
+		if (n == TICK_MAX) {
+			more = 1;
+			break;
+		}
+		mine[n++] = w;
+	}
+	pthread_mutex_unlock(&list_lock);
+	for (i = 0; i < n; i++)
+		flush(mine[i], NULL);     /* an error shows at the next write or close */
+	return more;
+}
+
+void pktsh_writers_tick(int32_t force)
+{
+	if (!unflushed_since ||
+	    (!force && mono_coarse() - unflushed_since < 1000000000))
+		return;
+	unflushed_since = 0;
+	while (flush_own())
+		;
 }
 
 int pktsh_writer_flush(struct pktsh_writer *w, struct pktsh_err *err)

@@ -28,6 +28,50 @@ int xdp_bpf_fail(struct pktsh_err *err, int e, const char *what)
 	return -1;
 }
 
+/* libbpf and libxdp print to stderr by default: before pktsh's own
+ * message, four lines of theirs when privileges are missing. Every line
+ * of theirs goes through route_* instead, which shows it only
+ * when asked (pktsh_bpf_verbose: -v in the XDP scripts). */
+static volatile int verbose;
+
+int32_t pktsh_bpf_verbose(int32_t on)
+{
+	int32_t was = verbose;
+
+	if (on >= 0)
+		verbose = on;
+	return was;
+}
+
+/* Their lines name their library ("libbpf: ...") already. */
+static void route(const char *fmt, va_list ap)
+{
+	if (verbose)
+		vfprintf(stderr, fmt, ap);
+}
+
+static int route_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_DEBUG || verbose > 1)
+		route(fmt, ap);
+	return 0;
+}
+
+static int route_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBXDP_DEBUG || verbose > 1)
+		route(fmt, ap);
+	return 0;
+}
+
+/* Before main: the first libbpf or libxdp call, in any thread, already
+ * prints through pktsh. */
+__attribute__((constructor)) static void route_logs(void)
+{
+	libbpf_set_print(route_libbpf);
+	libxdp_set_print(route_libxdp);
+}
+
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static libxdp_print_fn_t saved_xdp;
 static libbpf_print_fn_t saved_bpf;
@@ -65,15 +109,25 @@ static int load_failure(const char *line)
 
 static int keep_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
 {
+	va_list again;
+
+	va_copy(again, ap);
 	if (level != LIBXDP_DEBUG)
 		log_keep(log_libxdp, sizeof(log_libxdp), about_dispatcher, fmt, ap);
+	route_libxdp(level, fmt, again);
+	va_end(again);
 	return 0;
 }
 
 static int keep_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	va_list again;
+
+	va_copy(again, ap);
 	if (level != LIBBPF_DEBUG)
 		log_keep(log_libbpf, sizeof(log_libbpf), load_failure, fmt, ap);
+	route_libbpf(level, fmt, again);
+	va_end(again);
 	return 0;
 }
 

@@ -92,7 +92,10 @@ local function solve_old(key, target)
   return table.concat(out)
 end
 
-local key_t = ffi.typeof("struct pktsh_dns_key")
+-- the match key dnsstats hashed for its pending table then (name hash,
+-- id, ports, IP version, client, server: 48 bytes)
+local key_t = ffi.typeof([[struct { uint64_t name; uint16_t id, cport, sport, ipver;
+                                    uint8_t client[16], server[16]; }]])
 local QNAME = "\5flood\7example\0"
 
 local function in6_text(b)

@@ -202,6 +202,30 @@ expect_match "--capacity 1: bound stated" "$out" "space-saving, 1 counters: coun
 expect_eq "--top 1: one row" "$(printf '%s\n' "$out" | grep -c '^   2 ')" 0
 out=$(ds --interval 5 $P/dnscap__dns.pcap | grep -c '^20[0-9-]*T.* packets [0-9]* dns')
 expect_match "--interval: plain lines when not a terminal" "$out" "^[1-9][0-9]*$"
+# --interval on a file (issue 16): capture-time intervals of 0.5 s from
+# the first packet, every one printed (empty ones too) up to the last,
+# partial one (85.499 s of capture: 171 lines, the last 0.499 s long);
+# each starts where the one before ended; qps is queries over the
+# interval's own length; the per-interval counts add up to the totals.
+out=$(ds --interval 0.5 $P/dnscap__dns.pcap | "$PKTSH" -e '
+  local n, pk, q, empty, gaps, badq, last, prev = 0, 0, 0, 0, 0, 0, nil, nil
+  for l in io.lines() do
+    local when, rest = l:match("^(%S+Z) (interval_s .*)$")
+    if when then
+      local f = {}
+      for k, v in rest:gmatch("(%S+) (%S+)") do f[k] = v end
+      local h, m, s = when:match("T(%d+):(%d+):([%d.]+)Z")
+      local t = h * 3600 + m * 60 + s
+      if prev and math.abs(t - prev - 0.5) > 1e-6 then gaps = gaps + 1 end
+      prev, n, last = t, n + 1, f
+      pk, q = pk + f.packets, q + f.queries
+      if tonumber(f.packets) == 0 then empty = empty + 1 end
+      if math.abs(f.qps - f.queries / f.interval_s) > 0.05 then badq = badq + 1 end
+    end
+  end
+  print(n, empty > 100, gaps, badq, pk, q, last.interval_s, last.total_packets)')
+expect_eq "--interval on a file: every interval, rates over its length, the last partial one" \
+  "$out" "171	true	0	0	133	41	0.499	133"
 n=$(ds --json --duration 1 $P/dnscap__dns.pcap | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"])' 2>/dev/null)
 expect_match "--duration: fewer packets" "$n" "^([0-9]|[1-9][0-9]|1[0-2][0-9])$"
 n=$(ds --json $P/dnscap__dns.pcap 'host 8.8.8.8' | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"])' 2>/dev/null)

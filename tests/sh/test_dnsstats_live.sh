@@ -59,3 +59,45 @@ for mode in serial workers; do
     "host1.example	$(( (N + 6) / 7 ))"
   expect_eq "$mode: qtypes and rcodes" "$(field "$f" 'j.qtypes.A, j.rcodes.NOERROR')" "$N	$N"
 done
+
+# --interval on a live interface (issue 16): a line every interval of wall
+# clock, idle ones included (nothing arrives for the first 1.5 s), each
+# with its measured length; rates over that length; the per-interval
+# counts add up to the totals; with -j 2 the workers' numbers are merged
+# while they run, drops and freeze_q per worker.
+lines() {  # lines NAME ARGS...: interval lines in $TMP/NAME.lines
+  local name=$1; shift
+  netns_bg "$NS_B" 20 "$TMP/$name.lines" "$TMP/$name.err" \
+    "$PKTSH" "$@" scripts/dnsstats.lua "$IF_B" udp --json --interval 0.5 --duration 4
+  local pid=$BG_PID
+  sleep 1.5
+  netns_exec "$NS_A" timeout 20 "$PKTSH" "$TMP/senddns.lua" "$IF_A" "$N" >/dev/null 2>&1
+  netns_wait "$pid"
+}
+check_lines() {  # check_lines NAME: the lines' sums and shapes
+  "$PKTSH" -e "
+    local n, dns, idle, bad, last = 0, 0, 0, {}, nil
+    for l in io.lines('$TMP/$1.lines') do
+      if l:find(' interval_s ') then
+        local f = {}
+        for k, v in l:gsub('^%S+ ', ''):gmatch('(%S+) (%S+)') do f[k] = v end
+        n, last = n + 1, f
+        local s, q = tonumber(f.interval_s), tonumber(f.queries)
+        dns = dns + tonumber(f.dns)
+        if tonumber(f.packets) == 0 then idle = idle + 1 end
+        if not (s > 0 and s < 1.5) then bad[#bad + 1] = 'length ' .. f.interval_s end
+        if f.qps ~= '-' and math.abs(tonumber(f.qps) - q / s) > 0.1 + q / s * 0.002 then
+          bad[#bad + 1] = 'qps ' .. f.qps .. ' for ' .. q .. ' in ' .. s
+        end
+        if '$1' == 'jlines' and not f.drops_per_worker then bad[#bad + 1] = 'no per-worker drops' end
+      end
+    end
+    print(n >= 6 and 'lines' or 'lines ' .. n, idle >= 2 and 'idle' or 'idle ' .. idle,
+          dns, last and last.total_dns, #bad == 0 and 'fine' or table.concat(bad, '; '))"
+}
+lines slines
+expect_eq "serial --interval: a line per interval, idle ones too, counts add up" \
+  "$(check_lines slines)" "lines	idle	$((2 * N))	$((2 * N))	fine"
+lines jlines -j 2
+expect_eq "-j 2 --interval: merged lines while the workers run, drops per worker" \
+  "$(check_lines jlines)" "lines	idle	$((2 * N))	$((2 * N))	fine"

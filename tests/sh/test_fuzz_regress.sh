@@ -23,3 +23,18 @@ for f in "${files[@]}"; do
   fi
   check "$name: through dnsflow and the DNS parser" "$PKTSH" tests/lib/flowall.lua "$f"
 done
+# dnsstats' engine (the C scan, TCP in C, the general path), with capture
+# time intervals and a duration too (a time near 2^63 once made them
+# loop forever): it ends within the timeout, with its report or a clean
+# error (exit 1 and one dnsstats: line), never a Lua error.
+for f in "${files[@]}"; do
+  for opts in "" "--interval 1" "--interval 1 --duration 2"; do
+    out=$(timeout 60 "$PKTSH" scripts/dnsstats.lua --json $opts "$f" 2>&1); rc=$?
+    if { [ $rc -eq 0 ] || { [ $rc -eq 1 ] && printf '%s' "$out" | tail -1 | grep -q '^dnsstats: '; }; } &&
+       ! printf '%s' "$out" | grep -q 'traceback'; then
+      pass "$(basename "$f"): through dnsstats $opts"
+    else
+      fail "$(basename "$f"): through dnsstats $opts" "exit $rc: $(printf '%s' "$out" | tail -3 | tr '\n' ' ')"
+    fi
+  done
+done

@@ -58,19 +58,22 @@ expect_match "-Z nobody, capture file: ... and no_new_privs" "$out" "CHILD-NoNew
 
 # --- -Z with files read by -j workers: every thread dropped ------------------
 cat > "$TMP/zw.lua" <<'LUA'
-local r, st = pktsh.parallel({arg[1], arg[2]}, {workers = 2}, function(src)
+local M = {}
+function M.work(src)
   local s = io.open("/proc/thread-self/status"):read("*a")
   local n = 0
   src:each(function() n = n + 1 end)
   local ok = s:match("\nCapBnd:%s*0+\n") and s:match("\nCapEff:%s*0+\n")
     and s:match("\nNoNewPrivs:%s*1\n") and s:match("\nUid:%s*" .. arg[3] .. "%s")
   return {n = n, dropped = ok and 1 or 0}
-end)
-if not r then print("ERR", st) return end
-local threads = 0
-for tid in io.popen("ls /proc/self/task"):lines() do threads = threads + 1 end
-print("WORKERS", r.n, r.dropped)
-io.write(io.open("/proc/self/status"):read("*a"))
+end
+function M.main()
+  local r, st = pktsh.parallel({arg[1], arg[2]}, {workers = 2}, M.work)
+  if not r then print("ERR", st) return end
+  print("WORKERS", r.n, r.dropped)
+  io.write(io.open("/proc/self/status"):read("*a"))
+end
+return pktsh.main(M)
 LUA
 out=$("$PKTSH" -Z nobody -j 2 "$TMP/zw.lua" "$SH/dnscap__dns.pcap" "$SH/dnscap__dns6.pcap" "$NB_UID" 2>&1)
 n6=$("$PKTSH" -e "local n = 0 pktsh.open('$SH/dnscap__dns6.pcap'):each(function() n = n + 1 end) print(n)")

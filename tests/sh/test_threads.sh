@@ -39,10 +39,14 @@ all_whole() {
 # --- the work the tests run -------------------------------------------------
 # wstress.lua DIR FILE...: each worker opens and closes 300 writers.
 cat > "$TMP/wstress.lua" <<'LUA'
-local dir = arg[1]
-local files = {}
-for i = 2, #arg do files[#files + 1] = arg[i] end
-local r, err = pktsh.parallel(files, {}, function(src, d)
+local M = {}
+function M.main()
+  local files = {}
+  for i = 2, #arg do files[#files + 1] = arg[i] end
+  local r, err = pktsh.parallel(files, {}, M.work, arg[1])
+  print(r and ("WRITERS " .. r.n) or ("ERR " .. tostring(err)))
+end
+function M.work(src, d)
   local me = pktsh.worker()
   local n = 0
   for i = 1, 300 do
@@ -53,17 +57,20 @@ local r, err = pktsh.parallel(files, {}, function(src, d)
   end
   src:each(function() end)
   return {n = n}
-end, dir)
-print(r and ("WRITERS " .. r.n) or ("ERR " .. tostring(err)))
+end
+return pktsh.main(M)
 LUA
 
 # wflood.lua DIR SECONDS FILE...: each worker writes and rotates writers
 # without pause, until SECONDS pass (the test signals it long before).
 cat > "$TMP/wflood.lua" <<'LUA'
-local dir, secs = arg[1], tonumber(arg[2])
-local files = {}
-for i = 3, #arg do files[#files + 1] = arg[i] end
-pktsh.parallel(files, {}, function(_, d, s)
+local M = {}
+function M.main()
+  local files = {}
+  for i = 3, #arg do files[#files + 1] = arg[i] end
+  pktsh.parallel(files, {}, M.work, arg[1], tonumber(arg[2]))
+end
+function M.work(_, d, s)
   local me, stop = pktsh.worker(), pktsh.now() + s * 1e9
   local frame = string.rep("x", 200)
   local i = 0
@@ -74,20 +81,25 @@ pktsh.parallel(files, {}, function(_, d, s)
     assert(w:close())
   end
   return {}
-end, dir, secs)
+end
+return pktsh.main(M)
 LUA
 
 # spin.lua SECONDS FILE...: workers busy for SECONDS (to look at their masks).
 cat > "$TMP/spin.lua" <<'LUA'
-local secs = tonumber(arg[1])
-local files = {}
-for i = 2, #arg do files[#files + 1] = arg[i] end
-print("READY"); io.stdout:flush()
-pktsh.parallel(files, {}, function(_, s)
+local M = {}
+function M.spin(_, s)
   local stop = pktsh.now() + s * 1e9
   while pktsh.now() < stop do end
   return {}
-end, secs)
+end
+function M.main()
+  local files = {}
+  for i = 2, #arg do files[#files + 1] = arg[i] end
+  print("READY"); io.stdout:flush()
+  pktsh.parallel(files, {}, M.spin, tonumber(arg[1]))
+end
+return pktsh.main(M)
 LUA
 
 F=tests/pcaps/dnscap__dns.pcap
@@ -154,8 +166,8 @@ expect_eq "the main thread blocks none of SIGINT, SIGTERM, SIGALRM" "$main_ok" 1
 # Live: 8 fanout workers, each writing every packet to its own file and,
 # every CHURN packets, opening, writing and closing another writer.
 cat > "$TMP/wlive.lua" <<'LUA'
-local r, st = pktsh.parallel(arg[1], {duration = tonumber(arg[3]), filter = "udp port 5000"},
-  function(src, dir, churn)
+local M = {}
+function M.work(src, dir, churn)
     local me, n = pktsh.worker(), 0
     local w = assert(pktsh.pcap_writer(string.format("%s/l%d.pcap", dir, me), src))
     src:each(function(p)
@@ -169,8 +181,13 @@ local r, st = pktsh.parallel(arg[1], {duration = tonumber(arg[3]), filter = "udp
     end)
     assert(w:close())
     return {n = n}
-  end, arg[2], tonumber(arg[4]))
-print(r and ("CAPTURED " .. r.n) or ("ERR " .. tostring(st)))
+end
+function M.main()
+  local r, st = pktsh.parallel(arg[1], {duration = tonumber(arg[3]), filter = "udp port 5000"},
+                               M.work, arg[2], tonumber(arg[4]))
+  print(r and ("CAPTURED " .. r.n) or ("ERR " .. tostring(st)))
+end
+return pktsh.main(M)
 LUA
 cat > "$TMP/send.lua" <<'LUA'
 local s = assert(pktsh.sender(arg[1]))
@@ -181,14 +198,23 @@ end
 print(s:stats().packets)
 LUA
 
+# live_writers BIN LABEL SECONDS: the capture runs SECONDS at most; once
+# every frame sent is in the workers' files (written out at least once a
+# second) it is stopped with SIGINT. A duration alone would end it while
+# a slow build (TSan) still had frames queued in the rings.
 live_writers() {  # BIN LABEL SECONDS
-  local bin=$1 label=$2 secs=$3 d
+  local bin=$1 label=$2 secs=$3 d i
   d=$(mktemp -d "$TMP/wl.XXXX")
   netns_bg "$NS_B" $((secs + 30)) "$d.out" "$d.err" "$bin" -j 8 "$TMP/wlive.lua" "$IF_B" "$d" "$secs" "${CHURN:-1}"
   local cap=$BG_PID
-  sleep $((secs / 3))
+  sleep 3
   local sent
   sent=$(netns_exec "$NS_A" "$PKTSH" "$TMP/send.lua" "$IF_A" 2>&1)
+  for i in $(seq 1 $((secs * 2))); do
+    [ "$(all_whole "$PKTSH" "$d" l)" = "8 $sent" ] && break
+    sleep 0.5
+  done
+  kill -INT "$cap" 2>/dev/null
   netns_wait "$cap"; rc=$?
   expect_eq "$label: -j 8 live, a writer per worker and one more opened and closed per packet: exit 0" "$rc" 0
   expect_eq "$label: ... every frame sent was captured" "$(cat "$d.out")" "CAPTURED $sent"
@@ -206,7 +232,7 @@ netns_ok=0
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && command -v nsenter >/dev/null &&
    netns_setup 2>/dev/null; then
   netns_ok=1
-  live_writers "$PKTSH" "live writers" 6
+  live_writers "$PKTSH" "live writers" 60
 else
   skip "threads: live writers per worker" "needs root, network namespaces and veth"
 fi
@@ -243,7 +269,7 @@ for t in test_parallel test_metrics test_dnstap; do
   tsan_clean "TSan tests/unit/$t.lua"
 done
 if [ "$netns_ok" = 1 ]; then
-  live_writers "$TSAN" "TSan live writers" 9
+  live_writers "$TSAN" "TSan live writers" 120
   tsan_clean "TSan live writers"
   out=$(PKTSH_BIN=$TSAN timeout 600 bash tests/sh/test_workers.sh 2>&1)
   expect_eq "TSan tests/sh/test_workers.sh: $(echo "$out" | grep -c '^ok') checks pass" \

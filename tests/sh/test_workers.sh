@@ -39,33 +39,38 @@ LUA
 
 # flows.lua IFACE MODE WORKERS SECONDS [fail]: which worker saw each flow.
 cat > "$TMP/flows.lua" <<'LUA'
-local r, st = pktsh.parallel(arg[1], {workers = tonumber(arg[3]), fanout = arg[2],
-                                      duration = tonumber(arg[4]), filter = "udp port 5000"},
-  function(src, fail)
-    local me = pktsh.worker() or 0
-    if fail and me == 2 then error("worker two failed") end
-    local t = {n = 0, flows = {}}
-    src:each(function(p)
-      local sport = p:udp().sport
-      t.n = t.n + 1
-      local f = t.flows[sport] or {}
-      t.flows[sport] = f
-      f[me] = (f[me] or 0) + 1
-    end)
-    return t
-  end, arg[5])
-if not r then print("ERR " .. st); return end
-local flows, split = 0, 0
-for _, f in pairs(r.flows) do
-  local k = 0
-  for _ in pairs(f) do k = k + 1 end
-  flows = flows + 1
-  if k > 1 then split = split + 1 end
+local M = {}
+function M.flows(src, fail)
+  local me = pktsh.worker() or 0
+  if fail and me == 2 then error("worker two failed") end
+  local t = {n = 0, flows = {}}
+  src:each(function(p)
+    local sport = p:udp().sport
+    t.n = t.n + 1
+    local f = t.flows[sport] or {}
+    t.flows[sport] = f
+    f[me] = (f[me] or 0) + 1
+  end)
+  return t
 end
-local per = {}
-for i, w in ipairs(st.workers) do per[i] = w.packets end
-print(string.format("total=%d packets=%d flows=%d split=%d drops=%d workers=%s",
-                    r.n, st.packets, flows, split, st.drops, table.concat(per, ",")))
+function M.main()
+  local r, st = pktsh.parallel(arg[1], {workers = tonumber(arg[3]), fanout = arg[2],
+                                        duration = tonumber(arg[4]), filter = "udp port 5000"},
+    M.flows, arg[5])
+  if not r then print("ERR " .. st); return end
+  local flows, split = 0, 0
+  for _, f in pairs(r.flows) do
+    local k = 0
+    for _ in pairs(f) do k = k + 1 end
+    flows = flows + 1
+    if k > 1 then split = split + 1 end
+  end
+  local per = {}
+  for i, w in ipairs(st.workers) do per[i] = w.packets end
+  print(string.format("total=%d packets=%d flows=%d split=%d drops=%d workers=%s",
+                      r.n, st.packets, flows, split, st.drops, table.concat(per, ",")))
+end
+return pktsh.main(M)
 LUA
 
 send() {  # FLOWS PER_FLOW [mix]

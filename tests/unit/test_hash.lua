@@ -64,17 +64,21 @@ T.test("workers share the process key: every worker's hashes equal the parent's"
   -- pktsh.parallel's merge raises on two different strings, so a merged
   -- result means every worker returned the parent's values
   local script = [[
-local files = {}
-for f in io.popen("ls tests/pcaps/*.pcap | grep -v invalid"):lines() do files[#files + 1] = f end
+local M = {}
 local q = "\18\52\1\0\0\1\0\0\0\0\0\0\7example\3com\0\0\1\0\1"
-local function mine()
+function M.mine()
   return {h = tostring(pktsh.hash.bytes("example")),
           n = tostring(pktsh.dns.question_struct(q).name_hash)}
 end
-local r, st = pktsh.parallel(files, {workers = 3}, function() return mine() end)
-if not r then print("ERR " .. tostring(st)); return end
-local m = mine()
-print(r.h == m.h and r.n == m.n and "same" or "differ", #st.workers)
+function M.main()
+  local files = {}
+  for f in io.popen("ls tests/pcaps/*.pcap | grep -v invalid"):lines() do files[#files + 1] = f end
+  local r, st = pktsh.parallel(files, {workers = 3}, M.mine)
+  if not r then print("ERR " .. tostring(st)); return end
+  local m = M.mine()
+  print(r.h == m.h and r.n == m.n and "same" or "differ", #st.workers)
+end
+return pktsh.main(M)
 ]]
   local path = os.tmpname()
   local f = assert(io.open(path, "w")); f:write(script); f:close()
@@ -108,41 +112,22 @@ local function tmpname()
 end
 
 -- Mean slots read per lookup when the capture's queries go through
--- dnsstats' path: pktsh_dns_scan into messages, their keys into a
--- pending table.
+-- dnsstats' engine (the C scan, its pending table).
 local function pending_cost(path)
+  local dnsstats = require "pktsh.app.dnsstats"
   local src = assert(pktsh.open(path))
-  local QUEUE = 1024
-  local scan = ffi.new("struct pktsh_dns_scan")
-  local msgs = ffi.new("struct pktsh_dns_msg[?]", QUEUE)
-  local arena = ffi.new("uint8_t[?]", 65536)
-  scan.msgs, scan.cap, scan.arena, scan.arena_cap = msgs, QUEUE, arena, 65536
-  local ports = ffi.new("uint8_t[8192]")
-  ports[53 / 8] = bit.lshift(1, 53 % 8)
-  local t = assert(pktsh.pending.new{key = ffi.sizeof("struct pktsh_dns_key"), max = 200000})
-  local queued = 0
-  local function drain()
-    for i = 0, scan.nmsgs - 1 do
-      assert(msgs[i].kind == C.PKTSH_DNS_QUERY)
-      assert(t:put(msgs[i].key, msgs[i].ts))
-    end
-    queued = queued + scan.nmsgs
-    scan.nmsgs, scan.used = 0, 0
-  end
+  local eng = assert(dnsstats.new{max_pending = 200000, timeout = 1e6})
   while true do
     local b = src:next()
     if not b then break end
-    local i = 0
-    while i < b.count do
-      i = C.pktsh_dns_scan(b.pkt, i, b.count, ports, scan)
-      if scan.stop == 1 then drain() elseif scan.stop == 2 then i = i + 1 end
-    end
-    drain()
+    eng:feed(b)
   end
   src:close()
-  local s = t:stats()
-  assert(t:count() == queued, "every query stored")
-  return s.probes / s.lookups, s, queued
+  local s = ffi.new("struct pktsh_table_stats")
+  C.pktsh_dnsstats_pending_stats(eng.h, s)
+  local c = eng:counts()
+  assert(c.pending == c.queries, "every query stored")
+  return tonumber(s.probes) / tonumber(s.lookups), s, c.queries
 end
 
 T.test("pending: queries crafted against the old unkeyed hash cost what random ones do", function()

@@ -85,4 +85,18 @@ T.test("hist merge of parts equals one run (through serial)", function()
   T.raises(function() hist.merge(hist.new{log = true}, hist.new{width = 3}) end, "different")
 end)
 
+-- Issue 16 item 3: a table rendered for W columns is no wider than W (the
+-- top-k rows were 3 wider: their fixed columns take 18 cells, not 15).
+T.test("hist rows fit the width they are rendered for", function()
+  local h = hist.new{}
+  for i = 1, 50 do h:add(i % 6) end
+  for _, w in ipairs({60, 80, 100, 133}) do
+    for what, text in pairs({hist = h:render{width = w, ascii = true}}) do
+      local widest = 0
+      for line in text:gmatch("[^\n]*") do widest = math.max(widest, pktsh.term.width(line)) end
+      T.ok(widest <= w, what .. " at " .. w .. " columns: widest line " .. widest)
+    end
+  end
+end)
+
 T.done()

@@ -74,7 +74,7 @@ local families = {
     "local xdp_actions = {[0] = \"aborted\", [1] = \"drop\", [2] = \"pass\",",
     "#define XDP_PASS_V 2", "const volatile __u32 wakeup_every = 4096;",
     "#define DEFAULT_WAKEUP 4096"}},
-  {"the DNS scan (enum pktsh_dns_scan_stop, pktsh_dns_scan_sizes, kinds, slots)",
+  {"the DNS scan (enum pktsh_dns_ports, kinds, slots)",
    {"%->stop%s*=%s*%d", "why%s*[=~]=%s*%d", "scan%.stop%s*[=~]=%s*%d", "used%s*%+%s*256",
     "arena%s*%-%s*256", "%[8192%]", "kind%s*[=~!]?=%s*%d", "[qr]slot%s*[=~!]?=%s*%d",
     "qtype%s*>=?%s*512"},

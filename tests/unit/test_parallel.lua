@@ -1,8 +1,8 @@
 -- pktsh.parallel without root: real worker threads over lists of capture
 -- files (the serialiser and the merges are tests/unit/test_serial.lua and
--- test_merge.lua; the live fanout is in
--- tests/sh/test_workers.sh). Workers re-run their script up to the call,
--- so the threaded cases run small scripts of their own, not this file.
+-- test_merge.lua; the live fanout is in tests/sh/test_workers.sh). Workers
+-- load their script as a module (up to pktsh.main), so the threaded cases
+-- run small scripts of their own, not this file.
 local T = require "t"
 local P = pktsh.parallel
 local PKTSH = os.getenv("PKTSH_BIN") or "build/pktsh"
@@ -34,10 +34,10 @@ T.test("serial run: the same path as workers (arguments and results serialised)"
 end)
 
 -- Runs a script (text) with pktsh and the given options: stdout, exit status.
-local function run(text, opts)
+local function run(text, opts, args)
   local path = os.tmpname()
   local f = assert(io.open(path, "w")); f:write(text); f:close()
-  local p = io.popen(string.format("%s %s %s 2>&1; echo \"rc=$?\"", PKTSH, opts or "", path))
+  local p = io.popen(string.format("%s %s %s %s 2>&1; echo \"rc=$?\"", PKTSH, opts or "", path, args or ""))
   local out = p:read("*a")
   p:close()
   os.remove(path)
@@ -46,13 +46,8 @@ local function run(text, opts)
 end
 
 local files_script = [[
-local files = {}
-for f in io.popen("ls tests/pcaps/*.pcap tests/pcaps/*.pcapng | grep -v invalid"):lines() do
-  files[#files + 1] = f
-end
-print("before the call")      -- printed once: muted in workers
-local mode = arg[1]
-local r, st = pktsh.parallel(files, {workers = tonumber(arg[2])}, function(src, m)
+local M = {}
+function M.work(src, m)
   local t = {packets = 0, bytes = 0, proto = {}, workers = {}}
   src:each(function(p)
     t.packets = t.packets + 1
@@ -64,12 +59,22 @@ local r, st = pktsh.parallel(files, {workers = tonumber(arg[2])}, function(src, 
   if m == "fail" and pktsh.worker() == 2 then error("worker two failed") end
   if m == "exit" then os.exit(3) end
   return t
-end, mode)
-if not r then print("ERR " .. st); return end
-local w = 0
-for _ in pairs(r.workers) do w = w + 1 end
-r.workers = nil
-print(pktsh.json.encode(r), st.packets, #st.workers, w)
+end
+function M.main(...)
+  local files = {}
+  for f in io.popen("ls tests/pcaps/*.pcap tests/pcaps/*.pcapng | grep -v invalid"):lines() do
+    files[#files + 1] = f
+  end
+  print("before the call")
+  local mode = arg[1]
+  local r, st = pktsh.parallel(files, {workers = tonumber(arg[2])}, M.work, mode)
+  if not r then print("ERR " .. st); return end
+  local w = 0
+  for _ in pairs(r.workers) do w = w + 1 end
+  r.workers = nil
+  print(pktsh.json.encode(r), st.packets, #st.workers, w)
+end
+return pktsh.main(M)
 ]]
 
 T.test("file workers: merged result equals the serial one", function()
@@ -97,20 +102,95 @@ T.test("file workers: an error comes back as nil, err with a traceback", functio
   T.ok(out:find("ERR worker 1 of 2: [^\n]*os.exit called in a worker"), out)
 end)
 
-T.test("workers need a script file: -e and stdin are refused", function()
-  local p = io.popen(PKTSH .. [[ -j 2 -e 'print(pktsh.parallel({"a", "b"}, nil, function() end))' 2>&1]])
-  local out = p:read("*a"); p:close()
-  T.ok(out:find("nil\tpktsh.parallel: workers re-run the script file up to this call, and this code comes from a -e chunk", 1, true), out)
+-- DESIGN.md: a worker runs the function the script names; the script's
+-- main part, and what it does before pktsh.parallel, happens once.
+T.test("workers: side effects before the call happen once", function()
+  local log = os.tmpname()
+  local script = [[
+local M = {}
+local LOG = ...                       -- the top level runs in every worker
+function M.work(src) local n = 0; src:each(function() n = n + 1 end); return {n = n} end
+function M.main(log)
+  local f = assert(io.open(log, "a")); f:write("main\n"); f:close()
+  local files = {"tests/pcaps/dnscap__dns.pcap", "tests/pcaps/dnscap__icmp.pcap",
+                 "tests/pcaps/dnscap__dns6.pcap"}
+  local r, st = pktsh.parallel(files, {workers = 3}, M.work)
+  local g = assert(io.open(log, "a")); g:write("after ", r and r.n or st, "\n"); g:close()
+  -- a second call that starts workers is fine too
+  local r2 = pktsh.parallel(files, {workers = 2}, M.work)
+  print(r.n, r2.n, #st.workers)
+end
+return pktsh.main(M)
+]]
+  local out, rc = run(script, "", log)
+  T.eq(rc, 0, out)
+  local f = assert(io.open(log)); local text = f:read("*a"); f:close(); os.remove(log)
+  T.eq(select(2, text:gsub("main\n", "")), 1, "main ran once: " .. text)
+  T.ok(text:find("^main\nafter %d+\n$"), text)
+  T.ok(out:find("^(%d+)\t%1\t3\n$"), out)
 end)
 
-T.test("a second call that starts workers is refused", function()
-  local out = run([[
+-- A module of work functions in a directory of its own: package.path
+-- goes to the workers with the job.
+local moddir = os.tmpname()
+os.remove(moddir)
+assert(os.execute("mkdir -p " .. moddir) == 0)
+do
+  local f = assert(io.open(moddir .. "/pworkmod.lua", "w"))
+  f:write([[
+local M = {}
+function M.count(src)
+  local t = {packets = 0}
+  src:each(function() t.packets = t.packets + 1 end)
+  return t
+end
+return M
+]])
+  f:close()
+end
+local function with_module(chunk)
+  local p = io.popen(PKTSH .. " -j 2 -e 'package.path = \"" .. moddir .. "/?.lua;\" .. package.path' -e '"
+                     .. chunk .. "' 2>&1")
+  local out = p:read("*a"); p:close()
+  return out
+end
+
+T.test("workers: a module's function runs by its name, even from -e", function()
+  local out = with_module([[
+    local r, st = pktsh.parallel({"tests/pcaps/dnscap__dns.pcap", "tests/pcaps/dnscap__icmp.pcap"},
+                                 nil, require("pworkmod").count)
+    print(r and r.packets or st, #st.workers)]])
+  T.eq(out, "135\t2\n")
+end)
+
+T.test("workers: a function without a name, or from -e, is refused", function()
+  local p = io.popen(PKTSH .. [[ -j 2 -e 'print(pktsh.parallel({"a", "b"}, nil, function() end))' 2>&1]])
+  local out = p:read("*a"); p:close()
+  T.ok(out:find("nil\tpktsh.parallel: workers run the work function by its name, and this one has none", 1, true), out)
+  local old = run([[
 local files = {"tests/pcaps/dnscap__dns.pcap", "tests/pcaps/dnscap__icmp.pcap"}
 local function w(src) return {n = src:stats().packets} end
-print(pktsh.parallel(files[1], nil, w) ~= nil)
 print(pktsh.parallel(files, {workers = 2}, w))
 ]])
-  T.ok(out:find("must be the script's first pktsh.parallel call", 1, true), out)
+  T.ok(old:find("make it a field of the table the script ends with", 1, true), old)
+  p = io.popen(PKTSH .. [[ -j 2 -e 'local M = {work = function() return {} end, main = function()
+    print(pktsh.parallel({"a", "b"}, nil, M.work)) end}; M.main = function() print(pktsh.parallel({"a", "b"}, nil, M.work)) end
+    pktsh.main(M)' 2>&1]])
+  out = p:read("*a"); p:close()
+  T.ok(out:find("this one comes from a -e chunk: put it in a script file", 1, true), out)
+end)
+
+T.test("workers: a source error is in stats.error, the counts still merge", function()
+  local torn = os.tmpname()
+  local f = assert(io.open("tests/pcaps/dnscap__dns.pcap", "rb")); local all = f:read("*a"); f:close()
+  f = assert(io.open(torn, "wb")); f:write(all:sub(1, 5000)); f:close()
+  local out = with_module([[
+    local r, st = pktsh.parallel({"]] .. torn .. [[", "tests/pcaps/dnscap__icmp.pcap"},
+                                 nil, require("pworkmod").count)
+    print(r.packets, st.error)]])
+  os.remove(torn)
+  T.ok(out:find("^38\tworker 1 of 2: .*truncated capture"), out)
+  os.execute("rm -rf " .. moddir)
 end)
 
 T.test("-j rejects bad counts", function()

@@ -123,6 +123,62 @@ T.test("batch: puts and takes in one call, stops before a full put", function()
   T.eq(t:take(key_t()), nil, "nothing else changed")
 end)
 
+T.test("expiry costs what expires: entries in put order, O(1) each", function()
+  local t = assert(pending.new{key = 8, max = 300000})
+  local k = ffi.new("uint64_t[1]")
+  for i = 1, 200000 do k[0] = i; t:put(k, i) end
+  -- a replaced entry is the newest again: it outlives its old time
+  k[0] = 5; T.eq(t:put(k, 200001), "replaced", "replace")
+  local v0 = t:stats().visits
+  for cut = 11, 1001, 10 do t:expire(cut) end            -- 10 at a time
+  local s = t:stats()
+  T.eq(t:count(), 200000 - 999, "left (5 was replaced)")
+  -- each expiry looks at what it removes and the first entry it keeps
+  T.ok(s.visits - v0 <= 2 * 1000 + 101, "visits " .. (s.visits - v0))
+  k[0] = 5; T.eq(t:take(k), 200001, "the replaced entry was kept")
+  k[0] = 1000; T.eq(t:take(k), nil, "expired")
+  k[0] = 1001; T.eq(t:take(k), 1001, "kept")
+end)
+
+T.test("expire past every value empties the table at once, and it is used again", function()
+  -- 600,000 entries: the index and the entries are mapped (past 2 MiB)
+  local t = assert(pending.new{key = 8, max = 1000000})
+  local k = ffi.new("uint64_t[1]")
+  for i = 1, 600000 do k[0] = i; t:put(k, i) end
+  k[0] = 7; t:put(k, 5)                -- values out of put order
+  T.eq(t:expire(600000), 599998, "the walk stops at the first it keeps (600000)")
+  T.eq(t:count(), 2, "600000 and 7 (put late, value 5) left")
+  T.eq(t:expire(600001), 2, "past every value: all of them, at once")
+  T.eq(t:count(), 0, "empty")
+  k[0] = 600000; T.eq(t:take(k), nil, "cleared")
+  T.eq(t:put(k, 3e5), "new", "put again after the clear")
+  T.eq(t:expire(math.huge), 1, "once more")
+  for i = 1, 600000 do k[0] = i * 3; t:put(k, i) end
+  T.eq(t:count(), 600000, "filled again")
+  for i = 1, 600000, 997 do k[0] = i * 3; T.eq(t:take(k), i, "found " .. i) end
+  k[0] = 7; T.eq(t:take(k), nil, "a cleared key is gone")
+  T.eq(t:expire(math.huge), 600000 - 602, "emptied again")
+end)
+
+T.test("evict: a full table drops its oldest entry for a new one", function()
+  local t = assert(pending.new{key = ffi.sizeof(key_t), max = 3, evict = true})
+  for i = 1, 3 do T.eq(t:put(key(i), i), "new", "put " .. i) end
+  T.eq(t:put(key(1), 10), "replaced", "1 is the newest now")
+  T.eq(t:put(key(4), 4), "evicted", "room made")
+  T.eq(t:evicted(), 1, "counted")
+  T.eq(t:take(key(2)), nil, "the oldest (2) went")
+  T.eq(t:take(key(1)), 10, "1 kept")
+  T.eq(t:count(), 2, "3 and 4 left")
+  -- many evictions: the table stays consistent and bounded
+  local u = assert(pending.new{key = 8, max = 1000, evict = true})
+  local k = ffi.new("uint64_t[1]")
+  for i = 1, 50000 do k[0] = i * 2654435761; u:put(k, i) end
+  T.eq(u:count(), 1000, "bounded")
+  T.eq(u:evicted(), 49000, "evicted")
+  for i = 49001, 50000 do k[0] = i * 2654435761; T.eq(u:take(k), i, "newest kept") end
+  T.eq(u:count(), 0, "all taken")
+end)
+
 T.test("collected tables free themselves", function()
   for _ = 1, 200 do pending.new{key = 64, max = 1000} end
   collectgarbage(); collectgarbage()

@@ -29,6 +29,7 @@ local c_elsewhere = {
   ["src/host/main.c"] = {"tests/sh/test_cli.sh", "the command line"},
   ["src/host/run.c"] = {"tests/sh/test_cli.sh", "a script's error and its traceback"},
   ["src/report/fstrmio.c"] = {"tests/unit/test_dnstap.lua", "pktsh.dnstap's files, sockets and collectors"},
+  ["src/proto/dnstcp.c"] = {"tests/unit/test_dnsflow.lua", "pktsh.dnsflow's DNS over TCP"},
   ["src/proto/dnsq.c"] = {"tests/unit/test_dns.lua", "pktsh.dns's fast path"},
   ["src/source/batch.c"] = {"tests/sh/test_packet_memory.sh", "descriptor windows and guard pages"},
   ["src/source/ring.c"] = {"tests/sh/test_live.sh", "pktsh.source.live's ring"},

@@ -159,4 +159,20 @@ T.test("topk merge: bounds hold, exact parts merge exactly", function()
   T.deq(mm:table(), one:table(), "exact merge equals one run")
 end)
 
+-- Issue 16 item 3: a table rendered for W columns is no wider than W (the
+-- top-k rows were 3 wider: their fixed columns take 18 cells, not 15).
+T.test("top-k rows fit the width they are rendered for", function()
+  local t = topk.new(5)
+  for i = 1, 50 do t:add("10.0.0." .. (i % 4), i) end
+  local small = topk.new(1)     -- approximate: the err column too
+  for i = 1, 10 do small:add("k" .. i) end
+  for _, w in ipairs({60, 80, 100, 133}) do
+    for what, text in pairs({topk = t:render{width = w, ascii = true}, approx = small:render{width = w, ascii = true}}) do
+      local widest = 0
+      for line in text:gmatch("[^\n]*") do widest = math.max(widest, pktsh.term.width(line)) end
+      T.ok(widest <= w, what .. " at " .. w .. " columns: widest line " .. widest)
+    end
+  end
+end)
+
 T.done()

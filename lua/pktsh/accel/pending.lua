@@ -1,22 +1,30 @@
 -- pending.lua - requests waiting for their answer (module pktsh.pending):
--- a bounded table in C (src/pending.c) from fixed-length byte keys to a
--- number, typically the time a query was seen. Nothing is allocated per
--- entry, so it suits a table that a million queries a second go through.
+-- a bounded table in C (src/accel/pending.c) from fixed-length byte keys
+-- to a number, typically the time a request was seen. Nothing is
+-- allocated per entry, so it suits a table that a million queries a
+-- second go through; entries are kept in put order, so timeouts leave it
+-- in O(1) each.
 --
 --   local pending = pktsh.pending
---   local t = pending.new{key = 48, max = 200000}
---   t:put(key, ts)      -> "new" | "replaced" | nil, "full"
+--   local t = pending.new{key = 48, max = 200000 [, evict = true]}
+--   t:put(key, ts)      -> "new" | "replaced" | nil, "full"; with evict, a
+--                          put into a full table drops the oldest entry
+--                          and returns "evicted" (counted in t:evicted())
 --   t:take(key)         -> the value (removing the entry), or nil
---   t:expire(before)    -> how many entries with a value below `before` went
+--   t:expire(before)    -> removes entries from the oldest put on while
+--                          their value is below `before`; how many went.
+--                          With values put in order (times) that is every
+--                          entry below `before`, at O(1) each
 --   t:count()           -> entries held
---   t:stats()           -> {lookups, probes, rekeys, max_probe, probe_limit}:
---       what lookups cost (probes / lookups slots each); keys are hashed
---       under random tables (src/hash.c), so no sender can line them up
+--   t:stats()           -> {lookups, probes, rekeys, max_probe, probe_limit,
+--       visits}: what lookups cost (probes / lookups slots each; keys are
+--       hashed under random tables, src/accel/hash.c, so no sender can
+--       line them up), and the entries expiry and eviction looked at
 --   t:batch(recs, stride, value_off, ops, n, out) -> records done
 --       puts (ops[i] == pending.PUT) and takes (pending.TAKE) for n records
 --       of an FFI array, in one call: a record's key at its start, its
---       value (double) at value_off; out[i] is 0/1 (new/replaced) for a
---       put, the value or NaN for a take. It stops before a put that finds
+--       value (double) at value_off; out[i] is 0/1/2 (new/replaced/
+--       new after an eviction) for a put, the value or NaN for a take. It stops before a put that finds
 --       the table full and returns that index (else n).
 --   t:close()           (also when collected)
 --
@@ -41,6 +49,7 @@ function M.new(opts)
   local err = errors.new()
   local h = C.pktsh_pending_new(key_len, max, err)
   if h == nil then return nil, errors.message(err) end
+  if opts.evict then C.pktsh_pending_set_evict(h, 1) end
   return setmetatable({h = ffi.gc(h, finalize), key_len = key_len, max = max,
                        out = ffi.new("double[1]")}, Pending)
 end
@@ -59,7 +68,7 @@ function Pending:batch(recs, stride, value_off, ops, n, out)
   return C.pktsh_pending_batch(self.h, recs, stride, value_off, ops, n, out)
 end
 
-local put_result = {[0] = "new", [1] = "replaced"}
+local put_result = {[0] = "new", [1] = "replaced", [2] = "evicted"}
 
 function Pending:put(key, value)
   check(self, key, "put")
@@ -84,9 +93,16 @@ function Pending:count()
   return C.pktsh_pending_count(self.h)
 end
 
+function Pending:evicted()
+  if self.h == nil then return 0 end
+  return tonumber(C.pktsh_pending_evicted(self.h))
+end
+
 function Pending:stats()
   if self.h == nil then error("stats: the table is closed", 2) end
-  return require("pktsh.accel.hash").table_stats(C.pktsh_pending_stats, self.h)
+  local s = require("pktsh.accel.hash").table_stats(C.pktsh_pending_stats, self.h)
+  s.visits = tonumber(C.pktsh_pending_visits(self.h))
+  return s
 end
 
 function Pending:close()

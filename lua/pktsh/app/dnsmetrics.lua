@@ -2,28 +2,28 @@
 -- pktsh.app.dnsmetrics): the families, their names and help, and how a
 -- dnsstats statistics table fills them.
 --
---   local dm = require("pktsh.app.dnsmetrics").new{top = 10, capacity = 10000,
---                                                  client_text = addr_text}
+--   local dm = require("pktsh.app.dnsmetrics").new{top = 10, capacity = 10000}
 --   dm:update(st, live)       -- st: dnsstats' table; live: what only the
 --                             -- running engine knows (below)
 --   dm.registry               -- a pktsh.metrics registry: :text(), serve/publish
 --
--- st is the table dnsstats' engine keeps (its fields: packets, dns,
--- queries, responses, malformed, transport {udp, tcp}, ip {"4", "6"},
--- qtypes {number: n}, rcodes {number: n}, qnames and clients (pktsh.topk),
--- lat_log (a log2 pktsh.hist of latencies in ns), matched, unanswered,
--- unmatched; optional: messages (counts by transport, IP version and
--- direction: messages["udp"]["4"]["query"]), truncated (responses with
--- the TC bit). live holds:
--- pending (queries waiting), flow (pktsh.dnsflow's stats), rings (a list
--- of source stats, one per ring: packets, drops, freeze_q), dnstap (a
--- pktsh.dnstap's stats), qnames and clients (pktsh.topk.column objects
--- to read instead of st's tables), each optional.
+-- st is the state of pktsh.app.dnsstats' engine (eng:state(), work's
+-- result; its fields: packets, dns, queries, responses, malformed,
+-- transport {udp, tcp}, ip {"4", "6"}, qtypes {number: n}, rcodes
+-- {number: n}, qnames and clients (pktsh.topk states, their text made by
+-- dnsstats.top), lat_log (a log2 pktsh.hist of latencies in ns), matched,
+-- unanswered, unmatched; optional: messages (counts by transport, IP
+-- version and direction: messages["udp"]["4"]["query"]), truncated
+-- (responses with the TC bit), flow). live holds: pending (queries
+-- waiting), flow (pktsh.dnsflow's stats), rings (a list of source stats,
+-- one per ring: packets, drops, freeze_q), dnstap (a pktsh.dnstap's
+-- stats), each optional.
 --
 -- Names follow Prometheus' conventions: a pktsh_dns_ prefix, counters
 -- end in _total, times in seconds. Counters are set from dnsstats'
 -- totals (they only grow while a run lasts).
 local metrics = require "pktsh.report.metrics"
+local dnsstats = require "pktsh.app.dnsstats"
 
 local M = {}
 local D = {}
@@ -119,14 +119,18 @@ local function messages(fam, st)
   end
 end
 
--- A top-k table as gauges: its busiest `top` and the rest as other.
-local function top_gauges(fam, t, top, text)
+-- A top-k table of st (which: "qnames", "clients") as gauges: its
+-- busiest `top` (their text from dnsstats.top) and the rest as other.
+local function top_gauges(fam, st, which, top, text)
   fam:reset()
+  local t = st[which]
   if not t then return end
   local shown = 0
-  for _, x in ipairs(t:top(top)) do
-    fam:set(x.count, text(x.key))
-    shown = shown + x.count
+  if top > 0 then
+    for _, x in ipairs(dnsstats.top(st, which, top)) do
+      fam:set(x.count, text(x.key))
+      shown = shown + x.count
+    end
   end
   fam:other_series():set(math.max(0, (t.n or 0) - shown))
 end
@@ -158,10 +162,9 @@ function D:update(st, live)
   f.unanswered:set(st.unanswered or 0)
   f.unmatched:set(st.unmatched or 0)
   f.pending:set(live.pending or 0)
-  local qnames, clients = live.qnames or st.qnames, live.clients or st.clients
-  top_gauges(f.top_qnames, qnames, self.top, qname_text)
-  top_gauges(f.top_clients, clients, self.top, self.client_text)
-  for name, t in pairs{qname = qnames, client = clients} do
+  top_gauges(f.top_qnames, st, "qnames", self.top, qname_text)
+  top_gauges(f.top_clients, st, "clients", self.top, self.client_text)
+  for name, t in pairs{qname = st.qnames, client = st.clients} do
     if t and t.bound then f.topk_bound:set((t:bound()), name) end
   end
   for i, r in ipairs(live.rings or {}) do

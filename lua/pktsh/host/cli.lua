@@ -8,6 +8,7 @@
 --     ["-w"] = {"write", "string"},           -- o.write = the next word
 --     ["-c"] = {"count", "whole", 1},         -- a whole number >= 1
 --     ["--seconds"] = {"seconds", "number"},  -- a number > 0 (or >= min)
+--     ["-Q"] = {"direction", {"in", "out", "both"}},  -- one of these words
 --     ["--ports"] = {"ports", function(v) ... return x or nil, why end},
 --   }, {top = 10})                            -- defaults
 --   -> o with o.source, o.words (the words after it, a list) and o.filter
@@ -20,8 +21,15 @@ function M.die(name, status, fmt, ...)
   os.exit(status)
 end
 
+-- v if it is one of the words in list, else nil and what it must be.
+local function one_of(list, v)
+  for _, w in ipairs(list) do if w == v then return v end end
+  return nil, "one of " .. table.concat(list, ", ")
+end
+
 local function convert(kind, v, min)
   if type(kind) == "function" then return kind(v) end
+  if type(kind) == "table" then return one_of(kind, v) end
   if kind == "string" then return v end
   local n = tonumber(v)
   local whole = kind == "whole"

@@ -185,8 +185,9 @@ function M.complete(line, word)
     return {}
   end
   local out = {}
+  local private = part:sub(1, 1) == "_"   -- _names only when asked for
   for _, name in ipairs(sorted_keys(names)) do
-    if name:sub(1, #part) == part then
+    if name:sub(1, #part) == part and (private or name:sub(1, 1) ~= "_") then
       out[#out + 1] = path .. sep .. name .. (sep == ":" and "(" or "")
     end
   end
@@ -305,10 +306,23 @@ function render(v, depth, seen, indent)
   return layout(items, indent)
 end
 
+-- Bytes rather than text (pkt:raw(), pkt:bytes()): control bytes other
+-- than tab and line ends.
+local function binary(s)
+  return s:find("[%z\1-\8\11\12\14-\31\127]") ~= nil
+end
+
+-- Bytes as the REPL shows them: their count and a hex dump.
+local function hexdump(s)
+  local bytes = {data = ffi.cast("const uint8_t *", s), caplen = #s}
+  local text = require("pktsh.proto.decodetext").hex(bytes)
+  return string.format("%d bytes:\n%s", #s, text)
+end
+
 -- The text of a value as the REPL shows it. A string on its own prints
 -- raw, as lua.c's print() would; inside tables strings are quoted.
 function M.show(v)
-  if type(v) == "string" then return v end
+  if type(v) == "string" then return binary(v) and hexdump(v) or v end
   return render(v, 0, {}, "")
 end
 
@@ -326,43 +340,53 @@ end
 local topics = {}
 
 topics.overview = [[
-pktsh - a Lua-scriptable packet inspection shell
+pktsh - a Lua-scriptable packet inspection shell        help(x) describes x
 
-Sources (one shape for every receiver):
-  src = pktsh.open(path [, opts])   a pcap/pcapng file ("-" = stdin);
-                                    opts: filter (tcpdump syntax), batch
-  src:next()                        the next batch, or nil at the end
-  src:each(fn)                      fn(pkt) per packet until the end, Ctrl-C,
-                                    or fn returning false
-  src:packets()                     iterator: for pkt in src:packets() do ... end
-  src:stats()                       {packets=, bytes=, received=, ...}
-  src:error()                       the error that ended the input, if any
-  src:close()
+Sources (one shape for every receiver; help"source"):
+  src = pktsh.open(path)            a pcap/pcapng file ("-" = stdin); open() too
+  src = open("eth0", {filter = "udp port 53", duration = 10})   live capture
+  src:each(fn)  src:packets()  src:next([timeout])  src:stats()  src:close()
+  opts: filter snaplen promisc direction immediate duration workers fanout
 
-Packets (valid until their batch is released; pkt:copy() keeps one):
-  pkt.len pkt.caplen pkt.data pkt.ts (ns) pkt.tsrc pkt.ifindex
-  pkt:eth() pkt:vlan() pkt:ip4() pkt:ip6() pkt:ip() pkt:tcp() pkt:udp()
-  pkt:icmp() pkt:icmp6() pkt:inner() decoders: nil when short or malformed
-  pkt:proto() pkt:ports() pkt:payload()
-  pkt:u8(off) pkt:u16(off) pkt:u32(off) pkt:bytes(off, n)  checked reads
-  pkt:summary() tostring(pkt)       one line about the packet
-  pkt:show() pkt:hex()              layered tree; hex dump
+Packets (valid until their batch is released; pkt:copy() keeps one;
+help"packet"):
+  pkt.len pkt.caplen pkt.ts (ns) pkt:eth() pkt:ip() pkt:tcp() pkt:udp() ...
+  pkt:summary() pkt:show() pkt:hex() pkt:raw() pkt:dns()
 
-Output:
-  w = pktsh.pcap_writer(path [, {linktype=, snaplen=}])
-  w:write(pkt)  w:write(bytes, ts_ns)  w:count()  w:close()
-  (also flushed on exit, Ctrl-C and SIGTERM)
+Charts (help(hist), help(by)):
+  hist(src, by.len)  top(src, by.src)  rate(src)     drawn in place
+  pktsh.hist / pktsh.topk / pktsh.rate objects: :add :render :json :csv :svg
+
+XDP rules (root; help(pktsh.xdp)):
+  fw = pktsh.xdp("eth0", {mode = "skb"})  fw:add{proto = "udp", dport = 53,
+  action = "drop"}  fw:rules()  fw:stats()   open{xdp = "eth0", rules = ...}
+
+DNS (help(pktsh.dns)):
+  pkt:dns()  pktsh.dns.parse(s)  pktsh.dnsflow.new(...)  scripts/dnsstats.lua
+
+Sending and building frames (help(pktsh.build)):
+  s = pktsh.sender("eth0")  s:send(pktsh.build.udp4{src =, dst =, dport =,
+  payload =})  build: eth udp4 udp6 tcp4 tcp6 icmp4_echo icmp6_echo ip4 ip6
+
+Parallel workers (help(pktsh.parallel)):
+  pktsh.parallel("eth0", {workers = 4}, M.work)   M.work(src) -> table;
+  results merged; the script ends with return pktsh.main(M); pktsh -j N
+
+Outputs:
+  w = pcap_writer(path [, {linktype=, snaplen=, flush=}])  w:write(pkt)
+  pktsh.json.encode(v)   x:csv()  x:svg(path)   print(pkt:summary())
+
+Time: pktsh.now() pktsh.mono() pktsh.sleep(s) pktsh.stopping()
 
 REPL:
   an expression prints its value (1+1 shows 2); `=expr` works too
-  Tab completes globals, fields (pktsh.op<Tab>) and methods (src:<Tab>)
-  Ctrl-C clears the line, or stops what runs; twice within 1 s exits
-  Ctrl-D exits; history is kept in ~/.pktsh_history ($PKTSH_HISTORY)
-  help(x) describes x; help"source", help"packet", help"keys"
+  Tab completes globals, fields (pktsh.op<Tab>), methods (src:<Tab>) and
+  file names inside strings; Ctrl-C clears the line or stops what runs
+  (twice within 1 s exits); Ctrl-D exits; help"keys"
 ]]
 
 topics.source = [[
-a source: packets from a capture file
+a source: packets from a capture file, an interface or XDP rules
   src:next()      -> batch or nil at end      (lower level)
   src:each(fn)    -> calls fn(pkt) per packet until the end, Ctrl-C or fn returns false
   src:packets()   -> iterator: for pkt in src:packets() do ... end
@@ -404,11 +428,15 @@ pktsh.pcap_writer(path [, opts]) -> a pcap writer (nanosecond timestamps)
   w:close()             flushes and closes (also on exit, Ctrl-C, SIGTERM)]]
 
 topics["pktsh.open"] = [[
-pktsh.open(path [, opts]) -> source, or nil, err
-  path: a pcap or pcapng file ("-" reads standard input)
+pktsh.open(spec [, opts]) -> source, or nil, err
+  spec: a pcap or pcapng file ("-" reads standard input), an interface
+        (live capture: root or CAP_NET_RAW), or {xdp = ifname, rules = ...}
   opts: filter (tcpdump syntax, run in C before Lua sees a packet),
-        batch (packets per batch, default 256)
+        duration (seconds: capture time for files, the clock for
+        interfaces), batch (files); live: snaplen promisc direction
+        immediate tstamp block_size block_count workers fanout
   see help"source" for what a source does]]
+topics.open = topics["pktsh.open"]
 
 topics["pktsh.pcap_writer"] = topics.pcap_writer
 
@@ -460,6 +488,27 @@ local function generic(v)
   return table.concat(lines, "\n")
 end
 
+-- A library function's signature and the comment above its definition
+-- (pktsh.docs, generated from the sources by lua/gendocs.lua), or nil.
+local function generated(fn)
+  local ok, gen = pcall(require, "pktsh.docs")
+  if not ok then return nil end
+  local info = debug.getinfo(fn, "S")
+  local file = info.source:match("(pktsh/.*)$")
+  local text = file and gen[file .. ":" .. info.linedefined]
+  if text then return text end
+  -- a function made by another (a closure): by its name in a module
+  for k, m in pairs(pktsh) do
+    if type(m) == "table" then
+      for k2, x in pairs(m) do
+        if x == fn and type(k2) == "string" and gen["pktsh." .. k .. "." .. k2] then
+          return gen["pktsh." .. k .. "." .. k2]
+        end
+      end
+    end
+  end
+end
+
 -- The help text for v: registered docs, then built-in topics by name.
 function M.describe(v)
   if v == nil then return topics.overview end
@@ -473,11 +522,17 @@ function M.describe(v)
   if type(v) ~= "cdata" and mt and docs[mt] then return docs[mt] end
   local path = path_of(v)
   if path and topics[path] then return topics[path] end
+  if type(v) == "function" then
+    local text = generated(v)
+    if text then return text end
+  end
   if type(v) ~= "function" and looks_like_source(v) then return topics.source end
   local text = generic(v)
   return path and (path .. " - " .. text) or text
 end
 
+-- Prints what help knows about v: the overview without v; a topic by
+-- name (help"source"); a function's signature and description.
 function M.help(v)
   local text = M.describe(v)
   io.stdout:write(text, text:sub(-1) == "\n" and "" or "\n")

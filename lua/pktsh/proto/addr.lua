@@ -11,6 +11,7 @@
 -- (`ip.src == "198.18.0.1"`).
 local ffi = require "ffi"
 local bit = require "bit"
+local be32 = require("pktsh.proto.bytes").be32
 
 local band, bor, rshift, lshift = bit.band, bit.bor, bit.rshift, bit.lshift
 
@@ -25,11 +26,13 @@ struct pktsh_in6 { uint8_t b[16]; };
 ---------------------------------------------------------------------------
 -- Printing
 
+-- "aa:bb:cc:dd:ee:ff" of a 6-byte MAC address.
 function M.mac_str(a)
   local b = a.b
   return string.format("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5])
 end
 
+-- "a.b.c.d" of a 4-byte IPv4 address.
 function M.in4_str(a)
   local b = a.b
   return string.format("%d.%d.%d.%d", b[0], b[1], b[2], b[3])
@@ -86,6 +89,7 @@ local function part4(p)
   return v
 end
 
+-- The 4 bytes of a dotted-quad IPv4 address (inet_pton rules), or nil.
 function M.parse4(s)
   if type(s) ~= "string" then return nil end
   local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
@@ -105,6 +109,7 @@ local function groups(s)
   return t
 end
 
+-- The 16 bytes of an IPv6 address in text (inet_pton rules), or nil.
 function M.parse6(s)
   if type(s) ~= "string" or s:find("[^%x:%.]") then return nil end
   local v4 = s:match(":(%d+%.[%d%.]*)$")
@@ -194,12 +199,7 @@ local function addr_eq(n, parse)
   end
 end
 
-local function u32(a)
-  local b = a.b
-  local v = bor(lshift(b[0], 24), lshift(b[1], 16), lshift(b[2], 8), b[3])
-  if v < 0 then v = v + 4294967296 end
-  return v
-end
+local function u32(a) return be32(a.b, 0) end
 
 ffi.metatype("struct pktsh_in4", {
   __tostring = M.in4_str, __eq = addr_eq(4, M.parse4),

@@ -27,6 +27,7 @@ local char, byte, rep = string.char, string.byte, string.rep
 
 local M = {}
 
+-- v as 2 (u16) or 4 (u32) bytes in network order.
 local function u16(v) return char(band(rshift(v, 8), 0xff), band(v, 0xff)) end
 local function u32(v)
   return char(band(rshift(v, 24), 0xff), band(rshift(v, 16), 0xff),
@@ -124,6 +125,7 @@ local function eth(o, ethertype)
   h[#h + 1] = u16(ethertype)
   return table.concat(h)
 end
+-- The Ethernet header (o.src, o.dst, o.vlan tags) before ethertype.
 M.eth = function(o, ethertype) return eth(o or {}, ethertype or ETH.IP4) end
 
 local function finish(o, frame)
@@ -218,6 +220,8 @@ local function tcp(o, v6)
   return ip_frame(o, v6, IP.TCP, seg, 16, false)
 end
 
+-- An Ethernet frame with a TCP segment over IPv4 (tcp4) or IPv6 (tcp6):
+-- src, dst, sport, dport, seq, ack, flags ("SA"...), win, urp, payload.
 function M.tcp4(o) return tcp(o or {}, false) end
 function M.tcp6(o) return tcp(o or {}, true) end
 
@@ -243,10 +247,13 @@ function M.icmp6_echo(o)
 end
 
 -- Any IPv4 / IPv6 datagram with a ready-made payload (no transport sum).
+-- An Ethernet frame with a bare IPv4 (ip4) or IPv6 (ip6) packet: src,
+-- dst, proto (default 253), payload.
 function M.ip4(o)
   o = o or {}
   return ip_frame(o, false, num(o, "proto", 253, 255), payload_of(o), nil)
 end
+-- An Ethernet frame with a bare IPv6 packet (see ip4).
 function M.ip6(o)
   o = o or {}
   return ip_frame(o, true, num(o, "proto", 253, 255), payload_of(o), nil)

@@ -10,7 +10,8 @@
 --     frag_timeout = 30,     -- s a fragmented datagram may stay incomplete
 --     max_flows = 10000,     -- TCP flows tracked at once
 --     max_frags = 1000,      -- fragmented datagrams being reassembled at once
---     max_buffer = 32 << 20, -- bytes held in all (TCP data + fragments)
+--     max_buffer = 32 << 20, -- bytes held for TCP streams, and as many for
+--                            -- fragments
 --   }
 --   n = fe:feed(pkt, emit)   -- calls emit(ptr, len, meta, pkt) for each complete
 --                            -- DNS message this packet completes; returns n
@@ -39,12 +40,13 @@
 --
 -- Rules: only UDP and TCP with a listed port on either side; DNS quoted
 -- inside ICMP errors is never a message (the quoted packet is not looked
--- at); an empty UDP payload (UDP length 8) is no message. TCP: per-flow
--- in-order reassembly from the SYN (or from the first segment with data
--- when the capture starts mid-flow, assumed to start a message);
--- retransmitted bytes are ignored, out-of-order segments are held (16 per
--- flow, 64 KB) until the gap fills, else the flow resyncs at the next
--- segment (counted). FIN/RST end a flow. Fragments: IPv4 and IPv6 UDP
+-- at); an empty UDP payload (UDP length 8) is no message. TCP (in C,
+-- src/proto/dnstcp.c, the reassembler dnsstats' C scan uses too):
+-- per-flow in-order reassembly from the SYN (or from the first segment
+-- with data when the capture starts mid-flow, assumed to start a
+-- message); retransmitted bytes are ignored, out-of-order segments are
+-- held (16 per flow, 64 KB) until the gap fills, else the flow resyncs at
+-- the next segment (counted). FIN/RST end a flow. Fragments: IPv4 and IPv6 UDP
 -- datagrams are rebuilt when every byte is present; duplicates ignored,
 -- overlaps keep the first copy, datagrams over 65535 bytes or 64
 -- fragments dropped. Timeouts run on capture time, checked once a second.
@@ -52,16 +54,16 @@
 -- Bounds (packets are written by attackers): a new flow at max_flows
 -- evicts the least recently active one, a new datagram at max_frags the
 -- oldest one, and bytes that would pass max_buffer evict the oldest state
--- of either kind first (a flow's message that alone cannot fit is
--- dropped and the flow resyncs). Flows and datagrams sit on lists in age
--- order, so eviction takes O(1) and expiry looks only at what expires: a
--- flood of 200,000 half-open flows costs per segment what ordinary
--- segments do (it cost 20-40 times as much when a full table was swept
--- for every new flow, and new flows were refused). Every byte held counts
--- against max_buffer, each held segment or fragment with 64 more for its
--- bookkeeping, and TCP stream buffers are C memory freed on release
--- (2,000 flows each holding most of a 64 KiB message held 135 MB; now
--- 32 MiB).
+-- of that kind first (TCP streams and fragments each have max_buffer; a
+-- flow's message that alone cannot fit is dropped and the flow resyncs).
+-- Flows and datagrams sit on lists in age order, so eviction takes O(1)
+-- and expiry looks only at what expires: a flood of 200,000 half-open
+-- flows costs per segment what ordinary segments do (it cost 20-40 times
+-- as much when a full table was swept for every new flow, and new flows
+-- were refused). Every byte held counts against max_buffer, each held
+-- segment or fragment with 64 more for its bookkeeping, and TCP stream
+-- buffers are C memory freed on release (2,000 flows each holding most of
+-- a 64 KiB message held 135 MB; now 32 MiB).
 --
 -- Counters (fe:stats()): udp, tcp (messages emitted), fragmented (of
 -- those, rebuilt from fragments), malformed (bad TCP length prefix, UDP
@@ -78,15 +80,15 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local bytes = require "pktsh.proto.bytes"
 local numbers = require "pktsh.proto.numbers"
 
-local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
+local band, bor, lshift = bit.band, bit.bor, bit.lshift
 local cast, fstring, fcopy = ffi.cast, ffi.string, ffi.copy
 local min, max = math.min, math.max
 
 local M = {}
 
-local u8p = ffi.typeof("const uint8_t *")
 local decode_l3 = packet.decode_l3
 local IP = numbers.IPPROTO
 local IP_UDP, IP_TCP, IP_FRAGMENT, IP_AH = IP.UDP, IP.TCP, IP.FRAGMENT, IP.AH
@@ -95,15 +97,8 @@ local NEW, OK, FRAG_NONE = numbers.PKT.NEW, numbers.PKT.OK, numbers.FRAG.NONE
 local ETH_IP4 = numbers.ETH.IP4
 local in4_str, in6_str = addr.in4_str, addr.in6_str
 
-local function be16(d, o) return bor(lshift(d[o], 8), d[o + 1]) end
-local function be32(d, o)
-  local v = bor(lshift(d[o], 24), lshift(d[o + 1], 16), lshift(d[o + 2], 8), d[o + 3])
-  if v < 0 then v = v + 4294967296 end
-  return v
-end
+local be16, be32 = bytes.be16, bytes.be32
 
-local SEQ = 4294967296
-local OOO_SEGS, OOO_BYTES = 16, 65536
 local FRAG_MAX, FRAG_PIECES = 65535, 64
 
 ---------------------------------------------------------------------------
@@ -141,10 +136,10 @@ local meta_mt = {__index = function(m, k)
 end}
 
 ---------------------------------------------------------------------------
--- State in age order: flows (least recently active first) and fragmented
--- datagrams (first seen first) each on a doubly linked list through the
--- entries themselves, so the oldest is at hand in O(1) for eviction, and
--- expiry walks only what it expires.
+-- Fragmented datagrams (first seen first) sit on a doubly linked list
+-- through the entries themselves, so the oldest is at hand in O(1) for
+-- eviction, and expiry walks only what it expires. (TCP flows do the same
+-- in C, src/proto/dnstcp.c.)
 
 local function list_new()
   local head = {}
@@ -170,17 +165,32 @@ local function oldest(head)
   return e
 end
 
--- Bytes charged for a held segment or fragment besides its data (the
--- Lua string and table around it), so that the byte cap bounds memory.
+-- Bytes charged for a held fragment besides its data (the Lua string and
+-- table around it), so that the byte cap bounds memory.
 local PIECE_COST = 64
--- A flow's stream buffer holds the start of one message (at most 65535
--- + 2 bytes) and the segment after it: sized to the whole message once
--- its length is known, in C memory freed as soon as the flow lets go
--- (src/buf.c), never more than BUF_MAX.
-local BUF_MAX = 131072
 local C = ffi.C
+local tcp_stats_t = ffi.typeof("struct pktsh_dnstcp_stats")
+local TCP_STATS = {"tcp_flows", "tcp_dups", "tcp_gaps", "tcp_dropped", "tcp_timeouts",
+                   "tcp_unfinished", "tcp_evicted"}
 
-local function buf_free(b) C.pktsh_buf_free(ffi.gc(b, nil)) end
+-- The C reassembler of DNS over TCP for these options, collected with
+-- its owner.
+local function tcp_state(portmap, opts, max_buffer)
+  local bits = ffi.new("uint8_t[?]", C.PKTSH_DNS_PORTMAP_BYTES)
+  for pt = 0, 65535 do
+    if portmap[pt] ~= 0 then
+      local i = math.floor(pt / 8)
+      bits[i] = bor(bits[i], lshift(1, pt % 8))
+    end
+  end
+  local o = ffi.new("struct pktsh_dnstcp_opts")
+  o.ports, o.timeout = bits, (opts.tcp_timeout or 60) * 1e9
+  o.max_flows, o.max_buffer = opts.max_flows or 10000, max_buffer
+  local err = ffi.new("struct pktsh_err")
+  local t = C.pktsh_dnstcp_new(o, err)
+  if t == nil then error("dnsflow.new: " .. ffi.string(err.msg), 3) end
+  return ffi.gc(t, C.pktsh_dnstcp_free)
+end
 
 function M.new(opts)
   opts = opts or {}
@@ -193,26 +203,25 @@ function M.new(opts)
     if not pt or pt < 0 or pt > 65535 then error("dnsflow.new: bad port " .. tostring(pt), 2) end
     portmap[pt] = 1
   end
-  local tcp_timeout = (opts.tcp_timeout or 60) * 1e9
   local frag_timeout = (opts.frag_timeout or 30) * 1e9
   local max_flows = opts.max_flows or 10000
   local max_frags = opts.max_frags or 1000
   local max_buffer = opts.max_buffer or 32 * 1048576
   if max_flows < 1 or max_frags < 1 then error("dnsflow.new: max_flows and max_frags >= 1", 2) end
+  -- opts.tcp: a pktsh_dnstcp of the caller's (dnsstats shares its scan's)
+  local th = opts.tcp or tcp_state(portmap, opts, max_buffer)
 
-  local c = {udp = 0, tcp = 0, fragmented = 0, malformed = 0,
-    tcp_flows = 0, tcp_dups = 0, tcp_gaps = 0, tcp_dropped = 0,
-    tcp_timeouts = 0, tcp_unfinished = 0, tcp_evicted = 0,
+  local c = {udp = 0, fragmented = 0, malformed = 0,
     frag_datagrams = 0, frag_dups = 0, frag_dropped = 0, frag_timeouts = 0, frag_evicted = 0,
     state_visits = 0}
   local buffered, peak = 0, 0
-  local flows, nflows, flow_age = {}, 0, list_new()
   local frags, nfrags, frag_age = {}, 0, list_new()
   local last_sweep = nil
   local meta = setmetatable({}, meta_mt)
   local box = box_t()
   boxes[meta] = box
   local kbuf = ffi.new("uint8_t[40]")
+  local lenbox = ffi.new("uint32_t[1]")
 
   local function set_meta(p, transport, ipver, sp, dp, ts, fragd)
     meta.transport, meta.ipver, meta.sport, meta.dport = transport, ipver, sp, dp
@@ -225,40 +234,11 @@ function M.new(opts)
     if buffered > peak then peak = buffered end
   end
 
-  -- TCP -------------------------------------------------------------------
-
-  local function free_buf(fl)
-    if fl.buf then buf_free(fl.buf) end
-    buffered = buffered - fl.cap
-    fl.buf, fl.cap, fl.off, fl.len = nil, 0, 0, 0
-  end
-
-  -- What a flow holds: its stream buffer and its out-of-order segments.
-  local function release(fl)
-    local ooo = fl.ooo and #fl.ooo * PIECE_COST or 0
-    buffered = buffered - fl.ooobytes - ooo
-    fl.ooo, fl.ooobytes = nil, 0
-    free_buf(fl)
-  end
-
-  local function drop_flow(fl)
-    release(fl)
-    unlink(fl)
-    flows[fl.key] = nil
-    nflows = nflows - 1
-  end
-
   local function drop_frag(e)
     buffered = buffered - e.bytes
     unlink(e)
     frags[e.key] = nil
     nfrags = nfrags - 1
-  end
-
-  local function evict_flow(fl)
-    c.tcp_evicted = c.tcp_evicted + 1
-    c.state_visits = c.state_visits + 1
-    drop_flow(fl)
   end
 
   local function evict_frag(e)
@@ -267,239 +247,29 @@ function M.new(opts)
     drop_frag(e)
   end
 
-  -- Room for n more bytes under max_buffer: the oldest state (flows and
-  -- datagrams, whichever is older) goes first, never `keep`. False when
-  -- only keep is left.
+  -- Room for n more bytes under max_buffer: the oldest datagrams go
+  -- first, never `keep`. False when only keep is left.
   local function make_room(n, keep)
     while buffered + n > max_buffer do
-      local fl, e = oldest(flow_age), oldest(frag_age)
-      if fl == keep then fl = fl.newer ~= flow_age and fl.newer or nil end
+      local e = oldest(frag_age)
       if e == keep then e = e.newer ~= frag_age and e.newer or nil end
-      if fl and (not e or fl.last <= e.first) then evict_flow(fl)
-      elseif e then evict_frag(e)
-      else return false end
+      if not e then return false end
+      evict_frag(e)
     end
     return true
   end
 
-  -- The length of the message whose start fl holds followed by d[0, n)
-  -- (prefix included), or 0 while its prefix is incomplete.
-  local function message_len(fl, d, n)
-    if fl.len >= 2 then return 2 + be16(fl.buf, fl.off) end
-    if fl.len == 1 and n >= 1 then return 2 + bor(lshift(fl.buf[fl.off], 8), d[0]) end
-    if fl.len == 0 and n >= 2 then return 2 + be16(d, 0) end
-    return 0
-  end
-
-  -- Room in fl's buffer for d[0, n) (false: none under the cap).
-  local function reserve(fl, d, n)
-    local need = fl.len + n
-    if fl.off + need <= fl.cap then return true end
-    if need <= fl.cap and fl.off >= fl.len then       -- the data fits once moved down
-      ffi.copy(fl.buf, fl.buf + fl.off, fl.len)
-      fl.off = 0
-      return true
-    end
-    local cap = max(need, message_len(fl, d, n))
-    cap = band(cap + 255, -256)
-    if cap > BUF_MAX or not make_room(cap - fl.cap, fl) then return false end
-    local b = C.pktsh_buf_new(cap)
-    if b == nil then return false end
-    b = ffi.gc(b, C.pktsh_buf_free)
-    if fl.len > 0 then ffi.copy(b, fl.buf + fl.off, fl.len) end
-    if fl.buf then buf_free(fl.buf) end
-    hold(cap - fl.cap)
-    fl.buf, fl.cap, fl.off = b, cap, 0
-    return true
-  end
-
-  -- Emits the whole messages at the start of [d, d+n); returns how many
-  -- bytes were consumed and the count.
-  local function messages(d, n, emit)
-    local pos, k = 0, 0
-    while n - pos >= 2 do
-      local l = be16(d, pos)
-      if l == 0 then
-        c.malformed = c.malformed + 1
-        pos = pos + 2
-      else
-        if n - pos - 2 < l then break end
-        c.tcp = c.tcp + 1
-        k = k + 1
-        emit(d + pos + 2, l, meta, box.p)
-        pos = pos + 2 + l
-      end
-    end
-    return pos, k
-  end
-
-  -- Appends n bytes to fl's buffer (the caller reserved them).
-  local function append(fl, d, n)
-    ffi.copy(fl.buf + fl.off + fl.len, d, n)
-    fl.len = fl.len + n
-  end
-
-  -- Resynchronises fl at seq: what it held is dropped.
-  local function resync(fl, seq)
-    release(fl)
-    fl.nxt = seq
-  end
-
-  -- In-order data at d[0, n) for flow fl; returns messages emitted.
-  local function take(fl, d, n, emit)
-    local k, used
-    fl.nxt = (fl.nxt + n) % SEQ
-    if fl.len == 0 then
-      used, k = messages(d, n, emit)
-      if used == n then return k end
-      d, n = d + used, n - used
-      if not reserve(fl, d, n) then
-        c.tcp_dropped = c.tcp_dropped + 1
-        resync(fl, fl.nxt)
-        return k
-      end
-      append(fl, d, n)
-      return k
-    end
-    if not reserve(fl, d, n) then
-      c.tcp_dropped = c.tcp_dropped + 1
-      resync(fl, fl.nxt)
-      return 0
-    end
-    append(fl, d, n)
-    used, k = messages(fl.buf + fl.off, fl.len, emit)
-    fl.off, fl.len = fl.off + used, fl.len - used
-    if fl.len == 0 then free_buf(fl) end
-    return k
-  end
-
-  -- Held segments that now fit, in order.
-  local function drain(fl, emit)
-    local k = 0
-    local progress = true
-    while progress and fl.ooo do
-      progress = false
-      for i = #fl.ooo, 1, -1 do
-        local seg = fl.ooo[i]
-        local rel = tobit(seg.seq - fl.nxt)
-        local n = #seg.data
-        if rel <= 0 then
-          table.remove(fl.ooo, i)
-          fl.ooobytes = fl.ooobytes - n
-          buffered = buffered - n - PIECE_COST
-          if rel + n > 0 then
-            k = k + take(fl, cast(u8p, seg.data) - rel, n + rel, emit)
-          end
-          progress = true
-          if not fl.ooo then break end        -- take() resynchronised the flow
-        end
-      end
-      if fl.ooo and #fl.ooo == 0 then fl.ooo = nil end
-    end
-    return k
-  end
-
-  local function segment(fl, seq, d, n, emit)
-    local rel = tobit(seq - fl.nxt)
-    if rel == 0 then
-      return take(fl, d, n, emit) + (fl.ooo and drain(fl, emit) or 0)
-    elseif rel < 0 then
-      if rel + n <= 0 then c.tcp_dups = c.tcp_dups + 1; return 0 end
-      return take(fl, d - rel, n + rel, emit) + (fl.ooo and drain(fl, emit) or 0)
-    end
-    -- A gap: hold the segment while there is room, else resync here.
-    local ooo = fl.ooo
-    if (not ooo or #ooo < OOO_SEGS) and fl.ooobytes + n <= OOO_BYTES
-       and buffered + n + PIECE_COST <= max_buffer then
-      ooo = ooo or {}
-      fl.ooo = ooo
-      ooo[#ooo + 1] = {seq = seq, data = fstring(d, n)}
-      fl.ooobytes = fl.ooobytes + n
-      hold(n + PIECE_COST)
-      return 0
-    end
-    c.tcp_gaps = c.tcp_gaps + 1
-    resync(fl, seq)
-    return take(fl, d, n, emit)
-  end
-
-  -- A new flow at sequence number nxt, the newest; at max_flows the
-  -- least recently active one makes room.
-  local function new_flow(key, nxt, ts)
-    if nflows >= max_flows then evict_flow(oldest(flow_age)) end
-    local fl = {key = key, nxt = nxt, buf = nil, cap = 0, off = 0, len = 0,
-      ooo = nil, ooobytes = 0, last = ts}
-    flows[key] = fl
-    push_newest(flow_age, fl)
-    nflows = nflows + 1
-    c.tcp_flows = c.tcp_flows + 1
-    return fl
-  end
-
-  -- A TCP flow's table key: addresses, then ports.
-  local function flow_key(d, l3, off, ipver)
-    local alen = ipver == 4 and 4 or 16
-    fcopy(kbuf, d + l3 + (ipver == 4 and 12 or 8), 2 * alen)
-    fcopy(kbuf + 2 * alen, d + off, 4)
-    return fstring(kbuf, 2 * alen + 4)
-  end
-
+  -- TCP: the segment goes to C; the messages it completes come back.
   local function tcp(p, d, ts, ipver, emit)
+    local n = C.pktsh_dnstcp_segment(th, p, ipver == 6 and 1 or 0, ts)
+    if n == 0 then return 0 end
     local off = p.l4off
-    if off == 0 or off + 20 > p.l3end then return 0 end
-    local sp, dp = be16(d, off), be16(d, off + 2)
-    if portmap[sp] == 0 and portmap[dp] == 0 then return 0 end
-    local poff, n = p:payload()
-    if not poff then return 0 end
-    local flags = d[off + 13]
-    local syn, fin, rst = band(flags, 2) ~= 0, band(flags, 1) ~= 0, band(flags, 4) ~= 0
-    local seq = be32(d, off + 4)
-    -- The flow's key is a string (interning it costs): made only when a
-    -- flow may exist or will be made, not for the usual segment of whole
-    -- messages while no flow is tracked.
-    local key, fl
-    if syn or nflows > 0 then
-      key = flow_key(d, p.l3off, off, ipver)
-      fl = flows[key]
+    set_meta(p, "tcp", ipver, be16(d, off), be16(d, off + 2), ts, false)
+    for i = 0, n - 1 do
+      local m = C.pktsh_dnstcp_message(th, i, lenbox)
+      emit(m, lenbox[0], meta, p)
     end
-    if syn then
-      if fl then drop_flow(fl) end
-      fl = nil
-      seq = (seq + 1) % SEQ
-    end
-    if not fl and not syn then
-      if n == 0 then return 0 end
-      -- No state: a segment of whole messages needs none (the common case).
-      set_meta(p, "tcp", ipver, sp, dp, ts, false)
-      local l = n >= 2 and be16(d, poff) or 0
-      if l > 0 and l + 2 == n then        -- one whole message: no loop
-        c.tcp = c.tcp + 1
-        emit(d + poff + 2, l, meta, p)
-        return 1
-      end
-      local used, k = messages(d + poff, n, emit)
-      if used == n or fin or rst then return k end
-      -- a message continues in the next segments: keep the rest
-      fl = new_flow(key or flow_key(d, p.l3off, off, ipver), (seq + used) % SEQ, ts)
-      return k + take(fl, d + poff + used, n - used, emit)
-    end
-    if fl then
-      fl.last = ts
-      unlink(fl)
-      push_newest(flow_age, fl)
-    else
-      fl = new_flow(key, seq, ts)
-    end
-    local k = 0
-    if n > 0 then
-      set_meta(p, "tcp", ipver, sp, dp, ts, false)
-      k = segment(fl, seq, d + poff, n, emit)
-    end
-    if fin or rst then
-      if fl.len > 0 or fl.ooo then c.tcp_unfinished = c.tcp_unfinished + 1 end
-      drop_flow(fl)
-    end
-    return k
+    return n
   end
 
   -- Fragments -------------------------------------------------------------
@@ -611,18 +381,10 @@ function M.new(opts)
 
   -- Timeouts ----------------------------------------------------------------
 
-  -- Expires state idle since before now - timeout, oldest first, and
-  -- stops at the first that is not: the work is what expires (plus one).
-  -- all: everything (the end of input).
+  -- Expires datagrams incomplete since before now - timeout, oldest
+  -- first, and stops at the first that is not: the work is what expires
+  -- (plus one). all: everything (the end of input). TCP flows: in C.
   local function sweep(now, all)
-    while true do
-      local fl = oldest(flow_age)
-      if not fl then break end
-      c.state_visits = c.state_visits + 1
-      if not all and now - fl.last <= tcp_timeout then break end
-      if fl.len > 0 or fl.ooo then c.tcp_timeouts = c.tcp_timeouts + 1 end
-      drop_flow(fl)
-    end
     while true do
       local e = oldest(frag_age)
       if not e then break end
@@ -637,8 +399,9 @@ function M.new(opts)
 
   -- Capture time passes: state idle too long expires, checked once a second.
   local function advance(ts)
+    C.pktsh_dnstcp_advance(th, ts)
     if not last_sweep or ts - last_sweep > 1e9 or ts < last_sweep then
-      if last_sweep and (nflows > 0 or nfrags > 0) then sweep(ts, false) end
+      if last_sweep and nfrags > 0 then sweep(ts, false) end
       last_sweep = ts
     end
   end
@@ -681,17 +444,30 @@ function M.new(opts)
   function fe.advance(_, ts) advance(ts) end
 
   function fe.flush(_, now)
-    if now == nil then sweep(0, true) else sweep(tonumber(now), false) end
+    if now == nil then
+      sweep(0, true)
+      C.pktsh_dnstcp_flush(th, 0, 1)
+    else
+      sweep(tonumber(now), false)
+      C.pktsh_dnstcp_flush(th, tonumber(now), 0)
+    end
   end
 
+  local ts_ = tcp_stats_t()
   function fe.stats()
     local s = {}
     for k, v in pairs(c) do s[k] = v end
-    s.dropped = c.tcp_gaps + c.tcp_dropped + c.frag_dropped
-    s.timeouts = c.tcp_timeouts + c.frag_timeouts
-    s.evicted = c.tcp_evicted + c.frag_evicted
-    s.buffered, s.buffered_peak = buffered, peak
-    s.flows, s.frags = nflows, nfrags
+    C.pktsh_dnstcp_stats(th, ts_)
+    for _, k in ipairs(TCP_STATS) do s[k] = tonumber(ts_[k]) end
+    s.tcp = tonumber(ts_.tcp)
+    s.malformed = c.malformed + tonumber(ts_.malformed)
+    s.state_visits = c.state_visits + tonumber(ts_.state_visits)
+    s.dropped = s.tcp_gaps + s.tcp_dropped + c.frag_dropped
+    s.timeouts = s.tcp_timeouts + c.frag_timeouts
+    s.evicted = s.tcp_evicted + c.frag_evicted
+    s.buffered = buffered + tonumber(ts_.buffered)
+    s.buffered_peak = peak + tonumber(ts_.buffered_peak)
+    s.flows, s.frags = tonumber(ts_.flows), nfrags
     return s
   end
 

@@ -87,6 +87,7 @@ function M.by_names()
   return concat(t, ", ")
 end
 
+-- The names of the key functions in `by`, in the order help lists them.
 function M.by_list()
   local t = {}
   for _, d in ipairs(by_doc) do t[#t + 1] = d[1] end

@@ -30,6 +30,7 @@ local M = {}
 -- leading underscore; the metatypes below expose host-order getters under
 -- the plain name. Addresses are small structs with their own metatypes so
 -- `ip.src` is a cheap reference that prints as text.
+local bytes = require "pktsh.proto.bytes"
 local addr = require "pktsh.proto.addr"  -- struct pktsh_mac, pktsh_in4, pktsh_in6 and their text
 ffi.cdef [[
 struct pktsh_hdr_eth { struct pktsh_mac dst; struct pktsh_mac src; uint16_t _type; };
@@ -113,23 +114,49 @@ M.n16, M.n32 = n16, n32
 -- penalties are randomised), and then every trace through it fell back to
 -- the interpreter: tests/bench/parse.lua ran at 130 or 260 ns/packet, or
 -- worse, from one run to the next. Spelt out, 20 runs of 20 were fast.
-local function be32(d, o)
-  local v = bor(lshift(d[o], 24), lshift(d[o + 1], 16), lshift(d[o + 2], 8), d[o + 3])
-  if v < 0 then v = v + 4294967296 end
-  return v
-end
+local be32 = bytes.be32
 
 ---------------------------------------------------------------------------
 -- Header views: `__index` maps a field name to a getter, then to methods.
 
+-- How a header prints (tostring, the REPL): its name and fields in wire
+-- order, host-order values; checksums and types in hex.
+local shown = {
+  ["struct pktsh_hdr_eth"] = {"eth", "dst", "src", "type"},
+  ["struct pktsh_hdr_vlan"] = {"vlan", "id", "pcp", "dei", "type"},
+  ["struct pktsh_hdr_ip4"] = {"ip4", "version", "hlen", "tos", "len", "id", "df", "mf",
+                              "frag_off", "ttl", "proto", "sum", "src", "dst"},
+  ["struct pktsh_hdr_ip6"] = {"ip6", "version", "tclass", "flow", "plen", "nxt", "hlim",
+                              "src", "dst"},
+  ["struct pktsh_hdr_tcp"] = {"tcp", "sport", "dport", "seq", "ack", "flags", "win", "sum", "urp"},
+  ["struct pktsh_hdr_udp"] = {"udp", "sport", "dport", "len", "sum"},
+  ["struct pktsh_hdr_icmp"] = {"icmp", "type", "code", "sum", "id", "seq"},
+}
+local hex_fields = {sum = true, flags = true}
+
+local function header_text(h, list)
+  local parts = {}
+  for i = 2, #list do
+    local k = list[i]
+    local v = h[k]
+    if type(v) == "number" and (hex_fields[k] or (k == "type" and list[1] ~= "icmp")) then
+      v = string.format("0x%04x", v)
+    end
+    parts[#parts + 1] = k .. " = " .. tostring(v)
+  end
+  return list[1] .. " {" .. table.concat(parts, ", ") .. "}"
+end
+
 local function view(ctype, getters, methods)
   methods = methods or {}
+  local list = shown[ctype]
   ffi.metatype(ctype, {
     __index = function(h, k)
       local g = getters[k]
       if g then return g(h) end
       return methods[k]
     end,
+    __tostring = function(h) return header_text(h, list) end,
   })
   return getters, methods
 end
@@ -253,6 +280,7 @@ local function link_header(p, lt, d, cap)
   return nil
 end
 
+-- Reads the link header(s): sets l3off, the ethertype and VLAN tags (l2state).
 local function decode_l2(p)
   if p.l2state == STALE then stale() end
   local w = cast(wpkt_p, p)
@@ -341,6 +369,7 @@ local function decode_ip6(w, d, off, cap)
   return true
 end
 
+-- Reads the IP header(s): sets the transport protocol and offset (l3state).
 local function decode_l3(p)
   if p.l3state == STALE then stale() end
   if p.l2state == NEW then decode_l2(p) end
@@ -371,6 +400,7 @@ end
 local P = {}   -- packet methods
 M.methods = P
 
+-- The Ethernet header (dst, src, type), or nil: not Ethernet, or too short.
 function P.eth(p)
   if p.linktype ~= DLT_EN10MB or p.caplen < 14 then
     if p.l2state == STALE then stale() end
@@ -400,12 +430,14 @@ function P.vlan_id(p, i)
   return i == 1 and p.vlanid0 or p.vlanid1
 end
 
+-- The IPv4 header (src, dst, ttl, proto, len, id, df, mf, frag_off, sum...), or nil.
 function P.ip4(p)
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype ~= ETH_IP4 then return nil end
   return cast(ip4_p, p.data + p.l3off)
 end
 
+-- The IPv6 header (src, dst, hlim, nxt, plen, tclass, flow), or nil.
 function P.ip6(p)
   if p.l3state ~= OK and l3_cold(p) ~= OK then return nil end
   if p.ethertype ~= ETH_IP6 then return nil end
@@ -435,24 +467,30 @@ local function l4(p, proto, need)
   return off
 end
 
+-- The TCP header (sport, dport, seq, ack, flags, win, sum...), or nil:
+-- not TCP, a fragment after the first, or too short.
 function P.tcp(p)
   local off = l4(p, IP_TCP, 20)
   if not off or p.data[off + 12] < 0x50 then return nil end  -- data offset < 5
   return cast(tcp_p, p.data + off)
 end
 
+-- The UDP header (sport, dport, len, sum), or nil: not UDP, a later
+-- fragment, or too short.
 function P.udp(p)
   local off = l4(p, IP_UDP, 8)
   if not off or bor(lshift(p.data[off + 4], 8), p.data[off + 4 + 1]) < 8 then return nil end
   return cast(udp_p, p.data + off)
 end
 
+-- The ICMP header (type, code, sum, id, seq), or nil.
 function P.icmp(p)
   local off = l4(p, IP_ICMP, 8)
   if not off or p.ethertype ~= ETH_IP4 then return nil end
   return cast(icmp_p, p.data + off)
 end
 
+-- The ICMPv6 header (type, code, sum, id, seq), or nil.
 function P.icmp6(p)
   local off = l4(p, IP_ICMPV6, 8)
   if not off or p.ethertype ~= ETH_IP6 then return nil end
@@ -507,21 +545,25 @@ local function outside(p)
   return nil
 end
 
+-- The byte at offset off of the captured bytes, or nil past caplen.
 function P.u8(p, off)
   if not inside(p, off, 1) then return outside(p) end
   return p.data[off]
 end
 
+-- The 16-bit big-endian number at offset off, or nil past caplen.
 function P.u16(p, off)
   if not inside(p, off, 2) then return outside(p) end
   return bor(lshift(p.data[off], 8), p.data[off + 1])
 end
 
+-- The 32-bit big-endian number at offset off, or nil past caplen.
 function P.u32(p, off)
   if not inside(p, off, 4) then return outside(p) end
   return be32(p.data, off)
 end
 
+-- n bytes from offset off as a Lua string, or nil past caplen.
 function P.bytes(p, off, n)
   if type(n) ~= "number" or n < 0 or not inside(p, off, n) then return outside(p) end
   return ffi.string(p.data + off, n)
@@ -604,8 +646,12 @@ local function T()
   text = text or require "pktsh.proto.decodetext"
   return text
 end
+-- One line about the packet, as tcpdump -n prints it (tostring(pkt) too).
 function P.summary(p) live(p); return T().summary(p) end
+-- The packet as a layered tree (frame, link, network, transport) and
+-- a hex dump, as text: print(pkt:show()); the REPL prints it.
 function P.show(p) live(p); return T().show(p) end
+-- A hex dump of the captured bytes (from off, n of them) as text.
 function P.hex(p, off, n) live(p); return T().hex(p, off, n) end
 
 -- pkt:dns(): a stub until pktsh.dns loads and installs the real method.

@@ -10,6 +10,7 @@ local M = {}
 -- init.lua calls this before the first help()).
 
 local documented = false
+-- Registers the help texts of the globals hist, top, rate and by in g.
 function M.document(g)
   if documented then return end
   documented = true
@@ -63,48 +64,42 @@ end
 M.merge = require("pktsh.host.merge").merge
 
 -- The loop of the one-liners: each(p) for every packet of src during
--- `seconds` (nil: to the end; wall clock on a live source, capture time
--- on a file), and tick() at most every `refresh` seconds, between
--- batches. Returns the error that ended the input, or nil.
+-- `seconds` (nil: to the end; the source's duration: wall clock on a live
+-- source, capture time on a file), and tick() at most every `refresh`
+-- seconds, between batches. Returns the error that ended the input, or nil.
 function M.drive(src, seconds, refresh, each, tick)
-  local C = require("ffi").C
-  local live = src.kind == "live"
-  local saved = src.deadline
-  if live and seconds then src.deadline = C.pktsh_mono_ns() + seconds * 1e9 end
-  local last, t_end, err = C.pktsh_mono_ns(), nil, nil
-  local stop = false
-  while not stop do
-    local b, e = src:next()
-    if not b then err = e; break end
+  local mono = require("pktsh").mono
+  local restore = seconds and src:_limit(seconds)
+  local last = mono()
+  local b, err = src:next()
+  while b do
     local pkts = b.pkt
-    for i = 0, b.count - 1 do
-      local p = pkts[i]
-      if not live and seconds then
-        local ts = tonumber(p.ts)
-        t_end = t_end or ts + seconds * 1e9
-        if ts >= t_end then stop = true; break end
-      end
-      each(p)
-    end
+    for i = 0, b.count - 1 do each(pkts[i]) end
     if tick and refresh > 0 then
-      local now = C.pktsh_mono_ns()
+      local now = mono()
       if now - last >= refresh * 1e9 then tick(); last = now end
     end
+    b, err = src:next()
   end
-  if live then src.deadline = saved end
+  if restore then restore() end
   return err
 end
 
 -- The REPL's one-liners (hist, top, rate) take a source or the name of a
--- capture file or interface: run(src, ...) behind that.
+-- capture file or interface: run(src, ...) behind that. They are typed
+-- as statements, where a `nil, err` answer is thrown away: so a source
+-- that cannot be opened, an unknown key or a read error is raised (the
+-- REPL shows it, `pktsh -e` exits 1 with it) after what was drawn.
 function M.with_source(run)
   return function(src, ...)
     if type(src) == "string" then
       local s, err = require("pktsh").open(src)
-      if not s then return nil, err end
+      if not s then error(err, 2) end
       src = s
     end
-    return run(src, ...)
+    local r, err = run(src, ...)
+    if r == nil and err ~= nil then error(err, 2) end
+    return r
   end
 end
 

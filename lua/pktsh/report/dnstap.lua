@@ -16,8 +16,8 @@
 -- reconnected, default 5), identity (the Dnstap identity field; default
 -- the host name).
 --
--- tap.handle is what C paths take (struct pktsh_dns_scan's tap field:
--- dnsstats' plain UDP messages go in without Lua).
+-- tap.handle is what C paths take (pktsh_dnsstats_tap: every message
+-- dnsstats' engine sees goes in without Lua).
 require "pktsh.cdef"
 local ffi = require "ffi"
 local C = ffi.C

@@ -24,6 +24,7 @@ function M.csv(v)
   return s
 end
 
+-- One CSV line of the values in list (quoted where CSV needs it).
 function M.csv_line(list)
   local t = {}
   for i = 1, #list do t[i] = M.csv(list[i]) end

@@ -115,6 +115,7 @@ local function frexp_bits(v)
   return e
 end
 
+-- The index of v's log2 bin (0 for v < 1), with sub buckets per power of two.
 local function log_index(v, sub)
   if v < 1 then return 0 end
   local e = frexp_bits(v)
@@ -216,6 +217,7 @@ function H:add_array(arr, n)
   self.sum, self.n, self.min, self.max = sum, self.n + n, mn, mx
 end
 
+-- How many values were added (n).
 function H:count() return self.n end
 
 function H:mean()
@@ -344,7 +346,8 @@ function H:render(o)
   end
   if lw > 40 then lw = 40 end
   local cols = o.width or term.columns()
-  local barw = cols - lw - cw - 12
+  -- "LABEL  COUNT %5.1f%%  " around the bar takes lw + cw + 11 cells
+  local barw = cols - lw - cw - 11
   if barw < 10 then barw = 10 end
   local peak = 0
   for _, b in ipairs(shown) do if b.count > peak then peak = b.count end end

@@ -7,14 +7,71 @@ local escapes = {
   ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t',
 }
 
+-- The length of the valid UTF-8 sequence at s[i] (a lead byte >= 0xC2),
+-- or nil: overlong forms, surrogates and code points past U+10FFFF are not.
+local function utf8_len(s, i)
+  local b = s:byte(i)
+  local n
+  local lo, hi = 0x80, 0xBF
+  if b >= 0xC2 and b <= 0xDF then n = 2
+  elseif b >= 0xE0 and b <= 0xEF then
+    n = 3
+    if b == 0xE0 then lo = 0xA0 elseif b == 0xED then hi = 0x9F end
+  elseif b >= 0xF0 and b <= 0xF4 then
+    n = 4
+    if b == 0xF0 then lo = 0x90 elseif b == 0xF4 then hi = 0x8F end
+  else return nil end
+  local c = s:byte(i + 1)
+  if not c or c < lo or c > hi then return nil end
+  for j = i + 2, i + n - 1 do
+    c = s:byte(j)
+    if not c or c < 0x80 or c > 0xBF then return nil end
+  end
+  return n
+end
+
+-- Bytes that are not UTF-8 (packet payloads, DNS names) become \u00XX,
+-- the code point of the same number, so the text is always valid JSON.
+local function fix_utf8(s)
+  local out, i, n, from = {}, 1, #s, 1
+  while i <= n do
+    local b = s:byte(i)
+    if b < 0x80 then
+      i = i + 1
+    else
+      local len = utf8_len(s, i)
+      if len then
+        i = i + len
+      else
+        out[#out + 1] = s:sub(from, i - 1)
+        out[#out + 1] = string.format("\\u%04x", b)
+        i = i + 1
+        from = i
+      end
+    end
+  end
+  out[#out + 1] = s:sub(from)
+  return table.concat(out)
+end
+
 local function escape_string(s)
-  return '"' .. s:gsub('[%c"\\\128-\255]', function(c)
+  s = s:gsub('[%c"\\]', function(c)
     local e = escapes[c]
     if e then return e end
-    local b = c:byte()
-    if b < 32 or b == 127 then return string.format("\\u%04x", b) end
-    return c
-  end) .. '"'
+    return string.format("\\u%04x", c:byte())
+  end)
+  if s:find("[\128-\255]") then s = fix_utf8(s) end
+  return '"' .. s .. '"'
+end
+
+-- The shortest decimal that reads back as exactly v (0.1, not
+-- 0.10000000000000001).
+local function shortest(v)
+  for digits = 15, 16 do
+    local t = string.format("%." .. digits .. "g", v)
+    if tonumber(t) == v then return t end
+  end
+  return string.format("%.17g", v)
 end
 
 -- A table is an array when its keys are exactly 1..n (an empty table is
@@ -73,7 +130,7 @@ function encode_value(v, out, seen)
     elseif v == math.floor(v) and math.abs(v) < 2^53 then
       out[#out + 1] = string.format("%d", v)
     else
-      out[#out + 1] = string.format("%.17g", v)
+      out[#out + 1] = shortest(v)
     end
   elseif tv == "boolean" then
     out[#out + 1] = tostring(v)
@@ -84,6 +141,8 @@ function encode_value(v, out, seen)
   end
 end
 
+-- JSON text of v: objects with sorted keys; always valid UTF-8 (see
+-- escape_string); numbers the shortest decimal that reads back.
 function M.encode(v)
   local out = {}
   encode_value(v, out, {})

@@ -39,6 +39,7 @@ function M.new(o)
                        pk = {}, by = {}, first = nil, last = nil}, R)
 end
 
+-- The rate object again over a plain table (as workers return it).
 function M.from(t) return setmetatable(t, R) end
 
 -- Drops buckets older than keep intervals before the newest.
@@ -147,6 +148,7 @@ function R:__tostring()
                 term.num(self.packets), #self:series(), term.num(self.interval))
 end
 
+-- The rate as a plain table (chart = "rate", interval, packets, bytes, series).
 function R:table()
   return {chart = "rate", interval = self.interval, packets = self.packets, bytes = self.bytes,
           series = self:series()}

@@ -8,7 +8,9 @@
 --   term.bar(frac, width, unicode)   a bar of frac (0..1) of width cells
 --   term.spark(list, unicode)        one cell per value, scaled to the max
 --   term.screen(out)       -> s with s:draw(text): on a terminal the block
---                             replaces the previous one; otherwise printed
+--                             replaces the previous one, fitted to the
+--                             terminal's width and height; otherwise printed
+--   term.columns(), term.rows()      the terminal's size (SIGWINCH follows it)
 local M = {}
 
 local floor = math.floor
@@ -36,40 +38,47 @@ function M.style(opts)
   return l:find("utf%-?8") ~= nil
 end
 
-local ffi
-local have_tty
-local function tty_init()
-  if have_tty ~= nil then return have_tty end
-  ffi = require "ffi"
-  have_tty = pcall(ffi.cdef, [[
-    int isatty(int fd);
-    struct pktsh_chart_winsize { unsigned short row, col, xpixel, ypixel; };
-    int ioctl(int fd, unsigned long request, ...);
-  ]])
-  if not have_tty then
-    -- already declared by someone: check that calls work
-    have_tty = pcall(function() return ffi.C.isatty(1) end)
-  end
-  return have_tty
+local ffi = require "ffi"
+local C = ffi.C
+
+-- The file descriptor of fd (a number, io.stdout or io.stderr), or nil.
+local function fd_of(fd)
+  if fd == nil or fd == io.stdout then return 1 end
+  if fd == io.stderr then return 2 end
+  return type(fd) == "number" and fd or nil
+end
+
+local size_rows, size_cols = ffi.new("int32_t[1]"), ffi.new("int32_t[1]")
+
+-- The size of the terminal at fd: rows, columns; nil if it is not one.
+function M.size(fd)
+  fd = fd_of(fd)
+  if not fd or C.pktsh_term_size(fd, size_rows, size_cols) ~= 0 then return nil end
+  return size_rows[0], size_cols[0]
 end
 
 -- Is file descriptor fd (default 1, or an io file: stdout/stderr) a terminal?
 function M.isatty(fd)
-  if fd == nil or fd == io.stdout then fd = 1 elseif fd == io.stderr then fd = 2 end
-  if type(fd) ~= "number" then return false end
-  if not tty_init() then return false end
-  return ffi.C.isatty(fd) == 1
+  return M.size(fd) ~= nil
 end
 
--- Terminal width: $COLUMNS, the terminal's own size, else 80.
+-- Terminal width: the terminal's own (it follows a resize), else
+-- $COLUMNS, else 80.
 function M.columns(fd)
-  local c = tonumber(env("COLUMNS") or "")
+  local _, c = M.size(fd)
   if c and c >= 20 then return c end
-  if M.isatty(fd or 1) then
-    local ws = ffi.new("struct pktsh_chart_winsize")
-    if ffi.C.ioctl(fd or 1, 0x5413, ws) == 0 and ws.col >= 20 then return ws.col end
-  end
+  c = tonumber(env("COLUMNS") or "")
+  if c and c >= 20 then return c end
   return 80
+end
+
+-- Terminal height: the terminal's own, else $LINES, else 24.
+function M.rows(fd)
+  local r = M.size(fd)
+  if r and r >= 5 then return r end
+  r = tonumber(env("LINES") or "")
+  if r and r >= 5 then return r end
+  return 24
 end
 
 ------------------------------------------------------------------------
@@ -124,6 +133,7 @@ function M.width(s)
   return n
 end
 
+-- s padded on the left to w cells.
 function M.lpad(s, w)
   s = tostring(s)
   local n = M.width(s)
@@ -131,6 +141,7 @@ function M.lpad(s, w)
   return rep(" ", w - n) .. s
 end
 
+-- s padded on the right to w cells.
 function M.rpad(s, w)
   s = tostring(s)
   local n = M.width(s)
@@ -177,16 +188,48 @@ end
 local Screen = {}
 Screen.__index = Screen
 
--- Draws a block of text: on a terminal it replaces the block drawn before
--- (cursor up, clear to the end of the screen); otherwise it is printed
--- after the previous one, separated by a blank line.
+-- text fitted to cols x rows: every line cut to the width (marked), so a
+-- line is one screen row, and at most rows - 1 lines (the last row holds
+-- the cursor), the first ones kept (reports put their headline counters
+-- there) and the cut marked. Returns the text and its row count.
+local function fit(text, cols, rows, unicode)
+  local lines = {}
+  for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = M.cut(line, cols, unicode) end
+  local room = rows - 1
+  if #lines > room then
+    local hidden = #lines - (room - 1)
+    for i = #lines, room, -1 do lines[i] = nil end
+    lines[room] = M.cut(format("%s %d more line%s (the terminal is %d rows high)",
+                               unicode and "…" or "...", hidden, hidden == 1 and "" or "s", rows),
+                        cols, unicode)
+  end
+  return concat(lines, "\n") .. "\n", #lines
+end
+
+-- Draws a block of text: on a terminal it replaces the block drawn before,
+-- fitted to the terminal: cursor up over the rows it took, each line
+-- overwritten and cleared to its end, then the rest of the screen cleared
+-- (not the whole screen from the top: tmux and others save a screen
+-- cleared from its first row into the scrollback, a copy per redraw).
+-- After a resize (SIGWINCH) the whole screen is cleared first, since the
+-- terminal may have rewrapped the old block. Otherwise the block is
+-- printed after the previous one, separated by a blank line.
 function Screen:draw(text)
   if text:sub(-1) ~= "\n" then text = text .. "\n" end
   local out = self.out
   if self.tty then
-    if self.lines > 0 then out:write(format("\27[%dA\r\27[J", self.lines)) end
-    local _, n = text:gsub("\n", "")
-    self.lines = n
+    local rows, cols = M.size(self.fd)
+    rows, cols = rows or 24, cols or 80
+    local winch = C.pktsh_winch()
+    local n
+    text, n = fit(text, cols, rows, M.style(self.opts))
+    if winch ~= self.winch or rows ~= self.h or cols ~= self.w then
+      if self.lines > 0 then out:write("\27[H\27[2J") end
+    elseif self.lines > 0 then
+      out:write(format("\27[%dA\r", self.lines))
+    end
+    text = text:gsub("\n", "\27[K\n") .. "\27[J"
+    self.winch, self.h, self.w, self.lines = winch, rows, cols, n
   elseif self.drawn then
     out:write("\n")
   end
@@ -195,17 +238,22 @@ function Screen:draw(text)
   self.drawn = true
 end
 
+-- Whether the terminal was resized since the last draw (redraw then).
+function Screen:resized()
+  return self.tty and self.drawn and C.pktsh_winch() ~= self.winch or false
+end
+
 -- Forgets the last block, so that the next draw starts below it.
 function Screen:keep()
   self.lines = 0
 end
 
-function M.screen(out, tty)
+-- opts: what term.style takes (ascii = true for the cut marks).
+function M.screen(out, tty, opts)
   out = out or io.stdout
-  if tty == nil then
-    tty = (out == io.stdout and M.isatty(1)) or (out == io.stderr and M.isatty(2)) or false
-  end
-  return setmetatable({out = out, tty = tty, lines = 0}, Screen)
+  local fd = (out == io.stdout and 1) or (out == io.stderr and 2) or nil
+  if tty == nil then tty = fd ~= nil and M.isatty(fd) end
+  return setmetatable({out = out, fd = fd or 1, tty = tty, lines = 0, opts = opts}, Screen)
 end
 
 return M

@@ -293,7 +293,9 @@ function T:render(o)
   if kw > 48 then kw = 48 end
   local exact = self.size < self.capacity
   local cols = o.width or term.columns()
-  local barw = cols - kw - cw - (exact and 15 or 24)
+  -- the other columns: "%4d  KEY  COUNT  %5.1f%%" and "  " before the
+  -- bar take 18 cells, "  %7s" (err) 9 more
+  local barw = cols - kw - cw - (exact and 18 or 27)
   if barw < 8 then barw = 8 end
   local peak = list[1] and list[1].count or 0
   local out = {}
@@ -309,7 +311,7 @@ function T:render(o)
     out[#out + 1] = line .. "  " .. term.bar(peak > 0 and x.count / peak or 0, barw, uni)
   end
   if o.footer ~= false then
-    out[#out + 1] = format("n=%s; %s", term.num(self.n), self:bound_text())
+    out[#out + 1] = term.cut(format("n=%s; %s", term.num(self.n), self:bound_text()), cols, uni)
   end
   return concat(out, "\n") .. "\n"
 end
@@ -448,6 +450,7 @@ M.Column = Column
 
 local key_kinds = {raw = C.PKTSH_TOPK_KEYS_RAW, hashed = C.PKTSH_TOPK_KEYS_HASHED}
 
+-- A top-k table of m counters for 64-bit keys, counted in C (above).
 function M.column(m, opts)
   m = m or 1000
   if type(m) ~= "number" or m < 1 or m % 1 ~= 0 then
@@ -471,6 +474,7 @@ function Column:add(keys, n)
   return C.pktsh_topk64_add(self.h, keys, n, self.fresh)
 end
 
+-- What the index cost: lookups, probes, rekeys, max_probe, probe_limit.
 function Column:stats() return require("pktsh.accel.hash").table_stats(C.pktsh_topk64_stats, self.h) end
 
 -- The entries: keys (uint64_t[]), counts, errs (double[]) and their
@@ -544,6 +548,7 @@ function Column:bound()
   return e, self.n / self.capacity
 end
 
+-- An ordinary top-k table with the same counts (keys as Lua numbers).
 function Column:table()
   local keys, counts, errs, size = entries(self)
   local t = M.new(self.capacity)

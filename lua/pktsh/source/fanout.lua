@@ -6,20 +6,23 @@ require "pktsh.cdef"
 local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
-local Source = require("pktsh.source").Source
+local source = require "pktsh.source"
+local Source = source.Source
 
 local M = {}
 local format = string.format
 
-local WAIT_MS = 100
-
+-- A source's statistics as pktsh.parallel reports them: with
+-- `interrupted`, and `error`, the error that ended its input (a torn
+-- capture, a failed read), if one did.
 function M.stats_table(src)
   local st = src:stats()
   st.interrupted = src.interrupted and true or false
+  st.error = src:error() and tostring(src:error()) or nil
   return st
 end
 
--- Sums statistics (numbers add, interrupted if any was).
+-- Sums statistics (numbers add, interrupted if any was, the first error).
 function M.add_stats(list)
   local total = {interrupted = false}
   for _, st in ipairs(list) do
@@ -27,6 +30,7 @@ function M.add_stats(list)
       if type(v) == "number" then total[k] = (total[k] or 0) + v end
     end
     total.interrupted = total.interrupted or st.interrupted or false
+    total.error = total.error or st.error
   end
   return total
 end
@@ -52,14 +56,10 @@ function M.open(ifname, opts)
   if type(n) ~= "number" or n < 1 or n % 1 ~= 0 or n > 1024 then
     return nil, format("workers must be a whole number from 1 to 1024, not %s", tostring(n))
   end
+  local _, derr = source.duration(opts)
+  if derr then return nil, derr end
   local ro = {}
   for k, v in pairs(opts) do if k ~= "merge" and k ~= "workers" then ro[k] = v end end
-  -- A worker re-running the script opens no rings of its own: the group
-  -- is empty there, and g:parallel (the call) uses the worker's ring.
-  if require("pktsh.host.parallel").worker() then
-    return setmetatable({name = ifname, kind = "live", workers = n, filter = opts.filter,
-                         fanout = ro.fanout or "hash", opts = opts, rings = {}, cursor = 0}, Group)
-  end
   ro.fanout = ro.fanout or "hash"
   ro.fanout_group = ro.fanout_group or tonumber(C.pktsh_fanout_group_new())
   ro.duration = nil
@@ -75,7 +75,7 @@ function M.open(ifname, opts)
   if not ok then return nil, err end
   local first = g.rings[1]
   g.linktype, g.snaplen, g.ifindex, g.tstamp = first.linktype, first.snaplen, first.ifindex, first.tstamp
-  if opts.duration then g.deadline = tonumber(C.pktsh_mono_ns()) + opts.duration * 1e9 end
+  g:_limit(opts.duration)
   return g
 end
 
@@ -89,29 +89,36 @@ end
 Group.__fields = {"parallel", "next", "each", "packets", "stats", "error", "close",
                   "linktype", "snaplen", "name", "kind", "filter", "workers", "fanout"}
 
-function Group:_next()
+-- One look at every ring without waiting, then a wait of ms on the next
+-- one (in turn, so that each is waited on): _await's poll.
+local function poll_rings(self, ms)
   local rings, n = self.rings, #self.rings
-  if n == 0 then return nil end
-  while true do
-    for _ = 1, n do
-      self.cursor = self.cursor % n + 1
-      local r = rings[self.cursor]
-      local got = C.pktsh_ring_next(r.handle, r.box, 0, r.errbuf)
-      if got > 0 then self.current = r; return r.box[0] end
-      if got < 0 then return nil, errors.message(r.errbuf) end
-    end
-    if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
-    if self.deadline and C.pktsh_mono_ns() >= self.deadline then return nil end
-    local r = rings[self.cursor % n + 1]
-    local got = C.pktsh_ring_next(r.handle, r.box, math.floor(WAIT_MS / n) + 1, r.errbuf)
-    if got > 0 then self.cursor = self.cursor % n + 1; self.current = r; return r.box[0] end
+  for _ = 1, n do
+    self.cursor = self.cursor % n + 1
+    local r = rings[self.cursor]
+    local got = C.pktsh_ring_next(r.handle, r.box, 0, r.errbuf)
+    if got ~= 0 then self.current = r; return got end
   end
+  local r = rings[self.cursor % n + 1]
+  local got = C.pktsh_ring_next(r.handle, r.box, math.floor(ms / n) + 1, r.errbuf)
+  if got ~= 0 then self.cursor = self.cursor % n + 1; self.current = r end
+  return got
+end
+
+function Group:_next(timeout)
+  if #self.rings == 0 then return nil end
+  local n, why = self:_await(poll_rings, timeout)
+  if n == nil then return why == "timeout" and source.EMPTY or nil end
+  local r = self.current
+  if n < 0 then self.current = nil; return nil, errors.message(r.errbuf) end
+  return r.box[0]
 end
 
 function Group:_release()
   if self.current then C.pktsh_ring_release(self.current.handle); self.current = nil end
 end
 
+-- The group's counters: the sum over its rings, each ring's in .rings.
 function Group:stats()
   local list = {}
   for i, r in ipairs(self.rings) do list[i] = M.stats_table(r) end

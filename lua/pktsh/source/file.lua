@@ -2,7 +2,8 @@
 local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
-local Source = require("pktsh.source").Source
+local source = require "pktsh.source"
+local Source = source.Source
 
 local M = {}
 local File = setmetatable({}, {__index = Source})
@@ -16,11 +17,29 @@ File.__fields = Source.__fields
 -- 7% faster with 1024 than with 256.
 local DEFAULT_BATCH = 1024
 
-function File:_next()
+local function file_wait(self, ms)
+  return C.pktsh_file_wait(self.handle, ms)
+end
+
+function File:_next(timeout)
+  if self.stream then
+    -- a pipe: wait for bytes as a live source waits for packets
+    local ready, why = self:_await(file_wait, timeout)
+    if not ready then return why == "timeout" and source.EMPTY or nil end
+  end
   local n = C.pktsh_file_next(self.handle, self.box, self.errbuf)
   if n > 0 then return self.box[0] end
   if n == 0 then return nil end
   return nil, errors.message(self.errbuf)
+end
+
+-- A file's duration counts capture time: the input ends before the first
+-- packet `seconds` or more after the first one read from now on.
+function File:_limit(seconds)
+  local saved = self.limit
+  self.limit = seconds
+  C.pktsh_file_limit(self.handle, seconds and seconds * 1e9 or -1)
+  return function() self:_limit(saved) end
 end
 
 function File:_release() end
@@ -44,7 +63,7 @@ function File:_close()
   self.handle = nil
 end
 
-local known = {filter = true, batch = true, guard = true}
+local known = {filter = true, batch = true, guard = true, duration = true}
 
 function M.open(path, opts)
   for k in pairs(opts) do
@@ -52,6 +71,8 @@ function M.open(path, opts)
       return nil, string.format("unknown option '%s' for a capture file", tostring(k))
     end
   end
+  local _, derr = source.duration(opts)
+  if derr then return nil, derr end
   local err = errors.new()
   local out = ffi.new("struct pktsh_file *[1]")
   local batch = opts.batch or DEFAULT_BATCH
@@ -60,7 +81,7 @@ function M.open(path, opts)
   end
   local info = ffi.new("struct pktsh_file_info")
   C.pktsh_file_info(out[0], info)
-  return require("pktsh.host.privs").drop(setmetatable({
+  local src = setmetatable({
     handle = ffi.gc(out[0], C.pktsh_file_close),
     box = ffi.new("struct pktsh_batch *[1]"),
     errbuf = err,
@@ -68,8 +89,10 @@ function M.open(path, opts)
     name = path, kind = "file", filter = opts.filter,
     linktype = info.linktype, snaplen = info.snaplen,
     format = info.format == C.PKTSH_FORMAT_PCAPNG and "pcapng" or "pcap",
-    nsec = info.nsec == 1,
-  }, File))
+    nsec = info.nsec == 1, stream = info.stream == 1,
+  }, File)
+  if opts.duration then src:_limit(opts.duration) end
+  return require("pktsh.host.privs").drop(src)
 end
 
 return M

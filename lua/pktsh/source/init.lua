@@ -10,15 +10,38 @@ local Source = {}
 Source.__index = Source
 M.Source = Source
 
+-- How long one wait for input may last: the bound on how late Ctrl-C,
+-- `duration` and a next(timeout) are noticed by sources the kernel feeds.
+local POLL_MS = 100
+M.POLL_MS = POLL_MS
+
+-- Whether the input should end now: Ctrl-C or SIGTERM (signals.c), or in
+-- a worker the parent stopping the group (workers.c).
+local function stopping()
+  return C.pktsh_stopping() ~= 0 or C.pktsh_worker_stopping() ~= 0
+end
+M.stopping = stopping
+
+-- The batch next(timeout) gives when nothing came in time.
+local EMPTY = ffi.new("struct pktsh_batch")
+M.EMPTY = EMPTY
+
 -- The next batch (struct pktsh_batch *), or nil at the end, or nil, err.
 -- The packets in a batch are valid until the next call (or close); after
 -- it the batch is empty and using one of its packets is an error
 -- (src/batch.c). The caller takes the whole batch: each() and packets()
--- go on with the batch after it.
-function Source:next()
+-- go on with the batch after it. With timeout (seconds), a source the
+-- kernel feeds gives an empty batch (count 0) when no packet came in that
+-- long, so that a loop can do timed work; a file never waits that long.
+-- The input ends (nil) at its end, at Ctrl-C, and once its `duration`
+-- is over: that is checked before every batch, however fast they come.
+function Source:next(timeout)
   if self.closed then return nil, "source is closed" end
+  C.pktsh_writers_tick(0)              -- files written from this loop fill as it runs
   if self.pending then self:_release(self.pending); self.pending = nil end
-  local b, err = self:_next()
+  if self.deadline and C.pktsh_mono_ns() >= self.deadline then return nil end
+  local b, err = self:_next(timeout)
+  if b == EMPTY then return b end
   if not b then
     self.err = err
     return nil, err
@@ -45,7 +68,7 @@ end
 -- complete packet before the error was delivered).
 function Source:each(fn)
   errors.argcheck(type(fn) == "function" or type(fn) == "table", 1, "each", "function")
-  while C.pktsh_stopping() == 0 do
+  while not stopping() do
     local b, i = self:_cursor()
     if not b then
       if i then return nil, i end
@@ -69,7 +92,7 @@ function Source:packets()
   return function()
     local b, i = self.pending, self.pos
     if b == nil or i >= b.count then
-      if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
+      if stopping() then self.interrupted = true; return nil end
       b, i = self:_cursor()
       if not b then return nil end
     end
@@ -78,23 +101,63 @@ function Source:packets()
   end
 end
 
--- For receivers the kernel feeds: calls fetch(self) (a count > 0, 0 for
--- nothing yet, -1 for an error in self.errbuf) until it gives a batch
--- (self.box[0]), Ctrl-C stops the input, or self.deadline passes; the
--- two last end the input as its end would. self.on_idle(), when set, is
--- called each time a fetch comes back empty (every poll interval of a
--- quiet link, 100 ms): what a caller does by the clock (a metrics
--- snapshot) still happens while no packet comes.
-function Source:_wait(fetch)
-  local deadline = self.deadline
+-- The one wait of every source: calls poll(self, ms) (n > 0: something
+-- to take, n < 0: an error, 0: nothing within ms) until it gives non-zero,
+-- Ctrl-C stops the input, the source's duration is over (self.deadline,
+-- on the monotonic clock), or timeout seconds pass. Returns n; or nil and
+-- "timeout"; or nil when the input ends (self.interrupted set for Ctrl-C).
+-- self.on_idle(), when set, is called each time a poll comes back empty
+-- (every poll interval of a quiet link): what a caller does by the clock
+-- (a metrics snapshot) still happens while no packet comes.
+function Source:_await(poll, timeout)
+  local deadline, give_up = self.deadline, nil
+  if timeout then give_up = C.pktsh_mono_ns() + timeout * 1e9 end
   while true do
-    local n = fetch(self)
-    if n > 0 then return self.box[0] end
-    if n < 0 then return nil, errors.message(self.errbuf) end
-    if C.pktsh_stopping() ~= 0 then self.interrupted = true; return nil end
-    if deadline and C.pktsh_mono_ns() >= deadline then return nil end
+    local ms, now = POLL_MS, C.pktsh_mono_ns()
+    if deadline then
+      local left = tonumber(deadline - now)
+      if left <= 0 then return nil end
+      if left < ms * 1e6 then ms = math.ceil(left / 1e6) end
+    end
+    if give_up then
+      local left = tonumber(give_up - now)
+      if left <= 0 then return nil, "timeout" end
+      if left < ms * 1e6 then ms = math.ceil(left / 1e6) end
+    end
+    local n = poll(self, ms)
+    if n ~= 0 then return n end
+    if stopping() then self.interrupted = true; return nil end
+    C.pktsh_writers_tick(0)
     if self.on_idle then self.on_idle() end
   end
+end
+
+-- _next for receivers the kernel feeds: fetch(self, ms) is _await's poll
+-- and leaves the batch in self.box[0].
+function Source:_fetch(fetch, timeout)
+  local n, why = self:_await(fetch, timeout)
+  if n == nil then return why == "timeout" and EMPTY or nil end
+  if n < 0 then return nil, errors.message(self.errbuf) end
+  return self.box[0]
+end
+
+-- Ends the input `seconds` from now on the monotonic clock (nil: no
+-- limit), as opts.duration does at open; files count capture time
+-- instead (source/file.lua). Returns a function that puts the previous
+-- limit back (the one-liners' `seconds` on a source given to them).
+function Source:_limit(seconds)
+  local saved = self.deadline
+  self.deadline = seconds and C.pktsh_mono_ns() + seconds * 1e9 or nil
+  return function() self.deadline = saved end
+end
+
+-- opts.duration, checked: seconds or nil, or nil and the reason.
+function M.duration(opts)
+  local d = opts.duration
+  if d ~= nil and (type(d) ~= "number" or d ~= d or d < 0) then
+    return nil, "duration must be a number of seconds"
+  end
+  return d
 end
 
 -- The error that ended the input, if one did.
@@ -102,8 +165,9 @@ function Source:error()
   return self.err
 end
 
--- Running totals; after close, the totals at the close (the receiver's
--- memory is gone by then).
+-- The counters: received, drops, freeze_q (the kernel's, since the last
+-- call), packets, bytes, batches (delivered to Lua). After close, the
+-- totals at the close (the receiver's memory is gone by then).
 function Source:stats()
   if self.closed then
     local t = {}
@@ -119,6 +183,7 @@ function Source:stats()
   return t
 end
 
+-- Closes the source (its packets become stale); closing twice is fine.
 function Source:close()
   if self.closed then return end
   self.final = self:stats()

@@ -4,17 +4,14 @@
 local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
-local Source = require("pktsh.source").Source
+local source = require "pktsh.source"
+local Source = source.Source
 
 local M = {}
 local Live = setmetatable({}, {__index = Source})
 Live.__index = Live
 Live.__tostring = Source.__tostring
 Live.__fields = Source.__fields
-
--- How long one wait for a block may last: the bound on how late Ctrl-C
--- and `duration` are noticed.
-local POLL_MS = 100
 
 local directions = {both = C.PKTSH_DIR_BOTH, ["in"] = C.PKTSH_DIR_IN, out = C.PKTSH_DIR_OUT}
 local tstamps = {sw = C.PKTSH_TSTAMP_SW, hw = C.PKTSH_TSTAMP_HW}
@@ -78,12 +75,12 @@ function M.ring_opts(o)
   return r
 end
 
-local function fetch(self)
-  return C.pktsh_ring_next(self.handle, self.box, POLL_MS, self.errbuf)
+local function fetch(self, ms)
+  return C.pktsh_ring_next(self.handle, self.box, ms, self.errbuf)
 end
 
-function Live:_next()
-  return self:_wait(fetch)
+function Live:_next(timeout)
+  return self:_fetch(fetch, timeout)
 end
 
 function Live:_release()
@@ -114,9 +111,7 @@ function M.wrap(ring, name, opts)
     linktype = info.linktype, snaplen = info.snaplen, ifindex = info.ifindex,
     tstamp = info.tstamp == C.PKTSH_TSTAMP_HW and "hw" or "sw",
   }, Live)
-  if opts.duration then
-    src.deadline = C.pktsh_mono_ns() + opts.duration * 1e9
-  end
+  src:_limit(opts.duration)
   return src
 end
 
@@ -124,9 +119,8 @@ end
 function M.open_ring(ifname, opts)
   local ro, err = M.ring_opts(opts)
   if not ro then return nil, err end
-  if opts.duration ~= nil and (type(opts.duration) ~= "number" or opts.duration < 0) then
-    return nil, "duration must be a number of seconds"
-  end
+  local _, derr = source.duration(opts)
+  if derr then return nil, derr end
   local e = errors.new()
   local out = ffi.new("struct pktsh_ring *[1]")
   if C.pktsh_ring_open(out, ifname, ro, e) ~= 0 then

@@ -30,7 +30,9 @@ end
 
 -- pktsh.pcap_writer(path, opts): opts.linktype (number or name, default
 -- EN10MB) and opts.snaplen (default 262144); or pass a source as opts to
--- copy its link type and snapshot length.
+-- copy its link type and snapshot length. opts.flush = "packet" writes
+-- each packet out at once (tcpdump -U); by default packets are buffered
+-- and written out at least once a second.
 function M.open(path, opts)
   errors.argcheck(type(path) == "string", 1, "pcap_writer", "string")
   opts = opts or {}
@@ -41,9 +43,13 @@ function M.open(path, opts)
   local snaplen = opts.snaplen or C.PKTSH_SNAPLEN_DEFAULT
   local err = errors.new()
   local out = ffi.new("struct pktsh_writer *[1]")
+  if opts.flush ~= nil and opts.flush ~= "packet" and opts.flush ~= "second" then
+    return nil, string.format('flush must be "packet" or "second", not %s', tostring(opts.flush))
+  end
   if C.pktsh_writer_open(out, path, linktype, snaplen, err) ~= 0 then
     return nil, errors.message(err)
   end
+  C.pktsh_writer_per_packet(out[0], opts.flush == "packet" and 1 or 0)
   return setmetatable({
     handle = ffi.gc(out[0], finalize),
     err = err, path = path, linktype = linktype, snaplen = snaplen,
@@ -70,6 +76,7 @@ function Writer:write(p, ts, wirelen)
   return true
 end
 
+-- Writes out what is buffered now: true, or nil and the error.
 function Writer:flush()
   if not self.handle then return nil, "writer is closed" end
   if C.pktsh_writer_flush(self.handle, self.err) ~= 0 then

@@ -8,21 +8,19 @@ local errors = require "pktsh.host.errors"
 local Source = require("pktsh.source").Source
 
 local M = {}
-local POLL_MS = 100
-
 
 local Copies = setmetatable({}, {__index = Source})
 Copies.__index = Copies
 Copies.__tostring = Source.__tostring
 Copies.__fields = Source.__fields
 
-local function fetch_copies(self)
-  return C.pktsh_xdp_copies_next(self.fw.handle, self.box, POLL_MS, self.errbuf)
+local function fetch_copies(self, ms)
+  return C.pktsh_xdp_copies_next(self.fw.handle, self.box, ms, self.errbuf)
 end
 
-function Copies:_next()
+function Copies:_next(timeout)
   if not self.fw.handle then return nil end
-  return self:_wait(fetch_copies)
+  return self:_fetch(fetch_copies, timeout)
 end
 
 function Copies:_release()
@@ -50,6 +48,8 @@ function M.open(fw, opts)
   for k in pairs(opts) do
     if k ~= "duration" then return nil, string.format("unknown option '%s' for copies", tostring(k)) end
   end
+  local _, derr = require("pktsh.source").duration(opts)
+  if derr then return nil, derr end
   if self.copies_src and not self.copies_src.closed then
     return nil, "this rule set's copies are already being read (close that source first)"
   end
@@ -60,7 +60,7 @@ function M.open(fw, opts)
     name = "xdp:" .. (self.ifname or "-"), kind = "xdp",
     linktype = C.PKTSH_DLT_EN10MB, snaplen = info.copy_max, ifindex = info.ifindex,
   }, Copies)
-  if opts.duration then src.deadline = C.pktsh_mono_ns() + opts.duration * 1e9 end
+  src:_limit(opts.duration)
   self.copies_src = src
   return src
 end
@@ -106,9 +106,8 @@ function M.source(spec, opts)
     end
     copy = o.snaplen < 65535 and o.snaplen or true
   end
-  if o.duration ~= nil and (type(o.duration) ~= "number" or o.duration < 0) then
-    return nil, "duration must be a number of seconds"
-  end
+  local _, derr = require("pktsh.source").duration(o)
+  if derr then return nil, derr end
   local specs = {}
   if o.rules == nil then
     specs[1] = {copy = copy}

@@ -33,7 +33,10 @@ local NO_RULE = C.PKTSH_XDP_NO_RULE
 -- (pktsh.xdp.owners) and the copies source (pktsh.source.xdpcopies) are
 -- modules of their own; these names keep them where users look.
 M.protocols, M.check_rule, M.parse_rule_text = rules.protocols, rules.check_rule, rules.parse_rule_text
+-- Detaches the programs a dead pktsh left in libxdp's dispatcher (see
+-- firewall.lua --cleanup): one record per owner.
 function M.cleanup(opts) return require("pktsh.xdp.owners").cleanup(opts) end
+-- pktsh.open{xdp = ifname, rules = ..., ...}: the packets the rules copy.
 function M.source(spec, opts) return require("pktsh.source.xdpcopies").source(spec, opts) end
 
 local modes = {native = C.PKTSH_XDP_NATIVE, skb = C.PKTSH_XDP_SKB}
@@ -240,6 +243,7 @@ function Fw:stats()
   return t
 end
 
+-- What the rule set is: ifname, mode, attach, engine, rules, default...
 function Fw:info()
   local ok, err = closed_check(self)
   if not ok then return nil, err end
@@ -257,6 +261,7 @@ function Fw:info()
           default = self.default_drop and "drop" or "pass"}
 end
 
+-- The engine in use: "linear" or "classifier".
 function Fw:engine()
   local info = self:info()
   return info and info.engine

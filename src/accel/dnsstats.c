@@ -1,0 +1,568 @@
+/*
+ * dnsstats.c - the dnsstats engine's counting (src/pktsh.h says what it
+ * counts; dnsscan.c turns packets into the messages counted here).
+ *
+ * Everything per message happens in C, without allocating: the counters,
+ * the query types and response codes (arrays indexed by them), the
+ * pending table (pending.c) that matches responses to queries, the
+ * space-saving tables of names and clients (topk.c, labels kept per
+ * counter so text is made only for what a report shows), and the latency
+ * histograms. Lua reads the results at report time (and at each
+ * --interval), never per packet: when every packet crossed into Lua,
+ * string and table garbage for names seen once cost more than the rest
+ * of the work on long-tail and flood traffic.
+ *
+ * Order: a message is counted as soon as it is made, unless its batch
+ * has packets waiting for the general path (pktsh.dnsflow, in Lua);
+ * then the batch's messages are queued with their packets' indices, and
+ * batch_end counts both queues merged in packet order. Counting in
+ * packet order keeps the numbers equal to a run that took every packet
+ * through dnsflow (tested).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "err.h"
+#include "accel/dnsstats.h"
+#include "accel/hash.h"
+#include "accel/pending.h"
+#include "accel/topk.h"
+
+#define LOG_BINS (80 * PKTSH_DNSSTATS_LOG_SUB + 1)
+#define EXACT_SLOTS 32768u     /* a power of two, over twice EXACT_MAX */
+#define NAME_LABEL 256u        /* a wire name is at most 255 bytes */
+#define KEY53 ((1ull << 53) - 1)
+
+/* Latencies in ns: exact values (value, count) in an open-addressing
+ * table while at most EXACT_MAX are distinct, and log2 bins always. A
+ * slot's value and count sit side by side: one cache line a lookup. */
+struct dnsstats_lat {
+	double *ex;             /* EXACT_SLOTS (value, count) pairs; NULL once over */
+	uint32_t nexact;
+	int over;
+	double bins[LOG_BINS];
+	double n, sum, min, max;
+};
+
+/* --- latencies ------------------------------------------------------- */
+
+/* pktsh.hist's log_index(v, 128): 0 below 1, else with v = m * 2^e and
+ * 0.5 <= m < 1, (e - 1) * 128 + 1 + the sub-bucket of m (exact: scaling
+ * by powers of two is). The top bin takes the (absurd) rest. */
+static uint32_t log_index(double v)
+{
+	int e;
+	double m;
+	uint32_t i;
+
+	if (!(v >= 1))
+		return 0;
+	m = frexp(v, &e);
+	i = (uint32_t)(e - 1) * PKTSH_DNSSTATS_LOG_SUB +
+	    (uint32_t)floor((m * 2 - 1) * PKTSH_DNSSTATS_LOG_SUB) + 1;
+	return i < LOG_BINS ? i : LOG_BINS - 1;
+}
+
+static void exact_add(struct dnsstats_lat *l, double v)
+{
+	uint64_t w;
+	uint32_t i;
+
+	if (l->over)
+		return;
+	memcpy(&w, &v, 8);
+	i = pktsh_tabhash_u64(pktsh_tabhash_process(), w) & (EXACT_SLOTS - 1);
+	for (;; i = (i + 1) & (EXACT_SLOTS - 1)) {
+		if (l->ex[2 * i + 1] == 0)
+			break;
+		if (l->ex[2 * i] == v) {
+			l->ex[2 * i + 1] += 1;
+			return;
+		}
+	}
+	if (l->nexact >= PKTSH_DNSSTATS_EXACT_MAX) {
+		/* past the bound: only the log2 bins are read from now on */
+		l->over = 1;
+		free(l->ex);
+		l->ex = NULL;
+		return;
+	}
+	l->ex[2 * i] = v;
+	l->ex[2 * i + 1] = 1;
+	l->nexact++;
+}
+
+static void lat_add(struct dnsstats_lat *l, double v)
+{
+	uint32_t b = log_index(v);
+
+	exact_add(l, v);
+	l->bins[b] += 1;
+	if (l->n == 0 || v < l->min)
+		l->min = v;
+	if (l->n == 0 || v > l->max)
+		l->max = v;
+	l->n += 1;
+	l->sum += v;
+}
+
+/* --- the engine ------------------------------------------------------ */
+
+struct pktsh_dnsstats *pktsh_dnsstats_new(const struct pktsh_dnsstats_opts *o,
+					  struct pktsh_err *err)
+{
+	struct pktsh_dnsstats *e = calloc(1, sizeof(*e));
+	struct pktsh_dnstcp_opts to = {0};
+
+	if (!e) {
+		pktsh_err_set(err, ENOMEM, "dnsstats");
+		return NULL;
+	}
+	memcpy(e->ports, o->ports, sizeof(e->ports));
+	e->general = o->general;
+	e->timeout = o->timeout;
+	to.ports = o->ports;
+	to.timeout = o->tcp_timeout;
+	to.max_flows = o->max_flows;
+	to.max_buffer = o->max_buffer;
+	if (!(e->tcp = pktsh_dnstcp_new(&to, err)) ||
+	    !(e->pend = pktsh_pending_new(8, o->max_pending, err)) ||
+	    !(e->names = pktsh_topk64_new(o->capacity, PKTSH_TOPK_KEYS_HASHED, err)) ||
+	    !(e->clients = pktsh_topk64_new(o->capacity, PKTSH_TOPK_KEYS_RAW, err)) ||
+	    pktsh_topk64_keep_labels(e->names, NAME_LABEL, err) != 0 ||
+	    pktsh_topk64_keep_labels(e->clients, 16, err) != 0)
+		goto fail;
+	pktsh_pending_set_evict(e->pend, 1);
+	e->lat = calloc(1, sizeof(*e->lat));
+	e->qtype_n = calloc(65536, sizeof(*e->qtype_n));
+	e->rcode_n = calloc(4096, sizeof(*e->rcode_n));
+	e->qtypes_seen = malloc(65536 * sizeof(*e->qtypes_seen));
+	e->rcodes_seen = malloc(4096 * sizeof(*e->rcodes_seen));
+	if (!e->lat || !e->qtype_n || !e->rcode_n || !e->qtypes_seen || !e->rcodes_seen)
+		goto nomem;
+	e->lat->ex = calloc(2 * EXACT_SLOTS, sizeof(double));
+	if (!e->lat->ex)
+		goto nomem;
+	return e;
+nomem:
+	pktsh_err_set(err, ENOMEM, "dnsstats");
+fail:
+	pktsh_dnsstats_free(e);
+	return NULL;
+}
+
+static void queue_free(struct dns_queue *q)
+{
+	free(q->msgs);
+	free(q->arena);
+}
+
+void pktsh_dnsstats_free(struct pktsh_dnsstats *e)
+{
+	if (!e)
+		return;
+	pktsh_dnstcp_free(e->tcp);
+	pktsh_pending_free(e->pend);
+	pktsh_topk64_free(e->names);
+	pktsh_topk64_free(e->clients);
+	if (e->lat)
+		free(e->lat->ex);
+	free(e->lat);
+	free(e->qtype_n);
+	free(e->rcode_n);
+	free(e->qtypes_seen);
+	free(e->rcodes_seen);
+	free(e->deferred);
+	queue_free(&e->scanq);
+	queue_free(&e->sideq);
+	free(e);
+}
+
+/* --- counting one message ------------------------------------------- */
+
+/* The pending table's key: a universal hash (hash.c, mod 2^61 - 1) of
+ * the match key's 12 words. Two different keys get one value with
+ * probability 2^-61 over the process's random multipliers. */
+static uint64_t match_key(const struct dns_key *k)
+{
+	return pktsh_ml61(k, sizeof(*k));
+}
+
+/* An IPv4 client is its address (the top-k tables hash their keys); an
+ * IPv6 one 2^52 plus 52 bits of a universal hash of it: below 2^53, so a
+ * double holds every key exactly. */
+static uint64_t client_key(const struct dns_msg *m)
+{
+	const uint8_t *a = m->key.client;
+
+	if (!m->v6)
+		return (uint64_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+	return (pktsh_ml61(a, 16) & ((1ull << 52) - 1)) | 1ull << 52;
+}
+
+static void count_type(double *n, uint16_t *seen, uint32_t *nseen, uint32_t t)
+{
+	if (n[t] == 0)
+		seen[(*nseen)++] = (uint16_t)t;
+	n[t] += 1;
+}
+
+static void match_query(struct pktsh_dnsstats *e, const struct dns_msg *m)
+{
+	int r = pktsh_pending_put(e->pend, &m->mk, m->ts);
+
+	/* the same query again, or room made: a first copy unanswered */
+	if (r == 1 || r == 2)
+		e->c.unanswered++;
+}
+
+static void match_response(struct pktsh_dnsstats *e, const struct dns_msg *m)
+{
+	double sent, d;
+
+	if (!pktsh_pending_take(e->pend, &m->mk, &sent)) {
+		e->c.unmatched++;
+		return;
+	}
+	d = m->ts - sent;
+	if (d > e->timeout) {
+		/* answered too late: the query had timed out */
+		e->c.unanswered++;
+		e->c.unmatched++;
+		return;
+	}
+	e->c.matched++;
+	lat_add(e->lat, d);
+}
+
+static void count_query(struct pktsh_dnsstats *e, const struct dns_msg *m, const uint8_t *wire)
+{
+	e->c.queries++;
+	topk64_add_labelled(e->clients, client_key(m), m->key.client, m->v6 ? 16 : 0);
+	if (!m->qdcount)
+		return;
+	count_type(e->qtype_n, e->qtypes_seen, &e->nqtypes, m->qtype);
+	topk64_add_labelled(e->names, m->key.name & KEY53, wire, m->name_len);
+	if ((m->flags & 0x7800) == 0)          /* the QUERY opcode */
+		match_query(e, m);
+}
+
+static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
+			  const uint8_t *wire)
+{
+	e->c.dns++;
+	/* truncated: QR and TC both set (a response, readable or not) */
+	if ((m->flags & 0x8200) == 0x8200)
+		e->c.truncated++;
+	e->c.slots[(m->tcp * 2 + m->v6) * PKTSH_DNS_KINDS + m->kind]++;
+	if (m->tcp)
+		e->c.tcp++;
+	else
+		e->c.udp++;
+	if (m->v6)
+		e->c.ip6++;
+	else
+		e->c.ip4++;
+	switch (m->kind) {
+	case PKTSH_DNS_QUERY:
+		count_query(e, m, wire);
+		break;
+	case PKTSH_DNS_RESPONSE:
+		e->c.responses++;
+		count_type(e->rcode_n, e->rcodes_seen, &e->nrcodes, m->rcode);
+		if (m->qdcount)
+			match_response(e, m);
+		else
+			e->c.unmatched++;
+		break;
+	case PKTSH_DNS_BAD_QUERY:
+		e->c.queries++;
+		e->c.malformed++;
+		break;
+	case PKTSH_DNS_BAD_RESPONSE:
+		e->c.responses++;
+		e->c.malformed++;
+		break;
+	default:
+		e->c.malformed++;
+	}
+}
+
+/* --- making a message ------------------------------------------------- */
+
+static uint16_t be16(const uint8_t *d)
+{
+	return (uint16_t)(d[0] << 8 | d[1]);
+}
+
+static void fill(struct dns_msg *m, const struct pktsh_dns_q *q, const uint8_t *l3hdr, int v6,
+		 uint16_t sport, uint16_t dport)
+{
+	struct dns_key *k = &m->key;
+	int resp = q->flags >= 0x8000;
+	uint32_t alen = v6 ? 16 : 4;
+	const uint8_t *src = l3hdr + (v6 ? 8 : 12), *dst = src + alen;
+
+	k->name = q->name_hash;
+	k->id = q->id;
+	k->ipver = v6 ? 6 : 4;
+	memset(k->client, 0, sizeof(k->client) + sizeof(k->server));
+	memcpy(k->client, resp ? dst : src, alen);
+	memcpy(k->server, resp ? src : dst, alen);
+	k->cport = resp ? dport : sport;
+	k->sport = resp ? sport : dport;
+	m->flags = q->flags;
+	m->qdcount = q->qdcount;
+	m->qtype = q->qtype;
+	m->rcode = q->rcode;
+	m->name_len = q->wire_len;
+	m->kind = resp ? PKTSH_DNS_RESPONSE : PKTSH_DNS_QUERY;
+	m->mk = match_key(k);
+}
+
+/* Room in q for one more message and its name: 0, or -1 without memory. */
+static int queue_room(struct dns_queue *q)
+{
+	if (q->n >= q->cap) {
+		uint32_t cap = q->cap ? q->cap * 2 : 1024;
+		struct dns_msg *m = realloc(q->msgs, cap * sizeof(*m));
+
+		if (!m)
+			return -1;
+		q->msgs = m;
+		q->cap = cap;
+	}
+	if (q->used + NAME_LABEL > q->arena_cap) {
+		uint32_t cap = q->arena_cap ? q->arena_cap * 2 : 65536;
+		uint8_t *a = realloc(q->arena, cap);
+
+		if (!a)
+			return -1;
+		q->arena = a;
+		q->arena_cap = cap;
+	}
+	return 0;
+}
+
+/* The table slots m's counting will read, asked of the cache now: on a
+ * one-way capture or a flood the pending table holds a million queries
+ * (16 MB of slots) and every lookup there missed the cache. */
+static void prefetch(const struct pktsh_dnsstats *e, const struct dns_msg *m)
+{
+	if (!m->qdcount)
+		return;
+	if (m->kind == PKTSH_DNS_QUERY) {
+		topk64_prefetch(e->clients, client_key(m));
+		topk64_prefetch(e->names, m->key.name & KEY53);
+		if ((m->flags & 0x7800) == 0)
+			pending_prefetch(e->pend, &m->mk);
+	} else if (m->kind == PKTSH_DNS_RESPONSE) {
+		pending_prefetch(e->pend, &m->mk);
+	}
+}
+
+static void pipe_count_oldest(struct pktsh_dnsstats *e)
+{
+	struct pipe_msg *s = &e->pipe[e->pipe_head];
+
+	count_message(e, &s->m, s->wire);
+	e->pipe_head = (e->pipe_head + 1) % PIPE_DEPTH;
+	e->pipe_n--;
+}
+
+/* m (its name at wire) into flight; the oldest in flight counted when
+ * the pipe is full. Counting order is the order of arrival. */
+static void pipe_push(struct pktsh_dnsstats *e, const struct dns_msg *m, const uint8_t *wire)
+{
+	struct pipe_msg *s;
+
+	if (e->pipe_n == PIPE_DEPTH)
+		pipe_count_oldest(e);
+	s = &e->pipe[(e->pipe_head + e->pipe_n) % PIPE_DEPTH];
+	s->m = *m;
+	if (m->name_len)
+		memcpy(s->wire, wire, m->name_len);
+	e->pipe_n++;
+	prefetch(e, m);
+}
+
+void dnsstats_pipe_drain(struct pktsh_dnsstats *e)
+{
+	while (e->pipe_n)
+		pipe_count_oldest(e);
+}
+
+void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
+		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, int64_t ts,
+		      int tcp, uint32_t pi, int side)
+{
+	struct pktsh_dns_q q;
+	struct dns_msg m;
+	struct dns_queue *dq = side ? &e->sideq : &e->scanq;
+
+	if (e->tap)
+		pktsh_dnstap_add(e->tap, msg, len, l3hdr, v6, sport, dport, ts, tcp);
+	m.ts = (double)ts;
+	m.tcp = (uint8_t)tcp;
+	m.v6 = (uint8_t)v6;
+	m.pi = pi;
+	m.name_len = 0;
+	if (pktsh_dns_question_wire(msg, len, &q) == 0) {
+		fill(&m, &q, l3hdr, v6, sport, dport);
+	} else {
+		m.qdcount = 0;
+		if (len < 12) {
+			m.kind = PKTSH_DNS_UNREADABLE;
+			m.flags = 0;
+		} else {
+			m.flags = be16(msg + 2);
+			m.kind = m.flags >= 0x8000 ? PKTSH_DNS_BAD_RESPONSE : PKTSH_DNS_BAD_QUERY;
+		}
+	}
+	if (!e->queueing) {
+		pipe_push(e, &m, q.wire);
+		return;
+	}
+	if (queue_room(dq) != 0) {
+		/* no memory for the queue: counted now, a little out of order */
+		count_message(e, &m, q.wire);
+		return;
+	}
+	m.name_off = dq->used;
+	memcpy(dq->arena + dq->used, q.wire, m.name_len);
+	dq->used += m.name_len;
+	dq->msgs[dq->n++] = m;
+}
+
+void pktsh_dnsstats_add(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
+			const struct pktsh_pkt *p, int32_t v6, uint16_t sport, uint16_t dport,
+			double ts, int32_t tcp, uint32_t pi)
+{
+	dnsstats_message(e, msg, len, p->data + p->l3off, v6 != 0, sport, dport, (int64_t)ts,
+			 tcp != 0, pi, 1);
+}
+
+void pktsh_dnsstats_tap(struct pktsh_dnsstats *e, struct pktsh_dnstap *tap)
+{
+	e->tap = tap;
+}
+
+/* --- the end of a batch ----------------------------------------------- */
+
+static void count_queued(struct pktsh_dnsstats *e, struct dns_queue *q)
+{
+	struct dns_msg *m = &q->msgs[q->head++];
+
+	count_message(e, m, q->arena + m->name_off);
+}
+
+void dnsstats_batch_end(struct pktsh_dnsstats *e)
+{
+	struct dns_queue *a = &e->scanq, *b = &e->sideq;
+
+	dnsstats_pipe_drain(e);
+	while (a->head < a->n || b->head < b->n) {
+		if (b->head >= b->n || (a->head < a->n && a->msgs[a->head].pi < b->msgs[b->head].pi))
+			count_queued(e, a);
+		else
+			count_queued(e, b);
+	}
+	a->n = a->head = a->used = 0;
+	b->n = b->head = b->used = 0;
+	e->queueing = 0;
+	e->ndeferred = 0;
+	/* queries waiting longer than the timeout: unanswered, O(1) each */
+	e->c.unanswered += pktsh_pending_expire(e->pend, e->last_ts - e->timeout);
+	pktsh_dnstcp_advance(e->tcp, e->last_ts);
+}
+
+void pktsh_dnsstats_batch_end(struct pktsh_dnsstats *e)
+{
+	dnsstats_batch_end(e);
+}
+
+void pktsh_dnsstats_finish(struct pktsh_dnsstats *e)
+{
+	dnsstats_batch_end(e);
+	pktsh_dnstcp_flush(e->tcp, 0, 1);
+	e->c.unanswered += pktsh_pending_expire(e->pend, HUGE_VAL);
+}
+
+/* --- reading ----------------------------------------------------------- */
+
+int pktsh_dnsstats_counts(const struct pktsh_dnsstats *e, struct pktsh_dnsstats_counts *out)
+{
+	*out = e->c;
+	out->pending = pktsh_pending_count(e->pend);
+	out->pending_evicted = (double)pktsh_pending_evicted(e->pend);
+	return 0;
+}
+
+uint32_t pktsh_dnsstats_types(const struct pktsh_dnsstats *e, int32_t which, uint32_t *keys,
+			      double *counts, uint32_t cap)
+{
+	const uint16_t *seen = which == PKTSH_DNSSTATS_RCODES ? e->rcodes_seen : e->qtypes_seen;
+	const double *n = which == PKTSH_DNSSTATS_RCODES ? e->rcode_n : e->qtype_n;
+	uint32_t total = which == PKTSH_DNSSTATS_RCODES ? e->nrcodes : e->nqtypes;
+
+	for (uint32_t i = 0; i < total && i < cap; i++) {
+		keys[i] = seen[i];
+		counts[i] = n[seen[i]];
+	}
+	return total;
+}
+
+uint32_t pktsh_dnsstats_latency(const struct pktsh_dnsstats *e, int32_t which, double *keys,
+				double *counts, uint32_t cap)
+{
+	const struct dnsstats_lat *l = e->lat;
+	int log = which == PKTSH_DNSSTATS_LAT_LOG;
+	/* the log2 bins are counts alone; the exact slots (value, count) */
+	const double *c = log ? l->bins : l->ex;
+	uint32_t n = 0, slots = log ? LOG_BINS : EXACT_SLOTS, step = log ? 1 : 2;
+
+	if (!c)
+		return 0;               /* the exact values went past the bound */
+	for (uint32_t i = 0; i < slots; i++) {
+		double count = c[i * step + step - 1];
+
+		if (count == 0)
+			continue;
+		if (n < cap) {
+			keys[n] = log ? i : c[i * step];
+			counts[n] = count;
+		}
+		n++;
+	}
+	return n;
+}
+
+int pktsh_dnsstats_latency_stats(const struct pktsh_dnsstats *e,
+				 struct pktsh_dnsstats_latency *out)
+{
+	const struct dnsstats_lat *l = e->lat;
+
+	memset(out, 0, sizeof(*out));
+	out->n = l->n;
+	out->sum = l->sum;
+	out->min = l->min;
+	out->max = l->max;
+	out->exact_over = l->over;
+	return 0;
+}
+
+struct pktsh_topk64 *pktsh_dnsstats_topk(const struct pktsh_dnsstats *e, int32_t which)
+{
+	return which == PKTSH_DNSSTATS_CLIENTS ? e->clients : e->names;
+}
+
+struct pktsh_dnstcp *pktsh_dnsstats_tcp(const struct pktsh_dnsstats *e)
+{
+	return e->tcp;
+}
+
+int pktsh_dnsstats_pending_stats(const struct pktsh_dnsstats *e, struct pktsh_table_stats *out)
+{
+	return pktsh_pending_stats(e->pend, out);
+}

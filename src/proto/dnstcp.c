@@ -1,0 +1,663 @@
+/*
+ * dnstcp.c - DNS over TCP: segments in, whole length-prefixed messages
+ * out. The one reassembler of the tree: dnsstats' C scan hands it the
+ * TCP segments of a batch without going back to Lua, and
+ * lua/pktsh/proto/dnsflow.lua hands it the segments it is fed (through
+ * pktsh_dnstcp_segment), so both see the same messages.
+ *
+ * Rules (dnsflow.lua's, which documents them): per-direction flows
+ * (addresses, then ports) reassembled in order from the SYN, or from the
+ * first segment with data when the capture starts mid-flow (taken to
+ * start a message); a segment of whole messages while its flow is not
+ * tracked needs no state; retransmitted bytes are skipped; out-of-order
+ * segments are held (OOO_SEGS per flow, OOO_BYTES) until the gap fills,
+ * else the flow resyncs at the new segment (counted); FIN/RST end a
+ * flow; a zero length prefix counts as malformed.
+ *
+ * Bounds: at max_flows a new flow evicts the least recently active one;
+ * bytes that would pass max_buffer evict the least recently active flows
+ * first (a flow's message that alone cannot fit is dropped and the flow
+ * resyncs). Flows sit on a list in activity order, so eviction takes
+ * O(1) and expiry (checked once a second of capture time) looks only at
+ * what expires. Every held byte counts, each held segment with
+ * PIECE_COST more for its bookkeeping. The flow table is keyed by
+ * addresses and ports from packets: its slots are placed by the keyed
+ * tabulation hash (hash.c), as pending.c's are.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "err.h"
+#include "accel/hash.h"
+#include "proto/dnstcp.h"
+
+#define OOO_SEGS 16
+#define OOO_BYTES 65536u
+#define PIECE_COST 64u
+#define BUF_MAX 131072u
+#define NIL 0xffffffffu
+#define KEY_MAX 36
+
+struct seg {
+	uint32_t seq, len;
+	uint8_t *data;
+};
+
+struct flow {
+	uint8_t key[KEY_MAX];
+	uint32_t klen, hash;
+	uint32_t nxt;
+	double last;
+	uint8_t *buf;
+	uint32_t cap, off, len;
+	struct seg *ooo;        /* OOO_SEGS of them once a segment waits */
+	uint32_t nooo, ooobytes;
+	uint32_t older, newer;  /* activity order; free list through newer */
+};
+
+struct pktsh_dnstcp {
+	struct flow *flows;     /* max_flows, allocated as needed */
+	uint32_t nalloc, max_flows, nflows, free_list;
+	uint32_t oldest, newest;
+	uint32_t *slots;        /* flow + 1, or 0 */
+	uint32_t mask;
+	uint8_t ports[PKTSH_DNS_PORTMAP_BYTES];
+	double timeout, last_sweep;
+	int swept;
+	uint64_t max_buffer;
+	struct pktsh_dnstcp_stats st;
+	const struct pktsh_tabhash *th;
+	/* pktsh_dnstcp_segment's messages: copies, valid to the next call */
+	uint8_t *out;
+	uint32_t out_cap, out_used, nout, out_max;
+	uint32_t *out_off, *out_len;
+};
+
+static uint16_t be16(const uint8_t *d)
+{
+	return (uint16_t)(d[0] << 8 | d[1]);
+}
+
+static uint32_t be32(const uint8_t *d)
+{
+	return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
+}
+
+struct pktsh_dnstcp *pktsh_dnstcp_new(const struct pktsh_dnstcp_opts *o, struct pktsh_err *err)
+{
+	struct pktsh_dnstcp *t;
+	uint32_t nslots = 16;
+
+	if (o->max_flows < 1 || o->max_flows > (1u << 24)) {
+		pktsh_err_set(err, EINVAL, "DNS over TCP: 1 to %u flows", 1u << 24);
+		return NULL;
+	}
+	while (nslots < 2 * o->max_flows)
+		nslots <<= 1;
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->slots = calloc(nslots, sizeof(*t->slots)))) {
+		free(t);
+		pktsh_err_set(err, ENOMEM, "DNS over TCP state");
+		return NULL;
+	}
+	t->mask = nslots - 1;
+	t->max_flows = o->max_flows;
+	t->max_buffer = o->max_buffer;
+	t->timeout = o->timeout;
+	t->free_list = t->oldest = t->newest = NIL;
+	t->th = pktsh_tabhash_process();
+	memcpy(t->ports, o->ports, sizeof(t->ports));
+	return t;
+}
+
+static void release(struct pktsh_dnstcp *t, struct flow *f);
+
+void pktsh_dnstcp_free(struct pktsh_dnstcp *t)
+{
+	if (!t)
+		return;
+	for (uint32_t e = t->oldest; e != NIL; e = t->flows[e].newer)
+		release(t, &t->flows[e]);
+	for (uint32_t i = 0; i < t->nalloc; i++)
+		free(t->flows[i].ooo);
+	free(t->flows);
+	free(t->slots);
+	free(t->out);
+	free(t->out_off);
+	free(t->out_len);
+	free(t);
+}
+
+int pktsh_dnstcp_stats(const struct pktsh_dnstcp *t, struct pktsh_dnstcp_stats *out)
+{
+	*out = t->st;
+	out->flows = t->nflows;
+	return 0;
+}
+
+/* --- bytes held ------------------------------------------------------- */
+
+static void hold(struct pktsh_dnstcp *t, int64_t n)
+{
+	t->st.buffered += (uint64_t)n;
+	if (t->st.buffered > t->st.buffered_peak)
+		t->st.buffered_peak = t->st.buffered;
+}
+
+static void free_buf(struct pktsh_dnstcp *t, struct flow *f)
+{
+	free(f->buf);
+	t->st.buffered -= f->cap;
+	f->buf = NULL;
+	f->cap = f->off = f->len = 0;
+}
+
+/* What a flow holds: its stream buffer and its out-of-order segments. */
+static void release(struct pktsh_dnstcp *t, struct flow *f)
+{
+	for (uint32_t i = 0; i < f->nooo; i++)
+		free(f->ooo[i].data);
+	t->st.buffered -= f->ooobytes + (uint64_t)f->nooo * PIECE_COST;
+	f->nooo = f->ooobytes = 0;
+	free_buf(t, f);
+}
+
+/* --- the table and the activity list ----------------------------------- */
+
+static uint32_t fnum(const struct pktsh_dnstcp *t, const struct flow *f)
+{
+	return (uint32_t)(f - t->flows);
+}
+
+static void unlink_flow(struct pktsh_dnstcp *t, struct flow *f)
+{
+	if (f->older != NIL)
+		t->flows[f->older].newer = f->newer;
+	else
+		t->oldest = f->newer;
+	if (f->newer != NIL)
+		t->flows[f->newer].older = f->older;
+	else
+		t->newest = f->older;
+}
+
+static void push_newest(struct pktsh_dnstcp *t, struct flow *f)
+{
+	uint32_t e = fnum(t, f);
+
+	f->older = t->newest;
+	f->newer = NIL;
+	if (t->newest != NIL)
+		t->flows[t->newest].newer = e;
+	else
+		t->oldest = e;
+	t->newest = e;
+}
+
+/* The slot holding the key, or the empty slot where it would go. */
+static uint32_t find(const struct pktsh_dnstcp *t, const uint8_t *key, uint32_t klen,
+		     uint32_t h)
+{
+	uint32_t i = h & t->mask;
+
+	for (; t->slots[i]; i = (i + 1) & t->mask) {
+		const struct flow *f = &t->flows[t->slots[i] - 1];
+
+		if (f->hash == h && f->klen == klen && memcmp(f->key, key, klen) == 0)
+			break;
+	}
+	return i;
+}
+
+/* Backward-shift deletion, as pending.c's. */
+static void unindex(struct pktsh_dnstcp *t, uint32_t i)
+{
+	for (uint32_t j = (i + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
+		uint32_t home = t->flows[t->slots[j] - 1].hash & t->mask;
+
+		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+			t->slots[i] = t->slots[j];
+			i = j;
+		}
+	}
+	t->slots[i] = 0;
+}
+
+static void drop_flow(struct pktsh_dnstcp *t, struct flow *f)
+{
+	release(t, f);
+	unlink_flow(t, f);
+	unindex(t, find(t, f->key, f->klen, f->hash));
+	f->newer = t->free_list;
+	t->free_list = fnum(t, f);
+	t->nflows--;
+}
+
+static void evict_flow(struct pktsh_dnstcp *t, struct flow *f)
+{
+	t->st.tcp_evicted++;
+	t->st.state_visits++;
+	drop_flow(t, f);
+}
+
+/* A new flow at sequence number nxt, the newest; at max_flows the least
+ * recently active one makes room. NULL without memory. */
+static struct flow *new_flow(struct pktsh_dnstcp *t, const uint8_t *key, uint32_t klen,
+			     uint32_t h, uint32_t nxt, double ts)
+{
+	struct flow *f;
+	uint32_t e;
+
+	if (t->nflows >= t->max_flows)
+		evict_flow(t, &t->flows[t->oldest]);
+	if (t->free_list != NIL) {
+		e = t->free_list;
+		t->free_list = t->flows[e].newer;
+	} else {
+		if (!t->flows) {
+			t->flows = calloc(t->max_flows, sizeof(*t->flows));
+			if (!t->flows)
+				return NULL;
+		}
+		e = t->nalloc++;
+	}
+	f = &t->flows[e];
+	memcpy(f->key, key, klen);
+	f->klen = klen;
+	f->hash = h;
+	f->nxt = nxt;
+	f->last = ts;
+	f->buf = NULL;
+	f->cap = f->off = f->len = 0;
+	f->nooo = f->ooobytes = 0;
+	t->slots[find(t, key, klen, h)] = e + 1;
+	push_newest(t, f);
+	t->nflows++;
+	t->st.tcp_flows++;
+	return f;
+}
+
+/* Room for n more bytes under max_buffer: the least recently active
+ * flows go first, never keep. 0 when only keep is left. */
+static int make_room(struct pktsh_dnstcp *t, uint64_t n, struct flow *keep)
+{
+	while (t->st.buffered + n > t->max_buffer) {
+		uint32_t e = t->oldest;
+
+		if (e != NIL && &t->flows[e] == keep)
+			e = keep->newer;
+		if (e == NIL)
+			return 0;
+		evict_flow(t, &t->flows[e]);
+	}
+	return 1;
+}
+
+/* --- streams ------------------------------------------------------------ */
+
+struct emitter {
+	void (*fn)(void *ctx, const uint8_t *msg, uint32_t len);
+	void *ctx;
+};
+
+/* The length of the message whose start f holds followed by d[0, n)
+ * (prefix included), or 0 while its prefix is incomplete. */
+static uint32_t message_len(const struct flow *f, const uint8_t *d, uint32_t n)
+{
+	if (f->len >= 2)
+		return 2u + be16(f->buf + f->off);
+	if (f->len == 1 && n >= 1)
+		return 2u + (uint32_t)(f->buf[f->off] << 8 | d[0]);
+	if (f->len == 0 && n >= 2)
+		return 2u + be16(d);
+	return 0;
+}
+
+/* Room in f's buffer for d[0, n): 0 when there is none under the bounds. */
+static int reserve(struct pktsh_dnstcp *t, struct flow *f, const uint8_t *d, uint32_t n)
+{
+	uint32_t need = f->len + n, cap, ml;
+	uint8_t *b;
+
+	if (f->off + need <= f->cap)
+		return 1;
+	if (need <= f->cap && f->off >= f->len) {      /* the data fits once moved down */
+		memcpy(f->buf, f->buf + f->off, f->len);
+		f->off = 0;
+		return 1;
+	}
+	ml = message_len(f, d, n);
+	cap = need > ml ? need : ml;
+	cap = (cap + 255u) & ~255u;
+	if (cap > BUF_MAX || !make_room(t, cap - f->cap, f))
+		return 0;
+	b = malloc(cap);
+	if (!b)
+		return 0;
+	if (f->len)
+		memcpy(b, f->buf + f->off, f->len);
+	free(f->buf);
+	hold(t, (int64_t)cap - f->cap);
+	f->buf = b;
+	f->cap = cap;
+	f->off = 0;
+	return 1;
+}
+
+/* Emits the whole messages at the start of d[0, n); the bytes used and,
+ * in *k, how many. */
+static uint32_t messages(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t n,
+			 const struct emitter *em, uint32_t *k)
+{
+	uint32_t pos = 0;
+
+	*k = 0;
+	while (n - pos >= 2) {
+		uint32_t l = be16(d + pos);
+
+		if (l == 0) {
+			t->st.malformed++;
+			pos += 2;
+			continue;
+		}
+		if (n - pos - 2 < l)
+			break;
+		t->st.tcp++;
+		(*k)++;
+		em->fn(em->ctx, d + pos + 2, l);
+		pos += 2 + l;
+	}
+	return pos;
+}
+
+static void append(struct flow *f, const uint8_t *d, uint32_t n)
+{
+	memcpy(f->buf + f->off + f->len, d, n);
+	f->len += n;
+}
+
+/* Resynchronises f at seq: what it held is dropped. */
+static void resync(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq)
+{
+	release(t, f);
+	f->nxt = seq;
+}
+
+/* In-order data d[0, n) for flow f; returns the messages emitted. */
+static uint32_t take(struct pktsh_dnstcp *t, struct flow *f, const uint8_t *d, uint32_t n,
+		     const struct emitter *em)
+{
+	uint32_t k, used;
+
+	f->nxt += n;
+	if (f->len == 0) {
+		used = messages(t, d, n, em, &k);
+		if (used == n)
+			return k;
+		d += used;
+		n -= used;
+		if (!reserve(t, f, d, n)) {
+			t->st.tcp_dropped++;
+			resync(t, f, f->nxt);
+			return k;
+		}
+		append(f, d, n);
+		return k;
+	}
+	if (!reserve(t, f, d, n)) {
+		t->st.tcp_dropped++;
+		resync(t, f, f->nxt);
+		return 0;
+	}
+	append(f, d, n);
+	used = messages(t, f->buf + f->off, f->len, em, &k);
+	f->off += used;
+	f->len -= used;
+	if (f->len == 0)
+		free_buf(t, f);
+	return k;
+}
+
+/* Held segments that now fit, in order (the newest held first among
+ * those that fit, as dnsflow.lua took them). */
+static uint32_t drain(struct pktsh_dnstcp *t, struct flow *f, const struct emitter *em)
+{
+	uint32_t k = 0;
+	int progress = 1;
+
+	while (progress && f->nooo) {
+		progress = 0;
+		for (uint32_t i = f->nooo; i-- > 0;) {
+			struct seg s = f->ooo[i];
+			int32_t rel = (int32_t)(s.seq - f->nxt);
+
+			if (rel > 0)
+				continue;
+			memmove(&f->ooo[i], &f->ooo[i + 1], (f->nooo - i - 1) * sizeof(s));
+			f->nooo--;
+			f->ooobytes -= s.len;
+			t->st.buffered -= s.len + PIECE_COST;
+			if ((int64_t)rel + s.len > 0)
+				k += take(t, f, s.data - rel, (uint32_t)((int64_t)s.len + rel), em);
+			free(s.data);
+			progress = 1;
+			if (!f->nooo)
+				break;           /* all taken, or take() resynchronised f */
+		}
+	}
+	return k;
+}
+
+/* Data d[0, n) at seq for flow f; returns the messages emitted. */
+static uint32_t segment(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, const uint8_t *d,
+			uint32_t n, const struct emitter *em)
+{
+	int32_t rel = (int32_t)(seq - f->nxt);
+	uint32_t k;
+
+	if (rel <= 0) {
+		if (rel < 0 && (int64_t)rel + n <= 0) {
+			t->st.tcp_dups++;
+			return 0;
+		}
+		k = take(t, f, d - rel, (uint32_t)((int64_t)n + rel), em);
+		return k + (f->nooo ? drain(t, f, em) : 0);
+	}
+	/* a gap: hold the segment while there is room, else resync here */
+	if (f->nooo < OOO_SEGS && f->ooobytes + n <= OOO_BYTES &&
+	    t->st.buffered + n + PIECE_COST <= t->max_buffer) {
+		uint8_t *copy = malloc(n);
+
+		if (!f->ooo)
+			f->ooo = malloc(OOO_SEGS * sizeof(*f->ooo));
+		if (copy && f->ooo) {
+			memcpy(copy, d, n);
+			f->ooo[f->nooo].seq = seq;
+			f->ooo[f->nooo].len = n;
+			f->ooo[f->nooo].data = copy;
+			f->nooo++;
+			f->ooobytes += n;
+			hold(t, (int64_t)n + PIECE_COST);
+			return 0;
+		}
+		free(copy);
+	}
+	t->st.tcp_gaps++;
+	resync(t, f, seq);
+	return take(t, f, d, n, em);
+}
+
+/* --- segments ------------------------------------------------------------ */
+
+/* Expires flows idle since before now - timeout, least recently active
+ * first, and stops at the first that is not; all: every flow. */
+static void sweep(struct pktsh_dnstcp *t, double now, int all)
+{
+	while (t->oldest != NIL) {
+		struct flow *f = &t->flows[t->oldest];
+
+		t->st.state_visits++;
+		if (!all && now - f->last <= t->timeout)
+			break;
+		if (f->len > 0 || f->nooo)
+			t->st.tcp_timeouts++;
+		drop_flow(t, f);
+	}
+}
+
+void pktsh_dnstcp_advance(struct pktsh_dnstcp *t, double ts)
+{
+	if (!t->swept || ts - t->last_sweep > 1e9 || ts < t->last_sweep) {
+		if (t->swept && t->nflows > 0)
+			sweep(t, ts, 0);
+		t->last_sweep = ts;
+		t->swept = 1;
+	}
+}
+
+void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all)
+{
+	sweep(t, now, all);
+}
+
+uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off, uint32_t off,
+			uint32_t stop, int v6, double ts,
+			void (*emit)(void *ctx, const uint8_t *msg, uint32_t len), void *ctx)
+{
+	uint32_t h, poff, n, seq, klen, alen, hash = 0, k;
+	uint16_t sp, dp;
+	uint8_t flags, key[KEY_MAX];
+	int syn, fin, rst;
+	struct flow *f = NULL;
+	struct emitter em = {emit, ctx};
+
+	if (off == 0 || off + 20 > stop)
+		return 0;
+	sp = be16(d + off);
+	dp = be16(d + off + 2);
+	if (!(t->ports[sp >> 3] >> (sp & 7) & 1) && !(t->ports[dp >> 3] >> (dp & 7) & 1))
+		return 0;
+	h = (uint32_t)(d[off + 12] >> 4) * 4;
+	if (h < 20 || off + h > stop)
+		return 0;
+	poff = off + h;
+	n = stop - poff;
+	flags = d[off + 13];
+	syn = flags & 2;
+	fin = flags & 1;
+	rst = flags & 4;
+	seq = be32(d + off + 4);
+	alen = v6 ? 16 : 4;
+	klen = 2 * alen + 4;
+	/* the key (addresses, then ports) only when a flow may exist or will */
+	if (syn || t->nflows > 0) {
+		memcpy(key, d + l3off + (v6 ? 8 : 12), 2 * alen);
+		memcpy(key + 2 * alen, d + off, 4);
+		hash = pktsh_tabhash_bytes(t->th, key, klen);
+		uint32_t s = find(t, key, klen, hash);
+
+		if (t->slots[s])
+			f = &t->flows[t->slots[s] - 1];
+	}
+	if (syn) {
+		if (f)
+			drop_flow(t, f);
+		f = NULL;
+		seq++;
+	}
+	if (!f && !syn) {
+		uint32_t l, used;
+
+		if (n == 0)
+			return 0;
+		/* no state: a segment of whole messages needs none */
+		l = n >= 2 ? be16(d + poff) : 0;
+		if (l > 0 && l + 2 == n) {
+			t->st.tcp++;
+			emit(ctx, d + poff + 2, l);
+			return 1;
+		}
+		used = messages(t, d + poff, n, &em, &k);
+		if (used == n || fin || rst)
+			return k;
+		/* a message continues in the next segments: keep the rest */
+		if (t->nflows == 0) {
+			memcpy(key, d + l3off + (v6 ? 8 : 12), 2 * alen);
+			memcpy(key + 2 * alen, d + off, 4);
+			hash = pktsh_tabhash_bytes(t->th, key, klen);
+		}
+		f = new_flow(t, key, klen, hash, seq + used, ts);
+		if (!f)
+			return k;
+		return k + take(t, f, d + poff + used, n - used, &em);
+	}
+	if (f) {
+		f->last = ts;
+		unlink_flow(t, f);
+		push_newest(t, f);
+	} else {
+		f = new_flow(t, key, klen, hash, seq, ts);
+		if (!f)
+			return 0;
+	}
+	k = n > 0 ? segment(t, f, seq, d + poff, n, &em) : 0;
+	if (fin || rst) {
+		if (f->len > 0 || f->nooo)
+			t->st.tcp_unfinished++;
+		drop_flow(t, f);
+	}
+	return k;
+}
+
+/* --- for Lua: the messages copied out ------------------------------------ */
+
+static void collect(void *ctx, const uint8_t *msg, uint32_t len)
+{
+	struct pktsh_dnstcp *t = ctx;
+
+	if (t->nout >= t->out_max) {
+		uint32_t m = t->out_max ? t->out_max * 2 : 64;
+		uint32_t *o = realloc(t->out_off, m * sizeof(*o));
+		uint32_t *l = o ? realloc(t->out_len, m * sizeof(*l)) : NULL;
+
+		if (o)
+			t->out_off = o;
+		if (!l)
+			return;
+		t->out_len = l;
+		t->out_max = m;
+	}
+	if (t->out_used + len > t->out_cap) {
+		uint32_t c = t->out_cap ? t->out_cap : 65536;
+		uint8_t *b;
+
+		while (c < t->out_used + len)
+			c *= 2;
+		b = realloc(t->out, c);
+		if (!b)
+			return;
+		t->out = b;
+		t->out_cap = c;
+	}
+	memcpy(t->out + t->out_used, msg, len);
+	t->out_off[t->nout] = t->out_used;
+	t->out_len[t->nout] = len;
+	t->out_used += len;
+	t->nout++;
+}
+
+int32_t pktsh_dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int32_t v6,
+			     double ts)
+{
+	t->nout = t->out_used = 0;
+	dnstcp_segment(t, p->data, p->l3off, p->l4off, p->l3end, v6 != 0, ts, collect, t);
+	return (int32_t)t->nout;
+}
+
+const uint8_t *pktsh_dnstcp_message(const struct pktsh_dnstcp *t, uint32_t i, uint32_t *len)
+{
+	if (i >= t->nout)
+		return NULL;
+	*len = t->out_len[i];
+	return t->out + t->out_off[i];
+}
