@@ -16,15 +16,21 @@ G := $(B)/gen
 # Debian packages: building, running, and the tools the tests and
 # benchmarks compare against.
 DEB_BUILD := build-essential pkg-config clang llvm luajit libluajit-5.1-dev \
-	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool
+	libpcap-dev libbpf-dev libxdp-dev libreadline-dev bpftool \
+	libmicrohttpd-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 DEB_TEST := tcpdump tshark netsniff-ng tcpreplay xdp-tools iproute2 python3 valgrind lua-check time libcap2-bin \
-	libclang-rt-14-dev
+	libclang-rt-14-dev prometheus dnstap-ldns fstrm-bin curl systemd util-linux
 DEB_PKGS := $(DEB_BUILD) $(DEB_TEST)
 
-PKGS := luajit libpcap libbpf libxdp
+PKGS := luajit libpcap libbpf libxdp libfstrm libprotobuf-c
+# libmicrohttpd: its header at build time; the library is loaded when a
+# metrics server starts (src/report/metrics.c), by its soname.
+MHD_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libmicrohttpd 2>/dev/null)/libmicrohttpd.so \
+	2>/dev/null | awk '/SONAME/ { print $$2 }')
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fno-strict-aliasing \
-	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
+	$(shell pkg-config --cflags $(PKGS) libmicrohttpd 2>/dev/null) -Isrc -I$(G) \
+	$(if $(MHD_SONAME),-DPKTSH_MHD_SONAME='"$(MHD_SONAME)"')
 LDFLAGS := -Wl,--dynamic-list=$(G)/exports.list
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lm -ldl -lpthread
 
@@ -35,7 +41,7 @@ LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lreadline -lm -ldl -lp
 # Lua library drives a batch at a time).
 SRCS := $(wildcard src/*.c src/*/*.c)
 HDRS := $(wildcard src/*.h src/*/*.h)
-OBJS := $(SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/luamods.o
+OBJS := $(SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/luamods.o $(B)/obj/dnstap.pb-c.o
 # lua/pktsh/a/b.lua is module pktsh.a.b, lua/pktsh/a/init.lua is pktsh.a
 # (lua/pktsh/init.lua is pktsh); the FFI declarations are generated from
 # src/pktsh.h as pktsh.cdef.
@@ -67,6 +73,11 @@ $(B)/$(1)/luamods.o: $(G)/luamods.c $$(LUA_HDRS)
 	$$(call msg,$(4),$$@)
 	$$(Q)mkdir -p $$(@D)
 	$$(Q)$$($(2)) $$($(3)) -c -o $$@ $$<
+$(B)/$(1)/report/dnstap.o: $(G)/dnstap.pb-c.h
+$(B)/$(1)/dnstap.pb-c.o: $(G)/dnstap.pb-c.c $(G)/dnstap.pb-c.h
+	$$(call msg,$(4),$$@)
+	$$(Q)mkdir -p $$(@D)
+	$$(Q)$$($(2)) $$($(3)) -c -o $$@ $$<
 endef
 $(eval $(call objset,obj,CC,CFLAGS,CC))
 
@@ -91,15 +102,26 @@ $(G)/xdp_rules.skel.h: $(B)/obj/xdp_rules.bpf.o | $(G)
 	$(Q)$(BPFTOOL) gen skeleton $< name xdp_rules_bpf > $@
 
 
+# --- dnstap: the public schema (src/report/dnstap.proto), compiled by
+# protoc-c into build/gen/dnstap.pb-c.[ch] for src/report/dnstap.c.
+PROTOC_C ?= protoc-c
+$(G)/dnstap.pb-c.c $(G)/dnstap.pb-c.h &: src/report/dnstap.proto | $(G)
+	$(call msg,PROTOC,$@)
+	$(Q)$(PROTOC_C) --c_out=$(G) --proto_path=src/report $<
+
 # Only pktsh_* is exported, so ffi.C finds the host's entry points.
 $(G)/exports.list: src/pktsh.h | $(G)
 	$(call msg,GEN,$@)
 	$(Q){ echo '{'; grep -o 'pktsh_[a-z0-9_]*(' $< | tr -d '(' | sort -u | sed 's/$$/;/'; echo '};'; } > $@
 
+# pktsh.cdef declares the contract and returns {functions = {names}}
+# (what pktsh.metrics resolves ahead of loading libmicrohttpd).
 $(G)/pktsh_cdef.lua: src/pktsh.h | $(G)
 	$(call msg,GEN,$@)
 	$(Q){ echo '-- generated from src/pktsh.h: do not edit'; \
-	  echo 'require("ffi").cdef[=['; grep -v '^#' $<; echo ']=]'; } > $@
+	  echo 'require("ffi").cdef[=['; grep -v '^#' $<; echo ']=]'; \
+	  echo 'return {functions = {'; grep -o 'pktsh_[a-z0-9_]*(' $< | tr -d '(' | sort -u | \
+	  sed 's/.*/  "&",/'; echo '}}'; } > $@
 
 $(G)/lua/pktsh.cdef.h: $(G)/pktsh_cdef.lua | $(G)/lua
 	$(call msg,LUAJIT,$@)
@@ -174,14 +196,28 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/run
 
+# The service (dist/systemd): pktsh-dnsstats@IFACE serves dnsstats'
+# metrics; the user it drops to comes from sysusers.d (systemd-sysusers
+# creates it).
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR ?= $(PREFIX)/share/doc/pktsh
 install: $(B)/pktsh
 	install -D -m 0755 $(B)/pktsh $(DESTDIR)$(PREFIX)/bin/pktsh
 	install -d $(DESTDIR)$(PREFIX)/share/pktsh/scripts
 	install -m 0644 scripts/*.lua $(DESTDIR)$(PREFIX)/share/pktsh/scripts/
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SCRIPTDIR@|$(PREFIX)/share/pktsh/scripts|g' \
+	    -e 's|@DOCDIR@|$(DOCDIR)|g' dist/systemd/pktsh-dnsstats@.service.in \
+	    > $(DESTDIR)$(SYSTEMD_UNITDIR)/pktsh-dnsstats@.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/pktsh-dnsstats@.service
+	install -D -m 0644 dist/systemd/pktsh.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/pktsh.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pktsh
-	rm -rf $(DESTDIR)$(PREFIX)/share/pktsh
+	rm -rf $(DESTDIR)$(PREFIX)/share/pktsh $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(SYSTEMD_UNITDIR)/pktsh-dnsstats@.service $(DESTDIR)$(SYSUSERSDIR)/pktsh.conf
 
 clean:
 	rm -rf $(B)
@@ -197,7 +233,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
-FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/host/main.c,$(SRCS))) $(B)/fuzzobj/luamods.o
+FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzzobj/%.o,$(filter-out src/host/main.c,$(SRCS))) \
+	$(B)/fuzzobj/luamods.o $(B)/fuzzobj/dnstap.pb-c.o
 
 $(eval $(call objset,fuzzobj,FUZZ_CC,FUZZ_CFLAGS,FUZZCC))
 
@@ -223,7 +260,7 @@ fuzz: $(B)/fuzz_pcap
 TSAN_CC ?= clang
 TSAN_CFLAGS := -g -O1 -fsanitize=thread -fno-omit-frame-pointer \
 	-std=gnu11 $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Isrc -I$(G)
-TSAN_OBJS := $(SRCS:src/%.c=$(B)/tsanobj/%.o) $(B)/tsanobj/luamods.o
+TSAN_OBJS := $(SRCS:src/%.c=$(B)/tsanobj/%.o) $(B)/tsanobj/luamods.o $(B)/tsanobj/dnstap.pb-c.o
 
 $(eval $(call objset,tsanobj,TSAN_CC,TSAN_CFLAGS,TSANCC))
 

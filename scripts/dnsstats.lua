@@ -6,12 +6,14 @@
 --
 -- The counting is the library's (pktsh.app.dnsstats: one pipeline, in C
 -- for plain UDP and TCP, pktsh.dnsflow for the rest); this file is the
--- command line and the output.
+-- command line and the output: the text report, --json, Prometheus
+-- metrics (pktsh.app.dnsmetrics over the engine's state) and dnstap (the
+-- engine hands every message to it in C).
 local usage = [[
 usage: pktsh scripts/dnsstats.lua [options] SOURCE [FILTER...]
 
-DNS statistics: messages, queries, responses, malformed messages, by
-transport and IP version; query types; response codes (extended RCODEs
+DNS statistics: messages, queries, responses, malformed messages,
+truncated responses (the TC bit), by transport and IP version; query types; response codes (extended RCODEs
 included); the top query names (case-insensitive) and clients; response
 latency (p50/p90/p99/max) from queries matched to responses by id,
 addresses, ports and name; unanswered queries. SOURCE is a capture file
@@ -45,6 +47,16 @@ options:
                  GRE, ERSPAN, VXLAN, Geneve); by default DNS is counted
                  wherever it is (also inside PPPoE, MPLS, VLAN tags)
   --json         print one JSON object at the end instead of the tables
+  --metrics ADDR serve Prometheus metrics at http://ADDR/metrics (ADDR:
+                 HOST:PORT, [IPV6]:PORT or :PORT), a snapshot every
+                 --metrics-interval seconds
+  --metrics-file PATH
+                 write the same metrics to PATH (atomically, for
+                 node_exporter's textfile collector) at every snapshot
+  --metrics-interval S
+                 seconds between snapshots (default 1)
+  --dnstap SPEC  write every DNS message as dnstap to SPEC: a file,
+                 unix:PATH or tcp:HOST:PORT
   --ascii        ASCII bars
   -h, --help     show this help
 
@@ -79,7 +91,11 @@ local function parse_args(argv)
     ["--pending"] = {"max_pending", "whole", 1},
     ["--json"] = {"json"}, ["--ascii"] = {"ascii"}, ["--ports"] = {"ports", port_list},
     ["--no-tunnels"] = {"no_tunnels"},
-  }, {top = 10, ports = {53}, timeout = 5, capacity = 10000, max_pending = MAX_PENDING})
+    ["--metrics"] = {"metrics", "string"}, ["--metrics-file"] = {"metrics_file", "string"},
+    ["--metrics-interval"] = {"metrics_interval", "number", 0.01},
+    ["--dnstap"] = {"dnstap", "string"},
+  }, {top = 10, ports = {53}, timeout = 5, capacity = 10000, max_pending = MAX_PENDING,
+      metrics_interval = 1})
   o.capacity = math.max(o.capacity, o.top)
   return o
 end
@@ -111,7 +127,7 @@ local function to_json(st, o)
   end
   return json.encode{
     packets = st.packets, dns = st.dns, queries = st.queries, responses = st.responses,
-    malformed = st.malformed, transport = st.transport, ip = st.ip,
+    malformed = st.malformed, truncated = st.truncated, transport = st.transport, ip = st.ip,
     qtypes = names(st.qtypes, dns.type_name), rcodes = names(st.rcodes, dns.rcode_name),
     top_qnames = top_list(st, "qnames", o.top), top_clients = top_list(st, "clients", o.top),
     latency = lat,
@@ -134,7 +150,8 @@ local function report(st, o, title)
   add(title)
   add(string.format("packets %d   DNS messages %d (udp %d, tcp %d; IPv4 %d, IPv6 %d)",
                     st.packets, st.dns, st.transport.udp, st.transport.tcp, st.ip["4"], st.ip["6"]))
-  add(string.format("queries %d   responses %d   malformed %d", st.queries, st.responses, st.malformed))
+  add(string.format("queries %d   responses %d   malformed %d   truncated (TC) %d", st.queries,
+                    st.responses, st.malformed, st.truncated or 0))
   local fl = st.flow
   if fl and fl.evicted and fl.evicted > 0 then
     -- state the bounds made room for: messages in them may be lost
@@ -223,6 +240,54 @@ local function engine_opts(o)
           max_pending = o.max_pending, duration = o.duration, outer_only = o.no_tunnels}
 end
 
+-- Prometheus metrics and dnstap, opened before the source (a port below
+-- 1024 needs root, and -Z drops it once the source is open). Returns
+-- snap(st, live) for the engine (nil without metrics) and finish(st).
+local function outputs(o, offline)
+  local warned = {}
+  local function warn(e)
+    if not warned[e] then io.stderr:write("dnsstats: ", e, "\n"); warned[e] = true end
+  end
+  if o.dnstap then
+    -- reading a file, nothing is live to fall behind: the reader waits
+    -- for the writer rather than drop
+    local tap, err = pktsh.dnstap.open(o.dnstap, {wait = offline})
+    if not tap then die(1, "%s", err) end
+    o.tap = tap
+  end
+  local snap
+  if o.metrics or o.metrics_file then
+    local dm = require("pktsh.app.dnsmetrics").new{top = o.top, capacity = o.capacity}
+    local srv, err
+    if o.metrics then
+      srv, err = pktsh.metrics.serve(o.metrics)
+      if not srv then die(1, "%s", err) end
+    end
+    o.metrics_server = srv
+    snap = function(st, live)
+      live.dnstap = o.tap and o.tap:stats()
+      local reg = dm:update(st, live)
+      local ok, e
+      if srv then ok, e = srv:publish(reg); if not ok then warn(e) end end
+      if o.metrics_file then ok, e = reg:write(o.metrics_file); if not ok then warn(e) end end
+    end
+  end
+  local function finish(st)
+    if o.tap then
+      local ok, e = o.tap:close()
+      if not ok then warn(e) end
+      local ts = o.tap:stats()
+      io.stderr:write(string.format("dnsstats: dnstap: %d messages written to %s (%d dropped: "
+                                    .. "queue full; %d lost: output down)\n", ts.written, o.dnstap,
+                                    ts.dropped, ts.lost))
+      -- the final counts of what was written, in the last snapshot
+      if snap then snap(st, {pending = 0}) end
+    end
+    if o.metrics_server then o.metrics_server:close() end
+  end
+  return snap, finish
+end
+
 local function main(argv)
   local o = parse_args(argv)
   local opts = {filter = o.filter}
@@ -233,6 +298,11 @@ local function main(argv)
   if workers < 1 then workers = 1 end
   local st, err
   local lines = o.interval and (o.json or not pktsh.term.isatty(1))
+  if workers > 1 and (o.metrics or o.dnstap) then
+    die(2, "--metrics and --dnstap take one worker (-j 1): workers hand their counts back "
+        .. "only at the end (--metrics-file is written then)")
+  end
+  local snap, finish_outputs = outputs(o, not live)
   if workers > 1 then
     opts.workers = workers
     opts.merge = dnsstats.merge
@@ -273,10 +343,13 @@ local function main(argv)
     end
     local eo = engine_opts(o)
     eo.interval = o.interval
+    eo.tap, eo.snap, eo.metrics_interval = o.tap, snap, o.metrics_interval
     st = dnsstats.work(src, eo, tick)
     src:close()
   end
   dnsstats.objects(st)
+  if workers > 1 and snap then snap(st, {pending = 0}) end
+  finish_outputs(st)
   if o.json then
     io.stdout:write(to_json(st, o), "\n")
   else

@@ -688,6 +688,9 @@ enum pktsh_dnsstats_which {
 enum pktsh_dnsstats_limits {
 	PKTSH_DNSSTATS_EXACT_MAX = 20000, PKTSH_DNSSTATS_LOG_SUB = 128
 };
+/* The kinds of enum pktsh_dns_kind, and the message slots counted by
+ * transport, IP version and kind (struct pktsh_dnsstats_counts.slots). */
+enum pktsh_dnsstats_slots { PKTSH_DNS_KINDS = 5, PKTSH_DNSSTATS_SLOTS = 20 };
 struct pktsh_dnsstats_opts {
 	const uint8_t *ports;     /* a bit per port, PKTSH_DNS_PORTMAP_BYTES */
 	double timeout;           /* ns before a query counts as unanswered */
@@ -708,6 +711,10 @@ struct pktsh_dnsstats_counts {
 	double pending;           /* queries waiting now */
 	double pending_evicted;   /* counted unanswered early: max_pending waited */
 	double deferred;          /* packets left for the general path */
+	double truncated;         /* messages with QR and TC set: truncated responses */
+	/* messages by slot (tcp * 2 + v6) * PKTSH_DNS_KINDS + kind: one add
+	 * per message gives every breakdown (transport, IP version, kind) */
+	double slots[PKTSH_DNSSTATS_SLOTS];
 };
 /* n, sum, min, max of the latencies counted; exact_over 1 once more
  * than EXACT_MAX were distinct (then only the log2 bins hold them). */
@@ -738,6 +745,76 @@ int pktsh_dnsstats_latency_stats(const struct pktsh_dnsstats *e,
 struct pktsh_topk64 *pktsh_dnsstats_topk(const struct pktsh_dnsstats *e, int32_t which);
 struct pktsh_dnstcp *pktsh_dnsstats_tcp(const struct pktsh_dnsstats *e);
 int pktsh_dnsstats_pending_stats(const struct pktsh_dnsstats *e, struct pktsh_table_stats *out);
+/* Every message the engine sees (scan, TCP, add) goes to tap too, as it
+ * is made (NULL: none; pktsh_dnstap_add, below). The caller keeps tap
+ * open while e may see messages. */
+struct pktsh_dnstap;
+void pktsh_dnsstats_tap(struct pktsh_dnsstats *e, struct pktsh_dnstap *tap);
+
+/* Prometheus /metrics over HTTP (src/report/metrics.c, pktsh.metrics):
+ * a thread of libmicrohttpd serves the latest published snapshot, in the
+ * text format 0.0.4 or, when the scraper's Accept header asks for it,
+ * OpenMetrics 1.0.0. serve binds addr ("HOST:PORT", "[V6]:PORT", ":PORT";
+ * port 0 picks one: see info.addr) at once; the server starts in the
+ * background then, or with -Z pending at the first publish after the
+ * drop (info.serving says when it does; a failure to start comes back
+ * from publish). publish copies both texts and never waits for a
+ * request being served. */
+struct pktsh_metrics_info {
+	char addr[64];             /* the address bound, "127.0.0.1:9153", "[::]:9153" */
+	int32_t serving;           /* 1 once the thread runs */
+	uint64_t published;        /* snapshots */
+	uint64_t requests;         /* HTTP requests */
+	uint64_t scrapes;          /* of /metrics */
+	uint64_t openmetrics;      /* of those, answered in OpenMetrics */
+	uint64_t not_found;
+};
+struct pktsh_metrics_srv;
+int pktsh_metrics_serve(struct pktsh_metrics_srv **out, const char *addr,
+			struct pktsh_err *err);
+int pktsh_metrics_publish(struct pktsh_metrics_srv *m, const char *prom, size_t prom_len,
+			  const char *om, size_t om_len, struct pktsh_err *err);
+int pktsh_metrics_info(struct pktsh_metrics_srv *m, struct pktsh_metrics_info *out);
+void pktsh_metrics_close(struct pktsh_metrics_srv *m);
+
+/* dnstap output (src/report/dnstap.c, pktsh.dnstap): every DNS message
+ * as a dnstap Message in Frame Streams, to spec: a file path,
+ * "unix:PATH" or "tcp:HOST:PORT". add copies the message into a queue of
+ * queue_bytes (default 4 MiB) and returns; a thread encodes and writes.
+ * A full queue drops the message (counted), or with wait = 1 makes add
+ * wait for room (for files read offline). l3hdr is the IP header the
+ * addresses are read from (IPv4: 12, IPv6: 8 bytes in); the client is
+ * the source of a query (QR 0), the destination of a response. */
+struct pktsh_dnstap_opts {
+	uint32_t queue_bytes;
+	int32_t wait;
+	uint32_t timeout_ms;       /* a socket write or read stalled this long
+				    * drops the connection (default 5000) */
+	const char *identity;      /* Dnstap.identity; NULL: the host name */
+};
+struct pktsh_dnstap_stats {
+	uint64_t queued;           /* messages taken into the queue */
+	uint64_t dropped;          /* not taken: the queue was full */
+	uint64_t written;          /* handed to the output */
+	uint64_t lost;             /* taken but not written: the output was down */
+	uint64_t connects;         /* outputs opened (a collector reconnected, ...) */
+	uint64_t errors;           /* failed opens and writes */
+	uint64_t pending;          /* bytes in the queue */
+	int32_t connected;
+	char last_error[200];
+};
+struct pktsh_dnstap;
+int pktsh_dnstap_open(struct pktsh_dnstap **out, const char *spec,
+		      const struct pktsh_dnstap_opts *opts, struct pktsh_err *err);
+void pktsh_dnstap_add(struct pktsh_dnstap *t, const uint8_t *msg, uint32_t len,
+		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport,
+		      int64_t ts, int tcp);
+int pktsh_dnstap_stats(struct pktsh_dnstap *t, struct pktsh_dnstap_stats *out);
+/* Writes what is queued, ends the stream (STOP), fills final (may be
+ * NULL) with the last counts and frees t; -1 if the output stopped
+ * taking data (given up after 10 s). */
+int pktsh_dnstap_close(struct pktsh_dnstap *t, struct pktsh_dnstap_stats *final,
+		       struct pktsh_err *err);
 
 /* The interfaces libpcap can capture on, in its order (src/source/ifaces.c,
  * tcpdump -D): fills out[0 .. max-1] and returns how many there are

@@ -101,6 +101,8 @@ lazy.hash = "pktsh.accel.hash"        -- keyed hashing: pktsh.hash.bytes(s)
 lazy.term, lazy.export = "pktsh.report.term", "pktsh.report.export"  -- drawing, files
 lazy.interfaces = "pktsh.source.ifaces"  -- pktsh.interfaces(): what tcpdump -D lists
 lazy.keys = "pktsh.proto.keys"  -- key functions of packets (the global `by`)
+lazy.metrics = "pktsh.report.metrics"  -- Prometheus: pktsh.metrics.new(), .serve(addr)
+lazy.dnstap = "pktsh.report.dnstap"    -- dnstap output: pktsh.dnstap.open(spec)
 lazy.hist, lazy.topk, lazy.rate, lazy.chart = "pktsh.report.hist", "pktsh.report.topk", "pktsh.report.rate", "pktsh.report.chart"
 
 -- The end of a script that runs workers: `return pktsh.main(M)` calls

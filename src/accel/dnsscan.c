@@ -88,7 +88,7 @@ struct origin {
 	const uint8_t *l3hdr;
 	uint16_t sport, dport;
 	int v6;
-	double ts;
+	int64_t ts;
 	uint32_t pi;
 };
 
@@ -104,7 +104,7 @@ static void scan_tcp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32
 	uint32_t l4 = p->l4off;
 	int v6 = p->ethertype == PKTSH_ETH_IP6;
 	struct origin o = {e, p->data + p->l3off, be16(p->data + l4), be16(p->data + l4 + 2), v6,
-			   ts, pi};
+			   p->ts, pi};
 
 	pktsh_dnstcp_advance(e->tcp, ts);
 	dnstcp_segment(e->tcp, p->data, p->l3off, l4, p->l3end, v6, ts, tcp_message, &o);
@@ -147,7 +147,7 @@ int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pk
 			continue;
 		dnsstats_message(e, p->data + l4 + 8, end - l4 - 8, p->data + p->l3off,
 				 p->ethertype == PKTSH_ETH_IP6, be16(p->data + l4),
-				 be16(p->data + l4 + 2), ts, 0, i, 0);
+				 be16(p->data + l4 + 2), p->ts, 0, i, 0);
 	}
 	*next = i;
 	if (e->ndeferred == 0)

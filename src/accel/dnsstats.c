@@ -253,6 +253,10 @@ static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
 			  const uint8_t *wire)
 {
 	e->c.dns++;
+	/* truncated: QR and TC both set (a response, readable or not) */
+	if ((m->flags & 0x8200) == 0x8200)
+		e->c.truncated++;
+	e->c.slots[(m->tcp * 2 + m->v6) * PKTSH_DNS_KINDS + m->kind]++;
 	if (m->tcp)
 		e->c.tcp++;
 	else
@@ -391,14 +395,16 @@ void dnsstats_pipe_drain(struct pktsh_dnsstats *e)
 }
 
 void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
-		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, double ts,
+		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, int64_t ts,
 		      int tcp, uint32_t pi, int side)
 {
 	struct pktsh_dns_q q;
 	struct dns_msg m;
 	struct dns_queue *dq = side ? &e->sideq : &e->scanq;
 
-	m.ts = ts;
+	if (e->tap)
+		pktsh_dnstap_add(e->tap, msg, len, l3hdr, v6, sport, dport, ts, tcp);
+	m.ts = (double)ts;
 	m.tcp = (uint8_t)tcp;
 	m.v6 = (uint8_t)v6;
 	m.pi = pi;
@@ -434,7 +440,13 @@ void pktsh_dnsstats_add(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t l
 			const struct pktsh_pkt *p, int32_t v6, uint16_t sport, uint16_t dport,
 			double ts, int32_t tcp, uint32_t pi)
 {
-	dnsstats_message(e, msg, len, p->data + p->l3off, v6 != 0, sport, dport, ts, tcp != 0, pi, 1);
+	dnsstats_message(e, msg, len, p->data + p->l3off, v6 != 0, sport, dport, (int64_t)ts,
+			 tcp != 0, pi, 1);
+}
+
+void pktsh_dnsstats_tap(struct pktsh_dnsstats *e, struct pktsh_dnstap *tap)
+{
+	e->tap = tap;
 }
 
 /* --- the end of a batch ----------------------------------------------- */

@@ -70,15 +70,18 @@ struct pktsh_dnsstats {
 	struct dns_queue scanq, sideq;
 	struct pipe_msg pipe[PIPE_DEPTH];
 	uint32_t pipe_head, pipe_n;
+	struct pktsh_dnstap *tap;           /* NULL, or every message made goes there */
 	struct pktsh_err err;
 };
 
 /* The message in the DNS bytes msg[0, len), carried by a packet whose IP
- * header is at l3hdr (v6: IPv6), with these ports, at ts; tcp: 1 over
- * TCP; pi: its packet's index in the batch. Counted now, or queued while
+ * header is at l3hdr (v6: IPv6), with these ports, at ts (ns since the
+ * epoch, whole: dnstap gets it exact, where a double of ns is only good
+ * to 256 ns); tcp: 1 over TCP; pi: its packet's index in the batch.
+ * Handed to the tap if there is one, then counted now, or queued while
  * the batch has deferred packets (side: from the general path). */
 void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
-		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, double ts,
+		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, int64_t ts,
 		      int tcp, uint32_t pi, int side);
 /* Counts the messages in flight (before anything queues behind them). */
 void dnsstats_pipe_drain(struct pktsh_dnsstats *e);

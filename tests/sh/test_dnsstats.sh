@@ -102,7 +102,7 @@ fi
 ds --json $P/dnscap__dns.pcap >"$TMP/j"
 J="$TMP/j" check "--json has exactly the promised keys" "$PKTSH" -e '
   local j = assert(pktsh.json.decode(io.open(os.getenv("J")):read("*a")))
-  local want = {"packets","dns","queries","responses","malformed","transport","ip","qtypes",
+  local want = {"packets","dns","queries","responses","malformed","truncated","transport","ip","qtypes",
                 "rcodes","top_qnames","top_clients","latency"}
   local n = 0
   for k in pairs(j) do n = n + 1 end

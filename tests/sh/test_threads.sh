@@ -7,9 +7,10 @@
 #    open, write and close writers: every file still ends on a record.
 #  - Worker threads block every signal the host handles; the main thread
 #    none of SIGINT, SIGTERM, SIGALRM.
-#  - The same, the worker unit tests and tests/sh/test_workers.sh again
-#    under ThreadSanitizer (build/pktsh-tsan, built here when it can be):
-#    any report fails.
+#  - The same, the worker unit tests, the metrics server's and the dnstap
+#    writer's (tests/unit/test_metrics.lua, test_dnstap.lua) and
+#    tests/sh/test_workers.sh again under ThreadSanitizer
+#    (build/pktsh-tsan, built here when it can be): any report fails.
 # Live traffic only between our namespaces (tests/lib/netns.sh), 3200 frames.
 . tests/lib/sh.sh
 . tests/lib/netns.sh
@@ -260,10 +261,13 @@ writers_per_worker "$TSAN" "TSan writers per worker"
 tsan_clean "TSan writers per worker"
 flood_and_kill "$TSAN" "TSan emergency flush"
 tsan_clean "TSan emergency flush"
-out=$(timeout 600 "$TSAN" tests/unit/test_parallel.lua 2>&1); rc=$?
-expect_eq "TSan tests/unit/test_parallel.lua: exit 0, $(echo "$out" | grep -c '^ok') checks" \
-  "$rc/$(echo "$out" | grep -c '^not ok')" "0/0"
-tsan_clean "TSan tests/unit/test_parallel.lua"
+# the workers, and the threads that serve /metrics and write dnstap
+for t in test_parallel test_metrics test_dnstap; do
+  out=$(timeout 600 "$TSAN" tests/unit/$t.lua 2>&1); rc=$?
+  expect_eq "TSan tests/unit/$t.lua: exit 0, $(echo "$out" | grep -c '^ok') checks" \
+    "$rc/$(echo "$out" | grep -c '^not ok')" "0/0"
+  tsan_clean "TSan tests/unit/$t.lua"
+done
 if [ "$netns_ok" = 1 ]; then
   live_writers "$TSAN" "TSan live writers" 120
   tsan_clean "TSan live writers"

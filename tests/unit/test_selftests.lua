@@ -11,6 +11,7 @@ local T = require "t"
 -- Modules tested only by a test that is about more than them (each
 -- named test must exist).
 local elsewhere = {
+  ["pktsh.app.dnsmetrics"] = {"tests/sh/test_dnsstats_fleet.sh", "dnsstats' metrics against its --json"},
   ["pktsh.source.fanout"] = {"tests/sh/test_workers.sh", "a fanout group needs an interface"},
   ["pktsh.source.sender"] = {"tests/sh/test_live.sh", "sends the frames the live captures read"},
   ["pktsh.source.xdpcopies"] = {"tests/sh/test_xdp.sh", "copies need an attached XDP program"},
@@ -28,6 +29,7 @@ local c_elsewhere = {
   ["src/host/luastate.c"] = {"tests/sh/test_cli.sh", "the compiled-in library and PKTSH_PATH"},
   ["src/host/main.c"] = {"tests/sh/test_cli.sh", "the command line"},
   ["src/host/run.c"] = {"tests/sh/test_cli.sh", "a script's error and its traceback"},
+  ["src/report/fstrmio.c"] = {"tests/unit/test_dnstap.lua", "pktsh.dnstap's files, sockets and collectors"},
   ["src/proto/dnstcp.c"] = {"tests/unit/test_dnsflow.lua", "pktsh.dnsflow's DNS over TCP"},
   ["src/proto/dnsq.c"] = {"tests/unit/test_dns.lua", "pktsh.dns's fast path"},
   ["src/source/batch.c"] = {"tests/sh/test_packet_memory.sh", "descriptor windows and guard pages"},

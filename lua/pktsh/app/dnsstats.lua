@@ -30,7 +30,9 @@
 --   labelled with its 16 bytes; dnsstats.top makes the text),
 --   lat_exact, lat_log (pktsh.hist states, ns: per value while at most
 --   20,000 values were distinct, log2 with 128 sub-buckets always),
---   matched, unanswered, unmatched, pending_evicted, flow (pktsh.dnsflow's
+--   truncated (responses with the TC bit), messages (by transport, IP
+--   version and direction: messages.udp["4"].query; from the engine's
+--   slots), matched, unanswered, unmatched, pending_evicted, flow (pktsh.dnsflow's
 --   counters, TCP's from C), ring {received, drops, freeze_q} (live), and
 --   error and interrupted when the input ended so.
 --
@@ -43,10 +45,16 @@
 -- general (true: every packet through pktsh.dnsflow, for tests),
 -- outer_only (true: DNS inside a tunnel, an IP datagram in another, is
 -- passed over: IP in IP, GRE, ERSPAN, VXLAN, Geneve; PPPoE, MPLS and VLAN
--- tags are no tunnel).
+-- tags are no tunnel), tap (a pktsh.dnstap: every message the engine
+-- sees goes there too, in C).
 -- work also takes duration (s; files: capture time), interval (s) with
 -- a tick(record) function, and publish (s, in a pktsh.parallel worker:
--- hand the parent a snapshot that often; see dnsstats.interval).
+-- hand the parent a snapshot that often; see dnsstats.interval), and
+-- snap (a function(state, live)) with metrics_interval (s, default 1):
+-- called every metrics_interval of wall time (between batches, and while
+-- a live link is quiet), and once at the end; live holds what only the
+-- running engine knows: pending (queries waiting), flow, rings (the
+-- source's stats, live).
 local ffi = require "ffi"
 local bit = require "bit"
 require "pktsh.cdef"
@@ -109,7 +117,8 @@ function M.new(o)
   local h = C.pktsh_dnsstats_new(co, err)
   if h == nil then return nil, ffi.string(err.msg) end
   h = ffi.gc(h, C.pktsh_dnsstats_free)
-  local self = setmetatable({h = h, capacity = co.capacity, pi = 0,
+  if o.tap then C.pktsh_dnsstats_tap(h, o.tap.handle) end
+  local self = setmetatable({h = h, capacity = co.capacity, pi = 0, tap = o.tap,
                              nextbox = ffi.new("uint32_t[1]"),
                              cbuf = ffi.new("struct pktsh_dnsstats_counts"),
                              lat = ffi.new("struct pktsh_dnsstats_latency")}, Engine)
@@ -205,6 +214,29 @@ local function latency_hist(self, which)
   return out
 end
 
+-- Messages by transport, IP version and direction, from the slots
+-- ((tcp * 2 + v6) * KINDS + kind): {udp = {["4"] = {query = n, ...}}}.
+local KINDS = C.PKTSH_DNS_KINDS
+local DIRS = {[C.PKTSH_DNS_QUERY] = "query", [C.PKTSH_DNS_RESPONSE] = "response",
+              [C.PKTSH_DNS_BAD_QUERY] = "query", [C.PKTSH_DNS_BAD_RESPONSE] = "response",
+              [C.PKTSH_DNS_UNREADABLE] = "unknown"}
+local function messages(c)
+  local out = {}
+  for tcp = 0, 1 do
+    local tr = tcp == 1 and "tcp" or "udp"
+    out[tr] = {}
+    for v6 = 0, 1 do
+      local dirs = {}
+      for k = 0, KINDS - 1 do
+        local n = c.slots[(tcp * 2 + v6) * KINDS + k]
+        if n > 0 then dirs[DIRS[k]] = (dirs[DIRS[k]] or 0) + n end
+      end
+      out[tr][v6 == 1 and "6" or "4"] = dirs
+    end
+  end
+  return out
+end
+
 -- The state (see the top of the file), as plain tables.
 function Engine:state()
   local c, h = self:counts(), self.h
@@ -212,8 +244,8 @@ function Engine:state()
   fs.udp = c.udp
   return {
     packets = c.packets, dns = c.dns, queries = c.queries, responses = c.responses,
-    malformed = c.malformed + (fs.malformed or 0),
-    transport = {udp = c.udp, tcp = c.tcp}, ip = {["4"] = c.ip4, ["6"] = c.ip6},
+    malformed = c.malformed + (fs.malformed or 0), truncated = c.truncated,
+    messages = messages(c), transport = {udp = c.udp, tcp = c.tcp}, ip = {["4"] = c.ip4, ["6"] = c.ip6},
     qtypes = types(h, C.PKTSH_DNSSTATS_QTYPES), rcodes = types(h, C.PKTSH_DNSSTATS_RCODES),
     qnames = topk_state(h, C.PKTSH_DNSSTATS_NAMES, self.capacity),
     clients = topk_state(h, C.PKTSH_DNSSTATS_CLIENTS, self.capacity),
@@ -227,7 +259,7 @@ end
 -- The counters an --interval line needs, cumulative: a snapshot that
 -- workers can hand over and that sums (dnsstats.interval takes two).
 local SNAP = {"packets", "dns", "queries", "responses", "malformed", "matched",
-              "unanswered", "unmatched", "udp", "tcp"}
+              "unanswered", "unmatched", "udp", "tcp", "truncated"}
 function Engine:snapshot(src)
   local c, h = self:counts(), self.h
   local s = {lat = {}}
@@ -343,7 +375,24 @@ function M.work(src, o, tick)
   local publish = o.publish and o.publish * 1e9
   local next_pub = publish and now + publish
   local par = publish and require("pktsh.host.parallel")
-  local wait = live and ((interval and tick) or publish) and 0.05 or nil
+  local wait = live and ((interval and tick) or publish or o.snap) and 0.05 or nil
+  -- metrics snapshots every metrics_interval of wall time: between
+  -- batches, and while the link is quiet (src.on_idle); a first at once
+  local snap, snap_every, next_snap = o.snap, (o.metrics_interval or 1) * 1e9, 0
+  local function snapshot(l)
+    l.rings = live and {src:stats()} or nil
+    snap(eng:state(), l)
+  end
+  local function maybe_snapshot()
+    local t = tonumber(C.pktsh_mono_ns())
+    if t < next_snap then return end
+    snapshot({pending = eng:counts().pending})
+    next_snap = tonumber(C.pktsh_mono_ns()) + snap_every
+  end
+  if snap then
+    maybe_snapshot()
+    src.on_idle = maybe_snapshot
+  end
   while true do
     local b, e = src:next(wait)
     if b == nil then err = e; break end
@@ -367,6 +416,7 @@ function M.work(src, o, tick)
       end
       if t_end and i < n then break end
     end
+    if snap then maybe_snapshot() end
     if live then
       now = tonumber(C.pktsh_mono_ns())
       if interval and tick and now - w.last >= interval then live_tick(w, eng, src, tick, now) end
@@ -384,12 +434,17 @@ function M.work(src, o, tick)
     tick(r, eng)
   end
   eng:finish()
+  if snap then src.on_idle = nil end
   local st = eng:state()
   if live then
     local rs = src:stats()
     st.ring = {received = rs.received, drops = rs.drops, freeze_q = rs.freeze_q}
   end
   if publish then par.publish(eng:snapshot(src)) end
+  if snap then
+    -- the end: every query still waiting counted unanswered, the flows flushed
+    snap(st, {pending = 0, rings = live and {src:stats()} or nil})
+  end
   if err then st.error = tostring(err) end
   st.interrupted = src.interrupted or nil
   return st
@@ -482,6 +537,7 @@ function M.counters(st)
   return {
     packets = st.packets, dns_messages = st.dns, dns_queries = st.queries,
     dns_responses = st.responses, dns_malformed = st.malformed,
+    dns_truncated = st.truncated or 0,
     dns_udp = st.transport.udp, dns_tcp = st.transport.tcp,
     dns_ipv4 = st.ip["4"], dns_ipv6 = st.ip["6"],
     matched = st.matched, unanswered = st.unanswered, unmatched = st.unmatched,

@@ -9,7 +9,8 @@ local M = {}
 local format, type, pairs = string.format, type, pairs
 
 -- The report states that merge by their own module's rule.
-local kinds = {hist = "pktsh.report.hist", topk = "pktsh.report.topk", rate = "pktsh.report.rate"}
+local kinds = {hist = "pktsh.report.hist", topk = "pktsh.report.topk", rate = "pktsh.report.rate",
+               metrics = "pktsh.report.metrics"}
 
 -- A readable key path for messages: "result.by_src['198.18.0.1']".
 local function pathtext(path)
@@ -56,8 +57,8 @@ local function deep(a, b, rules, path)
                path and describe(path.k) or "(the result)"), 0)
 end
 
--- The default merge: numbers add; states of pktsh.hist, pktsh.topk and
--- pktsh.rate (tables whose `chart` field names their kind) merge by their
+-- The default merge: numbers add; states of pktsh.hist, pktsh.topk,
+-- pktsh.rate and pktsh.metrics (tables whose `chart` field names their kind) merge by their
 -- module's rule; other tables merge key by key (a key in only one side is
 -- taken as it is); equal strings and booleans stay; anything else is an
 -- error naming the key path. Changes and returns a.

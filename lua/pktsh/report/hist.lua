@@ -139,6 +139,9 @@ local function bin_range(h, i)
   return base * (1 + j / sub), base * (1 + (j + 1) / sub)
 end
 
+-- [lo, hi) of bin i of a binned histogram (linear or log2).
+M.bin_range = bin_range
+
 function H:add(v, w)
   w = w or 1
   if v == nil or v ~= v then self.missing = self.missing + w; return end

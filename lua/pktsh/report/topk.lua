@@ -477,11 +477,16 @@ end
 -- What the index cost: lookups, probes, rekeys, max_probe, probe_limit.
 function Column:stats() return require("pktsh.accel.hash").table_stats(C.pktsh_topk64_stats, self.h) end
 
--- The entries: keys (uint64_t[]), counts, errs (double[]) and their number.
+-- The entries: keys (uint64_t[]), counts, errs (double[]) and their
+-- number, in arrays the column keeps (valid until the next call): a
+-- snapshot every second should not make a megabyte of garbage.
 local function entries(self)
   local size = C.pktsh_topk64_entries(self.h, nil, nil, nil, 0)
-  local keys = ffi.new("uint64_t[?]", size)
-  local counts, errs = ffi.new("double[?]", size), ffi.new("double[?]", size)
+  if not self.ekeys or self.ecap < size then
+    self.ekeys, self.ecap = ffi.new("uint64_t[?]", size), size
+    self.ecounts, self.eerrs = ffi.new("double[?]", size), ffi.new("double[?]", size)
+  end
+  local keys, counts, errs = self.ekeys, self.ecounts, self.eerrs
   C.pktsh_topk64_entries(self.h, keys, counts, errs, size)
   return keys, counts, errs, size
 end
@@ -506,6 +511,41 @@ function Column:label(key, text)
     end
   end
   self.labels[key] = text
+end
+
+-- The k largest entries as top() gives them ({key = label or key, id,
+-- count, err}, largest first, ties in top()'s order), straight from the
+-- C table: what a periodic snapshot needs, without the whole table in
+-- Lua.
+function Column:top(k)
+  if k < 1 then return {} end
+  local keys, counts, errs, size = entries(self)
+  local labels = self.labels
+  local best = {}                          -- entries, in top()'s order
+  local probe = {}                         -- compared before a table is made
+  for i = 0, size - 1 do
+    local c, n = counts[i], #best
+    if n < k or c >= best[n].count then
+      local key = tonumber(keys[i])
+      local text = labels[slot_of(key)]
+      probe.key, probe.count = text or key, c
+      if n < k or less(probe, best[n]) then
+        local e = {key = text or key, id = text and key or nil, count = c, err = errs[i]}
+        local j = n < k and n + 1 or n
+        while j > 1 and less(e, best[j - 1]) do best[j] = best[j - 1]; j = j - 1 end
+        best[j] = e
+      end
+    end
+  end
+  return best
+end
+
+-- The largest error of any count, and the guarantee n / capacity.
+function Column:bound()
+  local _, _, errs, size = entries(self)
+  local e = 0
+  for i = 0, size - 1 do if errs[i] > e then e = errs[i] end end
+  return e, self.n / self.capacity
 end
 
 -- An ordinary top-k table with the same counts (keys as Lua numbers).

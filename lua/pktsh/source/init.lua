@@ -106,6 +106,9 @@ end
 -- Ctrl-C stops the input, the source's duration is over (self.deadline,
 -- on the monotonic clock), or timeout seconds pass. Returns n; or nil and
 -- "timeout"; or nil when the input ends (self.interrupted set for Ctrl-C).
+-- self.on_idle(), when set, is called each time a poll comes back empty
+-- (every poll interval of a quiet link): what a caller does by the clock
+-- (a metrics snapshot) still happens while no packet comes.
 function Source:_await(poll, timeout)
   local deadline, give_up = self.deadline, nil
   if timeout then give_up = C.pktsh_mono_ns() + timeout * 1e9 end
@@ -126,6 +129,7 @@ function Source:_await(poll, timeout)
     if n ~= 0 then return n end
     if stopping() then self.interrupted = true; return nil end
     C.pktsh_writers_tick(0)
+    if self.on_idle then self.on_idle() end
   end
 end
 
