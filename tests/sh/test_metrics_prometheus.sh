@@ -71,7 +71,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 if [ $rc -eq 3 ]; then
-  fail "prometheus has the whole capture" "pktsh_dns_packets_total never reached $N: $(tail -3 "$TMP/live.err")"
+  fail "prometheus has the whole capture" "pktsh_dns_packets_total never reached $N in two scrapes or more: $(tail -3 "$TMP/live.err")"
 else
   cat "$TMP/check.out"
 fi
