@@ -66,15 +66,14 @@ end
 
 M.merge = require("pktsh.host.merge").merge
 
--- The merge(a, b) of a chart module (hist, topk, rate): a side that is nil
--- gives the other (as an object, from(t)); both(a, b) merges two that are
--- there, plain tables as workers send them or objects.
-function M.merger(from, both)
-  return function(a, b)
-    if a == nil then return b and from(b) end
-    if b == nil then return from(a) end
-    return both(a, b)
-  end
+-- What the merge(a, b) of a chart module (hist, topk, rate) answers: a
+-- side that is nil gives the other (as an object, from(t)); both(a, b)
+-- merges two that are there (plain tables as workers send them, or
+-- objects). A tail call: an error both raises at level 2 is its caller's.
+function M.merge_pair(from, both, a, b)
+  if a == nil then return b and from(b) end
+  if b == nil then return from(a) end
+  return both(a, b)
 end
 
 ------------------------------------------------------------------------

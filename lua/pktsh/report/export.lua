@@ -3,7 +3,7 @@
 --
 --   export.svg_bars{title=, labels=, values=, notes=} -> a standalone SVG
 --   export.svg_line{title=, xs=, ys=, xlabel=, ylabel=} -> a standalone SVG
---   export.svg_method(svg_of) -> the :svg(o) method of hist, topk and rate
+--   export.svg(obj, o, svg_of) -> what the :svg(o) of hist, topk, rate answer
 local term = require "pktsh.report.term"
 
 local M = {}
@@ -74,18 +74,16 @@ end
 ------------------------------------------------------------------------
 -- SVG
 
--- The :svg(o) method of a chart object (hist, topk, rate) around
--- svg_of(self, o), which makes the document from options o: o is a table
--- or a path; with o.path the document is written there and the answer is
--- true or nil, err, else it is the document (a string).
-function M.svg_method(svg_of)
-  return function(self, o)
-    if type(o) == "string" then o = {path = o} end
-    o = o or {}
-    local text = svg_of(self, o)
-    if o.path then return M.write_file(o.path, text) end
-    return text
-  end
+-- What the :svg(o) method of a chart object (hist, topk, rate) answers:
+-- o is a table of options or a path; svg_of(obj, o) makes the document.
+-- With o.path it is written there and the answer is true or nil, err;
+-- else the answer is the document (a string).
+function M.svg(obj, o, svg_of)
+  if type(o) == "string" then o = {path = o} end
+  o = o or {}
+  local text = svg_of(obj, o)
+  if o.path then return M.write_file(o.path, text) end
+  return text
 end
 
 local SVG_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -424,9 +424,8 @@ function H:csv(o)
   return concat(out)
 end
 
--- A standalone SVG document (a string); with o.path (or a string
--- argument) it is written there and the result is true or nil, err.
-H.svg = export.svg_method(function(self, o)
+-- The bars of the SVG document (export.svg_bars).
+local function svg_of(self, o)
   local rows = o.rows or (self.kind == "values" and 40 or 128)
   local labels, values, notes = {}, {}, {}
   for i, b in ipairs(self:bins(o.order)) do
@@ -437,10 +436,13 @@ H.svg = export.svg_method(function(self, o)
   return export.svg_bars{title = o.title or title_of(self, o), labels = labels,
                          values = values, notes = notes,
                          footer = format("n=%s", term.num(self.n))}
-end)
+end
 
--- Sums b into a (both objects or plain tables of the same kind and bins).
-M.merge = chart.merger(M.from, function(a, b)
+-- A standalone SVG document (a string); with o.path (or a string
+-- argument) it is written there and the result is true or nil, err.
+function H:svg(o) return export.svg(self, o, svg_of) end
+
+local function merge_both(a, b)
   if a.kind ~= b.kind or a.width ~= b.width or a.lo ~= b.lo or a.sub ~= b.sub then
     error(format("hist.merge: different histograms (%s and %s)", a.kind, b.kind), 2)
   end
@@ -462,7 +464,10 @@ M.merge = chart.merger(M.from, function(a, b)
   if b.min ~= nil and (a.min == nil or b.min < a.min) then a.min = b.min end
   if b.max ~= nil and (a.max == nil or b.max > a.max) then a.max = b.max end
   return M.from(a)
-end)
+end
+
+-- Sums b into a (both objects or plain tables of the same kind and bins).
+function M.merge(a, b) return chart.merge_pair(M.from, merge_both, a, b) end
 H.merge = M.merge
 
 ------------------------------------------------------------------------

@@ -162,7 +162,7 @@ function R:csv()
   return concat(out)
 end
 
-R.svg = export.svg_method(function(self, o)
+local function svg_of(self, o)
   local field = o.field or "packets"
   local xs, ys = {}, {}
   for i, s in ipairs(self:series()) do
@@ -171,9 +171,11 @@ R.svg = export.svg_method(function(self, o)
   end
   return export.svg_line{title = o.title or (field == "bytes" and "bit/s" or "packets/s"),
                          xs = xs, ys = ys, xlabel = "time (s since the epoch)"}
-end)
+end
 
-M.merge = chart.merger(M.from, function(a, b)
+function R:svg(o) return export.svg(self, o, svg_of) end
+
+local function merge_both(a, b)
   if a.interval ~= b.interval then error("rate.merge: different intervals", 2) end
   M.from(a)
   for i, p in pairs(b.pk) do
@@ -187,7 +189,9 @@ M.merge = chart.merger(M.from, function(a, b)
   a.keep = math.max(a.keep, b.keep)
   if a.first then trim(a) end
   return a
-end)
+end
+
+function M.merge(a, b) return chart.merge_pair(M.from, merge_both, a, b) end
 R.merge = M.merge
 
 -- Runs a source into a rate series, redrawing it in place on a terminal.

@@ -320,7 +320,7 @@ function T:__tostring()
                 term.num(self.n), self.size, self.capacity)
 end
 
-T.svg = export.svg_method(function(self, o)
+local function svg_of(self, o)
   local labels, values, notes = {}, {}, {}
   for i, x in ipairs(self:top(o.rows or 20)) do
     labels[i], values[i] = tostring(x.key), x.count
@@ -329,10 +329,11 @@ T.svg = export.svg_method(function(self, o)
   return export.svg_bars{title = o.title or "top", labels = labels, values = values,
                          notes = notes,
                          footer = format("n=%s; %s", term.num(self.n), self:bound_text())}
-end)
+end
 
--- Merges b into a (see the top of the file) and returns a as an object.
-M.merge = chart.merger(M.from, function(a, b)
+function T:svg(o) return export.svg(self, o, svg_of) end
+
+local function merge_both(a, b)
   M.from(a); M.from(b)
   local fa, fb = a:floor(), b:floor()
   local m = math.max(a.capacity, b.capacity)
@@ -372,7 +373,10 @@ M.merge = chart.merger(M.from, function(a, b)
   end
   a.cand, a.ci, a.cn, a.cmin = {}, 1, 0, 0
   return a
-end)
+end
+
+-- Merges b into a (see the top of the file) and returns a as an object.
+function M.merge(a, b) return chart.merge_pair(M.from, merge_both, a, b) end
 T.merge = M.merge
 
 ------------------------------------------------------------------------
