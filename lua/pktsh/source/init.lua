@@ -219,6 +219,14 @@ end
 Source.__fields = {"next", "each", "packets", "stats", "error", "close", "set_filter",
                    "linktype", "snaplen", "name", "kind", "filter"}
 
+-- The metatable of a new kind of receiver: Source's methods (which it may
+-- override), its printing and its fields for help().
+function M.kind()
+  local K = setmetatable({}, {__index = Source})
+  K.__index, K.__tostring, K.__fields = K, Source.__tostring, Source.__fields
+  return K
+end
+
 local is_interface = require("pktsh.source.ifaces").exists
 
 -- The options of a table spec with opts' fields over them (a copy), and
