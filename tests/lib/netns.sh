@@ -11,6 +11,7 @@
 #   netns_wait "$BG_PID"; rc=$?   # wait for it, stop its watchdog;
 #                                 # NETNS_TIMED_OUT=1 if the watchdog fired
 #   netns_wait_for FILE REGEX SECS   # poll for a "ready" line
+#   netns_wait_capture PID NSOCK SECS   # poll until PID catches SIGINT and holds NSOCK sockets
 #
 # Use netns_exec/netns_bg rather than `ip netns exec CMD &`: ip forks and
 # waits, so `kill $!` stops ip and leaves CMD running. Here $BG_PID is
@@ -220,6 +221,24 @@ netns_wait_for() {
   local file=$1 re=$2 secs=$3 i
   for i in $(seq 1 $((secs * 20))); do
     grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# netns_wait_capture PID NSOCK SECONDS: polls until PID has its SIGINT
+# handler installed and holds NSOCK sockets or more (a capture's rings:
+# one per worker), then 0; 1 when time runs out. A fixed sleep before
+# sending or signalling loses packets or the signal under a slow build
+# (TSan) or a loaded machine.
+netns_wait_capture() {
+  local pid=$1 nsock=$2 secs=$3 i caught n
+  for i in $(seq 1 $((secs * 20))); do
+    caught=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+    if [ -n "$caught" ] && (( 0x$caught & 2 )); then
+      n=$(ls -l "/proc/$pid/fd" 2>/dev/null | grep -c 'socket:')
+      [ "$n" -ge "$nsock" ] && { sleep 0.2; return 0; }
+    fi
     sleep 0.05
   done
   return 1

@@ -271,7 +271,7 @@ done
 if [ "$netns_ok" = 1 ]; then
   live_writers "$TSAN" "TSan live writers" 120
   tsan_clean "TSan live writers"
-  out=$(PKTSH_BIN=$TSAN timeout 600 bash tests/sh/test_workers.sh 2>&1)
+  out=$(PKTSH_BIN=$TSAN TEST_SLOW_FACTOR=5 timeout 600 bash tests/sh/test_workers.sh 2>&1)
   expect_eq "TSan tests/sh/test_workers.sh: $(echo "$out" | grep -c '^ok') checks pass" \
     "$(echo "$out" | grep '^not ok' | head -3)" ""
   tsan_clean "TSan tests/sh/test_workers.sh"
