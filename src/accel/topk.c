@@ -124,16 +124,25 @@ int pktsh_topk64_keep_labels(struct pktsh_topk64 *t, uint32_t size, struct pktsh
 	return 0;
 }
 
-uint32_t pktsh_topk64_label(const struct pktsh_topk64 *t, uint32_t e, uint8_t *out,
-			    uint32_t cap)
+uint32_t pktsh_topk64_labels(const struct pktsh_topk64 *t, uint8_t *out, uint32_t cap,
+			     uint32_t *offs)
 {
-	uint32_t n;
+	uint32_t total = 0;
 
-	if (!t->labels || e >= t->size)
-		return 0;
-	n = t->label_len[e] < cap ? t->label_len[e] : cap;
-	memcpy(out, t->labels + (size_t)e * t->label_size, n);
-	return t->label_len[e];
+	for (uint32_t e = 0; e < t->size; e++) {
+		if (offs)
+			offs[e] = total;
+		total += t->labels ? t->label_len[e] : 0;
+	}
+	if (offs)
+		offs[t->size] = total;
+	if (!out || total > cap)
+		return total;
+	for (uint32_t e = 0, o = 0; e < t->size && t->labels; e++) {
+		memcpy(out + o, t->labels + (size_t)e * t->label_size, t->label_len[e]);
+		o += t->label_len[e];
+	}
+	return total;
 }
 
 double pktsh_topk64_total(const struct pktsh_topk64 *t)

@@ -76,7 +76,6 @@ local NEVER = math.huge
 -- time) does not convert to int64_t; those are no limit too.
 local NO_LIMIT = 0x7fffffffffffffffLL
 local LIMIT_MAX = 2^63 - 2^10
-local LABEL = 256
 local SUB = C.PKTSH_DNSSTATS_LOG_SUB
 
 -- A value in log2 bin i (pktsh.hist's log_index with SUB sub-buckets):
@@ -174,23 +173,23 @@ local function types(h, which)
   return t
 end
 
--- A C top-k table as a pktsh.topk state, labels included.
+-- A C top-k table as a packed pktsh.topk state: its counters and
+-- labels copied out in a few strings, the text made later for the rows
+-- a report shows (dnsstats.top), never for every counter.
 local function topk_state(h, which, capacity)
   local t = C.pktsh_dnsstats_topk(h, which)
   local size = C.pktsh_topk64_entries(t, nil, nil, nil, 0)
   local keys = ffi.new("uint64_t[?]", size + 1)
   local counts, errs = ffi.new("double[?]", size + 1), ffi.new("double[?]", size + 1)
   C.pktsh_topk64_entries(t, keys, counts, errs, size)
-  local out = topk.new(capacity)
-  local buf = ffi.new("uint8_t[?]", LABEL)
-  for i = 0, size - 1 do
-    local key = tonumber(keys[i])
-    out:set(key, counts[i], errs[i])
-    local len = C.pktsh_topk64_label(t, i, buf, LABEL)
-    if len > 0 then out:label(key, ffi.string(buf, len)) end
-  end
-  out.n, out.size = C.pktsh_topk64_total(t), size
-  return out
+  local dkeys = ffi.new("double[?]", size + 1)
+  for i = 0, size - 1 do dkeys[i] = tonumber(keys[i]) end
+  local offs = ffi.new("uint32_t[?]", size + 1)
+  local total = C.pktsh_topk64_labels(t, nil, 0, offs)
+  local buf = ffi.new("uint8_t[?]", total + 1)
+  C.pktsh_topk64_labels(t, buf, total, offs)
+  return topk.packed(capacity, C.pktsh_topk64_total(t), size, dkeys, counts, errs,
+                     ffi.string(buf, total), offs)
 end
 
 -- The latency bins (which: exact values or log2 bins) as a pktsh.hist.
