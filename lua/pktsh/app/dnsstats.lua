@@ -519,13 +519,24 @@ function M.top(st, which, k)
   return list
 end
 
--- The same table with the text of its k busiest as their labels (what a
--- report draws: t:render{rows = k}, bounds stated over every counter).
+-- What a report draws (v:render{rows = k}): the table's k busiest with
+-- their text, as M.top picks them, and its bounds stated over every
+-- counter. A view: labelling the table's rows instead let rows tied at
+-- the k-th count trade places (ties go by label, and text sorts after
+-- wire form), so a tied row was drawn in wire form.
 function M.top_table(st, which, k)
   M.objects(st)
   local t = st[which]
-  for _, x in ipairs(M.top(st, which, k)) do t:label(x.id, x.key) end
-  return t
+  local rows = M.top(st, which, k)
+  local view = setmetatable({n = t.n, size = t.size, capacity = t.capacity}, {__index = topk.T})
+  function view.top(_, want)
+    local out = {}
+    for i = 1, math.min(want or #rows, #rows) do out[i] = rows[i] end
+    return out
+  end
+  function view.bound() return t:bound() end
+  function view.floor() return t:floor() end
+  return view
 end
 
 -- Every counter as one flat table of numbers with stable names (for

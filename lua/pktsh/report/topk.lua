@@ -281,17 +281,11 @@ function T:bound()
   return e, self.n / self.capacity
 end
 
--- Largest count first; ties by the counted key (id when labelled), so
--- that labelling rows (a report gives the k it shows their text) never
--- changes which rows a tie lets in.
 local function less(a, b)
   if a.count ~= b.count then return a.count > b.count end
-  local ka, kb = a.id, b.id
-  if ka == nil then ka = a.key end
-  if kb == nil then kb = b.key end
-  local ta, tb = type(ka), type(kb)
+  local ta, tb = type(a.key), type(b.key)
   if ta ~= tb then return ta < tb end
-  return ka < kb
+  return a.key < b.key
 end
 
 -- Entries of a packed table, made by entry(i) for index i: the k + 1
@@ -651,7 +645,7 @@ function Column:top(k)
     if n < k or c >= best[n].count then
       local key = tonumber(keys[i])
       local text = labels[slot_of(key)]
-      probe.key, probe.id, probe.count = text or key, text and key or nil, c
+      probe.key, probe.count = text or key, c
       if n < k or less(probe, best[n]) then
         local e = {key = text or key, id = text and key or nil, count = c, err = errs[i]}
         local j = n < k and n + 1 or n
