@@ -13,10 +13,15 @@
  * table is full a new key replaces one with the smallest count: a scan
  * collects every entry at the minimum as candidates, and evictions take
  * them in turn (skipping any whose count has grown); a new scan happens
- * only when they run out. The candidates are known ahead, so their
- * entries, labels and index slots are asked of the cache a few
- * evictions early: on long-tail or flood traffic nearly every name is
- * new and evicts one, and those reads were most of the table's cost.
+ * only when they run out. On long-tail or flood traffic nearly every
+ * name is new and evicts one, so an eviction must not cost a cache miss
+ * more than it has to: the candidates are known ahead, and their entries
+ * and labels are asked of the cache a few evictions early; the evicted
+ * key's slot is not looked for at all but left stale (it names an entry
+ * that now holds another key, so a lookup reading it compares keys and
+ * goes on, as past any other key's slot), and the index is built again
+ * from the entries once stale slots number half the entries: O(1) an
+ * eviction, amortised, and the index at most (m + m/2) / 2m full.
  *
  * Keys come from packets (an address, a name's hash), so the index
  * hashes them under random tables (hash.c: simple tabulation), unless
@@ -53,6 +58,7 @@ struct pktsh_topk64 {
 	uint32_t ncand, icand;
 	double cmin;
 	uint32_t m, size, mask;
+	uint32_t stale;         /* slots left by evicted keys */
 	double n;               /* keys counted */
 	uint8_t *labels;        /* m * label_size bytes, or NULL */
 	uint32_t label_size;
@@ -62,9 +68,7 @@ struct pktsh_topk64 {
 	struct pktsh_tabhash *own;
 };
 
-/* Candidates this many evictions ahead are asked of the cache: the
- * entry and label first, the index slot (which needs the entry's hash)
- * half as far ahead. */
+/* Candidates this many evictions ahead are asked of the cache. */
 #define CAND_AHEAD 8
 
 static uint32_t slot_hv(uint64_t s)
@@ -190,30 +194,6 @@ static uint32_t find(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 	return i;
 }
 
-/* The slot of entry e (indexed). */
-static uint32_t slot_of(const struct pktsh_topk64 *t, uint32_t e)
-{
-	uint32_t i = t->ent[e].hv & t->mask;
-
-	while (slot_entry(t->index[i]) != e)
-		i = (i + 1) & t->mask;
-	return i;
-}
-
-static void unindex(struct pktsh_topk64 *t, uint32_t i)
-{
-	for (uint32_t j = (i + 1) & t->mask; t->index[j]; j = (j + 1) & t->mask) {
-		uint32_t home = slot_hv(t->index[j]) & t->mask;
-
-		/* j's entry may fill the hole at i unless home lies in (i, j] */
-		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-			t->index[i] = t->index[j];
-			i = j;
-		}
-	}
-	t->index[i] = 0;
-}
-
 /* Indexes entry e at the first free slot from its home. */
 static uint32_t place(struct pktsh_topk64 *t, uint32_t e)
 {
@@ -225,6 +205,15 @@ static uint32_t place(struct pktsh_topk64 *t, uint32_t e)
 	return i;
 }
 
+/* The index built again from the entries: stale slots gone. */
+static void reindex(struct pktsh_topk64 *t)
+{
+	memset(t->index, 0, ((size_t)t->mask + 1) * sizeof(*t->index));
+	for (uint32_t e = 0; e < t->size; e++)
+		place(t, e);
+	t->stale = 0;
+}
+
 /* Tables of the table's own (drawn afresh each time), every entry
  * hashed and indexed again; without memory the index stays as it is. */
 static void rekey(struct pktsh_topk64 *t)
@@ -233,12 +222,9 @@ static void rekey(struct pktsh_topk64 *t)
 		return;
 	pktsh_tabhash_fill(t->own);
 	t->th = t->own;
-	for (uint32_t i = 0; i <= t->mask; i++)
-		t->index[i] = 0;
-	for (uint32_t e = 0; e < t->size; e++) {
+	for (uint32_t e = 0; e < t->size; e++)
 		t->ent[e].hv = hash_of(t, t->ent[e].key);
-		place(t, e);
-	}
+	reindex(t);
 	t->work.rekeys++;
 }
 
@@ -257,22 +243,18 @@ static void rescan(struct pktsh_topk64 *t)
 	t->cmin = lo;
 }
 
-/* The candidates evictions will take next, asked of the cache: far
- * ahead the entry and the start of its label, nearer its index slot
- * (its hash read from the entry asked for earlier). */
-static void prefetch_candidates(const struct pktsh_topk64 *t)
+/* The candidate evictions will take CAND_AHEAD later, asked of the
+ * cache: its entry and the start of its label. */
+static void prefetch_candidate(const struct pktsh_topk64 *t)
 {
-	uint32_t far = t->icand + CAND_AHEAD, near = t->icand + CAND_AHEAD / 2;
+	uint32_t far = t->icand + CAND_AHEAD, e;
 
-	if (far < t->ncand) {
-		uint32_t e = t->cand[far];
-
-		__builtin_prefetch(&t->ent[e], 1);
-		if (t->labels)
-			__builtin_prefetch(t->labels + (size_t)e * t->label_size, 1);
-	}
-	if (near < t->ncand)
-		__builtin_prefetch(&t->index[t->ent[t->cand[near]].hv & t->mask], 1);
+	if (far >= t->ncand)
+		return;
+	e = t->cand[far];
+	__builtin_prefetch(&t->ent[e], 1);
+	if (t->labels)
+		__builtin_prefetch(t->labels + (size_t)e * t->label_size, 1);
 }
 
 /* An entry with the smallest count (the table is full). */
@@ -283,7 +265,7 @@ static uint32_t pop_min(struct pktsh_topk64 *t)
 			uint32_t e = t->cand[t->icand++];
 
 			if (t->ent[e].count == t->cmin) {
-				prefetch_candidates(t);
+				prefetch_candidate(t);
 				return e;
 			}
 		}
@@ -310,7 +292,7 @@ static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
 		t->ent[e].err = 0;
 	} else {
 		e = pop_min(t);
-		unindex(t, slot_of(t, e));
+		t->stale++;             /* e's old slot stays, stale */
 		t->ent[e].err = t->ent[e].count;
 		t->ent[e].count += 1;
 	}
@@ -319,6 +301,8 @@ static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
 	t->ent[e].label_len = 0;
 	if (((place(t, e) - h) & t->mask) >= PKTSH_PROBE_LIMIT)
 		rekey(t);
+	else if (t->stale > t->m / 2)
+		reindex(t);
 	return -1 - (int64_t)e;
 }
 
