@@ -24,10 +24,14 @@
 -- names, so workers hand it back and pktsh.parallel merges it:
 --   packets, dns, queries, responses, malformed, transport {udp, tcp},
 --   ip {["4"], ["6"]}, qtypes {[type] = n}, rcodes {[rcode] = n},
---   qnames, clients (pktsh.topk states: names keyed by 53 bits of their
---   keyed hash and labelled with their wire form, clients keyed by IPv4
---   address or 2^52 + 52 bits of a keyed hash of the IPv6 address and
---   labelled with its 16 bytes; dnsstats.top makes the text),
+--   qnames, clients (packed pktsh.topk states, pktsh.topk.packed: names
+--   keyed by 53 bits of their keyed hash and labelled with their wire
+--   form, clients keyed by IPv4 address or 2^52 + 52 bits of a keyed hash
+--   of the IPv6 address and labelled with its 16 bytes; dnsstats.top
+--   makes the text of the rows it returns only. Space-saving with m =
+--   capacity counters over n counted keys: every count is at most its
+--   true count + err, err <= n/m, and every key counted more than n/m
+--   times is kept),
 --   lat_exact, lat_log (pktsh.hist states, ns: per value while at most
 --   20,000 values were distinct, log2 with 128 sub-buckets always),
 --   truncated (responses with the TC bit), messages (by transport, IP
