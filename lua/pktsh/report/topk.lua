@@ -288,6 +288,16 @@ local function less(a, b)
   return a.key < b.key
 end
 
+-- e into list (n entries, in order), which keeps the k + 1 first; the new n.
+local function keep(list, n, k, e)
+  local j = n
+  while j >= 1 and less(e, list[j]) do list[j + 1] = list[j]; j = j - 1 end
+  list[j + 1] = e
+  if n <= k then return n + 1 end
+  list[n + 1] = nil
+  return n
+end
+
 -- Entries of a packed table, made by entry(i) for index i: the k + 1
 -- largest in order into list, or every one (sorted) when k is nil. The
 -- label strings of the entries looked at only.
@@ -306,13 +316,7 @@ local function packed_list(self, k, list)
   end
   local n = 0
   for i = 0, p.size - 1 do
-    if n <= k or counts[i] >= list[n].count then
-      local e = entry(i)
-      local j = n
-      while j >= 1 and less(e, list[j]) do list[j + 1] = list[j]; j = j - 1 end
-      list[j + 1] = e
-      if n <= k then n = n + 1 else list[n + 1] = nil end
-    end
+    if n <= k or counts[i] >= list[n].count then n = keep(list, n, k, entry(i)) end
   end
 end
 
@@ -333,13 +337,7 @@ function T:top(k)
     -- thousands to print ten cost milliseconds
     local n = 0
     for key, c in pairs(self.counts) do
-      if n <= k or c >= list[n].count then
-        local e = entry(key, c)
-        local i = n
-        while i >= 1 and less(e, list[i]) do list[i + 1] = list[i]; i = i - 1 end
-        list[i + 1] = e
-        if n <= k then n = n + 1 else list[n + 1] = nil end
-      end
+      if n <= k or c >= list[n].count then n = keep(list, n, k, entry(key, c)) end
     end
   else
     for key, c in pairs(self.counts) do list[#list + 1] = entry(key, c) end
