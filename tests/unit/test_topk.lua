@@ -159,6 +159,33 @@ T.test("topk merge: bounds hold, exact parts merge exactly", function()
   T.deq(mm:table(), one:table(), "exact merge equals one run")
 end)
 
+-- The C table leaves an evicted key's index slot stale and rebuilds the
+-- index now and then: after many evictions every kept key is still
+-- found (counted again, not fresh), every key not kept enters fresh, and
+-- the counts stay those of a table that found them.
+T.test("topk.column: kept keys found, evicted ones fresh, through stale slots and rebuilds", function()
+  local m = 64
+  local c = assert(topk.column(m, {keys = "hashed"}))
+  local col = ffi.new("uint64_t[1]")
+  local function add(k) col[0] = k; return c:add(col, 1) end
+  local x = 1
+  for i = 1, 20000 do                     -- mostly fresh keys: an eviction each
+    x = (x * 1103515245 + 12345) % 2147483648
+    add(i % 5 == 0 and (x % 16) or (1000 + x))
+  end
+  local t = c:table()
+  T.eq(t.size, m, "full")
+  local kept = {}
+  for _, e in ipairs(t:top()) do kept[#kept + 1] = {key = e.key, count = e.count} end
+  local refound = 0
+  for _, e in ipairs(kept) do if add(e.key) == 0 then refound = refound + 1 end end
+  T.eq(refound, #kept, "every kept key found again")
+  local after = c:table()
+  for _, e in ipairs(kept) do T.eq((after:get(e.key)), e.count + 1, "count of " .. e.key .. " went on") end
+  T.eq(add(99999999), 1, "a new key enters fresh")
+  T.eq(add(99999999), 0, "and is found next time")
+end)
+
 -- Issue 11 item 4: a C table's counters handed over packed (a few
 -- strings, no Lua entry or label string per counter) read the same as
 -- the ordinary table: top(k) with its labels, ties and guarantees,
