@@ -635,11 +635,15 @@ uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, doub
 			      double *errs, uint32_t cap);
 int pktsh_topk64_stats(const struct pktsh_topk64 *t, struct pktsh_table_stats *out);
 /* Labels: each entry keeps up to size bytes given when its key entered
- * (dnsstats: a name's wire form); label copies entry e's (as entries
- * orders them) into out and returns its length. total: keys counted. */
+ * (dnsstats: a name's wire form). labels copies every entry's label, in
+ * the order entries gives them, end to end into out (when the total fits
+ * cap; out may be NULL to ask) with entry e's from offs[e] to offs[e + 1]
+ * (offs: size + 1 of them, filled whenever it is not NULL), and returns
+ * the total: one call at report time, the text made only for the rows
+ * shown. total: keys counted. */
 int pktsh_topk64_keep_labels(struct pktsh_topk64 *t, uint32_t size, struct pktsh_err *err);
-uint32_t pktsh_topk64_label(const struct pktsh_topk64 *t, uint32_t e, uint8_t *out,
-			    uint32_t cap);
+uint32_t pktsh_topk64_labels(const struct pktsh_topk64 *t, uint8_t *out, uint32_t cap,
+			     uint32_t *offs);
 double pktsh_topk64_total(const struct pktsh_topk64 *t);
 
 /* The dnsstats engine (src/accel/dnsscan.c, dnsstats.c; the library

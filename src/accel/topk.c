@@ -5,12 +5,23 @@
  * for hot loops. dnsstats counts every query's name and client: a Lua
  * table lookup per key cost ~40 ns, this ~10.
  *
- * m entries (key, count, err, hash) and an open-addressing index over
- * them (linear probing, backward-shift deletion, 0 = empty, else entry +
- * 1). When the table is full a new key replaces one with the smallest count:
- * a scan collects every entry at the minimum as candidates, and evictions
- * take them in turn (skipping any whose count has grown); a new scan
- * happens only when they run out.
+ * m entries, each one struct (key, count, err, hash, label length: one
+ * cache line holds what a count or an eviction reads), and an
+ * open-addressing index over them (linear probing, backward-shift
+ * deletion) of 8-byte slots: the entry's hash beside its number + 1 (0 =
+ * empty), so a probe reads an entry only when the hashes agree. When the
+ * table is full a new key replaces one with the smallest count: a scan
+ * collects every entry at the minimum as candidates, and evictions take
+ * them in turn (skipping any whose count has grown); a new scan happens
+ * only when they run out. On long-tail or flood traffic nearly every
+ * name is new and evicts one, so an eviction must not cost a cache miss
+ * more than it has to: the candidates are known ahead, and their entries
+ * and labels are asked of the cache a few evictions early; the evicted
+ * key's slot is not looked for at all but left stale (it names an entry
+ * that now holds another key, so a lookup reading it compares keys and
+ * goes on, as past any other key's slot), and the index is built again
+ * from the entries once stale slots number half the entries: O(1) an
+ * eviction, amortised, and the index at most (m + m/2) / 2m full.
  *
  * Keys come from packets (an address, a name's hash), so the index
  * hashes them under random tables (hash.c: simple tabulation), unless
@@ -33,24 +44,47 @@
 #include "accel/topk.h"
 
 
+struct entry {
+	uint64_t key;
+	double count, err;
+	uint32_t hv;            /* the key's hash: its home slot is hv & mask */
+	uint16_t label_len;
+};
+
 struct pktsh_topk64 {
-	uint64_t *keys;
-	double *counts, *errs;
-	uint32_t *hv;           /* each entry's hash: its home slot is hv & mask */
-	uint32_t *index;        /* nslots entries: entry + 1, or 0 */
+	struct entry *ent;
+	uint64_t *index;        /* nslots of hv << 32 | (entry + 1), or 0 */
 	uint32_t *cand;         /* eviction candidates */
 	uint32_t ncand, icand;
 	double cmin;
 	uint32_t m, size, mask;
+	uint32_t stale;         /* slots left by evicted keys */
 	double n;               /* keys counted */
 	uint8_t *labels;        /* m * label_size bytes, or NULL */
-	uint16_t *label_len;
 	uint32_t label_size;
 	struct pktsh_probes work;
 	const struct pktsh_tabhash *th;   /* the process's, own, or NULL:
 					   * the keys are keyed hashes */
 	struct pktsh_tabhash *own;
 };
+
+/* Candidates this many evictions ahead are asked of the cache. */
+#define CAND_AHEAD 8
+
+static uint32_t slot_hv(uint64_t s)
+{
+	return (uint32_t)(s >> 32);
+}
+
+static uint32_t slot_entry(uint64_t s)
+{
+	return (uint32_t)s - 1;
+}
+
+static uint64_t slot_make(uint32_t hv, uint32_t e)
+{
+	return (uint64_t)hv << 32 | (e + 1u);
+}
 
 static uint32_t hash_of(const struct pktsh_topk64 *t, uint64_t k)
 {
@@ -70,14 +104,11 @@ struct pktsh_topk64 *pktsh_topk64_new(uint32_t m, int32_t keys, struct pktsh_err
 		nslots <<= 1;
 	t = calloc(1, sizeof(*t));
 	if (t) {
-		t->keys = malloc(m * sizeof(*t->keys));
-		t->counts = malloc(m * sizeof(*t->counts));
-		t->errs = malloc(m * sizeof(*t->errs));
-		t->hv = malloc(m * sizeof(*t->hv));
+		t->ent = malloc(m * sizeof(*t->ent));
 		t->cand = malloc(m * sizeof(*t->cand));
 		t->index = calloc(nslots, sizeof(*t->index));
 	}
-	if (!t || !t->keys || !t->counts || !t->errs || !t->hv || !t->cand || !t->index) {
+	if (!t || !t->ent || !t->cand || !t->index) {
 		pktsh_topk64_free(t);
 		pktsh_err_set(err, ENOMEM, "top-k of %u counters", m);
 		return NULL;
@@ -92,15 +123,11 @@ void pktsh_topk64_free(struct pktsh_topk64 *t)
 {
 	if (!t)
 		return;
-	free(t->keys);
-	free(t->counts);
-	free(t->errs);
-	free(t->hv);
+	free(t->ent);
 	free(t->own);
 	free(t->cand);
 	free(t->index);
 	free(t->labels);
-	free(t->label_len);
 	free(t);
 }
 
@@ -110,13 +137,9 @@ int pktsh_topk64_keep_labels(struct pktsh_topk64 *t, uint32_t size, struct pktsh
 		pktsh_err_set(err, EINVAL, "top-k labels: 1 to 65535 bytes, set once");
 		return -1;
 	}
+	/* untouched pages cost nothing: only the entries used are written */
 	t->labels = malloc((size_t)t->m * size);
-	t->label_len = calloc(t->m, sizeof(*t->label_len));
-	if (!t->labels || !t->label_len) {
-		free(t->labels);
-		free(t->label_len);
-		t->labels = NULL;
-		t->label_len = NULL;
+	if (!t->labels) {
 		pktsh_err_set(err, ENOMEM, "top-k labels of %u counters", t->m);
 		return -1;
 	}
@@ -124,16 +147,25 @@ int pktsh_topk64_keep_labels(struct pktsh_topk64 *t, uint32_t size, struct pktsh
 	return 0;
 }
 
-uint32_t pktsh_topk64_label(const struct pktsh_topk64 *t, uint32_t e, uint8_t *out,
-			    uint32_t cap)
+uint32_t pktsh_topk64_labels(const struct pktsh_topk64 *t, uint8_t *out, uint32_t cap,
+			     uint32_t *offs)
 {
-	uint32_t n;
+	uint32_t total = 0;
 
-	if (!t->labels || e >= t->size)
-		return 0;
-	n = t->label_len[e] < cap ? t->label_len[e] : cap;
-	memcpy(out, t->labels + (size_t)e * t->label_size, n);
-	return t->label_len[e];
+	for (uint32_t e = 0; e < t->size; e++) {
+		if (offs)
+			offs[e] = total;
+		total += t->labels ? t->ent[e].label_len : 0;
+	}
+	if (offs)
+		offs[t->size] = total;
+	if (!out || total > cap)
+		return total;
+	for (uint32_t e = 0, o = 0; e < t->size && t->labels; e++) {
+		memcpy(out + o, t->labels + (size_t)e * t->label_size, t->ent[e].label_len);
+		o += t->ent[e].label_len;
+	}
+	return total;
 }
 
 double pktsh_topk64_total(const struct pktsh_topk64 *t)
@@ -152,35 +184,34 @@ static uint32_t find(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 {
 	uint32_t i = h & t->mask, n = 1;
 
-	for (; t->index[i] && t->keys[t->index[i] - 1] != k; i = (i + 1) & t->mask)
-		n++;
+	for (;; i = (i + 1) & t->mask, n++) {
+		uint64_t s = t->index[i];
+
+		if (!s || (slot_hv(s) == h && t->ent[slot_entry(s)].key == k))
+			break;
+	}
 	pktsh_probes_count(&t->work, n);
 	return i;
-}
-
-static void unindex(struct pktsh_topk64 *t, uint32_t i)
-{
-	for (uint32_t j = (i + 1) & t->mask; t->index[j]; j = (j + 1) & t->mask) {
-		uint32_t home = t->hv[t->index[j] - 1] & t->mask;
-
-		/* j's entry may fill the hole at i unless home lies in (i, j] */
-		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-			t->index[i] = t->index[j];
-			i = j;
-		}
-	}
-	t->index[i] = 0;
 }
 
 /* Indexes entry e at the first free slot from its home. */
 static uint32_t place(struct pktsh_topk64 *t, uint32_t e)
 {
-	uint32_t i = t->hv[e] & t->mask;
+	uint32_t i = t->ent[e].hv & t->mask;
 
 	while (t->index[i])
 		i = (i + 1) & t->mask;
-	t->index[i] = e + 1;
+	t->index[i] = slot_make(t->ent[e].hv, e);
 	return i;
+}
+
+/* The index built again from the entries: stale slots gone. */
+static void reindex(struct pktsh_topk64 *t)
+{
+	memset(t->index, 0, ((size_t)t->mask + 1) * sizeof(*t->index));
+	for (uint32_t e = 0; e < t->size; e++)
+		place(t, e);
+	t->stale = 0;
 }
 
 /* Tables of the table's own (drawn afresh each time), every entry
@@ -191,28 +222,39 @@ static void rekey(struct pktsh_topk64 *t)
 		return;
 	pktsh_tabhash_fill(t->own);
 	t->th = t->own;
-	for (uint32_t i = 0; i <= t->mask; i++)
-		t->index[i] = 0;
-	for (uint32_t e = 0; e < t->size; e++) {
-		t->hv[e] = hash_of(t, t->keys[e]);
-		place(t, e);
-	}
+	for (uint32_t e = 0; e < t->size; e++)
+		t->ent[e].hv = hash_of(t, t->ent[e].key);
+	reindex(t);
 	t->work.rekeys++;
 }
 
 /* Every entry at the smallest count becomes a candidate. */
 static void rescan(struct pktsh_topk64 *t)
 {
-	double lo = t->counts[0];
+	double lo = t->ent[0].count;
 
 	for (uint32_t e = 1; e < t->size; e++)
-		if (t->counts[e] < lo)
-			lo = t->counts[e];
+		if (t->ent[e].count < lo)
+			lo = t->ent[e].count;
 	t->ncand = t->icand = 0;
 	for (uint32_t e = 0; e < t->size; e++)
-		if (t->counts[e] == lo)
+		if (t->ent[e].count == lo)
 			t->cand[t->ncand++] = e;
 	t->cmin = lo;
+}
+
+/* The candidate evictions will take CAND_AHEAD later, asked of the
+ * cache: its entry and the start of its label. */
+static void prefetch_candidate(const struct pktsh_topk64 *t)
+{
+	uint32_t far = t->icand + CAND_AHEAD, e;
+
+	if (far >= t->ncand)
+		return;
+	e = t->cand[far];
+	__builtin_prefetch(&t->ent[e], 1);
+	if (t->labels)
+		__builtin_prefetch(t->labels + (size_t)e * t->label_size, 1);
 }
 
 /* An entry with the smallest count (the table is full). */
@@ -222,8 +264,10 @@ static uint32_t pop_min(struct pktsh_topk64 *t)
 		while (t->icand < t->ncand) {
 			uint32_t e = t->cand[t->icand++];
 
-			if (t->counts[e] == t->cmin)
+			if (t->ent[e].count == t->cmin) {
+				prefetch_candidate(t);
 				return e;
+			}
 		}
 		rescan(t);
 	}
@@ -238,23 +282,27 @@ static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
 
 	t->n += 1;
 	if (t->index[s]) {
-		t->counts[t->index[s] - 1] += 1;
-		return t->index[s] - 1;
+		e = slot_entry(t->index[s]);
+		t->ent[e].count += 1;
+		return e;
 	}
 	if (t->size < t->m) {
 		e = t->size++;
-		t->counts[e] = 1;
-		t->errs[e] = 0;
+		t->ent[e].count = 1;
+		t->ent[e].err = 0;
 	} else {
 		e = pop_min(t);
-		unindex(t, find(t, t->keys[e], t->hv[e]));
-		t->errs[e] = t->counts[e];
-		t->counts[e] += 1;
+		t->stale++;             /* e's old slot stays, stale */
+		t->ent[e].err = t->ent[e].count;
+		t->ent[e].count += 1;
 	}
-	t->keys[e] = k;
-	t->hv[e] = h;
+	t->ent[e].key = k;
+	t->ent[e].hv = h;
+	t->ent[e].label_len = 0;
 	if (((place(t, e) - h) & t->mask) >= PKTSH_PROBE_LIMIT)
 		rekey(t);
+	else if (t->stale > t->m / 2)
+		reindex(t);
 	return -1 - (int64_t)e;
 }
 
@@ -285,7 +333,7 @@ int topk64_add_labelled(struct pktsh_topk64 *t, uint64_t k, const void *label, u
 		if (len > t->label_size)
 			len = t->label_size;
 		memcpy(t->labels + (size_t)e * t->label_size, label, len);
-		t->label_len[e] = (uint16_t)len;
+		t->ent[e].label_len = (uint16_t)len;
 	}
 	return 1;
 }
@@ -296,9 +344,9 @@ uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, doub
 	uint32_t n = t->size < cap ? t->size : cap;
 
 	for (uint32_t e = 0; e < n; e++) {
-		keys[e] = t->keys[e];
-		counts[e] = t->counts[e];
-		errs[e] = t->errs[e];
+		keys[e] = t->ent[e].key;
+		counts[e] = t->ent[e].count;
+		errs[e] = t->ent[e].err;
 	}
 	return t->size;
 }

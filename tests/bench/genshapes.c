@@ -146,6 +146,13 @@ static const struct shape shapes[] = {
 	 .npop = 50000, .tcp_min = 1, .tcp_max = 1, .v6 = 0.5, .qinq = 0.3, .edns = 1.0,
 	 .nx = 0.12, .nodata = 0.06, .servfail = 0.02, .refused = 0.01, .badvers = 0.001,
 	 .malformed = 0.001, .upstream = 1, .nclients = 64, .nservers = 5000},
+	/* held out too, parameters away from the stubs' on every axis: no
+	 * busy clients (uniform over 60,000), mostly IPv6, a steeper Zipf
+	 * over more popular names, slower answers, one in ten unanswered */
+	{.name = "campus", .what = "held out: 60,000 even clients, 70% IPv6, Zipf 1.3, 10% unanswered",
+	 .qps = 200000, .answered = 0.9, .lat_lo = 0.3, .lat_hi = 40, .popular = 0.7, .zipf = 1.3,
+	 .npop = 120000, .v6 = 0.7, .vlan = 0.4, .edns = 0.9, .nx = 0.1, .nodata = 0.05,
+	 .servfail = 0.01, .refused = 0.005, .nclients = 60000, .nservers = 16, .skew = 0},
 };
 #define NSHAPES (sizeof(shapes) / sizeof(shapes[0]))
 

@@ -160,6 +160,86 @@ T.test("topk merge: bounds hold, exact parts merge exactly", function()
   T.deq(mm:table(), one:table(), "exact merge equals one run")
 end)
 
+-- The C table leaves an evicted key's index slot stale and rebuilds the
+-- index now and then: after many evictions every kept key is still
+-- found (counted again, not fresh), every key not kept enters fresh, and
+-- the counts stay those of a table that found them.
+T.test("topk.column: kept keys found, evicted ones fresh, through stale slots and rebuilds", function()
+  local m = 64
+  local c = assert(topk.column(m, {keys = "hashed"}))
+  local col = ffi.new("uint64_t[1]")
+  local function add(k) col[0] = k; return c:add(col, 1) end
+  local x = 1
+  for i = 1, 20000 do                     -- mostly fresh keys: an eviction each
+    x = (x * 1103515245 + 12345) % 2147483648
+    add(i % 5 == 0 and (x % 16) or (1000 + x))
+  end
+  local t = c:table()
+  T.eq(t.size, m, "full")
+  local kept = {}
+  for _, e in ipairs(t:top()) do kept[#kept + 1] = {key = e.key, count = e.count} end
+  local refound = 0
+  for _, e in ipairs(kept) do if add(e.key) == 0 then refound = refound + 1 end end
+  T.eq(refound, #kept, "every kept key found again")
+  local after = c:table()
+  for _, e in ipairs(kept) do T.eq((after:get(e.key)), e.count + 1, "count of " .. e.key .. " went on") end
+  T.eq(add(99999999), 1, "a new key enters fresh")
+  T.eq(add(99999999), 0, "and is found next time")
+end)
+
+-- Issue 11 item 4: a C table's counters handed over packed (a few
+-- strings, no Lua entry or label string per counter) read the same as
+-- the ordinary table: top(k) with its labels, ties and guarantees,
+-- floor, bound, render, merges through the serialiser, and label().
+T.test("topk.packed reads as the ordinary table, labels made for the rows shown", function()
+  local m = 300
+  local t = topk.new(m)
+  for _, v in ipairs(stream(30000, 7, 5000)) do
+    if t:add(v) then t:label(v, "name" .. v) end
+  end
+  local entries = t:top()
+  local n = #entries
+  local keys, counts, errs = ffi.new("double[?]", n), ffi.new("double[?]", n), ffi.new("double[?]", n)
+  local offs, text = ffi.new("uint32_t[?]", n + 1), {}
+  for i, x in ipairs(entries) do
+    -- every third entry unlabelled (an empty label), in a scrambled order
+    local j = (i * 7) % n
+    keys[j], counts[j], errs[j] = x.id or x.key, x.count, x.err
+    text[j] = (j % 3 == 0) and "" or x.key
+  end
+  local bytes = {}
+  for j = 0, n - 1 do offs[j] = #table.concat(bytes); bytes[#bytes + 1] = text[j] end
+  local labels = table.concat(bytes)
+  offs[n] = #labels
+  local want = topk.new(m)
+  for j = 0, n - 1 do
+    want:set(keys[j], counts[j], errs[j])
+    if text[j] ~= "" then want:label(keys[j], text[j]) end
+  end
+  want.n, want.size = t.n, n
+  local p = topk.packed(m, t.n, n, keys, counts, errs, labels, offs)
+  T.ok(p.packed and p.counts == nil and p.labels == nil, "packed: no table or label per counter")
+  for _, k in ipairs({1, 5, 10, 50}) do T.deq(p:top(k), want:top(k), "top(" .. k .. ")") end
+  T.deq(p:top(), want:top(), "top()")
+  T.eq(p:floor(), want:floor(), "floor")
+  T.deq({p:bound()}, {want:bound()}, "bound")
+  T.eq(p:render{rows = 10, width = 100, ascii = true}, want:render{rows = 10, width = 100, ascii = true},
+       "render")
+  -- label() on a packed table: the text a report shows for its rows
+  local top1 = p:top(1)[1]
+  p:label(top1.id, "shown")
+  T.eq(p:top(1)[1].key, "shown", "a label given is shown"); T.ok(p.packed, "still packed")
+  want:label(top1.id, "shown")
+  -- merges (workers): through the serialiser, packed with ordinary and packed
+  local mp = topk.merge(wire(p), wire(want))
+  local mw = topk.merge(wire(want), wire(want))
+  T.deq(mp:top(20), mw:top(20), "packed merges as the ordinary table")
+  T.eq(mp.n, 2 * t.n, "merged n")
+  local q = topk.packed(m, t.n, n, keys, counts, errs, labels, offs)
+  T.eq(q:get(keys[0]), want:get(keys[0]), "get unpacks")
+  T.ok(q.packed == nil, "unpacked by get")
+end)
+
 -- Issue 16 item 3: a table rendered for W columns is no wider than W (the
 -- top-k rows were 3 wider: their fixed columns take 18 cells, not 15).
 T.test("top-k rows fit the width they are rendered for", function()

@@ -24,10 +24,14 @@
 -- names, so workers hand it back and pktsh.parallel merges it:
 --   packets, dns, queries, responses, malformed, transport {udp, tcp},
 --   ip {["4"], ["6"]}, qtypes {[type] = n}, rcodes {[rcode] = n},
---   qnames, clients (pktsh.topk states: names keyed by 53 bits of their
---   keyed hash and labelled with their wire form, clients keyed by IPv4
---   address or 2^52 + 52 bits of a keyed hash of the IPv6 address and
---   labelled with its 16 bytes; dnsstats.top makes the text),
+--   qnames, clients (packed pktsh.topk states, pktsh.topk.packed: names
+--   keyed by 53 bits of their keyed hash and labelled with their wire
+--   form, clients keyed by IPv4 address or 2^52 + 52 bits of a keyed hash
+--   of the IPv6 address and labelled with its 16 bytes; dnsstats.top
+--   makes the text of the rows it returns only. Space-saving with m =
+--   capacity counters over n counted keys: every count is at most its
+--   true count + err, err <= n/m, and every key counted more than n/m
+--   times is kept),
 --   lat_exact, lat_log (pktsh.hist states, ns: per value while at most
 --   20,000 values were distinct, log2 with 128 sub-buckets always),
 --   truncated (responses with the TC bit), messages (by transport, IP
@@ -76,7 +80,6 @@ local NEVER = math.huge
 -- time) does not convert to int64_t; those are no limit too.
 local NO_LIMIT = 0x7fffffffffffffffLL
 local LIMIT_MAX = 2^63 - 2^10
-local LABEL = 256
 local SUB = C.PKTSH_DNSSTATS_LOG_SUB
 
 -- A value in log2 bin i (pktsh.hist's log_index with SUB sub-buckets):
@@ -174,23 +177,23 @@ local function types(h, which)
   return t
 end
 
--- A C top-k table as a pktsh.topk state, labels included.
+-- A C top-k table as a packed pktsh.topk state: its counters and
+-- labels copied out in a few strings, the text made later for the rows
+-- a report shows (dnsstats.top), never for every counter.
 local function topk_state(h, which, capacity)
   local t = C.pktsh_dnsstats_topk(h, which)
   local size = C.pktsh_topk64_entries(t, nil, nil, nil, 0)
   local keys = ffi.new("uint64_t[?]", size + 1)
   local counts, errs = ffi.new("double[?]", size + 1), ffi.new("double[?]", size + 1)
   C.pktsh_topk64_entries(t, keys, counts, errs, size)
-  local out = topk.new(capacity)
-  local buf = ffi.new("uint8_t[?]", LABEL)
-  for i = 0, size - 1 do
-    local key = tonumber(keys[i])
-    out:set(key, counts[i], errs[i])
-    local len = C.pktsh_topk64_label(t, i, buf, LABEL)
-    if len > 0 then out:label(key, ffi.string(buf, len)) end
-  end
-  out.n, out.size = C.pktsh_topk64_total(t), size
-  return out
+  local dkeys = ffi.new("double[?]", size + 1)
+  for i = 0, size - 1 do dkeys[i] = tonumber(keys[i]) end
+  local offs = ffi.new("uint32_t[?]", size + 1)
+  local total = C.pktsh_topk64_labels(t, nil, 0, offs)
+  local buf = ffi.new("uint8_t[?]", total + 1)
+  C.pktsh_topk64_labels(t, buf, total, offs)
+  return topk.packed(capacity, C.pktsh_topk64_total(t), size, dkeys, counts, errs,
+                     ffi.string(buf, total), offs)
 end
 
 -- The latency bins (which: exact values or log2 bins) as a pktsh.hist.
@@ -520,13 +523,24 @@ function M.top(st, which, k)
   return list
 end
 
--- The same table with the text of its k busiest as their labels (what a
--- report draws: t:render{rows = k}, bounds stated over every counter).
+-- What a report draws (v:render{rows = k}): the table's k busiest with
+-- their text, as M.top picks them, and its bounds stated over every
+-- counter. A view: labelling the table's rows instead let rows tied at
+-- the k-th count trade places (ties go by label, and text sorts after
+-- wire form), so a tied row was drawn in wire form.
 function M.top_table(st, which, k)
   M.objects(st)
   local t = st[which]
-  for _, x in ipairs(M.top(st, which, k)) do t:label(x.id, x.key) end
-  return t
+  local rows = M.top(st, which, k)
+  local view = setmetatable({n = t.n, size = t.size, capacity = t.capacity}, {__index = topk.T})
+  function view.top(_, want)
+    local out = {}
+    for i = 1, math.min(want or #rows, #rows) do out[i] = rows[i] end
+    return out
+  end
+  function view.bound() return t:bound() end
+  function view.floor() return t:floor() end
+  return view
 end
 
 -- Every counter as one flat table of numbers with stable names (for

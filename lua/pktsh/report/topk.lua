@@ -33,6 +33,16 @@
 -- bounded. In top() (and everything drawn from it) a labelled entry's key
 -- is its label, the counted key is in `id`.
 --
+-- Packed tables (M.packed): a counting core in C (dnsstats') hands its
+-- counters over as a few strings of doubles, and labels end to end,
+-- instead of a Lua table entry and a label string per counter; top(k),
+-- floor, bound and render read those directly and make the label
+-- strings of the rows they return only, so a report costs the same
+-- whatever the capacity. Anything that changes the table (add, set,
+-- merge) or asks by key (get) turns it into the ordinary form first.
+-- A packed table is a plain table too (strings and numbers): workers
+-- hand it back as it is.
+--
 -- A minimum is found without a heap: one scan collects every key at the
 -- current minimum count, and evictions pop from that list (skipping keys
 -- whose count has grown since); a new scan happens only when it runs out.
@@ -82,8 +92,71 @@ function M.from(t)
   return setmetatable(t, T)
 end
 
+------------------------------------------------------------------------
+-- Packed tables (see the top of the file)
+
+local dbl_ptr, u32_ptr = ffi.typeof("const double *"), ffi.typeof("const uint32_t *")
+
+-- A packed table of m counters that counted n keys: size entries, keys,
+-- counts and errs (double[size]; keys whole numbers below 2^53), and
+-- optionally labels (a string of every entry's label end to end) with
+-- offs (uint32_t[size + 1]: entry i's label is bytes offs[i] to
+-- offs[i + 1]; an empty one is no label).
+function M.packed(m, n, size, keys, counts, errs, labels, offs)
+  local t = M.new(m)
+  t.n, t.size = n, size
+  t.counts, t.errs = nil, nil
+  local bytes = 8 * size
+  t.packed = {size = size, keys = ffi.string(keys, bytes), counts = ffi.string(counts, bytes),
+              errs = ffi.string(errs, bytes), labels = labels,
+              offs = labels and ffi.string(offs, 4 * (size + 1)) or nil}
+  return t
+end
+
+-- Entry i of packed p: its key, count, err and label (nil without).
+local function packed_entry(p, i)
+  local keys, counts, errs = ffi.cast(dbl_ptr, p.keys), ffi.cast(dbl_ptr, p.counts),
+                             ffi.cast(dbl_ptr, p.errs)
+  local text
+  if p.offs then
+    local offs = ffi.cast(u32_ptr, p.offs)
+    if offs[i + 1] > offs[i] then text = p.labels:sub(offs[i] + 1, offs[i + 1]) end
+  end
+  return keys[i], counts[i], errs[i], text
+end
+
+-- The ordinary form of a packed table (labels given by label() kept).
+local function unpack_table(self)
+  local p = self.packed
+  if not p then return self end
+  local shown = self.shown
+  self.packed, self.shown = nil, nil
+  self.counts, self.errs, self.keys = {}, {}, {}
+  for i = 0, p.size - 1 do
+    local key, count, err, text = packed_entry(p, i)
+    self:set(key, count, err)
+    if shown and shown[key] ~= nil then text = shown[key] end
+    if text ~= nil then self:label(key, text) end
+  end
+  self.size = p.size
+  return self
+end
+
+-- The smallest count (when the table is full) and the largest err of a
+-- packed table.
+local function packed_extremes(p)
+  local counts, errs = ffi.cast(dbl_ptr, p.counts), ffi.cast(dbl_ptr, p.errs)
+  local lo, e = huge, 0
+  for i = 0, p.size - 1 do
+    if counts[i] < lo then lo = counts[i] end
+    if errs[i] > e then e = errs[i] end
+  end
+  return lo, e
+end
+
 -- Sets the count (and err) of key, as a table built by hand needs.
 function T:set(key, count, err)
+  unpack_table(self)
   local k = slot(key)
   if k ~= key then self.keys[k] = key end
   self.counts[k] = count
@@ -126,6 +199,7 @@ end
 
 function T:add(key, w)
   if key == nil then return end
+  if self.packed then unpack_table(self) end
   w = w or 1
   self.n = self.n + w
   local counts = self.counts
@@ -158,6 +232,12 @@ local function prune_labels(self)
 end
 
 function T:label(key, text)
+  if self.packed then
+    -- kept beside the packed labels, for the rows a report shows
+    self.shown = self.shown or {}
+    self.shown[key] = text
+    return
+  end
   local labels = self.labels
   if not labels then labels = {}; self.labels = labels; self.nlabels = 0 end
   key = slot(key)
@@ -171,6 +251,7 @@ end
 
 -- The count and error of one key (0, c_min-or-0 when it is not kept).
 function T:get(key)
+  unpack_table(self)
   local k = slot(key)
   local c = self.counts[k]
   if c then return c, self.errs[k] or 0 end
@@ -181,6 +262,7 @@ end
 -- in the table has a true count of at most this.
 function T:floor()
   if self.size < self.capacity then return 0 end
+  if self.packed then return (packed_extremes(self.packed)) end
   local m = huge
   for _, c in pairs(self.counts) do if c < m then m = c end end
   return m
@@ -189,6 +271,10 @@ end
 -- The error bound: the largest err of any kept key, and the guarantee
 -- n / m (every err is at most that).
 function T:bound()
+  if self.packed then
+    local _, e = packed_extremes(self.packed)
+    return e, self.n / self.capacity
+  end
   local e = 0
   for _, x in pairs(self.errs) do if x > e then e = x end end
   return e, self.n / self.capacity
@@ -201,6 +287,38 @@ local function less(a, b)
   return a.key < b.key
 end
 
+-- e into list (n entries, in order), which keeps the k + 1 first; the new n.
+local function keep(list, n, k, e)
+  local j = n
+  while j >= 1 and less(e, list[j]) do list[j + 1] = list[j]; j = j - 1 end
+  list[j + 1] = e
+  if n <= k then return n + 1 end
+  list[n + 1] = nil
+  return n
+end
+
+-- Entries of a packed table, made by entry(i) for index i: the k + 1
+-- largest in order into list, or every one (sorted) when k is nil. The
+-- label strings of the entries looked at only.
+local function packed_list(self, k, list)
+  local p, shown = self.packed, self.shown
+  local counts = ffi.cast(dbl_ptr, p.counts)
+  local function entry(i)
+    local key, c, err, text = packed_entry(p, i)
+    if shown and shown[key] ~= nil then text = shown[key] end
+    return {key = text or key, id = text and key or nil, count = c, err = err}
+  end
+  if not k then
+    for i = 0, p.size - 1 do list[i + 1] = entry(i) end
+    table.sort(list, less)
+    return
+  end
+  local n = 0
+  for i = 0, p.size - 1 do
+    if n <= k or counts[i] >= list[n].count then n = keep(list, n, k, entry(i)) end
+  end
+end
+
 -- The k largest (all with k nil), largest first.
 function T:top(k)
   local list = {}
@@ -211,18 +329,14 @@ function T:top(k)
     if key == nil then key = s end
     return {key = text or key, id = text and key or nil, count = c, err = errs[s] or 0}
   end
-  if k and k < self.size / 4 then
+  if self.packed then
+    packed_list(self, k, list)
+  elseif k and k < self.size / 4 then
     -- the k + 1 largest, kept in order as they come: sorting a table of
     -- thousands to print ten cost milliseconds
     local n = 0
     for key, c in pairs(self.counts) do
-      if n <= k or c >= list[n].count then
-        local e = entry(key, c)
-        local i = n
-        while i >= 1 and less(e, list[i]) do list[i + 1] = list[i]; i = i - 1 end
-        list[i + 1] = e
-        if n <= k then n = n + 1 else list[n + 1] = nil end
-      end
+      if n <= k or c >= list[n].count then n = keep(list, n, k, entry(key, c)) end
     end
   else
     for key, c in pairs(self.counts) do list[#list + 1] = entry(key, c) end
@@ -335,6 +449,7 @@ function T:svg(o) return export.svg(self, o, svg_of) end
 
 local function merge_both(a, b)
   M.from(a); M.from(b)
+  unpack_table(a); unpack_table(b)
   local fa, fb = a:floor(), b:floor()
   local m = math.max(a.capacity, b.capacity)
   local ca, cb, ea, eb, ka, kb = a.counts, b.counts, a.errs, b.errs, a.keys, b.keys
