@@ -680,8 +680,8 @@ static int64_t stamp(struct pktsh_xsk *s, uint8_t *data, uint64_t off)
  * release; the caller stamps it. Only the fields a descriptor has here
  * are written (batch_add_poisoned): at a few hundred thousand packets a
  * second a memset of the whole descriptor was a fair part of the cost. */
-static struct pktsh_pkt *rx_desc(struct pktsh_xsk *s, uint64_t addr, uint32_t len,
-				 uint64_t size)
+static inline struct pktsh_pkt *rx_desc(struct pktsh_xsk *s, uint64_t addr,
+					uint32_t len, uint64_t size)
 {
 	struct pktsh_pkt *p = batch_add_poisoned(s->br);
 
