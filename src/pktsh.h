@@ -1238,6 +1238,17 @@ enum pktsh_xsk_zerocopy {
 	PKTSH_XSK_ZC_OFF = 2       /* XDP_COPY */
 };
 
+/* A packet's ts from an AF_XDP socket. The frames carry no kernel stamp:
+ * pktsh's XDP program writes one (bpf_ktime_get_ns) in each redirected
+ * packet's metadata, but reading it touches every frame's first cache
+ * line, a miss per packet (the kernel wrote the frame on another core)
+ * that a loop reading only lengths would not take. */
+enum pktsh_xsk_stamp {
+	PKTSH_XSK_STAMP_BATCH = 0, /* one clock reading per batch taken from the
+				      RX ring (tsrc SW): when the host saw it */
+	PKTSH_XSK_STAMP_XDP = 1    /* the program's, per packet (tsrc XDP) */
+};
+
 struct pktsh_xsk_opts {
 	uint32_t frame_size;       /* bytes per UMEM frame: 2048 or 4096 (0: 2048) */
 	uint32_t frames;           /* UMEM frames per socket (0: fill_size + tx_size) */
@@ -1257,6 +1268,7 @@ struct pktsh_xsk_opts {
 				      in poll(), so wakeups come a batch at a
 				      time (see README) */
 	int32_t guard;             /* 1: guard-page copies, as for pktsh_file_open */
+	int32_t stamp;             /* enum pktsh_xsk_stamp */
 };
 
 /* Counters of one socket. The first group is pktsh's own; the second is
@@ -1265,7 +1277,8 @@ struct pktsh_xsk_stats {
 	uint64_t packets;          /* delivered to Lua */
 	uint64_t bytes;
 	uint64_t batches;
-	uint64_t unstamped;        /* packets without the program's timestamp */
+	uint64_t unstamped;        /* stamp XDP: packets without the program's
+				      timestamp (stamped by the host) */
 	uint64_t tx_packets;       /* put in the TX ring */
 	uint64_t tx_bytes;
 	uint64_t tx_zerocopy;      /* of them, received frames sent as they were */

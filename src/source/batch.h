@@ -98,4 +98,14 @@ static inline struct pktsh_pkt *batch_add(struct batch_ring *r)
 	memset(p, 0, sizeof(*p));
 	return p;
 }
+
+/* The next descriptor of the window as its last release left it: the
+ * poison (ring_new poisons every slot and a release the window, so a
+ * slot outside the window always is), every field 0 but data, l2state and
+ * l3state, which the caller must set. For a receiver whose per-packet
+ * cost is the descriptor writes: it writes only the fields it has. */
+static inline struct pktsh_pkt *batch_add_poisoned(struct batch_ring *r)
+{
+	return &r->slot[r->cur + r->batch->count++];
+}
 #endif

@@ -67,6 +67,7 @@ struct pktsh_xsk {
 	uint32_t queued;             /* put in the TX ring since the last kick */
 	int32_t linger_us;
 	int32_t busy_poll_us;
+	int32_t stamp;               /* enum pktsh_xsk_stamp */
 	int64_t clock_off;           /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	struct pktsh_xsk_info info;
 	struct pktsh_xsk_stats stats;

@@ -12,8 +12,8 @@
  * the UMEM has twice as many frames, in huge pages and touched before
  * use, as pktsh's are. With "read" the loop also reads the first 8 bytes
  * of each packet (their line is where pktsh reads the XDP program's
- * stamp, and what any look at a header costs; prefetched a batch at a
- * time, as pktsh does) and prints their xor.
+ * stamp with stamp = "xdp", and what any look at a header costs;
+ * prefetched a batch at a time, as pktsh does) and prints their xor.
  *
  * Prints "listening" once the socket is in the map, runs until SIGINT or
  * SIGTERM, then prints "count packets=N bytes=B" and the socket's

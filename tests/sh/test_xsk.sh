@@ -22,14 +22,15 @@ local iface = arg[1]
 local st = {rules = {}}
 local src, cap
 local cmds = ctl.rule_commands(st)
-function cmds.open(mode)
+function cmds.open(rest)
+  local mode, stamp = rest:match("^(%S+)%s*(%S*)$")
   if src then src:close() end
   if st.fw then st.fw:close() end
   if cap then cap:close() end
   local fw, err = pktsh.xdp(iface, {mode = mode})
   st.fw, st.rules = fw, {}
   if not fw then return "err " .. err end
-  src, err = pktsh.open{xsk = iface, rules = fw}
+  src, err = pktsh.open{xsk = iface, rules = fw, stamp = stamp ~= "" and stamp or nil}
   if not src then return "err " .. err end
   cap = assert(pktsh.open(iface, {filter = "udp", block_timeout_ms = 10}))
   local i = src:info()[1]
@@ -51,12 +52,17 @@ function cmds.xstats()
   return string.format("packets=%d bytes=%d drops=%d unstamped=%d sockets=%d",
                        s.packets, s.bytes, s.drops, s.unstamped, #s.sockets)
 end
--- Reads s until it has been quiet for 0.3 s; counts the test packets.
+-- Reads s until it has been quiet for 0.3 s; counts the test packets:
+-- stamped, those with the XDP program's stamp; batch_stamped, those
+-- stamped by the host when their batch was taken (every packet of the
+-- batch the same stamp, taken during the call that gave the batch).
 local function drain(s, c, prefix)
   if not s or s.closed then return end
   while true do
     s.deadline = ffi.C.pktsh_mono_ns() + 3e8
+    local t0 = ffi.C.pktsh_now_ns()
     local b = s:next()
+    local t1 = ffi.C.pktsh_now_ns()
     if not b then break end
     for i = 0, b.count - 1 do
       local p = b.pkt[i]
@@ -66,12 +72,15 @@ local function drain(s, c, prefix)
         c[k] = (c[k] or 0) + 1
         c[prefix] = c[prefix] + 1
         if p.tsrc == 3 and math.abs(tonumber(p.ts) - pktsh.now()) < 60e9 then c.stamped = c.stamped + 1 end
+        if p.tsrc == 1 and p.ts >= t0 and p.ts <= t1 and p.ts == b.pkt[0].ts then
+          c.batch_stamped = c.batch_stamped + 1
+        end
       end
     end
   end
 end
 function cmds.count()
-  local c = {xsk = 0, cap = 0, stamped = 0}
+  local c = {xsk = 0, cap = 0, stamped = 0, batch_stamped = 0}
   drain(src, c, "xsk")
   drain(cap, c, "cap")
   local t = {}
@@ -94,8 +103,11 @@ MIX="{{b.udp4{dport = 5000, $T}, 300}, {b.udp4{dport = 6000, $T}, 200},
 LEN4=$(netns_exec "$NS_A" "$PKTSH" -e "print(#pktsh.build.udp4{payload = 'pktsh-test'})")
 LEN6=$(netns_exec "$NS_A" "$PKTSH" -e "print(#pktsh.build.udp6{payload = 'pktsh-test'})")
 
+# Native mode reads the program's stamp from each frame (stamp = "xdp"),
+# skb mode takes the default: one clock reading per batch.
 for mode in native skb; do
-  r=$(ctl open "$mode")
+  stamp=; [ "$mode" = native ] && stamp=xdp
+  r=$(ctl open "$mode" $stamp)
   case $r in
     ok*) pass "$mode: AF_XDP source opens on the rule set ($r)" ;;
     *) if echo "$r" | grep -qi "permission\|not supported\|Address family"; then
@@ -112,7 +124,13 @@ for mode in native skb; do
   expect_eq "$mode: ... and not the stack; the rest passes" \
     "$(kv cap "$got") $(kv cap4_5000 "$got") $(kv cap6_5000 "$got") $(kv cap4_6000 "$got") $(kv cap6_6000 "$got")" \
     "300 0 0 200 100"
-  expect_eq "$mode: packets carry the program's timestamp" "$(kv stamped "$got")" 450
+  if [ "$stamp" = xdp ]; then
+    expect_eq "$mode: stamp = xdp: packets carry the program's timestamp" \
+      "$(kv stamped "$got") $(kv batch_stamped "$got")" "450 0"
+  else
+    expect_eq "$mode: default stamp: one clock reading per batch, taken as the batch was" \
+      "$(kv batch_stamped "$got") $(kv stamped "$got")" "450 0"
+  fi
   st=$(ctl rstats "$id")
   expect_eq "$mode: rule counters equal what was sent" "$(kv packets "$st") $(kv bytes "$st") $(kv no_socket "$st")" \
     "450 $((300 * LEN4 + 150 * LEN6)) 0"

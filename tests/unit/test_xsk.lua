@@ -22,6 +22,7 @@ T.test("pktsh.open{xsk = ...}: bad options are nil, err before anything opens", 
     {{xsk = "lo", rules = {}}, "^rules is empty"},
     {{xsk = "lo", duration = -1}, "^duration must be a number of seconds"},
     {{xsk = "lo", workers = 0}, "^workers must be a whole number from 1"},
+    {{xsk = "lo", stamp = "hw"}, '^stamp must be "batch" or "xdp", not hw'},
   }
   for _, c in ipairs(cases) do
     local src, err = pktsh.open(c[1])
@@ -77,6 +78,9 @@ T.test("the C layer checks what it is given", function()
   o.frame_size, o.frames = 0, 10
   T.eq(ffi.C.pktsh_xsk_umem_new(u, 1, o, e), -1, "too few frames")
   T.ok(ffi.string(e.msg):find("^frames 10 %(for 1 socket%) must be from 64 per socket"), ffi.string(e.msg))
+  o.frames, o.stamp = 0, 7
+  T.eq(ffi.C.pktsh_xsk_umem_new(u, 1, o, e), -1, "stamp")
+  T.ok(ffi.string(e.msg):find("^stamp 7 is not a pktsh_xsk_stamp"), ffi.string(e.msg))
   local n = ffi.new("uint32_t[1]")
   T.eq(ffi.C.pktsh_xsk_queues("pkNone9", n, e), -1, "no interface")
   T.ok(ffi.string(e.msg):find("no such interface 'pkNone9'"), ffi.string(e.msg))

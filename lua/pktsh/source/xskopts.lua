@@ -13,11 +13,13 @@ local counts = {"frame_size", "frames", "rx_size", "tx_size", "fill_size", "comp
 local known = {xsk = true, rules = true, queues = true, mode = true, attach = true,
                engine = true, default = true, shared_umem = true, zerocopy = true,
                need_wakeup = true, prefer_busy_poll = true, duration = true, guard = true,
-               workers = true, merge = true}
+               workers = true, merge = true, stamp = true}
 for _, k in ipairs(counts) do known[k] = true end
 
 local zerocopies = {auto = C.PKTSH_XSK_ZC_AUTO, [true] = C.PKTSH_XSK_ZC_ON,
                     [false] = C.PKTSH_XSK_ZC_OFF}
+
+local stamps = {batch = C.PKTSH_XSK_STAMP_BATCH, xdp = C.PKTSH_XSK_STAMP_XDP}
 
 local function is_fw(x)
   return type(x) == "table" and getmetatable(x) == require("pktsh.xdp").Fw
@@ -98,6 +100,9 @@ function M.parse(spec, opts)
   if zerocopies[o.zerocopy == nil and "auto" or o.zerocopy] == nil then
     return nil, format('zerocopy must be "auto", true or false, not %s', tostring(o.zerocopy))
   end
+  if stamps[o.stamp == nil and "batch" or o.stamp] == nil then
+    return nil, format('stamp must be "batch" or "xdp", not %s', tostring(o.stamp))
+  end
   if o.duration ~= nil and (type(o.duration) ~= "number" or o.duration < 0) then
     return nil, "duration must be a number of seconds"
   end
@@ -130,6 +135,7 @@ local function c_opts(o)
   x.prefer_busy_poll = o.prefer_busy_poll and 1 or 0
   x.linger_us = o.linger_us or 0
   x.guard = o.guard and 1 or 0
+  x.stamp = stamps[o.stamp or "batch"]
   return x
 end
 
