@@ -24,7 +24,7 @@ case $(od -An -tx1 -N4 "$out" | tr -d ' ') in
   0a0d0d0a) format="pcapng" ;;
   *) echo "import: $path is not a pcap or pcapng file" >&2; exit 1 ;;
 esac
-head=$(tcpdump -n -r "$out" -c 0 2>&1 >/dev/null | grep -m1 'link-type' || true)
+head=$(tcpdump -n -r "$out" -c 1 2>&1 >/dev/null | grep -m1 'link-type' || true)
 link=$(printf '%s' "$head" | sed -n 's/.*link-type \(.*\), snapshot length.*/\1/p')
 snap=$(printf '%s' "$head" | sed -n 's/.*snapshot length \([0-9]*\).*/\1/p')
 packets=$(capinfos -M -c "$out" | awk '/Number of packets/ { print $NF }')
