@@ -18,8 +18,8 @@ Counts packets and bytes per protocol and per source address.
 options:
   -j N          N worker threads on one PACKET_FANOUT group (default: the
                 -j given to pktsh, else 1; a file is read by one worker)
-  --fanout MODE hash (default), lb, cpu, rollover or qm
-  --defrag      defragment IPv4 before hashing (fanout flag)
+  --fanout MODE hash (default), lb, cpu, rollover or qm (an interface only)
+  --defrag      defragment IPv4 before hashing (fanout flag; an interface only)
   --seconds S   stop a live capture after S seconds (else at Ctrl-C)
   --interval S  every S seconds, print the packets, drops and freeze_q
                 so far to standard error: summed, then per worker (read
@@ -108,6 +108,11 @@ end
 
 function M.main(...)
   local o = parse_args({...})
+  -- a fanout group is made of rings on an interface; a file has none
+  local live_only = o.fanout and "--fanout" or o.defrag and "--defrag"
+  if live_only and not pktsh.interfaces.exists(o.source) then
+    die(2, "%s works on an interface (a PACKET_FANOUT group), and %s is not one", live_only, o.source)
+  end
   local result, stats = pktsh.parallel(o.source, {
     workers = o.workers, filter = o.filter, fanout = o.fanout, defrag = o.defrag,
     duration = o.seconds, interval = o.interval, on_stats = o.interval and live_line or nil,

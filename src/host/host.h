@@ -34,6 +34,7 @@ char *pktsh_script_find(const char *name, int secure);
 /* run.c: load and run chunks with a traceback handler */
 int pktsh_run_chunk(lua_State *L, int status, int nargs, int nres);
 int pktsh_report(lua_State *L, int status);
+int pktsh_require(lua_State *L, const char *name);
 
 /* privs.c: whether the kernel ran us in secure-execution mode (AT_SECURE:
  * setuid or file capabilities); whether a script may run in that mode

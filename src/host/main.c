@@ -204,9 +204,7 @@ static int secure_checks(char **argv, struct options *o)
 
 static int load_library(lua_State *L)
 {
-	lua_getglobal(L, "require");
-	lua_pushliteral(L, "pktsh");
-	if (pktsh_report(L, pktsh_run_chunk(L, 0, 1, 1)))
+	if (pktsh_require(L, "pktsh"))
 		return -1;
 	lua_getfield(L, -1, "install_globals");
 	lua_pushvalue(L, -2);
@@ -283,9 +281,7 @@ static int open_source(lua_State *L, int argc, char **argv, const struct options
 {
 	int i, ok;
 
-	lua_getglobal(L, "require");
-	lua_pushliteral(L, "pktsh.host.repl");
-	if (pktsh_report(L, pktsh_run_chunk(L, 0, 1, 1)))
+	if (pktsh_require(L, "pktsh.host.repl"))
 		return -1;
 	lua_getfield(L, -1, "open_source");
 	lua_remove(L, -2);

@@ -441,9 +441,7 @@ static void editor_setup(void)
 /* require "pktsh.host.repl" and its start(), which installs help() if missing. */
 static int load_module(lua_State *L)
 {
-	lua_getglobal(L, "require");
-	lua_pushliteral(L, "pktsh.host.repl");
-	if (pktsh_report(L, pktsh_run_chunk(L, 0, 1, 1)))
+	if (pktsh_require(L, "pktsh.host.repl"))
 		return -1;
 	R.mod = luaL_ref(L, LUA_REGISTRYINDEX);
 	push_fn(L, "start");

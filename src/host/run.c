@@ -52,3 +52,12 @@ int pktsh_report(lua_State *L, int status)
 	}
 	return status;
 }
+
+/* require(name), its value pushed; an error is reported (pktsh_report)
+ * and nothing pushed. 0 or -1. */
+int pktsh_require(lua_State *L, const char *name)
+{
+	lua_getglobal(L, "require");
+	lua_pushstring(L, name);
+	return pktsh_report(L, pktsh_run_chunk(L, 0, 1, 1)) ? -1 : 0;
+}

@@ -43,24 +43,24 @@ int32_t pktsh_bpf_verbose(int32_t on)
 	return was;
 }
 
-/* Their lines name their library ("libbpf: ...") already. */
-static void route(const char *fmt, va_list ap)
+/* One line of either library (their lines name it, "libbpf: ..."):
+ * shown from -v on, a debug line from -v -v on. Their levels are two
+ * enums, so each library's print function says whether it is debug. */
+static void route(int debug, const char *fmt, va_list ap)
 {
-	if (verbose)
+	if (verbose > (debug ? 1 : 0))
 		vfprintf(stderr, fmt, ap);
 }
 
 static int route_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level != LIBBPF_DEBUG || verbose > 1)
-		route(fmt, ap);
+	route(level == LIBBPF_DEBUG, fmt, ap);
 	return 0;
 }
 
 static int route_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
 {
-	if (level != LIBXDP_DEBUG || verbose > 1)
-		route(fmt, ap);
+	route(level == LIBXDP_DEBUG, fmt, ap);
 	return 0;
 }
 
@@ -107,27 +107,30 @@ static int load_failure(const char *line)
 	return strstr(line, "load failed") != NULL;
 }
 
-static int keep_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
+/* One line of either library while a log is kept: the first line that
+ * wanted() accepts (debug lines aside) is kept in dst, and every line is
+ * routed as route() would. */
+static void keep(int debug, char *dst, size_t sz, int (*wanted)(const char *),
+		 const char *fmt, va_list ap)
 {
 	va_list again;
 
 	va_copy(again, ap);
-	if (level != LIBXDP_DEBUG)
-		log_keep(log_libxdp, sizeof(log_libxdp), about_dispatcher, fmt, ap);
-	route_libxdp(level, fmt, again);
+	if (!debug)
+		log_keep(dst, sz, wanted, fmt, ap);
+	route(debug, fmt, again);
 	va_end(again);
+}
+
+static int keep_libxdp(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	keep(level == LIBXDP_DEBUG, log_libxdp, sizeof(log_libxdp), about_dispatcher, fmt, ap);
 	return 0;
 }
 
 static int keep_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	va_list again;
-
-	va_copy(again, ap);
-	if (level != LIBBPF_DEBUG)
-		log_keep(log_libbpf, sizeof(log_libbpf), load_failure, fmt, ap);
-	route_libbpf(level, fmt, again);
-	va_end(again);
+	keep(level == LIBBPF_DEBUG, log_libbpf, sizeof(log_libbpf), load_failure, fmt, ap);
 	return 0;
 }
 

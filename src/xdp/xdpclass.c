@@ -62,10 +62,25 @@ static void mask_of(uint32_t *m, int len, int bits)
 	}
 }
 
+/* A rule's address (src or dst) and its mask for a prefix of len bits
+ * out of bits: -1 when len is out of range. */
+static int prefix_of(uint32_t *addr, uint32_t *mask, const uint8_t *in, int len, int bits)
+{
+	int i;
+
+	if (len < 0 || len > bits)
+		return -1;
+	mask_of(mask, len, bits);
+	memcpy(addr, in, 16);
+	for (i = 0; i < 4; i++)
+		addr[i] &= mask[i];
+	return 0;
+}
+
 static int convert(const struct pktsh_xdp_rule *in, struct xr_rule *r,
 		   struct pktsh_err *err)
 {
-	int bits = in->family == 6 ? 128 : 32, i;
+	int bits = in->family == 6 ? 128 : 32;
 
 	memset(r, 0, sizeof(*r));
 	if (in->id >= XR_MAX_RULES) {
@@ -78,21 +93,10 @@ static int convert(const struct pktsh_xdp_rule *in, struct xr_rule *r,
 		pktsh_err_set(err, EINVAL, "rule %u: family %d", in->id, in->family);
 		return -1;
 	}
-	if (r->flags & XR_F_SRC) {
-		if (in->src_len < 0 || in->src_len > bits)
-			goto badlen;
-		mask_of(r->smask, in->src_len, bits);
-		memcpy(r->src, in->src, 16);
-		for (i = 0; i < 4; i++)
-			r->src[i] &= r->smask[i];
-	}
-	if (r->flags & XR_F_DST) {
-		if (in->dst_len < 0 || in->dst_len > bits)
-			goto badlen;
-		mask_of(r->dmask, in->dst_len, bits);
-		memcpy(r->dst, in->dst, 16);
-		for (i = 0; i < 4; i++)
-			r->dst[i] &= r->dmask[i];
+	if (((r->flags & XR_F_SRC) && prefix_of(r->src, r->smask, in->src, in->src_len, bits)) ||
+	    ((r->flags & XR_F_DST) && prefix_of(r->dst, r->dmask, in->dst, in->dst_len, bits))) {
+		pktsh_err_set(err, EINVAL, "rule %u: bad prefix length", in->id);
+		return -1;
 	}
 	r->sport_lo = (uint16_t)in->sport_lo;
 	r->sport_hi = (uint16_t)in->sport_hi;
@@ -114,9 +118,6 @@ static int convert(const struct pktsh_xdp_rule *in, struct xr_rule *r,
 	}
 	r->copy = in->copy;
 	return 0;
-badlen:
-	pktsh_err_set(err, EINVAL, "rule %u: bad prefix length", in->id);
-	return -1;
 }
 
 /* The classifier's builder: classes are emitted into the pool window. */

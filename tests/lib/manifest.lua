@@ -5,6 +5,9 @@
 --   for _, file in ipairs(manifest.captures()) do ... end    -- readable ones
 --   manifest.captures(function(row) return row.tags:find("dns") end)
 --
+--   manifest.oracle("oracle/x.dns.tsv")   -- tshark's rows by frame number
+--   manifest.split("a,b", ",")               -- {"a", "b"}; "" gives {}
+--
 -- A row is a table keyed by the header's column names. captures() leaves
 -- out the files marked FILE-LEVEL malformed (no reader opens them) unless
 -- a predicate decides; names come sorted.
@@ -12,17 +15,23 @@ local M = {}
 
 M.DIR = "tests/pcaps/"
 
-local function split(line)
+-- The fields of s between the separators sep (a plain character).
+function M.split(s, sep)
   local t = {}
-  for v in (line .. "\t"):gmatch("([^\t]*)\t") do t[#t + 1] = v end
+  if s == nil or s == "" then return t end
+  for x in (s .. sep):gmatch("(.-)" .. sep) do t[#t + 1] = x end
   return t
 end
 
-function M.rows()
+-- The rows of the TSV file at path (below DIR), each a table keyed by the
+-- header's column names ("" for a missing field), in the file's order.
+-- (The rows this reads come from tshark and tests/pcaps/gen/oracle.sh.)
+local function tsv(path)
   local rows, names = {}, nil
-  for line in io.lines(M.DIR .. "MANIFEST.tsv") do
-    local cols = split(line)
-    if not names then
+  for line in io.lines(M.DIR .. path) do
+    local cols = M.split(line, "\t")
+    if line == "" then                    -- a blank line is no row
+    elseif not names then
       names = cols
     else
       local row = {}
@@ -30,6 +39,16 @@ function M.rows()
       rows[#rows + 1] = row
     end
   end
+  return rows
+end
+
+function M.rows() return tsv("MANIFEST.tsv") end
+
+-- An oracle TSV made by tshark (tests/pcaps/oracle/, its column
+-- frame.number first): the rows by frame number.
+function M.oracle(path)
+  local rows = {}
+  for _, r in ipairs(tsv(path)) do rows[tonumber(r["frame.number"])] = r end
   return rows
 end
 

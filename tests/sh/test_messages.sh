@@ -68,6 +68,11 @@ usage() {
 usage "dump: -Q needs one of in, out, both, not 'bogus'" scripts/dump.lua -Q bogus lo
 usage "count: --fanout needs one of hash, lb, cpu, rollover, qm, not 'bogus'" \
   scripts/count.lua --fanout bogus lo
+# a fanout option on a file exited 1, as a read error does
+usage "count: --fanout works on an interface (a PACKET_FANOUT group), and $P is not one" \
+  scripts/count.lua --fanout hash $P
+usage "count: --defrag works on an interface (a PACKET_FANOUT group), and $P is not one" \
+  scripts/count.lua --defrag $P
 usage "firewall: --engine needs one of auto, linear, classifier, not 'x'" scripts/firewall.lua --engine x lo
 usage "firewall: --default needs one of pass, drop, not 'x'" scripts/firewall.lua --default x lo
 usage "xdpdump: --engine needs one of auto, linear, classifier, not 'x'" scripts/xdpdump.lua --engine x lo

@@ -12,44 +12,27 @@ netns_require "xdp"
 if ! netns_setup; then fail "xdp: namespace setup" "netns_setup failed"; exit 1; fi
 
 cat > "$TMP/ctl.lua" <<'LUA'
--- ctl.lua IFACE FIFO: reads commands from FIFO, answers "R<n> ..." per line.
+-- ctl.lua IFACE FIFO: serves tests/lib/ctl.sh's commands (ctlserve.lua).
 local ffi = require "ffi"
-local xdp = pktsh.xdp
+local ctl = require "ctlserve"
 local iface = arg[1]
-local fw, cap, rules = nil, nil, {}
-local n = 0
-local function reply(s) n = n + 1; io.stdout:write("R", n, " ", s, "\n"); io.stdout:flush() end
-local function open(optstr)
-  if fw then fw:close() end
+local st = {rules = {}}
+local cap = assert(pktsh.open(iface, {filter = "udp or icmp6 or icmp", block_timeout_ms = 10}))
+local cmds = ctl.rule_commands(st)
+function cmds.open(optstr)
+  if st.fw then st.fw:close() end
   local o = assert(loadstring("return " .. (optstr ~= "" and optstr or "{}")))()
-  local e
-  fw, e = xdp(iface, o)
-  rules = {}
+  local fw, e = pktsh.xdp(iface, o)
+  st.fw, st.rules = fw, {}
   return fw and "ok" or ("err " .. tostring(e))
 end
-cap = assert(pktsh.open(iface, {filter = "udp or icmp6 or icmp", block_timeout_ms = 10}))
-local cmds = {}
-function cmds.open(rest) return open(rest) end
-function cmds.add(rest)
-  local spec, e = xdp.parse_rule_text(rest)
-  if not spec then return "err " .. e end
-  local r
-  r, e = fw:add(spec)
-  if not r then return "err " .. e end
-  rules[#rules + 1] = r
-  return "ok " .. #rules
-end
-function cmds.del(rest)
-  local ok, e = rules[tonumber(rest)]:remove()
-  return ok and "ok" or ("err " .. tostring(e))
-end
-function cmds.engine(rest) local ok, e = fw:set_engine(rest); return ok and "ok" or ("err " .. e) end
+function cmds.engine(rest) local ok, e = st.fw:set_engine(rest); return ok and "ok" or ("err " .. e) end
 function cmds.rstats(rest)
-  local s = rules[tonumber(rest)]:stats()
+  local s = st.rules[tonumber(rest)]:stats()
   return string.format("packets=%d bytes=%d copied=%d copy_lost=%d", s.packets, s.bytes, s.copied, s.copy_lost)
 end
 function cmds.stats()
-  local s = fw:stats()
+  local s = st.fw:stats()
   return string.format("packets=%d dropped=%d passed=%d copied=%d copy_lost=%d parse_errors=%d",
                        s.packets, s.dropped, s.passed, s.copied, s.copy_lost, s.parse_errors)
 end
@@ -75,60 +58,22 @@ function cmds.count()
 end
 -- copies FILE: writes what the rules copied during 1.5 s.
 function cmds.copies(rest)
-  local src = assert(fw:copies{duration = 1.5})
+  local src = assert(st.fw:copies{duration = 1.5})
   local w = assert(pktsh.pcap_writer(rest, src))
   src:each(function(p) w:write(p) end)
   local k = w:count()
   w:close(); src:close()
   return "written=" .. k
 end
-for line in io.lines(arg[2]) do
-  local cmd, rest = line:match("^(%S+)%s*(.*)$")
-  if cmd == "quit" then break end
-  local ok, res = pcall(cmds[cmd], rest)
-  reply(ok and res or ("err " .. tostring(res)))
-end
-if fw then fw:close() end
-LUA
-
-cat > "$TMP/send.lua" <<'LUA'
--- send.lua IFACE: sends SEND_SPEC (a list of {frame, count}) then an END
--- marker; prints sent=N (the marker not counted).
-local b = pktsh.build
-local spec = assert(loadstring("local b = ...; return " .. os.getenv("SEND_SPEC")))(b)
-local s = assert(pktsh.sender(arg[1]))
-local sent = 0
-for _, item in ipairs(spec) do
-  local n, _, e = s:send(item[1], item[2] or 1)
-  if n ~= (item[2] or 1) then io.stderr:write("send: ", tostring(e), "\n"); os.exit(1) end
-  sent = sent + n
-end
-os.execute("sleep 0.05")
--- From an address and to a port no test rule matches.
-s:send(b.udp4{src = "198.19.0.9", dport = 9, payload = "pktsh-END"}, 1)
-print("sent=" .. sent)
+ctl.serve(cmds, arg[2])
+if st.fw then st.fw:close() end
 LUA
 
 # The controller in B.
-mkfifo "$TMP/ctl.in"
-netns_bg "$NS_B" 240 "$TMP/ctl.out" "$TMP/ctl.err" "$PKTSH" "$TMP/ctl.lua" "$IF_B" "$TMP/ctl.in"
-CTL_PID=$BG_PID
-exec 7>"$TMP/ctl.in"
-echo 0 >"$TMP/ctl.seq"      # a file: ctl runs inside $(...) subshells
-ctl() {  # ctl COMMAND... -> prints the reply without "R<n> "
-  local seq=$(( $(cat "$TMP/ctl.seq") + 1 ))
-  echo "$seq" >"$TMP/ctl.seq"
-  echo "$*" >&7
-  if ! netns_wait_for "$TMP/ctl.out" "^R$seq " 30; then
-    echo "timeout"; return 1
-  fi
-  grep "^R$seq " "$TMP/ctl.out" | head -1 | cut -d' ' -f2-
-}
-send() {  # send SPEC -> prints sent=N
-  SEND_SPEC=$1 netns_exec "$NS_A" timeout 60 "$PKTSH" "$TMP/send.lua" "$IF_A"
-}
-kv() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-xdp_on_b() { ip -n "$NS_B" link show "$IF_B" | grep -c 'prog/xdp'; }
+. tests/lib/ctl.sh
+ctl_start "$NS_B" "$TMP/ctl.lua" "$IF_B"
+export SEND_END=1           # every send ends with the END marker ctl count waits for
+kv() { ctl_kv "$@"; }
 
 r=$(ctl open '{mode = "native"}')
 if [ "$r" != ok ]; then
@@ -241,7 +186,7 @@ if netns_wait_for "$TMP/k.out" "dropped" 10; then
   { kill -9 "$kpid"; netns_wait "$kpid"; } 2>/dev/null
   for i in $(seq 1 50); do [ "$(xdp_on_b)" = 0 ] && break; sleep 0.1; done
   expect_eq "kill -9: no XDP program left on the interface" "$(xdp_on_b)" 0
-  out=$(SEND_SPEC="{{b.udp4{dport = 5000, $T}, 10}}" netns_exec "$NS_A" timeout 30 "$PKTSH" "$TMP/send.lua" "$IF_A")
+  out=$(send "{{b.udp4{dport = 5000, $T}, 10}}")
   expect_eq "kill -9: traffic flows again" "$(kv sent "$out")" 10
 else
   fail "kill -9: firewall starts" "$(cat "$TMP/k.err")"

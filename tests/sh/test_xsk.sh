@@ -15,48 +15,34 @@ netns_require "xsk"
 if ! netns_setup; then fail "xsk: namespace setup" "netns_setup failed"; exit 1; fi
 
 cat > "$TMP/ctl.lua" <<'LUA'
--- ctl.lua IFACE FIFO: reads commands from FIFO, answers "R<n> ..." per line.
+-- ctl.lua IFACE FIFO: serves tests/lib/ctl.sh's commands (ctlserve.lua).
 local ffi = require "ffi"
+local ctl = require "ctlserve"
 local iface = arg[1]
-local fw, src, cap, rules = nil, nil, nil, {}
-local n = 0
-local function reply(s) n = n + 1; io.stdout:write("R", n, " ", s, "\n"); io.stdout:flush() end
-local cmds = {}
+local st = {rules = {}}
+local src, cap
+local cmds = ctl.rule_commands(st)
 function cmds.open(mode)
   if src then src:close() end
-  if fw then fw:close() end
+  if st.fw then st.fw:close() end
   if cap then cap:close() end
-  local err
-  fw, err = pktsh.xdp(iface, {mode = mode})
+  local fw, err = pktsh.xdp(iface, {mode = mode})
+  st.fw, st.rules = fw, {}
   if not fw then return "err " .. err end
   src, err = pktsh.open{xsk = iface, rules = fw}
   if not src then return "err " .. err end
   cap = assert(pktsh.open(iface, {filter = "udp", block_timeout_ms = 10}))
-  rules = {}
   local i = src:info()[1]
   return string.format("ok zerocopy=%s", tostring(i.zerocopy))
 end
-function cmds.add(rest)
-  local spec, e = pktsh.xdp.parse_rule_text(rest)
-  if not spec then return "err " .. e end
-  local r
-  r, e = fw:add(spec)
-  if not r then return "err " .. e end
-  rules[#rules + 1] = r
-  return "ok " .. #rules
-end
-function cmds.del(rest)
-  local ok, e = rules[tonumber(rest)]:remove()
-  return ok and "ok" or ("err " .. tostring(e))
-end
-function cmds.default(rest) local ok, e = fw:set_default(rest); return ok and "ok" or ("err " .. e) end
+function cmds.default(rest) local ok, e = st.fw:set_default(rest); return ok and "ok" or ("err " .. e) end
 function cmds.closesrc() src:close(); return "ok" end
 function cmds.rstats(rest)
-  local s = rules[tonumber(rest)]:stats()
+  local s = st.rules[tonumber(rest)]:stats()
   return string.format("packets=%d bytes=%d no_socket=%d", s.packets, s.bytes, s.no_socket)
 end
 function cmds.fwstats()
-  local s = fw:stats()
+  local s = st.fw:stats()
   return string.format("redirected=%d no_socket=%d passed=%d dropped=%d",
                        s.redirected, s.no_socket, s.passed, s.dropped)
 end
@@ -93,45 +79,14 @@ function cmds.count()
   table.sort(t)
   return table.concat(t, " ")
 end
-for line in io.lines(arg[2]) do
-  local cmd, rest = line:match("^(%S+)%s*(.*)$")
-  if cmd == "quit" then break end
-  local ok, res = pcall(cmds[cmd], rest)
-  reply(ok and res or ("err " .. tostring(res)))
-end
+ctl.serve(cmds, arg[2])
 if src then src:close() end
-if fw then fw:close() end
+if st.fw then st.fw:close() end
 LUA
 
-cat > "$TMP/send.lua" <<'LUA'
--- send.lua IFACE: sends SEND_SPEC (a list of {frame, count}); prints sent=N.
-local b = pktsh.build
-local spec = assert(loadstring("local b = ...; return " .. os.getenv("SEND_SPEC")))(b)
-local s = assert(pktsh.sender(arg[1]))
-local sent = 0
-for _, item in ipairs(spec) do
-  local n, e = s:send(item[1], item[2] or 1)
-  if n ~= (item[2] or 1) then io.stderr:write("send: ", tostring(e), "\n"); os.exit(1) end
-  sent = sent + n
-end
-print("sent=" .. sent)
-LUA
-
-mkfifo "$TMP/ctl.in"
-netns_bg "$NS_B" 240 "$TMP/ctl.out" "$TMP/ctl.err" "$PKTSH" "$TMP/ctl.lua" "$IF_B" "$TMP/ctl.in"
-CTL_PID=$BG_PID
-exec 7>"$TMP/ctl.in"
-echo 0 >"$TMP/ctl.seq"
-ctl() {
-  local seq=$(( $(cat "$TMP/ctl.seq") + 1 ))
-  echo "$seq" >"$TMP/ctl.seq"
-  echo "$*" >&7
-  if ! netns_wait_for "$TMP/ctl.out" "^R$seq " 30; then echo "timeout"; return 1; fi
-  grep "^R$seq " "$TMP/ctl.out" | head -1 | cut -d' ' -f2-
-}
-send() { SEND_SPEC=$1 netns_exec "$NS_A" timeout 60 "$PKTSH" "$TMP/send.lua" "$IF_A"; }
-kv() { local v; v=$(echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"); echo "${v:-0}"; }
-xdp_on_b() { ip -n "$NS_B" link show "$IF_B" | grep -c 'prog/xdp'; }
+. tests/lib/ctl.sh
+ctl_start "$NS_B" "$TMP/ctl.lua" "$IF_B"
+kv() { ctl_kv "$1" "$2" 0; }
 
 T='payload = "pktsh-test"'
 MIX="{{b.udp4{dport = 5000, $T}, 300}, {b.udp4{dport = 6000, $T}, 200},

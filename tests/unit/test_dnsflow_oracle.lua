@@ -40,12 +40,8 @@ local bit = require "bit"
 local band, rshift = bit.band, bit.rshift
 local DIR = "tests/pcaps/"
 
-local function split(s, sep)
-  local t = {}
-  if s == nil or s == "" then return t end
-  for x in (s .. sep):gmatch("(.-)" .. sep) do t[#t + 1] = x end
-  return t
-end
+local manifest = require "manifest"
+local split = manifest.split
 
 local function unescape(s)
   s = s:gsub("\\(%d%d%d)", function(d) return string.char(tonumber(d)) end)
@@ -64,42 +60,17 @@ end
 
 -- The captures and their oracles, from the manifest.
 local captures = {}
-do
-  local text = assert(T.slurp(DIR .. "MANIFEST.tsv"))
-  local head
-  for line in text:gmatch("[^\n]+") do
-    local f = split(line, "\t")
-    if not head then
-      head = {}
-      for i, k in ipairs(f) do head[k] = i end
-    else
-      local tags = ","  .. (f[head.tags] or "") .. ","
-      if tags:find(",dns,", 1, true) and f[head.oracle] ~= "" then
-        captures[#captures + 1] = {file = f[head.file], oracle = f[head.oracle],
-          decode_as = f[head.oracle_decode_as] or "", tags = tags,
-          malformed = (f[head.malformed] or "no") ~= "no"
-            and not f[head.malformed]:find("^tshark flags")}
-      end
-    end
+for _, row in ipairs(manifest.rows()) do
+  local tags = "," .. row.tags .. ","
+  if tags:find(",dns,", 1, true) and row.oracle ~= "" then
+    captures[#captures + 1] = {file = row.file, oracle = row.oracle,
+      decode_as = row.oracle_decode_as, tags = tags,
+      malformed = row.malformed ~= "no" and not row.malformed:find("^tshark flags")}
   end
 end
 
 -- Oracle rows by frame number.
-local function read_oracle(path)
-  local text = assert(T.slurp(DIR .. path))
-  local rows, head = {}, nil
-  for line in text:gmatch("[^\n]+") do
-    local f = split(line, "\t")
-    if not head then
-      head = f
-    else
-      local r = {}
-      for i, k in ipairs(head) do r[k] = f[i] or "" end
-      rows[tonumber(r["frame.number"])] = r
-    end
-  end
-  return rows
-end
+local read_oracle = manifest.oracle
 
 -- Questions of a message, tolerating a message cut after its questions.
 local function questions(ptr, len)

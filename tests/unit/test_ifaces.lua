@@ -39,4 +39,16 @@ else
   T.skip("the same list as tcpdump -D", "tcpdump is not installed")
 end
 
+-- The one test of "is this an interface?" (pktsh.open and pktsh.parallel
+-- had a copy each; count.lua asks it of --fanout's source).
+T.test("interfaces.exists: lo is one; files, paths and other names are not", function()
+  local exists = pktsh.interfaces.exists
+  T.eq(exists("lo"), true, "lo")
+  T.eq(exists("pktsh-nosuch9"), false, "no such interface")
+  T.eq(exists("tests/pcaps/dnscap__dns.pcap"), false, "a capture file")
+  T.eq(exists("../net/lo"), false, "a path, even one /sys would resolve")
+  T.eq(exists("."), false, "."); T.eq(exists(".."), false, "..")
+  T.eq(exists(nil), false, "nil"); T.eq(exists(1), false, "a number")
+end)
+
 T.done()

@@ -39,7 +39,6 @@ local c_elsewhere = {
   ["src/source/xsktx.c"] = {"tests/sh/test_xsk_fwd.sh", "the AF_XDP source's sending"},
   ["src/source/sender.c"] = {"tests/sh/test_live.sh", "pktsh.source.sender"},
   ["src/source/xdpcopy.c"] = {"tests/sh/test_xdp.sh", "pktsh.source.xdpcopies"},
-  ["src/xdp/bpflog.c"] = {"tests/sh/test_xdp.sh", "libbpf's messages and bpf() errors"},
   ["src/xdp/xdpclass.c"] = {"tests/unit/test_xdp.lua", "the classifier engine"},
   ["src/xdp/xdpowner.c"] = {"tests/sh/test_xdp_dispatcher.sh", "pktsh.xdp.owners"},
 }

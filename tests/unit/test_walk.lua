@@ -8,25 +8,8 @@ local u16 = b.u16
 
 local DIR = "tests/pcaps/"
 
-local function split(s, sep)
-  local t = {}
-  if s == nil or s == "" then return t end
-  for x in (s .. sep):gmatch("(.-)" .. sep) do t[#t + 1] = x end
-  return t
-end
-
-local function oracle(name)
-  local rows, head = {}, nil
-  for line in assert(T.slurp(DIR .. "oracle/" .. name .. ".dns.tsv")):gmatch("[^\n]+") do
-    local f = split(line, "\t")
-    if not head then head = f else
-      local r = {}
-      for i, k in ipairs(head) do r[k] = f[i] or "" end
-      rows[tonumber(r["frame.number"])] = r
-    end
-  end
-  return rows
-end
+local manifest = require "manifest"
+local function oracle(name) return manifest.oracle("oracle/" .. name .. ".dns.tsv") end
 
 local function each(path, fn)
   local src = assert(pktsh.open(path))
@@ -38,9 +21,8 @@ end
 
 -- the encapsulation captures: tagged "tunnel" in the manifest
 local captures = {}
-for line in assert(T.slurp(DIR .. "MANIFEST.tsv")):gmatch("[^\n]+") do
-  local f = split(line, "\t")
-  if (f[14] or ""):find("tunnel", 1, true) then captures[#captures + 1] = f[1]:match("(.+)%.pcap$") end
+for _, row in ipairs(manifest.rows()) do
+  if row.tags:find("tunnel", 1, true) then captures[#captures + 1] = row.file:match("(.+)%.pcap$") end
 end
 T.ok(#captures >= 17, "generated captures present")
 

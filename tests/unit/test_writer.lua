@@ -18,7 +18,12 @@ local function copy_capture(from, to, filter)
   local w = assert(pktsh.pcap_writer(to, {linktype = src.linktype, snaplen = src.snaplen}))
   assert(src:each(function(p) assert(w:write(p)) end))
   T.eq(w:count(), src:stats().packets, "written count")
+  local size = w:size()
   assert(w:close())
+  -- after close: the counts it had (the file's size once flushed)
+  T.eq(w:count(), src:stats().packets, "count after close")
+  T.eq(w:size(), size, "size after close")
+  local f = assert(io.open(to, "rb")); T.eq(f:seek("end"), size, "size is the file's"); f:close()
   return src:stats().packets
 end
 

@@ -114,6 +114,7 @@ if not fw then
   T.skip("rule add/remove and counters via BPF_PROG_TEST_RUN", why)
   T.skip("a redirect rule without a socket: the default verdict, counted", why)
   T.skip("unparsed: packets the program cannot parse to their end", why)
+  T.skip("the C side refuses a prefix length out of range", why)
   T.done()
 end
 
@@ -539,6 +540,36 @@ for _, c in ipairs(cases) do
     end
   end)
 end
+
+-- The C side checks every prefix length again (src/xdp/xdpclass.c,
+-- prefix_of), for source and destination, whatever Lua checked before:
+-- a rule struct made by hand reaches it.
+T.test("the C side refuses a prefix length out of range", function()
+  local ffi = require "ffi"
+  local C = ffi.C
+  local function commit(family, field, len)
+    local r = ffi.new("struct pktsh_xdp_rule[1]")
+    r[0].family, r[0].action = family, C.PKTSH_XDP_PASS
+    r[0].flags = field == "src_len" and C.PKTSH_XDP_F_SRC or C.PKTSH_XDP_F_DST
+    r[0][field] = len
+    if C.pktsh_xdp_commit(fw.handle, r, 1, C.PKTSH_XDP_LINEAR, 0, fw.errbuf) ~= 0 then
+      return require("pktsh.host.errors").message(fw.errbuf)
+    end
+    return "ok"
+  end
+  for _, c in ipairs({{4, 33}, {4, -1}, {6, 129}, {6, -1}}) do
+    for _, field in ipairs({"src_len", "dst_len"}) do
+      T.eq(commit(c[1], field, c[2]), "rule 0: bad prefix length",
+           string.format("IPv%d %s %d", c[1], field, c[2]))
+    end
+  end
+  for _, c in ipairs({{4, 0}, {4, 32}, {6, 0}, {6, 128}}) do
+    for _, field in ipairs({"src_len", "dst_len"}) do
+      T.eq(commit(c[1], field, c[2]), "ok", string.format("IPv%d %s %d", c[1], field, c[2]))
+    end
+  end
+  assert(fw:clear())
+end)
 
 fw:close()
 T.done()

@@ -96,14 +96,7 @@ local function call_work(work, src, args)
   return true, res
 end
 
-local function is_interface(name)
-  if type(name) ~= "string" or name:find("/", 1, true) or name == "." or name == ".." then
-    return false
-  end
-  local f = io.open("/sys/class/net/" .. name .. "/ifindex", "r")
-  if f then f:close() end
-  return f ~= nil
-end
+local is_interface = require("pktsh.source.ifaces").exists
 
 local function source_opts(opts)
   local o = {}

@@ -2,7 +2,10 @@
 -- that drives a source for the one-liners, their help texts, and the one
 -- merge of their states (pktsh.host.merge). Drawing is pktsh.report.term,
 -- files and SVG pktsh.report.export, the key functions pktsh.proto.keys.
+local term = require "pktsh.report.term"
+
 local M = {}
+local format = string.format
 
 
 ------------------------------------------------------------------------
@@ -63,6 +66,45 @@ end
 
 M.merge = require("pktsh.host.merge").merge
 
+-- What the merge(a, b) of a chart module (hist, topk, rate) answers: a
+-- side that is nil gives the other (as an object, from(t)); both(a, b)
+-- merges two that are there (plain tables as workers send them, or
+-- objects). A tail call: an error both raises at level 2 is its caller's.
+function M.merge_pair(from, both, a, b)
+  if a == nil then return b and from(b) end
+  if b == nil then return from(a) end
+  return both(a, b)
+end
+
+------------------------------------------------------------------------
+-- Running a one-liner: its arguments, its loop, its screen.
+
+-- The arguments of the one-liner fname(src, key): the key function and
+-- its name (given, or the one pktsh.proto.keys knows it by), or nil, err
+-- for an unknown key name. A wrong argument is raised at run's caller.
+function M.args(fname, src, key)
+  local keys = require "pktsh.proto.keys"
+  local name
+  if type(key) == "string" then
+    name, key = key, keys.by[key]
+    if not key then return nil, format("no key '%s' (try one of: %s)", name, keys.by_names()) end
+  end
+  if type(src) ~= "table" or not src.next then
+    error(format("bad argument #1 to '%s' (source expected)", fname), 3)
+  end
+  if type(key) ~= "function" then
+    error(format("bad argument #2 to '%s' (key function or name expected)", fname), 3)
+  end
+  return key, name or (keys.by_hint[key] or {}).name
+end
+
+-- Where a one-liner draws: opts.out (default standard output), nothing
+-- (nil) with opts.quiet.
+function M.screen(opts)
+  if opts.quiet then return nil end
+  return term.screen(opts.out or io.stdout)
+end
+
 -- The loop of the one-liners: each(p) for every packet of src during
 -- `seconds` (nil: to the end; the source's duration: wall clock on a live
 -- source, capture time on a file), and tick() at most every `refresh`
@@ -82,6 +124,16 @@ function M.drive(src, seconds, refresh, each, tick)
     b, err = src:next()
   end
   if restore then restore() end
+  return err
+end
+
+-- M.drive with the chart on screen (nil: nothing drawn): text() is
+-- redrawn in place every `refresh` seconds on a terminal, and drawn once
+-- more at the end unless last is false. Returns M.drive's answer.
+function M.drive_shown(src, screen, seconds, refresh, each, text, last)
+  local err = M.drive(src, seconds, refresh, each,
+                      screen and screen.tty and function() screen:draw(text()) end)
+  if screen and last ~= false then screen:draw(text()) end
   return err
 end
 

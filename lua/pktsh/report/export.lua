@@ -3,6 +3,7 @@
 --
 --   export.svg_bars{title=, labels=, values=, notes=} -> a standalone SVG
 --   export.svg_line{title=, xs=, ys=, xlabel=, ylabel=} -> a standalone SVG
+--   export.svg(obj, o, svg_of) -> what the :svg(o) of hist, topk, rate answer
 local term = require "pktsh.report.term"
 
 local M = {}
@@ -72,6 +73,18 @@ end
 
 ------------------------------------------------------------------------
 -- SVG
+
+-- What the :svg(o) method of a chart object (hist, topk, rate) answers:
+-- o is a table of options or a path; svg_of(obj, o) makes the document.
+-- With o.path it is written there and the answer is true or nil, err;
+-- else the answer is the document (a string).
+function M.svg(obj, o, svg_of)
+  if type(o) == "string" then o = {path = o} end
+  o = o or {}
+  local text = svg_of(obj, o)
+  if o.path then return M.write_file(o.path, text) end
+  return text
+end
 
 local SVG_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
   .. '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '

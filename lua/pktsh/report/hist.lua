@@ -52,9 +52,7 @@ local floor, min, max = math.floor, math.min, math.max
 local format, concat = string.format, table.concat
 local type = type
 
-local function argcheck(ok, n, fname, want)
-  if not ok then error(format("bad argument #%d to '%s' (%s expected)", n, fname, want), 3) end
-end
+local argcheck = require("pktsh.host.errors").argcheck
 
 function M.new(opts)
   opts = opts or {}
@@ -426,11 +424,8 @@ function H:csv(o)
   return concat(out)
 end
 
--- A standalone SVG document (a string); with o.path (or a string
--- argument) it is written there and the result is true or nil, err.
-function H:svg(o)
-  if type(o) == "string" then o = {path = o} end
-  o = o or {}
+-- The bars of the SVG document (export.svg_bars).
+local function svg_of(self, o)
   local rows = o.rows or (self.kind == "values" and 40 or 128)
   local labels, values, notes = {}, {}, {}
   for i, b in ipairs(self:bins(o.order)) do
@@ -438,17 +433,16 @@ function H:svg(o)
     labels[i], values[i] = b.label, b.count
     notes[i] = self.n > 0 and format("(%.1f%%)", b.count / self.n * 100) or nil
   end
-  local text = export.svg_bars{title = o.title or title_of(self, o), labels = labels,
-                              values = values, notes = notes,
-                              footer = format("n=%s", term.num(self.n))}
-  if o.path then return export.write_file(o.path, text) end
-  return text
+  return export.svg_bars{title = o.title or title_of(self, o), labels = labels,
+                         values = values, notes = notes,
+                         footer = format("n=%s", term.num(self.n))}
 end
 
--- Sums b into a (both objects or plain tables of the same kind and bins).
-function M.merge(a, b)
-  if a == nil then return b and M.from(b) end
-  if b == nil then return M.from(a) end
+-- A standalone SVG document (a string); with o.path (or a string
+-- argument) it is written there and the result is true or nil, err.
+function H:svg(o) return export.svg(self, o, svg_of) end
+
+local function merge_both(a, b)
   if a.kind ~= b.kind or a.width ~= b.width or a.lo ~= b.lo or a.sub ~= b.sub then
     error(format("hist.merge: different histograms (%s and %s)", a.kind, b.kind), 2)
   end
@@ -471,6 +465,9 @@ function M.merge(a, b)
   if b.max ~= nil and (a.max == nil or b.max > a.max) then a.max = b.max end
   return M.from(a)
 end
+
+-- Sums b into a (both objects or plain tables of the same kind and bins).
+function M.merge(a, b) return chart.merge_pair(M.from, merge_both, a, b) end
 H.merge = M.merge
 
 ------------------------------------------------------------------------
@@ -494,17 +491,10 @@ H.merge = M.merge
 -- nil, err when the source ended in an error.
 function M.run(src, key, opts)
   opts = opts or {}
-  local by = pktkeys.by
   local name
-  if type(key) == "string" then
-    name = key
-    key = by[key]
-    if not key then return nil, format("no key '%s' (try one of: %s)", name, pktkeys.by_names()) end
-  end
-  argcheck(type(src) == "table" and src.next, 1, "hist", "source")
-  argcheck(type(key) == "function", 2, "hist", "key function or name")
+  key, name = chart.args("hist", src, key)
+  if not key then return nil, name end
   local hint = pktkeys.by_hint[key] or {}
-  name = name or hint.name
   local hopts = {log = opts.log, width = opts.width, lo = opts.lo, sub = opts.sub,
                  max_keys = opts.max_keys, label = opts.title or name}
   if hopts.log == nil and hopts.width == nil and hint.log then hopts.log = true end
@@ -513,13 +503,12 @@ function M.run(src, key, opts)
   local bytes = opts.weight == "bytes"
   local seconds = opts.seconds or opts.duration
   local window = opts.window and opts.window * 1e9
-  local screen = not opts.quiet and term.screen(opts.out or io.stdout)
+  local screen = chart.screen(opts)
   local refresh = opts.refresh or 1
   local w_start, per_window = nil, {}
   local ropts = {rows = opts.rows, ascii = opts.ascii, unicode = opts.unicode,
                  width = opts.width_cols, title = opts.title or name}
-  local function draw(h, head)
-    if not screen then return end
+  local function text_of(h, head)
     local text = h:render(ropts)
     if head then text = head .. "\n" .. text end
     if #per_window > 1 then
@@ -527,7 +516,10 @@ function M.run(src, key, opts)
       for i = math.max(1, #per_window - 59), #per_window do tail[#tail + 1] = per_window[i] end
       text = text .. "per window: " .. term.spark(tail, term.style(ropts)) .. "\n"
     end
-    screen:draw(text)
+    return text
+  end
+  local function draw(h, head)
+    if screen then screen:draw(text_of(h, head)) end
   end
   local function close_window(t0)
     per_window[#per_window + 1] = cur.n
@@ -536,7 +528,7 @@ function M.run(src, key, opts)
     M.merge(total, cur)
     cur = M.new(hopts)
   end
-  local err = chart.drive(src, seconds, window and 0 or refresh, function(p)
+  local err = chart.drive_shown(src, screen, seconds, window and 0 or refresh, function(p)
     if window then
       local ts = tonumber(p.ts)
       w_start = w_start or ts - ts % window
@@ -549,15 +541,13 @@ function M.run(src, key, opts)
       end
     end
     cur:add(key(p), bytes and p.len or 1)
-  end, screen and screen.tty and function() draw(cur) end)
+  end, function() return text_of(cur) end, not window)
   if window then
     if cur.n > 0 then close_window(w_start or 0) end
     if screen then screen:keep() end
     if screen and per_window[1] then
       screen:draw(format("all %d windows\n", #per_window) .. total:render(ropts))
     end
-  else
-    draw(total)
   end
   if err then return nil, err end
   return total

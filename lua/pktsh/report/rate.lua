@@ -162,24 +162,20 @@ function R:csv()
   return concat(out)
 end
 
-function R:svg(o)
-  if type(o) == "string" then o = {path = o} end
-  o = o or {}
+local function svg_of(self, o)
   local field = o.field or "packets"
   local xs, ys = {}, {}
   for i, s in ipairs(self:series()) do
     xs[i] = s.t
     ys[i] = s[field] / self.interval * (field == "bytes" and 8 or 1)
   end
-  local text = export.svg_line{title = o.title or (field == "bytes" and "bit/s" or "packets/s"),
-                              xs = xs, ys = ys, xlabel = "time (s since the epoch)"}
-  if o.path then return export.write_file(o.path, text) end
-  return text
+  return export.svg_line{title = o.title or (field == "bytes" and "bit/s" or "packets/s"),
+                         xs = xs, ys = ys, xlabel = "time (s since the epoch)"}
 end
 
-function M.merge(a, b)
-  if a == nil then return b and M.from(b) end
-  if b == nil then return M.from(a) end
+function R:svg(o) return export.svg(self, o, svg_of) end
+
+local function merge_both(a, b)
   if a.interval ~= b.interval then error("rate.merge: different intervals", 2) end
   M.from(a)
   for i, p in pairs(b.pk) do
@@ -194,6 +190,8 @@ function M.merge(a, b)
   if a.first then trim(a) end
   return a
 end
+
+function M.merge(a, b) return chart.merge_pair(M.from, merge_both, a, b) end
 R.merge = M.merge
 
 -- Runs a source into a rate series, redrawing it in place on a terminal.
@@ -201,10 +199,8 @@ R.merge = M.merge
 function M.run(src, opts)
   opts = opts or {}
   local r = M.new{interval = opts.interval or 1, keep = opts.keep}
-  local screen = not opts.quiet and term.screen(opts.out or io.stdout)
-  local err = chart.drive(src, opts.seconds, 1, function(p) r:add(p.ts, p.len) end,
-    screen and screen.tty and function() screen:draw(r:render(opts)) end)
-  if screen then screen:draw(r:render(opts)) end
+  local err = chart.drive_shown(src, chart.screen(opts), opts.seconds, 1,
+    function(p) r:add(p.ts, p.len) end, function() return r:render(opts) end)
   if err then return nil, err end
   return r
 end

@@ -46,7 +46,6 @@
 -- through t:get and t:top.
 local chart = require "pktsh.report.chart"
 local export = require "pktsh.report.export"
-local pktkeys = require "pktsh.proto.keys"
 local term = require "pktsh.report.term"
 local ffi = require "ffi"
 require "pktsh.cdef"
@@ -321,25 +320,20 @@ function T:__tostring()
                 term.num(self.n), self.size, self.capacity)
 end
 
-function T:svg(o)
-  if type(o) == "string" then o = {path = o} end
-  o = o or {}
+local function svg_of(self, o)
   local labels, values, notes = {}, {}, {}
   for i, x in ipairs(self:top(o.rows or 20)) do
     labels[i], values[i] = tostring(x.key), x.count
     notes[i] = x.err > 0 and format("(±%s)", term.num(x.err)) or nil
   end
-  local text = export.svg_bars{title = o.title or "top", labels = labels, values = values,
-                              notes = notes,
-                              footer = format("n=%s; %s", term.num(self.n), self:bound_text())}
-  if o.path then return export.write_file(o.path, text) end
-  return text
+  return export.svg_bars{title = o.title or "top", labels = labels, values = values,
+                         notes = notes,
+                         footer = format("n=%s; %s", term.num(self.n), self:bound_text())}
 end
 
--- Merges b into a (see the top of the file) and returns a as an object.
-function M.merge(a, b)
-  if a == nil then return b and M.from(b) end
-  if b == nil then return M.from(a) end
+function T:svg(o) return export.svg(self, o, svg_of) end
+
+local function merge_both(a, b)
   M.from(a); M.from(b)
   local fa, fb = a:floor(), b:floor()
   local m = math.max(a.capacity, b.capacity)
@@ -380,6 +374,9 @@ function M.merge(a, b)
   a.cand, a.ci, a.cn, a.cmin = {}, 1, 0, 0
   return a
 end
+
+-- Merges b into a (see the top of the file) and returns a as an object.
+function M.merge(a, b) return chart.merge_pair(M.from, merge_both, a, b) end
 T.merge = M.merge
 
 ------------------------------------------------------------------------
@@ -393,28 +390,18 @@ T.merge = M.merge
 function M.run(src, key, opts)
   opts = opts or {}
   local name
-  if type(key) == "string" then
-    name = key
-    key = pktkeys.by[key]
-    if not key then return nil, format("no key '%s' (try one of: %s)", name, pktkeys.by_names()) end
-  end
-  if type(src) ~= "table" or not src.next then
-    error("bad argument #1 to 'top' (source expected)", 2)
-  end
-  if type(key) ~= "function" then error("bad argument #2 to 'top' (key function or name expected)", 2) end
-  name = name or (pktkeys.by_hint[key] or {}).name
+  key, name = chart.args("top", src, key)
+  if not key then return nil, name end
   local t = M.new(opts.capacity or 1000)
   local bytes = opts.weight == "bytes"
-  local screen = not opts.quiet and term.screen(opts.out or io.stdout)
   local ropts = {rows = opts.rows or 10, ascii = opts.ascii, unicode = opts.unicode,
                  title = opts.title or name}
-  local err = chart.drive(src, opts.seconds or opts.duration, opts.refresh or 1,
+  local err = chart.drive_shown(src, chart.screen(opts), opts.seconds or opts.duration, opts.refresh or 1,
     function(p)
       local k = key(p)
       if k ~= nil then t:add(k, bytes and p.len or 1) end
     end,
-    screen and screen.tty and function() screen:draw(t:render(ropts)) end)
-  if screen then screen:draw(t:render(ropts)) end
+    function() return t:render(ropts) end)
   if err then return nil, err end
   return t
 end

@@ -7,10 +7,7 @@ local source = require "pktsh.source"
 local Source = source.Source
 
 local M = {}
-local File = setmetatable({}, {__index = Source})
-File.__index = File
-File.__tostring = Source.__tostring
-File.__fields = Source.__fields
+local File = source.kind()
 
 -- Packets per batch, at most: a batch also ends where the 256 KiB read
 -- buffer does. Larger batches mean fewer ends of the packet loop, and

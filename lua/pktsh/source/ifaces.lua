@@ -7,6 +7,8 @@
 --       where it does not apply), flags (the raw bits)} in libpcap's order
 --   pktsh.interfaces.text(i, n) -> tcpdump -D's line for entry n:
 --       "1.eth0 [Up, Running, Connected]"
+--   pktsh.interfaces.exists(name) -> whether name is a network interface
+--       here (what pktsh.open and pktsh.parallel open live)
 local ffi = require "ffi"
 local bit = require "bit"
 local errors = require "pktsh.host.errors"
@@ -66,6 +68,17 @@ function M.text(i, n)
   local state = #names > 0 and table.concat(names, ", ") or "none"
   local status = (i.wireless and WIRELESS_STATUS or WIRED_STATUS)[i.status] or ""
   return s .. " [" .. state .. status .. "]"
+end
+
+-- Whether name is a network interface of this network namespace. A name
+-- with a slash (a path), "." or ".." never is, whatever /sys holds.
+function M.exists(name)
+  if type(name) ~= "string" or name:find("/", 1, true) or name == "." or name == ".." then
+    return false
+  end
+  local f = io.open("/sys/class/net/" .. name .. "/ifindex", "r")
+  if f then f:close() end
+  return f ~= nil
 end
 
 return setmetatable(M, {__call = function(_, ...) return M.list(...) end})

@@ -219,12 +219,15 @@ end
 Source.__fields = {"next", "each", "packets", "stats", "error", "close", "set_filter",
                    "linktype", "snaplen", "name", "kind", "filter"}
 
-local function is_interface(name)
-  if name:find("/", 1, true) then return false end
-  local f = io.open("/sys/class/net/" .. name .. "/ifindex", "r")
-  if f then f:close() end
-  return f ~= nil
+-- The metatable of a new kind of receiver: Source's methods (which it may
+-- override), its printing and its fields for help().
+function M.kind()
+  local K = setmetatable({}, {__index = Source})
+  K.__index, K.__tostring, K.__fields = K, Source.__tostring, Source.__fields
+  return K
 end
+
+local is_interface = require("pktsh.source.ifaces").exists
 
 -- The options of a table spec with opts' fields over them (a copy), and
 -- their names sorted: the first unknown option reported is always the same.

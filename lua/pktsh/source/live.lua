@@ -6,13 +6,9 @@ local C = ffi.C
 local errors = require "pktsh.host.errors"
 local bpf = require "pktsh.source.bpf"
 local source = require "pktsh.source"
-local Source = source.Source
 
 local M = {}
-local Live = setmetatable({}, {__index = Source})
-Live.__index = Live
-Live.__tostring = Source.__tostring
-Live.__fields = Source.__fields
+local Live = source.kind()
 
 local directions = {both = C.PKTSH_DIR_BOTH, ["in"] = C.PKTSH_DIR_IN, out = C.PKTSH_DIR_OUT}
 local tstamps = {sw = C.PKTSH_TSTAMP_SW, hw = C.PKTSH_TSTAMP_HW, both = C.PKTSH_TSTAMP_BOTH}

@@ -142,13 +142,17 @@ function Writer:write(p, ts, wirelen, o)
   return true
 end
 
--- Bytes in the file so far (buffered ones included).
-function Writer:size()
-  if not self.handle then return self.final_size end
+-- A count the C writer keeps, read by get(handle, uint64_t *), or the
+-- one it had at close.
+local function counter(self, get, final)
+  if not self.handle then return final end
   local n = ffi.new("uint64_t[1]")
-  C.pktsh_writer_size(self.handle, n)
+  get(self.handle, n)
   return tonumber(n[0])
 end
+
+-- Bytes in the file so far (buffered ones included).
+function Writer:size() return counter(self, C.pktsh_writer_size, self.final_size) end
 
 -- Writes out what is buffered now: true, or nil and the error.
 function Writer:flush()
@@ -160,12 +164,7 @@ function Writer:flush()
 end
 
 -- Packets written so far.
-function Writer:count()
-  if not self.handle then return self.final_count end
-  local n = ffi.new("uint64_t[1]")
-  C.pktsh_writer_count(self.handle, n)
-  return tonumber(n[0])
-end
+function Writer:count() return counter(self, C.pktsh_writer_count, self.final_count) end
 
 function Writer:close()
   local h = self.handle

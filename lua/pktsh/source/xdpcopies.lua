@@ -5,14 +5,11 @@
 local ffi = require "ffi"
 local C = ffi.C
 local errors = require "pktsh.host.errors"
-local Source = require("pktsh.source").Source
+local source = require "pktsh.source"
 
 local M = {}
 
-local Copies = setmetatable({}, {__index = Source})
-Copies.__index = Copies
-Copies.__tostring = Source.__tostring
-Copies.__fields = Source.__fields
+local Copies = source.kind()
 
 local function fetch_copies(self, ms)
   return C.pktsh_xdp_copies_next(self.fw.handle, self.box, ms, self.errbuf)
