@@ -59,16 +59,6 @@ local function seconds(ns)
   return fmt("%s%d.%09d", sign, tonumber(s), tonumber(n))
 end
 
-local function mac_at(p, off)
-  local t = {}
-  for i = 0, 5 do
-    local b = p:u8(off + i)
-    if not b then return nil end
-    t[i + 1] = fmt("%02x", b)
-  end
-  return table.concat(t, ":")
-end
-
 local function eth(p)
   return p.linktype == numbers.DLT.EN10MB and p.caplen >= 14
 end
@@ -82,7 +72,7 @@ local function vlan_ids(p)
     local l = lay[j]
     if l.kind == packet.LAYER.VLAN and l.sub == numbers.ETH.VLAN then
       local v = p:u16(l.off)
-      if v then t[#t + 1] = tostring(band(v, 0x0fff)) end
+      if v then t[#t + 1] = tostring(band(v, numbers.VLAN_ID_MASK)) end
     end
   end
   return #t > 0 and t or nil
