@@ -56,7 +56,7 @@ same() {
     [ -e "$f" ] || continue
     # cideal reads Ethernet, VLAN tags and IP: the decoders see through
     # tunnels and offloaded lengths it does not (tests/unit/test_walk.lua)
-    awk -F'\t' -v f="${f##*/}" '$1 == f && $14 ~ /tunnel|offload/ { found = 1 } END { exit !found }' \
+    awk -F'\t' -v f="${f##*/}" '$1 == f && $14 ~ /tunnel|offload|encap/ { found = 1 } END { exit !found }' \
       tests/pcaps/MANIFEST.tsv && continue
     w=$("$tmp/cideal" "$f" 2>/dev/null | grep '^sum ') || continue
     got=$("$PKTSH" "$script" "$f" 2>/dev/null | grep '^sum ')

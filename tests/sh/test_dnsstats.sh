@@ -61,15 +61,31 @@ LUA
            ndpi__dns-google-nsid tcpdump__dns-badvers tcpdump__dns-uri tcpdump__dns_tcp \
            tcpdump__dns_udp tcpdump__dns_udp_2 tcpdump__dns_udp_8053 tcpdump__dnssec \
            tcpdump__edns-opts zeek__ipv6-fragmented-dns zeek__pcapng-multi-interface \
-           zeek__icmp-destunreach-udp gen__dns-tcp-gap; do
+           zeek__icmp-destunreach-udp gen__dns-tcp-gap \
+           ndpi__dns ndpi__vxlan ndpi__6in4tunnel ndpi__dns_fragmented ndpi__dns-invalid-chars \
+           ndpi__malformed_dns zeek__geneve-vxlan-dns-truncated zeek__vxlan-triple-v2 zeek__gre-pptp \
+           zeek__gre-sample zeek__dns-loc-29-trunc zeek__dns-sshfp-trunc zeek__dns-dns-corrupt \
+           zeek__dns-dns-edns-bad-length zeek__dns-dns-invalid-names tcpdump__dns-badcookie \
+           tcpdump__LINKTYPE_IPV4 tcpdump__LINKTYPE_IPV6 tcpdump__ipv4_invalid_total_length \
+           tcpdump__dns_tcp_8053; do
     pcap=$(ls $P/$f.pcap* 2>/dev/null | head -1)
-    ports=53; [ $f = tcpdump__dns_udp_8053 ] && ports=53,8053
+    ports=53; case $f in *_8053) ports=53,8053 ;; esac
     want=$(python3 "$TMP/oracle.py" $P/oracle/$f.dns.tsv)
     got=$(ds --json --ports $ports "$pcap" 2>"$TMP/err" | "$PKTSH" "$TMP/got.lua" 2>&1)
     # compare as JSON objects with sorted keys
     # tcpdump__dns_udp_2: the response is cut by the snaplen; tshark gives
     # it no dns.time, pktsh still reads its question and matches it
-    drop=""; [ $f = tcpdump__dns_udp_2 ] && drop=matched
+    # (zeek__geneve-vxlan-dns-truncated's response is cut the same way)
+    # ndpi__dns-invalid-chars: the response's question is another name
+    # than the query's; tshark pairs them by id and addresses alone,
+    # dnsstats also needs the same question
+    # zeek__dns-dns-invalid-names: a question name whose pointer loops;
+    # tshark still reads the type after it, dnsstats drops the question
+    drop=""
+    case $f in
+      tcpdump__dns_udp_2|zeek__geneve-vxlan-dns-truncated|ndpi__dns-invalid-chars) drop=matched ;;
+      zeek__dns-dns-invalid-names) drop=qtypes ;;
+    esac
     got=$(printf '%s' "$got" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop(sys.argv[1], None); print(json.dumps(d, sort_keys=True))' "$drop" 2>&1)
     want=$(printf '%s' "$want" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop(sys.argv[1], None); print(json.dumps(d, sort_keys=True))' "$drop" 2>&1)
     expect_eq "oracle $f" "$got" "$want"

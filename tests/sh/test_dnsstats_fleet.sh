@@ -14,7 +14,9 @@ if have dnstap-ldns; then
     case $f in *invalid-version*) continue;; esac
     # IP datagrams cut short (issue 12 item 3, open): the tap forwards
     # the cut responses dnsstats counts as malformed, not as responses
-    case $f in *dns-truncated-ip*) continue;; esac
+    # A response cut by the snaplen inside VXLAN in Geneve: the same (the
+    # cut message dnsstats counts is not one dnstap-ldns reads back)
+    case $f in *dns-truncated-ip*|*geneve-vxlan-dns-truncated*) continue;; esac
     n=$(basename "$f")
     $D --top 100000 --json --dnstap "$TMP/$n.tap" "$f" > "$TMP/$n.json" 2>"$TMP/$n.err" ||
       { fail "$n: dnsstats --dnstap" "$(cat "$TMP/$n.err")"; continue; }

@@ -142,6 +142,9 @@ local function check_oracle(row, pkts)
     -- quoted source must be what icmp:inner() decodes.
     if outer and r.protos:find("icmp", 1, true) then
       quoted[r.frame] = inner
+    elseif r.protos:find(":udp:gre:", 1, true) then
+      -- GRE in UDP (udp/4754) is not decoded (nor by tcpdump): the
+      -- frame's DNS port is not in sight, so it is no DNS frame to us
     else
       -- through tunnels tshark lists every IP layer's source: the DNS
       -- one is the innermost, of the family its protocols name last

@@ -22,8 +22,16 @@
 --   * tshark prints the root as "<Root>" and a name over 255 octets as
 --     "<Name too long>"; pktsh prints "." and rejects the message (it is
 --     malformed: the message is counted by dnsflow, the decoder fails).
---   * Names: pktsh escapes non-printable bytes (RFC 1035), tshark does
---     not; names are compared after undoing the escapes.
+--   * GRE in UDP (RFC 8086, udp/4754) is not an encapsulation the walker
+--     knows (not in issue 12's list; tcpdump does not decode it either):
+--     the DNS tshark finds inside it is set aside, and pktsh must find no
+--     message in those frames (NOT_DECODED below).
+--   * tshark prints a placeholder in angle brackets ("<Name contains a
+--     pointer that loops>") for a name it cannot read; pktsh rejects the
+--     message as for "<Name too long>".
+--   * Names: pktsh escapes non-printable bytes as RFC 1035 says (\DDD,
+--     decimal), tshark as Wireshark's format_text() does (\ooo, octal);
+--     names are compared after undoing both.
 local T = require "t"
 local dns = require "pktsh.proto.dns"
 local dnsflow = require "pktsh.proto.dnsflow"
@@ -43,6 +51,11 @@ end
 local function tshark_name(s)
   if s == "." then return "<Root>" end
   return unescape(s)
+end
+
+-- tshark's names with its octal escapes undone.
+local function tshark_raw(s)
+  return (s:gsub("\\([0-7][0-7][0-7])", function(o) return string.char(tonumber(o, 8)) end))
 end
 
 -- The captures and their oracles, from the manifest.
@@ -188,6 +201,16 @@ end
 
 local summary = {}
 
+-- Encapsulations the walker does not see through, by tshark's name for them.
+local NOT_DECODED = {":udp:gre:"}
+
+local function not_decoded(protos)
+  for _, x in ipairs(NOT_DECODED) do
+    if protos:find(x, 1, true) then return true end
+  end
+  return false
+end
+
 for _, cap in ipairs(captures) do
   local ports = {53}
   local note = ""
@@ -208,6 +231,8 @@ for _, cap in ipairs(captures) do
       if r["frame.protocols"]:find("icmp:ip", 1, true) or r["frame.protocols"]:find("icmpv6:ipv6", 1, true) then
         quoted = quoted + 1       -- deliberate: ICMP-quoted DNS is not a message
         T.eq(frames[n], nil, "frame " .. n .. " (ICMP-quoted DNS) gives no message")
+      elseif not_decoded(r["frame.protocols"]) then
+        T.eq(frames[n], nil, "frame " .. n .. " (" .. r["frame.protocols"] .. ") gives no message")
       else
         expect[n] = r
       end
@@ -221,13 +246,13 @@ for _, cap in ipairs(captures) do
         local mine = as_row(msgs)
         for _, col in ipairs(COLS) do
           local a, b = mine[col], r[col]
-          if col == "dns.qry.name" then a, b = lower(a), lower(b) end
+          if col == "dns.qry.name" then a, b = lower(a), lower(tshark_raw(b)) end
           -- a message cut by the snaplen: tshark shows what it could read
           local cut = false
           for _, m in ipairs(msgs) do if not m.ok then cut = true end end
           if col == "dns.resp.ext_rcode" and cut then a = b end
-          if col == "dns.qry.name" and r[col]:find("<Name too long>", 1, true) then a = b end
-          if col == "dns.qry.type" and r["dns.qry.name"]:find("<Name too long>", 1, true) then a = b end
+          local placeholder = r["dns.qry.name"]:find("<Name ", 1, true)
+          if (col == "dns.qry.name" or col == "dns.qry.type") and placeholder then a = b end
           if a ~= b then
             diffs[#diffs + 1] = string.format("frame %d %s: pktsh %q tshark %q", n, col, a, b)
           end

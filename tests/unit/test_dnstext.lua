@@ -122,7 +122,10 @@ end
 -- length of 0 (TSO) is "bad-len 0" to tcpdump (issue 12).
 local TCPDUMP_STOPS = {["gen__vxlan.pcap"] = true, ["gen__vxlan-in-gre-qinq.pcap"] = true,
   ["gen__erspan2.pcap"] = true, ["gen__erspan3.pcap"] = true, ["gen__geneve.pcap"] = true,
-  ["gen__dns-offload.pcap"] = true}
+  ["gen__dns-offload.pcap"] = true, ["ndpi__vxlan.pcap"] = true, ["zeek__vxlan-triple-v2.pcap"] = true,
+  ["zeek__geneve-vxlan-dns-truncated.pcap"] = true,
+  -- GRE in UDP (udp/4754): neither tcpdump nor pktsh decodes it
+  ["zeek__gre-over-udp-4754.pcap"] = true}
 
 local function dns_captures()
   return require("manifest").captures(function(row)

@@ -9,17 +9,9 @@ local DIR = "tests/pcaps/"
 
 -- Fields whose values differ on a capture, and why (prefix match).
 local NOT_COMPARED = {
-  -- tunnels (issue 12): tshark gives every layer's address (outer,inner);
-  -- pktsh's fields are the innermost datagram's and frame's
-  ["gen__4in4.pcap"] = {"ip."}, ["gen__4in6.pcap"] = {"ip.", "ipv6."},
-  ["gen__6in4.pcap"] = {"ip.", "ipv6."}, ["gen__6in6.pcap"] = {"ipv6."},
-  ["gen__gre.pcap"] = {"ip."}, ["gen__gre-keyseq.pcap"] = {"ip."},
-  ["gen__gre-teb.pcap"] = {"eth.", "ip."}, ["gen__erspan2.pcap"] = {"eth.", "ip."},
-  ["gen__erspan3.pcap"] = {"eth.", "ip."}, ["gen__geneve.pcap"] = {"eth.", "ip.", "udp."},
-  ["gen__vxlan.pcap"] = {"eth.", "ip.", "udp."},
-  ["gen__vxlan-in-gre-qinq.pcap"] = {"eth.", "ip.", "vlan.", "udp."},
   -- an IPv4 total length of 0 (TSO): tshark shows the length it computed
   ["gen__dns-offload.pcap"] = {"ip.len", "dns."},
+  ["tcpdump__bigtcp-ipv4.pcap"] = {"ip.len"}, ["tcpdump__ipv4_tcp_http_xml_tso.pcap"] = {"ip.len"},
   -- TCP gaps and a mid-flow start: tshark's relative numbers and its
   -- reassembly differ from a per-packet reading (dnsflow resynchronises)
   ["gen__dns-tcp-gap.pcap"] = {"tcp.", "dns."}, ["gen__dns-tcp-midflow.pcap"] = {"tcp.", "dns."},
@@ -32,6 +24,7 @@ local NOT_COMPARED = {
   ["pcap-thread__v4_frag_order_udp.pcap"] = {"udp.", "dns."},
   ["zeek__ipv4-fragmented-1.pcap"] = {"udp."},
   ["zeek__ipv6-fragmented-dns.pcap"] = {"udp.", "dns."},
+  ["ndpi__dns_fragmented.pcap"] = {"udp.", "dns."},
   -- tshark reassembles DNS over TCP: a message split over segments, or
   -- several in one segment; pktsh reads the one whole message a segment holds
   ["dnscap__dnso1tcp.pcap"] = {"dns."},
@@ -39,26 +32,56 @@ local NOT_COMPARED = {
   ["dnscap__dnsotcp-manyopkts.pcap"] = {"dns."},
   -- tshark adds the types of an NSEC record's bitmap to dns.resp.type
   ["dnscap__sll2.pcap"] = {"dns.resp.type"},
-  -- tshark dissects the datagram an ICMP error quotes (a second ip.src...)
-  ["zeek__icmp-destunreach-udp.pcap"] = {"ip.", "udp.", "dns."},
+  ["zeek__dns-sshfp-trunc.pcap"] = {"dns.resp.type"},
   -- headers pktsh's decoders refuse (IHL 4; a UDP header cut by the
-  -- capture) that tshark shows in part
+  -- capture; IPv4 and IPv6 headers cut by the capture) that tshark shows
+  -- in part
   ["tcpdump__ipv4_invalid_hdr_length.pcap"] = {"ip.hdr_len"},
   ["tcpdump__udp-length-heapoverflow.pcap"] = {"udp."},
+  ["zeek__trunc-ip4-trunc.pcap"] = {"ip."},
+  ["zeek__trunc-ip6-trunc.pcap"] = {"ipv6."},
+  ["zeek__trunc-mpls-6in6-6in6-4in6-trunc.pcap"] = {"ip."},
   -- port 8053: tshark decodes it as DNS in the merged file this test
   -- reads (not in the capture alone); pktsh's DNS ports are 53, 5353, 5355
   ["tcpdump__dns_udp_8053.pcap"] = {"dns."},
-  -- fuzzed names: tshark prints "<Name too long>" where pktsh.dns refuses
-  -- the message (the header fields still compare)
+  ["tcpdump__dns_tcp_8053.pcap"] = {"dns."},
+  -- fuzzed names: tshark prints a placeholder ("<Name too long>", "<Name
+  -- contains a pointer that loops>") and goes on where pktsh.dns refuses
+  -- the message at the bad name (the header fields still compare)
   ["tcpdump__dns-badlabel.pcap"] = {"dns.qry", "dns.resp"},
   ["tcpdump__dns_fwdptr.pcap"] = {"dns.qry", "dns.resp"},
+  ["ndpi__malformed_dns.pcap"] = {"dns.qry", "dns.resp", "dns.a", "dns.cname"},
+  ["zeek__dns-dns-invalid-names.pcap"] = {"dns.qry"},
+  -- an OPT record whose option lengths overrun it: tshark lists the record,
+  -- pktsh.dns stops at it (malformed)
+  ["zeek__dns-dns-edns-bad-length.pcap"] = {"dns.resp"},
+  -- GRE in UDP (RFC 8086, udp/4754) is not one of the encapsulations the
+  -- walker knows (issue 12's list; tcpdump does not decode it either)
+  ["zeek__gre-over-udp-4754.pcap"] = {"ip.", "udp.", "tcp.", "dns."},
+  -- GRE carrying Cisco MetaData (0x8909): tshark decodes the IP inside,
+  -- the walker stops at the GRE header (tcpdump too)
+  ["tcpdump__various_gre.pcap"] = {"ip.", "icmp."},
+  -- frame 19: the PPPoE length (42) ends the datagram 6 bytes before its
+  -- IP length (46) does; tshark bounds tcp.len by the PPPoE length, pktsh
+  -- by the IP header's (known difference, see the report of issue 12)
+  ["zeek__pppoe-over-qinq.pcap"] = {"tcp.len"},
 }
+
+-- Frames carrying an ICMP error: tshark dissects the datagram it quotes
+-- as further layers (a second ip.src, the quoted ports and DNS); pktsh's
+-- fields stop at the ICMP header (pkt:inner() gives the quoted one).
+local QUOTED = {"ip.", "ipv6.", "udp.", "tcp.", "dns."}
 
 local function have(tool) return os.execute("command -v " .. tool .. " >/dev/null 2>&1") == 0 end
 
-local function skipped(file, name)
+local function skipped(file, name, quoted)
   for _, prefix in ipairs(NOT_COMPARED[file] or {}) do
     if name:sub(1, #prefix) == prefix then return true end
+  end
+  if quoted then
+    for _, prefix in ipairs(QUOTED) do
+      if name:sub(1, #prefix) == prefix then return true end
+    end
   end
   return false
 end
@@ -92,7 +115,11 @@ local function our_rows(files)
   for _, file in ipairs(files) do
     local src = assert(pktsh.open(DIR .. file))
     local t = {}
-    for p in src:packets() do t[#t + 1] = split(fields.format(ex:values(p), {}, #names), "\t") end
+    for p in src:packets() do
+      local row = split(fields.format(ex:values(p), {}, #names), "\t")
+      row.quoted = p:inner() ~= nil
+      t[#t + 1] = row
+    end
     src:close()
     rows[file] = t
   end
@@ -120,7 +147,7 @@ if have("tshark") and have("mergecap") then
       for i, row in ipairs(rows) do
         local want = theirs[at + i] or {}
         for j, name in ipairs(names) do
-          if not skipped(file, name) and row[j] ~= want[j] then
+          if not skipped(file, name, row.quoted) and row[j] ~= want[j] then
             error(string.format("packet %d %s: got %s, want %s", i, name, short(row[j]), short(want[j])))
           end
         end

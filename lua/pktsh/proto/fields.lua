@@ -17,11 +17,15 @@
 -- fields that need earlier packets (frame.number, frame.time_relative,
 -- frame.time_delta, tcp.seq, tcp.ack, which tshark makes relative to the
 -- connection's first sequence numbers) count the packets this extractor
--- has seen. Differences from tshark: no reassembly (DNS fields come from
--- the one message in a UDP datagram or a TCP segment, nothing from IP
--- fragments but the first), nothing from inside ICMP errors or tunnels,
--- and the DNS fields of a message that does not parse are those of the
--- part that does.
+-- has seen; a direction first seen without a SYN starts at 1, as in
+-- tshark. Through tunnels the eth.*, vlan.id, ip.*, ipv6.* and udp.*
+-- fields list every layer's value, outer first, as tshark's do
+-- (-E occurrence=l gives the innermost); tcp.* and dns.* are the
+-- innermost datagram's. Differences from tshark: no reassembly (DNS
+-- fields come from the one message in a UDP datagram or a TCP segment,
+-- nothing from IP fragments but the first), nothing from inside ICMP
+-- errors, and the DNS fields of a message that does not parse are those
+-- of the part that does.
 local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
@@ -55,42 +59,67 @@ local function seconds(ns)
   return fmt("%s%d.%09d", sign, tonumber(s), tonumber(n))
 end
 
-local function mac_at(p, off)
-  local t = {}
-  for i = 0, 5 do
-    local b = p:u8(off + i)
-    if not b then return nil end
-    t[i + 1] = fmt("%02x", b)
-  end
-  return table.concat(t, ":")
-end
-
 local function eth(p)
   return p.linktype == numbers.DLT.EN10MB and p.caplen >= 14
 end
 
--- The TPID of VLAN tag i and its id (802.1Q tags only: tshark shows
--- 802.1ad tags as ieee8021ad.id).
+-- Every 802.1Q tag's id, outer first, in every layer (the link's and
+-- those inside tunnels); tshark shows 802.1ad tags as ieee8021ad.id.
 local function vlan_ids(p)
   local t = {}
-  if p.l2state == numbers.PKT.NEW then packet.decode_l2(p) end
-  local tpid = eth(p) and p:u16(12)
-  for i = 1, p.nvlan do
-    local v = p:vlan(i)
-    if not v then break end
-    if tpid == numbers.ETH.VLAN then t[#t + 1] = tostring(v.id) end
-    tpid = v.type
+  local n, lay = packet.layers(p)
+  for j = 0, n - 1 do
+    local l = lay[j]
+    if l.kind == packet.LAYER.VLAN and l.sub == numbers.ETH.VLAN then
+      local v = p:u16(l.off)
+      if v then t[#t + 1] = tostring(band(v, numbers.VLAN_ID_MASK)) end
+    end
   end
   return #t > 0 and t or nil
 end
 
+-- A field of every header of a kind, outer first, as tshark lists them
+-- (tunnels: the outer header's value, then the inner ones'). get(p, i)
+-- gives the i-th header, false for a layer without one, nil after the
+-- last; f a value, a list or nil.
+local MAX_LAYERS = 16
+
+local function every(get, f)
+  return function(p)
+    local t = {}
+    for i = 1, MAX_LAYERS do
+      local h = get(p, i)
+      if h == nil then break end
+      local v = h and f(h, p)
+      if type(v) == "table" then
+        for _, x in ipairs(v) do t[#t + 1] = x end
+      elseif v then
+        t[#t + 1] = v
+      end
+    end
+    if #t == 0 then return nil end
+    return #t == 1 and t[1] or t
+  end
+end
+
+-- Control bytes as Wireshark's format_text() prints them: C escapes,
+-- else three octal digits.
+local CTRL = {[7] = "\\a", [8] = "\\b", [9] = "\\t", [10] = "\\n", [11] = "\\v",
+              [12] = "\\f", [13] = "\\r"}
+local function ctrl(c)
+  local b = c:byte()
+  return CTRL[b] or fmt("\\%03o", b)
+end
+
 -- A DNS name as tshark prints it: the root as <Root>, the RFC 1035
--- escapes of the parser undone (pktsh.dns writes no final dot either).
+-- escapes of the parser undone, control bytes escaped as tshark does
+-- (pktsh.dns writes no final dot either).
 local function dns_name(s)
   if s == nil then return nil end
   if s == "." or s == "" then return "<Root>" end
   s = s:gsub("\\(%d%d%d)", function(d) return string.char(tonumber(d)) end)
-  return (s:gsub("\\(.)", "%1"))
+  s = s:gsub("\\(.)", "%1")
+  return (s:gsub("[%z\1-\31\127]", ctrl))
 end
 
 ---------------------------------------------------------------------------
@@ -177,13 +206,19 @@ local function relative(p, ctx)
   if not t or not ip then return nil end
   local k, rk = flow_key(ip, t), flow_key(ip, t, true)
   local base = base_get(ctx, k)
-  -- a SYN starts a connection afresh (the 4-tuple may be reused)
-  if not base or t.syn then base = t.seq; base_set(ctx, k, base) end
+  -- a SYN starts a connection afresh (the 4-tuple may be reused); a
+  -- direction first seen without one (the capture began mid-flow) starts
+  -- at 1, as tshark counts it
+  if not base or t.syn then
+    base = t.syn and t.seq or (t.seq - 1) % 4294967296
+    base_set(ctx, k, base)
+  end
   if t.syn and not t.ackf then ctx.seq_new[rk], ctx.seq_old[rk] = nil, nil end
   local rbase = base_get(ctx, rk)
   if not rbase and t.ackf then rbase = (t.ack - 1) % 4294967296; base_set(ctx, rk, rbase) end
   ctx.rel_seq = (t.seq - base) % 4294967296
-  ctx.rel_ack = rbase and (t.ack - rbase) % 4294967296 or 0
+  -- without the ACK flag the field means nothing: tshark shows 0
+  ctx.rel_ack = t.ackf and rbase and (t.ack - rbase) % 4294967296 or 0
   return ctx.rel_seq, ctx.rel_ack
 end
 
@@ -193,10 +228,26 @@ end
 -- The end of the IP datagram by its header (not the capture).
 local datagram_end = packet.datagram_end
 
-local function ip4(f) return function(p) local ip = p:ip4(); return ip and f(ip, p) end end
-local function ip6(f) return function(p) local ip = p:ip6(); return ip and f(ip, p) end end
+-- IP layers of one version and the UDP headers of every IP layer (the
+-- ones a tunnel rides in and the innermost); TCP: the innermost only.
+local function ip_of(version)
+  return function(p, i)
+    local ip = p:ip(i)
+    if not ip then return nil end
+    return ip.version == version and ip or false
+  end
+end
+local function udp_of(p, i)
+  if not p:ip(i) then return nil end
+  return p:udp(i) or false
+end
+local function eth_of(p, i) return eth(p) and p:eth(i) or nil end
+
+local function ip4(f) return every(ip_of(4), f) end
+local function ip6(f) return every(ip_of(6), f) end
+local function udp(f) return every(udp_of, f) end
+local function ethf(f) return every(eth_of, f) end
 local function tcp(f) return function(p) local t = p:tcp(); return t and f(t, p) end end
-local function udp(f) return function(p) local u = p:udp(); return u and f(u, p) end end
 
 local LIST = {
   {"frame.number", "the packet's number, from 1", function(p, ctx) return num(ctx.number) end},
@@ -205,11 +256,11 @@ local LIST = {
   {"frame.time_delta", "seconds since the previous packet", function(p, ctx) return seconds(p.ts - ctx.prev) end},
   {"frame.len", "length on the wire", function(p) return num(p.len) end},
   {"frame.cap_len", "bytes captured", function(p) return num(p.caplen) end},
-  {"eth.src", "Ethernet source", function(p) return eth(p) and mac_at(p, 6) end},
-  {"eth.dst", "Ethernet destination", function(p) return eth(p) and mac_at(p, 0) end},
-  {"eth.addr", "Ethernet destination and source", function(p)
-    return eth(p) and {mac_at(p, 0), mac_at(p, 6)} end},
-  {"eth.type", "the Ethernet header's type", function(p) return eth(p) and hex16(p:u16(12)) end},
+  {"eth.src", "Ethernet sources", ethf(function(e) return tostring(e.src) end)},
+  {"eth.dst", "Ethernet destinations", ethf(function(e) return tostring(e.dst) end)},
+  {"eth.addr", "Ethernet destination and source", ethf(function(e) return {tostring(e.dst), tostring(e.src)} end)},
+  -- an 802.3 frame's field is a length (tshark: eth.len), not a type
+  {"eth.type", "the Ethernet header's type", ethf(function(e) return e.type >= 0x0600 and hex16(e.type) end)},
   {"vlan.id", "802.1Q VLAN ids, outer first", vlan_ids},
   {"ip.src", "IPv4 source", ip4(function(ip) return tostring(ip.src) end)},
   {"ip.dst", "IPv4 destination", ip4(function(ip) return tostring(ip.dst) end)},
