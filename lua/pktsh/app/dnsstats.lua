@@ -50,9 +50,12 @@
 -- work also takes duration (s; files: capture time), interval (s) with
 -- a tick(record) function, and publish (s, in a pktsh.parallel worker:
 -- hand the parent a snapshot that often; see dnsstats.interval), and
--- snap (a function(state, live)) with metrics_interval (s, default 1):
--- called every metrics_interval of wall time (between batches, and while
--- a live link is quiet), and once at the end; live holds what only the
+-- snap (a function(state, live)) with metrics_interval (s, default 1;
+-- false: none on a clock) and snap_wanted (a function, optional):
+-- called every metrics_interval of wall time and whenever snap_wanted()
+-- is true (both looked at between batches, and while a live link is
+-- quiet), with eng:state(snap_top) (default 10: partial top-k tables),
+-- and once at the end with the whole state; live holds what only the
 -- running engine knows: pending (queries waiting), flow, rings (the
 -- source's stats, live).
 local ffi = require "ffi"
@@ -174,8 +177,26 @@ local function types(h, which)
   return t
 end
 
--- A C top-k table as a pktsh.topk state, labels included.
-local function topk_state(h, which, capacity)
+-- The k-th largest of counts[0 .. size-1] (0 when there are fewer).
+local function kth_count(counts, size, k)
+  local best, n = {}, 0             -- the k largest so far, largest first
+  for i = 0, size - 1 do
+    local c = counts[i]
+    if n < k or c > best[n] then
+      local j = n < k and n or n - 1
+      while j >= 1 and best[j] < c do best[j + 1] = best[j]; j = j - 1 end
+      best[j + 1] = c
+      if n < k then n = n + 1 end
+    end
+  end
+  return n < k and 0 or best[k]
+end
+
+-- A C top-k table as a pktsh.topk state, labels included; with top, only
+-- the entries that can be among the `top` busiest (ties included) are
+-- copied and labelled: a metrics snapshot exports those, and labelling
+-- ten thousand cost milliseconds.
+local function topk_state(h, which, capacity, top)
   local t = C.pktsh_dnsstats_topk(h, which)
   local size = C.pktsh_topk64_entries(t, nil, nil, nil, 0)
   local keys = ffi.new("uint64_t[?]", size + 1)
@@ -183,13 +204,20 @@ local function topk_state(h, which, capacity)
   C.pktsh_topk64_entries(t, keys, counts, errs, size)
   local out = topk.new(capacity)
   local buf = ffi.new("uint8_t[?]", LABEL)
+  local least = top and (top > 0 and kth_count(counts, size, top) or math.huge) or -1
+  local max_err = 0
   for i = 0, size - 1 do
-    local key = tonumber(keys[i])
-    out:set(key, counts[i], errs[i])
-    local len = C.pktsh_topk64_label(t, i, buf, LABEL)
-    if len > 0 then out:label(key, ffi.string(buf, len)) end
+    if errs[i] > max_err then max_err = errs[i] end
+    if counts[i] >= least then
+      local key = tonumber(keys[i])
+      out:set(key, counts[i], errs[i])
+      local len = C.pktsh_topk64_label(t, i, buf, LABEL)
+      if len > 0 then out:label(key, ffi.string(buf, len)) end
+    end
   end
   out.n, out.size = C.pktsh_topk64_total(t), size
+  -- a partial table's bound (t:bound() sees only the entries kept)
+  if top then out.max_err = max_err end
   return out
 end
 
@@ -238,7 +266,11 @@ local function messages(c)
 end
 
 -- The state (see the top of the file), as plain tables.
-function Engine:state()
+-- With top (a metrics snapshot's), the top-k tables are partial (only
+-- the entries that can be among the `top` busiest, their max_err the
+-- bound over the whole table) and lat_exact is left out: what
+-- dnsstats.top and the log2 latencies need, in a fraction of the time.
+function Engine:state(top)
   local c, h = self:counts(), self.h
   local fs = self.fe:stats()
   fs.udp = c.udp
@@ -247,9 +279,9 @@ function Engine:state()
     malformed = c.malformed + (fs.malformed or 0), truncated = c.truncated,
     messages = messages(c), transport = {udp = c.udp, tcp = c.tcp}, ip = {["4"] = c.ip4, ["6"] = c.ip6},
     qtypes = types(h, C.PKTSH_DNSSTATS_QTYPES), rcodes = types(h, C.PKTSH_DNSSTATS_RCODES),
-    qnames = topk_state(h, C.PKTSH_DNSSTATS_NAMES, self.capacity),
-    clients = topk_state(h, C.PKTSH_DNSSTATS_CLIENTS, self.capacity),
-    lat_exact = latency_hist(self, C.PKTSH_DNSSTATS_LAT_EXACT),
+    qnames = topk_state(h, C.PKTSH_DNSSTATS_NAMES, self.capacity, top),
+    clients = topk_state(h, C.PKTSH_DNSSTATS_CLIENTS, self.capacity, top),
+    lat_exact = not top and latency_hist(self, C.PKTSH_DNSSTATS_LAT_EXACT) or nil,
     lat_log = latency_hist(self, C.PKTSH_DNSSTATS_LAT_LOG),
     matched = c.matched, unanswered = c.unanswered, unmatched = c.unmatched,
     pending_evicted = c.pending_evicted, flow = fs,
@@ -376,18 +408,17 @@ function M.work(src, o, tick)
   local next_pub = publish and now + publish
   local par = publish and require("pktsh.host.parallel")
   local wait = live and ((interval and tick) or publish or o.snap) and 0.05 or nil
-  -- metrics snapshots every metrics_interval of wall time: between
-  -- batches, and while the link is quiet (src.on_idle); a first at once
-  local snap, snap_every, next_snap = o.snap, (o.metrics_interval or 1) * 1e9, 0
-  local function snapshot(l)
-    l.rings = live and {src:stats()} or nil
-    snap(eng:state(), l)
-  end
+  -- metrics snapshots, looked at between batches and while the link is
+  -- quiet (src.on_idle): every metrics_interval of wall time (a first at
+  -- once; none with false), and whenever snap_wanted() says so
+  local snap, wanted, next_snap = o.snap, o.snap_wanted, 0
+  local snap_every = o.metrics_interval ~= false and (o.metrics_interval or 1) * 1e9
   local function maybe_snapshot()
     local t = tonumber(C.pktsh_mono_ns())
-    if t < next_snap then return end
-    snapshot({pending = eng:counts().pending})
-    next_snap = tonumber(C.pktsh_mono_ns()) + snap_every
+    if not ((snap_every and t >= next_snap) or (wanted and wanted())) then return end
+    snap(eng:state(o.snap_top or 10), {pending = eng:counts().pending,
+                                       rings = live and {src:stats()} or nil})
+    next_snap = tonumber(C.pktsh_mono_ns()) + (snap_every or 0)
   end
   if snap then
     maybe_snapshot()
@@ -469,7 +500,8 @@ end
 -- The states' objects again (after a trip through a worker).
 function M.objects(st)
   topk.from(st.qnames); topk.from(st.clients)
-  hist.from(st.lat_exact); hist.from(st.lat_log)
+  if st.lat_exact then hist.from(st.lat_exact) end    -- a snapshot's state has none
+  hist.from(st.lat_log)
   return st
 end
 

@@ -15,6 +15,7 @@
 --   reg:write(path)                        -- atomically (write + rename)
 --   local srv = assert(pktsh.metrics.serve("127.0.0.1:9153", reg))
 --   srv:publish()                          -- the loop publishes; HTTP reads the latest
+--   serve(addr, reg, {max_age = 1})        -- or on demand: publish when srv:wanted()
 --   pktsh.metrics.merge(a, b)              -- registries from workers, summed
 --
 -- Families: counters (names end in _total; add and set only upwards by
@@ -556,13 +557,33 @@ M.resolve_entry_points = resolve_entry_points
 
 -- Serves /metrics on addr ("HOST:PORT", "[V6]:PORT", ":PORT"; port 0
 -- picks a free one) from a thread; reg (optional) is what publish()
--- renders by default. nil, err when the address cannot be bound.
-function M.serve(addr, reg)
+-- renders by default. opts.max_age (seconds): a scrape that finds the
+-- last snapshot older asks for a new one (srv:wanted() is true until
+-- the next publish) and waits for it, half a second at most; a loop
+-- that publishes only when wanted renders nothing nobody reads. nil,
+-- err when the address cannot be bound.
+function M.serve(addr, reg, opts)
   errors.argcheck(type(addr) == "string", 1, "metrics.serve", "address string")
+  errors.argcheck(opts == nil or type(opts) == "table", 3, "metrics.serve", "table of options or nil")
+  local max_age = opts and opts.max_age
+  errors.argcheck(max_age == nil or (type(max_age) == "number" and max_age > 0), 3,
+                  "metrics.serve", "max_age: seconds > 0")
   resolve_entry_points()
   local box, err = ffi.new("struct pktsh_metrics_srv *[1]"), errors.new()
   if C.pktsh_metrics_serve(box, addr, err) ~= 0 then return nil, errors.message(err) end
-  return setmetatable({h = ffi.gc(box[0], C.pktsh_metrics_close), reg = reg, err = err}, Srv)
+  local h = ffi.gc(box[0], C.pktsh_metrics_close)
+  if max_age then C.pktsh_metrics_max_age(h, max_age) end
+  return setmetatable({h = h, reg = reg, err = err}, Srv)
+end
+
+-- true when a scrape waits for a fresh snapshot (see opts.max_age), a
+-- cheap look for a loop to take between batches; nil, err when the
+-- server could not start.
+function Srv:wanted()
+  if not self.h then return nil, "metrics server closed" end
+  local w = C.pktsh_metrics_wanted(self.h, self.err)
+  if w < 0 then return nil, errors.message(self.err) end
+  return w == 1
 end
 
 -- Renders reg (or the registry given to serve) in both formats and
