@@ -260,11 +260,21 @@ local function outputs(o, offline)
     local dm = require("pktsh.app.dnsmetrics").new{top = o.top, capacity = o.capacity}
     local srv, err
     if o.metrics then
-      srv, err = pktsh.metrics.serve(o.metrics)
+      -- rendered when a scrape finds the last snapshot older than the
+      -- interval (and every interval for --metrics-file): nothing when
+      -- nobody scrapes
+      srv, err = pktsh.metrics.serve(o.metrics, nil, {max_age = o.metrics_interval})
       if not srv then die(1, "%s", err) end
+      o.snap_wanted = function()
+        local w, e = srv:wanted()
+        if e then warn(e) end
+        return w
+      end
     end
     o.metrics_server = srv
     snap = function(st, live)
+      -- the end's too: rendered only for a scrape waiting, or the file
+      if not (o.metrics_file or o.snap_wanted()) then return end
       live.dnstap = o.tap and o.tap:stats()
       local reg = dm:update(st, live)
       local ok, e
@@ -343,7 +353,8 @@ local function main(argv)
     end
     local eo = engine_opts(o)
     eo.interval = o.interval
-    eo.tap, eo.snap, eo.metrics_interval = o.tap, snap, o.metrics_interval
+    eo.tap, eo.snap, eo.snap_wanted, eo.snap_top = o.tap, snap, o.snap_wanted, o.top
+    eo.metrics_interval = o.metrics_file and o.metrics_interval or false
     st = dnsstats.work(src, eo, tick)
     src:close()
   end

@@ -760,13 +760,18 @@ void pktsh_dnsstats_tap(struct pktsh_dnsstats *e, struct pktsh_dnstap *tap);
  * text format 0.0.4 or, when the scraper's Accept header asks for it,
  * OpenMetrics 1.0.0. serve binds addr ("HOST:PORT", "[V6]:PORT", ":PORT";
  * port 0 picks one: see info.addr) at once; the server starts in the
- * background then, or with -Z pending at the first publish after the
- * drop (info.serving says when it does; a failure to start comes back
- * from publish). publish copies both texts and never waits for a
- * request being served. */
+ * background then, or with -Z pending at the first publish or wanted
+ * after the drop (info.serving says when it does; libmicrohttpd itself
+ * is loaded at the first connection; a failure to start comes back from
+ * publish or wanted). publish copies both texts and never waits for a
+ * request being served. With max_age (seconds, 0: off) a request that
+ * finds the current snapshot older asks for a new one and waits for it
+ * (half a second at most): wanted is then 1 until the next publish, for
+ * a loop that publishes only when asked (-1 with err: the server could
+ * not start). */
 struct pktsh_metrics_info {
 	char addr[64];             /* the address bound, "127.0.0.1:9153", "[::]:9153" */
-	int32_t serving;           /* 1 once the thread runs */
+	int32_t serving;           /* 1 once its thread runs (accepting) */
 	uint64_t published;        /* snapshots */
 	uint64_t requests;         /* HTTP requests */
 	uint64_t scrapes;          /* of /metrics */
@@ -778,6 +783,8 @@ int pktsh_metrics_serve(struct pktsh_metrics_srv **out, const char *addr,
 			struct pktsh_err *err);
 int pktsh_metrics_publish(struct pktsh_metrics_srv *m, const char *prom, size_t prom_len,
 			  const char *om, size_t om_len, struct pktsh_err *err);
+int pktsh_metrics_max_age(struct pktsh_metrics_srv *m, double seconds);
+int pktsh_metrics_wanted(struct pktsh_metrics_srv *m, struct pktsh_err *err);
 int pktsh_metrics_info(struct pktsh_metrics_srv *m, struct pktsh_metrics_info *out);
 void pktsh_metrics_close(struct pktsh_metrics_srv *m);
 

@@ -21,32 +21,49 @@
  * 0.0.4 and in OpenMetrics 1.0.0; a scraper whose Accept header names
  * application/openmetrics-text gets the latter.
  *
+ * A scrape gets a snapshot no older than the server's max age, when one
+ * is set (pktsh_metrics_max_age): the loop then publishes on demand.
+ * A request that finds the current snapshot older (or none) raises the
+ * `want` flag and waits, at most WAIT_FRESH_MS, for the next publish;
+ * the loop looks at the flag (pktsh_metrics_wanted, an atomic load)
+ * between batches and publishes when it is up. A run nobody scrapes
+ * renders nothing, and one scraped every 15 s renders every 15 s, not
+ * every interval. Each connection has a thread of its own
+ * (libmicrohttpd's thread per connection), so one waiting request holds
+ * up no other.
+ *
  * The listening socket is bound at pktsh_metrics_serve (so a port below
  * 1024 works and a busy port is an error at once); the serving thread
  * starts only once the process runs with the privileges it keeps: with
- * -Z pending, at the first publish after the drop (privs.c drops only
- * while the process has one thread).
+ * -Z pending, at the first publish or pktsh_metrics_wanted after the
+ * drop (privs.c drops only while the process has one thread).
  *
- * libmicrohttpd is loaded (dlopen) by the first server: Debian's links
- * GnuTLS, whose start-up (a dozen libraries, its configuration, a random
- * seed) every pktsh run would pay otherwise, serving metrics or not. A
- * short-lived starter thread loads it and starts the daemon, so that the
- * loop does not wait those milliseconds either; an error there comes
- * back from the next publish.
+ * libmicrohttpd is loaded (dlopen) only when the first connection
+ * comes: Debian's links GnuTLS, whose start-up (a dozen libraries, its
+ * configuration, a random seed: 10-20 ms of CPU) a run nobody scrapes
+ * would pay otherwise. A starter thread waits in poll() for the
+ * listening socket to become readable (the connection waits in the
+ * backlog meanwhile), then loads the library and starts the daemon on
+ * that socket, so that the loop does not wait those milliseconds
+ * either; an error there comes back from the next publish or
+ * pktsh_metrics_wanted.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "err.h"
 
@@ -54,6 +71,11 @@
 #define OM_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
 #define MAX_CONNECTIONS 64
 #define CONNECTION_TIMEOUT_S 10
+#define THREAD_STACK (256 * 1024)  /* a connection's thread: a handler and a reply */
+/* How long a request waits for the fresh snapshot it asked for (a loop
+ * blocked elsewhere, or busy with one long batch): then the current
+ * one is served, or 503 when there is none. */
+#define WAIT_FRESH_MS 500
 #ifndef PKTSH_MHD_SONAME
 #define PKTSH_MHD_SONAME "libmicrohttpd.so.12"
 #endif
@@ -112,6 +134,7 @@ struct snap {
 
 struct pktsh_metrics_srv {
 	int fd;
+	int wake[2];             /* a pipe: ends the starter's wait at close */
 	pthread_t starter;
 	int starter_running;     /* the loop's: a starter was created (join it) */
 	_Atomic(struct MHD_Daemon *) daemon;
@@ -122,6 +145,14 @@ struct pktsh_metrics_srv {
 	struct snap *retired;    /* the publisher's own */
 	atomic_ullong requests, scrapes, openmetrics, not_found;
 	uint64_t published;
+	/* snapshots on demand (see the top) */
+	atomic_llong max_age_ns; /* 0: whatever is current is served */
+	atomic_llong published_at; /* pktsh_mono_ns of the current snapshot */
+	atomic_int want;         /* a request waits for a snapshot */
+	atomic_int waiters;
+	atomic_int closing;
+	pthread_mutex_t lock;    /* for fresh, with waiters */
+	pthread_cond_t fresh;    /* a snapshot was published (CLOCK_MONOTONIC) */
 	char addr[INET6_ADDRSTRLEN + 8];
 };
 
@@ -146,6 +177,43 @@ static struct snap *snap_get(struct pktsh_metrics_srv *m)
 		atomic_fetch_add(&s->refs, 1);
 	atomic_fetch_sub(&m->active, 1);
 	return s;
+}
+
+/* The current snapshot, or with a max age one published since now when
+ * the current is older (asked for, and waited for WAIT_FRESH_MS at
+ * most: then whatever is current). */
+static struct snap *snap_fresh(struct pktsh_metrics_srv *m)
+{
+	int64_t max_age = atomic_load(&m->max_age_ns), now, deadline;
+	struct timespec ts;
+
+	if (max_age <= 0)
+		return snap_get(m);
+	now = pktsh_mono_ns();
+	if (atomic_load(&m->cur) && now - atomic_load(&m->published_at) <= max_age)
+		return snap_get(m);
+	deadline = now + (int64_t)WAIT_FRESH_MS * 1000000;
+	ts.tv_sec = deadline / 1000000000;
+	ts.tv_nsec = deadline % 1000000000;
+	pthread_mutex_lock(&m->lock);
+	atomic_fetch_add(&m->waiters, 1);
+	atomic_store(&m->want, 1);
+	while (atomic_load(&m->published_at) < now && !atomic_load(&m->closing))
+		if (pthread_cond_timedwait(&m->fresh, &m->lock, &ts) == ETIMEDOUT)
+			break;
+	atomic_fetch_sub(&m->waiters, 1);
+	pthread_mutex_unlock(&m->lock);
+	return snap_get(m);
+}
+
+/* Wakes the requests waiting for a snapshot (one came, or the end). */
+static void wake_waiters(struct pktsh_metrics_srv *m)
+{
+	if (!atomic_load(&m->waiters))
+		return;
+	pthread_mutex_lock(&m->lock);
+	pthread_cond_broadcast(&m->fresh);
+	pthread_mutex_unlock(&m->lock);
 }
 
 /* The retired snapshots' slot references go once no reader is between
@@ -188,7 +256,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned int status,
 
 static enum MHD_Result reply_metrics(struct pktsh_metrics_srv *m, struct MHD_Connection *c)
 {
-	struct snap *s = snap_get(m);
+	struct snap *s = snap_fresh(m);
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	int om;
@@ -349,12 +417,28 @@ static int listen_on(const char *spec, struct pktsh_err *err)
 	return fd;
 }
 
-/* The starter thread: libmicrohttpd, then the daemon on the bound socket. */
+/* Waits for a first connection (the listening socket readable): 0, or
+ * -1 when the server closes first. */
+static int first_connection(struct pktsh_metrics_srv *m)
+{
+	struct pollfd p[2] = { { .fd = m->fd, .events = POLLIN },
+			       { .fd = m->wake[0], .events = POLLIN } };
+
+	while (poll(p, 2, -1) < 0)
+		if (errno != EINTR)
+			return 0;       /* the daemon will see what it is */
+	return p[1].revents ? -1 : 0;
+}
+
+/* The starter thread: at the first connection, libmicrohttpd, then the
+ * daemon on the bound socket. */
 static void *starter_main(void *arg)
 {
 	struct pktsh_metrics_srv *m = arg;
 	struct MHD_Daemon *d;
 
+	if (first_connection(m))
+		return NULL;
 	pthread_once(&mhd.once, mhd_load);
 	if (!mhd.start_daemon) {
 		pktsh_err_set(&m->start_err, ENOENT, "metrics: %s", mhd.error);
@@ -362,9 +446,11 @@ static void *starter_main(void *arg)
 		return NULL;
 	}
 	d = mhd.start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+		MHD_USE_AUTO | MHD_USE_ERROR_LOG,
 		0, NULL, NULL, handle, m,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)m->fd,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
 		MHD_OPTION_END);
@@ -391,6 +477,30 @@ static int start(struct pktsh_metrics_srv *m, struct pktsh_err *err)
 	return 0;
 }
 
+/* The server's parts other than its socket; -1 with errno. */
+static int srv_init(struct pktsh_metrics_srv *m)
+{
+	pthread_condattr_t ca;
+
+	if (pipe2(m->wake, O_CLOEXEC | O_NONBLOCK))
+		return -1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->fresh, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&m->lock, NULL);
+	return 0;
+}
+
+static void srv_free(struct pktsh_metrics_srv *m)
+{
+	close(m->wake[0]);
+	close(m->wake[1]);
+	pthread_cond_destroy(&m->fresh);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
 int pktsh_metrics_serve(struct pktsh_metrics_srv **out, const char *addr,
 			struct pktsh_err *err)
 {
@@ -401,19 +511,47 @@ int pktsh_metrics_serve(struct pktsh_metrics_srv **out, const char *addr,
 		pktsh_err_set(err, ENOMEM, "out of memory");
 		return -1;
 	}
+	if (srv_init(m)) {
+		pktsh_err_set(err, errno, "metrics: %s", strerror(errno));
+		free(m);
+		return -1;
+	}
 	m->fd = listen_on(addr, err);
 	if (m->fd < 0) {
-		free(m);
+		srv_free(m);
 		return -1;
 	}
 	name_of(m->fd, m->addr, sizeof(m->addr));
 	if (start(m, err)) {
 		close(m->fd);
-		free(m);
+		srv_free(m);
 		return -1;
 	}
 	*out = m;
 	return 0;
+}
+
+int pktsh_metrics_max_age(struct pktsh_metrics_srv *m, double seconds)
+{
+	atomic_store(&m->max_age_ns, seconds > 0 ? (long long)(seconds * 1e9) : 0);
+	return 0;
+}
+
+/* The thread's start or its failure, as the loop sees them. */
+static int started(struct pktsh_metrics_srv *m, struct pktsh_err *err)
+{
+	if (atomic_load(&m->start_failed)) {
+		*err = m->start_err;
+		return -1;
+	}
+	return start(m, err);
+}
+
+int pktsh_metrics_wanted(struct pktsh_metrics_srv *m, struct pktsh_err *err)
+{
+	if (started(m, err))
+		return -1;
+	return atomic_load(&m->want);
 }
 
 int pktsh_metrics_publish(struct pktsh_metrics_srv *m, const char *prom, size_t prom_len,
@@ -434,25 +572,26 @@ int pktsh_metrics_publish(struct pktsh_metrics_srv *m, const char *prom, size_t 
 	s->om_len = om_len;
 	memcpy(s->prom, prom, prom_len);
 	memcpy(s->om, om, om_len);
+	/* the flag down first: a request raising it after this wants a
+	 * snapshot newer than this one (see snap_fresh) */
+	atomic_store(&m->want, 0);
 	old = atomic_exchange(&m->cur, s);
+	atomic_store(&m->published_at, pktsh_mono_ns());
+	wake_waiters(m);
 	if (old) {
 		old->next = m->retired;
 		m->retired = old;
 	}
 	reclaim(m, 0);
 	m->published++;
-	if (atomic_load(&m->start_failed)) {
-		*err = m->start_err;
-		return -1;
-	}
-	return start(m, err);
+	return started(m, err);
 }
 
 int pktsh_metrics_info(struct pktsh_metrics_srv *m, struct pktsh_metrics_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	snprintf(out->addr, sizeof(out->addr), "%s", m->addr);
-	out->serving = atomic_load(&m->daemon) != NULL;
+	out->serving = m->starter_running && !atomic_load(&m->start_failed);
 	out->published = m->published;
 	out->requests = atomic_load(&m->requests);
 	out->scrapes = atomic_load(&m->scrapes);
@@ -465,14 +604,18 @@ void pktsh_metrics_close(struct pktsh_metrics_srv *m)
 {
 	if (!m)
 		return;
-	if (m->starter_running)
+	atomic_store(&m->closing, 1);
+	wake_waiters(m);
+	if (m->starter_running) {
+		(void)!write(m->wake[1], "", 1);
 		pthread_join(m->starter, NULL);
+	}
 	if (atomic_load(&m->daemon))
-		mhd.stop_daemon(atomic_load(&m->daemon));  /* joins its thread, frees
+		mhd.stop_daemon(atomic_load(&m->daemon));  /* joins its threads, frees
 							    * responses, closes the socket */
 	else if (m->fd >= 0)
 		close(m->fd);
 	reclaim(m, 1);
 	snap_unref(atomic_load(&m->cur));
-	free(m);
+	srv_free(m);
 }

@@ -277,6 +277,86 @@ local function curl(url, accept, extra)
   return readcmd(string.format("curl -s -m 5 -D %s/hdr %s%s '%s'", dir, h, extra or "", url))
 end
 
+-- Before any other server of this process: the library is not loaded
+-- while nobody connects (Debian's brings GnuTLS: 10-20 ms of CPU).
+T.test("serve: libmicrohttpd is loaded at the first connection", function()
+  if not have("curl") then return T.skip("serve", "curl not installed") end
+  local function loaded()
+    return T.slurp("/proc/self/maps"):find("libmicrohttpd", 1, true) ~= nil
+  end
+  T.eq(loaded(), false, "not loaded before serve")
+  local reg = metrics.new()
+  reg:gauge("app_up", "up"):labels():set(1)
+  local srv = assert(metrics.serve("127.0.0.1:0", reg))
+  pktsh.sleep(0.1)
+  T.eq(loaded(), false, "not loaded while nobody connects")
+  T.eq(srv:info().serving, true, "accepting")
+  T.ok(srv:publish())
+  T.eq(curl("http://" .. srv:address() .. "/metrics"), reg:text(), "the first scrape answered")
+  T.eq(loaded(), true, "loaded for it")
+  srv:close()
+  -- closed while waiting for a first connection: no thread left behind
+  srv = assert(metrics.serve("127.0.0.1:0", reg))
+  srv:close()
+  T.eq(srv:info(), nil, "closed")
+end)
+
+-- curl in the background: the body lands in path once whole.
+local function curl_bg(url, path)
+  os.remove(path)
+  os.execute(string.format("(curl -s -m 5 '%s' > '%s.tmp'; mv '%s.tmp' '%s') &", url, path, path, path))
+end
+local function wait_file(path, seconds)
+  local t_end = pktsh.now() + seconds * 1e9
+  while pktsh.now() < t_end do
+    local f = io.open(path, "rb")
+    if f then local s = f:read("*a"); f:close(); return s end
+    pktsh.sleep(0.01)
+  end
+end
+local function wait_wanted(srv, seconds)
+  local t_end = pktsh.now() + seconds * 1e9
+  while pktsh.now() < t_end do
+    if srv:wanted() then return true end
+    pktsh.sleep(0.005)
+  end
+  return false
+end
+
+T.test("serve: max_age, a scrape asks for a fresh snapshot and waits for it", function()
+  if not have("curl") then return T.skip("serve", "curl not installed") end
+  local reg = metrics.new()
+  local g = reg:gauge("app_round", "r")
+  local srv = assert(metrics.serve("127.0.0.1:0", reg, {max_age = 2}))
+  local url = "http://" .. srv:address() .. "/metrics"
+  T.eq(srv:wanted(), false, "nothing wanted before a scrape")
+  -- no snapshot yet: the scrape waits for the one it asked for
+  curl_bg(url, dir .. "/s1")
+  T.ok(wait_wanted(srv, 5), "the scrape asked for a snapshot")
+  g:labels():set(1)
+  T.ok(srv:publish())
+  T.eq(srv:wanted(), false, "answered by the publish")
+  T.eq(wait_file(dir .. "/s1", 5), "# HELP app_round r\n# TYPE app_round gauge\napp_round 1\n",
+       "the scrape got the snapshot made for it")
+  -- a snapshot younger than max_age is served as it is
+  g:labels():set(2)
+  T.eq(curl(url), "# HELP app_round r\n# TYPE app_round gauge\napp_round 1\n", "fresh enough")
+  T.eq(srv:wanted(), false, "nothing asked")
+  -- older: asked for again; nobody publishes, the old one after half a second
+  pktsh.sleep(2.1)
+  local t0 = pktsh.now()
+  T.eq(curl(url), "# HELP app_round r\n# TYPE app_round gauge\napp_round 1\n", "stale after the wait")
+  local waited = (pktsh.now() - t0) / 1e9
+  T.ok(waited >= 0.45, "waited for a publish first: " .. waited .. " s")
+  T.eq(srv:wanted(), true, "still wanted")
+  T.ok(srv:publish())
+  T.eq(srv:info().published, 2)
+  T.eq(srv:info().scrapes, 3)
+  srv:close()
+  local ok, err = pcall(metrics.serve, "127.0.0.1:0", nil, {max_age = 0})
+  T.ok(not ok and tostring(err):find("max_age"), "max_age > 0: " .. tostring(err))
+end)
+
 T.test("serve: /metrics in both formats, from a thread", function()
   if not have("curl") then return T.skip("serve", "curl not installed") end
   local reg = metrics.new()

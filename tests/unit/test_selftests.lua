@@ -11,7 +11,6 @@ local T = require "t"
 -- Modules tested only by a test that is about more than them (each
 -- named test must exist).
 local elsewhere = {
-  ["pktsh.app.dnsmetrics"] = {"tests/sh/test_dnsstats_fleet.sh", "dnsstats' metrics against its --json"},
   ["pktsh.source.fanout"] = {"tests/sh/test_workers.sh", "a fanout group needs an interface"},
   ["pktsh.source.sender"] = {"tests/sh/test_live.sh", "sends the frames the live captures read"},
   ["pktsh.source.xdpcopies"] = {"tests/sh/test_xdp.sh", "copies need an attached XDP program"},

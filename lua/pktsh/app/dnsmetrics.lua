@@ -165,7 +165,7 @@ function D:update(st, live)
   top_gauges(f.top_qnames, st, "qnames", self.top, qname_text)
   top_gauges(f.top_clients, st, "clients", self.top, self.client_text)
   for name, t in pairs{qname = st.qnames, client = st.clients} do
-    if t and t.bound then f.topk_bound:set((t:bound()), name) end
+    if t and t.bound then f.topk_bound:set(t.max_err or (t:bound()), name) end
   end
   for i, r in ipairs(live.rings or {}) do
     local ring = tostring(i - 1)

@@ -54,9 +54,12 @@
 -- work also takes duration (s; files: capture time), interval (s) with
 -- a tick(record) function, and publish (s, in a pktsh.parallel worker:
 -- hand the parent a snapshot that often; see dnsstats.interval), and
--- snap (a function(state, live)) with metrics_interval (s, default 1):
--- called every metrics_interval of wall time (between batches, and while
--- a live link is quiet), and once at the end; live holds what only the
+-- snap (a function(state, live)) with metrics_interval (s, default 1;
+-- false: none on a clock) and snap_wanted (a function, optional):
+-- called every metrics_interval of wall time and whenever snap_wanted()
+-- is true (both looked at between batches, and while a live link is
+-- quiet), with eng:state(snap_top) (default 10: partial top-k tables),
+-- and once at the end with the whole state; live holds what only the
 -- running engine knows: pending (queries waiting), flow, rings (the
 -- source's stats, live).
 local ffi = require "ffi"
@@ -177,23 +180,70 @@ local function types(h, which)
   return t
 end
 
+-- Arrays for copying a C table out (keys, counts, errs), grown as needed
+-- and kept: allocating tens of kB of cdata at each call cost more than
+-- the copy (0.1 ms each, at every metrics snapshot).
+local scr = {n = 0}
+local function scratch(n)
+  if scr.n < n then
+    scr = {n = n, keys = ffi.new("uint64_t[?]", n), counts = ffi.new("double[?]", n),
+           errs = ffi.new("double[?]", n)}
+  end
+  return scr.keys, scr.counts, scr.errs
+end
+
+-- The k-th largest of counts[0 .. size-1] (0 when there are fewer).
+local function kth_count(counts, size, k)
+  local best, n = {}, 0             -- the k largest so far, largest first
+  for i = 0, size - 1 do
+    local c = counts[i]
+    if n < k or c > best[n] then
+      local j = n < k and n or n - 1
+      while j >= 1 and best[j] < c do best[j + 1] = best[j]; j = j - 1 end
+      best[j + 1] = c
+      if n < k then n = n + 1 end
+    end
+  end
+  return n < k and 0 or best[k]
+end
+
+-- Only the entries of a copied table that can be among the `top` busiest
+-- (ties included), the whole table's bound in max_err (t:bound() sees
+-- only the entries kept): what a metrics snapshot exports.
+local function partial_topk(capacity, n, size, keys, counts, errs, labels, offs, top)
+  local out = topk.new(capacity)
+  local least = top > 0 and kth_count(counts, size, top) or math.huge
+  local max_err = 0
+  for i = 0, size - 1 do
+    if errs[i] > max_err then max_err = errs[i] end
+    if counts[i] >= least then
+      local key = tonumber(keys[i])
+      out:set(key, counts[i], errs[i])
+      if offs[i + 1] > offs[i] then out:label(key, ffi.string(labels + offs[i], offs[i + 1] - offs[i])) end
+    end
+  end
+  out.n, out.size, out.max_err = n, size, max_err
+  return out
+end
+
 -- A C top-k table as a packed pktsh.topk state: its counters and
 -- labels copied out in a few strings, the text made later for the rows
--- a report shows (dnsstats.top), never for every counter.
-local function topk_state(h, which, capacity)
+-- a report shows (dnsstats.top), never for every counter. With top, a
+-- partial ordinary table instead (partial_topk).
+local function topk_state(h, which, capacity, top)
   local t = C.pktsh_dnsstats_topk(h, which)
   local size = C.pktsh_topk64_entries(t, nil, nil, nil, 0)
-  local keys = ffi.new("uint64_t[?]", size + 1)
-  local counts, errs = ffi.new("double[?]", size + 1), ffi.new("double[?]", size + 1)
+  local keys, counts, errs = scratch(size + 1)
   C.pktsh_topk64_entries(t, keys, counts, errs, size)
-  local dkeys = ffi.new("double[?]", size + 1)
-  for i = 0, size - 1 do dkeys[i] = tonumber(keys[i]) end
   local offs = ffi.new("uint32_t[?]", size + 1)
   local total = C.pktsh_topk64_labels(t, nil, 0, offs)
   local buf = ffi.new("uint8_t[?]", total + 1)
   C.pktsh_topk64_labels(t, buf, total, offs)
-  return topk.packed(capacity, C.pktsh_topk64_total(t), size, dkeys, counts, errs,
-                     ffi.string(buf, total), offs)
+  local n = C.pktsh_topk64_total(t)
+  if top then return partial_topk(capacity, n, size, keys, counts, errs, buf, offs, top) end
+  local dkeys = ffi.new("double[?]", size + 1)
+  for i = 0, size - 1 do dkeys[i] = tonumber(keys[i]) end
+  return topk.packed(capacity, n, size, dkeys, counts, errs, ffi.string(buf, total), offs)
 end
 
 -- The latency bins (which: exact values or log2 bins) as a pktsh.hist.
@@ -204,7 +254,7 @@ local function latency_hist(self, which)
   local out = exact and hist.new{max_keys = C.PKTSH_DNSSTATS_EXACT_MAX}
               or hist.new{log = true, sub = SUB}
   local n = C.pktsh_dnsstats_latency(h, which, nil, nil, 0)
-  local keys, counts = ffi.new("double[?]", n + 1), ffi.new("double[?]", n + 1)
+  local _, keys, counts = scratch(n + 1)
   C.pktsh_dnsstats_latency(h, which, keys, counts, n)
   for i = 0, n - 1 do
     local k = keys[i]
@@ -241,7 +291,11 @@ local function messages(c)
 end
 
 -- The state (see the top of the file), as plain tables.
-function Engine:state()
+-- With top (a metrics snapshot's), the top-k tables are partial (only
+-- the entries that can be among the `top` busiest, their max_err the
+-- bound over the whole table) and lat_exact is left out: what
+-- dnsstats.top and the log2 latencies need, in a fraction of the time.
+function Engine:state(top)
   local c, h = self:counts(), self.h
   local fs = self.fe:stats()
   fs.udp = c.udp
@@ -250,9 +304,9 @@ function Engine:state()
     malformed = c.malformed + (fs.malformed or 0), truncated = c.truncated,
     messages = messages(c), transport = {udp = c.udp, tcp = c.tcp}, ip = {["4"] = c.ip4, ["6"] = c.ip6},
     qtypes = types(h, C.PKTSH_DNSSTATS_QTYPES), rcodes = types(h, C.PKTSH_DNSSTATS_RCODES),
-    qnames = topk_state(h, C.PKTSH_DNSSTATS_NAMES, self.capacity),
-    clients = topk_state(h, C.PKTSH_DNSSTATS_CLIENTS, self.capacity),
-    lat_exact = latency_hist(self, C.PKTSH_DNSSTATS_LAT_EXACT),
+    qnames = topk_state(h, C.PKTSH_DNSSTATS_NAMES, self.capacity, top),
+    clients = topk_state(h, C.PKTSH_DNSSTATS_CLIENTS, self.capacity, top),
+    lat_exact = not top and latency_hist(self, C.PKTSH_DNSSTATS_LAT_EXACT) or nil,
     lat_log = latency_hist(self, C.PKTSH_DNSSTATS_LAT_LOG),
     matched = c.matched, unanswered = c.unanswered, unmatched = c.unmatched,
     pending_evicted = c.pending_evicted, flow = fs,
@@ -379,18 +433,17 @@ function M.work(src, o, tick)
   local next_pub = publish and now + publish
   local par = publish and require("pktsh.host.parallel")
   local wait = live and ((interval and tick) or publish or o.snap) and 0.05 or nil
-  -- metrics snapshots every metrics_interval of wall time: between
-  -- batches, and while the link is quiet (src.on_idle); a first at once
-  local snap, snap_every, next_snap = o.snap, (o.metrics_interval or 1) * 1e9, 0
-  local function snapshot(l)
-    l.rings = live and {src:stats()} or nil
-    snap(eng:state(), l)
-  end
+  -- metrics snapshots, looked at between batches and while the link is
+  -- quiet (src.on_idle): every metrics_interval of wall time (a first at
+  -- once; none with false), and whenever snap_wanted() says so
+  local snap, wanted, next_snap = o.snap, o.snap_wanted, 0
+  local snap_every = o.metrics_interval ~= false and (o.metrics_interval or 1) * 1e9
   local function maybe_snapshot()
     local t = tonumber(C.pktsh_mono_ns())
-    if t < next_snap then return end
-    snapshot({pending = eng:counts().pending})
-    next_snap = tonumber(C.pktsh_mono_ns()) + snap_every
+    if not ((snap_every and t >= next_snap) or (wanted and wanted())) then return end
+    snap(eng:state(o.snap_top or 10), {pending = eng:counts().pending,
+                                       rings = live and {src:stats()} or nil})
+    next_snap = tonumber(C.pktsh_mono_ns()) + (snap_every or 0)
   end
   if snap then
     maybe_snapshot()
@@ -472,7 +525,8 @@ end
 -- The states' objects again (after a trip through a worker).
 function M.objects(st)
   topk.from(st.qnames); topk.from(st.clients)
-  hist.from(st.lat_exact); hist.from(st.lat_log)
+  if st.lat_exact then hist.from(st.lat_exact) end    -- a snapshot's state has none
+  hist.from(st.lat_log)
   return st
 end
 

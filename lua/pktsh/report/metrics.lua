@@ -15,6 +15,7 @@
 --   reg:write(path)                        -- atomically (write + rename)
 --   local srv = assert(pktsh.metrics.serve("127.0.0.1:9153", reg))
 --   srv:publish()                          -- the loop publishes; HTTP reads the latest
+--   serve(addr, reg, {max_age = 1})        -- or on demand: publish when srv:wanted()
 --   pktsh.metrics.merge(a, b)              -- registries from workers, summed
 --
 -- Families: counters (names end in _total; add and set only upwards by
@@ -295,13 +296,14 @@ function M.log2_buckets(lo, hi, scale)
   return out
 end
 
--- The bins of a pktsh.hist table as {le (scaled), count} (not in
--- order). A per-value histogram's bin is its value; a binned one's is
--- [lo, hi), exported with le = hi (a value equal to an edge is in the
--- bin above, as pktsh.hist counts it). Straight from the table: h:bins()
--- would make a label for each of thousands of bins.
-local function hist_bins(h, scale)
-  local out, keys, values = {}, h.keys or {}, h.kind == "values"
+-- Calls fn(le, count) for each bin of a pktsh.hist table with a count
+-- (not in order), le its upper bound, scaled. A per-value histogram's
+-- bin is its value; a binned one's is [lo, hi), exported with le = hi
+-- (a value equal to an edge is in the bin above, as pktsh.hist counts
+-- it). Straight from the table: h:bins() would make a label for each of
+-- thousands of bins.
+local function each_bin(h, scale, fn)
+  local keys, values = h.keys or {}, h.kind == "values"
   for k, c in pairs(h.counts) do
     local v = keys[k]
     if v == nil then v = k end
@@ -310,10 +312,9 @@ local function hist_bins(h, scale)
         local _, hi = hist.bin_range(h, v)
         v = hi
       end
-      out[#out + 1] = {v * scale, c}
+      fn(v * scale, c)
     end
   end
-  return out
 end
 
 -- The first index of sorted list whose value is >= x (#list + 1: none).
@@ -329,10 +330,13 @@ end
 -- Cumulative counts at each bound of `buckets` (or at each bin's edge
 -- when there are none). A bin that straddles a bound counts in the
 -- bucket above it. Returns {{le, cumulative}, ...} ending in +Inf.
+-- With buckets, the bins are summed into them as they come (a snapshot
+-- of a log2 latency histogram has thousands: no table for each).
 local function cumulative(h, scale, buckets)
-  local bins = hist_bins(h, scale)
   local out, acc = {}, 0
   if not buckets then
+    local bins = {}
+    each_bin(h, scale, function(le, c) bins[#bins + 1] = {le, c} end)
     sort(bins, function(a, b) return a[1] < b[1] end)
     for _, b in ipairs(bins) do
       acc = acc + b[2]
@@ -340,10 +344,10 @@ local function cumulative(h, scale, buckets)
     end
   else
     local per = {}
-    for _, b in ipairs(bins) do
-      local i = first_ge(buckets, b[1])
-      per[i] = (per[i] or 0) + b[2]
-    end
+    each_bin(h, scale, function(le, c)
+      local i = first_ge(buckets, le)
+      per[i] = (per[i] or 0) + c
+    end)
     for i, le in ipairs(buckets) do
       acc = acc + (per[i] or 0)
       out[i] = {le, acc}
@@ -438,11 +442,21 @@ local function sample_lines(f)
   return out
 end
 
+-- A family's HELP and TYPE lines in one format, made once (help does
+-- not change; the cache is keyed by it all the same).
+local header_cache = setmetatable({}, {__mode = "k"})
 local function header_lines(f, om, out)
-  -- OpenMetrics names a counter family without its _total, which stays on the sample
-  local fname = (om and f.kind == "counter") and sub(f.name, 1, -7) or f.name
-  out[#out + 1] = "# HELP " .. fname .. " " .. help_text(f.help, om)
-  out[#out + 1] = "# TYPE " .. fname .. " " .. f.kind
+  local c = header_cache[f]
+  if not c or c.help ~= f.help then
+    c = {help = f.help}
+    for _, o in ipairs{false, true} do
+      -- OpenMetrics names a counter family without its _total, which stays on the sample
+      local fname = (o and f.kind == "counter") and sub(f.name, 1, -7) or f.name
+      c[o] = "# HELP " .. fname .. " " .. help_text(f.help, o) .. "\n# TYPE " .. fname .. " " .. f.kind
+    end
+    header_cache[f] = c
+  end
+  out[#out + 1] = c[om]
 end
 
 local function render(reg, formats)
@@ -556,13 +570,33 @@ M.resolve_entry_points = resolve_entry_points
 
 -- Serves /metrics on addr ("HOST:PORT", "[V6]:PORT", ":PORT"; port 0
 -- picks a free one) from a thread; reg (optional) is what publish()
--- renders by default. nil, err when the address cannot be bound.
-function M.serve(addr, reg)
+-- renders by default. opts.max_age (seconds): a scrape that finds the
+-- last snapshot older asks for a new one (srv:wanted() is true until
+-- the next publish) and waits for it, half a second at most; a loop
+-- that publishes only when wanted renders nothing nobody reads. nil,
+-- err when the address cannot be bound.
+function M.serve(addr, reg, opts)
   errors.argcheck(type(addr) == "string", 1, "metrics.serve", "address string")
+  errors.argcheck(opts == nil or type(opts) == "table", 3, "metrics.serve", "table of options or nil")
+  local max_age = opts and opts.max_age
+  errors.argcheck(max_age == nil or (type(max_age) == "number" and max_age > 0), 3,
+                  "metrics.serve", "max_age: seconds > 0")
   resolve_entry_points()
   local box, err = ffi.new("struct pktsh_metrics_srv *[1]"), errors.new()
   if C.pktsh_metrics_serve(box, addr, err) ~= 0 then return nil, errors.message(err) end
-  return setmetatable({h = ffi.gc(box[0], C.pktsh_metrics_close), reg = reg, err = err}, Srv)
+  local h = ffi.gc(box[0], C.pktsh_metrics_close)
+  if max_age then C.pktsh_metrics_max_age(h, max_age) end
+  return setmetatable({h = h, reg = reg, err = err}, Srv)
+end
+
+-- true when a scrape waits for a fresh snapshot (see opts.max_age), a
+-- cheap look for a loop to take between batches; nil, err when the
+-- server could not start.
+function Srv:wanted()
+  if not self.h then return nil, "metrics server closed" end
+  local w = C.pktsh_metrics_wanted(self.h, self.err)
+  if w < 0 then return nil, errors.message(self.err) end
+  return w == 1
 end
 
 -- Renders reg (or the registry given to serve) in both formats and
