@@ -185,10 +185,17 @@ function M.link_text(p)
   return f and f(p)
 end
 
--- The summary without what -e prints instead: the "vlan N " tags, the
--- "IP "/"IP6 "/"ARP, " protocol names and the unknown-type sentence.
+-- The "vlan N " tags pktsh's summary starts with: tcpdump prints VLAN
+-- tags only with -e, in the link header.
+local function strip_vlans(s)
+  local n
+  repeat s, n = s:gsub("^vlan %S+ ", "", 1) until n == 0
+  return s
+end
+
+-- The summary without what -e prints instead: the "IP "/"IP6 "/"ARP, "
+-- protocol names and the unknown-type sentence.
 local function strip_link(s)
-  s = s:gsub("^vlan %S+ ", ""):gsub("^vlan %S+ ", "")
   s = s:gsub("^IP6? ", "", 1):gsub("^ARP, ", "", 1)
   if s:match("^ethertype 0x%x+, length %d+$") or s:match("^802%.3, length %d+$") then
     return ""
@@ -202,7 +209,8 @@ end
 -- The text of a packet after the time stamp: the summary, with the DNS
 -- printed at the verbosity asked for.
 function Format:body(p)
-  local s = decodetext.body(p)
+  -- a VXLAN header ends tcpdump's line; the inner frame's line follows
+  local s = strip_vlans(decodetext.body(p, {eflag = self.link, nl = "\n"}))
   if self.verbose > 0 then
     local plain = dnstext.packet(p, 0)
     if plain and s:sub(-#plain) == plain then
@@ -245,11 +253,21 @@ local function hex_line(p, base, n, ascii)
   return h
 end
 
+-- Link header lengths: tcpdump's -x starts after the link header and its
+-- VLAN tags, at the outermost network header (PPPoE, MPLS, the outer IP
+-- of a tunnel), not at the datagram the summary is about.
+local DLT = numbers.DLT
+local LINK_LEN = {[DLT.EN10MB] = 14, [DLT.LINUX_SLL] = 16, [DLT.LINUX_SLL2] = 20, [DLT.NULL] = 4,
+  [DLT.LOOP] = 4, [DLT.RAW] = 0, [DLT.RAW_LT] = 0, [DLT.RAW_BSD] = 0, [DLT.IPV4] = 0, [DLT.IPV6] = 0}
+
 function M.hex(p, o)
   o = o or {}
   if p.l2state == PKT.NEW then packet.decode_l2(p) end
   local start = 0
-  if not o.link then start = p.l2state == PKT.OK and p.l3off or p.caplen end
+  if not o.link then
+    local ll = LINK_LEN[p.linktype]
+    start = p.l2state ~= PKT.OK and p.caplen or ll and ll + 4 * p.nvlan or p.l3off
+  end
   local t = {}
   for base = start, p.caplen - 1, 16 do
     local n = math.min(16, p.caplen - base)
