@@ -33,13 +33,29 @@ local addr = require "pktsh.proto.addr"
 local band, rshift = bit.band, bit.rshift
 local fmt, concat = string.format, table.concat
 local L = packet.LAYER
+local ETH = require("pktsh.proto.numbers").ETH
 
 local M = {}
 
--- tcpdump's names of the ethertypes a tunnel header names with -e.
-local ETHERTYPES = {[0x0800] = "IPv4", [0x86dd] = "IPv6", [0x6558] = "TEB", [0x8847] = "MPLS unicast",
-  [0x8848] = "MPLS multicast", [0x880b] = "PPP", [0x0806] = "ARP", [0x8100] = "802.1Q",
-  [0x88a8] = "802.1Q-QinQ"}
+-- tcpdump's names of ethertypes (its ethertype_values): what -e prints
+-- in a link header (pktsh.proto.lineformat) and a tunnel header.
+local ETHERTYPES = {[ETH.IP4] = "IPv4", [0x8847] = "MPLS unicast",
+  [0x8848] = "MPLS multicast", [ETH.IP6] = "IPv6", [ETH.VLAN] = "802.1Q",
+  [ETH.QINQ_OLD] = "802.1Q-9100", [ETH.QINQ] = "802.1Q-QinQ", [0x9200] = "802.1Q-9200",
+  [0x88e5] = "802.1AE MACsec", [0x0200] = "PUP", [ETH.ARP] = "ARP",
+  [0x8035] = "Reverse ARP", [0x0600] = "NS", [0x0500] = "Sprite",
+  [0x1000] = "Trail", [0x6001] = "MOP DL", [0x6002] = "MOP RC", [0x6003] = "DN",
+  [0x6004] = "LAT", [0x6007] = "SCA", [0x6558] = "TEB", [0x8038] = "Lanbridge",
+  [0x803c] = "DEC DNS", [0x803e] = "DEC DTS", [0x805b] = "VEXP",
+  [0x805c] = "VPROD", [0x809b] = "Appletalk", [0x80f3] = "Appletalk ARP",
+  [0x8137] = "IPX", [0x880b] = "PPP", [0x8808] = "MPCP", [0x8809] = "Slow Protocols",
+  [0x8863] = "PPPoE D", [0x8864] = "PPPoE S", [0x888e] = "EAPOL",
+  [0x8899] = "Realtek protocols", [0x886f] = "MS NLB heartbeat", [0x8870] = "Jumbo",
+  [0x894f] = "NSH", [0x9000] = "Loopback", [0xfefe] = "OSI", [0x00fe] = "GRE-OSI",
+  [0xabcd] = "CFM (old)", [0x8902] = "CFM", [0x893a] = "IEEE1905.1",
+  [0x88cc] = "LLDP", [0x88ca] = "TIPC", [0x0707] = "GeoNet (old)",
+  [0x8947] = "GeoNet", [0x1111] = "CALM FAST", [0x88a2] = "AoE", [0x88f7] = "PTP",
+  [0xd28b] = "Arista Vendor Specific Protocol"}
 M.ETHERTYPES = ETHERTYPES
 local PPP_NAMES = {[0x21] = "IP", [0x57] = "IP6", [0x281] = "MPLS"}
 
@@ -171,6 +187,18 @@ function M.prefix(p, o)
     end
   end
   return concat(t)
+end
+
+function M.selftest()
+  local b = require "pktsh.proto.build"
+  local inner = b.udp4{dport = 9, payload = "x"}:sub(15)
+  local p = packet.from_bytes(b.ip4{proto = 47, payload = "\0\0\8\0" .. inner})
+  local len = 4 + #inner
+  assert(M.prefix(p) == "IP 198.18.0.1 > 198.18.0.2: GREv0, length " .. len .. ": ", M.prefix(p))
+  assert(M.prefix(p, {eflag = true}) ==
+         fmt("198.18.0.1 > 198.18.0.2: GREv0, proto IPv4 (0x%04x), length %d: ", ETH.IP4, len))
+  assert(M.prefix(packet.from_bytes(b.udp4{payload = "x"})) == "", "no tunnel")
+  return true
 end
 
 return M
