@@ -13,7 +13,9 @@ local usage = [[
 usage: pktsh scripts/dnsstats.lua [options] SOURCE [FILTER...]
 
 DNS statistics: messages, queries, responses, malformed messages,
-truncated responses (the TC bit), by transport and IP version; query types; response codes (extended RCODEs
+responses with the TC bit, messages cut short by the capture (counted by
+their header and question where those are whole), by transport and IP
+version; query types; response codes (extended RCODEs
 included); the top query names (case-insensitive) and clients; response
 latency (p50/p90/p99/max) from queries matched to responses by id,
 addresses, ports and name; unanswered queries. SOURCE is a capture file
@@ -127,7 +129,7 @@ local function to_json(st, o)
   end
   return json.encode{
     packets = st.packets, dns = st.dns, queries = st.queries, responses = st.responses,
-    malformed = st.malformed, truncated = st.truncated, transport = st.transport, ip = st.ip,
+    malformed = st.malformed, truncated = st.truncated, tc = st.tc, transport = st.transport, ip = st.ip,
     qtypes = names(st.qtypes, dns.type_name), rcodes = names(st.rcodes, dns.rcode_name),
     top_qnames = top_list(st, "qnames", o.top), top_clients = top_list(st, "clients", o.top),
     latency = lat,
@@ -150,8 +152,8 @@ local function report(st, o, title)
   add(title)
   add(string.format("packets %d   DNS messages %d (udp %d, tcp %d; IPv4 %d, IPv6 %d)",
                     st.packets, st.dns, st.transport.udp, st.transport.tcp, st.ip["4"], st.ip["6"]))
-  add(string.format("queries %d   responses %d   malformed %d   truncated (TC) %d", st.queries,
-                    st.responses, st.malformed, st.truncated or 0))
+  add(string.format("queries %d   responses %d   malformed %d   TC %d   cut by the capture %d",
+                    st.queries, st.responses, st.malformed, st.tc or 0, st.truncated or 0))
   local fl = st.flow
   if fl and fl.evicted and fl.evicted > 0 then
     -- state the bounds made room for: messages in them may be lost

@@ -657,14 +657,19 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t);
  * else it counts itself: UDP messages, and TCP through the engine's
  * pktsh_dnstcp (tcp(e), which dnsflow shares). When it left none the
  * batch is counted; else the caller hands each message dnsflow finds in
- * the deferred packets to add (pi: the packet's index in the batch) and
+ * the deferred packets to add (pi: the packet's index in the batch; cut:
+ * 1 when the capture cut the message short, dnsflow's meta.truncated) and
  * calls batch_end, which counts everything in packet order. finish ends
  * the input: every waiting query counts as unanswered.
  *
  * Counting (counts): messages, queries, responses, malformed, by
  * transport and IP version; query types of queries with a question and
  * response codes (RCODE with the OPT record's extended bits) of
- * responses (types: which 0 qtypes, 1 rcodes, the non-zero ones);
+ * responses (types: which 0 qtypes, 1 rcodes, the non-zero ones); a
+ * message the capture cut short (a UDP length past the captured bytes)
+ * counts in truncated, and as a query or response with its RCODE when
+ * its first 4 bytes are there, with its question when that is whole
+ * (Wireshark reads the same), never as malformed for what is missing;
  * queries (QUERY opcode, a question) wait in a pending table keyed by a
  * 61-bit universal hash of the name's hash, id, addresses and ports, and
  * a response takes its query out: matched with its latency, or answered
@@ -715,7 +720,13 @@ struct pktsh_dnsstats_counts {
 	double pending;           /* queries waiting now */
 	double pending_evicted;   /* counted unanswered early: max_pending waited */
 	double deferred;          /* packets left for the general path */
-	double truncated;         /* messages with QR and TC set: truncated responses */
+	double tc;                /* messages with QR and TC set: responses the
+				   * server cut short (the TC bit) */
+	double truncated;         /* messages the capture cut short (the UDP
+				   * length claims bytes past the frame):
+				   * counted by what is there (id, QR and
+				   * RCODE from 4 bytes, the question once
+				   * whole), never malformed */
 	/* messages by slot (tcp * 2 + v6) * PKTSH_DNS_KINDS + kind: one add
 	 * per message gives every breakdown (transport, IP version, kind) */
 	double slots[PKTSH_DNSSTATS_SLOTS];
@@ -736,7 +747,7 @@ int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pk
 const uint32_t *pktsh_dnsstats_deferred(const struct pktsh_dnsstats *e);
 void pktsh_dnsstats_add(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
 			const struct pktsh_pkt *p, int32_t v6, uint16_t sport, uint16_t dport,
-			double ts, int32_t tcp, uint32_t pi);
+			double ts, int32_t tcp, uint32_t pi, int32_t cut);
 void pktsh_dnsstats_batch_end(struct pktsh_dnsstats *e);
 void pktsh_dnsstats_finish(struct pktsh_dnsstats *e);
 int pktsh_dnsstats_counts(const struct pktsh_dnsstats *e, struct pktsh_dnsstats_counts *out);

@@ -96,7 +96,7 @@ static void tcp_message(void *ctx, const uint8_t *msg, uint32_t len)
 {
 	const struct origin *o = ctx;
 
-	dnsstats_message(o->e, msg, len, o->l3hdr, o->v6, o->sport, o->dport, o->ts, 1, o->pi, 0);
+	dnsstats_message(o->e, msg, len, o->l3hdr, o->v6, o->sport, o->dport, o->ts, 1, o->pi, 0, 0);
 }
 
 static void scan_tcp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32_t pi, double ts)
@@ -145,9 +145,13 @@ int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pk
 		end = l4 + ulen < p->l3end ? l4 + ulen : p->l3end;
 		if (end <= l4 + 8)
 			continue;
+		/* cut short by the capture: an IP length claims bytes past
+		 * it, and the UDP length runs past what is there (dnsflow's
+		 * meta.truncated) */
 		dnsstats_message(e, p->data + l4 + 8, end - l4 - 8, p->data + p->l3off,
 				 p->ethertype == PKTSH_ETH_IP6, be16(p->data + l4),
-				 be16(p->data + l4 + 2), p->ts, 0, i, 0);
+				 be16(p->data + l4 + 2), p->ts, 0, i, 0,
+				 p->trunc && l4 + ulen > p->l3end);
 	}
 	*next = i;
 	if (e->ndeferred == 0)

@@ -291,8 +291,10 @@ static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
 			  const uint8_t *wire)
 {
 	e->c.dns++;
-	/* truncated: QR and TC both set (a response, readable or not) */
+	/* tc: QR and TC both set (a response, readable or not) */
 	if ((m->flags & 0x8200) == 0x8200)
+		e->c.tc++;
+	if (m->cut)
 		e->c.truncated++;
 	e->c.slots[(m->tcp * 2 + m->v6) * PKTSH_DNS_KINDS + m->kind]++;
 	if (m->tcp)
@@ -324,7 +326,8 @@ static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
 		e->c.malformed++;
 		break;
 	default:
-		e->c.malformed++;
+		if (!m->cut)            /* too short, but only as captured */
+			e->c.malformed++;
 	}
 }
 
@@ -432,13 +435,50 @@ void dnsstats_pipe_drain(struct pktsh_dnsstats *e)
 		pipe_count_oldest(e);
 }
 
+/* Whether a question that failed with rc (a negative enum pktsh_dns_err)
+ * failed only for bytes the capture left out: a cut message is not
+ * malformed for that. */
+static int cut_short(int rc)
+{
+	switch (-rc) {
+	case PKTSH_DNS_SHORT_HEADER:
+	case PKTSH_DNS_NAME_TRUNCATED:
+	case PKTSH_DNS_LABEL_TRUNCATED:
+	case PKTSH_DNS_POINTER_TRUNCATED:
+	case PKTSH_DNS_QUESTION_TRUNCATED:
+		return 1;
+	}
+	return 0;
+}
+
+/* A message without a readable question: what its header says. A cut
+ * one is a query or response (RCODE from the flags, as Wireshark reads
+ * it) once its first 4 bytes are there; a whole one needs 12 and is
+ * malformed. */
+static void unreadable(struct dns_msg *m, const uint8_t *msg, uint32_t len, int cut)
+{
+	m->qdcount = 0;
+	if (len < (cut ? 4u : 12u)) {
+		m->kind = PKTSH_DNS_UNREADABLE;
+		m->flags = 0;
+		return;
+	}
+	m->flags = be16(msg + 2);
+	m->rcode = m->flags & 15;
+	if (cut)
+		m->kind = m->flags >= 0x8000 ? PKTSH_DNS_RESPONSE : PKTSH_DNS_QUERY;
+	else
+		m->kind = m->flags >= 0x8000 ? PKTSH_DNS_BAD_RESPONSE : PKTSH_DNS_BAD_QUERY;
+}
+
 void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
 		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, int64_t ts,
-		      int tcp, uint32_t pi, int side)
+		      int tcp, uint32_t pi, int side, int cut)
 {
 	struct pktsh_dns_q q;
 	struct dns_msg m;
 	struct dns_queue *dq = side ? &e->sideq : &e->scanq;
+	int rc;
 
 	if (e->tap)
 		pktsh_dnstap_add(e->tap, msg, len, l3hdr, v6, sport, dport, ts, tcp);
@@ -447,18 +487,12 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 	m.v6 = (uint8_t)v6;
 	m.pi = pi;
 	m.name_len = 0;
-	if (pktsh_dns_question_wire(msg, len, &q) == 0) {
+	m.cut = (uint8_t)(cut != 0);
+	rc = pktsh_dns_question_wire(msg, len, &q);
+	if (rc == 0)
 		fill(&m, &q, l3hdr, v6, sport, dport);
-	} else {
-		m.qdcount = 0;
-		if (len < 12) {
-			m.kind = PKTSH_DNS_UNREADABLE;
-			m.flags = 0;
-		} else {
-			m.flags = be16(msg + 2);
-			m.kind = m.flags >= 0x8000 ? PKTSH_DNS_BAD_RESPONSE : PKTSH_DNS_BAD_QUERY;
-		}
-	}
+	else
+		unreadable(&m, msg, len, cut && cut_short(rc));
 	if (!e->queueing) {
 		pipe_push(e, &m, q.wire);
 		return;
@@ -476,10 +510,10 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 
 void pktsh_dnsstats_add(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
 			const struct pktsh_pkt *p, int32_t v6, uint16_t sport, uint16_t dport,
-			double ts, int32_t tcp, uint32_t pi)
+			double ts, int32_t tcp, uint32_t pi, int32_t cut)
 {
 	dnsstats_message(e, msg, len, p->data + p->l3off, v6 != 0, sport, dport, (int64_t)ts,
-			 tcp != 0, pi, 1);
+			 tcp != 0, pi, 1, cut != 0);
 }
 
 void pktsh_dnsstats_tap(struct pktsh_dnsstats *e, struct pktsh_dnstap *tap)

@@ -28,6 +28,7 @@ struct dns_msg {
 	uint16_t name_len;
 	uint16_t flags, qdcount, qtype, rcode;
 	uint8_t kind, tcp, v6;   /* enum pktsh_dns_kind, 0/1, 0/1 */
+	uint8_t cut;             /* 1: the capture cut the message short */
 };
 
 /* A growing array of messages and their names. */
@@ -77,12 +78,13 @@ struct pktsh_dnsstats {
 /* The message in the DNS bytes msg[0, len), carried by a packet whose IP
  * header is at l3hdr (v6: IPv6), with these ports, at ts (ns since the
  * epoch, whole: dnstap gets it exact, where a double of ns is only good
- * to 256 ns); tcp: 1 over TCP; pi: its packet's index in the batch.
+ * to 256 ns); tcp: 1 over TCP; pi: its packet's index in the batch;
+ * cut: 1 when the capture holds only the first len bytes of it.
  * Handed to the tap if there is one, then counted now, or queued while
  * the batch has deferred packets (side: from the general path). */
 void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
 		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, int64_t ts,
-		      int tcp, uint32_t pi, int side);
+		      int tcp, uint32_t pi, int side, int cut);
 /* Counts the messages in flight (before anything queues behind them). */
 void dnsstats_pipe_drain(struct pktsh_dnsstats *e);
 /* The end of a batch (or of its part before an until): queued messages

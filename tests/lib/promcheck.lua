@@ -71,7 +71,8 @@ check("sum(pktsh_dns_messages_total)", scalar("sum(pktsh_dns_messages_total)"), 
 check("pktsh_dns_queries_total", scalar("pktsh_dns_queries_total"), want.queries)
 check("pktsh_dns_responses_total", scalar("pktsh_dns_responses_total"), want.responses)
 check("pktsh_dns_malformed_total", scalar("pktsh_dns_malformed_total"), want.malformed)
-check("pktsh_dns_truncated_responses_total", scalar("pktsh_dns_truncated_responses_total"), want.truncated)
+check("pktsh_dns_tc_responses_total", scalar("pktsh_dns_tc_responses_total"), want.tc)
+check("pktsh_dns_truncated_messages_total", scalar("pktsh_dns_truncated_messages_total"), want.truncated)
 check_map("sum by (transport)", vector("sum by (transport) (pktsh_dns_messages_total)", "transport"),
           want.transport)
 check_map("sum by (ip_version)", vector("sum by (ip_version) (pktsh_dns_messages_total)", "ip_version"),

@@ -67,7 +67,7 @@ LUA
            zeek__gre-sample zeek__dns-loc-29-trunc zeek__dns-sshfp-trunc zeek__dns-dns-corrupt \
            zeek__dns-dns-edns-bad-length zeek__dns-dns-invalid-names tcpdump__dns-badcookie \
            tcpdump__LINKTYPE_IPV4 tcpdump__LINKTYPE_IPV6 tcpdump__ipv4_invalid_total_length \
-           tcpdump__dns_tcp_8053; do
+           tcpdump__dns_tcp_8053 gen__dns-truncated-ip; do
     pcap=$(ls $P/$f.pcap* 2>/dev/null | head -1)
     ports=53; case $f in *_8053) ports=53,8053 ;; esac
     want=$(python3 "$TMP/oracle.py" $P/oracle/$f.dns.tsv)
@@ -75,7 +75,8 @@ LUA
     # compare as JSON objects with sorted keys
     # tcpdump__dns_udp_2: the response is cut by the snaplen; tshark gives
     # it no dns.time, pktsh still reads its question and matches it
-    # (zeek__geneve-vxlan-dns-truncated's response is cut the same way)
+    # (zeek__geneve-vxlan-dns-truncated's and gen__dns-truncated-ip's
+    # responses are cut the same way)
     # ndpi__dns-invalid-chars: the response's question is another name
     # than the query's; tshark pairs them by id and addresses alone,
     # dnsstats also needs the same question
@@ -83,13 +84,21 @@ LUA
     # tshark still reads the type after it, dnsstats drops the question
     drop=""
     case $f in
-      tcpdump__dns_udp_2|zeek__geneve-vxlan-dns-truncated|ndpi__dns-invalid-chars) drop=matched ;;
+      tcpdump__dns_udp_2|zeek__geneve-vxlan-dns-truncated|gen__dns-truncated-ip|ndpi__dns-invalid-chars) drop=matched ;;
       zeek__dns-dns-invalid-names) drop=qtypes ;;
     esac
     got=$(printf '%s' "$got" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop(sys.argv[1], None); print(json.dumps(d, sort_keys=True))' "$drop" 2>&1)
     want=$(printf '%s' "$want" | python3 -c 'import json,sys; d=json.load(sys.stdin); d.pop(sys.argv[1], None); print(json.dumps(d, sort_keys=True))' "$drop" 2>&1)
     expect_eq "oracle $f" "$got" "$want"
   done
+  # Messages cut short by the capture (issue 12 item 3): the names of
+  # the queries as tshark reads them, and the cut ones counted
+  f=$P/gen__dns-truncated-ip.pcap
+  want=$(awk -F'\t' 'NR > 1 && $4 == "0" { print tolower($6) }' $P/oracle/gen__dns-truncated-ip.dns.tsv | sort)
+  got=$(ds --json --top 100 "$f" | python3 -c 'import json,sys; [print(n) for n, c in json.load(sys.stdin)["top_qnames"] for _ in range(c)]' | sort)
+  expect_eq "oracle gen__dns-truncated-ip: query names" "$got" "$want"
+  got=$(ds --json "$f" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["truncated"], j["tc"], j["malformed"])')
+  expect_eq "gen__dns-truncated-ip: 9 cut by the capture, no TC, none malformed" "$got" "9 0 0"
   # Encapsulations (issue 12): DNS inside PPPoE, MPLS, VLAN stacks and
   # tunnels is counted as tshark decodes it (the C scan's path), and
   # --no-tunnels counts only DNS outside IP-in-IP, GRE, VXLAN and Geneve.
@@ -118,7 +127,7 @@ fi
 ds --json $P/dnscap__dns.pcap >"$TMP/j"
 J="$TMP/j" check "--json has exactly the promised keys" "$PKTSH" -e '
   local j = assert(pktsh.json.decode(io.open(os.getenv("J")):read("*a")))
-  local want = {"packets","dns","queries","responses","malformed","truncated","transport","ip","qtypes",
+  local want = {"packets","dns","queries","responses","malformed","truncated","tc","transport","ip","qtypes",
                 "rcodes","top_qnames","top_clients","latency"}
   local n = 0
   for k in pairs(j) do n = n + 1 end

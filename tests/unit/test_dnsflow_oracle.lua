@@ -32,6 +32,9 @@
 --   * Names: pktsh escapes non-printable bytes as RFC 1035 says (\DDD,
 --     decimal), tshark as Wireshark's format_text() does (\ooo, octal);
 --     names are compared after undoing both.
+-- A message the capture cut short (meta.truncated: gen__dns-truncated-ip)
+-- is read as tshark and dnsstats read it: id and flags from its first 4
+-- bytes, its question when whole.
 local T = require "t"
 local dns = require "pktsh.proto.dns"
 local dnsflow = require "pktsh.proto.dnsflow"
@@ -97,6 +100,14 @@ local function run(file, ports)
     local id, flags, rcode, qname, qtype = dns.question(ptr, len)
     m.fast_ok = id ~= nil
     local hid, hflags = dns.header(ptr, len)
+    -- cut by the capture (meta.truncated): id and flags from 4 bytes, as
+    -- tshark and dnsstats read them
+    m.cut = meta.truncated
+    if not hid and m.cut and len >= 4 then
+      hid, hflags = ptr[0] * 256 + ptr[1], ptr[2] * 256 + ptr[3]
+    elseif not hid then
+      hflags = nil
+    end
     m.id, m.flags = hid, hflags
     if hflags then
       m.qr = band(hflags, 0x8000) ~= 0
@@ -182,7 +193,7 @@ local function tally_pktsh(frames)
   for _, msgs in pairs(frames) do
     for _, m in ipairs(msgs) do
       t.messages = t.messages + 1
-      if m.qr then t.responses = t.responses + 1 else t.queries = t.queries + 1 end
+      if m.qr then t.responses = t.responses + 1 elseif m.flags then t.queries = t.queries + 1 end
       for _, q in ipairs(m.questions) do
         local k = tostring(q.type)
         t.qtypes[k] = (t.qtypes[k] or 0) + 1

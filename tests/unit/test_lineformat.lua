@@ -41,6 +41,9 @@ local function tcpdump(path, flag)
   for line in f:lines() do
     if line:match("^\t0x") and #t > 0 then
       table.insert(t[#t].hex, line)
+    elseif #t > 0 and #t[#t].hex == 0 and t[#t].line:match("VXLAN, flags %[%a+%] %(0x%x+%), [^:]*$") then
+      -- tcpdump ends the line after a VXLAN header; the inner frame's follows
+      t[#t].line = t[#t].line .. "\n" .. line
     else
       t[#t + 1] = {line = line, hex = {}}
     end
@@ -57,11 +60,12 @@ local function packets(path)
   return t
 end
 
--- Whether pktsh's summaries are tcpdump's lines for this capture.
+-- Whether dump.lua's lines are tcpdump's for this capture.
 local function same_summaries(pkts, td)
   if #pkts ~= #td then return false end
+  local f = lf.new{}
   for i, p in ipairs(pkts) do
-    if p:summary() ~= td[i].line then return false end
+    if f:line(p) ~= td[i].line then return false end
   end
   return true
 end
@@ -116,25 +120,117 @@ local function check_hex(file, pkts)
   end
 end
 
+-- Captures whose lines are not tcpdump's, and why (the rest must be
+-- equal whole, with and without -e):
+local NOT_EXACT = {
+  -- tcpdump 4.99 does not dissect ERSPAN in GRE: it ends the line with
+  -- gre-proto-0x88be (0x22eb); pktsh goes on into the mirrored frame.
+  -- Checked below up to there.
+  ["gen__erspan2.pcap"] = "erspan", ["gen__erspan3.pcap"] = "erspan",
+  -- TCP: tcpdump makes sequence numbers relative to the first segment
+  -- it saw of a connection; a summary has no state (pktsh prints them
+  -- absolute, as tcpdump -S); and it rejects an IPv4 total length of 0
+  -- (bad-len 0) where pktsh reads a TSO datagram as Wireshark does
+  ["gen__dns-offload.pcap"] = "tcp", ["gen__dns-tcp-gap.pcap"] = "tcp",
+  ["gen__dns-tcp-midflow.pcap"] = "tcp",
+}
+
+-- Public captures left out, and why:
+local LEFT_OUT = {
+  -- CDP and Cisco MetaData (0x8909) frames: tcpdump prints CDP's fields
+  -- and a hex dump of its device id on lines of their own; pktsh does not
+  -- decode CDP
+  ["tcpdump__various_gre.pcap"] = "CDP and Cisco MetaData are not decoded",
+  -- PPP in GREv1 (PPTP): with -e tcpdump prints the PPP protocol
+  -- ("IP (0x0021), length N: "); dump.lua -e does not yet
+  ["zeek__gre-pptp.pcap"] = "-e: the PPP header inside GREv1 is not printed",
+}
+for file, why in pairs(LEFT_OUT) do T.skip(file, why) end
+
 local exact_files = 0
--- Tunnels (issue 12, open): the inner datagram's line and hex offsets
--- differ from tcpdump's for IP in IP, GRE, ERSPAN, VXLAN, Geneve, PPPoE
--- and MPLS (the generated captures and the public ones tagged encap);
--- test_walk.lua and test_fields.lua check those decodes instead.
-local function not_tunnel(row)
-  return not row.malformed:find("FILE%-LEVEL") and not row.file:find("^gen__")
-    and not (","  .. row.tags .. ","):find(",encap,", 1, true)
+local readable = function(row)
+  return not row.malformed:find("FILE%-LEVEL") and not LEFT_OUT[row.file]
 end
-for _, file in ipairs(captures(not_tunnel)) do
+for _, file in ipairs(captures(readable)) do
   local pkts = packets(DIR .. file)
   local exact = same_summaries(pkts, tcpdump(DIR .. file))
   if exact then exact_files = exact_files + 1 end
+  if file:find("^gen__") and not NOT_EXACT[file] then
+    -- the generated encapsulations (issue 12): tcpdump's lines, whole
+    T.test(file .. ": the lines are tcpdump's", function()
+      T.ok(exact, file .. ": summaries differ from tcpdump -n")
+    end)
+  end
   T.test(file .. ": -t ... -ttttt" .. (exact and " (whole lines)" or " (time stamps)"),
          function() check_stamps(file, pkts, exact) end)
   T.test(file .. ": -e" .. (exact and " (whole lines)" or " (link headers)"),
          function() check_link(file, pkts, exact) end)
   T.test(file .. ": -x -X -xx -XX", function() check_hex(file, pkts) end)
 end
+
+T.test("ERSPAN: tcpdump's line up to where tcpdump 4.99 stops", function()
+  for file in pairs(NOT_EXACT) do
+    if NOT_EXACT[file] == "erspan" then
+      for _, flag in ipairs{"", "-e"} do
+        local td = tcpdump(DIR .. file, flag)
+        local f = lf.new{link = flag == "-e"}
+        for i, p in ipairs(packets(DIR .. file)) do
+          local want = td[i].line:match("^(.*: )gre%-proto%-0x%x+$")
+          T.ok(want, file .. " " .. flag .. ": tcpdump stops at gre-proto: " .. td[i].line)
+          local line = f:line(p)
+          T.eq(line:sub(1, #want), want, file .. " " .. flag .. " packet " .. i)
+          T.ok(line:find("ERSPAN type III?, session %d+: ", #want + 1), line)
+        end
+      end
+    end
+  end
+end)
+
+-- More encapsulations than the captures hold, built here: each line
+-- (plain, -e, -x) must be tcpdump's.
+T.test("generated encapsulations: tcpdump's lines, -e and -x", function()
+  local b = pktsh.build
+  local u16, u32 = b.u16, b.u32
+  local q = "\0\7\1\0\0\1\0\0\0\0\0\0\1a\7example\0\0\1\0\1"
+  local inner4 = b.udp4{src = "198.18.1.10", dst = "198.18.1.53", sport = 40000, dport = 53, payload = q}
+  local inner6 = b.udp6{src = "2001:2::10", dst = "2001:2::53", sport = 40000, dport = 53, payload = q}
+  local function ip4(proto, pl) return b.ip4{proto = proto, payload = pl} end
+  local function eth(et, pl) return inner4:sub(1, 12) .. u16(et) .. pl end
+  local mpls = function(label, tc, s, ttl) return u32(label * 4096 + tc * 512 + (s and 256 or 0) + ttl) end
+  local frames = {
+    -- GRE with a checksum (tcpdump prints the offset), carrying MPLS
+    ip4(47, "\128\0\136\71" .. "\0\0\0\0" .. mpls(100, 5, true, 9) .. inner4:sub(15)),
+    -- GRE v0 with key and sequence, Ethernet inside
+    ip4(47, "\48\0\101\88" .. u32(9) .. u32(3) .. inner6),
+    -- Geneve carrying IPv4 directly, no options, the O flag
+    b.udp4{sport = 50000, dport = 6081, payload = "\0\128\8\0" .. u32(0x123400) .. inner4:sub(15)},
+    -- VXLAN over IPv6
+    b.udp6{sport = 50000, dport = 4789, payload = "\8\0\0\0" .. u32(0x00abcd00) .. inner4},
+    -- three MPLS labels
+    eth(0x8847, mpls(1, 0, false, 1) .. mpls(2, 7, false, 2) .. mpls(300, 1, true, 255) .. inner6:sub(15)),
+    -- PPPoE with IPv4, IP in IPv6
+    eth(0x8864, "\17\0\0\9" .. u16(2 + #inner4 - 14) .. "\0\33" .. inner4:sub(15)),
+    b.ip6{proto = 4, payload = inner4:sub(15)},
+  }
+  local path = os.tmpname()
+  local lib = dofile("tests/pcaps/gen/lib.lua")
+  lib.write(path, frames)
+  local pkts = packets(path)
+  for _, flag in ipairs{"", "-e", "-x"} do
+    local td = tcpdump(path, flag)
+    local f = lf.new{link = flag == "-e"}
+    T.eq(#td, #pkts, flag .. ": packets")
+    for i, p in ipairs(pkts) do
+      local got = f:line(p)
+      if flag == "-x" then
+        T.eq(lf.hex(p), td[i] and #td[i].hex > 0 and ("\n" .. table.concat(td[i].hex, "\n")) or "",
+             "-x frame " .. i)
+      end
+      T.eq(got, td[i] and td[i].line, (flag == "" and "plain" or flag) .. " frame " .. i)
+    end
+  end
+  os.remove(path)
+end)
 
 T.test("most captures compare whole lines", function()
   T.ok(exact_files >= 15, "only " .. exact_files .. " captures have tcpdump's summaries")

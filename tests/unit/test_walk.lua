@@ -99,11 +99,11 @@ end)
 
 T.test("summary and show name the tunnels, tcpdump style", function()
   local want = {
-    ["gen__pppoe-qinq"] = "vlan 100 vlan 200 PPPoE [ses 0x1234] IP 198.18.1.10.40001 > 198.18.1.53.53: 1+ A? host1.example.com. (35)",
-    ["gen__mpls"] = "MPLS (label 16) (label 17) IP 198.18.1.10",
-    ["gen__gre-keyseq"] = "IP 198.18.0.1 > 198.18.0.2: GREv0, key=0xabcd, seq 7: IP6 2001:2::10",
-    ["gen__erspan2"] = "GREv0, seq 1: ERSPAN type II, session 42: IP 198.18.1.10",
-    ["gen__vxlan"] = "IP 198.18.0.1.50000 > 198.18.0.2.4789: VXLAN, vni 1000: IP 198.18.1.10",
+    ["gen__pppoe-qinq"] = "vlan 100 vlan 200 PPPoE  [ses 0x1234] IP 198.18.1.10.40001 > 198.18.1.53.53: 1+ A? host1.example.com. (35)",
+    ["gen__mpls"] = "MPLS (label 16, tc 0, ttl 64) (label 17, tc 0, [S], ttl 64) IP 198.18.1.10",
+    ["gen__gre-keyseq"] = "IP 198.18.0.1 > 198.18.0.2: GREv0, key=0xabcd, seq 7, length 95: IP6 2001:2::10",
+    ["gen__erspan2"] = "GREv0, seq 1, length 93: ERSPAN type II, session 42: IP 198.18.1.10",
+    ["gen__vxlan"] = "IP 198.18.0.1.50000 > 198.18.0.2.4789: VXLAN, flags [I] (0x08), vni 1000: IP 198.18.1.10",
     ["gen__4in6"] = "IP6 2001:2::1 > 2001:2::2: IP 198.18.1.10",
     ["gen__vlan3"] = "vlan 10 vlan 20 vlan 30 IP 198.18.1.10",
   }

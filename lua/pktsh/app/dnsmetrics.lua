@@ -13,8 +13,8 @@
 -- {number: n}, qnames and clients (pktsh.topk states, their text made by
 -- dnsstats.top), lat_log (a log2 pktsh.hist of latencies in ns), matched,
 -- unanswered, unmatched; optional: messages (counts by transport, IP
--- version and direction: messages["udp"]["4"]["query"]), truncated
--- (responses with the TC bit), flow). live holds: pending (queries
+-- version and direction: messages["udp"]["4"]["query"]), tc (responses
+-- with the TC bit), truncated (messages the capture cut short), flow). live holds: pending (queries
 -- waiting), flow (pktsh.dnsflow's stats), rings (a list of source stats,
 -- one per ring: packets, drops, freeze_q), dnstap (a pktsh.dnstap's
 -- stats), each optional.
@@ -56,8 +56,11 @@ local function families(reg, o)
     responses = c("pktsh_dns_responses_total", "DNS responses (QR 1), malformed ones included"),
     malformed = c("pktsh_dns_malformed_total",
                   "DNS messages whose question could not be read, and broken TCP length prefixes"),
-    truncated = c("pktsh_dns_truncated_responses_total",
-                  "DNS responses with the TC bit: cut short by the server, the client retries over TCP"),
+    tc = c("pktsh_dns_tc_responses_total",
+           "DNS responses with the TC bit: cut short by the server, the client retries over TCP"),
+    truncated = c("pktsh_dns_truncated_messages_total",
+                  "DNS messages the capture cut short (the UDP length runs past the bytes captured): "
+                  .. "counted by their header and question where those were captured"),
     tcp_gaps = c("pktsh_dns_tcp_gaps_total", "TCP streams that lost bytes (a gap never filled)"),
     evicted = c("pktsh_dns_state_evicted_total",
                 "TCP flows and fragmented datagrams given up to stay within the memory bounds",
@@ -151,6 +154,7 @@ function D:update(st, live)
   f.queries:set(st.queries or 0)
   f.responses:set(st.responses or 0)
   f.malformed:set(st.malformed or 0)
+  f.tc:set(st.tc or 0)
   f.truncated:set(st.truncated or 0)
   local fl = live.flow or st.flow or {}
   f.tcp_gaps:set(fl.tcp_gaps or 0)

@@ -34,7 +34,9 @@
 --   times is kept),
 --   lat_exact, lat_log (pktsh.hist states, ns: per value while at most
 --   20,000 values were distinct, log2 with 128 sub-buckets always),
---   truncated (responses with the TC bit), messages (by transport, IP
+--   truncated (messages the capture cut short: the UDP length runs past
+--   the captured bytes; counted as far as they are there, see
+--   pktsh_dnsstats_counts), tc (responses with the TC bit), messages (by transport, IP
 --   version and direction: messages.udp["4"].query; from the engine's
 --   slots), matched, unanswered, unmatched, pending_evicted, flow (pktsh.dnsflow's
 --   counters, TCP's from C), ring {received, drops, freeze_q} (live), and
@@ -134,7 +136,8 @@ function M.new(o)
                         outer_only = o.outer_only}
   self.emit = function(ptr, len, meta, p)
     C.pktsh_dnsstats_add(h, ptr, len, p, meta.ipver == 6 and 1 or 0, meta.sport, meta.dport,
-                         meta.ts, meta.transport == "tcp" and 1 or 0, self.pi)
+                         meta.ts, meta.transport == "tcp" and 1 or 0, self.pi,
+                         meta.truncated and 1 or 0)
   end
   return self
 end
@@ -301,7 +304,7 @@ function Engine:state(top)
   fs.udp = c.udp
   return {
     packets = c.packets, dns = c.dns, queries = c.queries, responses = c.responses,
-    malformed = c.malformed + (fs.malformed or 0), truncated = c.truncated,
+    malformed = c.malformed + (fs.malformed or 0), truncated = c.truncated, tc = c.tc,
     messages = messages(c), transport = {udp = c.udp, tcp = c.tcp}, ip = {["4"] = c.ip4, ["6"] = c.ip6},
     qtypes = types(h, C.PKTSH_DNSSTATS_QTYPES), rcodes = types(h, C.PKTSH_DNSSTATS_RCODES),
     qnames = topk_state(h, C.PKTSH_DNSSTATS_NAMES, self.capacity, top),
@@ -316,7 +319,7 @@ end
 -- The counters an --interval line needs, cumulative: a snapshot that
 -- workers can hand over and that sums (dnsstats.interval takes two).
 local SNAP = {"packets", "dns", "queries", "responses", "malformed", "matched",
-              "unanswered", "unmatched", "udp", "tcp", "truncated"}
+              "unanswered", "unmatched", "udp", "tcp", "truncated", "tc"}
 function Engine:snapshot(src)
   local c, h = self:counts(), self.h
   local s = {lat = {}}
@@ -605,7 +608,7 @@ function M.counters(st)
   return {
     packets = st.packets, dns_messages = st.dns, dns_queries = st.queries,
     dns_responses = st.responses, dns_malformed = st.malformed,
-    dns_truncated = st.truncated or 0,
+    dns_truncated = st.truncated or 0, dns_tc = st.tc or 0,
     dns_udp = st.transport.udp, dns_tcp = st.transport.tcp,
     dns_ipv4 = st.ip["4"], dns_ipv6 = st.ip["6"],
     matched = st.matched, unanswered = st.unanswered, unmatched = st.unmatched,

@@ -8,6 +8,7 @@ local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
 local dnstext = require "pktsh.proto.dnstext"
+local tunneltext = require "pktsh.proto.tunneltext"
 local numbers = require "pktsh.proto.numbers"
 local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
 local NEW, OK = numbers.PKT.NEW, numbers.PKT.OK
@@ -64,10 +65,11 @@ local wire_end = packet.datagram_end
 -- tcpdump's note for a datagram whose length claims more than the frame
 -- on the wire holds (captured before segmentation offload, or cut by the
 -- capturing host; a snaplen cut is not one: the wire had the bytes).
+-- tcpdump's IPv6 note has no space before the addresses.
 local function missing(p, v6)
   local n = wire_end(p) - p.len
   if n <= 0 then return "" end
-  return fmt("truncated-ip%s - %d bytes missing! ", v6 and "6" or "", n)
+  return fmt("truncated-ip%s - %d bytes missing!%s", v6 and "6" or "", n, v6 and "" or " ")
 end
 
 local tcp_flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
@@ -376,13 +378,11 @@ local function tunnel_text(e)
   return fmt("%s%s > %s: ", ip, e.src, e.dst)      -- IP in IP
 end
 
-local function tunnels_prefix(p)
-  local t = {}
-  for i, e in ipairs(p:tunnels()) do t[i] = tunnel_text(e) end
-  return concat(t)
-end
-
-local function body(p)
+-- The summary after its time stamp. o (optional, pktsh.proto.lineformat's):
+-- eflag (tcpdump -e: the link header is printed before, so no VLAN tags
+-- and no "IP "/"IP6 " names the IP headers), nl (what ends a VXLAN
+-- header: tcpdump's "\n", or ": " to stay on one line, the default).
+local function body(p, o)
   if p.l2state == NEW then packet.decode_l2(p) end
   if p.l3state == NEW then packet.decode_l3(p) end
   if p.l2state ~= OK then
@@ -398,7 +398,13 @@ local function body(p)
   elseif p.linktype == DLT.EN10MB and et < 0x0600 then s = fmt("802.3, length %d", p.len)
   elseif et == 0 then s = fmt("unknown network protocol, length %d", p.len)
   else s = fmt("ethertype 0x%04x, length %d", et, p.len) end
-  return vlan_prefix(p) .. tunnels_prefix(p) .. s
+  local pre = tunneltext.prefix(p, o)
+  if o and o.eflag then
+    -- the link header names the outermost protocol; tunnels name theirs
+    if pre ~= "" then s = s:gsub("^IP6? ", "", 1) end
+    return pre .. s
+  end
+  return vlan_prefix(p) .. pre .. s
 end
 
 function M.summary(p)

@@ -34,6 +34,10 @@
 --   pkt       the packet that completed the message (last fragment/segment);
 --             also emit's 4th argument, which costs no table lookup
 --   fragmented  true when rebuilt from IP fragments
+--   truncated   true when the capture cut the message short (an IP length
+--               claims bytes past the frame and the UDP length runs past
+--               what is there): len is what was captured, and the
+--               message is emitted all the same
 --   src, dst        addresses as text ("198.18.0.1", "2001:2::1"),
 --   srcraw, dstraw  addresses as 4- or 16-byte strings (table keys);
 --   srckey, dstkey  cheaper table keys: an IPv4 address as a number
@@ -234,7 +238,7 @@ function M.new(opts)
 
   local function set_meta(p, transport, ipver, sp, dp, ts, fragd)
     meta.transport, meta.ipver, meta.sport, meta.dport = transport, ipver, sp, dp
-    meta.ts, meta.fragmented = ts, fragd
+    meta.ts, meta.fragmented, meta.truncated = ts, fragd, false
     box.p = p
   end
 
@@ -434,6 +438,7 @@ function M.new(opts)
       c.udp = c.udp + 1
       meta.transport, meta.ipver, meta.sport, meta.dport = "udp", ipver, sp, dp
       meta.ts, meta.fragmented = ts, false
+      meta.truncated = p.trunc ~= 0 and off + ulen > stop
       box.p = p
       emit(d + off + 8, n, meta, p)
       return 1
@@ -485,6 +490,10 @@ function M.selftest()
   local got
   assert(fe:feed(p, function(ptr, n, m) got = {n, m.transport, m.src, m.dport} end) == 1)
   assert(got[1] == 12 and got[2] == "udp" and got[3] == "198.18.0.1" and got[4] == 53)
+  -- the same datagram claiming 4 bytes more than the frame holds
+  p = packet.from_bytes(s:sub(1, 16) .. "\0\44" .. s:sub(19, 38) .. "\0\24" .. s:sub(41))
+  assert(fe:feed(p, function(_, n, m) got = {n, m.truncated} end) == 1)
+  assert(got[1] == 12 and got[2] == true)
   return true
 end
 

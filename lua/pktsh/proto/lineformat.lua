@@ -72,23 +72,8 @@ end
 ---------------------------------------------------------------------------
 -- The link-level header (-e).
 
-local ETHERTYPES = {[ETH.IP4] = "IPv4", [0x8847] = "MPLS unicast",
-  [0x8848] = "MPLS multicast", [ETH.IP6] = "IPv6", [ETH.VLAN] = "802.1Q",
-  [ETH.QINQ_OLD] = "802.1Q-9100", [ETH.QINQ] = "802.1Q-QinQ", [0x9200] = "802.1Q-9200",
-  [0x88e5] = "802.1AE MACsec", [0x0200] = "PUP", [ETH.ARP] = "ARP",
-  [0x8035] = "Reverse ARP", [0x0600] = "NS", [0x0500] = "Sprite",
-  [0x1000] = "Trail", [0x6001] = "MOP DL", [0x6002] = "MOP RC", [0x6003] = "DN",
-  [0x6004] = "LAT", [0x6007] = "SCA", [0x6558] = "TEB", [0x8038] = "Lanbridge",
-  [0x803c] = "DEC DNS", [0x803e] = "DEC DTS", [0x805b] = "VEXP",
-  [0x805c] = "VPROD", [0x809b] = "Appletalk", [0x80f3] = "Appletalk ARP",
-  [0x8137] = "IPX", [0x880b] = "PPP", [0x8808] = "MPCP", [0x8809] = "Slow Protocols",
-  [0x8863] = "PPPoE D", [0x8864] = "PPPoE S", [0x888e] = "EAPOL",
-  [0x8899] = "Realtek protocols", [0x886f] = "MS NLB heartbeat", [0x8870] = "Jumbo",
-  [0x894f] = "NSH", [0x9000] = "Loopback", [0xfefe] = "OSI", [0x00fe] = "GRE-OSI",
-  [0xabcd] = "CFM (old)", [0x8902] = "CFM", [0x893a] = "IEEE1905.1",
-  [0x88cc] = "LLDP", [0x88ca] = "TIPC", [0x0707] = "GeoNet (old)",
-  [0x8947] = "GeoNet", [0x1111] = "CALM FAST", [0x88a2] = "AoE", [0x88f7] = "PTP",
-  [0xd28b] = "Arista Vendor Specific Protocol"}
+-- tcpdump's ethertype names (pktsh.proto.tunneltext's: tunnels print them too)
+local ETHERTYPES = require("pktsh.proto.tunneltext").ETHERTYPES
 local VLAN_TYPES = {[ETH.VLAN] = true, [ETH.QINQ_OLD] = true, [0x9200] = true, [ETH.QINQ] = true}
 local SLL_TYPES = {[0] = "In", [1] = "B", [2] = "M", [3] = "P", [4] = "Out"}
 local BSD_AF = {[2] = "IPv4", [6] = "NS", [7] = "ISO", [16] = "Appletalk",
@@ -185,10 +170,17 @@ function M.link_text(p)
   return f and f(p)
 end
 
--- The summary without what -e prints instead: the "vlan N " tags, the
--- "IP "/"IP6 "/"ARP, " protocol names and the unknown-type sentence.
+-- The "vlan N " tags pktsh's summary starts with: tcpdump prints VLAN
+-- tags only with -e, in the link header.
+local function strip_vlans(s)
+  local n
+  repeat s, n = s:gsub("^vlan %S+ ", "", 1) until n == 0
+  return s
+end
+
+-- The summary without what -e prints instead: the "IP "/"IP6 "/"ARP, "
+-- protocol names and the unknown-type sentence.
 local function strip_link(s)
-  s = s:gsub("^vlan %S+ ", ""):gsub("^vlan %S+ ", "")
   s = s:gsub("^IP6? ", "", 1):gsub("^ARP, ", "", 1)
   if s:match("^ethertype 0x%x+, length %d+$") or s:match("^802%.3, length %d+$") then
     return ""
@@ -202,7 +194,8 @@ end
 -- The text of a packet after the time stamp: the summary, with the DNS
 -- printed at the verbosity asked for.
 function Format:body(p)
-  local s = decodetext.body(p)
+  -- a VXLAN header ends tcpdump's line; the inner frame's line follows
+  local s = strip_vlans(decodetext.body(p, {eflag = self.link, nl = "\n"}))
   if self.verbose > 0 then
     local plain = dnstext.packet(p, 0)
     if plain and s:sub(-#plain) == plain then
@@ -245,11 +238,21 @@ local function hex_line(p, base, n, ascii)
   return h
 end
 
+-- Link header lengths: tcpdump's -x starts after the link header and its
+-- VLAN tags, at the outermost network header (PPPoE, MPLS, the outer IP
+-- of a tunnel), not at the datagram the summary is about.
+local DLT = numbers.DLT
+local LINK_LEN = {[DLT.EN10MB] = 14, [DLT.LINUX_SLL] = 16, [DLT.LINUX_SLL2] = 20, [DLT.NULL] = 4,
+  [DLT.LOOP] = 4, [DLT.RAW] = 0, [DLT.RAW_LT] = 0, [DLT.RAW_BSD] = 0, [DLT.IPV4] = 0, [DLT.IPV6] = 0}
+
 function M.hex(p, o)
   o = o or {}
   if p.l2state == PKT.NEW then packet.decode_l2(p) end
   local start = 0
-  if not o.link then start = p.l2state == PKT.OK and p.l3off or p.caplen end
+  if not o.link then
+    local ll = LINK_LEN[p.linktype]
+    start = p.l2state ~= PKT.OK and p.caplen or ll and ll + 4 * p.nvlan or p.l3off
+  end
   local t = {}
   for base = start, p.caplen - 1, 16 do
     local n = math.min(16, p.caplen - base)
