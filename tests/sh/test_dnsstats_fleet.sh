@@ -12,6 +12,10 @@ have() { command -v "$1" >/dev/null 2>&1; }
 if have dnstap-ldns; then
   for f in "$TMP/fleet.pcap" tests/pcaps/*.pcap tests/pcaps/*.pcapng; do
     case $f in *invalid-version*) continue;; esac
+    # Both messages cut by the snaplen inside VXLAN in Geneve (48 bytes):
+    # the tap carries the bytes captured, which dnstap-ldns cannot parse
+    # ("parse failed"), so it has no names to compare
+    case $f in *geneve-vxlan-dns-truncated*) continue;; esac
     n=$(basename "$f")
     $D --top 100000 --json --dnstap "$TMP/$n.tap" "$f" > "$TMP/$n.json" 2>"$TMP/$n.err" ||
       { fail "$n: dnsstats --dnstap" "$(cat "$TMP/$n.err")"; continue; }
