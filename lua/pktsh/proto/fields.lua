@@ -127,21 +127,47 @@ end
 
 local dns
 
-local function message(p, ctx)
+local NONE = {}
+local IP_TCP, FRAG_NONE = numbers.IPPROTO.TCP, numbers.FRAG.NONE
+
+-- The DNS messages a packet completes, as tshark lists them in its
+-- frame: a UDP datagram's; over TCP, every message the segment ends
+-- (several in one segment, one spread over many) and for IP fragments
+-- the datagram the last one completes, through one pktsh.dnsflow per
+-- run (its reassembly, bounded as dnsstats' is).
+local function messages(p, ctx)
   if ctx.dns_for == p then return ctx.dns end
   dns = dns or require "pktsh.proto.dns"
-  ctx.dns_for, ctx.dns = p, nil
-  local off, n = dns.span(p)
-  if not off then return nil end
-  local m = dns.parse_partial(p.data + off, n)
-  ctx.dns = m
-  return m
+  ctx.dns_for, ctx.dns = p, NONE
+  if p.l4proto == IP_TCP or p.fragment ~= FRAG_NONE then
+    ctx.flow = ctx.flow or require("pktsh.proto.dnsflow").new{ports = {53, 5353, 5355}}
+    local list = {}
+    ctx.flow:feed(p, function(ptr, len) list[#list + 1] = dns.parse_partial(ptr, len) end)
+    ctx.dns = list
+  else
+    local off, n = dns.span(p)
+    local m = off and dns.parse_partial(p.data + off, n)
+    if m then ctx.dns = {m} end
+  end
+  return ctx.dns
 end
 
+-- A DNS field: f's value for each message, in order (one value or a
+-- list each).
 local function dns_field(f)
   return function(p, ctx)
-    local m = message(p, ctx)
-    return m and f(m)
+    local ms = messages(p, ctx)
+    if #ms <= 1 then return ms[1] and f(ms[1]) end
+    local out = {}
+    for _, m in ipairs(ms) do
+      local v = f(m)
+      if type(v) == "table" then
+        for _, x in ipairs(v) do out[#out + 1] = x end
+      elseif v ~= nil then
+        out[#out + 1] = v
+      end
+    end
+    return out[1] and out or nil
   end
 end
 
