@@ -151,6 +151,12 @@ struct pktsh_pkt {
 	uint8_t l2state;      /* enum pktsh_pkt_state */
 	uint32_t l3off;       /* offset of the network header */
 	uint32_t l3end;       /* end of the network datagram (<= caplen) */
+	uint32_t l3wend;      /* where the datagram ends on the wire, as Wireshark
+			       * reads it: its IP length, bounded by what carries
+			       * it (the frame's length on the wire, a PPPoE
+			       * session's length, the outer IP or UDP datagram's);
+			       * may be past caplen. The one bound the DNS scan,
+			       * dnsflow and the fields use. */
 	uint32_t l4off;       /* offset of the transport header, 0 if none */
 	uint32_t fragdata;    /* of a fragment: offset of its data (after the
 			       * IPv4 header or the IPv6 fragment header), else 0 */
@@ -164,7 +170,8 @@ struct pktsh_pkt {
 	uint8_t depth;        /* IP headers from the outside down to l3off's: 1
 			       * plain, 2 or more inside tunnels, 0 no IP */
 	uint8_t trunc;        /* 1 when an IP header's length claims bytes
-			       * past the capture (pkt.truncated) */
+			       * past the capture or past what carries it
+			       * (pkt.truncated) */
 };
 
 /* --- The walker (src/proto/walk.c, lua/pktsh/proto/packet.lua) -----------
@@ -225,6 +232,11 @@ struct pktsh_layer {
 	uint32_t len;              /* its length */
 	uint32_t end;              /* IP: where its length fields say the datagram
 				    * ends (may be past caplen); else 0 */
+	uint32_t bound;            /* where what carries the header ends it, as
+				    * tcpdump reads the lengths: the frame's
+				    * length on the wire, bounded by a PPPoE
+				    * length; inside IP its IP length; inside a
+				    * UDP tunnel the UDP length */
 	uint16_t kind;             /* enum pktsh_layer_kind */
 	uint16_t next;             /* what follows: an ethertype, or (IP) a protocol */
 	uint16_t sub;

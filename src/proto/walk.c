@@ -50,12 +50,16 @@ static int is_vlan(uint32_t et)
 
 /* The walk so far. Reads stay below cap: the captured bytes of the
  * datagram (or frame) that holds the current header. end is where that
- * datagram ends by its length fields (the frame on the wire for the
- * outermost), which may be past the capture. */
+ * datagram ends by its length fields as tcpdump reads them (the frame on
+ * the wire for the outermost, bounded by a PPPoE length; an IP length
+ * inside IP; a UDP length inside a UDP tunnel), which may be past the
+ * capture; lim the same bound as Wireshark reads it: never past the
+ * bound of what carries the container (an inner datagram cannot extend
+ * past its carrier). cap <= lim <= end. */
 struct cursor {
 	struct pktsh_pkt *p;      /* the cache being filled */
 	const uint8_t *d;
-	uint32_t cap, end;
+	uint32_t cap, end, lim;
 	uint32_t off;             /* the next header ... */
 	uint32_t et;              /* ... and what it is, as an ethertype */
 	uint32_t headers;         /* passed so far */
@@ -78,6 +82,7 @@ static int pass(struct cursor *c, uint32_t kind, uint32_t off, uint32_t len,
 		l->off = off;
 		l->len = len;
 		l->end = 0;
+		l->bound = c->end;
 		l->kind = (uint16_t)kind;
 		l->next = (uint16_t)next;
 		l->sub = (uint16_t)sub;
@@ -192,6 +197,7 @@ static int ip4(struct cursor *c, uint32_t off, uint32_t *claimed)
 		end = off + hlen;
 	*claimed = end;
 	p->l3end = min32(end, c->cap);
+	p->l3wend = min32(end, c->lim);
 	p->l4proto = d[off + 9];
 	fo = be16(d + off + 6);
 	p->fragdata = 0;
@@ -269,6 +275,7 @@ static int ip6(struct cursor *c, uint32_t off, uint32_t *claimed)
 	plen = be16(d + off + 4);
 	*claimed = plen ? off + 40 + plen : ip6_zero_plen(c, off);
 	stop = p->l3end = min32(*claimed, c->cap);
+	p->l3wend = min32(*claimed, c->lim);
 	p->l4off = p->fragdata = 0;
 	p->fragment = PKTSH_FRAG_NONE;
 	nh = d[off + 6];
@@ -465,6 +472,7 @@ static int udp_tunnel(struct cursor *c, uint32_t claimed)
 		return -1;
 	c->cap = cap;
 	c->end = min32(uend, claimed);
+	c->lim = min32(uend, c->p->l3wend);
 	c->off = off + hl;
 	return 0;
 }
@@ -489,16 +497,18 @@ static int descend(struct cursor *c, uint32_t claimed)
 		c->et = PKTSH_ETH_IP6;
 		break;
 	case PKTSH_IPPROTO_GRE:
-		c->cap = p->l3end;
-		c->end = claimed;
-		c->off = p->l4off;
-		return gre(c);
+		break;
 	default:
 		return -1;
 	}
+	/* tcpdump reads on by the outer IP length, Wireshark by the outer
+	 * datagram as its own carrier left it */
 	c->cap = p->l3end;
 	c->end = claimed;
+	c->lim = p->l3wend;
 	c->off = p->l4off;
+	if (p->l4proto == PKTSH_IPPROTO_GRE)
+		return gre(c);
 	return 0;
 }
 
@@ -524,7 +534,7 @@ static int ip_layer(struct cursor *c, uint32_t *claimed)
 	p->ethertype = (uint16_t)c->et;
 	p->depth++;
 	p->l3state = OK;
-	if (*claimed > p->caplen)
+	if (*claimed > c->cap)      /* cut by the capture or by its carrier */
 		p->trunc = 1;
 	return 0;
 }
@@ -554,17 +564,24 @@ static int mpls(struct cursor *c)
 	return c->et ? 0 : -1;
 }
 
-/* PPPoE session: version/type 0x11, code 0, then PPP's protocol. */
+/* PPPoE session: version/type 0x11, code 0, then PPP's protocol. Its
+ * length (from after the 6-byte header, the PPP protocol included)
+ * bounds the datagram it carries; one past the frame is the frame's
+ * (tcpdump and Wireshark both read it so). */
 static int pppoe(struct cursor *c)
 {
 	const uint8_t *d = c->d;
-	uint32_t off = c->off, et;
+	uint32_t off = c->off, et, pend;
 
 	if (off + 8 > c->cap || d[off] != 0x11 || d[off + 1] != 0)
 		return -1;
 	et = ppp_ethertype(be16(d + off + 6));
 	if (!et || !pass(c, PKTSH_LAYER_PPPOE, off, 8, et, be16(d + off + 6)))
 		return -1;
+	pend = off + 6 + be16(d + off + 4);
+	c->cap = min32(c->cap, pend);
+	c->end = min32(c->end, pend);
+	c->lim = min32(c->lim, pend);
 	c->off = off + 8;
 	c->et = et;
 	return 0;
@@ -652,8 +669,9 @@ static int walk(struct pktsh_pkt *p, int32_t upto, struct pktsh_layer *out,
 	};
 	if (c.end < c.cap)
 		c.end = c.cap;
+	c.lim = c.end;
 	p->l3state = BAD;
-	p->l3end = p->l4off = p->fragdata = 0;
+	p->l3end = p->l3wend = p->l4off = p->fragdata = 0;
 	p->l4proto = p->fragment = p->depth = p->trunc = 0;
 	if (link_layer(&c)) {
 		p->l2state = BAD;

@@ -141,9 +141,6 @@ local LEFT_OUT = {
   -- and a hex dump of its device id on lines of their own; pktsh does not
   -- decode CDP
   ["tcpdump__various_gre.pcap"] = "CDP and Cisco MetaData are not decoded",
-  -- PPP in GREv1 (PPTP): with -e tcpdump prints the PPP protocol
-  -- ("IP (0x0021), length N: "); dump.lua -e does not yet
-  ["zeek__gre-pptp.pcap"] = "-e: the PPP header inside GREv1 is not printed",
 }
 for file, why in pairs(LEFT_OUT) do T.skip(file, why) end
 
