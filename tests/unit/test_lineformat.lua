@@ -41,8 +41,10 @@ local function tcpdump(path, flag)
   for line in f:lines() do
     if line:match("^\t0x") and #t > 0 then
       table.insert(t[#t].hex, line)
-    elseif #t > 0 and #t[#t].hex == 0 and t[#t].line:match("VXLAN, flags %[%a+%] %(0x%x+%), [^:]*$") then
-      -- tcpdump ends the line after a VXLAN header; the inner frame's follows
+    elseif #t > 0 and #t[#t].hex == 0
+           and t[#t].line:match("[^\n]*$"):match("VXLAN, flags %[%a+%] %(0x%x+%), [^:]*$") then
+      -- tcpdump ends the line after a VXLAN header; the inner frame's
+      -- follows (its last line: "[length L < caplen C] (invalid)" has no colon)
       t[#t].line = t[#t].line .. "\n" .. line
     else
       t[#t + 1] = {line = line, hex = {}}
