@@ -736,7 +736,13 @@ function M.packet(p, verbose)
   if not kind then return nil end
   local wend = datagram_end(p)
   -- inside a tunnel tcpdump reads no further than the IP lengths around
-  local limit = p.depth > 1 and math.min(wend, tunneltext.snap(p)) or wend
+  -- (nor past an invalid header: no DNS text)
+  local limit = wend
+  if p.depth > 1 then
+    local snap = tunneltext.snap(p)
+    if not snap then return nil end
+    limit = math.min(wend, snap)
+  end
   local o = {mdns = kind == "mdns", tcp = proto == IP.TCP, verbose = verbose or 0}
   if proto == IP.UDP then
     local ulen = p:u16(off + 4)

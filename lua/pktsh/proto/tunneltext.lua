@@ -166,9 +166,14 @@ end
 -- VXLAN and Geneve), snap where the IP lengths around it end what
 -- tcpdump reads. A length shorter than that is invalid: the second
 -- value says the line ends there.
-local function ether(p, r, o, snap)
+local function invalid(p, r, snap)
   local len, cap = r.bound - r.off, math.min(p.caplen, snap) - r.off
-  if len < cap then return fmt("[length %d < caplen %d] (invalid)", len, cap), true end
+  return len < cap, len, cap
+end
+
+local function ether(p, r, o, snap)
+  local bad, len, cap = invalid(p, r, snap)
+  if bad then return fmt("[length %d < caplen %d] (invalid)", len, cap), true end
   if not o.eflag then return "" end
   return fmt("%s > %s, ethertype %s, length %d: ", mac(p, r.off + 6), mac(p, r.off),
              ethertype(p:u16(r.off + 12)), len)
@@ -176,13 +181,15 @@ end
 
 -- Where tcpdump stops reading p: the capture, or the end an IP header
 -- around the innermost datagram claims if less (tcpdump cuts its snapshot
--- at each IP length; pktsh.proto.dnstext reads no further).
+-- at each IP length; pktsh.proto.dnstext reads no further); nil when
+-- tcpdump stops at an invalid Ethernet header in a tunnel.
 function M.snap(p)
   local n, lay = packet.layers(p)
   local snap = p.caplen
   for j = 0, n - 1 do
     local r = lay[j]
     if (r.kind == L.IP4 or r.kind == L.IP6) and r.len > 0 then snap = math.min(snap, r["end"]) end
+    if r.kind == L.ETH and invalid(p, r, snap) then return nil end
   end
   return snap
 end
