@@ -21,7 +21,12 @@
  * IPv4 total length of 0 (TSO) is the frame's; an IPv6 payload length of
  * 0 is the Jumbo Payload option's, or (no extension header, TCP or UDP,
  * more than 65535 bytes: BIG TCP, as tcpdump reads it) the frame's, else
- * 0. A length that claims more than was captured sets pkt.trunc.
+ * 0. A datagram ends at its length or where what carries it ends,
+ * whichever is first (a PPPoE session's length, the outer IP or UDP
+ * length, the frame on the wire): pkt.l3wend, and l3end within the
+ * capture; each layer record's bound is its carrier's end as tcpdump
+ * reads the lengths (its notes). A length that claims more than was
+ * captured, or than its carrier holds, sets pkt.trunc.
  */
 #include <string.h>
 #include "pktsh.h"

@@ -238,7 +238,7 @@ view("struct pktsh_hdr_icmp", {
 -- The walk: link header, VLAN tags, IP and its extension headers, once per
 -- packet, by the one walker (pktsh_walk, src/proto/walk.c) through the
 -- FFI. It fills the descriptor's cache: l2state, l3off, ethertype, nvlan,
--- vlanid0/1 (L2), l3state, l3end, l4off, l4proto, fragment, fragdata,
+-- vlanid0/1 (L2), l3state, l3end, l3wend, l4off, l4proto, fragment, fragdata,
 -- depth (L3). A call to C from a compiled trace costs a few ns; the walk
 -- in C costs less than the same walk in Lua did.
 
@@ -533,10 +533,12 @@ end
 
 -- An owned packet from a Lua string. linktype defaults to Ethernet, ts
 -- (ns) to 0, wirelen to #s.
--- The end of p's IP datagram according to its header, not bounded by
--- the capture (tcpdump's and tshark's lengths come from the headers); a
--- zero IPv6 payload length (a jumbogram) ends where the capture does.
--- For the printers (decodetext, dnstext, fields); p has an IP layer.
+-- The end of p's IP datagram according to its header, bounded neither by
+-- the capture nor by what carries it (tcpdump's lengths come from the
+-- header); a zero IPv6 payload length (a jumbogram) ends where the
+-- capture does. For tcpdump's printers (decodetext, dnstext); p has an
+-- IP layer. Where the datagram ends as Wireshark reads it (bounded by
+-- its carrier) is the walker's p.l3wend.
 function M.datagram_end(p)
   local off = p.l3off
   if p.ethertype == ETH_IP4 then
