@@ -187,6 +187,7 @@ enum pktsh_encap {
 	PKTSH_ETH_ERSPAN2 = 0x88be,        /* ERSPAN type II (type I: no sequence number) */
 	PKTSH_ETH_ERSPAN3 = 0x22eb,
 	PKTSH_ETH_PPP = 0x880b,            /* PPP in GRE version 1 (PPTP) */
+	PKTSH_ETH_CMD = 0x8909,            /* Cisco MetaData (in GRE) */
 	PKTSH_PPP_IP4 = 0x0021,
 	PKTSH_PPP_IP6 = 0x0057,
 	PKTSH_PPP_MPLS = 0x0281,
@@ -225,7 +226,8 @@ enum pktsh_layer_kind {
 	PKTSH_LAYER_UDP = 10,      /* under VXLAN or Geneve */
 	PKTSH_LAYER_VXLAN = 11,
 	PKTSH_LAYER_GENEVE = 12,
-	PKTSH_LAYER_ETH = 13       /* an Ethernet header inside a tunnel */
+	PKTSH_LAYER_ETH = 13,      /* an Ethernet header inside a tunnel */
+	PKTSH_LAYER_CMD = 14       /* Cisco MetaData in GRE; sub: its SGT */
 };
 struct pktsh_layer {
 	uint32_t off;              /* where the header starts */

@@ -1,7 +1,8 @@
 /*
  * walk.c - the one L2/L3 walker: link header, VLAN tags, PPPoE, MPLS,
  * IPv4 and IPv6 (extension headers included) and the tunnels they carry
- * (IP-in-IP, GRE with ERSPAN and PPTP's PPP, VXLAN, Geneve), down to
+ * (IP-in-IP, GRE with ERSPAN, Cisco MetaData and PPTP's PPP, VXLAN,
+ * Geneve), down to
  * the innermost IP datagram, into the descriptor's decode cache.
  *
  * The Lua decoders (lua/pktsh/proto/packet.lua) call pktsh_walk through
@@ -330,6 +331,23 @@ static int ip6(struct cursor *c, uint32_t off, uint32_t *claimed)
 
 /* --- tunnels --------------------------------------------------------------- */
 
+/* Cisco MetaData as GRE carries it (as Wireshark reads it): the
+ * ethertype of what follows, version, length, options, the SGT; 8 bytes. */
+static int cmd(struct cursor *c)
+{
+	const uint8_t *d = c->d;
+	uint32_t off = c->off, et;
+
+	if (off + 8 > c->cap)
+		return -1;
+	et = be16(d + off);
+	if (!pass(c, PKTSH_LAYER_CMD, off, 8, et, be16(d + off + 6)))
+		return -1;
+	c->off = off + 8;
+	c->et = et;
+	return 0;
+}
+
 /* GRE (RFC 2784/2890; version 1 is PPTP's): the offset after the header
  * and the protocol it carries (as an ethertype) in c->off, c->et.
  * ERSPAN type I (no sequence number) is Ethernet at once. 0 to go on. */
@@ -358,6 +376,8 @@ static int gre(struct cursor *c)
 		return -1;
 	c->off = off + hl;
 	c->et = proto;
+	if (proto == PKTSH_ETH_CMD)
+		return cmd(c);
 	if (proto == PKTSH_ETH_ERSPAN2 && !(flags & PKTSH_GRE_SEQ)) {
 		if (!pass(c, PKTSH_LAYER_ERSPAN, c->off, 0, PKTSH_ETH_TEB, 1))
 			return -1;

@@ -244,4 +244,28 @@ T.test("a datagram ends where what carries it ends: PPPoE, UDP and IP lengths", 
   T.eq(select(2, p:summary():gsub("missing", "")), 1, "one note")
 end)
 
+-- GRE carrying Cisco MetaData (0x8909: the ethertype of what follows,
+-- version, length, options, SGT): tshark decodes the IP inside, tcpdump
+-- prints gre-proto-0x8909 and stops.
+T.test("GRE with Cisco MetaData: the walker steps over it, the line stays tcpdump's", function()
+  local inner = b.udp4{src = "198.18.1.1", dst = "198.18.1.2", sport = 40000, dport = 53,
+                       payload = "\0\7\1\0\0\1\0\0\0\0\0\0\1a\0\0\1\0\1"}:sub(15)
+  local gre = u16(0x2000) .. u16(0x8909) .. "\0\0\0\40" .. u16(0x0800) .. "\1\1" .. u16(1) .. u16(9)
+  local f = b.ip4{proto = 47, payload = gre .. inner}
+  one(f, function(p)
+    T.eq(tostring(p:ip().src), "198.18.1.1", "the IP inside")
+    T.eq(tostring(p:ip(1).src), "198.18.0.1", "the outer IP")
+    T.eq(select(2, p:ports()), 53, "its ports")
+    local t = p:tunnels()
+    T.eq(#t, 2, "GRE and MetaData")
+    T.eq(t[2].type, "cmd"); T.eq(t[2].sgt, 9)
+    T.eq(p:summary():match(": (.*)$"), "GREv0, key=0x28, length " .. (#gre + #inner) .. ": gre-proto-0x8909",
+         p:summary())
+  end)
+  -- cut inside the MetaData header: the walk stays on the outer datagram
+  one(f:sub(1, 34 + 12), function(p)
+    T.eq(tostring(p:ip().src), "198.18.0.1", "cut")
+  end)
+end)
+
 T.done()

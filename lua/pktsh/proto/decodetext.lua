@@ -366,6 +366,7 @@ local function tunnel_text(e)
     if e.seq then t[#t + 1] = fmt("seq %d", e.seq) end
     return concat(t, ", ") .. ": "
   end
+  if ty == "cmd" then return fmt("Cisco MetaData, sgt %d: ", e.sgt) end
   if ty == "erspan" then
     return fmt("ERSPAN type %s%s: ", erspan_types[e.version] or "?",
       e.session and fmt(", session %d", e.session) or "")

@@ -294,7 +294,7 @@ end
 M.layers = layers
 M.LAYER = {}
 for _, k in ipairs{"VLAN", "PPPOE", "MPLS", "IP4", "IP6", "IP6EXT", "GRE", "ERSPAN",
-                   "PPP", "UDP", "VXLAN", "GENEVE", "ETH"} do
+                   "PPP", "UDP", "VXLAN", "GENEVE", "ETH", "CMD"} do
   M.LAYER[k] = C["PKTSH_LAYER_" .. k]
 end
 
@@ -612,8 +612,8 @@ local ipip_names = {[4] = {[4] = "4in4", [6] = "6in4"}, [6] = {[4] = "4in6", [6]
 -- One entry per encapsulation, outside in: {type = "pppoe", session},
 -- {type = "mpls", labels = {...}}, {type = "4in4"|"6in4"|"4in6"|"6in6",
 -- src, dst}, {type = "gre", src, dst, version, key, seq, call},
--- {type = "erspan", version, session}, {type = "vxlan"|"geneve", src,
--- dst, sport, dport, vni}. src and dst are the outer IP header's (the
+-- {type = "erspan", version, session}, {type = "cmd", sgt} (Cisco
+-- MetaData in GRE), {type = "vxlan"|"geneve", src, dst, sport, dport, vni}. src and dst are the outer IP header's (the
 -- tunnel's endpoints); VLAN tags are pkt:vlan()'s. Empty without any.
 function P.tunnels(p)
   local n = layers(p)
@@ -650,6 +650,8 @@ function P.tunnels(p)
       if r.sub == 0 and band(flags, C.PKTSH_GRE_KEY) ~= 0 then e.key = u32(p, o); o = o + 4 end
       if band(flags, C.PKTSH_GRE_SEQ) ~= 0 then e.seq = u32(p, o) end
       t[#t + 1] = e
+    elseif k == L.CMD then
+      t[#t + 1] = {type = "cmd", sgt = r.sub}
     elseif k == L.ERSPAN then
       local e = {type = "erspan", version = r.sub}
       if r.sub > 1 then e.session = band(u16(p, off + 2), 0x3ff) end

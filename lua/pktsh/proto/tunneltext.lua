@@ -26,7 +26,10 @@
 --   Geneve: "Geneve, Flags [...], vni 0xN[, options [B bytes]]: ";
 --   ERSPAN (II, III) over GRE: "ERSPAN type II, session S: " (tcpdump
 --     4.99 prints gre-proto-0x88be and stops there; later ones dissect
---     it).
+--     it);
+--   Cisco MetaData over GRE: "gre-proto-0x8909", and the line ends there
+--     (tcpdump does not dissect it; the walker goes on to the IP inside
+--     for the fields and DNS, as Wireshark does).
 -- With o.eflag (tcpdump -e) no "IP "/"IP6 " names the IP headers (the
 -- link header says what follows), GRE and Geneve name their protocol
 -- ("proto IPv4 (0x0800)"), PPP its protocol and length, and an Ethernet
@@ -234,6 +237,9 @@ function M.prefix(p, o)
     elseif k == L.ERSPAN and r.sub > 1 then
       t[#t + 1] = fmt("ERSPAN type %s, session %d: ", r.sub == 2 and "II" or "III",
                       band(p:u16(r.off + 2), 0x3ff))
+    elseif k == L.CMD then
+      t[#t + 1] = "gre-proto-0x8909"
+      return concat(t), true, p.len
     elseif k == L.VXLAN then
       t[#t + 1] = vxlan(p, r, o)
     elseif k == L.GENEVE then
