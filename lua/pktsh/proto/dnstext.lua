@@ -739,9 +739,9 @@ function M.packet(p, verbose)
   -- (nor past an invalid header: no DNS text)
   local limit = wend
   if p.depth > 1 then
-    local snap = tunneltext.snap(p)
-    if not snap then return nil end
-    limit = math.min(wend, snap)
+    local stop = tunneltext.snap(p)
+    if not stop then return nil end
+    limit = math.min(wend, stop)
   end
   local o = {mdns = kind == "mdns", tcp = proto == IP.TCP, verbose = verbose or 0}
   if proto == IP.UDP then
