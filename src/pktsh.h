@@ -151,6 +151,12 @@ struct pktsh_pkt {
 	uint8_t l2state;      /* enum pktsh_pkt_state */
 	uint32_t l3off;       /* offset of the network header */
 	uint32_t l3end;       /* end of the network datagram (<= caplen) */
+	uint32_t l3wend;      /* where the datagram ends on the wire, as Wireshark
+			       * reads it: its IP length, bounded by what carries
+			       * it (the frame's length on the wire, a PPPoE
+			       * session's length, the outer IP or UDP datagram's);
+			       * may be past caplen. The one bound the DNS scan,
+			       * dnsflow and the fields use. */
 	uint32_t l4off;       /* offset of the transport header, 0 if none */
 	uint32_t fragdata;    /* of a fragment: offset of its data (after the
 			       * IPv4 header or the IPv6 fragment header), else 0 */
@@ -164,7 +170,8 @@ struct pktsh_pkt {
 	uint8_t depth;        /* IP headers from the outside down to l3off's: 1
 			       * plain, 2 or more inside tunnels, 0 no IP */
 	uint8_t trunc;        /* 1 when an IP header's length claims bytes
-			       * past the capture (pkt.truncated) */
+			       * past the capture or past what carries it
+			       * (pkt.truncated) */
 };
 
 /* --- The walker (src/proto/walk.c, lua/pktsh/proto/packet.lua) -----------
@@ -180,6 +187,7 @@ enum pktsh_encap {
 	PKTSH_ETH_ERSPAN2 = 0x88be,        /* ERSPAN type II (type I: no sequence number) */
 	PKTSH_ETH_ERSPAN3 = 0x22eb,
 	PKTSH_ETH_PPP = 0x880b,            /* PPP in GRE version 1 (PPTP) */
+	PKTSH_ETH_CMD = 0x8909,            /* Cisco MetaData (in GRE) */
 	PKTSH_PPP_IP4 = 0x0021,
 	PKTSH_PPP_IP6 = 0x0057,
 	PKTSH_PPP_MPLS = 0x0281,
@@ -218,13 +226,19 @@ enum pktsh_layer_kind {
 	PKTSH_LAYER_UDP = 10,      /* under VXLAN or Geneve */
 	PKTSH_LAYER_VXLAN = 11,
 	PKTSH_LAYER_GENEVE = 12,
-	PKTSH_LAYER_ETH = 13       /* an Ethernet header inside a tunnel */
+	PKTSH_LAYER_ETH = 13,      /* an Ethernet header inside a tunnel */
+	PKTSH_LAYER_CMD = 14       /* Cisco MetaData in GRE; sub: its SGT */
 };
 struct pktsh_layer {
 	uint32_t off;              /* where the header starts */
 	uint32_t len;              /* its length */
 	uint32_t end;              /* IP: where its length fields say the datagram
 				    * ends (may be past caplen); else 0 */
+	uint32_t bound;            /* where what carries the header ends it, as
+				    * tcpdump reads the lengths: the frame's
+				    * length on the wire, bounded by a PPPoE
+				    * length; inside IP its IP length; inside a
+				    * UDP tunnel the UDP length */
 	uint16_t kind;             /* enum pktsh_layer_kind */
 	uint16_t next;             /* what follows: an ethertype, or (IP) a protocol */
 	uint16_t sub;

@@ -1,7 +1,8 @@
 /*
  * walk.c - the one L2/L3 walker: link header, VLAN tags, PPPoE, MPLS,
  * IPv4 and IPv6 (extension headers included) and the tunnels they carry
- * (IP-in-IP, GRE with ERSPAN and PPTP's PPP, VXLAN, Geneve), down to
+ * (IP-in-IP, GRE with ERSPAN, Cisco MetaData and PPTP's PPP, VXLAN,
+ * Geneve), down to
  * the innermost IP datagram, into the descriptor's decode cache.
  *
  * The Lua decoders (lua/pktsh/proto/packet.lua) call pktsh_walk through
@@ -21,7 +22,12 @@
  * IPv4 total length of 0 (TSO) is the frame's; an IPv6 payload length of
  * 0 is the Jumbo Payload option's, or (no extension header, TCP or UDP,
  * more than 65535 bytes: BIG TCP, as tcpdump reads it) the frame's, else
- * 0. A length that claims more than was captured sets pkt.trunc.
+ * 0. A datagram ends at its length or where what carries it ends,
+ * whichever is first (a PPPoE session's length, the outer IP or UDP
+ * length, the frame on the wire): pkt.l3wend, and l3end within the
+ * capture; each layer record's bound is its carrier's end as tcpdump
+ * reads the lengths (its notes). A length that claims more than was
+ * captured, or than its carrier holds, sets pkt.trunc.
  */
 #include <string.h>
 #include "pktsh.h"
@@ -50,12 +56,16 @@ static int is_vlan(uint32_t et)
 
 /* The walk so far. Reads stay below cap: the captured bytes of the
  * datagram (or frame) that holds the current header. end is where that
- * datagram ends by its length fields (the frame on the wire for the
- * outermost), which may be past the capture. */
+ * datagram ends by its length fields as tcpdump reads them (the frame on
+ * the wire for the outermost, bounded by a PPPoE length; an IP length
+ * inside IP; a UDP length inside a UDP tunnel), which may be past the
+ * capture; lim the same bound as Wireshark reads it: never past the
+ * bound of what carries the container (an inner datagram cannot extend
+ * past its carrier). cap <= lim <= end. */
 struct cursor {
 	struct pktsh_pkt *p;      /* the cache being filled */
 	const uint8_t *d;
-	uint32_t cap, end;
+	uint32_t cap, end, lim;
 	uint32_t off;             /* the next header ... */
 	uint32_t et;              /* ... and what it is, as an ethertype */
 	uint32_t headers;         /* passed so far */
@@ -78,6 +88,7 @@ static int pass(struct cursor *c, uint32_t kind, uint32_t off, uint32_t len,
 		l->off = off;
 		l->len = len;
 		l->end = 0;
+		l->bound = c->end;
 		l->kind = (uint16_t)kind;
 		l->next = (uint16_t)next;
 		l->sub = (uint16_t)sub;
@@ -192,6 +203,7 @@ static int ip4(struct cursor *c, uint32_t off, uint32_t *claimed)
 		end = off + hlen;
 	*claimed = end;
 	p->l3end = min32(end, c->cap);
+	p->l3wend = min32(end, c->lim);
 	p->l4proto = d[off + 9];
 	fo = be16(d + off + 6);
 	p->fragdata = 0;
@@ -269,6 +281,7 @@ static int ip6(struct cursor *c, uint32_t off, uint32_t *claimed)
 	plen = be16(d + off + 4);
 	*claimed = plen ? off + 40 + plen : ip6_zero_plen(c, off);
 	stop = p->l3end = min32(*claimed, c->cap);
+	p->l3wend = min32(*claimed, c->lim);
 	p->l4off = p->fragdata = 0;
 	p->fragment = PKTSH_FRAG_NONE;
 	nh = d[off + 6];
@@ -318,6 +331,23 @@ static int ip6(struct cursor *c, uint32_t off, uint32_t *claimed)
 
 /* --- tunnels --------------------------------------------------------------- */
 
+/* Cisco MetaData as GRE carries it (as Wireshark reads it): the
+ * ethertype of what follows, version, length, options, the SGT; 8 bytes. */
+static int cmd(struct cursor *c)
+{
+	const uint8_t *d = c->d;
+	uint32_t off = c->off, et;
+
+	if (off + 8 > c->cap)
+		return -1;
+	et = be16(d + off);
+	if (!pass(c, PKTSH_LAYER_CMD, off, 8, et, be16(d + off + 6)))
+		return -1;
+	c->off = off + 8;
+	c->et = et;
+	return 0;
+}
+
 /* GRE (RFC 2784/2890; version 1 is PPTP's): the offset after the header
  * and the protocol it carries (as an ethertype) in c->off, c->et.
  * ERSPAN type I (no sequence number) is Ethernet at once. 0 to go on. */
@@ -346,6 +376,8 @@ static int gre(struct cursor *c)
 		return -1;
 	c->off = off + hl;
 	c->et = proto;
+	if (proto == PKTSH_ETH_CMD)
+		return cmd(c);
 	if (proto == PKTSH_ETH_ERSPAN2 && !(flags & PKTSH_GRE_SEQ)) {
 		if (!pass(c, PKTSH_LAYER_ERSPAN, c->off, 0, PKTSH_ETH_TEB, 1))
 			return -1;
@@ -465,6 +497,7 @@ static int udp_tunnel(struct cursor *c, uint32_t claimed)
 		return -1;
 	c->cap = cap;
 	c->end = min32(uend, claimed);
+	c->lim = min32(uend, c->p->l3wend);
 	c->off = off + hl;
 	return 0;
 }
@@ -489,16 +522,18 @@ static int descend(struct cursor *c, uint32_t claimed)
 		c->et = PKTSH_ETH_IP6;
 		break;
 	case PKTSH_IPPROTO_GRE:
-		c->cap = p->l3end;
-		c->end = claimed;
-		c->off = p->l4off;
-		return gre(c);
+		break;
 	default:
 		return -1;
 	}
+	/* tcpdump reads on by the outer IP length, Wireshark by the outer
+	 * datagram as its own carrier left it */
 	c->cap = p->l3end;
 	c->end = claimed;
+	c->lim = p->l3wend;
 	c->off = p->l4off;
+	if (p->l4proto == PKTSH_IPPROTO_GRE)
+		return gre(c);
 	return 0;
 }
 
@@ -524,7 +559,7 @@ static int ip_layer(struct cursor *c, uint32_t *claimed)
 	p->ethertype = (uint16_t)c->et;
 	p->depth++;
 	p->l3state = OK;
-	if (*claimed > p->caplen)
+	if (*claimed > c->cap)      /* cut by the capture or by its carrier */
 		p->trunc = 1;
 	return 0;
 }
@@ -554,17 +589,24 @@ static int mpls(struct cursor *c)
 	return c->et ? 0 : -1;
 }
 
-/* PPPoE session: version/type 0x11, code 0, then PPP's protocol. */
+/* PPPoE session: version/type 0x11, code 0, then PPP's protocol. Its
+ * length (from after the 6-byte header, the PPP protocol included)
+ * bounds the datagram it carries; one past the frame is the frame's
+ * (tcpdump and Wireshark both read it so). */
 static int pppoe(struct cursor *c)
 {
 	const uint8_t *d = c->d;
-	uint32_t off = c->off, et;
+	uint32_t off = c->off, et, pend;
 
 	if (off + 8 > c->cap || d[off] != 0x11 || d[off + 1] != 0)
 		return -1;
 	et = ppp_ethertype(be16(d + off + 6));
 	if (!et || !pass(c, PKTSH_LAYER_PPPOE, off, 8, et, be16(d + off + 6)))
 		return -1;
+	pend = off + 6 + be16(d + off + 4);
+	c->cap = min32(c->cap, pend);
+	c->end = min32(c->end, pend);
+	c->lim = min32(c->lim, pend);
 	c->off = off + 8;
 	c->et = et;
 	return 0;
@@ -652,8 +694,9 @@ static int walk(struct pktsh_pkt *p, int32_t upto, struct pktsh_layer *out,
 	};
 	if (c.end < c.cap)
 		c.end = c.cap;
+	c.lim = c.end;
 	p->l3state = BAD;
-	p->l3end = p->l4off = p->fragdata = 0;
+	p->l3end = p->l3wend = p->l4off = p->fragdata = 0;
 	p->l4proto = p->fragment = p->depth = p->trunc = 0;
 	if (link_layer(&c)) {
 		p->l2state = BAD;

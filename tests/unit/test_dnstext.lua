@@ -84,13 +84,15 @@ end)
 local function tcpdump_packets(path, verbose)
   local flags = verbose > 0 and (" -" .. string.rep("v", verbose)) or ""
   local f = io.popen("TZ=UTC tcpdump -n" .. flags .. " -r '" .. path .. "' 2>/dev/null")
-  local t = {}
+  local t, after_vxlan = {}, false
   for line in f:lines() do
-    if #t > 0 and (line:match("^%s") or t[#t]:match("VXLAN, flags %[%a+%] %(0x%x+%), [^:]*$")) then
+    if #t > 0 and (line:match("^%s") or after_vxlan) then
       t[#t] = t[#t] .. " " .. line:gsub("^%s+", "")
     else
       t[#t + 1] = line
     end
+    -- only the line that ends with the VXLAN header goes on on the next
+    after_vxlan = line:match("VXLAN, flags %[%a+%] %(0x%x+%), [^:]*$") ~= nil
   end
   f:close()
   return t

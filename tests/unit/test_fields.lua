@@ -57,13 +57,6 @@ local NOT_COMPARED = {
   -- GRE in UDP (RFC 8086, udp/4754) is not one of the encapsulations the
   -- walker knows (issue 12's list; tcpdump does not decode it either)
   ["zeek__gre-over-udp-4754.pcap"] = {"ip.", "udp.", "tcp.", "dns."},
-  -- GRE carrying Cisco MetaData (0x8909): tshark decodes the IP inside,
-  -- the walker stops at the GRE header (tcpdump too)
-  ["tcpdump__various_gre.pcap"] = {"ip.", "icmp."},
-  -- frame 19: the PPPoE length (42) ends the datagram 6 bytes before its
-  -- IP length (46) does; tshark bounds tcp.len by the PPPoE length, pktsh
-  -- by the IP header's (known difference, see the report of issue 12)
-  ["zeek__pppoe-over-qinq.pcap"] = {"tcp.len"},
 }
 
 -- Frames carrying an ICMP error: tshark dissects the datagram it quotes

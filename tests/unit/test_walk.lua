@@ -194,4 +194,78 @@ T.test("truncated and offloaded frames: pkt.truncated, tcpdump's note, TSO lengt
   end)
 end)
 
+-- The bound what carries a datagram imposes (issue 12): the datagram ends
+-- at its IP length or its carrier's end, whichever is first; tshark reads
+-- it so (pkt.l3wend, the accessors, -T fields, DNS), tcpdump notes the
+-- bytes its IP length claims past its carrier (dump.lua's lines).
+T.test("a datagram ends where what carries it ends: PPPoE, UDP and IP lengths", function()
+  local MAC = "\2\0\0\0\0\2\2\0\0\0\0\1"
+  local inner = b.udp4{src = "198.18.1.1", dst = "198.18.1.2", sport = 7, dport = 9,
+                       payload = ("p"):rep(20)}:sub(15)                     -- 48 bytes
+  local function pppoe(d, len, pad)
+    return MAC .. u16(0x8864) .. "\17\0\0\1" .. u16(len) .. "\0\33" .. d .. (pad or "")
+  end
+  local function check(what, frame, plen, wend, trunc, note, wire)
+    local p = packet.from_bytes(frame, 1, 1, wire)
+    local off, n = p:payload()
+    T.eq(n, plen, what .. ": payload bytes")
+    T.eq(p.l3wend, wend, what .. ": l3wend")
+    T.eq(p.l3end, math.min(wend, p.caplen), what .. ": l3end")
+    T.eq(p.truncated, trunc, what .. ": pkt.truncated")
+    T.ok(p:summary():find(note, 1, true), what .. ": " .. p:summary())
+    return p
+  end
+  -- the session 6 bytes short of the IP length: the bytes are there
+  check("PPPoE short", pppoe(inner, 2 + 48 - 6), 14, 14 + 8 + 42, true,
+        "PPPoE  [ses 0x1] IP truncated-ip - 6 bytes missing! 198.18.1.1.7 > 198.18.1.2.9: UDP, length 20")
+  -- longer than the IP length: padding inside the session
+  check("PPPoE padding", pppoe(inner, 2 + 48 + 6, ("\0"):rep(6)), 20, 14 + 8 + 48, false,
+        "IP 198.18.1.1.7 > ")
+  -- past the frame (the capturing host cut it): the frame's end
+  local f = pppoe(inner, 2 + 48):sub(1, -11)
+  check("PPPoE past the frame", f, 10, #f, true, "PPPoE  [len 50 > 40!] [ses 0x1] IP truncated-ip - 10 bytes missing! ")
+  -- a snaplen cut: the wire had the bytes (no note, still truncated)
+  check("PPPoE snaplen", f, 10, #f + 10, true, "PPPoE  [ses 0x1] IP 198.18.1.1.7 > ", #f + 10)
+  -- an outer UDP length 6 bytes short of the VXLAN payload
+  local vx = "\8\0\0\0\0\0\1\0" .. MAC .. u16(0x0800) .. inner
+  local outer = b.udp4{sport = 50000, dport = 4789, payload = vx}
+  outer = outer:sub(1, 38) .. u16(8 + #vx - 6) .. outer:sub(41)
+  check("VXLAN, UDP short", outer, 14, #outer - 6, true, "vni 1: [length 56 < caplen 62] (invalid)")
+  -- an outer IP length 6 bytes short of the IP-in-IP datagram
+  local ipip = b.ip4{proto = 4, payload = inner}
+  ipip = ipip:sub(1, 16) .. u16(20 + 48 - 6) .. ipip:sub(19)
+  check("IP in IP, outer short", ipip, 14, #ipip - 6, true,
+        "IP 198.18.0.1 > 198.18.0.2: IP truncated-ip - 6 bytes missing! 198.18.1.1.7 > ")
+  -- the outer datagram past the frame: Wireshark ends the inner one with
+  -- the frame, tcpdump notes the outer one only (pkt.truncated: a header
+  -- claims more than was captured)
+  local p = check("IP in IP, past the frame", ipip:sub(1, 16) .. u16(20 + 48 + 10) .. ipip:sub(19),
+                  20, #ipip, true, "IP truncated-ip - 10 bytes missing! 198.18.0.1 > 198.18.0.2: IP 198.18.1.1.7 > ")
+  T.eq(select(2, p:summary():gsub("missing", "")), 1, "one note")
+end)
+
+-- GRE carrying Cisco MetaData (0x8909: the ethertype of what follows,
+-- version, length, options, SGT): tshark decodes the IP inside, tcpdump
+-- prints gre-proto-0x8909 and stops.
+T.test("GRE with Cisco MetaData: the walker steps over it, the line stays tcpdump's", function()
+  local inner = b.udp4{src = "198.18.1.1", dst = "198.18.1.2", sport = 40000, dport = 53,
+                       payload = "\0\7\1\0\0\1\0\0\0\0\0\0\1a\0\0\1\0\1"}:sub(15)
+  local gre = u16(0x2000) .. u16(0x8909) .. "\0\0\0\40" .. u16(0x0800) .. "\1\1" .. u16(1) .. u16(9)
+  local f = b.ip4{proto = 47, payload = gre .. inner}
+  one(f, function(p)
+    T.eq(tostring(p:ip().src), "198.18.1.1", "the IP inside")
+    T.eq(tostring(p:ip(1).src), "198.18.0.1", "the outer IP")
+    T.eq(select(2, p:ports()), 53, "its ports")
+    local t = p:tunnels()
+    T.eq(#t, 2, "GRE and MetaData")
+    T.eq(t[2].type, "cmd"); T.eq(t[2].sgt, 9)
+    T.eq(p:summary():match(": (.*)$"), "GREv0, key=0x28, length " .. (#gre + #inner) .. ": gre-proto-0x8909",
+         p:summary())
+  end)
+  -- cut inside the MetaData header: the walk stays on the outer datagram
+  one(f:sub(1, 34 + 12), function(p)
+    T.eq(tostring(p:ip().src), "198.18.0.1", "cut")
+  end)
+end)
+
 T.done()

@@ -62,14 +62,13 @@ end
 -- tcpdump's "length" values come from the headers, not the capture.
 local wire_end = packet.datagram_end
 
--- tcpdump's note for a datagram whose length claims more than the frame
--- on the wire holds (captured before segmentation offload, or cut by the
--- capturing host; a snaplen cut is not one: the wire had the bytes).
--- tcpdump's IPv6 note has no space before the addresses.
-local function missing(p, v6)
-  local n = wire_end(p) - p.len
-  if n <= 0 then return "" end
-  return fmt("truncated-ip%s - %d bytes missing!%s", v6 and "6" or "", n, v6 and "" or " ")
+-- tcpdump's note for a datagram whose length claims more than what
+-- carries it gives it, bound (the frame on the wire: captured before
+-- segmentation offload, or cut by the capturing host; a snaplen cut is
+-- not one: the wire had the bytes; a PPPoE length; an outer IP or UDP
+-- length): the walker's, from pktsh.proto.tunneltext.prefix.
+local function missing(p, v6, bound)
+  return tunneltext.missing(wire_end(p), bound, v6)
 end
 
 local tcp_flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
@@ -251,7 +250,7 @@ local function ip4_problem(p)
   return "[|ip]"
 end
 
-local function ip4_text(p)
+local function ip4_text(p, bound)
   if p.l3state ~= OK then return "IP " .. ip4_problem(p) end
   local ip = p:ip4()
   local a, b = tostring(ip.src), tostring(ip.dst)
@@ -260,7 +259,7 @@ local function ip4_text(p)
     return fmt("IP %s > %s: ip-proto-%d (frag id %d, offset %d, length %d)", a, b,
       ip.proto, ip.id, ip.frag_off, ip.len - ip.hlen)
   end
-  return "IP " .. missing(p, false) .. l4_text(p, a, b, wend)
+  return "IP " .. missing(p, false, bound) .. l4_text(p, a, b, wend)
 end
 
 -- Names of the IPv6 extension headers before the transport, tcpdump style,
@@ -293,7 +292,7 @@ end
 local ext6_trunc = {[IP.HOPOPTS] = "[|hbhopt]", [IP.ROUTING] = "[|srcrt]", [IP.DSTOPTS] = "[|dstopt]",
   [IP.AH] = "[|AH]", [IP.FRAGMENT] = "[|frag]"}
 
-local function ip6_text(p)
+local function ip6_text(p, bound)
   if p.l3state ~= OK then
     if p.l3off + 40 > p.caplen then return "IP6 [|ip6]" end
     return fmt("IP6 version %d", rshift(p:u8(p.l3off), 4))
@@ -314,7 +313,7 @@ local function ip6_text(p)
   local s = l4_text(p, a, b, wire_end(p))
   -- Put the extension names after "a > b: " as tcpdump does.
   if pre ~= "" then s = s:gsub(": ", ": " .. pre, 1) end
-  return "IP6 " .. missing(p, true) .. s
+  return "IP6 " .. missing(p, true, bound) .. s
 end
 
 ---------------------------------------------------------------------------
@@ -367,6 +366,7 @@ local function tunnel_text(e)
     if e.seq then t[#t + 1] = fmt("seq %d", e.seq) end
     return concat(t, ", ") .. ": "
   end
+  if ty == "cmd" then return fmt("Cisco MetaData, sgt %d: ", e.sgt) end
   if ty == "erspan" then
     return fmt("ERSPAN type %s%s: ", erspan_types[e.version] or "?",
       e.session and fmt(", session %d", e.session) or "")
@@ -391,14 +391,15 @@ local function body(p, o)
     return vlan_prefix(p) .. fmt("[|%s]", p.nvlan > 0 and "vlan" or n)
   end
   local et = p.ethertype
+  local pre, stop, bound = tunneltext.prefix(p, o)
   local s
-  if et == ETH.IP4 then s = ip4_text(p)
-  elseif et == ETH.IP6 then s = ip6_text(p)
+  if stop then s = ""                   -- tcpdump ends the line in the tunnel
+  elseif et == ETH.IP4 then s = ip4_text(p, bound)
+  elseif et == ETH.IP6 then s = ip6_text(p, bound)
   elseif et == ETH.ARP then s = arp_text(p)
   elseif p.linktype == DLT.EN10MB and et < 0x0600 then s = fmt("802.3, length %d", p.len)
   elseif et == 0 then s = fmt("unknown network protocol, length %d", p.len)
   else s = fmt("ethertype 0x%04x, length %d", et, p.len) end
-  local pre = tunneltext.prefix(p, o)
   if o and o.eflag then
     -- the link header names the outermost protocol; tunnels name theirs
     if pre ~= "" then s = s:gsub("^IP6? ", "", 1) end

@@ -26,6 +26,7 @@
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local numbers = require "pktsh.proto.numbers"
+local tunneltext = require "pktsh.proto.tunneltext"
 local PKT, FRAG, IP = numbers.PKT, numbers.FRAG, numbers.IPPROTO
 
 local band, bor, lshift, rshift, bxor = bit.band, bit.bor, bit.lshift, bit.rshift, bit.bxor
@@ -734,15 +735,23 @@ function M.packet(p, verbose)
   local kind = dp and M.port_kind(sp, dp, proto == IP.TCP)
   if not kind then return nil end
   local wend = datagram_end(p)
+  -- inside a tunnel tcpdump reads no further than the IP lengths around
+  -- (nor past an invalid header: no DNS text)
+  local limit = wend
+  if p.depth > 1 then
+    local stop = tunneltext.snap(p)
+    if not stop then return nil end
+    limit = math.min(wend, stop)
+  end
   local o = {mdns = kind == "mdns", tcp = proto == IP.TCP, verbose = verbose or 0}
   if proto == IP.UDP then
     local ulen = p:u16(off + 4)
     if not ulen or ulen < 8 then return nil end
-    return M.message(p, off + 8, math.min(wend - off, ulen) - 8, wend, o)
+    return M.message(p, off + 8, math.min(wend - off, ulen) - 8, limit, o)
   end
   local t = p:tcp()
   if not t or off + t.hlen > p.l3end or wend - off - t.hlen <= 0 then return nil end
-  return M.message(p, off + t.hlen, wend - off - t.hlen, wend, o)
+  return M.message(p, off + t.hlen, wend - off - t.hlen, limit, o)
 end
 
 -- The DNS layer of the tree: tcpdump's -vv text as its heading, then

@@ -259,9 +259,6 @@ end
 ---------------------------------------------------------------------------
 -- The table.
 
--- The end of the IP datagram by its header (not the capture).
-local datagram_end = packet.datagram_end
-
 -- IP layers of one version and the UDP headers of every IP layer (the
 -- ones a tunnel rides in and the innermost); TCP: the innermost only.
 local function ip_of(version)
@@ -318,8 +315,10 @@ local LIST = {
   {"tcp.srcport", "TCP source port", tcp(function(t) return num(t.sport) end)},
   {"tcp.dstport", "TCP destination port", tcp(function(t) return num(t.dport) end)},
   {"tcp.port", "TCP source and destination ports", tcp(function(t) return {num(t.sport), num(t.dport)} end)},
+  -- by the walker's end of the datagram on the wire (its IP length bounded
+  -- by what carries it: a PPPoE length, an outer IP or UDP length), as tshark
   {"tcp.len", "TCP payload length (by the headers)", tcp(function(t, p)
-    local n = datagram_end(p) - p.l4off - t.hlen
+    local n = p.l3wend - p.l4off - t.hlen
     return num(n > 0 and n or 0) end)},
   {"tcp.flags", "TCP flags", tcp(function(t) return hex16(t.flags) end)},
   {"tcp.flags.syn", "TCP SYN", tcp(function(t) return bool(t.syn) end)},

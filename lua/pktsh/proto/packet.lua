@@ -238,7 +238,7 @@ view("struct pktsh_hdr_icmp", {
 -- The walk: link header, VLAN tags, IP and its extension headers, once per
 -- packet, by the one walker (pktsh_walk, src/proto/walk.c) through the
 -- FFI. It fills the descriptor's cache: l2state, l3off, ethertype, nvlan,
--- vlanid0/1 (L2), l3state, l3end, l4off, l4proto, fragment, fragdata,
+-- vlanid0/1 (L2), l3state, l3end, l3wend, l4off, l4proto, fragment, fragdata,
 -- depth (L3). A call to C from a compiled trace costs a few ns; the walk
 -- in C costs less than the same walk in Lua did.
 
@@ -294,7 +294,7 @@ end
 M.layers = layers
 M.LAYER = {}
 for _, k in ipairs{"VLAN", "PPPOE", "MPLS", "IP4", "IP6", "IP6EXT", "GRE", "ERSPAN",
-                   "PPP", "UDP", "VXLAN", "GENEVE", "ETH"} do
+                   "PPP", "UDP", "VXLAN", "GENEVE", "ETH", "CMD"} do
   M.LAYER[k] = C["PKTSH_LAYER_" .. k]
 end
 
@@ -533,10 +533,12 @@ end
 
 -- An owned packet from a Lua string. linktype defaults to Ethernet, ts
 -- (ns) to 0, wirelen to #s.
--- The end of p's IP datagram according to its header, not bounded by
--- the capture (tcpdump's and tshark's lengths come from the headers); a
--- zero IPv6 payload length (a jumbogram) ends where the capture does.
--- For the printers (decodetext, dnstext, fields); p has an IP layer.
+-- The end of p's IP datagram according to its header, bounded neither by
+-- the capture nor by what carries it (tcpdump's lengths come from the
+-- header); a zero IPv6 payload length (a jumbogram) ends where the
+-- capture does. For tcpdump's printers (decodetext, dnstext); p has an
+-- IP layer. Where the datagram ends as Wireshark reads it (bounded by
+-- its carrier) is the walker's p.l3wend.
 function M.datagram_end(p)
   local off = p.l3off
   if p.ethertype == ETH_IP4 then
@@ -610,8 +612,8 @@ local ipip_names = {[4] = {[4] = "4in4", [6] = "6in4"}, [6] = {[4] = "4in6", [6]
 -- One entry per encapsulation, outside in: {type = "pppoe", session},
 -- {type = "mpls", labels = {...}}, {type = "4in4"|"6in4"|"4in6"|"6in6",
 -- src, dst}, {type = "gre", src, dst, version, key, seq, call},
--- {type = "erspan", version, session}, {type = "vxlan"|"geneve", src,
--- dst, sport, dport, vni}. src and dst are the outer IP header's (the
+-- {type = "erspan", version, session}, {type = "cmd", sgt} (Cisco
+-- MetaData in GRE), {type = "vxlan"|"geneve", src, dst, sport, dport, vni}. src and dst are the outer IP header's (the
 -- tunnel's endpoints); VLAN tags are pkt:vlan()'s. Empty without any.
 function P.tunnels(p)
   local n = layers(p)
@@ -648,6 +650,8 @@ function P.tunnels(p)
       if r.sub == 0 and band(flags, C.PKTSH_GRE_KEY) ~= 0 then e.key = u32(p, o); o = o + 4 end
       if band(flags, C.PKTSH_GRE_SEQ) ~= 0 then e.seq = u32(p, o) end
       t[#t + 1] = e
+    elseif k == L.CMD then
+      t[#t + 1] = {type = "cmd", sgt = r.sub}
     elseif k == L.ERSPAN then
       local e = {type = "erspan", version = r.sub}
       if r.sub > 1 then e.session = band(u16(p, off + 2), 0x3ff) end

@@ -9,23 +9,34 @@
 -- Read from the walker's layer records (pktsh_walk_layers), outside in,
 -- by tcpdump 4.99's printing rules, one per encapsulation:
 --   IP in IP, and the IP header under GRE or a UDP tunnel: "IP a > b: "
---     ("IP6 " for IPv6; the UDP ports after the addresses);
+--     ("IP6 " for IPv6; the UDP ports after the addresses), with
+--     "truncated-ip - N bytes missing! " before the addresses when its
+--     length claims more than what carries it gives it (M.missing);
 --   MPLS: "MPLS (label L, tc T[, [S]], ttl N)" per entry, then " ";
---   PPPoE session: "PPPoE  [ses 0xS] " (the empty code name is tcpdump's);
+--   PPPoE session: "PPPoE  [ses 0xS] " (the empty code name is tcpdump's;
+--     "[len L > N!]" before the session when its length is past the frame);
 --   GRE: "GREv0[, off 0xO][, key=0xK][, seq N], length L: " (the offset
 --     when the checksum is there; v1: call, seq, ack),
 --     L the GRE packet's length by the outer IP header;
 --   VXLAN: "VXLAN, flags [I] (0x08), vni N" and a newline (o.nl), as
 --     tcpdump ends the line there; the inner frame's line follows;
+--   an Ethernet header inside a tunnel whose length (by the UDP length
+--     around it) is less than the bytes the IP lengths leave:
+--     "[length L < caplen C] (invalid)", and the line ends there;
 --   Geneve: "Geneve, Flags [...], vni 0xN[, options [B bytes]]: ";
 --   ERSPAN (II, III) over GRE: "ERSPAN type II, session S: " (tcpdump
 --     4.99 prints gre-proto-0x88be and stops there; later ones dissect
---     it).
+--     it);
+--   Cisco MetaData over GRE: "gre-proto-0x8909", and the line ends there
+--     (tcpdump does not dissect it; the walker goes on to the IP inside
+--     for the fields and DNS, as Wireshark does).
 -- With o.eflag (tcpdump -e) no "IP "/"IP6 " names the IP headers (the
 -- link header says what follows), GRE and Geneve name their protocol
 -- ("proto IPv4 (0x0800)"), PPP its protocol and length, and an Ethernet
 -- header inside a tunnel prints as the outer one does ("MAC > MAC,
--- ethertype IPv4 (0x0800), length N: ").
+-- ethertype IPv4 (0x0800), length N: "). The lengths are the walker's
+-- (struct pktsh_layer: end, what an IP header claims; bound, where what
+-- carries a header ends it, as tcpdump reads the lengths).
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
@@ -61,6 +72,16 @@ local PPP_NAMES = {[0x21] = "IP", [0x57] = "IP6", [0x281] = "MPLS"}
 
 local function ethertype(t) return fmt("%s (0x%04x)", ETHERTYPES[t] or "unknown", t) end
 
+-- tcpdump's note for an IP datagram whose length (ending at claimed)
+-- runs past what carries it (ending at bound: the frame on the wire, a
+-- PPPoE length, the outer IP or UDP length); "" when it does not. The
+-- IPv6 note has no space before the addresses (tcpdump's).
+function M.missing(claimed, bound, v6)
+  local n = claimed - bound
+  if n <= 0 then return "" end
+  return fmt("truncated-ip%s - %d bytes missing!%s", v6 and "6" or "", n, v6 and "" or " ")
+end
+
 local function mac(p, off)
   local t = {}
   for i = 0, 5 do t[i + 1] = fmt("%02x", p:u8(off + i)) end
@@ -74,7 +95,8 @@ local function ip_head(p, r, o, sp, dp)
   local base = r.off + (v4 and 12 or 8)
   local a, b = addr.text(p.data + base, n), addr.text(p.data + base + n, n)
   if sp then a, b = a .. "." .. sp, b .. "." .. dp end
-  return fmt("%s%s > %s: ", o.eflag and "" or (v4 and "IP " or "IP6 "), a, b)
+  return fmt("%s%s%s > %s: ", o.eflag and "" or (v4 and "IP " or "IP6 "),
+             M.missing(r["end"], r.bound, not v4), a, b)
 end
 
 local function gre(p, r, outer, o)
@@ -127,24 +149,58 @@ local function mpls(p, r)
              band(e, 0x100) ~= 0 and ", [S]" or "", band(e, 0xff))
 end
 
+-- PPP's protocol and length with -e; len: the PPP frame's (from its
+-- address or protocol field on), by what carries it.
+local function ppp_e(r, o, len)
+  if not o.eflag then return "" end
+  return fmt("%s (0x%04x), length %d: ", PPP_NAMES[r.sub] or "unknown", r.sub, len)
+end
+
+-- A length past the frame (on the wire) is noted, and the frame's used.
 local function pppoe(p, r, o)
-  local ses = p:u16(r.off + 2)
-  local s = "PPPoE " .. (ses ~= 0 and fmt(" [ses 0x%x]", ses) or "") .. " "
-  if o.eflag then
-    s = s .. fmt("%s (0x%04x), length %d: ", PPP_NAMES[r.sub] or "unknown", r.sub, p:u16(r.off + 4))
-  end
-  return s
+  local ses, len, room = p:u16(r.off + 2), p:u16(r.off + 4), r.bound - r.off - 6
+  local s = "PPPoE " .. (len > room and fmt(" [len %d > %d!]", len, room) or "") ..
+            (ses ~= 0 and fmt(" [ses 0x%x]", ses) or "") .. " "
+  return s .. ppp_e(r, o, math.min(len, room))
 end
 
 -- An Ethernet header inside a tunnel (tcpdump prints it only with -e);
--- len: the frame's length by the headers around it.
-local function ether(p, r, o, len)
+-- its length is the one the headers around it give (a UDP length under
+-- VXLAN and Geneve), snap where the IP lengths around it end what
+-- tcpdump reads. A length shorter than that is invalid: the second
+-- value says the line ends there.
+local function invalid(p, r, snap)
+  local len, cap = r.bound - r.off, math.min(p.caplen, snap) - r.off
+  return len < cap, len, cap
+end
+
+local function ether(p, r, o, snap)
+  local bad, len, cap = invalid(p, r, snap)
+  if bad then return fmt("[length %d < caplen %d] (invalid)", len, cap), true end
   if not o.eflag then return "" end
   return fmt("%s > %s, ethertype %s, length %d: ", mac(p, r.off + 6), mac(p, r.off),
              ethertype(p:u16(r.off + 12)), len)
 end
 
+-- Where tcpdump stops reading p: the capture, or the end an IP header
+-- around the innermost datagram claims if less (tcpdump cuts its snapshot
+-- at each IP length; pktsh.proto.dnstext reads no further); nil when
+-- tcpdump stops at an invalid Ethernet header in a tunnel.
+function M.snap(p)
+  local n, lay = packet.layers(p)
+  local snap = p.caplen
+  for j = 0, n - 1 do
+    local r = lay[j]
+    if (r.kind == L.IP4 or r.kind == L.IP6) and r.len > 0 then snap = math.min(snap, r["end"]) end
+    if r.kind == L.ETH and invalid(p, r, snap) then return nil end
+  end
+  return snap
+end
+
 -- The prefix text for p (see the top); o.eflag, o.nl (default ": ").
+-- Two more values: true when the line ends with the prefix (tcpdump
+-- stops at an invalid header), and the bound of the line's own IP
+-- header (for its M.missing note), p.len when it has none.
 function M.prefix(p, o)
   o = {eflag = o and o.eflag, nl = o and o.nl or ": "}
   local n, lay = packet.layers(p)
@@ -155,12 +211,13 @@ function M.prefix(p, o)
   end
   -- the innermost IP header read whole is the line's own (decodetext
   -- prints it); what comes after it is not printed here
-  local outer = nil
+  local outer, snap = nil, p.caplen
   for j = 0, n - 1 do
     local r, k = lay[j], lay[j].kind
     if j == last_ip then break end
     if k == L.IP4 or k == L.IP6 then
       outer = r
+      if r.len > 0 then snap = math.min(snap, r["end"]) end
       local nx = lay[j + 1]
       if j + 1 < n and nx.kind == L.UDP then
         t[#t + 1] = ip_head(p, r, o, p:u16(nx.off), p:u16(nx.off + 2))
@@ -173,20 +230,27 @@ function M.prefix(p, o)
       if band(p:u8(r.off + 2), 1) ~= 0 then t[#t + 1] = " " end
     elseif k == L.PPPOE then
       t[#t + 1] = pppoe(p, r, o)
+    elseif k == L.PPP then
+      t[#t + 1] = ppp_e(r, o, r.bound - r.off)
     elseif k == L.GRE then
       t[#t + 1] = gre(p, r, outer, o)
     elseif k == L.ERSPAN and r.sub > 1 then
       t[#t + 1] = fmt("ERSPAN type %s, session %d: ", r.sub == 2 and "II" or "III",
                       band(p:u16(r.off + 2), 0x3ff))
+    elseif k == L.CMD then
+      t[#t + 1] = "gre-proto-0x8909"
+      return concat(t), true, p.len
     elseif k == L.VXLAN then
       t[#t + 1] = vxlan(p, r, o)
     elseif k == L.GENEVE then
       t[#t + 1] = geneve(p, r, o)
     elseif k == L.ETH then
-      t[#t + 1] = ether(p, r, o, outer and outer["end"] - r.off or p.len - r.off)
+      local s, stop = ether(p, r, o, snap)
+      t[#t + 1] = s
+      if stop then return concat(t), true, p.len end
     end
   end
-  return concat(t)
+  return concat(t), false, last_ip and lay[last_ip].bound or p.len
 end
 
 function M.selftest()
