@@ -32,6 +32,9 @@
 #define HEAP_AHEAD ((size_t)64 << 20)
 #define MMAP_FROM ((size_t)32 << 20)
 
+/* the heap below the first huge page boundary (see pktsh_memory_init) */
+static void *volatile filler;   /* volatile: kept, though never read */
+
 void pktsh_memory_init(void)
 {
 	void *p;
@@ -48,6 +51,11 @@ void pktsh_memory_init(void)
 		return;
 	lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
 	free(p);
+	/* the heap up to the first huge page boundary is taken and kept
+	 * (address space only: never written), so what is allocated next
+	 * starts on huge pages rather than on the 4 KiB pages below it */
+	if (lo - (uintptr_t)p > 64)
+		filler = malloc(lo - (uintptr_t)p - 64);
 	hi = (uintptr_t)sbrk(0) & ~(HUGE_PAGE - 1);
 	if (hi > lo)
 		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
