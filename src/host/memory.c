@@ -38,7 +38,7 @@ static void *volatile filler;   /* volatile: kept, though never read */
 void pktsh_memory_init(void)
 {
 	void *p;
-	uintptr_t lo, hi;
+	uintptr_t at, lo, hi;
 
 	if (!mallopt(M_MMAP_THRESHOLD, (int)MMAP_FROM) ||
 	    !mallopt(M_TRIM_THRESHOLD, (int)(2 * HEAP_AHEAD)) ||
@@ -49,13 +49,14 @@ void pktsh_memory_init(void)
 	p = malloc(HEAP_AHEAD / 4);
 	if (!p)
 		return;
-	lo = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	at = (uintptr_t)p;
+	lo = (at + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
 	free(p);
 	/* the heap up to the first huge page boundary is taken and kept
 	 * (address space only: never written), so what is allocated next
 	 * starts on huge pages rather than on the 4 KiB pages below it */
-	if (lo - (uintptr_t)p > 64)
-		filler = malloc(lo - (uintptr_t)p - 64);
+	if (lo - at > 64)
+		filler = malloc(lo - at - 64);
 	hi = (uintptr_t)sbrk(0) & ~(HUGE_PAGE - 1);
 	if (hi > lo)
 		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
