@@ -27,7 +27,12 @@
  *   the slot array, an entry is read when its hash matches. Deletion
  *   shifts the following slots back (no tombstones), so probes stay short
  *   however many requests come and go. The index doubles up to twice the
- *   bound (load at most one half) and never shrinks.
+ *   bound (load at most one half) and never shrinks. It doubles in place
+ *   (grow): its memory is reserved for the bound at the start, the upper
+ *   half is untouched zeros until then, and the slots are moved within
+ *   it. A new index for each doubling, the old one freed, made twice the
+ *   final size of fresh pages present, and the kernel zeroing fresh pages
+ *   was a quarter of a one-way capture's time.
  *
  * The keys come from packets, so the hash is keyed (hash.c: NH and
  * tabulation under random tables): nobody can line keys up in one probe
@@ -174,7 +179,7 @@ struct pktsh_pending *pktsh_pending_new(uint32_t key_len, uint32_t max_entries,
 	t->max_chunks = (max_entries + ENTRY_CHUNK - 1) >> CHUNK_BITS;
 	t->nslots = MIN_SLOTS < t->max_slots ? MIN_SLOTS : t->max_slots;
 	t->mask = t->nslots - 1;
-	t->slots = big_zalloc((size_t)t->nslots * sizeof(*t->slots));
+	t->slots = big_zalloc((size_t)t->max_slots * sizeof(*t->slots));
 	t->chunks = calloc(t->max_chunks, sizeof(*t->chunks));
 	/* the entries' region (untouched pages cost nothing); chunks are
 	 * malloc'd one by one when it cannot be mapped */
@@ -201,7 +206,7 @@ void pktsh_pending_free(struct pktsh_pending *t)
 		for (uint32_t i = 0; i < t->nchunks; i++)
 			free(t->chunks[i]);
 	free(t->chunks);
-	big_free(t->slots, (size_t)t->nslots * sizeof(*t->slots));
+	big_free(t->slots, (size_t)t->max_slots * sizeof(*t->slots));
 	free(t->own);
 	free(t);
 }
@@ -258,18 +263,19 @@ static uint32_t free_slot(const struct pktsh_pending *t, uint32_t h)
 	return i;
 }
 
-/* The index again over nslots (a power of two), each entry's hash
- * computed afresh when rehash; 0, or -1 without memory (unchanged). */
-static int reindex(struct pktsh_pending *t, uint32_t nslots, int rehash)
+/* The index again over nslots (a power of two, at least the present
+ * count), each entry's hash computed afresh: the slots are copied out,
+ * the index cleared and each slot put back. 0, or -1 without memory
+ * (unchanged). */
+static int reindex(struct pktsh_pending *t, uint32_t nslots)
 {
-	uint64_t *old = t->slots;
 	uint32_t oldn = t->nslots;
+	uint64_t *old = malloc((size_t)oldn * sizeof(*old));
 
-	t->slots = big_zalloc((size_t)nslots * sizeof(*t->slots));
-	if (!t->slots) {
-		t->slots = old;
+	if (!old)
 		return -1;
-	}
+	memcpy(old, t->slots, (size_t)oldn * sizeof(*old));
+	memset(t->slots, 0, (size_t)(nslots > oldn ? nslots : oldn) * sizeof(*old));
 	t->nslots = nslots;
 	t->mask = nslots - 1;
 	for (uint32_t i = 0; i < oldn; i++) {
@@ -278,11 +284,42 @@ static int reindex(struct pktsh_pending *t, uint32_t nslots, int rehash)
 
 		if (!s)
 			continue;
-		h = rehash ? hash(t, ent(t, slot_entry(s))->key) : slot_hash(s);
+		h = hash(t, ent(t, slot_entry(s))->key);
 		t->slots[free_slot(t, h)] = (uint64_t)h << 32 | (uint32_t)s;
 	}
-	big_free(old, (size_t)oldn * sizeof(*old));
+	free(old);
 	return 0;
+}
+
+/* The index doubled in place. The old slots are taken in probe order
+ * starting after the first empty one (so each run of full slots from its
+ * start, and a run that wraps past the top last) and put again over
+ * twice as many slots. One whose home stays lands, over slots already
+ * taken, no later than its old place, which was just emptied; one whose
+ * home moves up goes to the upper half, zeros at first, where the run it
+ * joins holds only keys homed at or above its own start, never more than
+ * fit below the top: only the last keys taken, those of the run that
+ * wrapped, can probe past the top, onto slots already taken. So a probe
+ * never passes a slot still to be taken, and emptying one leaves no gap
+ * in anyone's probe (tests/c/pending_grow.c lays such runs out). */
+static void grow(struct pktsh_pending *t)
+{
+	uint64_t *sl = t->slots;
+	uint32_t n = t->nslots, start = 0;
+
+	while (sl[start])         /* load at most one half: there is one */
+		start++;
+	t->nslots = n * 2u;
+	t->mask = t->nslots - 1;
+	for (uint32_t k = 1; k <= n; k++) {
+		uint32_t i = (start + k) & (n - 1);
+		uint64_t s = sl[i];
+
+		if (!s)
+			continue;
+		sl[i] = 0;
+		sl[free_slot(t, slot_hash(s))] = s;
+	}
 }
 
 /* An insert would sit too far from home: tables of the table's own, all
@@ -298,7 +335,7 @@ static void rekey(struct pktsh_pending *t)
 		return;
 	pktsh_tabhash_fill(fresh);
 	t->th = fresh;
-	if (reindex(t, n, 1) < 0) {
+	if (reindex(t, n) < 0) {
 		t->th = old;
 		free(fresh);
 		return;
@@ -452,8 +489,7 @@ static int put(struct pktsh_pending *t, const void *key, double value, double st
 		i = find(t, key, h);
 	}
 	if ((t->count + 1u) * 2u > t->nslots && t->nslots < t->max_slots) {
-		if (reindex(t, t->nslots * 2u, 0) < 0)
-			return -1;
+		grow(t);
 		i = free_slot(t, h);
 	}
 	e = alloc_entry(t);

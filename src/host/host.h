@@ -43,6 +43,11 @@ int pktsh_require(lua_State *L, const char *name);
 int pktsh_secure_mode(void);
 int pktsh_secure_script(const char *path, char **real, struct pktsh_err *err);
 
+/* memory.c: the C heap on huge pages (first thing in main), and a Lua
+ * state whose memory comes from it (the main one and workers'). */
+void pktsh_memory_init(void);
+lua_State *pktsh_newstate(void);
+
 /* repl.c */
 int pktsh_repl(lua_State *L);
 

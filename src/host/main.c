@@ -322,6 +322,7 @@ int main(int argc, char **argv)
 	lua_State *L;
 	int rc;
 
+	pktsh_memory_init();
 	rc = parse_options(argc, argv, &o);
 	if (rc < 0 && o.script)
 		o.found = pktsh_script_find(argv[o.script], pktsh_secure_mode());
@@ -329,7 +330,7 @@ int main(int argc, char **argv)
 		rc = secure_checks(argv, &o);
 	if (rc >= 0)
 		return rc;
-	L = luaL_newstate();
+	L = pktsh_newstate();
 	if (!L) {
 		fprintf(stderr, "pktsh: cannot create a Lua state (out of memory)\n");
 		return 1;

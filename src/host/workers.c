@@ -194,7 +194,7 @@ static void *worker_main(void *arg)
 	pktsh_signals_host_set(&host);
 	pthread_sigmask(SIG_BLOCK, &host, NULL);
 	self = wk;
-	L = luaL_newstate();
+	L = pktsh_newstate();
 	if (!L) {
 		static const char msg[] = "cannot create a Lua state (out of memory)";
 

@@ -181,6 +181,17 @@ static void poison_range(struct pktsh_pkt *p, uint32_t n)
 		p[i] = poison;
 }
 
+/* Slots up to end poisoned, those not yet: a ring's slots are poisoned
+ * as windows first reach them, not all at its start (a source that
+ * reads a few packets writes a few windows, not the whole ring). */
+static void poison_upto(struct batch_ring *r, uint32_t end)
+{
+	if (end > r->poisoned) {
+		poison_range(r->slot + r->poisoned, end - r->poisoned);
+		r->poisoned = end;
+	}
+}
+
 static struct batch_ring *ring_new(uint32_t nslots, struct pktsh_err *err)
 {
 	struct batch_ring *r = calloc(1, sizeof(*r));
@@ -193,7 +204,6 @@ static struct batch_ring *ring_new(uint32_t nslots, struct pktsh_err *err)
 		return NULL;
 	}
 	r->nslots = nslots;
-	poison_range(r->slot, nslots);
 	for (int i = 0; i < BATCH_HDRS; i++)
 		r->hdr[i].pkt = r->slot;
 	return r;
@@ -221,6 +231,7 @@ struct batch_ring *batch_ring_get(uint32_t cap, int guard, struct pktsh_err *err
 		r->hdr[i].cap = cap;
 	r->batch = &r->hdr[r->nhdr % BATCH_HDRS];
 	r->delivered = 1;     /* a new owner starts on a hdr of its own */
+	poison_upto(r, r->cur + cap < r->nslots ? r->cur + cap : r->nslots);
 	return r;
 }
 
@@ -254,6 +265,7 @@ void batch_begin(struct batch_ring *r)
 	if (r->delivered)     /* (a source polling an idle ring keeps its hdr) */
 		r->batch = &r->hdr[++r->nhdr % BATCH_HDRS];
 	r->delivered = 0;
+	poison_upto(r, r->cur + r->cap);
 	r->batch->pkt = r->slot + r->cur;
 	r->batch->count = 0;
 }

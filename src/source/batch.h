@@ -58,6 +58,9 @@ struct batch_ring {
 	uint32_t cap;                 /* packets per batch, at most */
 	struct pktsh_pkt *slot;       /* nslots descriptors */
 	uint32_t nslots;
+	uint32_t poisoned;            /* slots below it initialised (poisoned
+				       * or handed out since): a window is
+				       * poisoned as it is first reached */
 	uint32_t cur;                 /* first slot of the window */
 	int guard;
 	struct guard_arena arena;
