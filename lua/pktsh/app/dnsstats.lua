@@ -28,10 +28,11 @@
 --   keyed by 53 bits of their keyed hash and labelled with their wire
 --   form, clients keyed by IPv4 address or 2^52 + 52 bits of a keyed hash
 --   of the IPv6 address and labelled with its 16 bytes; dnsstats.top
---   makes the text of the rows it returns only. Space-saving with m =
---   capacity counters over n counted keys: every count is at most its
---   true count + err, err <= n/m, and every key counted more than n/m
---   times is kept),
+--   makes the text of the rows it returns only. Filtered space-saving
+--   (src/accel/topk.c) with m = capacity counters over n counted keys:
+--   exact while at most m keys were seen; after that every count is an
+--   upper bound, at most its true count + err, err <= the smallest count
+--   <= n/m, and every key counted more than n/m times is kept),
 --   lat_exact, lat_log (pktsh.hist states, ns: per value while at most
 --   20,000 values were distinct, log2 with 128 sub-buckets always),
 --   truncated (messages the capture cut short: the UDP length runs past
