@@ -634,9 +634,12 @@ enum pktsh_pending_op { PKTSH_PENDING_SKIP = 0, PKTSH_PENDING_PUT = 1, PKTSH_PEN
 uint32_t pktsh_pending_batch(struct pktsh_pending *t, const void *base, uint32_t stride,
 			     uint32_t value_off, const uint8_t *op, uint32_t n, double *out);
 
-/* Space-saving top-k over 64-bit keys (topk.c, pktsh.topk.column): add
- * counts keys[0..n-1] and returns how many entered the table, their
- * indices in fresh (room for n; may be NULL). entries copies up to cap
+/* Space-saving top-k over 64-bit keys (topk.c, pktsh.topk.column),
+ * filtered once full (a key not kept counts in a filter cell of its
+ * keyed hash and enters only when that cell reaches the smallest count;
+ * the bounds are space-saving's): add counts keys[0..n-1] and returns
+ * how many entered the table, their indices in fresh (room for n; may be
+ * NULL). entries copies up to cap
  * entries out and returns how many there are. keys: KEYS_RAW keys are
  * hashed under random tables before they index the table; KEYS_HASHED
  * keys are pktsh_hash values already, and their own bits index it (a

@@ -1,27 +1,31 @@
 /*
  * topk.c - space-saving top-k over 64-bit keys, fed a column at a time
- * (pktsh.topk.column). The same algorithm as lua/pktsh/topk.lua, which
- * keeps the tables users read, merge and draw; this is its counting core
- * for hot loops. dnsstats counts every query's name and client: a Lua
- * table lookup per key cost ~40 ns, this ~10.
+ * (pktsh.topk.column). lua/pktsh/report/topk.lua keeps the tables users
+ * read, merge and draw; this is its counting core for hot loops, with
+ * the same counts until the table is full and, past that, a filter in
+ * front of evictions (filtered space-saving, see filter_start: the same
+ * bounds, far fewer evictions). dnsstats counts every query's name and
+ * client: a Lua table lookup per key cost ~40 ns, this ~10.
  *
  * m entries, each one struct (key, count, err, hash, label length: one
  * cache line holds what a count or an eviction reads), and an
  * open-addressing index over them (linear probing, backward-shift
  * deletion) of 8-byte slots: the entry's hash beside its number + 1 (0 =
  * empty), so a probe reads an entry only when the hashes agree. When the
- * table is full a new key replaces one with the smallest count: a scan
- * collects every entry at the minimum as candidates, and evictions take
- * them in turn (skipping any whose count has grown); a new scan happens
- * only when they run out. On long-tail or flood traffic nearly every
- * name is new and evicts one, so an eviction must not cost a cache miss
- * more than it has to: the candidates are known ahead, and their entries
- * and labels are asked of the cache a few evictions early; the evicted
- * key's slot is not looked for at all but left stale (it names an entry
- * that now holds another key, so a lookup reading it compares keys and
- * goes on, as past any other key's slot), and the index is built again
- * from the entries once stale slots number half the entries: O(1) an
- * eviction, amortised, and the index at most (m + m/2) / 2m full.
+ * table is full a new key the filter lets in replaces one with the
+ * smallest count: a scan collects every entry at the minimum as
+ * candidates, and evictions take them in turn (skipping any whose count
+ * has grown); a new scan happens only when they run out. On long-tail
+ * or flood traffic most names are new (the filter lets in about one in
+ * six of those on dnsstats' bench shapes), so an eviction must not cost
+ * a cache miss more than it has to: the candidates are known ahead, and
+ * their entries and labels are asked of the cache a few evictions early;
+ * the evicted key's slot is not looked for at all but left stale (it
+ * names an entry that now holds another key, so a lookup reading it
+ * compares keys and goes on, as past any other key's slot), and the
+ * index is built again from the entries once stale slots number half the
+ * entries: O(1) an eviction, amortised, and the index at most (m + m/2) /
+ * 2m full.
  *
  * Keys come from packets (an address, a name's hash), so the index
  * hashes them under random tables (hash.c: simple tabulation), unless
@@ -62,6 +66,10 @@ struct pktsh_topk64 {
 	double n;               /* keys counted */
 	uint8_t *labels;        /* m * label_size bytes, or NULL */
 	uint32_t label_size;
+	uint32_t *filter;       /* FILTER_PER * m counters (rounded up to a
+				 * power of two) once the table is full, or
+				 * NULL: plain space-saving */
+	uint32_t fshift;        /* a hash's cell: (hv * FILTER_MUL) >> fshift */
 	struct pktsh_probes work;
 	const struct pktsh_tabhash *th;   /* the process's, own, or NULL:
 					   * the keys are keyed hashes */
@@ -70,6 +78,12 @@ struct pktsh_topk64 {
 
 /* Candidates this many evictions ahead are asked of the cache. */
 #define CAND_AHEAD 8
+
+/* Filter counters per table entry (the filter is FILTER_PER * m cells
+ * rounded up to a power of two): see filter_start. */
+#define FILTER_PER 4
+#define FILTER_MUL 0x9e3779b1u  /* 2^32 / golden ratio: all of hv's bits
+				 * reach a cell's, not only those of its slot */
 
 static uint32_t slot_hv(uint64_t s)
 {
@@ -128,6 +142,7 @@ void pktsh_topk64_free(struct pktsh_topk64 *t)
 	free(t->cand);
 	free(t->index);
 	free(t->labels);
+	free(t->filter);
 	free(t);
 }
 
@@ -173,9 +188,19 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t)
 	return t->n;
 }
 
+/* The filter cell of a key with hash h. */
+static uint32_t *cell(const struct pktsh_topk64 *t, uint32_t h)
+{
+	return &t->filter[(h * FILTER_MUL) >> t->fshift];
+}
+
 void topk64_prefetch(const struct pktsh_topk64 *t, uint64_t k)
 {
-	__builtin_prefetch(&t->index[hash_of(t, k) & t->mask]);
+	uint32_t h = hash_of(t, k);
+
+	__builtin_prefetch(&t->index[h & t->mask]);
+	if (t->filter)
+		__builtin_prefetch(cell(t, h), 1);
 }
 
 /* The slot holding key k (hash h), or the empty slot where it would go;
@@ -214,6 +239,56 @@ static void reindex(struct pktsh_topk64 *t)
 	t->stale = 0;
 }
 
+/* The smallest count of a full table. */
+static double min_count(const struct pktsh_topk64 *t)
+{
+	double lo = t->ent[0].count;
+
+	for (uint32_t e = 1; e < t->size; e++)
+		if (t->ent[e].count < lo)
+			lo = t->ent[e].count;
+	return lo;
+}
+
+/* Every filter cell set to the smallest count: after a rekey the keys
+ * land in other cells, and a key not kept was counted at most that
+ * often (see filter_start), so the cells stay upper bounds. */
+static void filter_fill(struct pktsh_topk64 *t)
+{
+	uint32_t lo, n;
+
+	if (!t->filter)
+		return;
+	lo = (uint32_t)min_count(t);
+	n = 1u << (32 - t->fshift);
+	for (uint32_t i = 0; i < n; i++)
+		t->filter[i] = lo;
+}
+
+/* The filter of "filtered space-saving" (Homem & Carvalho 2010), made
+ * when the table fills up: nothing changes before, so a table that never
+ * fills counts exactly as it did. A key not kept counts in its cell (the
+ * cell of its hash, so keyed as the index is); it replaces an entry at
+ * the smallest count c_min only when its cell's count + 1 > c_min, and
+ * an evicted key's count goes to its cell. Every cell is then at least
+ * the true count of each key not kept that hashes to it, and at most
+ * c_min (an increment stops at c_min, an eviction writes c_min), so a
+ * key enters exactly when its cell is at c_min, with count c_min + 1 and
+ * err c_min as in plain space-saving: its bounds hold as they did (true
+ * <= count <= true + err, err <= c_min <= n/m: the counts kept sum to
+ * at most n), but a key seen once among millions no longer evicts a
+ * counter and copies its label. Without memory for the filter the table
+ * stays plain space-saving. */
+static void filter_start(struct pktsh_topk64 *t)
+{
+	uint32_t bits = 1;
+
+	while (bits < 30 && (1ull << bits) < (uint64_t)FILTER_PER * t->m)
+		bits++;
+	t->filter = calloc((size_t)1 << bits, sizeof(*t->filter));
+	t->fshift = 32 - bits;
+}
+
 /* Tables of the table's own (drawn afresh each time), every entry
  * hashed and indexed again; without memory the index stays as it is. */
 static void rekey(struct pktsh_topk64 *t)
@@ -225,6 +300,7 @@ static void rekey(struct pktsh_topk64 *t)
 	for (uint32_t e = 0; e < t->size; e++)
 		t->ent[e].hv = hash_of(t, t->ent[e].key);
 	reindex(t);
+	filter_fill(t);
 	t->work.rekeys++;
 }
 
@@ -257,24 +333,32 @@ static void prefetch_candidate(const struct pktsh_topk64 *t)
 		__builtin_prefetch(t->labels + (size_t)e * t->label_size, 1);
 }
 
-/* An entry with the smallest count (the table is full). */
-static uint32_t pop_min(struct pktsh_topk64 *t)
+/* An entry with the smallest count (the table is full), the next
+ * candidate; pop_min takes it. */
+static uint32_t peek_min(struct pktsh_topk64 *t)
 {
 	for (;;) {
-		while (t->icand < t->ncand) {
-			uint32_t e = t->cand[t->icand++];
+		for (; t->icand < t->ncand; t->icand++) {
+			uint32_t e = t->cand[t->icand];
 
-			if (t->ent[e].count == t->cmin) {
-				prefetch_candidate(t);
+			if (t->ent[e].count == t->cmin)
 				return e;
-			}
 		}
 		rescan(t);
 	}
 }
 
-/* Counts k once; the entry that holds it, or -1 - the entry when k
- * entered the table with this count. */
+static void pop_min(struct pktsh_topk64 *t)
+{
+	t->icand++;
+	prefetch_candidate(t);
+}
+
+/* count_key's answer for a key counted in the filter only. */
+#define FILTERED INT64_MAX
+
+/* Counts k once; the entry that holds it, -1 - the entry when k entered
+ * the table with this count, or FILTERED. */
 static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
 {
 	uint32_t h = hash_of(t, k);
@@ -290,8 +374,26 @@ static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
 		e = t->size++;
 		t->ent[e].count = 1;
 		t->ent[e].err = 0;
+		if (t->size == t->m)
+			filter_start(t);
 	} else {
-		e = pop_min(t);
+		e = peek_min(t);
+		if (t->filter && t->ent[e].count >= UINT32_MAX) {
+			/* cells hold 32 bits: past that, plain space-saving */
+			free(t->filter);
+			t->filter = NULL;
+		}
+		if (t->filter) {
+			uint32_t *a = cell(t, h);
+
+			if (*a + 1.0 <= t->ent[e].count) {
+				++*a;
+				return FILTERED;
+			}
+			/* the evicted key's count bounds its true count */
+			*cell(t, t->ent[e].hv) = (uint32_t)t->ent[e].count;
+		}
+		pop_min(t);
 		t->stale++;             /* e's old slot stays, stale */
 		t->ent[e].err = t->ent[e].count;
 		t->ent[e].count += 1;

@@ -11,14 +11,25 @@
 -- --capacity) distinct keys are seen, then over by at most
 -- queries/CAPACITY: every name (client) dnsstats lists must be counted
 -- within that bound of its true count (one the truth does not list was
--- seen no more often than the truth's last), and the truth's busiest must
--- be dnsstats' first whenever the bound cannot reorder them.
+-- seen no more often than the truth's last), and each of the truth's ten
+-- busiest must be dnsstats' row of the same rank whenever the bound
+-- cannot reorder it (its count apart from its neighbours' by more).
+--
+--   pktsh tests/bench/shapecheck.lua --top10 TRUTH.json DNSSTATS.json
+-- for names, then clients, "ROWS/DISTINCT:KEYS": of the truth's ten
+-- busiest whose counts are distinct (from the ranks next to them), how
+-- many are dnsstats' row of the same rank, and how many of dnsstats' ten
+-- first rows are truly among the ten busiest (ties with the tenth
+-- included), e.g. "10/10:10 0/1:6": what the rows a user sees get
+-- right, bound or not.
 local json, dns = pktsh.json, pktsh.dns
 
-local tpath, gpath = arg[1], arg[2]
+local top10 = arg[1] == "--top10"
+local tpath, gpath = arg[top10 and 2 or 1], arg[top10 and 3 or 2]
 local capacity = tonumber(arg[3] or 10000)
+if top10 then capacity = 10000 end
 if not tpath or not gpath or not capacity then
-  io.stderr:write("usage: pktsh tests/bench/shapecheck.lua TRUTH.json DNSSTATS.json [CAPACITY]\n")
+  io.stderr:write("usage: pktsh tests/bench/shapecheck.lua [--top10] TRUTH.json DNSSTATS.json [CAPACITY]\n")
   os.exit(2)
 end
 
@@ -36,6 +47,32 @@ local function load(path)
 end
 
 local truth, got = load(tpath), load(gpath)
+
+-- The ranks (1 to 10) whose truth count differs from the ranks next to
+-- it by more than gap: f(i) for each.
+local function distinct_ranks(truth_top, gap, f)
+  for i = 1, math.min(10, #truth_top) do
+    local c, up, down = truth_top[i][2], truth_top[i - 1], truth_top[i + 1]
+    if (not up or up[2] - c > gap) and (not down or c - down[2] > gap) then f(i) end
+  end
+end
+
+if top10 then
+  local out = {}
+  for _, k in ipairs{"top_qnames", "top_clients"} do
+    local t, g, n, same, among = truth[k] or {}, got[k] or {}, 0, 0, 0
+    distinct_ranks(t, 0, function(i)
+      n = n + 1
+      if g[i] and tostring(g[i][1]) == t[i][1] then same = same + 1 end
+    end)
+    local tenth, busy = t[math.min(10, #t)], {}
+    for _, e in ipairs(t) do if tenth and e[2] >= tenth[2] then busy[e[1]] = true end end
+    for i = 1, math.min(10, #g) do if busy[tostring(g[i][1])] then among = among + 1 end end
+    out[#out + 1] = same .. "/" .. n .. ":" .. among
+  end
+  print(table.concat(out, " "))
+  os.exit(0)
+end
 local bad = {}
 local function want(what, g, t)
   if g ~= t then bad[#bad + 1] = string.format("%s %s want %s", what, tostring(g), tostring(t)) end
@@ -92,10 +129,12 @@ local function check_top(what, top, truth_top)
                                     what, key, c, last, slack)
     end
   end
-  local t1, t2 = truth_top[1], truth_top[2]
-  if t1 and (not t2 or t1[2] > t2[2] + slack) and (not top[1] or top[1][1] ~= t1[1]) then
-    bad[#bad + 1] = string.format("busiest %s %s want %s", what, top[1] and tostring(top[1][1]) or "none", t1[1])
-  end
+  distinct_ranks(truth_top, slack, function(i)
+    if not top[i] or tostring(top[i][1]) ~= truth_top[i][1] then
+      bad[#bad + 1] = string.format("%s %d: %s want %s", what, i, top[i] and tostring(top[i][1]) or "none",
+                                    truth_top[i][1])
+    end
+  end)
 end
 check_top("name", got.top_qnames, truth.top_qnames)
 check_top("client", got.top_clients, truth.top_clients)

@@ -1,6 +1,7 @@
 -- pktsh.app.dnsmetrics over the dnsstats engine: a metrics snapshot's
--- partial state (eng:state(top): only the entries that can be among the
--- top ones) renders the same exposition as the whole state, and work()
+-- state (eng:state(top): top-k tables packed, the text made for the
+-- rows exported only; no exact latencies) renders the same exposition as
+-- the whole state, and work()
 -- takes snapshots when snap_wanted() asks (a scrape waits), not on a
 -- clock when metrics_interval is false.
 local T = require "t"
@@ -27,29 +28,43 @@ local function fed(o)
   return eng
 end
 
--- entries copied out: a whole state is packed (pktsh.topk.packed)
-local function entries(t)
-  if t.packed then return t.packed.size end
-  local n = 0
-  for _ in pairs(t.counts) do n = n + 1 end
-  return n
+-- Counts the label strings made from packed table t's labels (every
+-- one is cut out of p.labels by packed_entry): a function that returns
+-- how many so far.
+local function count_labels(t)
+  local p, made = t.packed, 0
+  local labels = p.labels
+  p.labels = {sub = function(_, i, j) made = made + 1; return labels:sub(i, j) end}
+  return function() return made end
 end
 
-T.test("a snapshot's partial state renders as the whole state does", function()
+T.test("a snapshot's state renders as the whole state does, its text made for the rows exported", function()
   -- a table of 1000 counters, full: ties at most cuts (the 3 busiest
   -- names are 4 entries), the error bound above 0
   local eng = fed{capacity = 1000}
   for _, k in ipairs{0, 1, 2, 3, 10, 60} do
     local part, whole = eng:state(k), eng:state()
-    for _, which in ipairs{"qnames", "clients"} do
-      local n, all = entries(part[which]), entries(whole[which])
-      T.ok(n >= k and n < all, string.format("top %d: %d of %d %s copied", k, n, all, which))
-    end
-    T.eq(part.qnames.max_err, (whole.qnames:bound()), "top " .. k .. ": the whole table's bound")
     T.eq(part.lat_exact, nil, "no exact latencies")
+    local made = {}
+    for _, which in ipairs{"qnames", "clients"} do
+      T.ok(part[which].packed and part[which].packed.size == 1000, which .. ": packed, every counter")
+      made[which] = count_labels(part[which])
+    end
     local a = dnsmetrics.new{top = k, capacity = 1000}:update(part, {pending = 1}):text()
     local b = dnsmetrics.new{top = k, capacity = 1000}:update(whole, {pending = 1}):text()
     T.eq(a, b, "top " .. k .. ": the same exposition")
+    for _, which in ipairs{"qnames", "clients"} do
+      -- the rows top(k) looked at (k + 1 and those that beat the k-th
+      -- on the way: about k ln(size / k) in a random order), never one
+      -- per counter
+      T.ok(part[which].counts == nil, which .. ": no Lua entry per counter")
+      T.ok(made[which]() <= k * math.log(1000) + 20,
+           string.format("top %d: %d %s labels made of %d counters", k, made[which](), which,
+                         part[which].packed.size))
+      print(string.format("# top %d: %d %s labels made of %d counters", k, made[which](), which,
+                          part[which].packed.size))
+    end
+    T.ok(whole.qnames:bound() > 0, "top " .. k .. ": a bound above 0")
   end
 end)
 

@@ -28,10 +28,11 @@
 --   keyed by 53 bits of their keyed hash and labelled with their wire
 --   form, clients keyed by IPv4 address or 2^52 + 52 bits of a keyed hash
 --   of the IPv6 address and labelled with its 16 bytes; dnsstats.top
---   makes the text of the rows it returns only. Space-saving with m =
---   capacity counters over n counted keys: every count is at most its
---   true count + err, err <= n/m, and every key counted more than n/m
---   times is kept),
+--   makes the text of the rows it returns only. Filtered space-saving
+--   (src/accel/topk.c) with m = capacity counters over n counted keys:
+--   exact while at most m keys were seen; after that every count is an
+--   upper bound, at most its true count + err, err <= the smallest count
+--   <= n/m, and every key counted more than n/m times is kept),
 --   lat_exact, lat_log (pktsh.hist states, ns: per value while at most
 --   20,000 values were distinct, log2 with 128 sub-buckets always),
 --   truncated (messages the capture cut short: the UDP length runs past
@@ -60,7 +61,7 @@
 -- false: none on a clock) and snap_wanted (a function, optional):
 -- called every metrics_interval of wall time and whenever snap_wanted()
 -- is true (both looked at between batches, and while a live link is
--- quiet), with eng:state(snap_top) (default 10: partial top-k tables),
+-- quiet), with eng:state(snap_top) (default 10: no exact latencies),
 -- and once at the end with the whole state; live holds what only the
 -- running engine knows: pending (queries waiting), flow, rings (the
 -- source's stats, live).
@@ -195,45 +196,11 @@ local function scratch(n)
   return scr.keys, scr.counts, scr.errs
 end
 
--- The k-th largest of counts[0 .. size-1] (0 when there are fewer).
-local function kth_count(counts, size, k)
-  local best, n = {}, 0             -- the k largest so far, largest first
-  for i = 0, size - 1 do
-    local c = counts[i]
-    if n < k or c > best[n] then
-      local j = n < k and n or n - 1
-      while j >= 1 and best[j] < c do best[j + 1] = best[j]; j = j - 1 end
-      best[j + 1] = c
-      if n < k then n = n + 1 end
-    end
-  end
-  return n < k and 0 or best[k]
-end
-
--- Only the entries of a copied table that can be among the `top` busiest
--- (ties included), the whole table's bound in max_err (t:bound() sees
--- only the entries kept): what a metrics snapshot exports.
-local function partial_topk(capacity, n, size, keys, counts, errs, labels, offs, top)
-  local out = topk.new(capacity)
-  local least = top > 0 and kth_count(counts, size, top) or math.huge
-  local max_err = 0
-  for i = 0, size - 1 do
-    if errs[i] > max_err then max_err = errs[i] end
-    if counts[i] >= least then
-      local key = tonumber(keys[i])
-      out:set(key, counts[i], errs[i])
-      if offs[i + 1] > offs[i] then out:label(key, ffi.string(labels + offs[i], offs[i + 1] - offs[i])) end
-    end
-  end
-  out.n, out.size, out.max_err = n, size, max_err
-  return out
-end
-
 -- A C top-k table as a packed pktsh.topk state: its counters and
 -- labels copied out in a few strings, the text made later for the rows
--- a report shows (dnsstats.top), never for every counter. With top, a
--- partial ordinary table instead (partial_topk).
-local function topk_state(h, which, capacity, top)
+-- a report shows (dnsstats.top, a metrics snapshot's top rows), never
+-- for every counter.
+local function topk_state(h, which, capacity)
   local t = C.pktsh_dnsstats_topk(h, which)
   local size = C.pktsh_topk64_entries(t, nil, nil, nil, 0)
   local keys, counts, errs = scratch(size + 1)
@@ -243,7 +210,6 @@ local function topk_state(h, which, capacity, top)
   local buf = ffi.new("uint8_t[?]", total + 1)
   C.pktsh_topk64_labels(t, buf, total, offs)
   local n = C.pktsh_topk64_total(t)
-  if top then return partial_topk(capacity, n, size, keys, counts, errs, buf, offs, top) end
   local dkeys = ffi.new("double[?]", size + 1)
   for i = 0, size - 1 do dkeys[i] = tonumber(keys[i]) end
   return topk.packed(capacity, n, size, dkeys, counts, errs, ffi.string(buf, total), offs)
@@ -294,10 +260,9 @@ local function messages(c)
 end
 
 -- The state (see the top of the file), as plain tables.
--- With top (a metrics snapshot's), the top-k tables are partial (only
--- the entries that can be among the `top` busiest, their max_err the
--- bound over the whole table) and lat_exact is left out: what
--- dnsstats.top and the log2 latencies need, in a fraction of the time.
+-- With top (a metrics snapshot's), lat_exact is left out: the top-k
+-- tables are packed as always (dnsstats.top makes the text of the `top`
+-- rows exported only), and the log2 latencies give the quantiles.
 function Engine:state(top)
   local c, h = self:counts(), self.h
   local fs = self.fe:stats()
@@ -307,8 +272,8 @@ function Engine:state(top)
     malformed = c.malformed + (fs.malformed or 0), truncated = c.truncated, tc = c.tc,
     messages = messages(c), transport = {udp = c.udp, tcp = c.tcp}, ip = {["4"] = c.ip4, ["6"] = c.ip6},
     qtypes = types(h, C.PKTSH_DNSSTATS_QTYPES), rcodes = types(h, C.PKTSH_DNSSTATS_RCODES),
-    qnames = topk_state(h, C.PKTSH_DNSSTATS_NAMES, self.capacity, top),
-    clients = topk_state(h, C.PKTSH_DNSSTATS_CLIENTS, self.capacity, top),
+    qnames = topk_state(h, C.PKTSH_DNSSTATS_NAMES, self.capacity),
+    clients = topk_state(h, C.PKTSH_DNSSTATS_CLIENTS, self.capacity),
     lat_exact = not top and latency_hist(self, C.PKTSH_DNSSTATS_LAT_EXACT) or nil,
     lat_log = latency_hist(self, C.PKTSH_DNSSTATS_LAT_LOG),
     matched = c.matched, unanswered = c.unanswered, unmatched = c.unmatched,

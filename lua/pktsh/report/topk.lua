@@ -525,9 +525,13 @@ end
 M.global = chart.with_source(function(...) return M.run(...) end)
 
 ------------------------------------------------------------------------
--- Columns: the counting core in C (src/topk.c) for 64-bit keys, fed a
--- whole FFI array at a time, for hot loops. c:table() is an ordinary
--- top-k object with the same counts, keys as Lua numbers (the nearest
+-- Columns: the counting core in C (src/accel/topk.c) for 64-bit keys, fed
+-- a whole FFI array at a time, for hot loops: the counts of M.new's
+-- table until it is full, then filtered space-saving (a key not kept
+-- counts in a filter cell and enters, at c_min + 1 with err c_min, only
+-- once its cell reaches c_min: the bounds at the top of the file hold,
+-- and add's fresh keys are those that entered). c:table() is an
+-- ordinary top-k object with the same counts, keys as Lua numbers (the nearest
 -- double to each key). Keep keys below 2^53 (mask hashes): a double
 -- holds those exactly, and c:label(tonumber(key)) then names the same
 -- number c:table() does (LuaJIT 2.1.0-beta3 rounds a uint64_t of 2^63
