@@ -182,7 +182,7 @@ local PIECE_COST = 64
 local C = ffi.C
 local tcp_stats_t = ffi.typeof("struct pktsh_dnstcp_stats")
 local TCP_STATS = {"tcp_flows", "tcp_dups", "tcp_gaps", "tcp_dropped", "tcp_timeouts",
-                   "tcp_unfinished", "tcp_evicted"}
+                   "tcp_unfinished", "tcp_evicted", "tcp_cut", "tcp_cut_resyncs"}
 
 -- The C reassembler of DNS over TCP for these options, collected with
 -- its owner.
@@ -235,6 +235,7 @@ function M.new(opts)
   boxes[meta] = box
   local kbuf = ffi.new("uint8_t[40]")
   local lenbox = ffi.new("uint32_t[1]")
+  local cutbox = ffi.new("int32_t[1]")
 
   local function set_meta(p, transport, ipver, sp, dp, ts, fragd)
     meta.transport, meta.ipver, meta.sport, meta.dport = transport, ipver, sp, dp
@@ -279,7 +280,8 @@ function M.new(opts)
     local off = p.l4off
     set_meta(p, "tcp", ipver, be16(d, off), be16(d, off + 2), ts, false)
     for i = 0, n - 1 do
-      local m = C.pktsh_dnstcp_message(th, i, lenbox)
+      local m = C.pktsh_dnstcp_message(th, i, lenbox, cutbox)
+      meta.truncated = cutbox[0] ~= 0
       emit(m, lenbox[0], meta, p)
     end
     return n
