@@ -699,7 +699,9 @@ void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all)
 
 /* Bytes of p's TCP segment the capture cut off: those the innermost IP
  * length claims past the frame when the datagram runs to the frame's
- * end (a length of 0 is an offload's: the frame's, none missing). */
+ * end. An IPv4 total length of 0 (TSO) is the frame's, as the walker
+ * reads it: its length on the wire; an IPv6 payload length of 0 claims
+ * nothing here. */
 static uint32_t missing(const struct pktsh_pkt *p, int v6)
 {
 	uint32_t l, end;
@@ -707,9 +709,9 @@ static uint32_t missing(const struct pktsh_pkt *p, int v6)
 	if (!p->trunc || p->l3end != p->caplen)
 		return 0;
 	l = be16(p->data + p->l3off + (v6 ? 4 : 2));
-	if (l == 0)
+	if (l == 0 && v6)
 		return 0;
-	end = p->l3off + (v6 ? 40u : 0u) + l;
+	end = l ? p->l3off + (v6 ? 40u : 0u) + l : p->len;
 	return end > p->l3end ? end - p->l3end : 0;
 }
 
