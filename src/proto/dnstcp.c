@@ -468,7 +468,6 @@ static uint32_t cut(struct pktsh_dnstcp *t, struct flow *f, const uint8_t *p, ui
 {
 	uint32_t rest = len >= 2 ? 2u + be16(p) - len : 0, k = 0;
 
-	t->st.tcp_cut++;
 	if (len > 2) {
 		t->st.tcp++;
 		em->fn(em->ctx, p + 2, len - 2, 1);
@@ -790,6 +789,8 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v
 	if (h < 20 || off + h > stop)
 		return 0;
 	s = (struct span){d + off + h, stop - off - h, missing(p, v6)};
+	if (s.miss)
+		t->st.tcp_cut++;
 	flags = d[off + 13];
 	syn = flags & 2;
 	end = flags & 5;        /* FIN or RST */
