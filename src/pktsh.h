@@ -672,8 +672,8 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t);
  * transport and IP version; query types of queries with a question and
  * response codes (RCODE with the OPT record's extended bits) of
  * responses (types: which 0 qtypes, 1 rcodes, the non-zero ones); a
- * message the capture cut short (a UDP length past the captured bytes)
- * counts in truncated, and as a query or response with its RCODE when
+ * message the capture cut short (a UDP length or TCP length prefix past
+ * the captured bytes) counts in truncated, and as a query or response with its RCODE when
  * its first 4 bytes are there, with its question when that is whole
  * (Wireshark reads the same), never as malformed for what is missing;
  * queries (QUERY opcode, a question) wait in a pending table keyed by a
@@ -729,7 +729,8 @@ struct pktsh_dnsstats_counts {
 	double tc;                /* messages with QR and TC set: responses the
 				   * server cut short (the TC bit) */
 	double truncated;         /* messages the capture cut short (the UDP
-				   * length claims bytes past the frame):
+				   * length or TCP length prefix claims
+				   * bytes past the frame):
 				   * counted by what is there (id, QR and
 				   * RCODE from 4 bytes, the question once
 				   * whole), never malformed */

@@ -21,6 +21,21 @@
  * hole (reordered, not lost) still gives its messages. FIN/RST end a
  * flow; a zero length prefix counts as malformed.
  *
+ * A segment the capture cut short (a snaplen under it: the IP length
+ * claims bytes past the frame) is no hole: its sequence space is whole,
+ * only the contents of its last bytes are unknown (tcp_cut). The message
+ * those bytes cut is emitted cut (the emitter's cut: dnsstats counts it
+ * in truncated, from what was captured after its length prefix; none
+ * when nothing was), and its length prefix says where it ends: the flow
+ * passes over the rest of it (skip, a count, whatever its length) and
+ * goes on in step. When the cut hides where a message begins (its
+ * prefix, or a message after the cut one), the flow waits for a segment
+ * that begins one, as after a hole, but counts no gap (tcp_cut_resyncs).
+ * Wireshark 4.0 dissects the messages of a cut segment as far as they
+ * go and reassembles nothing across it: where a cut message goes on in
+ * the next segments it reads those as new messages (tests/pcaps
+ * gen__dns-tcp-snaplen-span).
+ *
  * Bounds: at max_flows a new flow evicts the least recently active one;
  * bytes that would pass max_buffer evict the least recently active flows
  * first (a flow's message that alone cannot fit is dropped and the flow
