@@ -532,7 +532,8 @@ int pktsh_dns_name_text(const uint8_t *wire, uint32_t len, char *out);
  * flow goes first). pktsh.dnsflow hands it TCP segments, dnsstats' scan
  * too. segment: p with its decode cache filled (l3off, l3end, l4off;
  * TCP), v6 1 for IPv6, ts in ns; returns how many messages it completed,
- * read by message(t, i, &len) until the next call. advance: capture time
+ * read by message(t, i, &len, &cut) until the next call (cut 1 when the
+ * capture cut the message short: len bytes of it were captured). advance: capture time
  * passes (flows idle for timeout go, checked once a second); flush:
  * flows idle since before now - timeout go, or every flow with all. */
 /* The DNS ports of the TCP reassembler and dnsstats: a bit per port. */
@@ -549,6 +550,10 @@ struct pktsh_dnstcp_stats {
 	uint64_t malformed;       /* zero length prefixes */
 	uint64_t tcp_flows, tcp_dups, tcp_gaps, tcp_dropped, tcp_timeouts;
 	uint64_t tcp_unfinished, tcp_evicted;
+	uint64_t tcp_cut;         /* segments the capture cut short (snaplen) */
+	uint64_t tcp_cut_resyncs; /* of those, cuts that hid where a message
+				   * begins: the flow waited for one, as
+				   * after a hole (no tcp_gaps) */
 	uint64_t flows;           /* held now */
 	uint64_t buffered, buffered_peak;
 	uint64_t state_visits;    /* flows expiry and eviction looked at */
@@ -558,7 +563,8 @@ struct pktsh_dnstcp *pktsh_dnstcp_new(const struct pktsh_dnstcp_opts *o, struct 
 void pktsh_dnstcp_free(struct pktsh_dnstcp *t);
 int32_t pktsh_dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int32_t v6,
 			     double ts);
-const uint8_t *pktsh_dnstcp_message(const struct pktsh_dnstcp *t, uint32_t i, uint32_t *len);
+const uint8_t *pktsh_dnstcp_message(const struct pktsh_dnstcp *t, uint32_t i, uint32_t *len,
+				    int32_t *cut);
 void pktsh_dnstcp_advance(struct pktsh_dnstcp *t, double ts);
 void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all);
 int pktsh_dnstcp_stats(const struct pktsh_dnstcp *t, struct pktsh_dnstcp_stats *out);
@@ -686,8 +692,8 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t);
  * transport and IP version; query types of queries with a question and
  * response codes (RCODE with the OPT record's extended bits) of
  * responses (types: which 0 qtypes, 1 rcodes, the non-zero ones); a
- * message the capture cut short (a UDP length past the captured bytes)
- * counts in truncated, and as a query or response with its RCODE when
+ * message the capture cut short (a UDP length or TCP length prefix past
+ * the captured bytes) counts in truncated, and as a query or response with its RCODE when
  * its first 4 bytes are there, with its question when that is whole
  * (Wireshark reads the same), never as malformed for what is missing;
  * queries (QUERY opcode, a question) wait in a pending table keyed by a
@@ -743,7 +749,8 @@ struct pktsh_dnsstats_counts {
 	double tc;                /* messages with QR and TC set: responses the
 				   * server cut short (the TC bit) */
 	double truncated;         /* messages the capture cut short (the UDP
-				   * length claims bytes past the frame):
+				   * length or TCP length prefix claims
+				   * bytes past the frame):
 				   * counted by what is there (id, QR and
 				   * RCODE from 4 bytes, the question once
 				   * whole), never malformed */

@@ -92,11 +92,12 @@ struct origin {
 	uint32_t pi;
 };
 
-static void tcp_message(void *ctx, const uint8_t *msg, uint32_t len)
+static void tcp_message(void *ctx, const uint8_t *msg, uint32_t len, int cut)
 {
 	const struct origin *o = ctx;
 
-	dnsstats_message(o->e, msg, len, o->l3hdr, o->v6, o->sport, o->dport, o->ts, 1, o->pi, 0, 0);
+	dnsstats_message(o->e, msg, len, o->l3hdr, o->v6, o->sport, o->dport, o->ts, 1, o->pi, 0,
+			 cut);
 }
 
 static void scan_tcp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32_t pi, double ts)
@@ -107,7 +108,7 @@ static void scan_tcp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32
 			   p->ts, pi};
 
 	pktsh_dnstcp_advance(e->tcp, ts);
-	dnstcp_segment(e->tcp, p->data, p->l3off, l4, p->l3end, v6, ts, tcp_message, &o);
+	dnstcp_segment(e->tcp, p, v6, ts, tcp_message, &o);
 }
 
 int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pkts, uint32_t i,

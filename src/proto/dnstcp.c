@@ -21,6 +21,21 @@
  * hole (reordered, not lost) still gives its messages. FIN/RST end a
  * flow; a zero length prefix counts as malformed.
  *
+ * A segment the capture cut short (a snaplen under it: the IP length
+ * claims bytes past the frame) is no hole: its sequence space is whole,
+ * only the contents of its last bytes are unknown (tcp_cut). The message
+ * those bytes cut is emitted cut (the emitter's cut: dnsstats counts it
+ * in truncated, from what was captured after its length prefix; none
+ * when nothing was), and its length prefix says where it ends: the flow
+ * passes over the rest of it (skip, a count, whatever its length) and
+ * goes on in step. When the cut hides where a message begins (its
+ * prefix, or a message after the cut one), the flow waits for a segment
+ * that begins one, as after a hole, but counts no gap (tcp_cut_resyncs).
+ * Wireshark 4.0 dissects the messages of a cut segment as far as they
+ * go and reassembles nothing across it: where a cut message goes on in
+ * the next segments it reads those as new messages (tests/pcaps
+ * gen__dns-tcp-snaplen-span).
+ *
  * Bounds: at max_flows a new flow evicts the least recently active one;
  * bytes that would pass max_buffer evict the least recently active flows
  * first (a flow's message that alone cannot fit is dropped and the flow
@@ -46,7 +61,8 @@
 #define KEY_MAX 36
 
 struct seg {
-	uint32_t seq, len;
+	uint32_t seq, len;      /* len bytes captured */
+	uint32_t miss;          /* then miss more the capture cut off */
 	uint8_t *data;
 };
 
@@ -61,6 +77,7 @@ struct flow {
 	uint32_t nooo, ooobytes;
 	uint32_t older, newer;  /* activity order; free list through newer */
 	uint32_t hole0, hole1;  /* the last hole's sequence range, when has_hole */
+	uint32_t skip;          /* bytes left of a message the capture cut (counted) */
 	uint8_t hunt;           /* after a hole: waiting for a message to begin */
 	uint8_t has_hole;
 };
@@ -81,6 +98,7 @@ struct pktsh_dnstcp {
 	uint8_t *out;
 	uint32_t out_cap, out_used, nout, out_max;
 	uint32_t *out_off, *out_len;
+	uint8_t *out_cut;       /* 1: the capture cut the message short */
 };
 
 static uint16_t be16(const uint8_t *d)
@@ -135,6 +153,7 @@ void pktsh_dnstcp_free(struct pktsh_dnstcp *t)
 	free(t->out);
 	free(t->out_off);
 	free(t->out_len);
+	free(t->out_cut);
 	free(t);
 }
 
@@ -282,6 +301,7 @@ static struct flow *new_flow(struct pktsh_dnstcp *t, const uint8_t *key, uint32_
 	f->nooo = f->ooobytes = 0;
 	f->hunt = f->has_hole = 0;
 	f->hole0 = f->hole1 = 0;
+	f->skip = 0;
 	t->slots[find(t, key, klen, h)] = e + 1;
 	push_newest(t, f);
 	t->nflows++;
@@ -308,7 +328,7 @@ static int make_room(struct pktsh_dnstcp *t, uint64_t n, struct flow *keep)
 /* --- streams ------------------------------------------------------------ */
 
 struct emitter {
-	void (*fn)(void *ctx, const uint8_t *msg, uint32_t len);
+	void (*fn)(void *ctx, const uint8_t *msg, uint32_t len, int cut);
 	void *ctx;
 };
 
@@ -376,7 +396,7 @@ static uint32_t messages(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t n,
 			break;
 		t->st.tcp++;
 		(*k)++;
-		em->fn(em->ctx, d + pos + 2, l);
+		em->fn(em->ctx, d + pos + 2, l, 0);
 		pos += 2 + l;
 	}
 	return pos;
@@ -393,6 +413,27 @@ static void resync(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq)
 {
 	release(t, f);
 	f->nxt = seq;
+}
+
+/* Segment data: n bytes at d as captured, then miss bytes the capture
+ * cut off (a snaplen shorter than the segment: they exist, their
+ * sequence space is whole, only their contents are unknown). */
+struct span {
+	const uint8_t *d;
+	uint32_t n, miss;
+};
+
+/* s without its first r bytes (already taken). */
+static struct span after(struct span s, uint32_t r)
+{
+	if (r <= s.n) {
+		s.d += r;
+		s.n -= r;
+	} else {
+		s.miss -= r - s.n < s.miss ? r - s.n : s.miss;
+		s.n = 0;
+	}
+	return s;
 }
 
 /* Whether d[0, n) plausibly begins a DNS message: a length prefix and a
@@ -429,36 +470,86 @@ static void hole(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq)
 	f->hunt = 1;
 }
 
-/* In-order data d[0, n) for flow f; returns the messages emitted. */
-static uint32_t take(struct pktsh_dnstcp *t, struct flow *f, const uint8_t *d, uint32_t n,
+/* The message begun by p[0, len) (less than all of it) runs into miss
+ * bytes the capture cut off. With its length prefix it is emitted cut
+ * (from its first byte after the prefix on, as Wireshark shows it) and
+ * f, when given, passes over the rest of it (skip); when the cut hides
+ * where a message begins (its prefix, or one after the cut message), f
+ * waits for a segment that begins one, as after a hole: no bytes were
+ * lost on the network, so no tcp_gaps (tcp_cut_resyncs). Returns the
+ * messages emitted. */
+static uint32_t cut(struct pktsh_dnstcp *t, struct flow *f, const uint8_t *p, uint32_t len,
+		    uint32_t miss, const struct emitter *em)
+{
+	uint32_t rest = len >= 2 ? 2u + be16(p) - len : 0, k = 0;
+
+	if (len > 2) {
+		t->st.tcp++;
+		em->fn(em->ctx, p + 2, len - 2, 1);
+		k = 1;
+	}
+	if (!f)
+		return k;
+	if (len >= 2 && rest > miss) {
+		f->skip = rest - miss;
+	} else if (len < 2 || rest < miss) {
+		t->st.tcp_cut_resyncs++;
+		release(t, f);
+		f->hunt = 1;
+	}
+	return k;
+}
+
+/* Whether the message begun by p[0, len) ends where the miss bytes cut
+ * off after it end: nothing of it, and nothing after it, is left. */
+static int cut_ends(const uint8_t *p, uint32_t len, uint32_t miss)
+{
+	return len >= 2 && 2u + be16(p) - len == miss;
+}
+
+/* In-order data for flow f; returns the messages emitted. */
+static uint32_t take(struct pktsh_dnstcp *t, struct flow *f, struct span s,
 		     const struct emitter *em)
 {
 	uint32_t k, used;
 
-	f->nxt += n;
+	f->nxt += s.n + s.miss;
+	if (f->skip) {           /* the rest of a message cut before */
+		uint32_t r = f->skip < s.n + s.miss ? f->skip : s.n + s.miss;
+
+		f->skip -= r;
+		s = after(s, r);
+		if (s.n == 0 && s.miss == 0)
+			return 0;
+	}
 	if (f->len == 0) {
-		used = messages(t, d, n, em, &k);
-		if (used == n)
+		used = messages(t, s.d, s.n, em, &k);
+		if (s.miss)
+			return k + cut(t, f, s.d + used, s.n - used, s.miss, em);
+		if (used == s.n)
 			return k;
-		d += used;
-		n -= used;
-		if (!reserve(t, f, d, n)) {
+		s = after(s, used);
+		if (!reserve(t, f, s.d, s.n)) {
 			t->st.tcp_dropped++;
 			resync(t, f, f->nxt);
 			return k;
 		}
-		append(f, d, n);
+		append(f, s.d, s.n);
 		return k;
 	}
-	if (!reserve(t, f, d, n)) {
+	if (!reserve(t, f, s.d, s.n)) {
 		t->st.tcp_dropped++;
 		resync(t, f, f->nxt);
 		return 0;
 	}
-	append(f, d, n);
+	append(f, s.d, s.n);
 	used = messages(t, f->buf + f->off, f->len, em, &k);
 	f->off += used;
 	f->len -= used;
+	if (s.miss) {
+		k += cut(t, f, f->buf + f->off, f->len, s.miss, em);
+		f->len = 0;
+	}
 	if (f->len == 0)
 		free_buf(t, f);
 	return k;
@@ -474,18 +565,19 @@ static uint32_t drain(struct pktsh_dnstcp *t, struct flow *f, const struct emitt
 	while (progress && f->nooo) {
 		progress = 0;
 		for (uint32_t i = f->nooo; i-- > 0;) {
-			struct seg s = f->ooo[i];
-			int32_t rel = (int32_t)(s.seq - f->nxt);
+			struct seg g = f->ooo[i];
+			struct span s = {g.data, g.len, g.miss};
+			int32_t rel = (int32_t)(g.seq - f->nxt);
 
 			if (rel > 0)
 				continue;
-			memmove(&f->ooo[i], &f->ooo[i + 1], (f->nooo - i - 1) * sizeof(s));
+			memmove(&f->ooo[i], &f->ooo[i + 1], (f->nooo - i - 1) * sizeof(g));
 			f->nooo--;
-			f->ooobytes -= s.len;
-			t->st.buffered -= s.len + PIECE_COST;
-			if ((int64_t)rel + s.len > 0)
-				k += take(t, f, s.data - rel, (uint32_t)((int64_t)s.len + rel), em);
-			free(s.data);
+			f->ooobytes -= g.len;
+			t->st.buffered -= g.len + PIECE_COST;
+			if ((int64_t)rel + g.len + g.miss > 0)
+				k += take(t, f, after(s, (uint32_t)-rel), em);
+			free(g.data);
 			progress = 1;
 			if (!f->nooo)
 				break;           /* all taken, or take() resynchronised f */
@@ -495,82 +587,94 @@ static uint32_t drain(struct pktsh_dnstcp *t, struct flow *f, const struct emitt
 }
 
 /* A segment after a hole while f waits for a message to begin. */
-static uint32_t hunt(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, const uint8_t *d,
-		     uint32_t n, const struct emitter *em)
+static uint32_t hunt(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, struct span s,
+		     const struct emitter *em)
 {
-	if (!plausible(d, n)) {
-		if ((int32_t)(seq + n - f->nxt) > 0)
-			f->nxt = seq + n;
+	if (!plausible(s.d, s.n)) {
+		if ((int32_t)(seq + s.n + s.miss - f->nxt) > 0)
+			f->nxt = seq + s.n + s.miss;
 		return 0;
 	}
 	f->hunt = 0;
+	f->skip = 0;
 	f->nxt = seq;
-	return take(t, f, d, n, em);
+	return take(t, f, s, em);
 }
 
 /* Old data: a retransmission, or a segment of the last hole arriving
- * late, whose whole messages are then emitted on their own. */
-static uint32_t late(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, const uint8_t *d,
-		     uint32_t n, const struct emitter *em)
+ * late, whose whole messages (and the one the capture cut) are then
+ * emitted on their own. */
+static uint32_t late(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, struct span s,
+		     const struct emitter *em)
 {
-	uint32_t k;
+	uint32_t k, used, end = seq + s.n + s.miss;
 
 	if (f->has_hole && (int32_t)(seq - f->hole0) >= 0 &&
-	    (int32_t)(seq + n - f->hole1) <= 0 && plausible(d, n)) {
+	    (int32_t)(end - f->hole1) <= 0 && plausible(s.d, s.n)) {
 		/* the hole shrinks by what it took (a retransmission of it is old) */
 		if (seq == f->hole0)
-			f->hole0 = seq + n;
+			f->hole0 = end;
 		else
 			f->hole1 = seq;
-		messages(t, d, n, em, &k);
+		used = messages(t, s.d, s.n, em, &k);
+		if (s.miss)
+			k += cut(t, NULL, s.d + used, s.n - used, s.miss, em);
 		return k;
 	}
 	t->st.tcp_dups++;
 	return 0;
 }
 
-/* Data d[0, n) at seq for flow f; returns the messages emitted. */
-static uint32_t segment(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, const uint8_t *d,
-			uint32_t n, const struct emitter *em)
+/* Holds a segment that came after a hole (it may be reordering): 0 when
+ * there is no room under the bounds. */
+static int hold_segment(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, struct span s)
+{
+	uint8_t *copy;
+
+	if (f->nooo >= OOO_SEGS || f->ooobytes + s.n > OOO_BYTES ||
+	    t->st.buffered + s.n + PIECE_COST > t->max_buffer)
+		return 0;
+	if (!f->ooo)
+		f->ooo = malloc(OOO_SEGS * sizeof(*f->ooo));
+	copy = malloc(s.n ? s.n : 1);
+	if (!copy || !f->ooo) {
+		free(copy);
+		return 0;
+	}
+	memcpy(copy, s.d, s.n);
+	f->ooo[f->nooo] = (struct seg){seq, s.n, s.miss, copy};
+	f->nooo++;
+	f->ooobytes += s.n;
+	hold(t, (int64_t)s.n + PIECE_COST);
+	return 1;
+}
+
+/* Data at seq for flow f; returns the messages emitted. */
+static uint32_t segment(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, struct span s,
+			const struct emitter *em)
 {
 	int32_t rel = (int32_t)(seq - f->nxt);
 	uint32_t k;
 
-	if (rel < 0 && (int64_t)rel + n <= 0)
-		return late(t, f, seq, d, n, em);
+	if (rel < 0 && (int64_t)rel + s.n + s.miss <= 0)
+		return late(t, f, seq, s, em);
 	if (f->hunt)
-		return hunt(t, f, seq, d, n, em);
+		return hunt(t, f, seq, s, em);
 	if (rel <= 0) {
-		k = take(t, f, d - rel, (uint32_t)((int64_t)n + rel), em);
+		k = take(t, f, after(s, (uint32_t)-rel), em);
 		return k + (f->nooo ? drain(t, f, em) : 0);
 	}
 	/* A gap. A segment that begins a message: the hole lost data (the
 	 * capture missed it), go on here. Else hold the segment while there
 	 * is room (the hole may be reordering), then give the hole up. */
-	if (plausible(d, n)) {
+	if (plausible(s.d, s.n)) {
 		hole(t, f, seq);
-		return hunt(t, f, seq, d, n, em);
+		return hunt(t, f, seq, s, em);
 	}
-	if (f->nooo < OOO_SEGS && f->ooobytes + n <= OOO_BYTES &&
-	    t->st.buffered + n + PIECE_COST <= t->max_buffer) {
-		uint8_t *copy = malloc(n);
-
-		if (!f->ooo)
-			f->ooo = malloc(OOO_SEGS * sizeof(*f->ooo));
-		if (copy && f->ooo) {
-			memcpy(copy, d, n);
-			f->ooo[f->nooo].seq = seq;
-			f->ooo[f->nooo].len = n;
-			f->ooo[f->nooo].data = copy;
-			f->nooo++;
-			f->ooobytes += n;
-			hold(t, (int64_t)n + PIECE_COST);
-			return 0;
-		}
-		free(copy);
-	}
+	if (hold_segment(t, f, seq, s))
+		return 0;
 	hole(t, f, seq);
-	f->nxt = seq + n;
+	f->nxt = seq + s.n + s.miss;
 	return 0;
 }
 
@@ -607,16 +711,88 @@ void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all)
 	sweep(t, now, all);
 }
 
-uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off, uint32_t off,
-			uint32_t stop, int v6, double ts,
-			void (*emit)(void *ctx, const uint8_t *msg, uint32_t len), void *ctx)
+/* Bytes of p's TCP segment the capture cut off: those the innermost IP
+ * length claims past the frame when the datagram runs to the frame's
+ * end. An IPv4 total length of 0 (TSO) is the frame's, as the walker
+ * reads it: its length on the wire; an IPv6 payload length of 0 claims
+ * nothing here. */
+static uint32_t missing(const struct pktsh_pkt *p, int v6)
 {
-	uint32_t h, poff, n, seq, klen, alen, hash = 0, k;
+	uint32_t l, end;
+
+	if (!p->trunc || p->l3end != p->caplen)
+		return 0;
+	l = be16(p->data + p->l3off + (v6 ? 4 : 2));
+	if (l == 0 && v6)
+		return 0;
+	end = l ? p->l3off + (v6 ? 40u : 0u) + l : p->len;
+	return end > p->l3end ? end - p->l3end : 0;
+}
+
+/* p's flow key (addresses, then ports) into key; its length. */
+static uint32_t flow_key(const struct pktsh_pkt *p, int v6, uint8_t *key)
+{
+	uint32_t alen = v6 ? 16 : 4;
+
+	memcpy(key, p->data + p->l3off + (v6 ? 8 : 12), 2 * alen);
+	memcpy(key + 2 * alen, p->data + p->l4off, 4);
+	return 2 * alen + 4;
+}
+
+/* A segment with data of a flow that is not tracked (the capture began
+ * after its SYN, or its state went): a segment of whole messages (the
+ * last maybe cut, ending with the segment) needs no state; else a flow
+ * starts here, waiting for a message to begin when this segment begins
+ * inside one (counted as a gap). */
+static uint32_t untracked(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v6, uint32_t seq,
+			  struct span s, int end, double ts, const struct emitter *em)
+{
+	uint8_t key[KEY_MAX];
+	uint32_t klen, l = s.n >= 2 ? be16(s.d) : 0, used, k;
+	struct flow *f;
+
+	if (!s.miss && l > 0 && l + 2 == s.n) {
+		t->st.tcp++;
+		em->fn(em->ctx, s.d + 2, l, 0);
+		return 1;
+	}
+	if (s.n >= 14 && !plausible(s.d, s.n)) {
+		/* the capture began inside a message: wait for one to begin */
+		t->st.tcp_gaps++;
+		if (end)
+			return 0;
+		klen = flow_key(p, v6, key);
+		f = new_flow(t, key, klen, pktsh_tabhash_bytes(t->th, key, klen),
+			     seq + s.n + s.miss, ts);
+		if (f)
+			f->hunt = 1;
+		return 0;
+	}
+	used = messages(t, s.d, s.n, em, &k);
+	if (s.miss && (end || cut_ends(s.d + used, s.n - used, s.miss)))
+		return k + cut(t, NULL, s.d + used, s.n - used, s.miss, em);
+	if (!s.miss && (used == s.n || end))
+		return k;
+	/* a message continues in the next segments: keep the rest */
+	klen = flow_key(p, v6, key);
+	f = new_flow(t, key, klen, pktsh_tabhash_bytes(t->th, key, klen), seq + used, ts);
+	if (!f)
+		return k;
+	return k + take(t, f, after(s, used), em);
+}
+
+uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v6, double ts,
+			void (*emit)(void *ctx, const uint8_t *msg, uint32_t len, int cut),
+			void *ctx)
+{
+	const uint8_t *d = p->data;
+	uint32_t off = p->l4off, stop = p->l3end, h, seq, klen, hash = 0, k;
 	uint16_t sp, dp;
 	uint8_t flags, key[KEY_MAX];
-	int syn, fin, rst;
+	int syn, end;
 	struct flow *f = NULL;
 	struct emitter em = {emit, ctx};
+	struct span s;
 
 	if (off == 0 || off + 20 > stop)
 		return 0;
@@ -627,24 +803,21 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off
 	h = (uint32_t)(d[off + 12] >> 4) * 4;
 	if (h < 20 || off + h > stop)
 		return 0;
-	poff = off + h;
-	n = stop - poff;
+	s = (struct span){d + off + h, stop - off - h, missing(p, v6)};
+	if (s.miss)
+		t->st.tcp_cut++;
 	flags = d[off + 13];
 	syn = flags & 2;
-	fin = flags & 1;
-	rst = flags & 4;
+	end = flags & 5;        /* FIN or RST */
 	seq = be32(d + off + 4);
-	alen = v6 ? 16 : 4;
-	klen = 2 * alen + 4;
-	/* the key (addresses, then ports) only when a flow may exist or will */
+	/* the key only when a flow may exist or will */
 	if (syn || t->nflows > 0) {
-		memcpy(key, d + l3off + (v6 ? 8 : 12), 2 * alen);
-		memcpy(key + 2 * alen, d + off, 4);
+		klen = flow_key(p, v6, key);
 		hash = pktsh_tabhash_bytes(t->th, key, klen);
-		uint32_t s = find(t, key, klen, hash);
+		uint32_t i = find(t, key, klen, hash);
 
-		if (t->slots[s])
-			f = &t->flows[t->slots[s] - 1];
+		if (t->slots[i])
+			f = &t->flows[t->slots[i] - 1];
 	}
 	if (syn) {
 		if (f)
@@ -652,47 +825,8 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off
 		f = NULL;
 		seq++;
 	}
-	if (!f && !syn) {
-		uint32_t l, used;
-
-		if (n == 0)
-			return 0;
-		/* no state: a segment of whole messages needs none */
-		l = n >= 2 ? be16(d + poff) : 0;
-		if (l > 0 && l + 2 == n) {
-			t->st.tcp++;
-			emit(ctx, d + poff + 2, l);
-			return 1;
-		}
-		if (n >= 14 && !plausible(d + poff, n)) {
-			/* the capture began inside a message: wait for one to begin */
-			t->st.tcp_gaps++;
-			if (fin || rst)
-				return 0;
-			if (t->nflows == 0) {
-				memcpy(key, d + l3off + (v6 ? 8 : 12), 2 * alen);
-				memcpy(key + 2 * alen, d + off, 4);
-				hash = pktsh_tabhash_bytes(t->th, key, klen);
-			}
-			f = new_flow(t, key, klen, hash, seq + n, ts);
-			if (f)
-				f->hunt = 1;
-			return 0;
-		}
-		used = messages(t, d + poff, n, &em, &k);
-		if (used == n || fin || rst)
-			return k;
-		/* a message continues in the next segments: keep the rest */
-		if (t->nflows == 0) {
-			memcpy(key, d + l3off + (v6 ? 8 : 12), 2 * alen);
-			memcpy(key + 2 * alen, d + off, 4);
-			hash = pktsh_tabhash_bytes(t->th, key, klen);
-		}
-		f = new_flow(t, key, klen, hash, seq + used, ts);
-		if (!f)
-			return k;
-		return k + take(t, f, d + poff + used, n - used, &em);
-	}
+	if (!f && !syn)
+		return s.n + s.miss ? untracked(t, p, v6, seq, s, end, ts, &em) : 0;
 	if (f) {
 		f->last = ts;
 		unlink_flow(t, f);
@@ -702,8 +836,8 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off
 		if (!f)
 			return 0;
 	}
-	k = n > 0 ? segment(t, f, seq, d + poff, n, &em) : 0;
-	if (fin || rst) {
+	k = s.n + s.miss ? segment(t, f, seq, s, &em) : 0;
+	if (end) {
 		if (f->len > 0 || f->nooo)
 			t->st.tcp_unfinished++;
 		drop_flow(t, f);
@@ -713,7 +847,7 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off
 
 /* --- for Lua: the messages copied out ------------------------------------ */
 
-static void collect(void *ctx, const uint8_t *msg, uint32_t len)
+static void collect(void *ctx, const uint8_t *msg, uint32_t len, int cut)
 {
 	struct pktsh_dnstcp *t = ctx;
 
@@ -721,12 +855,15 @@ static void collect(void *ctx, const uint8_t *msg, uint32_t len)
 		uint32_t m = t->out_max ? t->out_max * 2 : 64;
 		uint32_t *o = realloc(t->out_off, m * sizeof(*o));
 		uint32_t *l = o ? realloc(t->out_len, m * sizeof(*l)) : NULL;
+		uint8_t *c = l ? realloc(t->out_cut, m) : NULL;
 
 		if (o)
 			t->out_off = o;
-		if (!l)
+		if (l)
+			t->out_len = l;
+		if (!c)
 			return;
-		t->out_len = l;
+		t->out_cut = c;
 		t->out_max = m;
 	}
 	if (t->out_used + len > t->out_cap) {
@@ -744,6 +881,7 @@ static void collect(void *ctx, const uint8_t *msg, uint32_t len)
 	memcpy(t->out + t->out_used, msg, len);
 	t->out_off[t->nout] = t->out_used;
 	t->out_len[t->nout] = len;
+	t->out_cut[t->nout] = (uint8_t)(cut != 0);
 	t->out_used += len;
 	t->nout++;
 }
@@ -752,14 +890,16 @@ int32_t pktsh_dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, 
 			     double ts)
 {
 	t->nout = t->out_used = 0;
-	dnstcp_segment(t, p->data, p->l3off, p->l4off, p->l3end, v6 != 0, ts, collect, t);
+	dnstcp_segment(t, p, v6 != 0, ts, collect, t);
 	return (int32_t)t->nout;
 }
 
-const uint8_t *pktsh_dnstcp_message(const struct pktsh_dnstcp *t, uint32_t i, uint32_t *len)
+const uint8_t *pktsh_dnstcp_message(const struct pktsh_dnstcp *t, uint32_t i, uint32_t *len,
+				    int32_t *cut)
 {
 	if (i >= t->nout)
 		return NULL;
 	*len = t->out_len[i];
+	*cut = t->out_cut[i];
 	return t->out + t->out_off[i];
 }

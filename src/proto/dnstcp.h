@@ -4,11 +4,11 @@
 #include <stdint.h>
 #include "pktsh.h"
 
-/* One TCP segment in the packet bytes d: its IP header at l3off, TCP
- * header at l4off, the datagram ending at stop (within the capture); v6
- * when IPv6; emit(ctx, msg, len) for every message it completes, msg
- * valid only during the call. Returns how many. */
-uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const uint8_t *d, uint32_t l3off, uint32_t l4off,
-			uint32_t stop, int v6, double ts,
-			void (*emit)(void *ctx, const uint8_t *msg, uint32_t len), void *ctx);
+/* The TCP segment of p, walked (l3off, l3end, l4off, trunc); v6 when
+ * IPv6; emit(ctx, msg, len, cut) for every message it completes, msg
+ * valid only during the call, cut 1 when the capture cut the message
+ * short (len is what was captured). Returns how many. */
+uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v6, double ts,
+			void (*emit)(void *ctx, const uint8_t *msg, uint32_t len, int cut),
+			void *ctx);
 #endif

@@ -182,7 +182,12 @@ local function ids(path)
   local src = assert(pktsh.open(path))
   local got = {}
   src:each(function(p)
-    fe:feed(p, function(ptr, len)
+    fe:feed(p, function(ptr, len, meta)
+      -- a message the capture cut: its id from its first 2 bytes, "T" after
+      if meta.truncated then
+        got[#got + 1] = len >= 2 and (ptr[0] * 256 + ptr[1]) .. "T" or "T"
+        return
+      end
       local id = pktsh.dns.header(ptr, len)
       got[#got + 1] = id or "bad"
     end)
@@ -210,6 +215,67 @@ T.test("a capture that begins mid-flow resynchronises at the first message", fun
   T.deq(got, {9, 11, 12, 13, 14, 15, 16}, "messages")
   T.eq(st.tcp_gaps, 2, "the start inside a message, and the lost response")
   T.eq(st.buffered, 0, "nothing held while waiting for a message")
+end)
+
+-- Segments cut by the capture (a snaplen under the segment: the sequence
+-- space whole): no hole. A cut message is emitted with meta.truncated,
+-- the flow passes over its rest by its length prefix, and a cut that
+-- hides where a message begins resynchronises the flow (tcp_cut_resyncs)
+-- at the next segment that begins one, without a gap.
+local SNAPLEN = {
+  {"segments cut by the snaplen: cut messages, in step, no gap", "gen__dns-tcp-snaplen.pcap",
+   -- tshark's oracle agrees (test_dnsflow_oracle); 8, 12, 15 and 18
+   -- lost in the cut (18 with its prefix alone captured: no message)
+   {1, 2, 3, "4T", 5, 6, "7T", 9, 10, 11, 13, 14, 16, 17, 19, 20, 21, "22T", 23, "24T", 25, 26},
+   7, 3},
+  -- 29 cut (its next two segments and the start of the 4th passed over),
+  -- 30 cut in that 4th, 31 lost in the cut; 33 whole over two segments,
+  -- 34 cut; 35 cut in its 2nd segment, its 3rd passed over
+  {"cut messages that go on in the next segments: passed over to their end",
+   "gen__dns-tcp-snaplen-span.pcap", {27, 28, "29T", "30T", 32, 33, "34T", "35T", 36}, 6, 1},
+}
+for _, c in ipairs(SNAPLEN) do
+  T.test(c[1], function()
+    local got, st = ids("tests/pcaps/" .. c[2])
+    T.deq(got, c[3], "messages")
+    T.eq(st.tcp_gaps, 0, "no gap")
+    T.eq(st.tcp_cut, c[4], "segments cut")
+    T.eq(st.tcp_cut_resyncs, c[5], "cuts that hid where a message begins")
+    T.eq(st.malformed, 0, "nothing read from inside a message")
+  end)
+end
+
+T.test("cut messages hold no bytes: a length prefix is all the state", function()
+  local fe = dnsflow.new{ports = {53}}
+  local n, cut = 0, 0
+  local function count(_, _, meta) n = n + 1; if meta.truncated then cut = cut + 1 end end
+  fe:feed(seg(40002, 100, "S", ""), count)
+  -- 300 messages of 60,000 bytes, each cut after 100 of its first
+  -- segment's 1,400 bytes, the rest in segments never captured at all
+  -- but their first 40 bytes
+  local body = be16(60000) .. QUERY .. string.rep("\0", 1400 - 2 - #QUERY)
+  local seq = 101
+  for _ = 1, 300 do
+    local f = b.tcp4{src = "198.18.1.1", dst = "198.18.0.53", sport = 40002, dport = 53,
+                     seq = seq, flags = "PA", payload = body}
+    fe:feed(packet.from_bytes(f:sub(1, 54 + 100), 1, 0, #f), count)
+    for at = seq + 1400, seq + 60002 - 1, 1400 do
+      local len = math.min(1400, seq + 60002 - at)
+      local g = b.tcp4{src = "198.18.1.1", dst = "198.18.0.53", sport = 40002, dport = 53,
+                       seq = at, flags = "PA", payload = string.rep("\255", len)}
+      fe:feed(packet.from_bytes(g:sub(1, 54 + 40), 1, 0, #g), count)
+    end
+    seq = seq + 60002
+  end
+  local st = fe:stats()
+  T.eq(n, 300, "messages")
+  T.eq(cut, 300, "all cut")
+  T.eq(st.buffered_peak, 0, "no byte held")
+  T.eq(st.tcp_gaps, 0, "no gap")
+  T.eq(st.tcp_cut_resyncs, 0, "in step throughout")
+  T.eq(st.tcp_cut, 300 * 43, "every segment cut")
+  fe:feed(seg(40002, seq, "PA", be16(#QUERY) .. QUERY), count)
+  T.eq(n, 301, "the next whole message")
 end)
 
 T.test("a reordered segment of whole messages inside a hole still counts", function()

@@ -11,6 +11,16 @@
 -- RCODE), by name and type and matched to its query only once its
 -- question is whole, never as malformed, and nothing cut as a message
 -- that was not (truncated 0 for the whole one).
+--
+-- Over TCP the same, for a segment of two responses (and one whose 2nd
+-- response runs into the next segment) cut after every byte, in IPv4
+-- and IPv6 (the sequence space whole: the IP length claims the whole
+-- segment, the length on the wire too): the cut response counts in
+-- truncated as over UDP once a byte after its length prefix is there,
+-- the stream stays in step over the missing bytes by the length prefix
+-- (the next segment's response always counts), a cut that hides a
+-- length prefix resynchronises the flow (tcp_cut_resyncs), and none is
+-- a TCP gap.
 local T = require "t"
 local dnsstats = require "pktsh.app.dnsstats"
 local b = pktsh.build
@@ -55,7 +65,13 @@ os.execute("mkdir -p " .. dir)
 local function stats(frames, general)
   local path = dir .. "/cut.pcap"
   local list = {}
-  for i, f in ipairs(frames) do list[i] = {data = f, ts = 1700000000 + i / 100} end
+  for i, f in ipairs(frames) do
+    if type(f) == "table" then            -- {data, len on the wire}
+      list[i] = {data = f[1], len = f[2], ts = 1700000000 + i / 100}
+    else
+      list[i] = {data = f, ts = 1700000000 + i / 100}
+    end
+  end
   lib.write(path, list)
   local src = assert(pktsh.open(path))
   local st = dnsstats.work(src, {general = general})
@@ -75,7 +91,8 @@ local function check_response(st, n, what)
   T.eq(st.queries, 1, what .. ": queries")
   T.eq(st.responses, n >= 4 and 1 or 0, what .. ": responses (QR from 4 bytes)")
   T.eq(count(st.rcodes, 3), n >= 4 and 1 or 0, what .. ": NXDOMAIN counted")
-  T.eq(st.matched, n >= QEND and 1 or 0, what .. ": matched only with the question whole")
+  -- a cut response answers its query without a latency (as dns.time)
+  T.eq(st.matched, whole and 1 or 0, what .. ": matched (a latency) only whole")
   T.eq(st.messages.udp[st.ip["6"] > 0 and "6" or "4"].unknown, n < 4 and 1 or nil,
        what .. ": direction unknown below 4 bytes")
 end
@@ -141,6 +158,140 @@ T.test("a UDP length past a whole IP datagram is not a cut", function()
   local st = stats({f})
   T.eq(st.truncated, 0, "truncated")
   T.eq(st.responses, 1, "response")
+end)
+
+-- TCP -----------------------------------------------------------------------
+
+local TNAMES = {"one.example.com", "two.example.org", "three.example.net"}
+local TQ, TR = {}, {}
+for i, name in ipairs(TNAMES) do
+  TQ[i] = lib.dns(i, 0x0100, name, 0)
+  TR[i] = lib.dns(i, ({0x8183, 0x8182, 0x8180})[i], name, ({2, 1, 0})[i])   -- NXDOMAIN, SERVFAIL
+end
+local function prefixed(m) return u16(#m) .. m end
+
+-- The frames of one connection: handshake, the three queries in one
+-- segment, then the server's segments (strings of stream bytes), the
+-- first cut after n bytes of its payload; -> frames, TCP payload offset.
+local function connection(v6, segs, n)
+  local c, s = v6 and C6 or C4, v6 and S6 or S4
+  local mk = v6 and b.tcp6 or b.tcp4
+  local cseq, sseq = 100, 5000
+  local out = {}
+  local function add(f, cut) out[#out + 1] = {f:sub(1, cut or #f), #f} end
+  add(mk{src = c, dst = s, sport = 40009, dport = 53, seq = cseq - 1, flags = "S"})
+  add(mk{src = s, dst = c, sport = 53, dport = 40009, seq = sseq - 1, ack = cseq, flags = "SA"})
+  local q = prefixed(TQ[1]) .. prefixed(TQ[2]) .. prefixed(TQ[3])
+  add(mk{src = c, dst = s, sport = 40009, dport = 53, seq = cseq, ack = sseq, flags = "PA", payload = q})
+  local hdr = v6 and 74 or 54
+  for i, data in ipairs(segs) do
+    add(mk{src = s, dst = c, sport = 53, dport = 40009, seq = sseq, ack = cseq + #q, flags = "PA",
+           payload = data}, i == 1 and hdr + n or nil)
+    sseq = sseq + #data
+  end
+  return out
+end
+
+-- What dnsstats must count with n bytes of the first server segment
+-- (first, whole: the two responses' stream bytes in it) captured.
+local function tcp_expect(n, first)
+  local p1 = #TR[1] + 2
+  local whole = n == #first
+  local e = {dns = 3 + 1, truncated = 0, responses = 1, nx = 0, servfail = 0, matched = 1,
+             cut = whole and 0 or 1, resyncs = (not whole and n < p1 + 2) and 1 or 0}
+  -- a response with k bytes after its prefix captured (of its whole w)
+  local function resp(i, k)
+    if k <= 0 then return end
+    local cut = k < #TR[i]
+    e.dns = e.dns + 1
+    if cut then e.truncated = e.truncated + 1 end
+    if k >= 4 then
+      e.responses = e.responses + 1
+      if i == 1 then e.nx = e.nx + 1 else e.servfail = e.servfail + 1 end
+    end
+    if not cut then e.matched = e.matched + 1 end   -- a cut one answers, no latency
+  end
+  if whole then
+    resp(1, #TR[1]); resp(2, #TR[2])
+  else
+    resp(1, math.min(n, p1) - 2)
+    if n >= p1 then resp(2, n - p1 - 2) end
+  end
+  return e
+end
+
+local function tcp_fields(st)
+  local f = fields(st)
+  for _, k in ipairs{"tcp_gaps", "tcp_cut", "tcp_cut_resyncs", "tcp_dropped", "tcp_unfinished"} do
+    f[#f + 1] = st.flow[k]
+  end
+  return f
+end
+
+local function check_tcp(st, e, what)
+  T.eq(st.dns, e.dns, what .. ": messages")
+  T.eq(st.transport.tcp, e.dns, what .. ": all over TCP")
+  T.eq(st.truncated, e.truncated, what .. ": truncated")
+  T.eq(st.malformed, 0, what .. ": malformed")
+  T.eq(st.queries, 3, what .. ": queries")
+  T.eq(st.responses, e.responses, what .. ": responses (QR from 4 bytes)")
+  T.eq(count(st.rcodes, 3), e.nx, what .. ": NXDOMAIN")
+  T.eq(count(st.rcodes, 2), e.servfail, what .. ": SERVFAIL")
+  T.eq(st.matched, e.matched, what .. ": matched (the 3rd response always: in step)")
+  T.eq(st.flow.tcp_gaps, 0, what .. ": no TCP gap")
+  T.eq(st.flow.tcp_cut, e.cut, what .. ": segments cut")
+  T.eq(st.flow.tcp_cut_resyncs, e.resyncs, what .. ": resynchronised (a prefix hidden)")
+end
+
+local r1, r2, r3 = prefixed(TR[1]), prefixed(TR[2]), prefixed(TR[3])
+local layouts = {
+  {"two responses in one segment", {r1 .. r2, r3}},
+  {"the 2nd response runs into the next segment", {r1 .. r2:sub(1, 20), r2:sub(21), r3}},
+}
+for _, v6 in ipairs{false, true} do
+  for _, lay in ipairs(layouts) do
+    local name = (v6 and "TCP/IPv6, " or "TCP/IPv4, ") .. lay[1]
+    T.test(name .. ": the segment cut after every byte", function()
+      local segs = lay[2]
+      for n = 0, #segs[1] do
+        local frames = connection(v6, segs, n)
+        local what = name .. ", " .. n .. " bytes"
+        local st = stats(frames)
+        check_tcp(st, tcp_expect(n, segs[1]), what)
+        T.deq(tcp_fields(stats(frames, true)), tcp_fields(st), what .. ": dnsflow counts as the C scan")
+      end
+    end)
+  end
+end
+
+-- A TSO capture (IPv4 total length 0) whole in its frame: nothing cut;
+-- cut by the capture (the frame's length on the wire longer): the cut
+-- response counts as above, in step for the next segment.
+T.test("TCP/IPv4 total length 0 (TSO): whole, and cut by the capture", function()
+  local segs = {r1 .. r2, r3}
+  for _, n in ipairs{#segs[1], #r1 + 10, #r1 + 1} do
+    local frames = connection(false, segs, n)
+    local f = frames[4]
+    f[1] = f[1]:sub(1, 16) .. "\0\0" .. f[1]:sub(19)
+    local st = stats(frames)
+    check_tcp(st, tcp_expect(n, segs[1]), "TSO, " .. n .. " bytes")
+    T.deq(tcp_fields(stats(frames, true)), tcp_fields(st), "TSO, " .. n .. " bytes: dnsflow as the C scan")
+  end
+end)
+
+-- A segment that begins a connection's capture (no SYN seen) cut after
+-- its first response's header: counted cut with no state kept when the
+-- cut message ends with the segment; the next segment in step.
+T.test("TCP: a cut segment of a flow not tracked", function()
+  local frames = connection(false, {r1, r2 .. r3}, 20)
+  table.remove(frames, 1); table.remove(frames, 1)
+  local st = stats(frames)
+  T.eq(st.dns, 3 + 3, "messages")
+  T.eq(st.truncated, 1, "truncated")
+  T.eq(st.flow.tcp_gaps, 0, "no gap")
+  T.eq(st.flow.tcp_cut_resyncs, 0, "no resync")
+  T.eq(st.flow.tcp_flows, 0, "no flow kept")
+  T.deq(tcp_fields(stats(frames, true)), tcp_fields(st), "dnsflow counts as the C scan")
 end)
 
 os.execute("rm -rf " .. dir)

@@ -59,8 +59,9 @@ local function families(reg, o)
     tc = c("pktsh_dns_tc_responses_total",
            "DNS responses with the TC bit: cut short by the server, the client retries over TCP"),
     truncated = c("pktsh_dns_truncated_messages_total",
-                  "DNS messages the capture cut short (the UDP length runs past the bytes captured): "
-                  .. "counted by their header and question where those were captured"),
+                  "DNS messages the capture cut short (the UDP length or TCP length prefix runs past "
+                  .. "the bytes captured): counted by their header and question where those were "
+                  .. "captured"),
     tcp_gaps = c("pktsh_dns_tcp_gaps_total", "TCP streams that lost bytes (a gap never filled)"),
     evicted = c("pktsh_dns_state_evicted_total",
                 "TCP flows and fragmented datagrams given up to stay within the memory bounds",

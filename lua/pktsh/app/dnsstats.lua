@@ -35,8 +35,8 @@
 --   <= n/m, and every key counted more than n/m times is kept),
 --   lat_exact, lat_log (pktsh.hist states, ns: per value while at most
 --   20,000 values were distinct, log2 with 128 sub-buckets always),
---   truncated (messages the capture cut short: the UDP length runs past
---   the captured bytes; counted as far as they are there, see
+--   truncated (messages the capture cut short: the UDP length or the TCP
+--   length prefix runs past the captured bytes; counted as far as they are there, see
 --   pktsh_dnsstats_counts), tc (responses with the TC bit), messages (by transport, IP
 --   version and direction: messages.udp["4"].query; from the engine's
 --   slots), matched, unanswered, unmatched, pending_evicted, flow (pktsh.dnsflow's

@@ -35,8 +35,9 @@
 --             also emit's 4th argument, which costs no table lookup
 --   fragmented  true when rebuilt from IP fragments
 --   truncated   true when the capture cut the message short (an IP length
---               claims bytes past the frame and the UDP length runs past
---               what is there): len is what was captured, and the
+--               claims bytes past the frame and the UDP length, or the
+--               TCP length prefix, runs past what is there): len is what
+--               was captured (after the TCP length prefix), and the
 --               message is emitted all the same
 --   src, dst        addresses as text ("198.18.0.1", "2001:2::1"),
 --   srcraw, dstraw  addresses as 4- or 16-byte strings (table keys);
@@ -58,7 +59,12 @@
 -- is given up (counted) and the flow waits for a segment that begins a
 -- message. A capture that starts inside a message waits the same way; a
 -- late segment of whole messages inside the hole still counts. FIN/RST
--- end a flow. Fragments: IPv4 and IPv6 UDP
+-- end a flow. A segment the capture cut short (snaplen) is no hole: the
+-- message it cuts is emitted with meta.truncated (not when nothing after
+-- its length prefix was captured) and the flow passes over the rest of
+-- it by its length prefix; when the cut hides where a message begins the
+-- flow waits for one as after a hole, counted in tcp_cut_resyncs, not
+-- tcp_gaps. Fragments: IPv4 and IPv6 UDP
 -- datagrams are rebuilt when every byte is present; duplicates ignored,
 -- overlaps keep the first copy, datagrams over 65535 bytes or 64
 -- fragments dropped. Timeouts run on capture time, checked once a second.
@@ -84,6 +90,8 @@
 -- tcp_evicted + frag_evicted: state given up to stay within the bounds),
 -- and the parts: tcp_flows, tcp_dups, tcp_gaps, tcp_dropped,
 -- tcp_timeouts, tcp_unfinished (data left at FIN/RST), tcp_evicted,
+-- tcp_cut (segments the capture cut short), tcp_cut_resyncs (of those,
+-- cuts that hid where a message begins: the flow resynchronised),
 -- frag_datagrams, frag_dups, frag_dropped, frag_timeouts, frag_evicted;
 -- flows, frags (held now), buffered (bytes held now), buffered_peak,
 -- state_visits (flows and datagrams looked at by expiry and eviction:
@@ -182,7 +190,7 @@ local PIECE_COST = 64
 local C = ffi.C
 local tcp_stats_t = ffi.typeof("struct pktsh_dnstcp_stats")
 local TCP_STATS = {"tcp_flows", "tcp_dups", "tcp_gaps", "tcp_dropped", "tcp_timeouts",
-                   "tcp_unfinished", "tcp_evicted"}
+                   "tcp_unfinished", "tcp_evicted", "tcp_cut", "tcp_cut_resyncs"}
 
 -- The C reassembler of DNS over TCP for these options, collected with
 -- its owner.
@@ -235,6 +243,7 @@ function M.new(opts)
   boxes[meta] = box
   local kbuf = ffi.new("uint8_t[40]")
   local lenbox = ffi.new("uint32_t[1]")
+  local cutbox = ffi.new("int32_t[1]")
 
   local function set_meta(p, transport, ipver, sp, dp, ts, fragd)
     meta.transport, meta.ipver, meta.sport, meta.dport = transport, ipver, sp, dp
@@ -279,7 +288,8 @@ function M.new(opts)
     local off = p.l4off
     set_meta(p, "tcp", ipver, be16(d, off), be16(d, off + 2), ts, false)
     for i = 0, n - 1 do
-      local m = C.pktsh_dnstcp_message(th, i, lenbox)
+      local m = C.pktsh_dnstcp_message(th, i, lenbox, cutbox)
+      meta.truncated = cutbox[0] ~= 0
       emit(m, lenbox[0], meta, p)
     end
     return n

@@ -1,7 +1,7 @@
 -- lib.lua - what the capture generators in this folder share:
---   write(path, frames [, linktype])  a pcap file (microseconds, little-
---       endian), frames a list of strings or {data =, ts = seconds, len =
---       length on the wire}
+--   write(path, frames [, linktype [, snaplen]])  a pcap file (microseconds,
+--       little-endian; snaplen 65535 unless given), frames a list of
+--       strings or {data =, ts = seconds, len = length on the wire}
 --   dns(id, flags, name, an)  a DNS message: one question (name, A, IN),
 --       an A records pointing at it (198.18.9.i), no other records
 local char = string.char
@@ -10,9 +10,10 @@ local rshift = require("bit").rshift
 local function le32(x) return char(x % 256, rshift(x, 8) % 256, rshift(x, 16) % 256, rshift(x, 24) % 256) end
 local function le16(x) return char(x % 256, rshift(x, 8) % 256) end
 
-local function write(path, frames, linktype)
+local function write(path, frames, linktype, snaplen)
   local f = assert(io.open(path, "wb"))
-  f:write(le32(0xa1b2c3d4), le16(2), le16(4), le32(0), le32(0), le32(65535), le32(linktype or 1))
+  f:write(le32(0xa1b2c3d4), le16(2), le16(4), le32(0), le32(0), le32(snaplen or 65535),
+          le32(linktype or 1))
   for i, fr in ipairs(frames) do
     local d = type(fr) == "table" and fr.data or fr
     local ts = type(fr) == "table" and fr.ts or 1700000000 + i + i / 1000
