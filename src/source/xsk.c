@@ -40,7 +40,9 @@
 #endif
 #define DEFAULT_FRAME 2048
 #define DEFAULT_RING 2048          /* TX and completion rings */
-#define DEFAULT_FILL 4096          /* fill and RX rings: 4 ms at 1 Mpps */
+#define DEFAULT_FILL 16384         /* fill and RX rings of a lone socket: 4 ms at
+					* 4 Mpps (pktsh.source.xskopts sizes them
+					* by the sockets an interface has) */
 #define DEFAULT_BATCH 256
 #define MAX_BATCH 8192
 #define MAX_WAIT_SOCKS 4096
