@@ -64,6 +64,13 @@ T.test("hist, top and rate: same arguments, drawing, svg and merge", function()
     os.remove(path)
     local ok, err = r:svg("/nonexistent-dir/x.svg")
     T.ok(ok == nil and type(err) == "string" and err ~= "", name .. " svg: unwritable is nil, err")
+    -- seconds and its alias duration stop all three at the same packet
+    local seen = {hist = function(h) return h.n + h.missing end,
+                  top = function(t) return t.n end, rate = function(x) return x.packets end}
+    local by_s = seen[name](assert(run(assert(pktsh.open(P)), {quiet = true, seconds = 5})))
+    local by_d = seen[name](assert(run(assert(pktsh.open(P)), {quiet = true, duration = 5})))
+    T.ok(by_s > 0 and by_s < seen[name](r), name .. ": seconds = 5 stops early (" .. by_s .. ")")
+    T.eq(by_d, by_s, name .. ": duration is seconds")
     local mod = ({hist = hist, top = topk, rate = pktsh.rate})[name]
     T.eq(mod.merge(nil, nil), nil, name .. " merge of nothing")
     T.eq(getmetatable(mod.merge(nil, pktsh.serial.decode(pktsh.serial.encode(r)))), getmetatable(r),

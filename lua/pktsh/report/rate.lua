@@ -195,11 +195,14 @@ function M.merge(a, b) return chart.merge_pair(M.from, merge_both, a, b) end
 R.merge = M.merge
 
 -- Runs a source into a rate series, redrawing it in place on a terminal.
--- opts: interval (default 1), keep, seconds, quiet, out, ascii.
+-- opts: interval (default 1), keep, seconds (or duration), refresh
+-- (seconds between redraws on a terminal, default 1; 0 = only at the end),
+-- quiet, out, ascii: the same as hist.run and topk.run take.
 function M.run(src, opts)
   opts = opts or {}
   local r = M.new{interval = opts.interval or 1, keep = opts.keep}
-  local err = chart.drive_shown(src, chart.screen(opts), opts.seconds, 1,
+  local err = chart.drive_shown(src, chart.screen(opts), opts.seconds or opts.duration,
+    opts.refresh or 1,
     function(p) r:add(p.ts, p.len) end, function() return r:render(opts) end)
   if err then return nil, err end
   return r
