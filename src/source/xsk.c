@@ -463,10 +463,9 @@ static uint32_t fill_push(struct pktsh_xsk *s, const uint64_t *addr, uint32_t n)
 	return n;
 }
 
-/* Asks for the fill ring's lines of the next n entries, to be written:
- * the kernel read them last, on the core that receives, and the stores
- * of a batch's frames into them were most of a release's time (perf
- * annotate of tests/bench/xsk's drain) before they were asked for ahead. */
+/* Asks for the fill ring's lines of the next n entries, to be written
+ * at the release: the kernel read them last, on the core that receives,
+ * and perf annotate put most of fill_push's samples on its stores. */
 static void fill_prefetch(struct pktsh_xsk *s, uint32_t n)
 {
 	uint32_t i;
