@@ -38,7 +38,8 @@ options:
   -j N           N fanout workers on a live interface (pktsh.parallel;
                  default: pktsh -j, else 1)
   --timeout S    a query unanswered for S seconds of capture time counts
-                 as unanswered (default 5; the rest at the end do too)
+                 as unanswered (default 5; the rest at the end do too);
+                 its id again within S is a retransmission
   --pending N    at most N queries wait for their answer at once (default
                  1048576, about 40 MiB); past that the oldest counts as
                  unanswered early (the report says how many)

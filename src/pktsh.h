@@ -589,7 +589,9 @@ void pktsh_buf_free(uint8_t *p);
  * pktsh.pending): keys of key_len bytes, a number each (a time). put: 0
  * new, 1 replaced an entry with the same key (which becomes the newest),
  * 2 new after the oldest entry was dropped to make room (set_evict), -1
- * full (max_entries, without set_evict, or no memory). take: 1 and
+ * full (max_entries, without set_evict, or no memory). add: as put, but
+ * an entry with the same key whose value is at or above stale stays as
+ * it was (3): a retransmitted query keeps its first time. take: 1 and
  * *value, removing the entry, or 0. expire removes entries from the
  * oldest put on while their value is below `before`, and returns how
  * many: with values put in order (capture times) those are exactly the
@@ -601,6 +603,7 @@ struct pktsh_pending *pktsh_pending_new(uint32_t key_len, uint32_t max_entries,
 void pktsh_pending_free(struct pktsh_pending *t);
 void pktsh_pending_set_evict(struct pktsh_pending *t, int32_t evict);
 int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value);
+int pktsh_pending_add(struct pktsh_pending *t, const void *key, double value, double stale);
 int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value);
 uint32_t pktsh_pending_expire(struct pktsh_pending *t, double before);
 uint32_t pktsh_pending_count(const struct pktsh_pending *t);

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "err.h"
@@ -221,11 +222,16 @@ void pktsh_dnsstats_free(struct pktsh_dnsstats *e)
 /* --- counting one message ------------------------------------------- */
 
 /* The pending table's key: a universal hash (hash.c, mod 2^61 - 1) of
- * the match key's 12 words. Two different keys get one value with
- * probability 2^-61 over the process's random multipliers. */
+ * the match key's words after the name. Two different keys get one
+ * value with probability 2^-61 over the process's random multipliers.
+ * A response answers the query of its conversation (addresses, ports)
+ * with its id, whatever its question, opcode or question count: the
+ * pairing Wireshark's dns.time makes. */
 static uint64_t match_key(const struct dns_key *k)
 {
-	return pktsh_ml61(k, sizeof(*k));
+	const size_t from = offsetof(struct dns_key, id);
+
+	return pktsh_ml61((const uint8_t *)k + from, sizeof(*k) - from);
 }
 
 /* An IPv4 client is its address (the top-k tables hash their keys); an
@@ -249,9 +255,13 @@ static void count_type(double *n, uint16_t *seen, uint32_t *nseen, uint32_t t)
 
 static void match_query(struct pktsh_dnsstats *e, const struct dns_msg *m)
 {
-	int r = pktsh_pending_put(e->pend, &m->mk, m->ts);
+	/* Its id again in its conversation while unanswered: within the
+	 * timeout a retransmission, which keeps the first copy's time (as
+	 * Wireshark's dns.time does, whose retransmission timer is 5 s too);
+	 * later a new query, the first unanswered. Room made for it drops
+	 * the oldest query, unanswered too. */
+	int r = pktsh_pending_add(e->pend, &m->mk, m->ts, m->ts - e->timeout);
 
-	/* the same query again, or room made: a first copy unanswered */
 	if (r == 1 || r == 2)
 		e->c.unanswered++;
 }
@@ -275,16 +285,26 @@ static void match_response(struct pktsh_dnsstats *e, const struct dns_msg *m)
 	lat_add(e->lat, d);
 }
 
+/* A response Wireshark stops reading (cut by the capture, or malformed)
+ * gets no dns.time: it answers its query, which is then not unanswered,
+ * but gives no latency and is not matched. */
+static void answer_unread(struct pktsh_dnsstats *e, const struct dns_msg *m)
+{
+	double sent;
+
+	if (!pktsh_pending_take(e->pend, &m->mk, &sent))
+		e->c.unmatched++;
+}
+
 static void count_query(struct pktsh_dnsstats *e, const struct dns_msg *m, const uint8_t *wire)
 {
 	e->c.queries++;
 	topk64_add_labelled(e->clients, client_key(m), m->key.client, m->v6 ? 16 : 0);
+	match_query(e, m);
 	if (!m->qdcount)
 		return;
 	count_type(e->qtype_n, e->qtypes_seen, &e->nqtypes, m->qtype);
 	topk64_add_labelled(e->names, m->key.name & KEY53, wire, m->name_len);
-	if ((m->flags & 0x7800) == 0)          /* the QUERY opcode */
-		match_query(e, m);
 }
 
 static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
@@ -312,18 +332,21 @@ static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
 	case PKTSH_DNS_RESPONSE:
 		e->c.responses++;
 		count_type(e->rcode_n, e->rcodes_seen, &e->nrcodes, m->rcode);
-		if (m->qdcount)
-			match_response(e, m);
+		if (m->cut)
+			answer_unread(e, m);
 		else
-			e->c.unmatched++;
+			match_response(e, m);
 		break;
 	case PKTSH_DNS_BAD_QUERY:
 		e->c.queries++;
 		e->c.malformed++;
+		match_query(e, m);
 		break;
-	case PKTSH_DNS_BAD_RESPONSE:
+	case PKTSH_DNS_BAD_RESPONSE:      /* its header is whole: RCODE too */
 		e->c.responses++;
 		e->c.malformed++;
+		count_type(e->rcode_n, e->rcodes_seen, &e->nrcodes, m->rcode);
+		answer_unread(e, m);
 		break;
 	default:
 		if (!m->cut)            /* too short, but only as captured */
@@ -338,29 +361,34 @@ static uint16_t be16(const uint8_t *d)
 	return (uint16_t)(d[0] << 8 | d[1]);
 }
 
-static void fill(struct dns_msg *m, const struct pktsh_dns_q *q, const uint8_t *l3hdr, int v6,
-		 uint16_t sport, uint16_t dport)
+/* The conversation and id: who asked whom (m->flags' QR says which way). */
+static void fill_key(struct dns_msg *m, uint16_t id, const uint8_t *l3hdr, int v6,
+		     uint16_t sport, uint16_t dport)
 {
 	struct dns_key *k = &m->key;
-	int resp = q->flags >= 0x8000;
+	int resp = m->flags >= 0x8000;
 	uint32_t alen = v6 ? 16 : 4;
 	const uint8_t *src = l3hdr + (v6 ? 8 : 12), *dst = src + alen;
 
-	k->name = q->name_hash;
-	k->id = q->id;
+	k->id = id;
 	k->ipver = v6 ? 6 : 4;
 	memset(k->client, 0, sizeof(k->client) + sizeof(k->server));
 	memcpy(k->client, resp ? dst : src, alen);
 	memcpy(k->server, resp ? src : dst, alen);
 	k->cport = resp ? dport : sport;
 	k->sport = resp ? sport : dport;
+	m->mk = match_key(k);
+}
+
+static void fill(struct dns_msg *m, const struct pktsh_dns_q *q)
+{
+	m->key.name = q->name_hash;
 	m->flags = q->flags;
 	m->qdcount = q->qdcount;
 	m->qtype = q->qtype;
 	m->rcode = q->rcode;
 	m->name_len = q->wire_len;
-	m->kind = resp ? PKTSH_DNS_RESPONSE : PKTSH_DNS_QUERY;
-	m->mk = match_key(k);
+	m->kind = q->flags >= 0x8000 ? PKTSH_DNS_RESPONSE : PKTSH_DNS_QUERY;
 }
 
 /* Room in q for one more message and its name: 0, or -1 without memory. */
@@ -397,8 +425,7 @@ static void prefetch(const struct pktsh_dnsstats *e, const struct dns_msg *m)
 	if (m->kind == PKTSH_DNS_QUERY) {
 		topk64_prefetch(e->clients, client_key(m));
 		topk64_prefetch(e->names, m->key.name & KEY53);
-		if ((m->flags & 0x7800) == 0)
-			pending_prefetch(e->pend, &m->mk);
+		pending_prefetch(e->pend, &m->mk);
 	} else if (m->kind == PKTSH_DNS_RESPONSE) {
 		pending_prefetch(e->pend, &m->mk);
 	}
@@ -458,6 +485,7 @@ static int cut_short(int rc)
 static void unreadable(struct dns_msg *m, const uint8_t *msg, uint32_t len, int cut)
 {
 	m->qdcount = 0;
+	m->key.name = 0;
 	if (len < (cut ? 4u : 12u)) {
 		m->kind = PKTSH_DNS_UNREADABLE;
 		m->flags = 0;
@@ -490,9 +518,11 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 	m.cut = (uint8_t)(cut != 0);
 	rc = pktsh_dns_question_wire(msg, len, &q);
 	if (rc == 0)
-		fill(&m, &q, l3hdr, v6, sport, dport);
+		fill(&m, &q);
 	else
 		unreadable(&m, msg, len, cut && cut_short(rc));
+	if (m.kind != PKTSH_DNS_UNREADABLE)     /* the id (2 bytes) is there */
+		fill_key(&m, be16(msg), l3hdr, v6, sport, dport);
 	if (!e->queueing) {
 		pipe_push(e, &m, q.wire);
 		return;

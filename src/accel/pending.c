@@ -424,16 +424,20 @@ static void drop_oldest(struct pktsh_pending *t)
 	delete_at(t, slot_of(t, t->oldest));
 }
 
-int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value)
+/* An entry already there with a value below stale takes the new value
+ * and becomes the newest (1); one at or above it stays as it was (3). */
+static int put(struct pktsh_pending *t, const void *key, double value, double stale)
 {
 	uint32_t h = hash(t, key);
 	uint32_t i = find(t, key, h), e;
 	int evicted = 0;
 
-	if (!(value <= t->max_value))
+	if (!(value <= t->max_value))       /* an upper bound: add may not store it */
 		t->max_value = value;
 	if (t->slots[i]) {
 		e = slot_entry(t->slots[i]);
+		if (!(ent(t, e)->value < stale))
+			return 3;
 		ent(t, e)->value = value;
 		unlink_entry(t, e);
 		link_newest(t, e);
@@ -466,6 +470,16 @@ int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value)
 	link_newest(t, e);
 	t->count++;
 	return evicted ? 2 : 0;
+}
+
+int pktsh_pending_put(struct pktsh_pending *t, const void *key, double value)
+{
+	return put(t, key, value, HUGE_VAL);
+}
+
+int pktsh_pending_add(struct pktsh_pending *t, const void *key, double value, double stale)
+{
+	return put(t, key, value, stale);
 }
 
 int pktsh_pending_take(struct pktsh_pending *t, const void *key, double *value)

@@ -23,8 +23,9 @@
  * query types (of well-formed queries), full response codes (the OPT
  * record's extended bits included); matched = responses whose query came
  * before them (all within TIMEOUT_NS, dnsstats' default --timeout);
- * unanswered = well-formed queries - matched (those never answered, and
- * those whose answer the capture's end cut off); the exact counts of the
+ * unanswered = queries - matched (those never answered, malformed ones
+ * too: their header is whole and waits for an answer as Wireshark's does,
+ * and those whose answer the capture's end cut off); the exact counts of the
  * 20 most-queried names (every other name is queried at most twice, or
  * less often than the 20th) and of the 20 busiest client addresses (by
  * well-formed queries). A message is counted in the packet that
@@ -468,7 +469,7 @@ static uint16_t pick_qtype(int kind)
 
 static struct {
 	uint64_t packets, dns, queries, responses, malformed, udp, tcp, ip4, ip6;
-	uint64_t matched, wellformed, sessions, flood, tc, outstanding_max, inflight;
+	uint64_t matched, sessions, flood, tc, outstanding_max, inflight;
 	uint64_t first_ts, last_ts;
 	uint64_t qtypes[65536], rcodes[4096];
 } T;
@@ -518,7 +519,6 @@ static void count_msg(int resp, int v6, int tcp, uint16_t qtype, uint16_t rcode,
 		T.rcodes[rcode]++;
 	} else {
 		T.qtypes[qtype]++;
-		T.wellformed++;
 	}
 }
 
@@ -1422,7 +1422,7 @@ static int write_truth(const char *path, uint64_t n)
 	fprintf(f, ",");
 	write_map(f, "rcodes", T.rcodes, 4096);
 	fprintf(f, ",\"matched\":%llu,\"unanswered\":%llu,\"top_qnames\":[",
-		U(T.matched), U(T.wellformed - T.matched));
+		U(T.matched), U(T.queries - T.matched));
 	for (int i = 0; i < TOPN && i < S->npop; i++) {
 		wire_text(arena + pop_off[idx[i]], text);
 		fprintf(f, "%s[\"%s\",%llu]", i ? "," : "", text, U(pop_cnt[idx[i]]));

@@ -145,6 +145,14 @@ local function dns_field(f)
   end
 end
 
+-- A section count: an UPDATE message (opcode 5) names its first three
+-- zones, prerequisites and updates (RFC 2136), as tshark's fields do.
+local function count_of(key, update)
+  return dns_field(function(m)
+    if (band(rshift(m.flags, 11), 15) == 5) == update then return num(m[key]) end
+  end)
+end
+
 -- A response-only flag (tshark shows these only when QR is set).
 local function resp_flag(bitv)
   return dns_field(function(m) if m.qr then return bool(band(m.flags, bitv) ~= 0) end end)
@@ -324,9 +332,12 @@ local LIST = {
   {"dns.flags.checkdisable", "DNS CD", flag(0x0010)},
   {"dns.flags.rcode", "DNS header RCODE (responses)", dns_field(function(m)
     if m.qr then return num(band(m.flags, 15)) end end)},
-  {"dns.count.queries", "DNS QDCOUNT", dns_field(function(m) return num(m.qdcount) end)},
-  {"dns.count.answers", "DNS ANCOUNT", dns_field(function(m) return num(m.ancount) end)},
-  {"dns.count.auth_rr", "DNS NSCOUNT", dns_field(function(m) return num(m.nscount) end)},
+  {"dns.count.queries", "DNS QDCOUNT", count_of("qdcount", false)},
+  {"dns.count.answers", "DNS ANCOUNT", count_of("ancount", false)},
+  {"dns.count.auth_rr", "DNS NSCOUNT", count_of("nscount", false)},
+  {"dns.count.zones", "DNS ZOCOUNT (UPDATE)", count_of("qdcount", true)},
+  {"dns.count.prerequisites", "DNS PRCOUNT (UPDATE)", count_of("ancount", true)},
+  {"dns.count.updates", "DNS UPCOUNT (UPDATE)", count_of("nscount", true)},
   {"dns.count.add_rr", "DNS ARCOUNT", dns_field(function(m) return num(m.arcount) end)},
   {"dns.qry.name", "DNS question names", questions(function(q) return dns_name(q.name) end)},
   {"dns.qry.type", "DNS question types", questions(function(q) return num(q.type) end)},
