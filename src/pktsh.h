@@ -1297,7 +1297,7 @@ enum pktsh_xsk_stamp {
 struct pktsh_xsk_opts {
 	uint32_t frame_size;       /* bytes per UMEM frame: 2048 or 4096 (0: 2048) */
 	uint32_t frames;           /* UMEM frames per socket (0: fill_size + tx_size) */
-	uint32_t rx_size;          /* ring entries, powers of two (0: 4096 for RX
+	uint32_t rx_size;          /* ring entries, powers of two (0: 16384 for RX
 				      and fill, 2048 for TX and completion) */
 	uint32_t tx_size;
 	uint32_t fill_size;

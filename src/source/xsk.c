@@ -40,7 +40,9 @@
 #endif
 #define DEFAULT_FRAME 2048
 #define DEFAULT_RING 2048          /* TX and completion rings */
-#define DEFAULT_FILL 4096          /* fill and RX rings: 4 ms at 1 Mpps */
+#define DEFAULT_FILL 16384         /* fill and RX rings of a lone socket: 4 ms at
+					* 4 Mpps (pktsh.source.xskopts sizes them
+					* by the sockets an interface has) */
 #define DEFAULT_BATCH 256
 #define MAX_BATCH 8192
 #define MAX_WAIT_SOCKS 4096
@@ -461,6 +463,19 @@ static uint32_t fill_push(struct pktsh_xsk *s, const uint64_t *addr, uint32_t n)
 	return n;
 }
 
+/* Asks for the fill ring's lines of the next n entries, to be written
+ * at the release: the kernel read them last, on the core that receives,
+ * and perf annotate put most of fill_push's samples on its stores. */
+static void fill_prefetch(struct pktsh_xsk *s, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i += 8)
+		__builtin_prefetch(xsk_ring_prod__fill_addr(s->fill, s->fill->cached_prod + i), 1);
+	if (n)
+		__builtin_prefetch(xsk_ring_prod__fill_addr(s->fill, s->fill->cached_prod + n - 1), 1);
+}
+
 /* Fills the fill ring from the UMEM's free frames, keeping keep of them
  * for copies. */
 static void fill_top_up(struct pktsh_xsk *s, uint32_t keep)
@@ -753,11 +768,18 @@ static void rx_take(struct pktsh_xsk *s)
 	if (!n)
 		return;
 	memset(s->given + s->nheld, 0, n);
+	/* The descriptors' lines (4 a line) all asked for at once: written
+	 * by the core that received the packets, each one a miss here. */
+	for (uint32_t i = 0; i < n; i += 4)
+		__builtin_prefetch(xsk_ring_cons__rx_desc(&s->rx, idx + i));
 	if (s->stamp == PKTSH_XSK_STAMP_XDP)
 		rx_take_xdp(s, idx, n, size);
 	else
 		rx_take_batch(s, idx, n, size);
 	xsk_ring_cons__release(&s->rx, n);
+	/* What the release will write, asked for while Lua reads the batch. */
+	batch_prefetch_next(s->br);
+	fill_prefetch(s, s->nheld);
 }
 
 void pktsh_xsk_release(struct pktsh_xsk *s)

@@ -8,7 +8,7 @@
  *
  *   xskloop OBJ IFACE MODE LINGER_US RING [read]   (MODE: native or skb)
  *
- * RING is the size of the RX and fill rings (pktsh's default is 4096);
+ * RING is the size of the RX and fill rings (pktsh's default for a lone socket is 16384);
  * the UMEM has twice as many frames, in huge pages and touched before
  * use, as pktsh's are. With "read" the loop also reads the first 8 bytes
  * of each packet (their line is where pktsh reads the XDP program's

@@ -114,10 +114,24 @@ expect_match "zerocopy = false: copy mode, no note" \
 expect_match "after open: the fill ring is full, the socket's other frames are free" \
   "$(try "local s = assert(pktsh.open{xsk = '$IF_B', fill_size = 1024, tx_size = 512})
           local i = s:info()[1]; print(i.fill_frames, i.free_frames, i.frames)")" "^1024	512	1536$"
-expect_match "defaults: fill and RX rings of 4096, the UMEM has fill + TX frames" \
+expect_match "defaults: fill and RX rings of 16384 for a lone socket, the UMEM has fill + TX frames" \
   "$(try "local s = assert(pktsh.open{xsk = '$IF_B'})
           local i = s:info()[1]; print(i.rx_size, i.fill_size, i.tx_size, i.fill_frames, i.free_frames, i.frames)")" \
-  "^4096	4096	2048	4096	2048	6144$"
+  "^16384	16384	2048	16384	2048	18432$"
+expect_match "defaults: one ring size given sets the other" \
+  "$(try "local s = assert(pktsh.open{xsk = '$IF_B', fill_size = 1024})
+          local i = s:info()[1]; print(i.rx_size, i.fill_size)")" "^1024	1024$"
+# Four queues: RSS spreads an interface's traffic, so its rings share
+# 32768 frames (8192 a socket).
+if ip -n "$NS_B" link add q4a numrxqueues 4 numtxqueues 4 type veth peer name q4b \
+     numrxqueues 4 numtxqueues 4 && ip -n "$NS_B" link set q4a up && ip -n "$NS_B" link set q4b up; then
+  expect_match "defaults: four queues, rings of 8192 each" \
+    "$(try "local s = assert(pktsh.open{xsk = 'q4a', mode = 'skb'}); local t = {}
+            for _, i in ipairs(s:info()) do t[#t + 1] = i.rx_size .. '/' .. i.fill_size end
+            print(table.concat(t, ' '))")" "^8192/8192 8192/8192 8192/8192 8192/8192$"
+else
+  fail "defaults: four queues" "cannot make a veth with 4 queues"
+fi
 # The UMEM asks for huge pages (a 4 KiB page every other frame is a TLB
 # miss per packet or two).
 if grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null ||

@@ -32,6 +32,12 @@ T.test("pktsh.open{xsk = ...}: bad options are nil, err before anything opens", 
   end
 end)
 
+T.test("default ring sizes: 16384 a lone socket, 32768 an interface, 4096 at least", function()
+  local want = {[1] = 16384, [2] = 16384, [3] = 8192, [4] = 8192, [5] = 4096, [8] = 4096,
+                [64] = 4096}
+  for n, r in pairs(want) do T.eq(xskopts.default_ring(n), r, n .. " sockets") end
+end)
+
 T.test("what feeds each interface", function()
   local o = assert(xskopts.parse{xsk = {"a", "b"}})
   T.eq(o.feed.a, "own", "no rules: a redirect-everything rule set of pktsh's")

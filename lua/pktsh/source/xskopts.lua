@@ -189,8 +189,34 @@ local function plan(o)
   return pairs_
 end
 
+-- The fill and RX rings' default entries for an interface with n sockets:
+-- room for the frames that arrive while the consumer is away (a ring of
+-- 16384 lasts 4 ms at 4 Mpps), within 32768 frames (64 MiB of UMEM) an
+-- interface, as RSS spreads its traffic over its queues, and no fewer
+-- than 4096 a socket. The README's "Loss and ring sizes" says why.
+local RING_MAX, RING_MIN, RING_BUDGET = 16384, 4096, 32768
+function M.default_ring(n)
+  local r = RING_MAX
+  while r > RING_MIN and r * n > RING_BUDGET do r = r / 2 end
+  return r
+end
+
+-- Sets the ring sizes left out: one given sets the other, else by the
+-- most sockets any interface has.
+local function default_rings(o, x, want)
+  local per, most = {}, 1
+  for _, w in ipairs(want) do
+    per[w[1]] = (per[w[1]] or 0) + 1
+    most = math.max(most, per[w[1]])
+  end
+  local r = o.fill_size or o.rx_size or M.default_ring(most)
+  x.rx_size = o.rx_size or r
+  x.fill_size = o.fill_size or r
+end
+
 local function open_sockets(o, made, want, fws)
   local x = c_opts(o)
+  default_rings(o, x, want)
   local e = errors.new()
   local out = ffi.new("struct pktsh_xsk *[1]")
   local uout = ffi.new("struct pktsh_xsk_umem *[1]")
