@@ -21,15 +21,16 @@ else
     "exit $rc: $(head -c 600 "$TMP/vg.log" 2>/dev/null) $(tail -3 "$TMP/err")"
 fi
 
-# Each file: the manifest's packet count, or a clean refusal.
-while IFS=$'\t' read -r file _ _ _ _ _ _ packets _ _ _ _ malformed _; do
-  [ "$file" = file ] && continue
+# Each file: the manifest's packet count, or a clean refusal. (awk splits
+# the columns: `read` with a tab IFS would merge empty ones, such as a
+# generated capture's source commit, and shift the rest.)
+while IFS='|' read -r file packets malformed; do
   line=$(grep -F "$P/$file " "$TMP/out")
   case $malformed in
     FILE-LEVEL*) expect_match "$file refused cleanly" "$line" "error: cannot read .*$file" ;;
     *) expect_eq "$file read whole" "$line" "$P/$file $packets" ;;
   esac
-done < $P/MANIFEST.tsv
+done < <(awk -F'\t' 'NR > 1 { print $1 "|" $8 "|" $13 }' $P/MANIFEST.tsv)
 
 # dnsstats' C paths (the UDP scan, the pending table, the top-k columns)
 # under valgrind, on captures of every shape it handles.
