@@ -83,11 +83,7 @@ local function ethertype(t)
   return fmt("ethertype %s (0x%04x)", ETHERTYPES[t] or "Unknown", t)
 end
 
-local function mac_at(p, off)
-  local t = {}
-  for i = 0, 5 do t[i + 1] = fmt("%02x", p:u8(off + i)) end
-  return concat(t, ":")
-end
+local mac_at = require("pktsh.proto.tunneltext").mac
 
 local function tci_text(tci)
   return fmt("vlan %d, p %d%s", band(tci, numbers.VLAN_ID_MASK), rshift(tci, 13),

@@ -82,11 +82,13 @@ function M.missing(claimed, bound, v6)
   return fmt("truncated-ip%s - %d bytes missing!%s", v6 and "6" or "", n, v6 and "" or " ")
 end
 
+-- The MAC address at off, as tcpdump writes it (lineformat's -e too).
 local function mac(p, off)
   local t = {}
   for i = 0, 5 do t[i + 1] = fmt("%02x", p:u8(off + i)) end
   return concat(t, ":")
 end
+M.mac = mac
 
 -- "IP a > b" of an IP layer record (with ports when sp, dp).
 local function ip_head(p, r, o, sp, dp)
