@@ -174,6 +174,7 @@ struct pktsh_dnsstats *pktsh_dnsstats_new(const struct pktsh_dnsstats_opts *o,
 	    pktsh_topk64_keep_labels(e->clients, 16, err) != 0)
 		goto fail;
 	pktsh_pending_set_evict(e->pend, 1);
+	pending_keys_hashed(e->pend);
 	e->lat = calloc(1, sizeof(*e->lat));
 	e->qtype_n = calloc(65536, sizeof(*e->qtype_n));
 	e->rcode_n = calloc(4096, sizeof(*e->rcode_n));
@@ -222,16 +223,26 @@ void pktsh_dnsstats_free(struct pktsh_dnsstats *e)
 /* --- counting one message ------------------------------------------- */
 
 /* The pending table's key: a universal hash (hash.c, mod 2^61 - 1) of
- * the match key's words after the name. Two different keys get one
- * value with probability 2^-61 over the process's random multipliers.
- * A response answers the query of its conversation (addresses, ports)
- * with its id, whatever its question, opcode or question count: the
- * pairing Wireshark's dns.time makes. */
+ * the match key's words after the name, only those an IPv4 key fills
+ * for IPv4 (4 words, not 10). Two different keys get one value with
+ * probability 2^-61 over the process's random multipliers (keys of the
+ * two lengths differ in the version, in their second word), and nobody
+ * who cannot see the multipliers can aim a key at a slot: the pending
+ * table takes its bits as they are (pending_keys_hashed) instead of
+ * hashing them again. A response answers the query of its conversation
+ * (addresses, ports) with its id, whatever its question, opcode or
+ * question count: the pairing Wireshark's dns.time makes. */
 static uint64_t match_key(const struct dns_key *k)
 {
 	const size_t from = offsetof(struct dns_key, id);
+	uint8_t v4[16];
 
-	return pktsh_ml61((const uint8_t *)k + from, sizeof(*k) - from);
+	if (k->ipver == 6)
+		return pktsh_ml61((const uint8_t *)k + from, sizeof(*k) - from);
+	memcpy(v4, (const uint8_t *)k + from, 8);
+	memcpy(v4 + 8, k->client, 4);
+	memcpy(v4 + 12, k->server, 4);
+	return pktsh_ml61(v4, sizeof(v4));
 }
 
 /* An IPv4 client is its address (the top-k tables hash their keys); an
@@ -299,7 +310,7 @@ static void answer_unread(struct pktsh_dnsstats *e, const struct dns_msg *m)
 static void count_query(struct pktsh_dnsstats *e, const struct dns_msg *m, const uint8_t *wire)
 {
 	e->c.queries++;
-	topk64_add_labelled(e->clients, client_key(m), m->key.client, m->v6 ? 16 : 0);
+	topk64_add_labelled(e->clients, m->ck, m->key.client, m->v6 ? 16 : 0);
 	match_query(e, m);
 	if (!m->qdcount)
 		return;
@@ -378,6 +389,7 @@ static void fill_key(struct dns_msg *m, uint16_t id, const uint8_t *l3hdr, int v
 	k->cport = resp ? dport : sport;
 	k->sport = resp ? sport : dport;
 	m->mk = match_key(k);
+	m->ck = resp ? 0 : client_key(m);
 }
 
 static void fill(struct dns_msg *m, const struct pktsh_dns_q *q)
@@ -423,7 +435,7 @@ static void prefetch(const struct pktsh_dnsstats *e, const struct dns_msg *m)
 	if (!m->qdcount)
 		return;
 	if (m->kind == PKTSH_DNS_QUERY) {
-		topk64_prefetch(e->clients, client_key(m));
+		topk64_prefetch(e->clients, m->ck);
 		topk64_prefetch(e->names, m->key.name & KEY53);
 		pending_prefetch(e->pend, &m->mk);
 	} else if (m->kind == PKTSH_DNS_RESPONSE) {

@@ -22,6 +22,7 @@ struct dns_key {
 struct dns_msg {
 	struct dns_key key;
 	uint64_t mk;             /* the pending table's key (match_key) */
+	uint64_t ck;             /* the client's top-k key (client_key) */
 	double ts;
 	uint32_t pi;
 	uint32_t name_off;

@@ -103,6 +103,8 @@ static uint32_t hash(const struct pktsh_pending *t, const uint8_t *k)
 		uint64_t w;
 
 		memcpy(&w, k, 8);
+		if (!t->th)             /* a keyed hash already */
+			return (uint32_t)(w ^ w >> 32);
 		h = pktsh_tabhash_u64(t->th, w);
 	} else {
 		h = pktsh_tabhash_bytes(t->th, k, t->key_len);
@@ -209,6 +211,12 @@ void pktsh_pending_free(struct pktsh_pending *t)
 	big_free(t->slots, (size_t)t->max_slots * sizeof(*t->slots));
 	free(t->own);
 	free(t);
+}
+
+void pending_keys_hashed(struct pktsh_pending *t)
+{
+	if (t->key_len == 8 && t->count == 0 && !t->own)
+		t->th = NULL;
 }
 
 void pktsh_pending_set_evict(struct pktsh_pending *t, int32_t evict)

@@ -95,8 +95,8 @@ static uint64_t lower8(uint64_t w)
 	return w | ((ge_a & ~gt_z & ~w & 0x8080808080808080ull) >> 2);
 }
 
-/* Copies n label bytes lower-cased; avail bytes may be read at src, and
- * dst has 8 bytes of room past n (q->wire's slack). */
+/* Copies n bytes of labels lower-cased; avail bytes may be read at src,
+ * and dst has 8 bytes of room past n (q->wire's slack). */
 static void copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_t avail)
 {
 	uint32_t i = 0;
@@ -135,16 +135,25 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 			break;
 		}
 		if (l < 0x40) {
-			if (pos + 1 + l > len)
-				return PKTSH_DNS_LABEL_TRUNCATED;
-			if (q) {
-				if (w + 1u + l + 1u > 255)
+			/* the labels up to the next pointer or the root, walked
+			 * by their lengths and then copied at once: lengths are
+			 * below 0x40, so lower-casing leaves them as they are */
+			uint32_t from = pos;
+
+			do {
+				if (pos + 1 + l > len)
+					return PKTSH_DNS_LABEL_TRUNCATED;
+				if (q && w + (pos - from) + 1u + l + 1u > 255)
 					return PKTSH_DNS_NAME_TOO_LONG;
-				q->wire[w] = l;
-				copy_lower(q->wire + w + 1, d + pos + 1, l, len - pos - 1);
-				w += 1u + l;
+				pos += 1u + l;
+				if (pos >= len)
+					break;
+				l = d[pos];
+			} while (l != 0 && l < 0x40);
+			if (q) {
+				copy_lower(q->wire + w, d + from, pos - from, len - from);
+				w += pos - from;
 			}
-			pos += 1u + l;
 		} else if (l >= 0xc0) {
 			uint32_t t;
 
