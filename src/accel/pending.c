@@ -457,8 +457,20 @@ static void prefetch_ahead(struct pktsh_pending *t)
 		a = ent(t, a)->newer;
 	}
 	t->ahead = a;
-	if (a != NIL)
-		__builtin_prefetch(&t->slots[hash(t, ent(t, a)->key) & t->mask]);
+	if (a != NIL) {
+		const struct entry *x = ent(t, a);
+
+		__builtin_prefetch(&t->slots[hash(t, x->key) & t->mask]);
+		/* the next step's entry: answered queries give their entries
+		 * back from anywhere in the list, so list order is not memory
+		 * order, and each step would wait for its entry */
+		if (x->newer != NIL) {
+			const uint8_t *n = (const uint8_t *)ent(t, x->newer);
+
+			__builtin_prefetch(n);
+			__builtin_prefetch(n + t->stride - 1);
+		}
+	}
 }
 
 /* Expiry and eviction: the oldest goes, found through its slot. */
