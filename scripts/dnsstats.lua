@@ -327,10 +327,15 @@ local function main(argv)
       local tick = line_ticker(true)
       local prev, last = nil, pktsh.now()
       opts.every = o.interval
-      opts.on_every = function(snaps)
+      opts.on_every = function(snaps, final)
         local cur = dnsstats.sum_snapshots(snaps)
         local now = pktsh.now()
         local r = dnsstats.interval(prev, cur, (now - last) / 1e9)
+        -- the workers often end just after a line (--duration is a
+        -- whole number of intervals): that sliver, when empty, is no line
+        if final and prev and r.packets == 0 and (r.drops or 0) == 0 and r.seconds < o.interval / 2 then
+          return
+        end
         r.start = last
         prev, last = cur, now
         tick(r)
