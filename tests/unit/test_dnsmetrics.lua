@@ -16,17 +16,8 @@ local CAP = dir .. "/dns.pcap"
 assert(os.execute(string.format("%s tests/bench/gendns.lua %s 30000 2>/dev/null", PKTSH, CAP)) == 0)
 
 -- An engine fed the whole capture (not finished: queries still waiting).
-local function fed(o)
-  local eng = assert(dnsstats.new(o))
-  local src = assert(pktsh.open(CAP))
-  while true do
-    local b = src:next()
-    if not b then break end
-    eng:feed(b)
-  end
-  src:close()
-  return eng
-end
+local feed = require "fed"
+local function fed(o) return feed(CAP, o) end
 
 -- Counts the label strings made from packed table t's labels (every
 -- one is cut out of p.labels by packed_entry): a function that returns

@@ -114,15 +114,7 @@ end
 -- Mean slots read per lookup when the capture's queries go through
 -- dnsstats' engine (the C scan, its pending table).
 local function pending_cost(path)
-  local dnsstats = require "pktsh.app.dnsstats"
-  local src = assert(pktsh.open(path))
-  local eng = assert(dnsstats.new{max_pending = 200000, timeout = 1e6})
-  while true do
-    local b = src:next()
-    if not b then break end
-    eng:feed(b)
-  end
-  src:close()
+  local eng = require("fed")(path, {max_pending = 200000, timeout = 1e6})
   local s = ffi.new("struct pktsh_table_stats")
   C.pktsh_dnsstats_pending_stats(eng.h, s)
   local c = eng:counts()
