@@ -4,6 +4,11 @@
 --       strings or {data =, ts = seconds, len = length on the wire}
 --   dns(id, flags, name, an)  a DNS message: one question (name, A, IN),
 --       an A records pointing at it (198.18.9.i), no other records
+--   tcp_seg(o)  seg(from_client, flags, data, seq): an IPv4 TCP segment
+--       between o.client:o.cport and o.server:o.sport appended to
+--       o.frames() (0.01 s after the one before), acknowledging what
+--       o.acks() returns (the client's next seq, the server's); cut to
+--       o.snap bytes when given
 local char = string.char
 local rshift = require("bit").rshift
 
@@ -37,4 +42,18 @@ local function dns(id, flags, name, an)
   return m
 end
 
-return {write = write, dns = dns}
+local function tcp_seg(o)
+  return function(from_client, flags, data, seq)
+    local cseq, sseq = o.acks()
+    local t = from_client and {src = o.client, dst = o.server, sport = o.cport, dport = o.sport,
+                               seq = seq, ack = sseq}
+                           or {src = o.server, dst = o.client, sport = o.sport, dport = o.cport,
+                               seq = seq, ack = cseq}
+    t.flags, t.payload = flags, data or ""
+    local f, frames = pktsh.build.tcp4(t), o.frames()
+    frames[#frames + 1] = {data = o.snap and f:sub(1, o.snap) or f, len = #f,
+                           ts = 1700000000 + #frames / 100}
+  end
+end
+
+return {write = write, dns = dns, tcp_seg = tcp_seg}

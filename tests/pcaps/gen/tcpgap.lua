@@ -26,12 +26,9 @@ local CP, SP = 40100, 53
 local cseq, sseq = 1000, 500000
 
 local frames = {}
-local function seg(from_client, flags, data, seq)
-  local o = from_client and {src = C, dst = S, sport = CP, dport = SP, seq = seq, ack = sseq}
-                         or {src = S, dst = C, sport = SP, dport = CP, seq = seq, ack = cseq}
-  o.flags, o.payload = flags, data or ""
-  frames[#frames + 1] = {data = b.tcp4(o), ts = 1700000000 + #frames / 100}
-end
+local seg = lib.tcp_seg{client = C, server = S, cport = CP, sport = SP,
+                        acks = function() return cseq, sseq end,
+                        frames = function() return frames end}
 
 seg(true, "S", nil, cseq - 1)
 seg(false, "SA", nil, sseq - 1)

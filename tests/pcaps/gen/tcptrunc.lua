@@ -26,13 +26,9 @@ local CP, SP = 40200, 53
 local cseq, sseq = 7000, 900000
 
 local frames = {}
-local function seg(from_client, flags, data, seq)
-  local o = from_client and {src = C, dst = S, sport = CP, dport = SP, seq = seq, ack = sseq}
-                         or {src = S, dst = C, sport = SP, dport = CP, seq = seq, ack = cseq}
-  o.flags, o.payload = flags, data or ""
-  local f = b.tcp4(o)
-  frames[#frames + 1] = {data = f:sub(1, SNAP), len = #f, ts = 1700000000 + #frames / 100}
-end
+local seg = lib.tcp_seg{client = C, server = S, cport = CP, sport = SP, snap = SNAP,
+                        acks = function() return cseq, sseq end,
+                        frames = function() return frames end}
 
 -- A message with its length prefix, n bytes long with it: a query (or a
 -- response with an answers) whose name is sized to fit.
