@@ -36,7 +36,9 @@
  *
  * The keys come from packets, so the hash is keyed (hash.c: NH and
  * tabulation under random tables): nobody can line keys up in one probe
- * run. Should that ever fail, an insert that would land
+ * run. Keys that are keyed hashes already (dnsstats' match keys,
+ * pending_keys_hashed) give their own bits instead, hashed once, not
+ * twice. Should that ever fail, an insert that would land
  * PKTSH_PROBE_LIMIT or more slots past its home slot makes the table
  * draw tables of its own and rebuild the index (counted as a rekey).
  */
