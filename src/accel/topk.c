@@ -307,11 +307,8 @@ static void rekey(struct pktsh_topk64 *t)
 /* Every entry at the smallest count becomes a candidate. */
 static void rescan(struct pktsh_topk64 *t)
 {
-	double lo = t->ent[0].count;
+	double lo = min_count(t);
 
-	for (uint32_t e = 1; e < t->size; e++)
-		if (t->ent[e].count < lo)
-			lo = t->ent[e].count;
 	t->ncand = t->icand = 0;
 	for (uint32_t e = 0; e < t->size; e++)
 		if (t->ent[e].count == lo)
