@@ -10,6 +10,7 @@ local addr = require "pktsh.proto.addr"
 local dnstext = require "pktsh.proto.dnstext"
 local tunneltext = require "pktsh.proto.tunneltext"
 local tcptext = require "pktsh.proto.tcptext"
+local udpapp = require "pktsh.proto.udpapp"
 local numbers = require "pktsh.proto.numbers"
 local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
 local NEW, OK = numbers.PKT.NEW, numbers.PKT.OK
@@ -99,7 +100,7 @@ local function udp_text(p, a, b, off, wend)
     if ulen and ulen < 8 then
       return endpoints(a, b, sp, dp) .. fmt("UDP, bad length %d < 8", ulen)
     end
-    return endpoints(a, b, sp, dp) .. "[|udp]"
+    return endpoints(a, b, sp, dp) .. " [|udp]"
   end
   local s = endpoints(a, b, u.sport, u.dport)
   local dns = dnstext.packet(p)
@@ -108,7 +109,8 @@ local function udp_text(p, a, b, off, wend)
   if off + u.len > wend and p.fragment == FRAG.NONE then
     return s .. fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8)
   end
-  return s .. fmt("UDP, length %d", u.len - 8)
+  local app = udpapp.text(p, u.sport, u.dport, off + 8, math.min(u.len, wend - off) - 8, p.l3end)
+  return s .. (app or fmt("UDP, length %d", u.len - 8))
 end
 
 local unreach4 = {[0] = "net %s unreachable", [1] = "host %s unreachable",
@@ -202,15 +204,15 @@ end
 
 local function ip4_problem(p)
   local off, cap = p.l3off, p.caplen
-  if off + 20 > cap then return "[|ip]" end
+  if off + 20 > cap then return " [|ip]" end
   local vhl = p:u8(off)
   local hlen = band(vhl, 15) * 4
   if rshift(vhl, 4) ~= 4 then return fmt("IP%d", rshift(vhl, 4)) end
   if hlen < 20 then return fmt("bad-hlen %d", hlen) end
-  if off + hlen > cap then return "[|ip]" end
+  if off + hlen > cap then return " [|ip]" end
   local tot = p:u16(off + 2)
   if tot < hlen then return fmt("bad-len %d", tot) end
-  return "[|ip]"
+  return " [|ip]"
 end
 
 local function ip4_text(p, bound, conv)
@@ -219,8 +221,7 @@ local function ip4_text(p, bound, conv)
   local a, b = tostring(ip.src), tostring(ip.dst)
   local wend = wire_end(p)
   if p.fragment == FRAG.LATER then
-    return fmt("IP %s > %s: ip-proto-%d (frag id %d, offset %d, length %d)", a, b,
-      ip.proto, ip.id, ip.frag_off, ip.len - ip.hlen)
+    return fmt("IP %s > %s: ip-proto-%d", a, b, ip.proto)
   end
   return "IP " .. missing(p, false, bound) .. l4_text(p, a, b, wend, conv)
 end
@@ -252,20 +253,36 @@ local function ip6_exts(p)
   return names, nh, false
 end
 
+-- The extension names go after "a > b: ", as tcpdump prints them; then
+-- a TCP or UDP header shows its ports alone ("53 > 46433: "): tcpdump
+-- gives the addresses to the ports only when the transport follows the
+-- IPv6 header directly.
+local function after_exts(p, s, a, b, pre)
+  local off = p.l4off
+  if (p.l4proto == IP.TCP or p.l4proto == IP.UDP) and off + 4 <= p.l3end then
+    local sp, dp = p:u16(off), p:u16(off + 2)
+    local ends = endpoints(a, b, sp, dp)
+    if s:sub(1, #ends) == ends then
+      return fmt("%s > %s: %s%d > %d: ", a, b, pre, sp, dp) .. s:sub(#ends + 1)
+    end
+  end
+  return (s:gsub(": ", ": " .. pre, 1))
+end
+
 local ext6_trunc = {[IP.HOPOPTS] = "[|hbhopt]", [IP.ROUTING] = "[|srcrt]", [IP.DSTOPTS] = "[|dstopt]",
   [IP.AH] = "[|AH]", [IP.FRAGMENT] = "[|frag]"}
 
 local function ip6_text(p, bound, conv)
   if p.l3state ~= OK then
-    if p.l3off + 40 > p.caplen then return "IP6 [|ip6]" end
+    if p.l3off + 40 > p.caplen then return " [|ip6]" end
     return fmt("IP6 version %d", rshift(p:u8(p.l3off), 4))
   end
   local ip = p:ip6()
   local a, b = tostring(ip.src), tostring(ip.dst)
   local names, nh, trunc, later = ip6_exts(p)
   local pre = #names > 0 and (concat(names, " ") .. " ") or ""
-  if later then
-    return fmt("IP6 %s > %s: %sip-proto-%d", a, b, pre, nh)
+  if later then   -- tcpdump stops after the fragment header
+    return fmt("IP6 %s > %s: %s", a, b, pre:sub(1, -2))
   end
   if trunc or p.l4off == 0 then
     if nh == IP.ESP or nh == IP.NONE then
@@ -274,8 +291,7 @@ local function ip6_text(p, bound, conv)
     return fmt("IP6 %s > %s: %s%s", a, b, pre, ext6_trunc[nh] or "[|ip6]")
   end
   local s = l4_text(p, a, b, wire_end(p), conv)
-  -- Put the extension names after "a > b: " as tcpdump does.
-  if pre ~= "" then s = s:gsub(": ", ": " .. pre, 1) end
+  if pre ~= "" then s = after_exts(p, s, a, b, pre) end
   return "IP6 " .. missing(p, true, bound) .. s
 end
 
