@@ -8,6 +8,7 @@ local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
 local dnstext = require "pktsh.proto.dnstext"
+local tcpapp = require "pktsh.proto.tcpapp"
 local tunneltext = require "pktsh.proto.tunneltext"
 local numbers = require "pktsh.proto.numbers"
 local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
@@ -126,7 +127,7 @@ local function tcp_text(p, a, b, off, wend)
   parts[#parts + 1] = fmt("length %d", plen < 0 and 0 or plen)
   local s = endpoints(a, b, t.sport, t.dport) .. concat(parts, ", ")
   if off + t.hlen > p.l3end then return s .. " [|tcp]" end
-  return s .. (dnstext.packet(p) or "")
+  return s .. (dnstext.packet(p) or tcpapp.text(p, t.sport, t.dport, off + t.hlen, plen, f) or "")
 end
 
 local function udp_text(p, a, b, off, wend)
