@@ -1,0 +1,208 @@
+-- test_tcpapp.lua - pktsh.proto.tcpapp: the application text tcpdump 4.99
+-- prints after a TCP segment's ", length N" (FTP, SSH, SMTP, WHOIS, HTTP,
+-- RTSP), in the packet summaries.
+--
+-- One capture of small segments (no options, no ACK) per case: request
+-- and response lines, continuations, lines without a line end, lines cut
+-- by the snaplen, binary data, empty and over-long payloads. Each summary
+-- is checked against the text written here and, when tcpdump is
+-- installed, against `tcpdump -n -r` on the same file, from ", length "
+-- to the end of the line.
+local T = require "t"
+local build = pktsh.build
+local tcpapp = require "pktsh.proto.tcpapp"
+local packet = require "pktsh.proto.packet"
+
+local rep = string.rep
+local LONG = "GET /" .. rep("a", 1400) .. " HTTP/1.1\r\n"
+
+-- {name, port, payload, want [, snap = payload bytes captured]
+--  [, sport =] [, flags =] [, v6 =] [, pad =]}; port is the server's,
+-- the client's is 40000 unless sport says otherwise. want is the text
+-- after ", length N" (nil: none).
+local CASES = {
+  -- FTP: every first line is printed
+  {"ftp request", 21, "USER anonymous\r\n", ": FTP: USER anonymous"},
+  {"ftp response", 21, "220 (vsFTPd 3.0.3)\r\n", ": FTP: 220 (vsFTPd 3.0.3)", server = true},
+  {"ftp continuation", 21, "  second line of a reply\r\n", ": FTP:   second line of a reply"},
+  {"ftp no line end", 21, "PASV", ": FTP: PASV [|ftp]"},
+  {"ftp snaplen", 21, "RETR file.txt\r\n", ": FTP [|ftp]", snap = 6},
+  {"ftp snaplen before the payload", 21, "QUIT\r\n", ": FTP [|ftp]", snap = 0},
+  {"ftp binary", 21, "\1\2\3\255junk\r\n", ": FTP"},
+  {"ftp lf only", 21, "NOOP\nNOOP\n", ": FTP: NOOP"},
+  {"ftp cr then not lf", 21, "NOOP\rX\n", ": FTP"},
+  {"ftp cr at the end", 21, "NOOP\r", ": FTP"},
+  {"ftp tab kept", 21, "SITE\tHELP\r\n", ": FTP: SITE\tHELP"},
+  {"ftp over-long", 21, "STOR " .. rep("f", 1300) .. "\r\n", ": FTP: STOR " .. rep("f", 1300)},
+  -- SSH: only the version line
+  {"ssh client version", 22, "SSH-2.0-OpenSSH_8.4\r\n", ": SSH: SSH-2.0-OpenSSH_8.4"},
+  {"ssh server version lf", 22, "SSH-2.0-dropbear\n", ": SSH: SSH-2.0-dropbear", server = true},
+  {"ssh binary packet", 22, "\0\0\5\220\10\20" .. rep("\171", 40), nil},
+  {"ssh no line end", 22, "SSH-2.0-OpenSSH_8.4", nil},
+  {"ssh snaplen", 22, "SSH-2.0-OpenSSH_8.4\r\n", " [|ssh]", snap = 10},
+  {"ssh snaplen in the magic", 22, "SSH-2.0-OpenSSH_8.4\r\n", " [|ssh]", snap = 2},
+  {"ssh short with padding", 22, "SSH", " [|ssh]", pad = true},
+  {"ssh tab is binary", 22, "SSH-2.0-a\tb\r\n", nil},
+  {"ssh over-long", 22, "SSH-2.0-" .. rep("v", 1000) .. "\r\n", ": SSH: SSH-2.0-" .. rep("v", 1000)},
+  -- SMTP
+  {"smtp banner", 25, "220 mail.example.com ESMTP\r\n", ": SMTP: 220 mail.example.com ESMTP", server = true},
+  {"smtp request", 25, "EHLO client.example.com\r\n", ": SMTP: EHLO client.example.com"},
+  {"smtp multi-line reply", 25, "250-mail.example.com\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+   ": SMTP: 250-mail.example.com", server = true},
+  {"smtp data continuation", 25, "and the body goes on\r\nmore\r\n", ": SMTP: and the body goes on"},
+  {"smtp no line end", 25, "Subject: hi", ": SMTP: Subject: hi [|smtp]"},
+  {"smtp snaplen", 25, "MAIL FROM:<a@example.com>\r\n", ": SMTP [|smtp]", snap = 12},
+  {"smtp binary", 25, "\22\3\1\0\200", ": SMTP"},
+  {"smtp empty", 25, "", nil},
+  -- WHOIS
+  {"whois query", 43, "example.com\r\n", ": WHOIS: example.com"},
+  {"whois answer", 43, "% IANA WHOIS server\n", ": WHOIS: % IANA WHOIS server", server = true},
+  {"whois snaplen", 43, "example.com\r\n", ": WHOIS [|whois]", snap = 4},
+  -- HTTP: request and response lines only
+  {"http request", 80, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", ": HTTP: GET / HTTP/1.1"},
+  {"http request lower case", 80, "post /form HTTP/1.0\r\n", ": HTTP: post /form HTTP/1.0"},
+  {"http webdav", 80, "PROPFIND /dav HTTP/1.1\r\n", ": HTTP: PROPFIND /dav HTTP/1.1"},
+  {"http response", 80, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", ": HTTP: HTTP/1.1 200 OK", server = true},
+  {"http response no reason", 80, "HTTP/1.1 204\r\n", ": HTTP: HTTP/1.1 204", server = true},
+  {"http continuation", 80, "<html><body>more of the page</body></html>\r\n", ": HTTP", server = true},
+  {"http four-digit code", 80, "HTTP/1.1 2000 OK\r\n", ": HTTP", server = true},
+  {"http request no line end", 80, "GET /index.html HTTP/1.1", ": HTTP: GET /index.html HTTP/1.1 [|http]"},
+  {"http request snaplen", 80, "GET /index.html HTTP/1.1\r\n", ": HTTP [|http]", snap = 20},
+  {"http snaplen in the method", 80, "GET /index.html HTTP/1.1\r\n", ": HTTP", snap = 2},
+  {"http response snaplen", 80, "HTTP/1.1 404 Not Found\r\n", ": HTTP [|http]", snap = 13, server = true},
+  {"http binary", 80, "\22\3\1\2\0\1\0\1\252\3\3", ": HTTP"},
+  {"http request then binary", 80, "GET /\1\2 HTTP/1.1\r\n", ": HTTP"},
+  {"http over-long line", 80, LONG, ": HTTP: " .. LONG:sub(1, -3)},
+  {"http over-long method", 80, rep("G", 200) .. " / HTTP/1.1\r\n", ": HTTP"},
+  -- a first token of up to 128 characters, then the response code
+  {"http token at the limit", 80, rep("G", 128) .. " 200 x\r\n", ": HTTP: " .. rep("G", 128) .. " 200 x"},
+  {"http token past the limit", 80, rep("G", 129) .. " 200 x\r\n", ": HTTP"},
+  -- only spaces part the tokens: a tab ends the first, and starts no second
+  {"http tab before the code", 80, "HTTP/1.1\t200 OK\r\n", ": HTTP", server = true},
+  {"http spaces before the code", 80, "HTTP/1.1   200 OK\r\n", ": HTTP: HTTP/1.1   200 OK", server = true},
+  {"http empty", 80, "", nil},
+  {"http rst with data", 80, "GET / HTTP/1.1\r\n", ": HTTP: GET / HTTP/1.1", flags = "R"},
+  {"http alt request", 8080, "CONNECT example.com:443 HTTP/1.1\r\n", ": HTTP: CONNECT example.com:443 HTTP/1.1"},
+  {"http alt continuation", 8080, "tail of a body", ": HTTP", server = true},
+  {"http over ipv6", 80, "HEAD / HTTP/1.1\r\n", ": HTTP: HEAD / HTTP/1.1", v6 = true},
+  -- RTSP
+  {"rtsp request", 554, "DESCRIBE rtsp://cam/stream RTSP/1.0\r\nCSeq: 2\r\n\r\n",
+   ": RTSP: DESCRIBE rtsp://cam/stream RTSP/1.0"},
+  {"rtsp response", 554, "RTSP/1.0 200 OK\r\nCSeq: 2\r\n\r\n", ": RTSP: RTSP/1.0 200 OK", server = true},
+  {"rtsp continuation", 554, "v=0\r\no=- 0 0 IN IP4 198.18.0.1\r\n", ": RTSP", server = true},
+  {"rtsp not an http method", 554, "GET / HTTP/1.1\r\n", ": RTSP"},
+  {"rtsp no line end", 554, "TEARDOWN rtsp://cam/stream RTSP/1.0", ": RTSP: TEARDOWN rtsp://cam/stream RTSP/1.0 [|rtsp]"},
+  {"rtsp snaplen", 554, "PLAY rtsp://cam/stream RTSP/1.0\r\n", ": RTSP [|rtsp]", snap = 16},
+  {"rtsp interleaved binary", 554, "$\0\0\12" .. rep("\128", 12), ": RTSP", server = true},
+  {"rtsp alt request", 8554, "SETUP rtsp://cam/track1 RTSP/1.0\r\n", ": RTSP: SETUP rtsp://cam/track1 RTSP/1.0"},
+  {"rtsp alt response", 8554, "RTSP/1.0 454 Session Not Found\r\n", ": RTSP: RTSP/1.0 454 Session Not Found", server = true},
+  -- the dispatch order of print-tcp.c
+  {"smtp before http", 80, "EHLO x\r\n", ": SMTP: EHLO x", sport = 25},
+  {"ssh before ftp", 21, "SSH-2.0-x\r\n", ": SSH: SSH-2.0-x", sport = 22},
+  {"telnet text prints nothing", 23, "login: \r\n", nil},
+  {"telnet before http", 80, "GET / HTTP/1.1\r\n", nil, sport = 23},
+  {"other port", 9999, "GET / HTTP/1.1\r\n", nil},
+}
+
+---------------------------------------------------------------------------
+-- The capture
+
+local function frame(c)
+  local port, sport = c[2], c.sport or 40000
+  if c.server then port, sport = sport, port end
+  local o = {sport = sport, dport = port, flags = c.flags or "P", seq = 1000,
+             win = 512, payload = c[3], pad = c.pad}
+  if c.v6 then return build.tcp6(o), 74 end
+  return build.tcp4(o), 54
+end
+
+local function write_capture(path)
+  local w = assert(pktsh.pcap_writer(path))
+  for i, c in ipairs(CASES) do
+    local f, hdr = frame(c)
+    local cap = c.snap and f:sub(1, hdr + c.snap) or f
+    assert(w:write(cap, i * 1000000000, #f))
+  end
+  assert(w:close())
+end
+
+-- From ", length " to the end of the line (the whole line when absent).
+local function tail(line) return line:match(", length .*$") or line end
+
+local function want_tail(c) return string.format(", length %d", #c[3]) .. (c[4] or "") end
+
+local path = os.tmpname()
+write_capture(path)
+local ours = {}
+do
+  local src = assert(pktsh.open(path))
+  for p in src:packets() do ours[#ours + 1] = p:summary() end
+  src:close()
+end
+
+T.test("one summary a case", function() T.eq(#ours, #CASES, "summaries") end)
+
+for i, c in ipairs(CASES) do
+  T.test(c[1], function() T.eq(tail(ours[i] or ""), want_tail(c), "text after length") end)
+end
+
+---------------------------------------------------------------------------
+-- tcpdump on the same file
+
+local function tcpdump_lines(file)
+  local f = io.popen("TZ=UTC tcpdump -n -r '" .. file .. "' 2>/dev/null")
+  local out = {}
+  for line in f:lines() do
+    if line:match("^%d%d:%d%d:%d%d") then out[#out + 1] = line end
+  end
+  f:close()
+  return out
+end
+
+if os.execute("command -v tcpdump >/dev/null 2>&1") ~= 0 then
+  T.skip("tcpdump agrees", "skipped: tcpdump is not installed")
+else
+  local td = tcpdump_lines(path)
+  T.test("tcpdump: one line a case", function() T.eq(#td, #CASES, "tcpdump lines") end)
+  for i, c in ipairs(CASES) do
+    T.test("tcpdump agrees: " .. c[1], function()
+      T.eq(tail(ours[i] or ""), tail(td[i] or ""), "text after length")
+    end)
+  end
+end
+os.remove(path)
+
+---------------------------------------------------------------------------
+-- The module alone
+
+T.test("no payload, no text", function()
+  local p = packet.from_bytes(build.tcp4{dport = 80, flags = "P", payload = "GET / HTTP/1.1\r\n"})
+  T.eq(tcpapp.text(p, 40000, 80, 54, 0, 0x08), nil, "len 0")
+  T.eq(tcpapp.text(p, 40000, 80, 54, 16, 0x08), ": HTTP: GET / HTTP/1.1", "len 16")
+end)
+
+T.test("reads nothing past caplen", function()
+  -- a segment whose IP length claims far more than was captured: every
+  -- printer stops at the captured bytes with tcpdump's marker
+  local s = build.tcp4{dport = 21, flags = "P", payload = "RETR x\r\n"}:sub(1, 57)
+  local p = packet.from_bytes(s)
+  T.eq(tcpapp.text(p, 40000, 21, 54, 60000, 0x08), ": FTP [|ftp]", "ftp")
+  T.eq(tcpapp.text(p, 40000, 22, 54, 60000, 0x08), nil, "ssh: RET is not SSH-")
+  T.eq(tcpapp.text(p, 40000, 80, 54, 60000, 0x08), ": HTTP", "http: token cut")
+  T.eq(tcpapp.text(p, 40000, 23, 57, 60000, 0x08), " [|telnet]", "telnet")
+end)
+
+T.test("binary protocols of the dispatch print nothing here", function()
+  local p = packet.from_bytes(build.tcp4{dport = 80, flags = "P", payload = "GET / HTTP/1.1\r\n"})
+  -- these come before HTTP in print-tcp.c's order
+  for _, port in ipairs{179, 1723, 6379, 139, 445, 10288, 6633, 6653} do
+    T.eq(tcpapp.text(p, port, 80, 54, 16, 0x08), nil, "port " .. port .. " and 80")
+  end
+  -- and these after it
+  for _, port in ipairs{53, 639, 323, 646, 2049} do
+    T.eq(tcpapp.text(p, port, 9999, 54, 16, 0x08), nil, "port " .. port)
+    T.eq(tcpapp.text(p, port, 80, 54, 16, 0x08), ": HTTP: GET / HTTP/1.1", "port " .. port .. " and 80")
+  end
+end)
+
+T.done()
