@@ -1,6 +1,6 @@
 -- test_tcpapp.lua - pktsh.proto.tcpapp: the application text tcpdump 4.99
--- prints after a TCP segment's ", length N" (FTP, SSH, SMTP, WHOIS, HTTP,
--- RTSP), in the packet summaries.
+-- prints after a TCP segment's ", length N" (FTP, SSH, TELNET, SMTP, WHOIS,
+-- HTTP, RTSP), in the packet summaries.
 --
 -- One capture of small segments (no options, no ACK) per case: request
 -- and response lines, continuations, lines without a line end, lines cut
@@ -96,6 +96,22 @@ local CASES = {
   {"rtsp interleaved binary", 554, "$\0\0\12" .. rep("\128", 12), ": RTSP", server = true},
   {"rtsp alt request", 8554, "SETUP rtsp://cam/track1 RTSP/1.0\r\n", ": RTSP: SETUP rtsp://cam/track1 RTSP/1.0"},
   {"rtsp alt response", 8554, "RTSP/1.0 454 Session Not Found\r\n", ": RTSP: RTSP/1.0 454 Session Not Found", server = true},
+  -- TELNET: the IAC commands a segment starts with
+  {"telnet options", 23, "\255\253\1\255\251\31", " [telnet DO ECHO, WILL NAWS]"},
+  {"telnet options then text", 23, "\255\251\3login: ", " [telnet WILL SUPPRESS GO AHEAD]", server = true},
+  {"telnet unknown option", 23, "\255\254\200", " [telnet DONT 0xc8]"},
+  {"telnet naws", 23, "\255\250\31\0\80\0\24\255\240", " [telnet SB NAWS IS 0x50 0 0x18 SE]"},
+  {"telnet ttype send", 23, "\255\250\24\1\255\240\255\241", " [telnet SB TERMINAL TYPE SEND SE, NOP]", server = true},
+  {"telnet auth", 23, "\255\250\37\0\2\3\255\240", " [telnet SB AUTHENTICATION IS KERBEROS_V5 0x3 SE]"},
+  {"telnet encrypt", 23, "\255\250\38\1\9\255\240", " [telnet SB ENCRYPT SUPPORT CAST128_OFB64 SE]"},
+  {"telnet sb without se", 23, "\255\250\24\1\255", " [telnet SB TERMINAL TYPE SEND SE [|telnet]"},
+  {"telnet sb without iac", 23, "\255\250\24\1abc", nil},
+  {"telnet iac iac", 23, "\255\255x", " [telnet IAC IAC]"},
+  {"telnet ga", 23, "\255\249", " [telnet GA]"},
+  {"telnet not a command", 23, "\255\100", nil},
+  {"telnet command cut by the segment", 23, "\255\253", nil},
+  {"telnet snaplen", 23, "\255\253\1\255\251\31", " [telnet DO ECHO [|telnet]", snap = 4},
+  {"telnet snaplen before the payload", 23, "\255\253\1", " [|telnet]", snap = 0},
   -- the dispatch order of print-tcp.c
   {"smtp before http", 80, "EHLO x\r\n", ": SMTP: EHLO x", sport = 25},
   {"ssh before ftp", 21, "SSH-2.0-x\r\n", ": SSH: SSH-2.0-x", sport = 22},
@@ -190,6 +206,8 @@ T.test("reads nothing past caplen", function()
   T.eq(tcpapp.text(p, 40000, 22, 54, 60000, 0x08), nil, "ssh: RET is not SSH-")
   T.eq(tcpapp.text(p, 40000, 80, 54, 60000, 0x08), ": HTTP", "http: token cut")
   T.eq(tcpapp.text(p, 40000, 23, 57, 60000, 0x08), " [|telnet]", "telnet")
+  local q = packet.from_bytes(build.tcp4{dport = 23, flags = "P", payload = "\255\253\1\255\250\24"})
+  T.eq(tcpapp.text(q, 40000, 23, 54, 60000, 0x08), " [telnet DO ECHO [|telnet]", "telnet sb")
 end)
 
 T.test("binary protocols of the dispatch print nothing here", function()

@@ -1,16 +1,18 @@
 -- tcpapp.lua - what tcpdump 4.99 (-n, not -v) prints after a TCP
 -- segment's ", length N": the application protocol of the well-known
--- port, e.g. ": HTTP: GET / HTTP/1.1", ": SMTP: 220 mail ESMTP", ": HTTP".
+-- port, e.g. ": HTTP: GET / HTTP/1.1", ": SMTP: 220 mail ESMTP", ": HTTP",
+-- " [telnet DO ECHO]".
 --
 -- Ported from tcpdump 4.99.3's print-tcp.c dispatch and its text-protocol
 -- printer (txtproto_print, fetch_token, print_txt_line in util-print.c;
--- print-ssh.c). Bytes are read only through p:bytes, never past caplen
+-- print-ssh.c, print-telnet.c). Bytes are read only through p:bytes, never past caplen
 -- nor past the segment: tcpdump's bounds are the same (the captured
 -- bytes, cut at the IP datagram's end), and where tcpdump runs into the
 -- end of the captured bytes it prints " [|proto]", as here.
 local M = {}
 
-local byte, upper, sub = string.byte, string.upper, string.sub
+local byte, upper, sub, fmt = string.byte, string.upper, string.sub, string.format
+local concat = table.concat
 
 local LF, CR, TAB, SP = 10, 13, 9, 32
 local MAX_TOKEN = 128                 -- tcpdump's token buffer, '\0' included
@@ -134,11 +136,107 @@ local function ssh(s, avail, len)
   return ": SSH: " .. sub(s, 1, i)
 end
 
--- print-telnet.c without -v prints only IAC commands, which are not
--- decoded here: text (no IAC first) prints nothing, as in tcpdump.
-local function telnet(s, avail)
-  if avail == 0 then return " [|telnet]" end
-  return nil
+---------------------------------------------------------------------------
+-- print-telnet.c: the IAC commands at the start of the segment,
+-- " [telnet WILL ECHO, DO NAWS]"; text prints nothing.
+
+local IAC, SB, SE = 255, 250, 240
+local TELCMDS = {[0] = "EOF", "SUSP", "ABORT", "EOR", "SE", "NOP", "DMARK", "BRK", "IP",
+  "AO", "AYT", "EC", "EL", "GA", "SB", "WILL", "WONT", "DO", "DONT", "IAC"}
+local TELOPTS = {[0] = "BINARY", "ECHO", "RCP", "SUPPRESS GO AHEAD", "NAME", "STATUS",
+  "TIMING MARK", "RCTE", "NAOL", "NAOP", "NAOCRD", "NAOHTS", "NAOHTD", "NAOFFD",
+  "NAOVTS", "NAOVTD", "NAOLFD", "EXTEND ASCII", "LOGOUT", "BYTE MACRO",
+  "DATA ENTRY TERMINAL", "SUPDUP", "SUPDUP OUTPUT", "SEND LOCATION",
+  "TERMINAL TYPE", "END OF RECORD", "TACACS UID", "OUTPUT MARKING", "TTYLOC",
+  "3270 REGIME", "X.3 PAD", "NAWS", "TSPEED", "LFLOW", "LINEMODE", "XDISPLOC",
+  "OLD-ENVIRON", "AUTHENTICATION", "ENCRYPT", "NEW-ENVIRON"}
+local NTELOPTS = 40
+-- The names of a subnegotiation's first bytes, by option (37
+-- authentication, 38 encryption, other options); false: no name.
+local SUBCMDS = {[37] = {[0] = "IS", "SEND", "REPLY", "NAME"},
+  [38] = {[0] = "IS", "SUPPORT", "REPLY", "START", "END", "REQUEST-START",
+          "REQUEST-END", "END_KEYID", "DEC_KEYID"}}
+local SUBCMDS_OTHER = {[0] = "IS", "SEND", "INFO"}
+local SUBTYPES = {[37] = {[0] = "NULL", "KERBEROS_V4", "KERBEROS_V5", "SPX", "MINK",
+  "SRP", "RSA", "SSL", false, false, "LOKI", "SSA", "KEA_SJ", "KEA_SJ_INTEG", "DSS", "NTLM"},
+  [38] = {[0] = "NULL", "DES_CFB64", "DES_OFB64", "DES3_CFB64", "DES3_OFB64", false,
+          "CAST5_40_CFB64", "CAST5_40_OFB64", "CAST128_CFB64", "CAST128_OFB64"}}
+
+local function name_or_hex(tab, x) return tab[x] or fmt("%#x", x) end
+
+-- Reading past the captured bytes ends tcpdump's printer (its longjmp).
+local CUT = {}
+
+-- telnet_parse: one command at i with n bytes left in the segment; its
+-- length (which may run one past the segment, as tcpdump's does) or
+-- nil; its text is appended to out.
+local function telnet_cmd(s, avail, i, n, out)
+  local start = i
+  local function fetch()
+    if n < 1 then return nil end
+    if i >= avail then error(CUT) end
+    local c = byte(s, i + 1)
+    i, n = i + 1, n - 1
+    return c
+  end
+  local function at(k)
+    if k >= avail then error(CUT) end
+    return byte(s, k + 1)
+  end
+  local c = fetch()
+  if c ~= IAC then return nil end
+  c = fetch()
+  if not c then return nil end
+  if c == IAC then out[#out + 1] = "IAC IAC"; return i - start end
+  if c < 236 then return nil end
+  local name = TELCMDS[c - 236]
+  if c < SB then out[#out + 1] = name; return i - start end
+  local x = fetch()
+  if not x then return nil end
+  out[#out + 1] = x < NTELOPTS and name .. " " .. TELOPTS[x] or name .. " " .. fmt("%#x", x)
+  if c ~= SB then return i - start end
+  -- IAC SB x ... IAC SE
+  local p = i
+  while n > p + 1 - i do
+    if at(p) == IAC and at(p + 1) == SE then break end
+    p = p + 1
+  end
+  if at(p) ~= IAC then return nil end
+  if p > i then
+    out[#out + 1] = " " .. name_or_hex(SUBCMDS[x] or SUBCMDS_OTHER, fetch())
+    if SUBTYPES[x] and p > i then out[#out + 1] = " " .. name_or_hex(SUBTYPES[x], fetch()) end
+  end
+  while p > i do
+    local v = fetch()
+    if not v then return nil end
+    out[#out + 1] = " " .. fmt("%#x", v)
+  end
+  out[#out + 1] = " SE"
+  return i + 2 - start
+end
+
+-- telnet_print: the commands one after the other until one is not.
+local function telnet_cmds(s, avail, len, out)
+  local i, n = 0, len
+  while n ~= 0 do                    -- n < 0: a command ran past the end
+    if i >= avail then error(CUT) end
+    if byte(s, i + 1) ~= IAC then break end
+    local l = telnet_cmd(s, avail, i, n, {})
+    if not l then break end
+    out[#out + 1] = #out == 0 and " [telnet " or ", "
+    telnet_cmd(s, avail, i, n, out)
+    i, n = i + l, n - l
+  end
+  if #out > 0 then out[#out + 1] = "]" end
+end
+
+local function telnet(s, avail, len)
+  local out = {}
+  local ok, err = pcall(telnet_cmds, s, avail, len, out)
+  if not ok and err ~= CUT then error(err, 0) end
+  if not ok then out[#out + 1] = " [|telnet]" end
+  if #out == 0 then return nil end
+  return concat(out)
 end
 
 local function text_printer(name, cmds)
