@@ -132,14 +132,22 @@ local function frame(c)
   return build.tcp4(o), 54
 end
 
-local function write_capture(path)
+local function write_capture(path, cases)
   local w = assert(pktsh.pcap_writer(path))
-  for i, c in ipairs(CASES) do
+  for i, c in ipairs(cases) do
     local f, hdr = frame(c)
     local cap = c.snap and f:sub(1, hdr + c.snap) or f
     assert(w:write(cap, i * 1000000000, #f))
   end
   assert(w:close())
+end
+
+local function summaries(path)
+  local out = {}
+  local src = assert(pktsh.open(path))
+  for p in src:packets() do out[#out + 1] = p:summary() end
+  src:close()
+  return out
 end
 
 -- From ", length " to the end of the line (the whole line when absent).
@@ -148,13 +156,8 @@ local function tail(line) return line:match(", length .*$") or line end
 local function want_tail(c) return string.format(", length %d", #c[3]) .. (c[4] or "") end
 
 local path = os.tmpname()
-write_capture(path)
-local ours = {}
-do
-  local src = assert(pktsh.open(path))
-  for p in src:packets() do ours[#ours + 1] = p:summary() end
-  src:close()
-end
+write_capture(path, CASES)
+local ours = summaries(path)
 
 T.test("one summary a case", function() T.eq(#ours, #CASES, "summaries") end)
 
@@ -163,7 +166,36 @@ for i, c in ipairs(CASES) do
 end
 
 ---------------------------------------------------------------------------
--- tcpdump on the same file
+-- Random segments: text, line ends, telnet commands and binary bytes in
+-- pieces, on every port decoded here, some cut by the snaplen.
+
+local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554}
+local PIECES = {"GET", "HTTP/1.1", "RTSP/1.0", "200", "2000", "SSH-", "SSH-2.0-x",
+  "PLAY", "get", " ", "  ", "\t", "\r", "\n", "\r\n", "\0", "\127", "\128", "\255",
+  "\255\253\1", "\255\250", "\255\240", "\250", "\24", "\31", "x", "/index.html",
+  string.rep("t", 130)}
+
+-- First lines the printers look for, to start half the payloads with.
+local STARTS = {"GET / HTTP/1.1", "HTTP/1.1 200 OK", "RTSP/1.0 200 OK", "SSH-2.0-x",
+  "PLAY rtsp://x RTSP/1.0", "OPTIONS * RTSP/1.0", "\255\251\1"}
+
+local function random_cases(n)
+  math.randomseed(20261129)
+  local out = {}
+  for i = 1, n do
+    local t = {}
+    if math.random(2) == 1 then t[1] = STARTS[math.random(#STARTS)] end
+    for _ = 1, math.random(0, 8) do t[#t + 1] = PIECES[math.random(#PIECES)] end
+    local payload = table.concat(t)
+    local c = {"random " .. i, PORTS[math.random(#PORTS)], payload, server = math.random(2) == 1}
+    if #payload > 0 and math.random(4) == 1 then c.snap = math.random(0, #payload - 1) end
+    out[i] = c
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- tcpdump on the same files
 
 local function tcpdump_lines(file)
   local f = io.popen("TZ=UTC tcpdump -n -r '" .. file .. "' 2>/dev/null")
@@ -185,6 +217,17 @@ else
       T.eq(tail(ours[i] or ""), tail(td[i] or ""), "text after length")
     end)
   end
+  T.test("tcpdump agrees on 2000 random segments", function()
+    local cases = random_cases(2000)
+    local rpath = os.tmpname()
+    write_capture(rpath, cases)
+    local us, them = summaries(rpath), tcpdump_lines(rpath)
+    os.remove(rpath)
+    T.eq(#them, #cases, "tcpdump lines")
+    for i = 1, #cases do
+      T.eq(tail(us[i] or ""), tail(them[i]), string.format("case %d (%q)", i, cases[i][3]))
+    end
+  end)
 end
 os.remove(path)
 
