@@ -1,6 +1,6 @@
 -- test_tcpapp.lua - pktsh.proto.tcpapp: the application text tcpdump 4.99
 -- prints after a TCP segment's ", length N" (FTP, SSH, TELNET, SMTP, WHOIS,
--- HTTP, RTSP), in the packet summaries.
+-- HTTP, RTSP, BEEP, MSDP), in the packet summaries.
 --
 -- One capture of small segments (no options, no ACK) per case: request
 -- and response lines, continuations, lines without a line end, lines cut
@@ -112,6 +112,26 @@ local CASES = {
   {"telnet command cut by the segment", 23, "\255\253", nil},
   {"telnet snaplen", 23, "\255\253\1\255\251\31", " [telnet DO ECHO [|telnet]", snap = 4},
   {"telnet snaplen before the payload", 23, "\255\253\1", " [|telnet]", snap = 0},
+  -- BEEP: the frame's keyword ("MSG" and "END" only with a '\0' after them)
+  {"beep rpy", 10288, "RPY 0 1 . 0 5\r\nhello", " BEEP RPY", server = true},
+  {"beep msg with a space", 10288, "MSG 0 1 . 0 5\r\nhello", " BEEP (payload or undecoded)"},
+  {"beep msg with a nul", 10288, "MSG\0", " BEEP MSG"},
+  {"beep end", 10288, "END\0\0", " BEEP END"},
+  {"beep seq", 10288, "SEQ 0 0 4096\r\n", " BEEP SEQ"},
+  {"beep short", 10288, "ERR", " BEEP (payload or undecoded)"},
+  {"beep snaplen", 10288, "ANS 1 2 . 0 10 0\r\n", " BEEP (payload or undecoded)", snap = 3},
+  -- MSDP: the messages by type
+  {"msdp keepalive", 639, "\4\0\3", ": msdp Keepalive"},
+  {"msdp keepalives", 639, "\4\0\3\4\0\4\0", ": msdp Keepalive Keepalive[len=4] "},
+  {"msdp sa", 639, "\1\0\20\1\198\18\0\1" .. rep("\7", 12), ": msdp SA 1 entries"},
+  {"msdp sa with data", 639, "\3\0\30\1\198\18\0\1" .. rep("\7", 22), ": msdp SA-Response 1 entries [w/data]", server = true},
+  {"msdp sa request", 639, "\2\0\8\0\198\18\0\5", ": msdp SA-Request for 198.18.0.5"},
+  {"msdp notification and unknown", 639, "\5\0\4\0\6\0\3", ": msdp Notification [type=6 len=3]"},
+  {"msdp not msdp", 639, "\0\0\3", ": msdp [|msdp]"},
+  {"msdp longer than the segment", 639, "\4\0\10", ": msdp [|msdp]"},
+  {"msdp long second message", 639, "\4\0\3\4\5\170\0", ": msdp Keepalive [len 1450] [|msdp]"},
+  {"msdp zero length second message", 639, "\4\0\3\4\0\0", ": msdp Keepalive [|msdp]"},
+  {"msdp snaplen", 639, "\4\0\3\2\0\8\0\198\18\0\5", ": msdp Keepalive SA-Request [|msdp]", snap = 8},
   -- the dispatch order of print-tcp.c
   {"smtp before http", 80, "EHLO x\r\n", ": SMTP: EHLO x", sport = 25},
   {"ssh before ftp", 21, "SSH-2.0-x\r\n", ": SSH: SSH-2.0-x", sport = 22},
@@ -169,7 +189,7 @@ end
 -- Random segments: text, line ends, telnet commands and binary bytes in
 -- pieces, on every port decoded here, some cut by the snaplen.
 
-local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554}
+local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554, 10288, 639}
 local PIECES = {"GET", "HTTP/1.1", "RTSP/1.0", "200", "2000", "SSH-", "SSH-2.0-x",
   "PLAY", "get", " ", "  ", "\t", "\r", "\n", "\r\n", "\0", "\127", "\128", "\255",
   "\255\253\1", "\255\250", "\255\240", "\250", "\24", "\31", "x", "/index.html",
@@ -256,11 +276,11 @@ end)
 T.test("binary protocols of the dispatch print nothing here", function()
   local p = packet.from_bytes(build.tcp4{dport = 80, flags = "P", payload = "GET / HTTP/1.1\r\n"})
   -- these come before HTTP in print-tcp.c's order
-  for _, port in ipairs{179, 1723, 6379, 139, 445, 10288, 6633, 6653} do
+  for _, port in ipairs{179, 1723, 6379, 139, 445, 6633, 6653} do
     T.eq(tcpapp.text(p, port, 80, 54, 16, 0x08), nil, "port " .. port .. " and 80")
   end
   -- and these after it
-  for _, port in ipairs{53, 639, 323, 646, 2049} do
+  for _, port in ipairs{53, 323, 646, 2049} do
     T.eq(tcpapp.text(p, port, 9999, 54, 16, 0x08), nil, "port " .. port)
     T.eq(tcpapp.text(p, port, 80, 54, 16, 0x08), ": HTTP: GET / HTTP/1.1", "port " .. port .. " and 80")
   end

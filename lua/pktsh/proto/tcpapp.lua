@@ -46,6 +46,28 @@ local function payload(p, off, len)
   return p:bytes(off, avail) or "", avail
 end
 
+-- Reading past the captured bytes ends a tcpdump printer (its longjmp
+-- out of GET_U_1): what it printed so far, then " [|proto]". The binary
+-- printers below raise CUT there, and run under guarded.
+local CUT = {}
+
+local function u8(s, avail, i)
+  if i >= avail then error(CUT) end
+  return byte(s, i + 1)
+end
+
+local function u16(s, avail, i) return u8(s, avail, i) * 256 + u8(s, avail, i + 1) end
+
+-- fn(s, avail, len, out) appends its text to out; the text, or nil for none.
+local function guarded(name, fn, s, avail, len)
+  local out = {}
+  local ok, err = pcall(fn, s, avail, len, out)
+  if not ok and err ~= CUT then error(err, 0) end
+  if not ok then out[#out + 1] = " [|" .. name .. "]" end
+  if #out == 0 then return nil end
+  return concat(out)
+end
+
 -- fetch_token: the printable token at 0-based index i and the index after
 -- it and its trailing blanks; nil when there is none (binary, too long,
 -- or cut by the capture).
@@ -164,9 +186,6 @@ local SUBTYPES = {[37] = {[0] = "NULL", "KERBEROS_V4", "KERBEROS_V5", "SPX", "MI
 
 local function name_or_hex(tab, x) return tab[x] or fmt("%#x", x) end
 
--- Reading past the captured bytes ends tcpdump's printer (its longjmp).
-local CUT = {}
-
 -- telnet_parse: one command at i with n bytes left in the segment; its
 -- length (which may run one past the segment, as tcpdump's does) or
 -- nil; its text is appended to out.
@@ -174,15 +193,11 @@ local function telnet_cmd(s, avail, i, n, out)
   local start = i
   local function fetch()
     if n < 1 then return nil end
-    if i >= avail then error(CUT) end
-    local c = byte(s, i + 1)
+    local c = u8(s, avail, i)
     i, n = i + 1, n - 1
     return c
   end
-  local function at(k)
-    if k >= avail then error(CUT) end
-    return byte(s, k + 1)
-  end
+  local function at(k) return u8(s, avail, k) end
   local c = fetch()
   if c ~= IAC then return nil end
   c = fetch()
@@ -219,8 +234,7 @@ end
 local function telnet_cmds(s, avail, len, out)
   local i, n = 0, len
   while n ~= 0 do                    -- n < 0: a command ran past the end
-    if i >= avail then error(CUT) end
-    if byte(s, i + 1) ~= IAC then break end
+    if u8(s, avail, i) ~= IAC then break end
     local l = telnet_cmd(s, avail, i, n, {})
     if not l then break end
     out[#out + 1] = #out == 0 and " [telnet " or ", "
@@ -230,14 +244,60 @@ local function telnet_cmds(s, avail, len, out)
   if #out > 0 then out[#out + 1] = "]" end
 end
 
-local function telnet(s, avail, len)
-  local out = {}
-  local ok, err = pcall(telnet_cmds, s, avail, len, out)
-  if not ok and err ~= CUT then error(err, 0) end
-  if not ok then out[#out + 1] = " [|telnet]" end
-  if #out == 0 then return nil end
-  return concat(out)
+local function telnet(s, avail, len) return guarded("telnet", telnet_cmds, s, avail, len) end
+
+---------------------------------------------------------------------------
+-- print-beep.c: the frame's keyword. tcpdump compares 4 bytes with "MSG"
+-- and "END" (their '\0' included), so "MSG " is not one.
+
+local BEEP = {{"MSG\0", " BEEP MSG"}, {"RPY ", " BEEP RPY"}, {"ERR ", " BEEP ERR"},
+  {"ANS ", " BEEP ANS"}, {"NUL ", " BEEP NUL"}, {"SEQ ", " BEEP SEQ"}, {"END\0", " BEEP END"}}
+
+local function beep(s, avail, len)
+  if avail >= 4 and len >= 4 then
+    local head = sub(s, 1, 4)
+    for _, k in ipairs(BEEP) do
+      if head == k[1] then return k[2] end
+    end
+  end
+  return " BEEP (payload or undecoded)"
 end
+
+---------------------------------------------------------------------------
+-- print-msdp.c: the messages of the segment, by type.
+
+local MSDP_SA = {[1] = " SA", [3] = " SA-Response"}
+
+local function msdp_msgs(s, avail, len, out)
+  out[1] = ": msdp"
+  local t, l = u8(s, avail, 0), u16(s, avail, 1)
+  if l > 1500 or l < 3 or t == 0 or t > 7 then error(CUT) end  -- "not really truncated"
+  local i, n = 0, len
+  while n ~= 0 do
+    t, l = u8(s, avail, i), u16(s, avail, i + 1)
+    if l > 1400 then out[#out + 1] = fmt(" [len %d]", l) end
+    if l < 3 or n < l then error(CUT) end
+    i, n = i + 3, n - 3
+    if MSDP_SA[t] then
+      local entries = u8(s, avail, i)
+      out[#out + 1] = MSDP_SA[t] .. fmt(" %d entries", entries)
+      if entries * 12 + 8 < l then out[#out + 1] = " [w/data]" end
+    elseif t == 2 then
+      out[#out + 1] = " SA-Request"
+      out[#out + 1] = fmt(" for %d.%d.%d.%d", u8(s, avail, i + 1),
+        u8(s, avail, i + 2), u8(s, avail, i + 3), u8(s, avail, i + 4))
+    elseif t == 4 then
+      out[#out + 1] = " Keepalive" .. (l ~= 3 and fmt("[len=%d] ", l) or "")
+    elseif t == 5 then
+      out[#out + 1] = " Notification"
+    else
+      out[#out + 1] = fmt(" [type=%d len=%d]", t, l)
+    end
+    i, n = i + l - 3, n - (l - 3)
+  end
+end
+
+local function msdp(s, avail, len) return guarded("msdp", msdp_msgs, s, avail, len) end
 
 local function text_printer(name, cmds)
   return function(s, avail, len) return txtproto(s, avail, len, name, cmds) end
@@ -249,11 +309,11 @@ end
 local DISPATCH = {
   {23, telnet}, {25, text_printer("smtp")}, {43, text_printer("whois")},
   {179, false}, {1723, false}, {6379, false}, {22, ssh},
-  {139, false}, {445, false}, {10288, false}, {6633, false}, {6653, false},
+  {139, false}, {445, false}, {10288, beep}, {6633, false}, {6653, false},
   {21, text_printer("ftp")},
   {80, text_printer("http", HTTP_CMDS)}, {8080, text_printer("http", HTTP_CMDS)},
   {554, text_printer("rtsp", RTSP_CMDS)}, {8554, text_printer("rtsp", RTSP_CMDS)},
-  {53, false}, {639, false}, {323, false}, {646, false}, {2049, false},
+  {53, false}, {639, msdp}, {323, false}, {646, false}, {2049, false},
 }
 
 -- The text after ", length N" for a segment whose payload of len bytes
