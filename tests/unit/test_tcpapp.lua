@@ -197,7 +197,8 @@ local PIECES = {"GET", "HTTP/1.1", "RTSP/1.0", "200", "2000", "SSH-", "SSH-2.0-x
 
 -- First lines the printers look for, to start half the payloads with.
 local STARTS = {"GET / HTTP/1.1", "HTTP/1.1 200 OK", "RTSP/1.0 200 OK", "SSH-2.0-x",
-  "PLAY rtsp://x RTSP/1.0", "OPTIONS * RTSP/1.0", "\255\251\1"}
+  "PLAY rtsp://x RTSP/1.0", "OPTIONS * RTSP/1.0", "\255\251\1", "RPY ", "MSG\0",
+  "\4\0\3", "\4\0\3\4\0\3", "\2\0\8\0\198\18\0\1", "\1\0\20\1\0\0\0\0"}
 
 local function random_cases(n)
   math.randomseed(20261129)
