@@ -1,6 +1,6 @@
 -- test_tcpapp.lua - pktsh.proto.tcpapp: the application text tcpdump 4.99
 -- prints after a TCP segment's ", length N" (FTP, SSH, TELNET, SMTP, WHOIS,
--- HTTP, RTSP, BEEP, MSDP), in the packet summaries.
+-- HTTP, RTSP, BEEP, MSDP, RESP), in the packet summaries.
 --
 -- One capture of small segments (no options, no ACK) per case: request
 -- and response lines, continuations, lines without a line end, lines cut
@@ -132,6 +132,21 @@ local CASES = {
   {"msdp long second message", 639, "\4\0\3\4\5\170\0", ": msdp Keepalive [len 1450] [|msdp]"},
   {"msdp zero length second message", 639, "\4\0\3\4\0\0", ": msdp Keepalive [|msdp]"},
   {"msdp snaplen", 639, "\4\0\3\2\0\8\0\198\18\0\5", ": msdp Keepalive SA-Request [|msdp]", snap = 8},
+  -- RESP (Redis): every item, pipelined
+  {"resp command", 6379, "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n", ': RESP "GET" "key"'},
+  {"resp replies", 6379, "+OK\r\n:42\r\n-ERR no\r\n$-1\r\n*0\r\n$0\r\n\r\n", ': RESP "OK" "42" "ERR no" null empty empty', server = true},
+  {"resp inline pipelined", 6379, "PING\r\nPING\n\nINFO x\r\n", ': RESP "PING" "PING" "INFO x"'},
+  {"resp nested arrays", 6379, "*2\r\n*1\r\n+a\r\n*-1\r\n:7\r\n", ': RESP "a" null "7"', server = true},
+  {"resp array short of elements", 6379, "*3\r\n+a\r\n", ': RESP "a" [|resp]', server = true},
+  -- "$x" is invalid, and what follows it an inline line
+  {"resp bad lengths", 6379, "$x\r\n$-2\r\n$99999999999\r\n*5\n", ': RESP invalid "$-2" length too large invalid'},
+  {"resp negative lengths", 6379, "$-2\r\n*-1\r\n*-10\r\n$2147483648\r\n", ": RESP length negative and not -1 null length negative and not -1 length too large"},
+  {"resp bulk longer than the segment", 6379, "$10\r\nabc\r\n", ": RESP [|resp]"},
+  {"resp bulk then junk before crlf", 6379, "$3\r\nabcdef\r\n", ': RESP "abc"'},
+  {"resp no line end", 6379, "+OK", ": RESP [|resp]"},
+  {"resp control and high bytes", 6379, "+a\1\127\128\200\255\r\n", ': RESP "a^A^?M-^@M-HM-^?"'},
+  {"resp snaplen", 6379, "+OK\r\n+second\r\n", ': RESP "OK" [|resp]', snap = 8},
+  {"resp binary", 6379, "\0\1\2\3", ": RESP [|resp]"},
   -- the dispatch order of print-tcp.c
   {"smtp before http", 80, "EHLO x\r\n", ": SMTP: EHLO x", sport = 25},
   {"ssh before ftp", 21, "SSH-2.0-x\r\n", ": SSH: SSH-2.0-x", sport = 22},
@@ -189,7 +204,7 @@ end
 -- Random segments: text, line ends, telnet commands and binary bytes in
 -- pieces, on every port decoded here, some cut by the snaplen.
 
-local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554, 10288, 639}
+local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554, 10288, 639, 6379}
 local PIECES = {"GET", "HTTP/1.1", "RTSP/1.0", "200", "2000", "SSH-", "SSH-2.0-x",
   "PLAY", "get", " ", "  ", "\t", "\r", "\n", "\r\n", "\0", "\127", "\128", "\255",
   "\255\253\1", "\255\250", "\255\240", "\250", "\24", "\31", "x", "/index.html",
@@ -198,17 +213,48 @@ local PIECES = {"GET", "HTTP/1.1", "RTSP/1.0", "200", "2000", "SSH-", "SSH-2.0-x
 -- First lines the printers look for, to start half the payloads with.
 local STARTS = {"GET / HTTP/1.1", "HTTP/1.1 200 OK", "RTSP/1.0 200 OK", "SSH-2.0-x",
   "PLAY rtsp://x RTSP/1.0", "OPTIONS * RTSP/1.0", "\255\251\1", "RPY ", "MSG\0",
-  "\4\0\3", "\4\0\3\4\0\3", "\2\0\8\0\198\18\0\1", "\1\0\20\1\0\0\0\0"}
+  "\4\0\3", "\4\0\3\4\0\3", "\2\0\8\0\198\18\0\1", "\1\0\20\1\0\0\0\0",
+  "*2\r\n", "$3\r\nGET\r\n", "+OK\r\n"}
+
+-- RESP's grammar in pieces, for the Redis port.
+local RESP_PIECES = {"*", "$", "+", ":", "-", "1", "2", "3", "0", "-1", "-2", "x", "OK",
+  "\r\n", "\r", "\n", "\0", "\200", "99999999999", "2147483647", "2147483648"}
+
+-- A RESP item, well formed more often than not (depth bounds arrays).
+local function resp_item(depth)
+  local r = math.random(9)
+  local lie = math.random(6) == 1 and math.random(-2, 2) or 0   -- a wrong length
+  if r == 1 then return "+" .. RESP_PIECES[math.random(#RESP_PIECES)] .. "\r\n" end
+  if r == 2 then return ":" .. math.random(0, 99999) .. "\r\n" end
+  if r == 3 then return "-ERR " .. RESP_PIECES[math.random(#RESP_PIECES)] .. "\r\n" end
+  if r == 4 then return "$-1\r\n" end
+  if r <= 6 then
+    local v = string.rep("v", math.random(0, 5))
+    return "$" .. (#v + lie) .. "\r\n" .. v .. "\r\n"
+  end
+  if r <= 8 and depth < 3 then
+    local k, t = math.random(0, 3), {}
+    for j = 1, k do t[j] = resp_item(depth + 1) end
+    return "*" .. (k + lie) .. "\r\n" .. table.concat(t)
+  end
+  return "PING" .. (math.random(2) == 1 and "\r\n" or "\n")
+end
 
 local function random_cases(n)
   math.randomseed(20261129)
   local out = {}
   for i = 1, n do
-    local t = {}
-    if math.random(2) == 1 then t[1] = STARTS[math.random(#STARTS)] end
-    for _ = 1, math.random(0, 8) do t[#t + 1] = PIECES[math.random(#PIECES)] end
+    local port, t = PORTS[math.random(#PORTS)], {}
+    if port == 6379 and math.random(3) == 1 then
+      for j = 1, math.random(0, 24) do t[j] = RESP_PIECES[math.random(#RESP_PIECES)] end
+    elseif port == 6379 then
+      for j = 1, math.random(1, 4) do t[j] = resp_item(0) end
+    else
+      if math.random(2) == 1 then t[1] = STARTS[math.random(#STARTS)] end
+      for _ = 1, math.random(0, 8) do t[#t + 1] = PIECES[math.random(#PIECES)] end
+    end
     local payload = table.concat(t)
-    local c = {"random " .. i, PORTS[math.random(#PORTS)], payload, server = math.random(2) == 1}
+    local c = {"random " .. i, port, payload, server = math.random(2) == 1}
     if #payload > 0 and math.random(4) == 1 then c.snap = math.random(0, #payload - 1) end
     out[i] = c
   end
@@ -274,10 +320,17 @@ T.test("reads nothing past caplen", function()
   T.eq(tcpapp.text(q, 40000, 23, 54, 60000, 0x08), " [telnet DO ECHO [|telnet]", "telnet sb")
 end)
 
+T.test("RESP arrays nested 15000 deep", function()
+  local data = rep("*1\r\n", 15000) .. "+a\r\n"
+  local p = packet.from_bytes(build.tcp4{dport = 6379, flags = "P", payload = data})
+  T.eq(tcpapp.text(p, 40000, 6379, 54, #data, 0x08), ': RESP "a"', "deep")
+  T.eq(tcpapp.text(p, 40000, 6379, 54, #data - 1, 0x08), ": RESP [|resp]", "deep, cut")
+end)
+
 T.test("binary protocols of the dispatch print nothing here", function()
   local p = packet.from_bytes(build.tcp4{dport = 80, flags = "P", payload = "GET / HTTP/1.1\r\n"})
   -- these come before HTTP in print-tcp.c's order
-  for _, port in ipairs{179, 1723, 6379, 139, 445, 6633, 6653} do
+  for _, port in ipairs{179, 1723, 139, 445, 6633, 6653} do
     T.eq(tcpapp.text(p, port, 80, 54, 16, 0x08), nil, "port " .. port .. " and 80")
   end
   -- and these after it

@@ -13,6 +13,7 @@ local M = {}
 
 local byte, upper, sub, fmt = string.byte, string.upper, string.sub, string.format
 local concat = table.concat
+local bit = require "bit"
 
 local LF, CR, TAB, SP = 10, 13, 9, 32
 local MAX_TOKEN = 128                 -- tcpdump's token buffer, '\0' included
@@ -299,6 +300,135 @@ end
 
 local function msdp(s, avail, len) return guarded("msdp", msdp_msgs, s, avail, len) end
 
+---------------------------------------------------------------------------
+-- print-resp.c: Redis' RESP items, pipelined; an array's elements follow
+-- it as items of their own (counted here, not recursed into, so nesting
+-- costs no stack). Every error is tcpdump's " [|resp]".
+
+local INT_MAX = 2147483647
+
+-- fn_print_char: M- for the high bit, ^X for control characters.
+local function resp_quote(s)
+  return ' "' .. s:gsub("[^\32-\126]", function(ch)
+    local c, pre = byte(ch), ""
+    if c >= 0x80 then c, pre = c - 0x80, "M-" end
+    if c < 0x20 or c == 0x7f then c, pre = bit.bxor(c, 0x40), pre .. "^" end
+    return pre .. string.char(c)
+  end) .. '"'
+end
+
+-- FIND_CRLF: the index of the CR of the next CR LF at or after i.
+local function find_crlf(s, avail, i, n)
+  while true do
+    if n < 2 or i + 2 > avail then error(CUT) end
+    if byte(s, i + 1) == CR and byte(s, i + 2) == LF then return i end
+    i, n = i + 1, n - 1
+  end
+end
+
+-- resp_get_length: the number (or -2 cut, -3 too large, -4 negative,
+-- -5 invalid) and the index after it.
+local function resp_length(s, avail, i, n)
+  if n == 0 then return -2, i end
+  local neg = u8(s, avail, i) == 45        -- '-'
+  if neg then i, n = i + 1, n - 1 end
+  local v, digits, big = 0, false, false
+  while true do
+    if n == 0 then return -2, i end
+    local c = u8(s, avail, i)
+    if c < 48 or c > 57 then
+      if not digits then return -5, i + 1 end
+      break
+    end
+    if v > (INT_MAX - INT_MAX % 10) / 10 then big = true
+    elseif v * 10 == INT_MAX - INT_MAX % 10 and c - 48 > INT_MAX % 10 then big, v = true, v * 10
+    else v = v * 10 + c - 48 end
+    i, n, digits = i + 1, n - 1, true
+  end
+  if u8(s, avail, i) ~= CR then return -5, i + 1 end
+  i, n = i + 1, n - 1
+  if n == 0 then return -2, i end
+  if u8(s, avail, i) ~= LF then return -5, i + 1 end
+  i = i + 1
+  if neg then
+    if big or v ~= 1 then return -4, i end
+    return -1, i
+  end
+  return big and -3 or v, i
+end
+
+local RESP_ODD = {[-1] = " null", [-3] = " length too large", [-4] = " length negative and not -1"}
+
+-- An inline command: a line after any CRs and LFs, ended by CRs and LFs.
+local function resp_inline(s, avail, i, n, out)
+  local function skip_eol(k, found)
+    while true do
+      if n == 0 or k >= avail then
+        if found then return k end
+        error(CUT)
+      end
+      local c = byte(s, k + 1)
+      if c ~= CR and c ~= LF then return k end
+      found, k, n = true, k + 1, n - 1
+    end
+  end
+  local start = skip_eol(i, false)
+  local k = start
+  while true do
+    if n < 1 then error(CUT) end
+    local c = u8(s, avail, k)
+    if c == CR or c == LF then break end
+    k, n = k + 1, n - 1
+  end
+  out[#out + 1] = resp_quote(sub(s, start + 1, k))
+  return skip_eol(k, false) - i
+end
+
+-- One item at i (n bytes left): the bytes it takes and the number of
+-- array elements that follow it.
+local function resp_item(s, avail, i, n, out)
+  local op = u8(s, avail, i)
+  if op == 43 or op == 58 or op == 45 then            -- + : -
+    local e = find_crlf(s, avail, i + 1, n - 1)
+    out[#out + 1] = resp_quote(sub(s, i + 2, e))
+    return e + 2 - i, 0
+  end
+  if op ~= 36 and op ~= 42 then return resp_inline(s, avail, i, n, out), 0 end
+  local v, k = resp_length(s, avail, i + 1, n - 1)
+  if v == -2 then error(CUT) end
+  if op == 42 then                                    -- '*': an array
+    if v > 0 then return k - i, v end
+    out[#out + 1] = v == 0 and " empty" or RESP_ODD[v] or " invalid"
+    return k - i, 0
+  end
+  if v < 0 then                                       -- '$': a bulk string
+    out[#out + 1] = RESP_ODD[v] or " invalid"
+    return k - i, 0
+  end
+  local left = n - (k - i)
+  if v == 0 then
+    out[#out + 1] = " empty"
+  else
+    if left < v or k + v > avail then error(CUT) end
+    out[#out + 1] = resp_quote(sub(s, k + 1, k + v))
+    k, left = k + v, left - v
+  end
+  return find_crlf(s, avail, k, left) + 2 - i, 0
+end
+
+local function resp_items(s, avail, len, out)
+  out[1] = ": RESP"
+  local i, n, pending = 0, len, 0
+  while n > 0 or pending > 0 do
+    if n == 0 then error(CUT) end
+    if pending > 0 then pending = pending - 1 end
+    local used, elems = resp_item(s, avail, i, n, out)
+    i, n, pending = i + used, n - used, pending + elems
+  end
+end
+
+local function resp(s, avail, len) return guarded("resp", resp_items, s, avail, len) end
+
 local function text_printer(name, cmds)
   return function(s, avail, len) return txtproto(s, avail, len, name, cmds) end
 end
@@ -308,7 +438,7 @@ end
 -- binary protocol (or DNS, printed elsewhere) not decoded here.
 local DISPATCH = {
   {23, telnet}, {25, text_printer("smtp")}, {43, text_printer("whois")},
-  {179, false}, {1723, false}, {6379, false}, {22, ssh},
+  {179, false}, {1723, false}, {6379, resp}, {22, ssh},
   {139, false}, {445, false}, {10288, beep}, {6633, false}, {6653, false},
   {21, text_printer("ftp")},
   {80, text_printer("http", HTTP_CMDS)}, {8080, text_printer("http", HTTP_CMDS)},
