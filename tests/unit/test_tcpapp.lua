@@ -1,6 +1,6 @@
 -- test_tcpapp.lua - pktsh.proto.tcpapp: the application text tcpdump 4.99
 -- prints after a TCP segment's ", length N" (FTP, SSH, TELNET, SMTP, WHOIS,
--- HTTP, RTSP, BEEP, MSDP, RESP), in the packet summaries.
+-- HTTP, RTSP, BEEP, MSDP, RESP, BGP, RPKI-RTR, LDP), in the packet summaries.
 --
 -- One capture of small segments (no options, no ACK) per case: request
 -- and response lines, continuations, lines without a line end, lines cut
@@ -147,7 +147,20 @@ local CASES = {
   {"resp control and high bytes", 6379, "+a\1\127\128\200\255\r\n", ': RESP "a^A^?M-^@M-HM-^?"'},
   {"resp snaplen", 6379, "+OK\r\n+second\r\n", ': RESP "OK" [|resp]', snap = 8},
   {"resp binary", 6379, "\0\1\2\3", ": RESP [|resp]"},
+  -- BGP and RPKI-RTR: the name only; LDP: the first PDU's header
+  {"bgp", 179, rep("\255", 16) .. "\0\19\4", ": BGP"},
+  {"bgp cut before the payload", 179, "abc", ": BGP", snap = 0},
+  {"rpki-rtr", 323, "\1\2\0\0\0\0\0\8", ", RPKI-RTR", server = true},
+  {"ldp", 646, "\0\1\0\30\198\18\0\1\0\0" .. rep("\0", 20), "LDP, Label-Space-ID: 198.18.0.1:0, pdu-length: 30"},
+  {"ldp version 2", 646, "\0\2\0\30\198\18\0\1\0\0" .. rep("\0", 20), "LDP version 2 packet not supported"},
+  {"ldp pdu too short", 646, "\0\1\0\5\198\18\0\1\0\3" .. rep("\0", 20), "LDP, pdu-length: 5 (too short, < 6)"},
+  {"ldp 19 bytes", 646, "\0\1\0\30\198\18\0\1\1\1" .. rep("\0", 9), "LDP, Label-Space-ID: 198.18.0.1:257, pdu-length: 30"},
+  {"ldp 18 bytes", 646, "\0\1\0\30\198\18\0\1\1\1" .. rep("\0", 8), nil},
+  {"ldp snaplen", 646, "\0\1\0\30\198\18\0\1\0\0" .. rep("\0", 20), " [|ldp]", snap = 9},
   -- the dispatch order of print-tcp.c
+  {"netbios is not decoded", 80, "GET / HTTP/1.1\r\n", ": HTTP: GET / HTTP/1.1", sport = 139},
+  {"smb is not decoded", 80, "GET / HTTP/1.1\r\n", ": HTTP: GET / HTTP/1.1", sport = 445},
+  {"bgp before http", 80, "GET / HTTP/1.1\r\n", ": BGP", sport = 179},
   {"smtp before http", 80, "EHLO x\r\n", ": SMTP: EHLO x", sport = 25},
   {"ssh before ftp", 21, "SSH-2.0-x\r\n", ": SSH: SSH-2.0-x", sport = 22},
   {"telnet text prints nothing", 23, "login: \r\n", nil},
@@ -204,7 +217,7 @@ end
 -- Random segments: text, line ends, telnet commands and binary bytes in
 -- pieces, on every port decoded here, some cut by the snaplen.
 
-local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554, 10288, 639, 6379}
+local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554, 10288, 639, 6379, 179, 323, 646, 139}
 local PIECES = {"GET", "HTTP/1.1", "RTSP/1.0", "200", "2000", "SSH-", "SSH-2.0-x",
   "PLAY", "get", " ", "  ", "\t", "\r", "\n", "\r\n", "\0", "\127", "\128", "\255",
   "\255\253\1", "\255\250", "\255\240", "\250", "\24", "\31", "x", "/index.html",
@@ -214,7 +227,7 @@ local PIECES = {"GET", "HTTP/1.1", "RTSP/1.0", "200", "2000", "SSH-", "SSH-2.0-x
 local STARTS = {"GET / HTTP/1.1", "HTTP/1.1 200 OK", "RTSP/1.0 200 OK", "SSH-2.0-x",
   "PLAY rtsp://x RTSP/1.0", "OPTIONS * RTSP/1.0", "\255\251\1", "RPY ", "MSG\0",
   "\4\0\3", "\4\0\3\4\0\3", "\2\0\8\0\198\18\0\1", "\1\0\20\1\0\0\0\0",
-  "*2\r\n", "$3\r\nGET\r\n", "+OK\r\n"}
+  "*2\r\n", "$3\r\nGET\r\n", "+OK\r\n", "\0\1\0\30\198\18\0\1\0\0", "\0\1\0\2"}
 
 -- RESP's grammar in pieces, for the Redis port.
 local RESP_PIECES = {"*", "$", "+", ":", "-", "1", "2", "3", "0", "-1", "-2", "x", "OK",
@@ -330,11 +343,11 @@ end)
 T.test("binary protocols of the dispatch print nothing here", function()
   local p = packet.from_bytes(build.tcp4{dport = 80, flags = "P", payload = "GET / HTTP/1.1\r\n"})
   -- these come before HTTP in print-tcp.c's order
-  for _, port in ipairs{179, 1723, 139, 445, 6633, 6653} do
+  for _, port in ipairs{1723, 6633, 6653} do
     T.eq(tcpapp.text(p, port, 80, 54, 16, 0x08), nil, "port " .. port .. " and 80")
   end
   -- and these after it
-  for _, port in ipairs{53, 323, 646, 2049} do
+  for _, port in ipairs{53, 2049} do
     T.eq(tcpapp.text(p, port, 9999, 54, 16, 0x08), nil, "port " .. port)
     T.eq(tcpapp.text(p, port, 80, 54, 16, 0x08), ": HTTP: GET / HTTP/1.1", "port " .. port .. " and 80")
   end

@@ -429,6 +429,29 @@ end
 
 local function resp(s, avail, len) return guarded("resp", resp_items, s, avail, len) end
 
+---------------------------------------------------------------------------
+-- print-bgp.c and print-rpki-rtr.c print only their name without -v;
+-- print-ldp.c the first PDU's header, right after the length.
+
+local function bgp() return ": BGP" end
+local function rpki_rtr() return ", RPKI-RTR" end
+
+local function ldp_header(s, avail, len, out)
+  if len <= 18 then return end                  -- a common and a message header
+  for k = 0, 9 do u8(s, avail, k) end           -- ND_TCHECK_SIZE of the common header
+  local version, pdu_len = u16(s, avail, 0), u16(s, avail, 2)
+  if version ~= 1 then
+    out[1] = fmt("LDP version %d packet not supported", version)
+  elseif pdu_len < 6 then
+    out[1] = fmt("LDP, pdu-length: %d (too short, < 6)", pdu_len)
+  else
+    out[1] = fmt("LDP, Label-Space-ID: %d.%d.%d.%d:%d, pdu-length: %d", u8(s, avail, 4),
+      u8(s, avail, 5), u8(s, avail, 6), u8(s, avail, 7), u16(s, avail, 8), pdu_len)
+  end
+end
+
+local function ldp(s, avail, len) return guarded("ldp", ldp_header, s, avail, len) end
+
 local function text_printer(name, cmds)
   return function(s, avail, len) return txtproto(s, avail, len, name, cmds) end
 end
@@ -436,14 +459,16 @@ end
 -- print-tcp.c's dispatch in 4.99's order: the first port of the list
 -- that either end uses picks the printer. false: tcpdump prints a
 -- binary protocol (or DNS, printed elsewhere) not decoded here.
+-- NetBIOS (139) and SMB (445) are left out, as in tcpdump built without
+-- ENABLE_SMB (Debian's, and configure's default).
 local DISPATCH = {
   {23, telnet}, {25, text_printer("smtp")}, {43, text_printer("whois")},
-  {179, false}, {1723, false}, {6379, resp}, {22, ssh},
-  {139, false}, {445, false}, {10288, beep}, {6633, false}, {6653, false},
+  {179, bgp}, {1723, false}, {6379, resp}, {22, ssh},
+  {10288, beep}, {6633, false}, {6653, false},
   {21, text_printer("ftp")},
   {80, text_printer("http", HTTP_CMDS)}, {8080, text_printer("http", HTTP_CMDS)},
   {554, text_printer("rtsp", RTSP_CMDS)}, {8554, text_printer("rtsp", RTSP_CMDS)},
-  {53, false}, {639, msdp}, {323, false}, {646, false}, {2049, false},
+  {53, false}, {639, msdp}, {323, rpki_rtr}, {646, ldp}, {2049, false},
 }
 
 -- The text after ", length N" for a segment whose payload of len bytes
