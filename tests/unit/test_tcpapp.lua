@@ -1,6 +1,7 @@
 -- test_tcpapp.lua - pktsh.proto.tcpapp: the application text tcpdump 4.99
 -- prints after a TCP segment's ", length N" (FTP, SSH, TELNET, SMTP, WHOIS,
--- HTTP, RTSP, BEEP, MSDP, RESP, BGP, RPKI-RTR, LDP), in the packet summaries.
+-- HTTP, RTSP, BEEP, MSDP, RESP, BGP, RPKI-RTR, LDP, PPTP), in the packet
+-- summaries.
 --
 -- One capture of small segments (no options, no ACK) per case: request
 -- and response lines, continuations, lines without a line end, lines cut
@@ -14,6 +15,14 @@ local tcpapp = require "pktsh.proto.tcpapp"
 local packet = require "pktsh.proto.packet"
 
 local rep = string.rep
+local u16, u32 = build.u16, build.u32
+
+-- A PPTP control message of type t with its body.
+local function pptp(t, body, cookie)
+  return u16(12 + #body) .. u16(1) .. u32(cookie or 0x1a2b3c4d) .. u16(t) .. u16(0) .. body
+end
+local HOST = "vpn" .. rep("\0", 61)
+local SCCRQ = pptp(1, u16(0x100) .. u16(0) .. u32(3) .. u32(1) .. u16(65535) .. u16(2600) .. HOST .. "Vendor\1\200" .. rep("\0", 56))
 local LONG = "GET /" .. rep("a", 1400) .. " HTTP/1.1\r\n"
 
 -- {name, port, payload, want [, snap = payload bytes captured]
@@ -157,6 +166,23 @@ local CASES = {
   {"ldp 19 bytes", 646, "\0\1\0\30\198\18\0\1\1\1" .. rep("\0", 9), "LDP, Label-Space-ID: 198.18.0.1:257, pdu-length: 30"},
   {"ldp 18 bytes", 646, "\0\1\0\30\198\18\0\1\1\1" .. rep("\0", 8), nil},
   {"ldp snaplen", 646, "\0\1\0\30\198\18\0\1\0\0" .. rep("\0", 20), " [|ldp]", snap = 9},
+  -- PPTP: the control message's fields
+  {"pptp sccrq", 1723, SCCRQ, ": pptp CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0) FRAME_CAP(AS) BEARER_CAP(A) MAX_CHAN(65535) FIRM_REV(2600) HOSTNAME(vpn) VENDOR(Vendor^AM-H)"},
+  {"pptp sccrq snaplen", 1723, SCCRQ, ": pptp CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0) FRAME_CAP( [|pptp]", snap = 18},
+  {"pptp sccrq snaplen in the hostname", 1723, SCCRQ, ": pptp CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0) FRAME_CAP(AS) BEARER_CAP(A) MAX_CHAN(65535) FIRM_REV(2600) HOSTNAME(vp [|pptp]", snap = 30},
+  {"pptp sccrp", 1723, pptp(2, u16(0x100) .. "\1\0" .. u32(1) .. u32(2) .. u16(1) .. u16(1) .. rep("h", 64) .. rep("\0", 64)),
+   ": pptp CTRL_MSGTYPE=SCCRP PROTO_VER(1.0) RESULT_CODE(1) ERR_CODE(0) FRAME_CAP(A) BEARER_CAP(D) MAX_CHAN(1) FIRM_REV(1) HOSTNAME(" .. rep("h", 64) .. ") VENDOR()", server = true},
+  {"pptp stopccrq reserved", 1723, pptp(3, "\1\7\0\9"), ": pptp CTRL_MSGTYPE=StopCCRQ REASON(1) [ERROR: reserved=7 must be zero] [ERROR: reserved=9 must be zero]"},
+  {"pptp echo", 1723, pptp(5, u32(4000000000)), ": pptp CTRL_MSGTYPE=ECHORQ ID(4000000000)"},
+  {"pptp echo reply", 1723, pptp(6, u32(7) .. "\1\0\0\0"), ": pptp CTRL_MSGTYPE=ECHORP ID(7) RESULT_CODE(1) ERR_CODE(0)", server = true},
+  {"pptp ocrq", 1723, pptp(7, u16(1) .. u16(2) .. u32(300) .. u32(100000000) .. u32(3) .. u32(9) .. u16(64) .. u16(0) .. u16(3) .. u16(0) .. "5551234" .. rep("\0", 57) .. rep("\0", 64)),
+   ": pptp CTRL_MSGTYPE=OCRQ CALL_ID(1) CALL_SER_NUM(2) MIN_BPS(300) MAX_BPS(100000000) BEARER_TYPE(Any) FRAME_TYPE(?) RECV_WIN(64) PROC_DELAY(0) PHONE_NO_LEN(3) PHONE_NO(555) SUB_ADDR()"},
+  {"pptp icrq", 1723, pptp(9, u16(1) .. u16(2) .. u32(1) .. u32(5) .. u16(100) .. u16(2) .. rep("1", 64) .. "22" .. rep("\0", 62) .. "s" .. rep("\0", 63)),
+   ": pptp CTRL_MSGTYPE=ICRQ CALL_ID(1) CALL_SER_NUM(2) BEARER_TYPE(A) PHY_CHAN_ID(5) DIALED_NO_LEN(100) DIALING_NO_LEN(2) DIALED_NO(" .. rep("1", 64) .. ") DIALING_NO(22) SUB_ADDR(s)"},
+  {"pptp sli", 1723, pptp(15, u16(9) .. u16(0) .. u32(0xffffffff) .. u32(0)), ": pptp CTRL_MSGTYPE=SLI PEER_CALL_ID(9) SEND_ACCM(0xffffffff) RECV_ACCM(0x00000000)"},
+  {"pptp bad cookie", 1723, pptp(12, u16(4) .. u16(0), 0xdeadbeef), ": pptp UNEXPECTED Magic-Cookie!!(deadbeef) Magic-Cookie=deadbeef CTRL_MSGTYPE=CCRQ CALL_ID(4)"},
+  {"pptp unknown type", 1723, pptp(99, ""), ": pptp UNKNOWN_CTRL_MSGTYPE(99)"},
+  {"pptp short", 1723, "\0\1\0", ": pptp [|pptp]"},
   -- the dispatch order of print-tcp.c
   {"netbios is not decoded", 80, "GET / HTTP/1.1\r\n", ": HTTP: GET / HTTP/1.1", sport = 139},
   {"smb is not decoded", 80, "GET / HTTP/1.1\r\n", ": HTTP: GET / HTTP/1.1", sport = 445},
@@ -217,7 +243,7 @@ end
 -- Random segments: text, line ends, telnet commands and binary bytes in
 -- pieces, on every port decoded here, some cut by the snaplen.
 
-local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554, 10288, 639, 6379, 179, 323, 646, 139}
+local PORTS = {21, 22, 23, 25, 43, 80, 8080, 554, 8554, 10288, 639, 6379, 179, 323, 646, 139, 1723}
 local PIECES = {"GET", "HTTP/1.1", "RTSP/1.0", "200", "2000", "SSH-", "SSH-2.0-x",
   "PLAY", "get", " ", "  ", "\t", "\r", "\n", "\r\n", "\0", "\127", "\128", "\255",
   "\255\253\1", "\255\250", "\255\240", "\250", "\24", "\31", "x", "/index.html",
@@ -262,6 +288,10 @@ local function random_cases(n)
       for j = 1, math.random(0, 24) do t[j] = RESP_PIECES[math.random(#RESP_PIECES)] end
     elseif port == 6379 then
       for j = 1, math.random(1, 4) do t[j] = resp_item(0) end
+    elseif port == 1723 then
+      local body = {}
+      for j = 1, math.random(0, 200) do body[j] = string.char(({0, 1, 65, 200})[math.random(4)]) end
+      t[1] = pptp(math.random(0, 16), table.concat(body))
     else
       if math.random(2) == 1 then t[1] = STARTS[math.random(#STARTS)] end
       for _ = 1, math.random(0, 8) do t[#t + 1] = PIECES[math.random(#PIECES)] end
@@ -343,7 +373,7 @@ end)
 T.test("binary protocols of the dispatch print nothing here", function()
   local p = packet.from_bytes(build.tcp4{dport = 80, flags = "P", payload = "GET / HTTP/1.1\r\n"})
   -- these come before HTTP in print-tcp.c's order
-  for _, port in ipairs{1723, 6633, 6653} do
+  for _, port in ipairs{6633, 6653} do
     T.eq(tcpapp.text(p, port, 80, 54, 16, 0x08), nil, "port " .. port .. " and 80")
   end
   -- and these after it

@@ -14,6 +14,7 @@ local M = {}
 local byte, upper, sub, fmt = string.byte, string.upper, string.sub, string.format
 local concat = table.concat
 local bit = require "bit"
+local band, rshift = bit.band, bit.rshift
 
 local LF, CR, TAB, SP = 10, 13, 9, 32
 local MAX_TOKEN = 128                 -- tcpdump's token buffer, '\0' included
@@ -58,6 +59,18 @@ local function u8(s, avail, i)
 end
 
 local function u16(s, avail, i) return u8(s, avail, i) * 256 + u8(s, avail, i + 1) end
+
+local function u32(s, avail, i) return u16(s, avail, i) * 65536 + u16(s, avail, i + 2) end
+
+-- fn_print_char: M- for the high bit, ^X for control characters.
+local function escape_char(ch)
+  local c, pre = byte(ch), ""
+  if c >= 0x80 then c, pre = c - 0x80, "M-" end
+  if c < 0x20 or c == 0x7f then c, pre = bit.bxor(c, 0x40), pre .. "^" end
+  return pre .. string.char(c)
+end
+
+local function escape(s) return (s:gsub("[^\32-\126]", escape_char)) end
 
 -- fn(s, avail, len, out) appends its text to out; the text, or nil for none.
 local function guarded(name, fn, s, avail, len)
@@ -307,15 +320,7 @@ local function msdp(s, avail, len) return guarded("msdp", msdp_msgs, s, avail, l
 
 local INT_MAX = 2147483647
 
--- fn_print_char: M- for the high bit, ^X for control characters.
-local function resp_quote(s)
-  return ' "' .. s:gsub("[^\32-\126]", function(ch)
-    local c, pre = byte(ch), ""
-    if c >= 0x80 then c, pre = c - 0x80, "M-" end
-    if c < 0x20 or c == 0x7f then c, pre = bit.bxor(c, 0x40), pre .. "^" end
-    return pre .. string.char(c)
-  end) .. '"'
-end
+local function resp_quote(s) return ' "' .. escape(s) .. '"' end
 
 -- FIND_CRLF: the index of the CR of the next CR LF at or after i.
 local function find_crlf(s, avail, i, n)
@@ -430,6 +435,119 @@ end
 local function resp(s, avail, len) return guarded("resp", resp_items, s, avail, len) end
 
 ---------------------------------------------------------------------------
+-- print-pptp.c: the control message's fields, in the order and with the
+-- names tcpdump prints them; offsets from the end of the 12-byte header.
+
+local PPTP_TYPES = {[0] = "NOT_DEFINED", "SCCRQ", "SCCRP", "StopCCRQ", "StopCCRP", "ECHORQ",
+  "ECHORP", "OCRQ", "OCRP", "ICRQ", "ICRP", "ICCN", "CCRQ", "CDN", "WEN", "SLI"}
+local PPTP_BTYPE = {"A", "D", "Any"}
+local PPTP_FTYPE = {"A", "S", "E"}
+
+-- nd_printjnp: up to n bytes, to the first NUL, escaped; cut at avail.
+local function printjnp(s, avail, i, n, out)
+  for k = i, i + n - 1 do
+    local c = u8(s, avail, k)
+    if c == 0 then return end
+    out[#out + 1] = escape_char(string.char(c))
+  end
+end
+
+-- One field: {kind, offset, label or format, extra}.
+local PPTP_FIELD = {
+  u8 = function(s, a, i, f, out) out[#out + 1] = fmt(f[3], u8(s, a, i)) end,
+  u16 = function(s, a, i, f, out) out[#out + 1] = fmt(f[3], u16(s, a, i)) end,
+  u32 = function(s, a, i, f, out) out[#out + 1] = fmt(f[3], u32(s, a, i)) end,
+  ver = function(s, a, i, _, out)
+    local v = u16(s, a, i)
+    out[#out + 1] = fmt(" PROTO_VER(%d.%d)", rshift(v, 8), band(v, 0xff))
+  end,
+  res1 = function(s, a, i, _, out)
+    local v = u8(s, a, i)
+    if v ~= 0 then out[#out + 1] = fmt(" [ERROR: reserved=%d must be zero]", v) end
+  end,
+  res2 = function(s, a, i, _, out)
+    local v = u16(s, a, i)
+    if v ~= 0 then out[#out + 1] = fmt(" [ERROR: reserved=%d must be zero]", v) end
+  end,
+  fcap = function(s, a, i, _, out)
+    out[#out + 1] = " FRAME_CAP("
+    local v = u32(s, a, i)
+    out[#out + 1] = (band(v, 1) ~= 0 and "A" or "") .. (band(v, 2) ~= 0 and "S" or "") .. ")"
+  end,
+  bcap = function(s, a, i, _, out)
+    local v = u32(s, a, i)
+    out[#out + 1] = " BEARER_CAP(" .. (band(v, 2) ~= 0 and "D" or "") .. (band(v, 1) ~= 0 and "A" or "") .. ")"
+  end,
+  btype = function(s, a, i, _, out) out[#out + 1] = " BEARER_TYPE(" .. (PPTP_BTYPE[u32(s, a, i)] or "?") .. ")" end,
+  ftype = function(s, a, i, _, out) out[#out + 1] = " FRAME_TYPE(" .. (PPTP_FTYPE[u32(s, a, i)] or "?") .. ")" end,
+  str = function(s, a, i, f, out)
+    out[#out + 1] = f[3]
+    printjnp(s, a, i, f[4], out)
+    out[#out + 1] = ")"
+  end,
+  -- a string as long as the 16-bit length at offset f[4], at most 64
+  strn = function(s, a, i, f, out)
+    out[#out + 1] = f[3]
+    printjnp(s, a, i, math.min(64, u16(s, a, 12 + f[4])), out)
+    out[#out + 1] = ")"
+  end,
+}
+
+local CALL_ID, PEER = {"u16", 0, " CALL_ID(%d)"}, {"u16", 2, " PEER_CALL_ID(%d)"}
+local function result(o) return {"u8", o, " RESULT_CODE(%d)"} end
+local function err(o) return {"u8", o, " ERR_CODE(%d)"} end
+local function winsiz(o) return {"u16", o, " RECV_WIN(%d)"} end
+local function delay(o) return {"u16", o, " PROC_DELAY(%d)"} end
+local function peer0() return {"u16", 0, " PEER_CALL_ID(%d)"} end
+local SCC_TAIL = {{"fcap", 4}, {"bcap", 8}, {"u16", 12, " MAX_CHAN(%d)"},
+  {"u16", 14, " FIRM_REV(%d)"}, {"str", 16, " HOSTNAME(", 64}, {"str", 80, " VENDOR(", 64}}
+local function with_scc_tail(t)
+  for _, f in ipairs(SCC_TAIL) do t[#t + 1] = f end
+  return t
+end
+
+local PPTP_MSGS = {
+  with_scc_tail{{"ver", 0}, {"res2", 2}},
+  with_scc_tail{{"ver", 0}, result(2), err(3)},
+  {{"u8", 0, " REASON(%d)"}, {"res1", 1}, {"res2", 2}},
+  {result(0), err(1), {"res2", 2}},
+  {{"u32", 0, " ID(%d)"}},
+  {{"u32", 0, " ID(%d)"}, result(4), err(5), {"res2", 6}},
+  {CALL_ID, {"u16", 2, " CALL_SER_NUM(%d)"}, {"u32", 4, " MIN_BPS(%d)"},
+   {"u32", 8, " MAX_BPS(%d)"}, {"btype", 12}, {"ftype", 16}, winsiz(20), delay(22),
+   {"u16", 24, " PHONE_NO_LEN(%d)"}, {"res2", 26}, {"strn", 28, " PHONE_NO(", 24},
+   {"str", 92, " SUB_ADDR(", 64}},
+  {CALL_ID, PEER, result(4), err(5), {"u16", 6, " CAUSE_CODE(%d)"},
+   {"u32", 8, " CONN_SPEED(%d)"}, winsiz(12), delay(14), {"u32", 16, " PHY_CHAN_ID(%d)"}},
+  {CALL_ID, {"u16", 2, " CALL_SER_NUM(%d)"}, {"btype", 4}, {"u32", 8, " PHY_CHAN_ID(%d)"},
+   {"u16", 12, " DIALED_NO_LEN(%d)"}, {"u16", 14, " DIALING_NO_LEN(%d)"},
+   {"strn", 16, " DIALED_NO(", 12}, {"strn", 80, " DIALING_NO(", 14}, {"str", 144, " SUB_ADDR(", 64}},
+  {CALL_ID, PEER, result(4), err(5), winsiz(6), delay(8), {"res2", 10}},
+  {peer0(), {"res2", 2}, {"u32", 4, " CONN_SPEED(%d)"}, winsiz(8), delay(10), {"ftype", 12}},
+  {CALL_ID, {"res2", 2}},
+  {CALL_ID, result(2), err(3), {"u16", 4, " CAUSE_CODE(%d)"}, {"res2", 6},
+   {"str", 8, " CALL_STATS(", 128}},
+  {peer0(), {"res2", 2}, {"u32", 4, " CRC_ERR(%d)"}, {"u32", 8, " FRAMING_ERR(%d)"},
+   {"u32", 12, " HARDWARE_OVERRUN(%d)"}, {"u32", 16, " BUFFER_OVERRUN(%d)"},
+   {"u32", 20, " TIMEOUT_ERR(%d)"}, {"u32", 24, " ALIGN_ERR(%d)"}},
+  {peer0(), {"res2", 2}, {"u32", 4, " SEND_ACCM(0x%08x)"}, {"u32", 8, " RECV_ACCM(0x%08x)"}},
+}
+
+local function pptp_msg(s, avail, _, out)
+  out[1] = ": pptp"
+  local cookie = u32(s, avail, 4)
+  if cookie ~= 0x1a2b3c4d then
+    out[#out + 1] = fmt(" UNEXPECTED Magic-Cookie!!(%08x) Magic-Cookie=%08x", cookie, cookie)
+  end
+  local t = u16(s, avail, 8)
+  out[#out + 1] = PPTP_TYPES[t] and " CTRL_MSGTYPE=" .. PPTP_TYPES[t] or fmt(" UNKNOWN_CTRL_MSGTYPE(%d)", t)
+  PPTP_FIELD.res2(s, avail, 10, nil, out)
+  for _, f in ipairs(PPTP_MSGS[t] or {}) do PPTP_FIELD[f[1]](s, avail, 12 + f[2], f, out) end
+end
+
+local function pptp(s, avail, len) return guarded("pptp", pptp_msg, s, avail, len) end
+
+---------------------------------------------------------------------------
 -- print-bgp.c and print-rpki-rtr.c print only their name without -v;
 -- print-ldp.c the first PDU's header, right after the length.
 
@@ -463,7 +581,7 @@ end
 -- ENABLE_SMB (Debian's, and configure's default).
 local DISPATCH = {
   {23, telnet}, {25, text_printer("smtp")}, {43, text_printer("whois")},
-  {179, bgp}, {1723, false}, {6379, resp}, {22, ssh},
+  {179, bgp}, {1723, pptp}, {6379, resp}, {22, ssh},
   {10288, beep}, {6633, false}, {6653, false},
   {21, text_printer("ftp")},
   {80, text_printer("http", HTTP_CMDS)}, {8080, text_printer("http", HTTP_CMDS)},
