@@ -21,8 +21,11 @@ local u16, u32 = build.u16, build.u32
 local function pptp(t, body, cookie)
   return u16(12 + #body) .. u16(1) .. u32(cookie or 0x1a2b3c4d) .. u16(t) .. u16(0) .. body
 end
+-- What tcpdump prints of a PPTP message: ": pptp" and the parts.
+local function W(parts) return ": pptp " .. table.concat(parts, " ") end
 local HOST = "vpn" .. rep("\0", 61)
-local SCCRQ = pptp(1, u16(0x100) .. u16(0) .. u32(3) .. u32(1) .. u16(65535) .. u16(2600) .. HOST .. "Vendor\1\200" .. rep("\0", 56))
+local SCCRQ = pptp(1, u16(0x100) .. u16(0) .. u32(3) .. u32(1) .. u16(65535) .. u16(2600) .. HOST
+  .. "Vendor\1\200" .. rep("\0", 56))
 local LONG = "GET /" .. rep("a", 1400) .. " HTTP/1.1\r\n"
 
 -- {name, port, payload, want [, snap = payload bytes captured]
@@ -100,11 +103,13 @@ local CASES = {
   {"rtsp response", 554, "RTSP/1.0 200 OK\r\nCSeq: 2\r\n\r\n", ": RTSP: RTSP/1.0 200 OK", server = true},
   {"rtsp continuation", 554, "v=0\r\no=- 0 0 IN IP4 198.18.0.1\r\n", ": RTSP", server = true},
   {"rtsp not an http method", 554, "GET / HTTP/1.1\r\n", ": RTSP"},
-  {"rtsp no line end", 554, "TEARDOWN rtsp://cam/stream RTSP/1.0", ": RTSP: TEARDOWN rtsp://cam/stream RTSP/1.0 [|rtsp]"},
+  {"rtsp no line end", 554, "TEARDOWN rtsp://cam/stream RTSP/1.0",
+   ": RTSP: TEARDOWN rtsp://cam/stream RTSP/1.0 [|rtsp]"},
   {"rtsp snaplen", 554, "PLAY rtsp://cam/stream RTSP/1.0\r\n", ": RTSP [|rtsp]", snap = 16},
   {"rtsp interleaved binary", 554, "$\0\0\12" .. rep("\128", 12), ": RTSP", server = true},
   {"rtsp alt request", 8554, "SETUP rtsp://cam/track1 RTSP/1.0\r\n", ": RTSP: SETUP rtsp://cam/track1 RTSP/1.0"},
-  {"rtsp alt response", 8554, "RTSP/1.0 454 Session Not Found\r\n", ": RTSP: RTSP/1.0 454 Session Not Found", server = true},
+  {"rtsp alt response", 8554, "RTSP/1.0 454 Session Not Found\r\n",
+   ": RTSP: RTSP/1.0 454 Session Not Found", server = true},
   -- TELNET: the IAC commands a segment starts with
   {"telnet options", 23, "\255\253\1\255\251\31", " [telnet DO ECHO, WILL NAWS]"},
   {"telnet options then text", 23, "\255\251\3login: ", " [telnet WILL SUPPRESS GO AHEAD]", server = true},
@@ -133,7 +138,8 @@ local CASES = {
   {"msdp keepalive", 639, "\4\0\3", ": msdp Keepalive"},
   {"msdp keepalives", 639, "\4\0\3\4\0\4\0", ": msdp Keepalive Keepalive[len=4] "},
   {"msdp sa", 639, "\1\0\20\1\198\18\0\1" .. rep("\7", 12), ": msdp SA 1 entries"},
-  {"msdp sa with data", 639, "\3\0\30\1\198\18\0\1" .. rep("\7", 22), ": msdp SA-Response 1 entries [w/data]", server = true},
+  {"msdp sa with data", 639, "\3\0\30\1\198\18\0\1" .. rep("\7", 22),
+   ": msdp SA-Response 1 entries [w/data]", server = true},
   {"msdp sa request", 639, "\2\0\8\0\198\18\0\5", ": msdp SA-Request for 198.18.0.5"},
   {"msdp notification and unknown", 639, "\5\0\4\0\6\0\3", ": msdp Notification [type=6 len=3]"},
   {"msdp not msdp", 639, "\0\0\3", ": msdp [|msdp]"},
@@ -143,13 +149,15 @@ local CASES = {
   {"msdp snaplen", 639, "\4\0\3\2\0\8\0\198\18\0\5", ": msdp Keepalive SA-Request [|msdp]", snap = 8},
   -- RESP (Redis): every item, pipelined
   {"resp command", 6379, "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n", ': RESP "GET" "key"'},
-  {"resp replies", 6379, "+OK\r\n:42\r\n-ERR no\r\n$-1\r\n*0\r\n$0\r\n\r\n", ': RESP "OK" "42" "ERR no" null empty empty', server = true},
+  {"resp replies", 6379, "+OK\r\n:42\r\n-ERR no\r\n$-1\r\n*0\r\n$0\r\n\r\n",
+   ': RESP "OK" "42" "ERR no" null empty empty', server = true},
   {"resp inline pipelined", 6379, "PING\r\nPING\n\nINFO x\r\n", ': RESP "PING" "PING" "INFO x"'},
   {"resp nested arrays", 6379, "*2\r\n*1\r\n+a\r\n*-1\r\n:7\r\n", ': RESP "a" null "7"', server = true},
   {"resp array short of elements", 6379, "*3\r\n+a\r\n", ': RESP "a" [|resp]', server = true},
   -- "$x" is invalid, and what follows it an inline line
   {"resp bad lengths", 6379, "$x\r\n$-2\r\n$99999999999\r\n*5\n", ': RESP invalid "$-2" length too large invalid'},
-  {"resp negative lengths", 6379, "$-2\r\n*-1\r\n*-10\r\n$2147483648\r\n", ": RESP length negative and not -1 null length negative and not -1 length too large"},
+  {"resp negative lengths", 6379, "$-2\r\n*-1\r\n*-10\r\n$2147483648\r\n",
+   ": RESP length negative and not -1 null length negative and not -1 length too large"},
   {"resp bulk longer than the segment", 6379, "$10\r\nabc\r\n", ": RESP [|resp]"},
   {"resp bulk then junk before crlf", 6379, "$3\r\nabcdef\r\n", ': RESP "abc"'},
   {"resp no line end", 6379, "+OK", ": RESP [|resp]"},
@@ -163,24 +171,39 @@ local CASES = {
   {"ldp", 646, "\0\1\0\30\198\18\0\1\0\0" .. rep("\0", 20), "LDP, Label-Space-ID: 198.18.0.1:0, pdu-length: 30"},
   {"ldp version 2", 646, "\0\2\0\30\198\18\0\1\0\0" .. rep("\0", 20), "LDP version 2 packet not supported"},
   {"ldp pdu too short", 646, "\0\1\0\5\198\18\0\1\0\3" .. rep("\0", 20), "LDP, pdu-length: 5 (too short, < 6)"},
-  {"ldp 19 bytes", 646, "\0\1\0\30\198\18\0\1\1\1" .. rep("\0", 9), "LDP, Label-Space-ID: 198.18.0.1:257, pdu-length: 30"},
+  {"ldp 19 bytes", 646, "\0\1\0\30\198\18\0\1\1\1" .. rep("\0", 9),
+   "LDP, Label-Space-ID: 198.18.0.1:257, pdu-length: 30"},
   {"ldp 18 bytes", 646, "\0\1\0\30\198\18\0\1\1\1" .. rep("\0", 8), nil},
   {"ldp snaplen", 646, "\0\1\0\30\198\18\0\1\0\0" .. rep("\0", 20), " [|ldp]", snap = 9},
   -- PPTP: the control message's fields
-  {"pptp sccrq", 1723, SCCRQ, ": pptp CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0) FRAME_CAP(AS) BEARER_CAP(A) MAX_CHAN(65535) FIRM_REV(2600) HOSTNAME(vpn) VENDOR(Vendor^AM-H)"},
-  {"pptp sccrq snaplen", 1723, SCCRQ, ": pptp CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0) FRAME_CAP( [|pptp]", snap = 18},
-  {"pptp sccrq snaplen in the hostname", 1723, SCCRQ, ": pptp CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0) FRAME_CAP(AS) BEARER_CAP(A) MAX_CHAN(65535) FIRM_REV(2600) HOSTNAME(vp [|pptp]", snap = 30},
-  {"pptp sccrp", 1723, pptp(2, u16(0x100) .. "\1\0" .. u32(1) .. u32(2) .. u16(1) .. u16(1) .. rep("h", 64) .. rep("\0", 64)),
-   ": pptp CTRL_MSGTYPE=SCCRP PROTO_VER(1.0) RESULT_CODE(1) ERR_CODE(0) FRAME_CAP(A) BEARER_CAP(D) MAX_CHAN(1) FIRM_REV(1) HOSTNAME(" .. rep("h", 64) .. ") VENDOR()", server = true},
-  {"pptp stopccrq reserved", 1723, pptp(3, "\1\7\0\9"), ": pptp CTRL_MSGTYPE=StopCCRQ REASON(1) [ERROR: reserved=7 must be zero] [ERROR: reserved=9 must be zero]"},
-  {"pptp echo", 1723, pptp(5, u32(4000000000)), ": pptp CTRL_MSGTYPE=ECHORQ ID(4000000000)"},
-  {"pptp echo reply", 1723, pptp(6, u32(7) .. "\1\0\0\0"), ": pptp CTRL_MSGTYPE=ECHORP ID(7) RESULT_CODE(1) ERR_CODE(0)", server = true},
-  {"pptp ocrq", 1723, pptp(7, u16(1) .. u16(2) .. u32(300) .. u32(100000000) .. u32(3) .. u32(9) .. u16(64) .. u16(0) .. u16(3) .. u16(0) .. "5551234" .. rep("\0", 57) .. rep("\0", 64)),
-   ": pptp CTRL_MSGTYPE=OCRQ CALL_ID(1) CALL_SER_NUM(2) MIN_BPS(300) MAX_BPS(100000000) BEARER_TYPE(Any) FRAME_TYPE(?) RECV_WIN(64) PROC_DELAY(0) PHONE_NO_LEN(3) PHONE_NO(555) SUB_ADDR()"},
-  {"pptp icrq", 1723, pptp(9, u16(1) .. u16(2) .. u32(1) .. u32(5) .. u16(100) .. u16(2) .. rep("1", 64) .. "22" .. rep("\0", 62) .. "s" .. rep("\0", 63)),
-   ": pptp CTRL_MSGTYPE=ICRQ CALL_ID(1) CALL_SER_NUM(2) BEARER_TYPE(A) PHY_CHAN_ID(5) DIALED_NO_LEN(100) DIALING_NO_LEN(2) DIALED_NO(" .. rep("1", 64) .. ") DIALING_NO(22) SUB_ADDR(s)"},
-  {"pptp sli", 1723, pptp(15, u16(9) .. u16(0) .. u32(0xffffffff) .. u32(0)), ": pptp CTRL_MSGTYPE=SLI PEER_CALL_ID(9) SEND_ACCM(0xffffffff) RECV_ACCM(0x00000000)"},
-  {"pptp bad cookie", 1723, pptp(12, u16(4) .. u16(0), 0xdeadbeef), ": pptp UNEXPECTED Magic-Cookie!!(deadbeef) Magic-Cookie=deadbeef CTRL_MSGTYPE=CCRQ CALL_ID(4)"},
+  {"pptp sccrq", 1723, SCCRQ, W{"CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0) FRAME_CAP(AS) BEARER_CAP(A)",
+   "MAX_CHAN(65535) FIRM_REV(2600) HOSTNAME(vpn) VENDOR(Vendor^AM-H)"}},
+  {"pptp sccrq snaplen", 1723, SCCRQ, W{"CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0) FRAME_CAP( [|pptp]"}, snap = 18},
+  {"pptp sccrq snaplen in the hostname", 1723, SCCRQ, W{"CTRL_MSGTYPE=SCCRQ PROTO_VER(1.0)",
+   "FRAME_CAP(AS) BEARER_CAP(A) MAX_CHAN(65535) FIRM_REV(2600) HOSTNAME(vp [|pptp]"}, snap = 30},
+  {"pptp sccrp", 1723, pptp(2, u16(0x100) .. "\1\0" .. u32(1) .. u32(2) .. u16(1) .. u16(1)
+     .. rep("h", 64) .. rep("\0", 64)),
+   W{"CTRL_MSGTYPE=SCCRP PROTO_VER(1.0) RESULT_CODE(1) ERR_CODE(0) FRAME_CAP(A) BEARER_CAP(D)",
+     "MAX_CHAN(1) FIRM_REV(1) HOSTNAME(" .. rep("h", 64) .. ") VENDOR()"}, server = true},
+  {"pptp stopccrq reserved", 1723, pptp(3, "\1\7\0\9"), W{"CTRL_MSGTYPE=StopCCRQ REASON(1)",
+   "[ERROR: reserved=7 must be zero] [ERROR: reserved=9 must be zero]"}},
+  {"pptp echo", 1723, pptp(5, u32(4000000000)), W{"CTRL_MSGTYPE=ECHORQ ID(4000000000)"}},
+  {"pptp echo reply", 1723, pptp(6, u32(7) .. "\1\0\0\0"),
+   W{"CTRL_MSGTYPE=ECHORP ID(7) RESULT_CODE(1) ERR_CODE(0)"}, server = true},
+  {"pptp ocrq", 1723, pptp(7, u16(1) .. u16(2) .. u32(300) .. u32(100000000) .. u32(3) .. u32(9)
+     .. u16(64) .. u16(0) .. u16(3) .. u16(0) .. "5551234" .. rep("\0", 57) .. rep("\0", 64)),
+   W{"CTRL_MSGTYPE=OCRQ CALL_ID(1) CALL_SER_NUM(2) MIN_BPS(300) MAX_BPS(100000000)",
+     "BEARER_TYPE(Any) FRAME_TYPE(?) RECV_WIN(64) PROC_DELAY(0) PHONE_NO_LEN(3) PHONE_NO(555)",
+     "SUB_ADDR()"}},
+  {"pptp icrq", 1723, pptp(9, u16(1) .. u16(2) .. u32(1) .. u32(5) .. u16(100) .. u16(2)
+     .. rep("1", 64) .. "22" .. rep("\0", 62) .. "s" .. rep("\0", 63)),
+   W{"CTRL_MSGTYPE=ICRQ CALL_ID(1) CALL_SER_NUM(2) BEARER_TYPE(A) PHY_CHAN_ID(5)",
+     "DIALED_NO_LEN(100) DIALING_NO_LEN(2) DIALED_NO(" .. rep("1", 64) .. ") DIALING_NO(22)",
+     "SUB_ADDR(s)"}},
+  {"pptp sli", 1723, pptp(15, u16(9) .. u16(0) .. u32(0xffffffff) .. u32(0)),
+   ": pptp CTRL_MSGTYPE=SLI PEER_CALL_ID(9) SEND_ACCM(0xffffffff) RECV_ACCM(0x00000000)"},
+  {"pptp bad cookie", 1723, pptp(12, u16(4) .. u16(0), 0xdeadbeef),
+   ": pptp UNEXPECTED Magic-Cookie!!(deadbeef) Magic-Cookie=deadbeef CTRL_MSGTYPE=CCRQ CALL_ID(4)"},
   {"pptp unknown type", 1723, pptp(99, ""), ": pptp UNKNOWN_CTRL_MSGTYPE(99)"},
   {"pptp short", 1723, "\0\1\0", ": pptp [|pptp]"},
   -- the dispatch order of print-tcp.c
