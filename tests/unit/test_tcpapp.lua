@@ -386,6 +386,19 @@ T.test("reads nothing past caplen", function()
   T.eq(tcpapp.text(q, 40000, 23, 54, 60000, 0x08), " [telnet DO ECHO [|telnet]", "telnet sb")
 end)
 
+T.test("every cut of every case decodes", function()
+  -- the frame cut at each length, the IP length still whole: each
+  -- printer stops at the captured bytes, nothing raises
+  for _, c in ipairs(CASES) do
+    local f, hdr = frame(c)
+    for k = hdr, #f do
+      local p = packet.from_bytes(f:sub(1, k))
+      local t = tcpapp.text(p, c.sport or 40000, c[2], hdr, #f - hdr, 0x08)
+      T.ok(t == nil or type(t) == "string", c[1] .. " cut at " .. k)
+    end
+  end
+end)
+
 T.test("RESP arrays nested 15000 deep", function()
   local data = rep("*1\r\n", 15000) .. "+a\r\n"
   local p = packet.from_bytes(build.tcp4{dport = 6379, flags = "P", payload = data})
