@@ -156,8 +156,9 @@ local DISPATCH = {
 
 -- The text after ", length N" for a segment whose payload of len bytes
 -- (from the IP length) starts at offset off; nil when tcpdump prints
--- nothing more. flags are the TCP flags: without -v tcpdump 4.99.3
--- decodes an RST's payload like any other.
+-- nothing more. _flags (the TCP flags) is unused: without -v tcpdump
+-- 4.99.3 decodes an RST's payload like any other (later versions print
+-- nothing for it).
 function M.text(p, sport, dport, off, len, _flags)
   if not len or len <= 0 then return nil end
   for _, d in ipairs(DISPATCH) do
