@@ -139,8 +139,10 @@ local function text_printer(name, cmds)
   return function(s, avail, len) return txtproto(s, avail, len, name, cmds) end
 end
 
--- print-tcp.c's dispatch in 4.99's order: the first port of the list
--- that either end uses picks the printer. false: tcpdump prints a
+-- print-tcp.c's dispatch in 4.99.3's order (the tcpdump Debian 12 ships,
+-- which the tests compare with; 4.99.6 tries FTP, SSH, TELNET, SMTP and
+-- WHOIS first): the first port of the list that either end uses picks
+-- the printer. false: tcpdump prints a
 -- binary protocol (or DNS, printed elsewhere) not decoded here.
 -- NetBIOS (139) and SMB (445) are left out, as in tcpdump built without
 -- ENABLE_SMB (Debian's, and configure's default).
@@ -157,8 +159,8 @@ local DISPATCH = {
 -- The text after ", length N" for a segment whose payload of len bytes
 -- (from the IP length) starts at offset off; nil when tcpdump prints
 -- nothing more. _flags (the TCP flags) is unused: without -v tcpdump
--- 4.99.3 decodes an RST's payload like any other (later versions print
--- nothing for it).
+-- 4.99.3 decodes an RST's payload like any other (4.99.6 prints nothing
+-- for it).
 function M.text(p, sport, dport, off, len, _flags)
   if not len or len <= 0 then return nil end
   for _, d in ipairs(DISPATCH) do
