@@ -334,7 +334,9 @@ function M.text(p, a, b, off, wend, conv)
   if off + t.hlen > p.l3end then  -- options ended (EOL) before the cut
     return s .. fmt(" [remaining caplen(%d) < header length(%d)] [|tcp]", p.l3end - off, t.hlen)
   end
-  return s .. (dnstext.packet(p) or tcpapp.text(p, t.sport, t.dport, off + t.hlen, length, f) or "")
+  -- tcpapp follows tcpdump's port order, in which DNS (53) comes after
+  -- HTTP, FTP, SSH...: a segment between 80 and 53 prints as HTTP
+  return s .. (tcpapp.text(p, t.sport, t.dport, off + t.hlen, length, f) or dnstext.packet(p) or "")
 end
 
 return M
