@@ -15,11 +15,7 @@ local char = string.char
 local u16, u32 = b.u16, b.u32
 
 local dir = arg[1] or "tests/pcaps"
-local frames = {}
-local function add(f, snap)
-  frames[#frames + 1] = {data = snap and f:sub(1, snap) or f, len = #f,
-                         ts = 1700000000 + #frames / 100}
-end
+local frames, add = lib.collector()
 
 -- an option: kind, then (unless nop/eol) its length and data
 local function opt(kind, data) return char(kind, 2 + #data) .. data end

@@ -12,11 +12,7 @@ local char, rep = string.char, string.rep
 local u16, u32 = b.u16, b.u32
 
 local dir = arg[1] or "tests/pcaps"
-local frames = {}
-local function add(f, snap)
-  frames[#frames + 1] = {data = snap and f:sub(1, snap) or f, len = #f,
-                         ts = 1700000000 + #frames / 100}
-end
+local frames, add = lib.collector()
 
 local mac = "\0\12\41\89\253\33"
 local function bootp(op, htype, hlen)
