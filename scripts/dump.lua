@@ -18,6 +18,8 @@ tcpdump's options:
   -i IFACE    capture on IFACE          -r FILE     read FILE
   -c COUNT    stop after COUNT packets  -n, -nn     accepted (never resolves)
   -e          print the link-level header on each line
+  -S          print TCP sequence numbers as they are (by default each
+              conversation's are relative to its first, as tcpdump's)
   -t          no time stamp; -tt seconds since the epoch; -ttt the time
               since the previous packet; -tttt the date too; -ttttt the
               time since the first packet
@@ -97,7 +99,7 @@ local spec = {
   ["-G"] = {"seconds", "whole", 1}, ["-C"] = {"size", size_arg},
   ["-W"] = {"files", "whole", 1}, ["-Z"] = {"user", "string"},
   ["-p"] = {"promisc", value = false}, ["-Q"] = {"direction", {"in", "out", "both"}},
-  ["-q"] = {"quiet"}, ["--json"] = {"json"}, ["--pcapng"] = {"pcapng"},
+  ["-q"] = {"quiet"}, ["-S"] = {"absolute"}, ["--json"] = {"json"}, ["--pcapng"] = {"pcapng"},
   ["--comment"] = {"comment", "string"}, ["-T"] = {"format", format_arg},
   ["-E"] = {"fieldopts", "string", list = true},
   ["--fields"] = {"list_fields", standalone = true},
@@ -214,7 +216,8 @@ local function hex_opts(o)
 end
 
 local function text_printer(o)
-  local fmt = lineformat.new{tstamp = o.tstamp, link = o.link, verbose = o.verbose}
+  local fmt = lineformat.new{tstamp = o.tstamp, link = o.link, verbose = o.verbose,
+    absolute = o.absolute}
   local hex = not o.verbose and hex_opts(o)
   return function(p)
     io.stdout:write(fmt:line(p), hex and lineformat.hex(p, hex) or "", "\n")

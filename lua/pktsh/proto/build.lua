@@ -211,17 +211,31 @@ local function tcp_flags(f)
   return v
 end
 
+-- The option bytes as given: a whole number of 32-bit words, as the data
+-- offset counts them.
+local function tcp_options(o)
+  local opts = o.options or ""
+  if type(opts) ~= "string" or #opts % 4 ~= 0 or #opts > 40 then
+    error("options: a string of 0-40 bytes, a multiple of 4 (pad with \\1 or \\0)", 4)
+  end
+  return opts
+end
+
 local function tcp(o, v6)
   local pl = payload_of(o)
+  local opts = tcp_options(o)
+  local doff = num(o, "doff", 5 + #opts / 4, 15)
   local seg = u16(num(o, "sport", 12345, 0xffff)) .. u16(num(o, "dport", 5000, 0xffff)) ..
               u32(num(o, "seq", 1, 0xffffffff)) .. u32(num(o, "ack", 0, 0xffffffff)) ..
-              char(0x50, tcp_flags(o.flags)) .. u16(num(o, "win", 65535, 0xffff)) ..
-              "\0\0" .. u16(num(o, "urp", 0, 0xffff)) .. pl
+              char(doff * 16, tcp_flags(o.flags)) .. u16(num(o, "win", 65535, 0xffff)) ..
+              "\0\0" .. u16(num(o, "urp", 0, 0xffff)) .. opts .. pl
   return ip_frame(o, v6, IP.TCP, seg, 16, false)
 end
 
 -- An Ethernet frame with a TCP segment over IPv4 (tcp4) or IPv6 (tcp6):
--- src, dst, sport, dport, seq, ack, flags ("SA"...), win, urp, payload.
+-- src, dst, sport, dport, seq, ack, flags ("SA"...), win, urp, options
+-- (the option bytes, padded to 32-bit words), doff (the data offset in
+-- words, to build a wrong one), payload.
 function M.tcp4(o) return tcp(o or {}, false) end
 function M.tcp6(o) return tcp(o or {}, true) end
 

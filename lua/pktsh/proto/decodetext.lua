@@ -9,6 +9,8 @@ local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
 local dnstext = require "pktsh.proto.dnstext"
 local tunneltext = require "pktsh.proto.tunneltext"
+local tcptext = require "pktsh.proto.tcptext"
+local udpapp = require "pktsh.proto.udpapp"
 local numbers = require "pktsh.proto.numbers"
 local DLT, ETH, IP = numbers.DLT, numbers.ETH, numbers.IPPROTO
 local NEW, OK = numbers.PKT.NEW, numbers.PKT.OK
@@ -71,18 +73,7 @@ local function missing(p, v6, bound)
   return tunneltext.missing(wire_end(p), bound, v6)
 end
 
-local tcp_flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
-  {0x10, "."}, {0x20, "U"}, {0x40, "E"}, {0x80, "W"}}
-
-local function tcp_flags(f)
-  local t = {}
-  for _, fc in ipairs(tcp_flag_chars) do
-    if band(f, fc[1]) ~= 0 then t[#t + 1] = fc[2] end
-  end
-  if #t == 0 then return "none" end
-  return concat(t)
-end
-M.tcp_flags = tcp_flags
+M.tcp_flags = tcptext.flags
 
 local proto_names = {[IP.ICMP] = "ICMP", [IP.IGMP] = "IGMP", [IP.TCP] = "TCP", [IP.UDP] = "UDP",
   [IP.HOPOPTS] = "IPv6 hop-by-hop", [IP.IPV6] = "IPv6", [IP.ROUTING] = "IPv6 routing",
@@ -101,34 +92,6 @@ local function endpoints(a, b, sp, dp)
   return fmt("%s > %s: ", a, b)
 end
 
--- Sequence numbers are absolute (tcpdump -S): a summary has no state, so
--- it cannot make them relative to the first segment as tcpdump does.
-local function tcp_text(p, a, b, off, wend)
-  local sp, dp = p:u16(off), p:u16(off + 2)
-  local t = p:tcp()
-  if not t then
-    local doff = off + 20 <= p.l3end and p:u8(off + 12)
-    if doff and doff < 0x50 then
-      return endpoints(a, b, sp, dp) .. fmt("tcp bad hlen %d", rshift(doff, 4) * 4)
-    end
-    return endpoints(a, b, sp, dp) .. "[|tcp]"
-  end
-  local f = t.flags
-  local plen = wend - off - t.hlen
-  local parts = {fmt("Flags [%s]", tcp_flags(f))}
-  if plen > 0 then
-    parts[#parts + 1] = fmt("seq %d:%d", t.seq, (t.seq + plen) % 4294967296)
-  elseif band(f, 0x07) ~= 0 then
-    parts[#parts + 1] = fmt("seq %d", t.seq)
-  end
-  if band(f, 0x10) ~= 0 then parts[#parts + 1] = fmt("ack %d", t.ack) end
-  parts[#parts + 1] = fmt("win %d", t.win)
-  parts[#parts + 1] = fmt("length %d", plen < 0 and 0 or plen)
-  local s = endpoints(a, b, t.sport, t.dport) .. concat(parts, ", ")
-  if off + t.hlen > p.l3end then return s .. " [|tcp]" end
-  return s .. (dnstext.packet(p) or "")
-end
-
 local function udp_text(p, a, b, off, wend)
   local sp, dp = p:u16(off), p:u16(off + 2)
   local u = p:udp()
@@ -137,7 +100,7 @@ local function udp_text(p, a, b, off, wend)
     if ulen and ulen < 8 then
       return endpoints(a, b, sp, dp) .. fmt("UDP, bad length %d < 8", ulen)
     end
-    return endpoints(a, b, sp, dp) .. "[|udp]"
+    return endpoints(a, b, sp, dp) .. " [|udp]"
   end
   local s = endpoints(a, b, u.sport, u.dport)
   local dns = dnstext.packet(p)
@@ -146,7 +109,8 @@ local function udp_text(p, a, b, off, wend)
   if off + u.len > wend and p.fragment == FRAG.NONE then
     return s .. fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8)
   end
-  return s .. fmt("UDP, length %d", u.len - 8)
+  local app = udpapp.text(p, u.sport, u.dport, off + 8, math.min(u.len, wend - off) - 8, p.l3end)
+  return s .. (app or fmt("UDP, length %d", u.len - 8))
 end
 
 local unreach4 = {[0] = "net %s unreachable", [1] = "host %s unreachable",
@@ -224,9 +188,10 @@ local function icmp6_text(p, a, b, off, wend)
   return s .. fmt("ICMP6, %s, length %d%s", name, wend - off, cut and " [|icmp6]" or "")
 end
 
-local function l4_text(p, a, b, wend)
+-- conv: the conversations for relative TCP sequence numbers, or nil
+local function l4_text(p, a, b, wend, conv)
   local proto, off = p.l4proto, p.l4off
-  if proto == IP.TCP then return tcp_text(p, a, b, off, wend) end
+  if proto == IP.TCP then return tcptext.text(p, a, b, off, wend, conv) end
   if proto == IP.UDP then return udp_text(p, a, b, off, wend) end
   if proto == IP.ICMP and p.ethertype == ETH.IP4 then return icmp_text(p, a, b, off, wend) end
   if proto == IP.ICMPV6 then return icmp6_text(p, a, b, off, wend) end
@@ -239,27 +204,26 @@ end
 
 local function ip4_problem(p)
   local off, cap = p.l3off, p.caplen
-  if off + 20 > cap then return "[|ip]" end
+  if off + 20 > cap then return " [|ip]" end
   local vhl = p:u8(off)
   local hlen = band(vhl, 15) * 4
   if rshift(vhl, 4) ~= 4 then return fmt("IP%d", rshift(vhl, 4)) end
   if hlen < 20 then return fmt("bad-hlen %d", hlen) end
-  if off + hlen > cap then return "[|ip]" end
+  if off + hlen > cap then return " [|ip]" end
   local tot = p:u16(off + 2)
   if tot < hlen then return fmt("bad-len %d", tot) end
-  return "[|ip]"
+  return " [|ip]"
 end
 
-local function ip4_text(p, bound)
+local function ip4_text(p, bound, conv)
   if p.l3state ~= OK then return "IP " .. ip4_problem(p) end
   local ip = p:ip4()
   local a, b = tostring(ip.src), tostring(ip.dst)
   local wend = wire_end(p)
   if p.fragment == FRAG.LATER then
-    return fmt("IP %s > %s: ip-proto-%d (frag id %d, offset %d, length %d)", a, b,
-      ip.proto, ip.id, ip.frag_off, ip.len - ip.hlen)
+    return fmt("IP %s > %s: ip-proto-%d", a, b, ip.proto)
   end
-  return "IP " .. missing(p, false, bound) .. l4_text(p, a, b, wend)
+  return "IP " .. missing(p, false, bound) .. l4_text(p, a, b, wend, conv)
 end
 
 -- Names of the IPv6 extension headers before the transport, tcpdump style,
@@ -289,20 +253,36 @@ local function ip6_exts(p)
   return names, nh, false
 end
 
+-- The extension names go after "a > b: ", as tcpdump prints them; then
+-- a TCP or UDP header shows its ports alone ("53 > 46433: "): tcpdump
+-- gives the addresses to the ports only when the transport follows the
+-- IPv6 header directly.
+local function after_exts(p, s, a, b, pre)
+  local off = p.l4off
+  if (p.l4proto == IP.TCP or p.l4proto == IP.UDP) and off + 4 <= p.l3end then
+    local sp, dp = p:u16(off), p:u16(off + 2)
+    local ends = endpoints(a, b, sp, dp)
+    if s:sub(1, #ends) == ends then
+      return fmt("%s > %s: %s%d > %d: ", a, b, pre, sp, dp) .. s:sub(#ends + 1)
+    end
+  end
+  return (s:gsub(": ", ": " .. pre, 1))
+end
+
 local ext6_trunc = {[IP.HOPOPTS] = "[|hbhopt]", [IP.ROUTING] = "[|srcrt]", [IP.DSTOPTS] = "[|dstopt]",
   [IP.AH] = "[|AH]", [IP.FRAGMENT] = "[|frag]"}
 
-local function ip6_text(p, bound)
+local function ip6_text(p, bound, conv)
   if p.l3state ~= OK then
-    if p.l3off + 40 > p.caplen then return "IP6 [|ip6]" end
+    if p.l3off + 40 > p.caplen then return " [|ip6]" end
     return fmt("IP6 version %d", rshift(p:u8(p.l3off), 4))
   end
   local ip = p:ip6()
   local a, b = tostring(ip.src), tostring(ip.dst)
   local names, nh, trunc, later = ip6_exts(p)
   local pre = #names > 0 and (concat(names, " ") .. " ") or ""
-  if later then
-    return fmt("IP6 %s > %s: %sip-proto-%d", a, b, pre, nh)
+  if later then   -- tcpdump stops after the fragment header
+    return fmt("IP6 %s > %s: %s", a, b, pre:sub(1, -2))
   end
   if trunc or p.l4off == 0 then
     if nh == IP.ESP or nh == IP.NONE then
@@ -310,9 +290,8 @@ local function ip6_text(p, bound)
     end
     return fmt("IP6 %s > %s: %s%s", a, b, pre, ext6_trunc[nh] or "[|ip6]")
   end
-  local s = l4_text(p, a, b, wire_end(p))
-  -- Put the extension names after "a > b: " as tcpdump does.
-  if pre ~= "" then s = s:gsub(": ", ": " .. pre, 1) end
+  local s = l4_text(p, a, b, wire_end(p), conv)
+  if pre ~= "" then s = after_exts(p, s, a, b, pre) end
   return "IP6 " .. missing(p, true, bound) .. s
 end
 
@@ -381,7 +360,9 @@ end
 -- The summary after its time stamp. o (optional, pktsh.proto.lineformat's):
 -- eflag (tcpdump -e: the link header is printed before, so no VLAN tags
 -- and no "IP "/"IP6 " names the IP headers), nl (what ends a VXLAN
--- header: tcpdump's "\n", or ": " to stay on one line, the default).
+-- header: tcpdump's "\n", or ": " to stay on one line, the default),
+-- conv (pktsh.proto.tcptext.conversations: TCP sequence numbers relative
+-- to each conversation's first, as tcpdump prints them without -S).
 local function body(p, o)
   if p.l2state == NEW then packet.decode_l2(p) end
   if p.l3state == NEW then packet.decode_l3(p) end
@@ -394,8 +375,8 @@ local function body(p, o)
   local pre, stop, bound = tunneltext.prefix(p, o)
   local s
   if stop then s = ""                   -- tcpdump ends the line in the tunnel
-  elseif et == ETH.IP4 then s = ip4_text(p, bound)
-  elseif et == ETH.IP6 then s = ip6_text(p, bound)
+  elseif et == ETH.IP4 then s = ip4_text(p, bound, o and o.conv)
+  elseif et == ETH.IP6 then s = ip6_text(p, bound, o and o.conv)
   elseif et == ETH.ARP then s = arp_text(p)
   elseif p.linktype == DLT.EN10MB and et < 0x0600 then s = fmt("802.3, length %d", p.len)
   elseif et == 0 then s = fmt("unknown network protocol, length %d", p.len)
@@ -487,7 +468,7 @@ local function show_l4(p, t)
   if tc then
     add(t, 0, "Transmission Control Protocol, src port %d, dst port %d", tc.sport, tc.dport)
     add(t, 1, "seq %d, ack %d, header length %d, flags 0x%02x [%s], window %d, checksum 0x%04x, urgent %d",
-      tc.seq, tc.ack, tc.hlen, tc.flags, tcp_flags(tc.flags), tc.win, tc.sum, tc.urp)
+      tc.seq, tc.ack, tc.hlen, tc.flags, tcptext.flags(tc.flags), tc.win, tc.sum, tc.urp)
     if tc.hlen > 20 then add(t, 1, "options %d bytes", tc.hlen - 20) end
   elseif u then
     add(t, 0, "User Datagram Protocol, src port %d, dst port %d, length %d, checksum 0x%04x",

@@ -17,6 +17,7 @@
 local ffi = require "ffi"
 local bit = require "bit"
 local decodetext = require "pktsh.proto.decodetext"
+local tcptext = require "pktsh.proto.tcptext"
 local dnstext = require "pktsh.proto.dnstext"
 local packet = require "pktsh.proto.packet"
 local numbers = require "pktsh.proto.numbers"
@@ -191,7 +192,7 @@ end
 -- printed at the verbosity asked for.
 function Format:body(p)
   -- a VXLAN header ends tcpdump's line; the inner frame's line follows
-  local s = strip_vlans(decodetext.body(p, {eflag = self.link, nl = "\n"}))
+  local s = strip_vlans(decodetext.body(p, {eflag = self.link, nl = "\n", conv = self.conv}))
   if self.verbose > 0 then
     local plain = dnstext.packet(p, 0)
     if plain and s:sub(-#plain) == plain then
@@ -210,11 +211,13 @@ function Format:line(p)
   return self:stamp(p) .. self:body(p)
 end
 
--- o: tstamp (the -t count, 0-5), link (-e), verbose (the -v count).
+-- o: tstamp (the -t count, 0-5), link (-e), verbose (the -v count),
+-- absolute (-S: TCP sequence numbers as they are, not relative to each
+-- conversation's first, which needs a table of conversations).
 function M.new(o)
   o = o or {}
   return setmetatable({tstamp = math.min(o.tstamp or 0, 5), link = o.link and true or false,
-    verbose = o.verbose or 0}, Format)
+    verbose = o.verbose or 0, conv = not o.absolute and tcptext.conversations() or nil}, Format)
 end
 
 ---------------------------------------------------------------------------

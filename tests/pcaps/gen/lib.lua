@@ -4,6 +4,8 @@
 --       strings or {data =, ts = seconds, len = length on the wire}
 --   dns(id, flags, name, an)  a DNS message: one question (name, A, IN),
 --       an A records pointing at it (198.18.9.i), no other records
+--   collector()  frames, add: add(f [, snap]) appends frame f to frames,
+--       0.01 s after the one before, cut to snap bytes when given
 --   tcp_seg(o)  seg(from_client, flags, data, seq): an IPv4 TCP segment
 --       between o.client:o.cport and o.server:o.sport appended to
 --       o.frames() (0.01 s after the one before), acknowledging what
@@ -42,6 +44,14 @@ local function dns(id, flags, name, an)
   return m
 end
 
+local function collector()
+  local frames = {}
+  return frames, function(f, snap)
+    frames[#frames + 1] = {data = snap and f:sub(1, snap) or f, len = #f,
+                           ts = 1700000000 + #frames / 100}
+  end
+end
+
 local function tcp_seg(o)
   return function(from_client, flags, data, seq)
     local cseq, sseq = o.acks()
@@ -56,4 +66,4 @@ local function tcp_seg(o)
   end
 end
 
-return {write = write, dns = dns, tcp_seg = tcp_seg}
+return {write = write, dns = dns, collector = collector, tcp_seg = tcp_seg}
