@@ -16,6 +16,8 @@ local elsewhere = {
   ["pktsh.source.xdpcopies"] = {"tests/sh/test_xdp.sh", "copies need an attached XDP program"},
   ["pktsh.source.xskopts"] = {"tests/unit/test_xsk.lua", "the AF_XDP source's options (its sockets: tests/sh/test_xsk*.sh)"},
   ["pktsh.xdp.owners"] = {"tests/sh/test_xdp_dispatcher.sh", "owner records need the dispatcher"},
+  ["pktsh.proto.tcpbin"] = {"tests/unit/test_tcpapp.lua", "the binary protocols after a TCP segment"},
+  ["pktsh.proto.udpapp"] = {"tests/unit/test_lineformat.lua", "gen__udp-apps.pcap against tcpdump"},
 }
 
 -- C files whose test is about more than them, or names them otherwise.

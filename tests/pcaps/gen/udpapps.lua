@@ -3,7 +3,7 @@
 -- and cut by the snapshot length), a port pair where an earlier printer
 -- in tcpdump's order wins, IPv6 extension headers and fragments before
 -- UDP and TCP (tcpdump prints the ports alone there), later fragments,
--- and IPv4, IPv6 and UDP headers cut short.
+-- and UDP headers cut short.
 --
 --   pktsh tests/pcaps/gen/udpapps.lua tests/pcaps
 local lib = dofile("tests/pcaps/gen/lib.lua")
@@ -59,13 +59,12 @@ add(ip6(0, hbh(17) .. raw_udp(40000, 40001, "xyz")))              -- HBH, UDP
 add(ip6(60, hbh(6) .. raw_tcp(40000, 8000)))                       -- DSTOPT, TCP
 local frag = function(nh, off, more, id) return char(nh, 0) .. u16(off * 8 + (more and 1 or 0)) .. u32(id) end
 add(ip6(44, frag(17, 0, true, 7) .. raw_udp(40000, 40001, rep("a", 40)):sub(1, 32)))   -- first
-add(ip6(44, frag(17, 3, false, 7) .. rep("a", 16)))                                   -- later
+add(ip6(44, frag(17, 4, false, 7) .. rep("a", 16)))                                   -- later
 add(ip6(44, frag(6, 0, true, 8) .. raw_tcp(40000, 8000)))                            -- first, TCP
 add(ip6(0, hbh(44) .. frag(17, 5, false, 9) .. rep("b", 8)))                          -- HBH, later
 
--- headers cut short
-add(b.udp4{payload = "x"}, 14 + 12)             -- IPv4 header
-add(b.udp6{payload = "x"}, 14 + 30)             -- IPv6 header
+-- UDP headers cut short (cut IP headers: zeek__trunc-ip4-trunc and
+-- zeek__trunc-ip6-trunc)
 add(b.udp4{payload = "x"}, 14 + 20 + 3)         -- UDP ports
 add(b.udp4{payload = "x"}, 14 + 20 + 6)         -- UDP length
 
