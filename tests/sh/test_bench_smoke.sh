@@ -67,3 +67,23 @@ same() {
 }
 same parse_raw.lua tests/bench/parse_raw.lua 1
 same parse.lua tests/bench/parse.lua 1
+
+# tiletcp.lua: the text rows' TCP capture, N frames of tests/pcaps' TCP
+# captures, which dump.lua prints as tcpdump does
+if "$PKTSH" tests/bench/tiletcp.lua "$tmp/t.pcap" $N 2>"$tmp/tile.err"; then
+  if command -v tcpdump >/dev/null; then
+    TZ=UTC tcpdump -nr "$tmp/t.pcap" 2>/dev/null >"$tmp/t.td"
+    TZ=UTC "$PKTSH" scripts/dump.lua -q -r "$tmp/t.pcap" >"$tmp/t.pk" 2>/dev/null
+    n=$("$PKTSH" -e "local n = 0
+      for p in assert(pktsh.open('$tmp/t.pcap')):packets() do if p:proto() == 6 then n = n + 1 end end
+      print(n)")
+    if [ "$n" = $N ]; then ok "tiletcp.lua writes $N TCP segments"
+    else notok "tiletcp.lua writes $N TCP segments: $n"; fi
+    if cmp -s "$tmp/t.td" "$tmp/t.pk"; then ok "tiletcp.lua's capture: dump.lua's lines are tcpdump's"
+    else notok "tiletcp.lua's capture: dump.lua's lines are tcpdump's: $(diff "$tmp/t.td" "$tmp/t.pk" | head -2)"; fi
+  else
+    skip "tiletcp.lua's capture" "no tcpdump"
+  fi
+else
+  notok "tiletcp.lua writes $N frames: $(tail -1 "$tmp/tile.err")"
+fi

@@ -135,8 +135,33 @@ local function ssh(s, avail, len)
   return ": SSH: " .. sub(s, 1, i)
 end
 
+-- The printers take the packet, the payload's offset and length. Most
+-- segments on these ports carry data, not a first line: a first byte
+-- that cannot start a token (HTTP, RTSP) or "SSH-" settles the text
+-- without copying the payload (up to 64 KiB a segment) into a string.
 local function text_printer(name, cmds)
-  return function(s, avail, len) return txtproto(s, avail, len, name, cmds) end
+  return function(p, off, len)
+    if cmds and off < p.caplen then
+      local c = p:u8(off)
+      if c <= SP or c >= 0x7f then return ": " .. upper(name) end  -- fetch_token: none
+    end
+    local s, avail = payload(p, off, len)
+    return txtproto(s, avail, len, name, cmds)
+  end
+end
+
+local function ssh_printer(p, off, len)
+  if off < p.caplen and p:u8(off) ~= byte("S") then return nil end
+  local s, avail = payload(p, off, len)
+  return ssh(s, avail, len)
+end
+
+local function on_payload(fn)
+  if not fn then return false end
+  return function(p, off, len)
+    local s, avail = payload(p, off, len)
+    return fn(s, avail, len)
+  end
 end
 
 -- print-tcp.c's dispatch in 4.99.3's order (the tcpdump Debian 12 ships,
@@ -147,13 +172,14 @@ end
 -- NetBIOS (139) and SMB (445) are left out, as in tcpdump built without
 -- ENABLE_SMB (Debian's, and configure's default).
 local DISPATCH = {
-  {23, bin.telnet}, {25, text_printer("smtp")}, {43, text_printer("whois")},
-  {179, bin.bgp}, {1723, bin.pptp}, {6379, bin.resp}, {22, ssh},
-  {10288, bin.beep}, {6633, false}, {6653, false},
+  {23, on_payload(bin.telnet)}, {25, text_printer("smtp")}, {43, text_printer("whois")},
+  {179, on_payload(bin.bgp)}, {1723, on_payload(bin.pptp)}, {6379, on_payload(bin.resp)},
+  {22, ssh_printer}, {10288, on_payload(bin.beep)}, {6633, false}, {6653, false},
   {21, text_printer("ftp")},
   {80, text_printer("http", HTTP_CMDS)}, {8080, text_printer("http", HTTP_CMDS)},
   {554, text_printer("rtsp", RTSP_CMDS)}, {8554, text_printer("rtsp", RTSP_CMDS)},
-  {53, false}, {639, bin.msdp}, {323, bin.rpki_rtr}, {646, bin.ldp}, {2049, false},
+  {53, false}, {639, on_payload(bin.msdp)}, {323, on_payload(bin.rpki_rtr)},
+  {646, on_payload(bin.ldp)}, {2049, false},
 }
 
 -- The text after ", length N" for a segment whose payload of len bytes
@@ -161,17 +187,16 @@ local DISPATCH = {
 -- nothing more. _flags (the TCP flags) is unused: without -v tcpdump
 -- 4.99.3 decodes an RST's payload like any other (4.99.6 prints nothing
 -- for it).
+local RANK = {}          -- port -> its place in DISPATCH
+for i, d in ipairs(DISPATCH) do RANK[d[1]] = i end
+
 function M.text(p, sport, dport, off, len, _flags)
   if not len or len <= 0 then return nil end
-  for _, d in ipairs(DISPATCH) do
-    local port, fn = d[1], d[2]
-    if sport == port or dport == port then
-      if not fn then return nil end
-      local s, avail = payload(p, off, len)
-      return fn(s, avail, len)
-    end
-  end
-  return nil
+  local i, j = RANK[sport], RANK[dport]
+  if j and (not i or j < i) then i = j end
+  if not i then return nil end
+  local fn = DISPATCH[i][2]
+  return fn and fn(p, off, len) or nil
 end
 
 return M

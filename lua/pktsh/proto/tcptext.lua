@@ -105,179 +105,190 @@ local opt_names = {[OPT.EOL] = "eol", [OPT.NOP] = "nop", [OPT.MSS] = "mss",
 local mptcp_subtypes = {[0] = "capable", "join", "dss", "add-addr", "rem-addr",
   "prio", "fail", "fast-close"}
 
--- A reader of the option bytes, none past `stop` (the end of the
--- datagram or of the capture, whichever is first). tcpdump 4.99.3 meets
--- that end two ways: reading an option's type or length byte (a longjmp:
--- " [|tcp]"), or checking an option's data before reading it (its trunc
--- label: " [|tcp]", and ">" once an option was printed whole). The two
--- are raised as CUT and TRUNC; the data is read only after r.check.
-local CUT, TRUNC = {}, {}
+-- The option walk reads no byte past STOP (the end of the datagram or of
+-- the capture, whichever is first). tcpdump 4.99.3 meets that end two
+-- ways: reading an option's type or length byte (a longjmp: " [|tcp]"),
+-- or checking an option's data before reading it (its trunc label:
+-- " [|tcp]", and ">" once an option was printed whole): CUT and TRUNC
+-- here. BAD is its "[bad opt]": an option's data past the header.
+-- P, STOP and OUT (the text so far) are the walk's, set by options for
+-- one header: module state rather than closures, which the JIT cannot
+-- compile (this runs for every segment dump.lua prints).
+local GOOD, BAD, TRUNC, CUT = 0, 1, 2, 3
+local P, STOP, OUT
 
-local function reader(p, stop)
-  local r = {}
-  function r.check(o, n)
-    if o + n > stop then error(TRUNC, 0) end
-  end
-  function r.u8(o)
-    if o + 1 > stop then error(CUT, 0) end
-    return p:u8(o)
-  end
-  r.u16, r.u32 = function(o) return p:u16(o) end, function(o) return p:u32(o) end
-  function r.hex(o, n)
-    local t = {}
-    for i = 0, n - 1 do t[#t + 1] = fmt("%02x", p:u8(o + i)) end
-    return concat(t)
-  end
-  return r
+local function put(s) OUT[#OUT + 1] = s end
+
+-- tcpdump's LENCHECK: n data bytes at o within the left header bytes,
+-- then within what may be read.
+local function lencheck(o, n, left)
+  if n > left then return BAD end
+  if o + n > STOP then return TRUNC end
+  return GOOD
 end
 
-local function fastopen(r, o, n, exp, out)
-  if exp then out[#out + 1] = "tfo" end
-  if n == 0 then out[#out + 1] = " cookiereq"; return end
-  if n % 2 ~= 0 or n < 4 or n > 16 then out[#out + 1] = " (invalid)"; return end
-  out[#out + 1] = " cookie " .. r.hex(o, n)
+local function hex(o, n)
+  local t = {}
+  for i = 0, n - 1 do t[i + 1] = fmt("%02x", P:u8(o + i)) end
+  return concat(t)
+end
+
+local function fastopen(o, n, exp)
+  if exp then put("tfo") end
+  if n == 0 then put(" cookiereq"); return end
+  if n % 2 ~= 0 or n < 4 or n > 16 then put(" (invalid)"); return end
+  put(" cookie " .. hex(o, n))
 end
 
 local function zerolen(opt) return opt == OPT.EOL or opt == OPT.NOP end
 
 -- An option's data (at o, its length byte len, left header bytes after
--- its type and length bytes) appended to out as tcpdump prints it, in
--- the order it reads it. Returns the data length, and false when the
--- option is bad (tcpdump's "[bad opt]": the data runs past the header).
-local function opt_body(r, opt, o, len, left, ctx, out)
-  local function put(s) out[#out + 1] = s end
-  -- tcpdump's LENCHECK: n data bytes within the header (else a bad
-  -- option), then within the capture (else TRUNC)
-  local function lencheck(n)
-    if n > left then return false end
-    r.check(o, n)
-    return true
-  end
+-- its type and length bytes) put as tcpdump prints it, in the order it
+-- reads it. Returns the data length and GOOD, BAD or TRUNC. sack_base:
+-- what SACK blocks are relative to (0: absolute); payload_cut: the
+-- segment's payload not all captured (md5 says so).
+local function opt_body(opt, o, len, left, sack_base, payload_cut)
+  local st
   if opt == OPT.MSS or opt == OPT.UTO or opt == OPT.SCPS then
-    if not lencheck(2) then return 2, false end
-    local v = r.u16(o)
+    st = lencheck(o, 2, left)
+    if st ~= GOOD then return 2, st end
+    local v = P:u16(o)
     if opt == OPT.MSS then put(fmt(" %d", v))
     elseif opt == OPT.SCPS then put(fmt(" cap %02x id %d", rshift(v, 8), band(v, 0xff)))
     else put(fmt(" 0x%x %d", v, band(v, 1) ~= 0 and rshift(v, 1) * 60 or rshift(v, 1))) end
-    return 2, true
+    return 2, GOOD
   elseif opt == OPT.WSCALE then
-    if not lencheck(1) then return 1, false end
-    put(fmt(" %d", r.u8(o)))
-    return 1, true
+    st = lencheck(o, 1, left)
+    if st ~= GOOD then return 1, st end
+    put(fmt(" %d", P:u8(o)))
+    return 1, GOOD
   elseif opt == OPT.SACK then
     local n = len - 2
-    if n % 8 ~= 0 then put(" invalid sack"); return n, true end
+    if n % 8 ~= 0 then put(" invalid sack"); return n, GOOD end
     put(fmt(" %d ", n / 8))
-    -- tcpdump takes the blocks relative to the acknowledged direction
-    local base = ctx.rev and ctx.thseq or ctx.thack
     for i = 0, n - 1, 8 do
-      if not lencheck(i + 4) then return n, false end
-      local a = r.u32(o + i)
-      if not lencheck(i + 8) then return n, false end
-      put(fmt("{%d:%d}", u32(a - base), u32(r.u32(o + i + 4) - base)))
+      st = lencheck(o, i + 4, left)          -- tcpdump checks the halves apart
+      if st == GOOD then st = lencheck(o, i + 8, left) end
+      if st ~= GOOD then return n, st end
+      put(fmt("{%d:%d}", u32(P:u32(o + i) - sack_base), u32(P:u32(o + i + 4) - sack_base)))
     end
-    return n, true
+    return n, GOOD
   elseif opt == OPT.CC or opt == OPT.CCNEW or opt == OPT.CCECHO or opt == OPT.ECHO
       or opt == OPT.ECHOREPLY then
-    if not lencheck(4) then return 4, false end
-    put(fmt(" %d", r.u32(o)))
-    return 4, true
+    st = lencheck(o, 4, left)
+    if st ~= GOOD then return 4, st end
+    put(fmt(" %d", P:u32(o)))
+    return 4, GOOD
   elseif opt == OPT.TS then
-    if not lencheck(8) then return 8, false end
-    put(fmt(" val %d ecr %d", r.u32(o), r.u32(o + 4)))
-    return 8, true
+    st = lencheck(o, 8, left)
+    if st ~= GOOD then return 8, st end
+    put(fmt(" val %d ecr %d", P:u32(o), P:u32(o + 4)))
+    return 8, GOOD
   elseif opt == OPT.MD5 then
     -- tcpdump built with libcrypto, as Debian's is, and no -M secret
-    if not lencheck(16) then return 16, false end
-    put(ctx.payload_cut and " snaplen too short, " or " shared secret not supplied with -M, ")
-    put("can't check - " .. r.hex(o, 16))
-    return 16, true
+    st = lencheck(o, 16, left)
+    if st ~= GOOD then return 16, st end
+    put(payload_cut and " snaplen too short, " or " shared secret not supplied with -M, ")
+    put("can't check - " .. hex(o, 16))
+    return 16, GOOD
   elseif opt == OPT.TCPAO then
     local n = len - 2
-    if n < 2 then put(" (invalid)"); return n, true end
-    if not lencheck(1) then return n, false end
-    put(fmt(" keyid %d", r.u8(o)))
-    if not lencheck(2) then return n, false end
-    put(fmt(" rnextkeyid %d", r.u8(o + 1)))
+    if n < 2 then put(" (invalid)"); return n, GOOD end
+    st = lencheck(o, 1, left)
+    if st ~= GOOD then return n, st end
+    put(fmt(" keyid %d", P:u8(o)))
+    st = lencheck(o, 2, left)
+    if st ~= GOOD then return n, st end
+    put(fmt(" rnextkeyid %d", P:u8(o + 1)))
     if n > 2 then
       put(" mac 0x")
       for i = 2, n - 1 do
-        if not lencheck(i + 1) then return n, false end
-        put(fmt("%02x", r.u8(o + i)))
+        st = lencheck(o, i + 1, left)
+        if st ~= GOOD then return n, st end
+        put(fmt("%02x", P:u8(o + i)))
       end
     end
-    return n, true
+    return n, GOOD
   elseif zerolen(opt) or opt == OPT.SACKOK then
-    return 0, true
+    return 0, GOOD
   end
   local n = len - 2
   if opt == OPT.MPTCP then
     -- its length and subtype; tcpdump's fields of each subtype are not
     -- ported (README)
-    if not lencheck(n) or len < 3 then return n, false end
-    put(fmt(" %d %s", len, mptcp_subtypes[rshift(r.u8(o), 4)] or "unknown"))
+    st = lencheck(o, n, left)
+    if st ~= GOOD then return n, st end
+    if len < 3 then return n, BAD end
+    put(fmt(" %d %s", len, mptcp_subtypes[rshift(P:u8(o), 4)] or "unknown"))
   elseif opt == OPT.TFO then
-    if not lencheck(n) then return n, false end
+    st = lencheck(o, n, left)
+    if st ~= GOOD then return n, st end
     put(" ")
-    fastopen(r, o, n, false, out)
+    fastopen(o, n, false)
   elseif opt == OPT.EXP2 then
-    if not lencheck(n) or n < 2 then return n, false end
+    st = lencheck(o, n, left)
+    if st ~= GOOD then return n, st end
+    if n < 2 then return n, BAD end
     put("-")
-    local magic = r.u16(o)
-    if magic == 0xf989 then fastopen(r, o + 2, n - 2, true, out)
+    local magic = P:u16(o)
+    if magic == 0xf989 then fastopen(o + 2, n - 2, true)
     else put(fmt("%04x", magic)) end
   else
     if n > 0 then put(" 0x") end
     for i = 0, n - 1 do
-      if not lencheck(i + 1) then return n, false end
-      put(fmt("%02x", r.u8(o + i)))
+      st = lencheck(o, i + 1, left)
+      if st ~= GOOD then return n, st end
+      put(fmt("%02x", P:u8(o + i)))
     end
   end
-  return n, true
+  return n, GOOD
 end
 
--- The n option bytes at off appended to out as tcpdump's loop prints
--- them; "ok", or "bad" with whether an option was finished before (then
--- tcpdump closes the bracket after "[bad opt]").
-local function options_text(r, off, left, ctx, out)
-  local o, sep = off, false
+-- The left option bytes at o, put as tcpdump's loop prints them: GOOD,
+-- BAD, TRUNC or CUT, and whether an option was printed whole before
+-- (then tcpdump closes the bracket after "[bad opt]", and adds ">" after
+-- a TRUNC's " [|tcp]").
+local function options_text(o, left, sack_base, payload_cut)
+  local whole = false
   while left > 0 do
-    if sep then out[#out + 1] = "," end
-    local opt, len = r.u8(o), 1
+    if whole then put(",") end
+    if o + 1 > STOP then return CUT, whole end
+    local opt, len = P:u8(o), 1
     o = o + 1
     if not zerolen(opt) then
-      len = r.u8(o)
+      if o + 1 > STOP then return CUT, whole end
+      len = P:u8(o)
       o = o + 1
-      if len < 2 or len > left then return "bad", sep end
+      if len < 2 or len > left then return BAD, whole end
       left = left - 1
     end
     left = left - 1
-    out[#out + 1] = opt_names[opt] or fmt("unknown-%d", opt)
-    local n, good = opt_body(r, opt, o, len, left, ctx, out)
-    if not good then return "bad", sep end
-    if n + (zerolen(opt) and 1 or 2) ~= len then out[#out + 1] = fmt("[len %d]", len) end
-    o, left, sep = o + n, left - n, true
-    out.whole = true
+    put(opt_names[opt] or fmt("unknown-%d", opt))
+    local n, st = opt_body(opt, o, len, left, sack_base, payload_cut)
+    if st ~= GOOD then return st, whole end
+    if n + (zerolen(opt) and 1 or 2) ~= len then put(fmt("[len %d]", len)) end
+    o, left, whole = o + n, left - n, true
     if opt == OPT.EOL then break end
   end
-  return "ok"
+  return GOOD, whole
 end
 
 -- ", options [...]" for the n option bytes at off, read no further than
--- stop (ctx: thseq, thack and rev, the bases SACK blocks are relative to,
--- 0 for absolute numbers; payload_cut, the payload not all captured), and
--- whether the line goes on: "ok"; "bad" (tcpdump stops after
+-- stop, and whether the line goes on: "ok"; "bad" (tcpdump stops after
 -- "[bad opt]"); "cut" (a read past stop: the text so far and " [|tcp]").
-local function options(p, off, n, stop, ctx)
-  local out = {", options ["}
-  local ok, res, closed = pcall(options_text, reader(p, stop), off, n, ctx, out)
-  if not ok then
-    if res == CUT then return concat(out) .. " [|tcp]", "cut" end
-    if res == TRUNC then return concat(out) .. " [|tcp]" .. (out.whole and ">" or ""), "cut" end
-    error(res, 0)
+-- Most segments carry nop,nop,TS alone: that layout is printed at once.
+local function options(p, off, n, stop, sack_base, payload_cut)
+  if n == 12 and off + 12 <= stop and p:u32(off) == 0x0101080a then
+    return fmt(", options [nop,nop,TS val %d ecr %d]", p:u32(off + 4), p:u32(off + 8)), "ok"
   end
-  if res == "bad" then return concat(out) .. "[bad opt]" .. (closed and "]" or ""), "bad" end
-  return concat(out) .. "]", "ok"
+  P, STOP, OUT = p, stop, {", options ["}
+  local st, whole = options_text(off, n, sack_base, payload_cut)
+  local s = concat(OUT)
+  P, OUT = nil, nil
+  if st == CUT then return s .. " [|tcp]", "cut" end
+  if st == TRUNC then return s .. " [|tcp]" .. (whole and ">" or ""), "cut" end
+  if st == BAD then return s .. "[bad opt]" .. (whole and "]" or ""), "bad" end
+  return s .. "]", "ok"
 end
 M.options = options
 
@@ -306,37 +317,41 @@ function M.text(p, a, b, off, wend, conv)
   local t = p:tcp()
   if not t then return header_problem(p, a, b, off, wend) end
   local f, seq, ack = t.flags, t.seq, t.ack
-  local s = endpoints(a, b, t.sport, t.dport) .. fmt("Flags [%s]", M.flags(f))
-  local length = wend - off - t.hlen
-  local ctx = {thseq = 0, thack = 0, payload_cut = off + t.hlen + length > p.l3end}
+  local s = endpoints(a, b, t.sport, t.dport) .. "Flags [" .. M.flags(f) .. "]"
+  local hlen = t.hlen
+  local length = wend - off - hlen
+  local sack_base = 0
   if conv and band(f, ACK) ~= 0 then
-    seq, ack, ctx.thseq, ctx.thack, ctx.rev = conv:relative(a, b, t.sport, t.dport, seq, ack, f)
+    local thseq, thack, rev
+    seq, ack, thseq, thack, rev = conv:relative(a, b, t.sport, t.dport, seq, ack, f)
+    -- SACK blocks are relative to the direction they acknowledge
+    sack_base = rev and thseq or thack
   end
   if length < 0 then
-    return s .. fmt(" [bad hdr length %d - too long, > %d]", t.hlen, wend - off)
+    return s .. fmt(" [bad hdr length %d - too long, > %d]", hlen, wend - off)
   end
-  local parts = {s}
-  if length > 0 or band(f, SYN + FIN + RST) ~= 0 then
-    parts[#parts + 1] = length > 0 and fmt(", seq %d:%d", seq, u32(seq + length))
-      or fmt(", seq %d", seq)
+  if length > 0 then
+    s = s .. fmt(", seq %d:%d", seq, u32(seq + length))
+  elseif band(f, SYN + FIN + RST) ~= 0 then
+    s = s .. fmt(", seq %d", seq)
   end
-  if band(f, ACK) ~= 0 then parts[#parts + 1] = fmt(", ack %d", ack) end
-  parts[#parts + 1] = fmt(", win %d", t.win)
-  if band(f, URG) ~= 0 then parts[#parts + 1] = fmt(", urg %d", t.urp) end
-  if t.hlen > 20 then
-    local text, how = options(p, off + 20, t.hlen - 20, p.l3end, ctx)
-    parts[#parts + 1] = text
-    if how ~= "ok" then return concat(parts) end
+  if band(f, ACK) ~= 0 then s = s .. fmt(", ack %d", ack) end
+  s = s .. fmt(", win %d", t.win)
+  if band(f, URG) ~= 0 then s = s .. fmt(", urg %d", t.urp) end
+  if hlen > 20 then
+    local text, how = options(p, off + 20, hlen - 20, p.l3end, sack_base,
+                              off + hlen + length > p.l3end)
+    s = s .. text
+    if how ~= "ok" then return s end
   end
-  parts[#parts + 1] = fmt(", length %d", length)
-  s = concat(parts)
+  s = s .. fmt(", length %d", length)
   if length == 0 then return s end
-  if off + t.hlen > p.l3end then  -- options ended (EOL) before the cut
-    return s .. fmt(" [remaining caplen(%d) < header length(%d)] [|tcp]", p.l3end - off, t.hlen)
+  if off + hlen > p.l3end then  -- options ended (EOL) before the cut
+    return s .. fmt(" [remaining caplen(%d) < header length(%d)] [|tcp]", p.l3end - off, hlen)
   end
   -- tcpapp follows tcpdump's port order, in which DNS (53) comes after
   -- HTTP, FTP, SSH...: a segment between 80 and 53 prints as HTTP
-  return s .. (tcpapp.text(p, t.sport, t.dport, off + t.hlen, length, f) or dnstext.packet(p) or "")
+  return s .. (tcpapp.text(p, t.sport, t.dport, off + hlen, length, f) or dnstext.packet(p) or "")
 end
 
 return M
