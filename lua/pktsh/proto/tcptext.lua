@@ -133,6 +133,17 @@ local function hex(o, n)
   return concat(t)
 end
 
+-- Data bytes from..n-1 at o in hex, each checked before it is read (as
+-- tcpdump does): GOOD, or the check that stopped it.
+local function hex_checked(o, from, n, left)
+  for i = from, n - 1 do
+    local st = lencheck(o, i + 1, left)
+    if st ~= GOOD then return st end
+    put(fmt("%02x", P:u8(o + i)))
+  end
+  return GOOD
+end
+
 local function fastopen(o, n, exp)
   if exp then put("tfo") end
   if n == 0 then put(" cookiereq"); return end
@@ -202,11 +213,8 @@ local function opt_body(opt, o, len, left, sack_base, payload_cut)
     put(fmt(" rnextkeyid %d", P:u8(o + 1)))
     if n > 2 then
       put(" mac 0x")
-      for i = 2, n - 1 do
-        st = lencheck(o, i + 1, left)
-        if st ~= GOOD then return n, st end
-        put(fmt("%02x", P:u8(o + i)))
-      end
+      st = hex_checked(o, 2, n, left)
+      if st ~= GOOD then return n, st end
     end
     return n, GOOD
   elseif zerolen(opt) or opt == OPT.SACKOK then
@@ -235,11 +243,8 @@ local function opt_body(opt, o, len, left, sack_base, payload_cut)
     else put(fmt("%04x", magic)) end
   else
     if n > 0 then put(" 0x") end
-    for i = 0, n - 1 do
-      st = lencheck(o, i + 1, left)
-      if st ~= GOOD then return n, st end
-      put(fmt("%02x", P:u8(o + i)))
-    end
+    st = hex_checked(o, 0, n, left)
+    if st ~= GOOD then return n, st end
   end
   return n, GOOD
 end
