@@ -188,15 +188,31 @@ local function icmp6_text(p, a, b, off, wend)
   return s .. fmt("ICMP6, %s, length %d%s", name, wend - off, cut and " [|icmp6]" or "")
 end
 
+-- Protocols tcpdump has no printer for (IPv6 extension headers met as an
+-- IPv4 payload, and any it does not know): its " ip-proto-N LEN".
+local TCPDUMP_DEFAULT = {[IP.HOPOPTS] = true, [IP.ROUTING] = true, [IP.FRAGMENT] = true,
+  [IP.DSTOPTS] = true}
+
 -- conv: the conversations for relative TCP sequence numbers, or nil
 local function l4_text(p, a, b, wend, conv)
   local proto, off = p.l4proto, p.l4off
   if proto == IP.TCP then return tcptext.text(p, a, b, off, wend, conv) end
   if proto == IP.UDP then return udp_text(p, a, b, off, wend) end
-  if proto == IP.ICMP and p.ethertype == ETH.IP4 then return icmp_text(p, a, b, off, wend) end
-  if proto == IP.ICMPV6 then return icmp6_text(p, a, b, off, wend) end
+  local v4 = p.ethertype == ETH.IP4
+  if proto == IP.ICMP then
+    if v4 then return icmp_text(p, a, b, off, wend) end
+    return endpoints(a, b) .. "[ICMP requires IPv4] (invalid)"
+  end
+  if proto == IP.ICMPV6 then
+    if not v4 then return icmp6_text(p, a, b, off, wend) end
+    return endpoints(a, b) .. "[ICMPv6 requires IPv6] (invalid)"
+  end
+  if proto == IP.NONE then return endpoints(a, b) .. "no next header" end
   local name = proto_names[proto]
-  return endpoints(a, b) .. fmt("%s, length %d", name or fmt("ip-proto-%d", proto), wend - off)
+  if not name or TCPDUMP_DEFAULT[proto] then
+    return endpoints(a, b) .. fmt(" ip-proto-%d %d", proto, wend - off)
+  end
+  return endpoints(a, b) .. fmt("%s, length %d", name, wend - off)
 end
 
 ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 -- and cut by the snapshot length), a port pair where an earlier printer
 -- in tcpdump's order wins, IPv6 extension headers and fragments before
 -- UDP and TCP (tcpdump prints the ports alone there), later fragments,
+-- IP payloads tcpdump has no printer for, ICMP on the wrong IP version,
 -- and UDP headers cut short.
 --
 --   pktsh tests/pcaps/gen/udpapps.lua tests/pcaps
@@ -62,6 +63,16 @@ add(ip6(44, frag(17, 0, true, 7) .. raw_udp(40000, 40001, rep("a", 40)):sub(1, 3
 add(ip6(44, frag(17, 4, false, 7) .. rep("a", 16)))                                   -- later
 add(ip6(44, frag(6, 0, true, 8) .. raw_tcp(40000, 8000)))                            -- first, TCP
 add(ip6(0, hbh(44) .. frag(17, 5, false, 9) .. rep("b", 8)))                          -- HBH, later
+
+-- IP payloads tcpdump has no printer for (" ip-proto-N LEN"), none at all,
+-- and ICMP and ICMPv6 on the wrong IP version
+local function v4proto(proto, payload) add(b.ip4{src = "198.18.7.1", dst = "198.18.7.2", proto = proto, payload = payload}) end
+v4proto(44, rep("\0", 16))                     -- an IPv6 fragment header
+v4proto(250, "abcdefgh")                          -- unassigned
+v4proto(59, "")                                   -- no next header
+v4proto(58, "\128\0\0\0\0\1\0\1")             -- ICMPv6 in IPv4
+add(ip6(250, "abcdefgh"))                         -- unassigned, IPv6
+add(ip6(1, "\8\0\0\0\0\1\0\1"))               -- ICMP in IPv6
 
 -- UDP headers cut short (cut IP headers: zeek__trunc-ip4-trunc and
 -- zeek__trunc-ip6-trunc)
