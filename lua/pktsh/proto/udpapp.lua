@@ -59,18 +59,19 @@ local DISPATCH = {
   {{546, 547}, dhcp6},
 }
 
+local RANK = {}          -- port -> its entry's place in DISPATCH
+for i, d in ipairs(DISPATCH) do
+  for _, port in ipairs(d[1]) do RANK[port] = i end
+end
+
 -- The text after "a.p > b.q: " for the payload at off (len bytes, as
 -- tcpdump counts them: the smaller of the UDP and IP lengths), or nil.
 -- stop: the end of what may be read (the datagram's or the capture's).
 function M.text(p, sp, dp, off, len, stop)
-  for _, d in ipairs(DISPATCH) do
-    for _, port in ipairs(d[1]) do
-      if sp == port or dp == port then
-        return d[2] and d[2](p, off, len, stop) or nil
-      end
-    end
-  end
-  return nil
+  local i, j = RANK[sp], RANK[dp]
+  if j and (not i or j < i) then i = j end
+  local printer = i and DISPATCH[i][2]
+  return printer and printer(p, off, len, stop) or nil
 end
 
 return M
