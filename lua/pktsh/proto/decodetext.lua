@@ -87,10 +87,7 @@ M.proto_names = proto_names
 -- Transport summaries. `a`/`b` are the address texts, `pre` the "IP " /
 -- "IP6 " prefix; each returns the text after it.
 
-local function endpoints(a, b, sp, dp)
-  if sp and dp then return fmt("%s.%d > %s.%d: ", a, sp, b, dp) end
-  return fmt("%s > %s: ", a, b)
-end
+local endpoints = tcptext.endpoints
 
 local function udp_text(p, a, b, off, wend)
   local sp, dp = p:u16(off), p:u16(off + 2)

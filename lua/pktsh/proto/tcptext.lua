@@ -295,14 +295,18 @@ local function options(p, off, n, stop, sack_base, payload_cut)
   if st == BAD then return s .. "[bad opt]" .. (whole and "]" or ""), "bad" end
   return s .. "]", "ok"
 end
-M.options = options
 
 ---------------------------------------------------------------------------
 -- The segment.
 
+-- "a.p > b.q: ", or "a > b: " without ports: the start of a transport's
+-- line, for decodetext's UDP and ICMP lines too (its IPv6 extension
+-- headers go after it, found by this very text).
 local function endpoints(a, b, sp, dp)
-  return fmt("%s.%d > %s.%d: ", a, sp, b, dp)
+  if sp and dp then return fmt("%s.%d > %s.%d: ", a, sp, b, dp) end
+  return fmt("%s > %s: ", a, b)
 end
+M.endpoints = endpoints
 
 -- No header to print: the ports and " [|tcp]" (the 20 bytes not all
 -- there), or a data offset under 20 bytes; without the ports, only the
