@@ -297,9 +297,28 @@ local function keep(list, n, k, e)
   return n
 end
 
+-- The (k + 1)-th largest of counts[0 .. size - 1] (-inf when there are
+-- no more than k + 1): numbers only, a sorted run of k + 1 kept.
+local function kth_count(counts, size, k)
+  if size <= k + 1 then return -math.huge end
+  local best, n = {}, 0
+  for i = 0, size - 1 do
+    local c = counts[i]
+    if n <= k or c > best[n] then
+      local j = n <= k and n or n - 1
+      while j >= 1 and best[j] < c do best[j + 1] = best[j]; j = j - 1 end
+      best[j + 1] = c
+      if n <= k then n = n + 1 end
+    end
+  end
+  return best[k + 1]
+end
+
 -- Entries of a packed table, made by entry(i) for index i: the k + 1
 -- largest in order into list, or every one (sorted) when k is nil. The
--- label strings of the entries looked at only.
+-- label strings are made for the entries at or above the (k + 1)-th
+-- largest count only (ties there go by label): how many does not
+-- depend on the order the counters come in.
 local function packed_list(self, k, list)
   local p, shown = self.packed, self.shown
   local counts = ffi.cast(dbl_ptr, p.counts)
@@ -313,9 +332,9 @@ local function packed_list(self, k, list)
     table.sort(list, less)
     return
   end
-  local n = 0
+  local floor, n = kth_count(counts, p.size, k), 0
   for i = 0, p.size - 1 do
-    if n <= k or counts[i] >= list[n].count then n = keep(list, n, k, entry(i)) end
+    if counts[i] >= floor then n = keep(list, n, k, entry(i)) end
   end
 end
 
