@@ -321,6 +321,13 @@ static void count_query(struct pktsh_dnsstats *e, const struct dns_msg *m, const
 static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
 			  const uint8_t *wire)
 {
+	if (m->kind == PKTSH_DNS_UNREADABLE) {  /* under 4 bytes: no message */
+		if (m->cut)
+			e->c.truncated++;
+		else
+			e->c.malformed++;
+		return;
+	}
 	e->c.dns++;
 	/* tc: QR and TC both set (a response, readable or not) */
 	if ((m->flags & 0x8200) == 0x8200)
@@ -359,9 +366,6 @@ static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
 		count_type(e->rcode_n, e->rcodes_seen, &e->nrcodes, m->rcode);
 		answer_unread(e, m);
 		break;
-	default:
-		if (!m->cut)            /* too short, but only as captured */
-			e->c.malformed++;
 	}
 }
 
@@ -490,15 +494,15 @@ static int cut_short(int rc)
 	return 0;
 }
 
-/* A message without a readable question: what its header says. A cut
- * one is a query or response (RCODE from the flags, as Wireshark reads
- * it) once its first 4 bytes are there; a whole one needs 12 and is
- * malformed. */
+/* A message without a readable question: what its header says, once
+ * its first 4 bytes (id and flags) are there, as Wireshark reads it: a
+ * query or response (RCODE from the flags), malformed unless the capture
+ * cut it. With fewer it is no DNS message (Wireshark shows none). */
 static void unreadable(struct dns_msg *m, const uint8_t *msg, uint32_t len, int cut)
 {
 	m->qdcount = 0;
 	m->key.name = 0;
-	if (len < (cut ? 4u : 12u)) {
+	if (len < 4) {
 		m->kind = PKTSH_DNS_UNREADABLE;
 		m->flags = 0;
 		return;
@@ -520,7 +524,7 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 	struct dns_queue *dq = side ? &e->sideq : &e->scanq;
 	int rc;
 
-	if (e->tap)
+	if (e->tap && len >= 4)         /* fewer bytes are no DNS message */
 		pktsh_dnstap_add(e->tap, msg, len, l3hdr, v6, sport, dport, ts, tcp);
 	m.ts = (double)ts;
 	m.tcp = (uint8_t)tcp;

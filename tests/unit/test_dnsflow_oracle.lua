@@ -33,8 +33,9 @@
 --     decimal), tshark as Wireshark's format_text() does (\ooo, octal);
 --     names are compared after undoing both.
 -- A message the capture cut short (meta.truncated: gen__dns-truncated-ip)
--- is read as tshark and dnsstats read it: id and flags from its first 4
--- bytes, its question when whole.
+-- or too short for a header (gen__dns-short) is read as tshark and
+-- dnsstats read it: id and flags from its first 4 bytes, its question
+-- when whole; with fewer than 4 bytes it is no message.
 local T = require "t"
 local dns = require "pktsh.proto.dns"
 local dnsflow = require "pktsh.proto.dnsflow"
@@ -100,14 +101,12 @@ local function run(file, ports)
     local id, flags, rcode, qname, qtype = dns.question(ptr, len)
     m.fast_ok = id ~= nil
     local hid, hflags = dns.header(ptr, len)
-    -- cut by the capture (meta.truncated): id and flags from 4 bytes, as
-    -- tshark and dnsstats read them
+    -- a header short of 12 bytes (cut by the capture, or a malformed
+    -- whole message): id and flags from 4 bytes, as tshark and dnsstats
+    -- read them; under 4 bytes no message at all
     m.cut = meta.truncated
-    if not hid and m.cut and len >= 4 then
-      hid, hflags = ptr[0] * 256 + ptr[1], ptr[2] * 256 + ptr[3]
-    elseif not hid then
-      hflags = nil
-    end
+    if not hid and len < 4 then return end
+    if not hid then hid, hflags = ptr[0] * 256 + ptr[1], ptr[2] * 256 + ptr[3] end
     m.id, m.flags = hid, hflags
     if hflags then
       m.qr = band(hflags, 0x8000) ~= 0

@@ -6,11 +6,12 @@
 -- a small snaplen, writes them; length on the wire = bytes captured).
 --
 -- For each cut, dnsstats' engine (the C scan, and the general path
--- through pktsh.dnsflow) must count the message in truncated, as a query
--- or response once its first 4 bytes are there (the response by its
--- RCODE), by name and type and matched to its query only once its
--- question is whole, never as malformed, and nothing cut as a message
--- that was not (truncated 0 for the whole one).
+-- through pktsh.dnsflow) must count the cut in truncated, and as a
+-- message only once its first 4 bytes (id and flags) are there, as
+-- Wireshark does: a query or response (the response by its RCODE), by
+-- name and type and matched to its query only once its question is
+-- whole, never as malformed, and nothing cut as a message that was not
+-- (truncated 0 for the whole one).
 --
 -- Over TCP the same, for a segment of two responses (and one whose 2nd
 -- response runs into the next segment) cut after every byte, in IPv4
@@ -85,7 +86,7 @@ local function count(t, k) return (t or {})[k] or 0 end
 -- query) captured.
 local function check_response(st, n, what)
   local whole = n == #RESPONSE
-  T.eq(st.dns, 2, what .. ": messages")
+  T.eq(st.dns, n >= 4 and 2 or 1, what .. ": messages (a message from 4 bytes)")
   T.eq(st.truncated, whole and 0 or 1, what .. ": truncated")
   T.eq(st.malformed, 0, what .. ": malformed")
   T.eq(st.queries, 1, what .. ": queries")
@@ -93,13 +94,13 @@ local function check_response(st, n, what)
   T.eq(count(st.rcodes, 3), n >= 4 and 1 or 0, what .. ": NXDOMAIN counted")
   -- a cut response answers its query without a latency (as dns.time)
   T.eq(st.matched, whole and 1 or 0, what .. ": matched (a latency) only whole")
-  T.eq(st.messages.udp[st.ip["6"] > 0 and "6" or "4"].unknown, n < 4 and 1 or nil,
-       what .. ": direction unknown below 4 bytes")
+  T.eq(st.messages.udp[st.ip["6"] > 0 and "6" or "4"].unknown, nil,
+       what .. ": no message of unknown direction")
 end
 
 local function check_query(st, n, what)
   local whole = n == #QUERY
-  T.eq(st.dns, 1, what .. ": messages")
+  T.eq(st.dns, n >= 4 and 1 or 0, what .. ": messages (a message from 4 bytes)")
   T.eq(st.truncated, whole and 0 or 1, what .. ": truncated")
   T.eq(st.malformed, 0, what .. ": malformed")
   T.eq(st.queries, n >= 4 and 1 or 0, what .. ": queries (QR from 4 bytes)")
@@ -203,9 +204,9 @@ local function tcp_expect(n, first)
   local function resp(i, k)
     if k <= 0 then return end
     local cut = k < #TR[i]
-    e.dns = e.dns + 1
     if cut then e.truncated = e.truncated + 1 end
     if k >= 4 then
+      e.dns = e.dns + 1
       e.responses = e.responses + 1
       if i == 1 then e.nx = e.nx + 1 else e.servfail = e.servfail + 1 end
     end

@@ -240,8 +240,7 @@ end
 -- ((tcp * 2 + v6) * KINDS + kind): {udp = {["4"] = {query = n, ...}}}.
 local KINDS = C.PKTSH_DNS_KINDS
 local DIRS = {[C.PKTSH_DNS_QUERY] = "query", [C.PKTSH_DNS_RESPONSE] = "response",
-              [C.PKTSH_DNS_BAD_QUERY] = "query", [C.PKTSH_DNS_BAD_RESPONSE] = "response",
-              [C.PKTSH_DNS_UNREADABLE] = "unknown"}
+              [C.PKTSH_DNS_BAD_QUERY] = "query", [C.PKTSH_DNS_BAD_RESPONSE] = "response"}
 local function messages(c)
   local out = {}
   for tcp = 0, 1 do

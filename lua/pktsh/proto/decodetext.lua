@@ -234,7 +234,7 @@ local function ip4_text(p, bound, conv)
   local a, b = tostring(ip.src), tostring(ip.dst)
   local wend = wire_end(p)
   if p.fragment == FRAG.LATER then
-    return fmt("IP %s > %s: ip-proto-%d", a, b, ip.proto)
+    return fmt("IP %s%s > %s: ip-proto-%d", missing(p, false, bound), a, b, ip.proto)
   end
   return "IP " .. missing(p, false, bound) .. l4_text(p, a, b, wend, conv)
 end
@@ -243,6 +243,15 @@ end
 -- and whether the chain ran past the datagram.
 local ext6_names = {[IP.HOPOPTS] = "HBH", [IP.ROUTING] = "RT", [IP.DSTOPTS] = "DSTOPT",
   [IP.AH] = "AH", [IP.FRAGMENT] = "frag"}
+
+-- The data a fragment header at off says follows it, as tcpdump 4.99.3
+-- works it out: from the payload length, not the bytes captured (a
+-- size_t: below 0 it wraps).
+local function frag6_len(p, off)
+  local n = 40 + p:u16(p.l3off + 4) - (off - p.l3off) - 8
+  if n >= 0 then return tostring(n) end
+  return (tostring(0ULL - (-n)):gsub("ULL$", ""))
+end
 
 local function ip6_exts(p)
   local names, off, stop = {}, p.l3off + 40, p.l3end
@@ -253,7 +262,7 @@ local function ip6_exts(p)
     if off + 8 > stop then return names, nh, true end
     if nh == IP.FRAGMENT then
       local fo = p:u16(off + 2)
-      names[#names + 1] = fmt("frag (%d|%d)", band(fo, 0xfff8), stop - off - 8)
+      names[#names + 1] = fmt("frag (%d|%s)", band(fo, 0xfff8), frag6_len(p, off))
       if band(fo, 0xfff8) ~= 0 then return names, p:u8(off), false, true end
       nh, off = p:u8(off), off + 8
     else
@@ -294,18 +303,19 @@ local function ip6_text(p, bound, conv)
   local a, b = tostring(ip.src), tostring(ip.dst)
   local names, nh, trunc, later = ip6_exts(p)
   local pre = #names > 0 and (concat(names, " ") .. " ") or ""
+  local head = "IP6 " .. missing(p, true, bound)
   if later then   -- tcpdump stops after the fragment header
-    return fmt("IP6 %s > %s: %s", a, b, pre:sub(1, -2))
+    return fmt("%s%s > %s: %s", head, a, b, pre:sub(1, -2))
   end
   if trunc or p.l4off == 0 then
     if nh == IP.ESP or nh == IP.NONE then
-      return fmt("IP6 %s > %s: %s%s", a, b, pre, nh == IP.ESP and "ESP" or "no next header")
+      return fmt("%s%s > %s: %s%s", head, a, b, pre, nh == IP.ESP and "ESP" or "no next header")
     end
-    return fmt("IP6 %s > %s: %s%s", a, b, pre, ext6_trunc[nh] or "[|ip6]")
+    return fmt("%s%s > %s: %s%s", head, a, b, pre, ext6_trunc[nh] or "[|ip6]")
   end
   local s = l4_text(p, a, b, wire_end(p), conv)
   if pre ~= "" then s = after_exts(p, s, a, b, pre) end
-  return "IP6 " .. missing(p, true, bound) .. s
+  return head .. s
 end
 
 ---------------------------------------------------------------------------

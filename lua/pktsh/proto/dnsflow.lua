@@ -92,7 +92,8 @@
 -- tcp_timeouts, tcp_unfinished (data left at FIN/RST), tcp_evicted,
 -- tcp_cut (segments the capture cut short), tcp_cut_resyncs (of those,
 -- cuts that hid where a message begins: the flow resynchronised),
--- frag_datagrams, frag_dups, frag_dropped, frag_timeouts, frag_evicted;
+-- frag_datagrams, frag_dups, frag_dropped, frag_timeouts, frag_evicted,
+-- frag_cut (cut fragments, none of them reassembled);
 -- flows, frags (held now), buffered (bytes held now), buffered_peak,
 -- state_visits (flows and datagrams looked at by expiry and eviction:
 -- the work state costs).
@@ -234,7 +235,7 @@ function M.new(opts)
 
   local c = {udp = 0, fragmented = 0, malformed = 0,
     frag_datagrams = 0, frag_dups = 0, frag_dropped = 0, frag_timeouts = 0, frag_evicted = 0,
-    state_visits = 0}
+    frag_cut = 0, state_visits = 0}
   local buffered, peak = 0, 0
   local frags, nfrags, frag_age = {}, 0, list_new()
   local last_sweep = nil
@@ -279,6 +280,25 @@ function M.new(opts)
       evict_frag(e)
     end
     return true
+  end
+
+  -- UDP: the message in the datagram whose header is at off (0: none).
+  local function udp(p, d, off, ts, ipver, emit)
+    local stop = p.l3end
+    if off == 0 or off + 8 > stop then return 0 end
+    local sp, dp = be16(d, off), be16(d, off + 2)
+    if portmap[sp] == 0 and portmap[dp] == 0 then return 0 end
+    local ulen = be16(d, off + 4)
+    if ulen < 8 then return 0 end
+    local n = min(off + ulen, stop) - off - 8
+    if n <= 0 then return 0 end
+    c.udp = c.udp + 1
+    meta.transport, meta.ipver, meta.sport, meta.dport = "udp", ipver, sp, dp
+    meta.ts, meta.fragmented = ts, false
+    meta.truncated = p.trunc ~= 0 and off + ulen > stop
+    box.p = p
+    emit(d + off + 8, n, meta, p)
+    return 1
   end
 
   -- TCP: the segment goes to C; the messages it completes come back.
@@ -329,6 +349,13 @@ function M.new(opts)
     return e
   end
 
+  -- Whether the capture cut the IP datagram at l3 short of what its
+  -- length claims (a length of 0, TSO or a jumbogram, is the frame's).
+  local function cut_short(d, l3, ipver, stop)
+    local len = be16(d, l3 + (ipver == 4 and 2 or 4))
+    return len ~= 0 and l3 + (ipver == 4 and 0 or 40) + len > stop
+  end
+
   local function fragment(p, d, ts, ipver, emit)
     local l3, stop = p.l3off, p.l3end
     local off, last
@@ -351,6 +378,13 @@ function M.new(opts)
     end
     local n = stop - dstart
     if n < 0 then return 0 end
+    if cut_short(d, l3, ipver, stop) then
+      -- Wireshark reassembles only fragments captured whole; it decodes
+      -- a cut first IPv4 fragment as it stands, an IPv6 one not at all
+      c.frag_cut = c.frag_cut + 1
+      if ipver == 4 and off == 0 then return udp(p, d, dstart, ts, ipver, emit) end
+      return 0
+    end
     local key = fstring(kbuf, ipver == 4 and 11 or 37)
     local e = frags[key]
     if e then
@@ -435,24 +469,7 @@ function M.new(opts)
       if proto ~= IP_UDP then return 0 end
       return fragment(p, d, ts, ipver, emit)
     end
-    if proto == IP_UDP then
-      local off = p.l4off
-      local stop = p.l3end
-      if off == 0 or off + 8 > stop then return 0 end
-      local sp, dp = be16(d, off), be16(d, off + 2)
-      if portmap[sp] == 0 and portmap[dp] == 0 then return 0 end
-      local ulen = be16(d, off + 4)
-      if ulen < 8 then return 0 end
-      local n = min(off + ulen, stop) - off - 8
-      if n <= 0 then return 0 end
-      c.udp = c.udp + 1
-      meta.transport, meta.ipver, meta.sport, meta.dport = "udp", ipver, sp, dp
-      meta.ts, meta.fragmented = ts, false
-      meta.truncated = p.trunc ~= 0 and off + ulen > stop
-      box.p = p
-      emit(d + off + 8, n, meta, p)
-      return 1
-    end
+    if proto == IP_UDP then return udp(p, d, p.l4off, ts, ipver, emit) end
     return tcp(p, d, ts, ipver, emit)
   end
 
