@@ -341,6 +341,7 @@ local link_names = {[DLT.NULL] = "NULL", [DLT.EN10MB] = "ether", [DLT.RAW] = "ra
   [DLT.LINUX_SLL2] = "sll2"}
 
 local function vlan_prefix(p)
+  if p.nvlan == 0 then return "" end
   local t = {}
   for i = 1, p.nvlan do
     local v = p:vlan(i)

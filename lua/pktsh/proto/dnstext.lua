@@ -23,6 +23,7 @@
 -- p:u8 under it): a read past the end ends the text with " [|domain]",
 -- as tcpdump's GET_ macros do. Compression pointers must point strictly
 -- backwards, so every walk ends.
+local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local numbers = require "pktsh.proto.numbers"
@@ -36,10 +37,13 @@ local M = {}
 
 local TRUNC = {}   -- raised by a read past the end: tcpdump's longjmp
 
--- The state of the message being printed (calls do not nest).
-local pkt, snap, out
+-- The state of the message being printed (calls do not nest). out is
+-- one table reused for every message, n its length: a fresh table per
+-- message, grown to a hundred pieces, cost more than the printing.
+local pkt, snap
+local out, nout = {}, 0
 
-local function emit(s) out[#out + 1] = s end
+local function emit(s) nout = nout + 1; out[nout] = s end
 local function ttest(pos, n) return pos >= 0 and pos + n <= snap end
 
 local function get8(pos)
@@ -100,8 +104,25 @@ local function char_text(c)
   return s .. string.char(c)
 end
 
+-- The length of the run of bytes from pos (at most n) that print as
+-- themselves.
+local function plain_run(pos, n)
+  local d, k = pkt.data, 0
+  while k < n and d[pos + k] >= 0x20 and d[pos + k] <= 0x7e do k = k + 1 end
+  return k
+end
+
 -- Prints n bytes from pos, stopping at snap; true when all were there.
+-- A run of plain bytes (a label's usual letters and digits) goes out as
+-- one string rather than a byte at a time.
 local function printn(pos, n)
+  if pos >= 0 then
+    local k = plain_run(pos, math.min(n, snap - pos))
+    if k > 0 then
+      emit(ffi.string(pkt.data + pos, k))
+      pos, n = pos + k, n - k
+    end
+  end
   while n > 0 and pos < snap do
     emit(char_text(get8(pos)))
     pos, n = pos + 1, n - 1
@@ -702,14 +723,14 @@ local function body(bp, length, o)
 end
 
 function M.message(p, off, length, limit, o)
-  pkt, snap, out = p, math.min(limit, p.caplen), {}
+  pkt, snap, nout = p, math.min(limit, p.caplen), 0
   local ok, err = pcall(body, off, length, o or {})
   if not ok then
-    if err ~= TRUNC then error(err, 0) end
+    if err ~= TRUNC then pkt = nil; error(err, 0) end
     emit(" [|domain]")
   end
-  local s = concat(out)
-  pkt, out = nil, nil
+  local s = concat(out, "", 1, nout)
+  pkt = nil
   return s
 end
 
