@@ -7,6 +7,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local be32 = require("pktsh.proto.bytes").be32
 local dnstext = require "pktsh.proto.dnstext"
 local tunneltext = require "pktsh.proto.tunneltext"
 local tcptext = require "pktsh.proto.tcptext"
@@ -52,6 +53,25 @@ local function in6_at(p, off)
   if off + 16 > p.caplen then return nil end
   ffi.copy(in6_buf, p.data + off, 16)
   return addr.in6_str(in6_buf)
+end
+
+-- The text of the IPv4 (n = 4) or IPv6 (n = 16) address at p.data + off,
+-- as tostring(ip.src) writes it, from a cache: a capture names the same
+-- hosts again and again, and a lookup costs far less than the formatting
+-- and its garbage. Emptied when full, so it holds at most ADDR_MAX.
+local ADDR_MAX = 4096
+local addr_cache, addr_n = {}, 0
+
+local function addr_text(p, off, n)
+  local d = p.data
+  -- IPv4's key is a number, IPv6's a string: the two never meet
+  local k = n == 4 and be32(d, off) or ffi.string(d + off, 16)
+  local s = addr_cache[k]
+  if s then return s end
+  if addr_n >= ADDR_MAX then addr_cache, addr_n = {}, 0 end
+  s = addr.text(d + off, n)
+  addr_cache[k], addr_n = s, addr_n + 1
+  return s
 end
 
 local mac_buf = ffi.new("struct pktsh_mac")
@@ -231,7 +251,7 @@ end
 local function ip4_text(p, bound, conv)
   if p.l3state ~= OK then return "IP " .. ip4_problem(p) end
   local ip = p:ip4()
-  local a, b = tostring(ip.src), tostring(ip.dst)
+  local a, b = addr_text(p, p.l3off + 12, 4), addr_text(p, p.l3off + 16, 4)
   local wend = wire_end(p)
   if p.fragment == FRAG.LATER then
     return fmt("IP %s%s > %s: ip-proto-%d", missing(p, false, bound), a, b, ip.proto)
@@ -299,8 +319,7 @@ local function ip6_text(p, bound, conv)
     if p.l3off + 40 > p.caplen then return " [|ip6]" end
     return fmt("IP6 version %d", rshift(p:u8(p.l3off), 4))
   end
-  local ip = p:ip6()
-  local a, b = tostring(ip.src), tostring(ip.dst)
+  local a, b = addr_text(p, p.l3off + 8, 16), addr_text(p, p.l3off + 24, 16)
   local names, nh, trunc, later = ip6_exts(p)
   local pre = #names > 0 and (concat(names, " ") .. " ") or ""
   local head = "IP6 " .. missing(p, true, bound)
