@@ -41,27 +41,38 @@ local function u32(x) return x % TWO32 end
 -- on use, dropped whole when the newer fills): a capture of a million
 -- connections cannot grow it without bound, and a conversation forgotten
 -- starts again from its next segment, printed absolute once.
+-- A conversation's two bases are numbers in two tables by its key, not
+-- a table each: the collector walks every table at every cycle, and a
+-- hundred thousand of them made most of its work.
 
 local Conv = {}
 Conv.__index = Conv
 
+local function half() return {seq = {}, ack = {}} end
+
 function M.conversations(cap)
-  return setmetatable({new = {}, old = {}, n = 0, cap = cap or 65536}, Conv)
+  return setmetatable({new = half(), old = half(), n = 0, cap = cap or 65536}, Conv)
 end
 
+-- The bases (forward seq and ack) of conversation k, or nil.
 function Conv:find(k)
-  local e = self.new[k]
-  if e then return e end
-  e = self.old[k]
-  if e then self.old[k] = nil; self:put(k, e) end
-  return e
+  local h = self.new
+  local s = h.seq[k]
+  if s then return s, h.ack[k] end
+  h = self.old
+  s = h.seq[k]
+  if not s then return nil end
+  local a = h.ack[k]
+  h.seq[k], h.ack[k] = nil, nil
+  self:put(k, s, a)
+  return s, a
 end
 
-function Conv:put(k, e)
+function Conv:put(k, s, a)
   if self.n >= self.cap then
-    self.old, self.new, self.n = self.new, {}, 0
+    self.old, self.new, self.n = self.new, half(), 0
   end
-  self.new[k] = e
+  self.new.seq[k], self.new.ack[k] = s, a
   self.n = self.n + 1
 end
 
@@ -73,17 +84,18 @@ end
 function Conv:relative(a, b, sp, dp, seq, ack, flags)
   local rev = sp > dp or (sp == dp and a > b)
   local k = rev and fmt("%s %s %d %d", b, a, dp, sp) or fmt("%s %s %d %d", a, b, sp, dp)
-  local e = self:find(k)
-  if not e or band(flags, SYN) ~= 0 then
-    if rev then e = {seq = u32(ack - 1), ack = seq}
-    else e = {seq = seq, ack = u32(ack - 1)} end
-    if self.new[k] then self.new[k] = e else self:put(k, e) end
+  local es, ea = self:find(k)
+  if not es or band(flags, SYN) ~= 0 then
+    if rev then es, ea = u32(ack - 1), seq
+    else es, ea = seq, u32(ack - 1) end
+    local h = self.new
+    if h.seq[k] then h.seq[k], h.ack[k] = es, ea else self:put(k, es, ea) end
   elseif rev then
-    seq, ack = u32(seq - e.ack), u32(ack - e.seq)
+    seq, ack = u32(seq - ea), u32(ack - es)
   else
-    seq, ack = u32(seq - e.seq), u32(ack - e.ack)
+    seq, ack = u32(seq - es), u32(ack - ea)
   end
-  return seq, ack, e.seq, e.ack, rev
+  return seq, ack, es, ea, rev
 end
 
 ---------------------------------------------------------------------------
