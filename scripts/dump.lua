@@ -225,7 +225,8 @@ local function text_printer(o)
     absolute = o.absolute}
   local hex = not o.verbose and hex_opts(o)
   return function(p)
-    io.stdout:write(fmt:line(p), hex and lineformat.hex(p, hex) or "", "\n")
+    local stamp, body = fmt:parts(p)
+    io.stdout:write(stamp, body, hex and lineformat.hex(p, hex) or "", "\n")
     if o.verbose then io.stdout:write(p:show(), "\n\n") end
   end
 end

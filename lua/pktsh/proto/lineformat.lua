@@ -40,11 +40,12 @@ local function bad_time(sec) return sec < 0 or sec >= 2147483648 end
 -- many packets a second, and os.date is slow (and stops the JIT).
 local last_sec, last_text = {}, {}
 
-local function date_time(sec, usec, date, utc)
-  if bad_time(sec) then return "[Error converting time]" end
+-- tail: what follows the time (one string made, not two)
+local function date_time(sec, usec, date, utc, tail)
+  if bad_time(sec) then return "[Error converting time]" .. (tail or "") end
   local f = (utc and "!" or "") .. (date and "%Y-%m-%d %H:%M:%S" or "%H:%M:%S")
   if last_sec[f] ~= sec then last_sec[f], last_text[f] = sec, os.date(f, sec) end
-  return last_text[f] .. fmt(".%06d", usec)
+  return fmt("%s.%06d%s", last_text[f], usec, tail or "")
 end
 
 local Format = {}
@@ -62,7 +63,7 @@ function Format:stamp(p)
   local t = self.tstamp
   if t == 1 then return "" end
   local sec, usec = sec_usec(p.ts)
-  if t == 0 then return date_time(sec, usec) .. " " end
+  if t == 0 then return date_time(sec, usec, false, false, " ") end
   if t == 2 then
     if bad_time(sec) then return "[Error converting time] " end
     return fmt("%d.%06d ", sec, usec)
@@ -215,6 +216,13 @@ end
 function Format:line(p)
   if p.l3state == PKT.NEW then packet.decode_l3(p) end
   return self:stamp(p) .. self:body(p)
+end
+
+-- The line in its two parts, the time stamp and the body, for a caller
+-- that writes them out (the line is not made: one copy less).
+function Format:parts(p)
+  if p.l3state == PKT.NEW then packet.decode_l3(p) end
+  return self:stamp(p), self:body(p)
 end
 
 -- o: tstamp (the -t count, 0-5), link (-e), verbose (the -v count),
