@@ -119,15 +119,14 @@ local function udp_text(p, a, b, off, wend)
     end
     return endpoints(a, b, sp, dp) .. " [|udp]"
   end
-  local s = endpoints(a, b, u.sport, u.dport)
   local dns = dnstext.packet(p)
-  if dns then return s .. dns end
+  if dns then return endpoints(a, b, sp, dp, dns) end
   -- a first fragment carries only part of the datagram the length names
   if off + u.len > wend and p.fragment == FRAG.NONE then
-    return s .. fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8)
+    return endpoints(a, b, sp, dp, fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8))
   end
-  local app = udpapp.text(p, u.sport, u.dport, off + 8, math.min(u.len, wend - off) - 8, p.l3end)
-  return s .. (app or fmt("UDP, length %d", u.len - 8))
+  local app = udpapp.text(p, sp, dp, off + 8, math.min(u.len, wend - off) - 8, p.l3end)
+  return endpoints(a, b, sp, dp, app or fmt("UDP, length %d", u.len - 8))
 end
 
 local unreach4 = {[0] = "net %s unreachable", [1] = "host %s unreachable",

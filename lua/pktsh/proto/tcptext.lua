@@ -319,10 +319,11 @@ end
 
 -- "a.p > b.q: ", or "a > b: " without ports: the start of a transport's
 -- line, for decodetext's UDP and ICMP lines too (its IPv6 extension
--- headers go after it, found by this very text).
-local function endpoints(a, b, sp, dp)
-  if sp and dp then return fmt("%s.%d > %s.%d: ", a, sp, b, dp) end
-  return fmt("%s > %s: ", a, b)
+-- headers go after it, found by this very text). tail: the text that
+-- follows, if any (one string made rather than two).
+local function endpoints(a, b, sp, dp, tail)
+  if sp and dp then return fmt("%s.%d > %s.%d: %s", a, sp, b, dp, tail or "") end
+  return fmt("%s > %s: %s", a, b, tail or "")
 end
 M.endpoints = endpoints
 
