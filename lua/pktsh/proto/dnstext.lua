@@ -23,7 +23,7 @@
 -- p:u8 under it): a read past the end ends the text with " [|domain]",
 -- as tcpdump's GET_ macros do. Compression pointers must point strictly
 -- backwards, so every walk ends.
-local ffi = require "ffi"
+local buffer = require "string.buffer"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local numbers = require "pktsh.proto.numbers"
@@ -38,12 +38,13 @@ local M = {}
 local TRUNC = {}   -- raised by a read past the end: tcpdump's longjmp
 
 -- The state of the message being printed (calls do not nest). out is
--- one table reused for every message, n its length: a fresh table per
--- message, grown to a hundred pieces, cost more than the printing.
+-- one buffer reused for every message: a table of pieces joined at the
+-- end (a fresh one per message, grown to a hundred pieces, each a string
+-- of its own) cost more than the printing.
 local pkt, snap
-local out, nout = {}, 0
+local out = buffer.new(256)
 
-local function emit(s) nout = nout + 1; out[nout] = s end
+local function emit(s) out:put(s) end
 local function ttest(pos, n) return pos >= 0 and pos + n <= snap end
 
 local function get8(pos)
@@ -119,7 +120,7 @@ local function printn(pos, n)
   if pos >= 0 then
     local k = plain_run(pos, math.min(n, snap - pos))
     if k > 0 then
-      emit(ffi.string(pkt.data + pos, k))
+      out:putcdata(pkt.data + pos, k)   -- no string made for the run
       pos, n = pos + k, n - k
     end
   end
@@ -738,13 +739,14 @@ end
 local NO_OPTS = {}
 
 function M.message(p, off, length, limit, o)
-  pkt, snap, nout = p, math.min(limit, p.caplen), 0
+  pkt, snap = p, math.min(limit, p.caplen)
+  out:reset()
   local ok, err = pcall(body, off, length, o or NO_OPTS)
   if not ok then
     if err ~= TRUNC then pkt = nil; error(err, 0) end
     emit(" [|domain]")
   end
-  local s = concat(out, "", 1, nout)
+  local s = out:tostring()
   pkt = nil
   return s
 end
