@@ -39,6 +39,11 @@ static uint32_t be16(const uint8_t *d)
 	return (uint32_t)d[0] << 8 | d[1];
 }
 
+static uint32_t le16(const uint8_t *d)
+{
+	return (uint32_t)d[1] << 8 | d[0];
+}
+
 static uint32_t be32(const uint8_t *d)
 {
 	return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
@@ -110,13 +115,57 @@ static uint32_t af_ethertype(uint32_t af)
 	return 0;
 }
 
+/* The IP version in the first nibble at off: its ethertype, or 0. */
+static uint32_t ip_version_at(const struct pktsh_pkt *p, uint32_t off)
+{
+	uint32_t v;
+
+	if (off >= p->caplen)
+		return 0;
+	v = p->data[off] >> 4;
+	return v == 4 ? PKTSH_ETH_IP4 : v == 6 ? PKTSH_ETH_IP6 : 0;
+}
+
+/* NFLOG (Linux's netfilter log: tcpdump -i nflog:N): a 4-byte header
+ * (address family, version, resource id), then TLVs (a length that
+ * counts their 4-byte head, a type; padded to 4 bytes) of which
+ * NFULA_PAYLOAD holds the datagram. The TLVs are in the byte order of
+ * the host that logged them; libpcap reads them so on a little-endian
+ * host, and so does this (a big-endian writer's are not found). The
+ * walk over them is bounded by the capture: each step is 4 bytes at
+ * least. */
+#define NFULA_PAYLOAD 9
+static int nflog(const struct pktsh_pkt *p, uint32_t *off, uint32_t *et)
+{
+	const uint8_t *d = p->data;
+	uint32_t cap = p->caplen, o = 4;
+
+	if (cap < 4)
+		return -1;
+	while (o + 4 <= cap) {
+		/* tcpdump rounds the length up before it checks it */
+		uint32_t len = (le16(d + o) + 3) & ~3u;
+
+		if (len < 4)
+			return -1;
+		if (le16(d + o + 2) == NFULA_PAYLOAD) {
+			*off = o + 4;
+			/* the family names it, as tcpdump reads it */
+			*et = af_ethertype(d[0]);
+			return 0;
+		}
+		o += len;
+	}
+	return -1;
+}
+
 /* The offset after the link header and the ethertype it names (0 for
  * none we know); -1 when the header itself is not captured or the link
  * type is unknown. */
 static int link_header(const struct pktsh_pkt *p, uint32_t *off, uint32_t *et)
 {
 	const uint8_t *d = p->data;
-	uint32_t cap = p->caplen, v, af;
+	uint32_t cap = p->caplen, af;
 
 	switch (p->linktype) {
 	case PKTSH_DLT_EN10MB:
@@ -128,20 +177,15 @@ static int link_header(const struct pktsh_pkt *p, uint32_t *off, uint32_t *et)
 	case PKTSH_DLT_RAW:
 	case PKTSH_DLT_RAW_LT:
 	case PKTSH_DLT_RAW_BSD:
-		if (cap < 1)
+	case PKTSH_DLT_IPV4:       /* by the version, as tcpdump and */
+	case PKTSH_DLT_IPV6:       /* Wireshark read them: a link type */
+		if (cap < 1)       /* that names the other is no matter */
 			return -1;
-		v = d[0] >> 4;
 		*off = 0;
-		*et = v == 4 ? PKTSH_ETH_IP4 : v == 6 ? PKTSH_ETH_IP6 : 0;
+		*et = ip_version_at(p, 0);
 		return 0;
-	case PKTSH_DLT_IPV4:
-		*off = 0;
-		*et = PKTSH_ETH_IP4;
-		return 0;
-	case PKTSH_DLT_IPV6:
-		*off = 0;
-		*et = PKTSH_ETH_IP6;
-		return 0;
+	case PKTSH_DLT_NFLOG:
+		return nflog(p, off, et);
 	case PKTSH_DLT_LINUX_SLL:
 		if (cap < 16)
 			return -1;

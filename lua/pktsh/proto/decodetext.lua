@@ -356,7 +356,7 @@ end
 
 local link_names = {[DLT.NULL] = "NULL", [DLT.EN10MB] = "ether", [DLT.RAW] = "raw", [DLT.RAW_LT] = "raw",
   [DLT.LOOP] = "loop", [DLT.LINUX_SLL] = "sll", [DLT.IPV4] = "ipv4", [DLT.IPV6] = "ipv6",
-  [DLT.LINUX_SLL2] = "sll2"}
+  [DLT.LINUX_SLL2] = "sll2", [DLT.NFLOG] = "nflog"}
 
 local function vlan_prefix(p)
   if p.nvlan == 0 then return "" end

@@ -161,7 +161,16 @@ local function null(p, loop)
   return fmt("AF %s (%d), length %d: ", BSD_AF[f] or "Unknown", f, p.len)
 end
 
-local LINK = {[1] = ether, [113] = sll, [276] = sll2,
+-- NFLOG: its header (the TLVs before the datagram are not printed).
+local NFLOG_FAMILY = {[2] = "IPv4", [10] = "IPv6"}
+local function nflog(p)
+  if p.caplen < 4 then return nil end
+  local f = p:u8(0)
+  return fmt("version %d, resource ID %d, family %s (%d), length %d: ", p:u8(1), p:u16(2),
+             NFLOG_FAMILY[f] or "Unknown", f, p.len)
+end
+
+local LINK = {[1] = ether, [113] = sll, [276] = sll2, [239] = nflog,
   [0] = function(p) return null(p, false) end, [108] = function(p) return null(p, true) end,
   [12] = function() return "ip: " end, [101] = function() return "ip: " end,
   [228] = function() return "ip: " end, [229] = function() return "ip: " end}
