@@ -216,11 +216,17 @@ local function hex_opts(o)
 end
 
 local function text_printer(o)
+  -- A line walks names, labels and options in short loops of their own;
+  -- LuaJIT gives up a trace that unrolls more than 15 of them (its
+  -- default), and an abandoned trace leaves the per-packet path in the
+  -- interpreter: with 100 a DNS line takes about a third less CPU.
+  jit.opt.start("loopunroll=100")
   local fmt = lineformat.new{tstamp = o.tstamp, link = o.link, verbose = o.verbose,
     absolute = o.absolute}
   local hex = not o.verbose and hex_opts(o)
   return function(p)
-    io.stdout:write(fmt:line(p), hex and lineformat.hex(p, hex) or "", "\n")
+    local stamp, body = fmt:parts(p)
+    io.stdout:write(stamp, body, hex and lineformat.hex(p, hex) or "", "\n")
     if o.verbose then io.stdout:write(p:show(), "\n\n") end
   end
 end

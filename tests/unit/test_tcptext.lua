@@ -12,10 +12,11 @@ local tcptext = require "pktsh.proto.tcptext"
 local lf = require "pktsh.proto.lineformat"
 local b = pktsh.build
 
+-- The conversations held: each half keeps a base pair by key (seq, ack).
 local function entries(c)
   local n = 0
-  for _ in pairs(c.new) do n = n + 1 end
-  for _ in pairs(c.old) do n = n + 1 end
+  for _ in pairs(c.new.seq) do n = n + 1 end
+  for _ in pairs(c.old.seq) do n = n + 1 end
   return n
 end
 

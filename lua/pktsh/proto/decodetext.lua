@@ -7,6 +7,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local addr = require "pktsh.proto.addr"
+local be32 = require("pktsh.proto.bytes").be32
 local dnstext = require "pktsh.proto.dnstext"
 local tunneltext = require "pktsh.proto.tunneltext"
 local tcptext = require "pktsh.proto.tcptext"
@@ -54,6 +55,25 @@ local function in6_at(p, off)
   return addr.in6_str(in6_buf)
 end
 
+-- The text of the IPv4 (n = 4) or IPv6 (n = 16) address at p.data + off,
+-- as tostring(ip.src) writes it, from a cache: a capture names the same
+-- hosts again and again, and a lookup costs far less than the formatting
+-- and its garbage. Emptied when full, so it holds at most ADDR_MAX.
+local ADDR_MAX = 4096
+local addr_cache, addr_n = {}, 0
+
+local function addr_text(p, off, n)
+  local d = p.data
+  -- IPv4's key is a number, IPv6's a string: the two never meet
+  local k = n == 4 and be32(d, off) or ffi.string(d + off, 16)
+  local s = addr_cache[k]
+  if s then return s end
+  if addr_n >= ADDR_MAX then addr_cache, addr_n = {}, 0 end
+  s = addr.text(d + off, n)
+  addr_cache[k], addr_n = s, addr_n + 1
+  return s
+end
+
 local mac_buf = ffi.new("struct pktsh_mac")
 local function mac_at(p, off)
   if off + 6 > p.caplen then return nil end
@@ -99,15 +119,14 @@ local function udp_text(p, a, b, off, wend)
     end
     return endpoints(a, b, sp, dp) .. " [|udp]"
   end
-  local s = endpoints(a, b, u.sport, u.dport)
   local dns = dnstext.packet(p)
-  if dns then return s .. dns end
+  if dns then return endpoints(a, b, sp, dp, dns) end
   -- a first fragment carries only part of the datagram the length names
   if off + u.len > wend and p.fragment == FRAG.NONE then
-    return s .. fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8)
+    return endpoints(a, b, sp, dp, fmt("UDP, bad length %d > %d", u.len - 8, wend - off - 8))
   end
-  local app = udpapp.text(p, u.sport, u.dport, off + 8, math.min(u.len, wend - off) - 8, p.l3end)
-  return s .. (app or fmt("UDP, length %d", u.len - 8))
+  local app = udpapp.text(p, sp, dp, off + 8, math.min(u.len, wend - off) - 8, p.l3end)
+  return endpoints(a, b, sp, dp, app or fmt("UDP, length %d", u.len - 8))
 end
 
 local unreach4 = {[0] = "net %s unreachable", [1] = "host %s unreachable",
@@ -231,7 +250,7 @@ end
 local function ip4_text(p, bound, conv)
   if p.l3state ~= OK then return "IP " .. ip4_problem(p) end
   local ip = p:ip4()
-  local a, b = tostring(ip.src), tostring(ip.dst)
+  local a, b = addr_text(p, p.l3off + 12, 4), addr_text(p, p.l3off + 16, 4)
   local wend = wire_end(p)
   if p.fragment == FRAG.LATER then
     return fmt("IP %s%s > %s: ip-proto-%d", missing(p, false, bound), a, b, ip.proto)
@@ -299,8 +318,7 @@ local function ip6_text(p, bound, conv)
     if p.l3off + 40 > p.caplen then return " [|ip6]" end
     return fmt("IP6 version %d", rshift(p:u8(p.l3off), 4))
   end
-  local ip = p:ip6()
-  local a, b = tostring(ip.src), tostring(ip.dst)
+  local a, b = addr_text(p, p.l3off + 8, 16), addr_text(p, p.l3off + 24, 16)
   local names, nh, trunc, later = ip6_exts(p)
   local pre = #names > 0 and (concat(names, " ") .. " ") or ""
   local head = "IP6 " .. missing(p, true, bound)
@@ -341,6 +359,7 @@ local link_names = {[DLT.NULL] = "NULL", [DLT.EN10MB] = "ether", [DLT.RAW] = "ra
   [DLT.LINUX_SLL2] = "sll2", [DLT.NFLOG] = "nflog"}
 
 local function vlan_prefix(p)
+  if p.nvlan == 0 then return "" end
   local t = {}
   for i = 1, p.nvlan do
     local v = p:vlan(i)

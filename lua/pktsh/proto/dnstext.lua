@@ -23,6 +23,7 @@
 -- p:u8 under it): a read past the end ends the text with " [|domain]",
 -- as tcpdump's GET_ macros do. Compression pointers must point strictly
 -- backwards, so every walk ends.
+local buffer = require "string.buffer"
 local bit = require "bit"
 local packet = require "pktsh.proto.packet"
 local numbers = require "pktsh.proto.numbers"
@@ -36,10 +37,14 @@ local M = {}
 
 local TRUNC = {}   -- raised by a read past the end: tcpdump's longjmp
 
--- The state of the message being printed (calls do not nest).
-local pkt, snap, out
+-- The state of the message being printed (calls do not nest). out is
+-- one buffer reused for every message: a table of pieces joined at the
+-- end (a fresh one per message, grown to a hundred pieces, each a string
+-- of its own) cost more than the printing.
+local pkt, snap
+local out = buffer.new(256)
 
-local function emit(s) out[#out + 1] = s end
+local function emit(s) out:put(s) end
 local function ttest(pos, n) return pos >= 0 and pos + n <= snap end
 
 local function get8(pos)
@@ -100,8 +105,25 @@ local function char_text(c)
   return s .. string.char(c)
 end
 
+-- The length of the run of bytes from pos (at most n) that print as
+-- themselves.
+local function plain_run(pos, n)
+  local d, k = pkt.data, 0
+  while k < n and d[pos + k] >= 0x20 and d[pos + k] <= 0x7e do k = k + 1 end
+  return k
+end
+
 -- Prints n bytes from pos, stopping at snap; true when all were there.
+-- A run of plain bytes (a label's usual letters and digits) goes out as
+-- one string rather than a byte at a time.
 local function printn(pos, n)
+  if pos >= 0 then
+    local k = plain_run(pos, math.min(n, snap - pos))
+    if k > 0 then
+      out:putcdata(pkt.data + pos, k)   -- no string made for the run
+      pos, n = pos + k, n - k
+    end
+  end
   while n > 0 and pos < snap do
     emit(char_text(get8(pos)))
     pos, n = pos + 1, n - 1
@@ -114,7 +136,10 @@ local function in4_text(pos)
 end
 
 -- addrtostr6: the longest run of two or more zero words as "::", and the
--- IPv4-compatible and -mapped forms with a dotted quad.
+-- IPv4-compatible and -mapped forms with a dotted quad. The tables are
+-- reused (an answer may hold many addresses; calls do not nest).
+local in6_parts, in6_words, in6_bytes = {}, {}, {}
+
 local function in6_words_text(w)
   local best, blen, cur, clen = -1, 0, -1, 0
   for i = 0, 7 do
@@ -127,33 +152,35 @@ local function in6_words_text(w)
   end
   if cur ~= -1 and (best == -1 or clen > blen) then best, blen = cur, clen end
   if best ~= -1 and blen < 2 then best = -1 end
-  local t = {}
+  local t, n = in6_parts, 0
   for i = 0, 7 do
     if best ~= -1 and i >= best and i < best + blen then
-      if i == best then t[#t + 1] = ":" end
+      if i == best then n = n + 1; t[n] = ":" end
     else
-      if i ~= 0 then t[#t + 1] = ":" end
+      if i ~= 0 then n = n + 1; t[n] = ":" end
       if i == 6 and best == 0 and (blen == 6 or (blen == 5 and w[5] == 0xffff)) then
-        t[#t + 1] = fmt("%d.%d.%d.%d", rshift(w[6], 8), band(w[6], 255),
-                        rshift(w[7], 8), band(w[7], 255))
+        n = n + 1
+        t[n] = fmt("%d.%d.%d.%d", rshift(w[6], 8), band(w[6], 255),
+                   rshift(w[7], 8), band(w[7], 255))
         break
       end
-      t[#t + 1] = fmt("%x", w[i])
+      n = n + 1
+      t[n] = fmt("%x", w[i])
     end
   end
-  if best ~= -1 and best + blen == 8 then t[#t + 1] = ":" end
-  return concat(t)
+  if best ~= -1 and best + blen == 8 then n = n + 1; t[n] = ":" end
+  return concat(t, "", 1, n)
 end
 
 local function in6_bytes_text(b)
-  local w = {}
+  local w = in6_words
   for i = 0, 7 do w[i] = bor(lshift(b[2 * i], 8), b[2 * i + 1]) end
   return in6_words_text(w)
 end
 M.in6_text = in6_bytes_text
 
 local function in6_text(pos)
-  local b = {}
+  local b = in6_bytes
   for i = 0, 15 do b[i] = get8(pos + i) end
   return in6_bytes_text(b)
 end
@@ -224,9 +251,13 @@ local function blabel(cp)
   return lim
 end
 
+-- The state of the name being printed (calls do not nest): one table
+-- reused, not one a name.
+local st = {}
+
 -- One step of a name: a pointer jump, a bit label or a label. Returns
 -- the new cp and label length, or nil to stop the name.
-local function name_step(st, i, cp, l, bp)
+local function name_step(i, cp, l, bp)
   local t = band(i, 0xc0)
   if t == 0xc0 then
     if not st.compress then st.rp, st.compress = cp + 1, true end
@@ -262,14 +293,14 @@ local function fqdn(cp, bp)
   if l == -1 or not ttest(cp, 1) then return nil end
   local max = cp - bp
   if max < 0 then max = max + 4294967296 end
-  local st = {compress = false, rp = nil, chars = 0, max = max}
+  st.compress, st.rp, st.chars, st.max, st.i = false, nil, 0, max, nil
   local i = get8(cp)
   cp = cp + 1
   if band(i, 0xc0) ~= 0xc0 then st.rp = cp + l end
   if i == 0 then emit("."); return st.rp end
   while i ~= 0 and cp < snap do
     local jumped
-    cp, l, jumped = name_step(st, i, cp, l, bp)
+    cp, l, jumped = name_step(i, cp, l, bp)
     if not cp then return nil end
     if jumped then
       i = st.i
@@ -677,6 +708,9 @@ local function tcp_prefix(bp, length)
   return bp + 2, length - 2
 end
 
+-- The header's counts (one table reused: calls do not nest).
+local header = {}
+
 local function body(bp, length, o)
   if o.tcp then
     bp, length = tcp_prefix(bp, length)
@@ -688,8 +722,9 @@ local function body(bp, length, o)
   end
   if not ttest(bp, 12) then error(TRUNC, 0) end
   local flags = get16(bp + 2)
-  local h = {id = get16(bp), qd = get16(bp + 4), an = get16(bp + 6),
-    ns = get16(bp + 8), ar = get16(bp + 10)}
+  local h = header
+  h.id, h.qd, h.an, h.ns, h.ar = get16(bp), get16(bp + 4), get16(bp + 6),
+    get16(bp + 8), get16(bp + 10)
   local verbose = o.verbose or 0
   local cp
   if band(flags, 0x8000) ~= 0 then
@@ -701,15 +736,18 @@ local function body(bp, length, o)
   emit(fmt(" (%d)", length))
 end
 
+local NO_OPTS = {}
+
 function M.message(p, off, length, limit, o)
-  pkt, snap, out = p, math.min(limit, p.caplen), {}
-  local ok, err = pcall(body, off, length, o or {})
+  pkt, snap = p, math.min(limit, p.caplen)
+  out:reset()
+  local ok, err = pcall(body, off, length, o or NO_OPTS)
   if not ok then
-    if err ~= TRUNC then error(err, 0) end
+    if err ~= TRUNC then pkt = nil; error(err, 0) end
     emit(" [|domain]")
   end
-  local s = concat(out)
-  pkt, out = nil, nil
+  local s = out:tostring()
+  pkt = nil
   return s
 end
 
@@ -721,6 +759,8 @@ end
 
 -- End of the IP datagram by its header: tcpdump reads no further.
 local datagram_end = packet.datagram_end
+
+local packet_opts = {}   -- M.packet's options for M.message, reused
 
 -- The DNS text of a packet on a DNS port (UDP 53 or 5353, TCP 53 with
 -- payload), as tcpdump prints it after the transport; nil for any other.
@@ -743,7 +783,8 @@ function M.packet(p, verbose)
     if not stop then return nil end
     limit = math.min(wend, stop)
   end
-  local o = {mdns = kind == "mdns", tcp = proto == IP.TCP, verbose = verbose or 0}
+  local o = packet_opts
+  o.mdns, o.tcp, o.verbose = kind == "mdns", proto == IP.TCP, verbose or 0
   if proto == IP.UDP then
     local ulen = p:u16(off + 4)
     if not ulen or ulen < 8 then return nil end

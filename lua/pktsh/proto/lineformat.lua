@@ -36,10 +36,16 @@ local sec_usec = decodetext.sec_usec
 
 local function bad_time(sec) return sec < 0 or sec >= 2147483648 end
 
-local function date_time(sec, usec, date, utc)
-  if bad_time(sec) then return "[Error converting time]" end
+-- os.date's text for the last second asked, per format: a capture has
+-- many packets a second, and os.date is slow (and stops the JIT).
+local last_sec, last_text = {}, {}
+
+-- tail: what follows the time (one string made, not two)
+local function date_time(sec, usec, date, utc, tail)
+  if bad_time(sec) then return "[Error converting time]" .. (tail or "") end
   local f = (utc and "!" or "") .. (date and "%Y-%m-%d %H:%M:%S" or "%H:%M:%S")
-  return os.date(f, sec) .. fmt(".%06d", usec)
+  if last_sec[f] ~= sec then last_sec[f], last_text[f] = sec, os.date(f, sec) end
+  return fmt("%s.%06d%s", last_text[f], usec, tail or "")
 end
 
 local Format = {}
@@ -57,7 +63,7 @@ function Format:stamp(p)
   local t = self.tstamp
   if t == 1 then return "" end
   local sec, usec = sec_usec(p.ts)
-  if t == 0 then return date_time(sec, usec) .. " " end
+  if t == 0 then return date_time(sec, usec, false, false, " ") end
   if t == 2 then
     if bad_time(sec) then return "[Error converting time] " end
     return fmt("%d.%06d ", sec, usec)
@@ -179,6 +185,7 @@ end
 -- The "vlan N " tags pktsh's summary starts with: tcpdump prints VLAN
 -- tags only with -e, in the link header.
 local function strip_vlans(s)
+  if s:byte(1) ~= 118 then return s end   -- no "v": no tag (gsub is slow)
   local n
   repeat s, n = s:gsub("^vlan %S+ ", "", 1) until n == 0
   return s
@@ -201,7 +208,7 @@ end
 -- printed at the verbosity asked for.
 function Format:body(p)
   -- a VXLAN header ends tcpdump's line; the inner frame's line follows
-  local s = strip_vlans(decodetext.body(p, {eflag = self.link, nl = "\n", conv = self.conv}))
+  local s = strip_vlans(decodetext.body(p, self.opts))
   if self.verbose > 0 then
     local plain = dnstext.packet(p, 0)
     if plain and s:sub(-#plain) == plain then
@@ -220,13 +227,23 @@ function Format:line(p)
   return self:stamp(p) .. self:body(p)
 end
 
+-- The line in its two parts, the time stamp and the body, for a caller
+-- that writes them out (the line is not made: one copy less).
+function Format:parts(p)
+  if p.l3state == PKT.NEW then packet.decode_l3(p) end
+  return self:stamp(p), self:body(p)
+end
+
 -- o: tstamp (the -t count, 0-5), link (-e), verbose (the -v count),
 -- absolute (-S: TCP sequence numbers as they are, not relative to each
 -- conversation's first, which needs a table of conversations).
 function M.new(o)
   o = o or {}
-  return setmetatable({tstamp = math.min(o.tstamp or 0, 5), link = o.link and true or false,
+  local f = setmetatable({tstamp = math.min(o.tstamp or 0, 5), link = o.link and true or false,
     verbose = o.verbose or 0, conv = not o.absolute and tcptext.conversations() or nil}, Format)
+  -- decodetext.body's options, made once rather than for every line
+  f.opts = {eflag = f.link, nl = "\n", conv = f.conv}
+  return f
 end
 
 ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ local TWO32 = 4294967296
 local flag_chars = {{0x01, "F"}, {0x02, "S"}, {0x04, "R"}, {0x08, "P"},
   {0x10, "."}, {0x20, "U"}, {0x40, "E"}, {0x80, "W"}}
 
-function M.flags(f)
+local function flags_text(f)
   local t = {}
   for _, fc in ipairs(flag_chars) do
     if band(f, fc[1]) ~= 0 then t[#t + 1] = fc[2] end
@@ -30,6 +30,12 @@ function M.flags(f)
   if #t == 0 then return "none" end
   return concat(t)
 end
+
+-- The 256 flag texts, made once: every segment prints one.
+local flag_texts = {}
+for f = 0, 255 do flag_texts[f] = flags_text(f) end
+
+function M.flags(f) return flag_texts[f] or flags_text(f) end
 
 local function u32(x) return x % TWO32 end
 
@@ -41,27 +47,38 @@ local function u32(x) return x % TWO32 end
 -- on use, dropped whole when the newer fills): a capture of a million
 -- connections cannot grow it without bound, and a conversation forgotten
 -- starts again from its next segment, printed absolute once.
+-- A conversation's two bases are numbers in two tables by its key, not
+-- a table each: the collector walks every table at every cycle, and a
+-- hundred thousand of them made most of its work.
 
 local Conv = {}
 Conv.__index = Conv
 
+local function half() return {seq = {}, ack = {}} end
+
 function M.conversations(cap)
-  return setmetatable({new = {}, old = {}, n = 0, cap = cap or 65536}, Conv)
+  return setmetatable({new = half(), old = half(), n = 0, cap = cap or 65536}, Conv)
 end
 
+-- The bases (forward seq and ack) of conversation k, or nil.
 function Conv:find(k)
-  local e = self.new[k]
-  if e then return e end
-  e = self.old[k]
-  if e then self.old[k] = nil; self:put(k, e) end
-  return e
+  local h = self.new
+  local s = h.seq[k]
+  if s then return s, h.ack[k] end
+  h = self.old
+  s = h.seq[k]
+  if not s then return nil end
+  local a = h.ack[k]
+  h.seq[k], h.ack[k] = nil, nil
+  self:put(k, s, a)
+  return s, a
 end
 
-function Conv:put(k, e)
+function Conv:put(k, s, a)
   if self.n >= self.cap then
-    self.old, self.new, self.n = self.new, {}, 0
+    self.old, self.new, self.n = self.new, half(), 0
   end
-  self.new[k] = e
+  self.new.seq[k], self.new.ack[k] = s, a
   self.n = self.n + 1
 end
 
@@ -73,17 +90,18 @@ end
 function Conv:relative(a, b, sp, dp, seq, ack, flags)
   local rev = sp > dp or (sp == dp and a > b)
   local k = rev and fmt("%s %s %d %d", b, a, dp, sp) or fmt("%s %s %d %d", a, b, sp, dp)
-  local e = self:find(k)
-  if not e or band(flags, SYN) ~= 0 then
-    if rev then e = {seq = u32(ack - 1), ack = seq}
-    else e = {seq = seq, ack = u32(ack - 1)} end
-    if self.new[k] then self.new[k] = e else self:put(k, e) end
+  local es, ea = self:find(k)
+  if not es or band(flags, SYN) ~= 0 then
+    if rev then es, ea = u32(ack - 1), seq
+    else es, ea = seq, u32(ack - 1) end
+    local h = self.new
+    if h.seq[k] then h.seq[k], h.ack[k] = es, ea else self:put(k, es, ea) end
   elseif rev then
-    seq, ack = u32(seq - e.ack), u32(ack - e.seq)
+    seq, ack = u32(seq - ea), u32(ack - es)
   else
-    seq, ack = u32(seq - e.seq), u32(ack - e.ack)
+    seq, ack = u32(seq - es), u32(ack - ea)
   end
-  return seq, ack, e.seq, e.ack, rev
+  return seq, ack, es, ea, rev
 end
 
 ---------------------------------------------------------------------------
@@ -301,10 +319,11 @@ end
 
 -- "a.p > b.q: ", or "a > b: " without ports: the start of a transport's
 -- line, for decodetext's UDP and ICMP lines too (its IPv6 extension
--- headers go after it, found by this very text).
-local function endpoints(a, b, sp, dp)
-  if sp and dp then return fmt("%s.%d > %s.%d: ", a, sp, b, dp) end
-  return fmt("%s > %s: ", a, b)
+-- headers go after it, found by this very text). tail: the text that
+-- follows, if any (one string made rather than two).
+local function endpoints(a, b, sp, dp, tail)
+  if sp and dp then return fmt("%s.%d > %s.%d: %s", a, sp, b, dp, tail or "") end
+  return fmt("%s > %s: %s", a, b, tail or "")
 end
 M.endpoints = endpoints
 
@@ -322,11 +341,37 @@ end
 -- The text after "IP " for a TCP segment at off whose datagram ends at
 -- wend (by its header). conv: a conversation table (M.conversations) for
 -- relative sequence numbers, or nil for absolute ones.
+-- The pieces of a segment's text, joined once at the end (joining them
+-- one by one made a longer copy at each step). One table, reused:
+-- segments are printed one at a time.
+local parts, nparts = {}, 0
+local function put(s) nparts = nparts + 1; parts[nparts] = s end
+local function joined(last)
+  put(last)
+  return concat(parts, "", 1, nparts)
+end
+
+-- The sequence numbers, ack, window and urgent pointer after the flags.
+local function numbers_text(t, f, seq, ack, length)
+  if length > 0 then
+    put(fmt(", seq %d:%d", seq, u32(seq + length)))
+  elseif band(f, SYN + FIN + RST) ~= 0 then
+    put(fmt(", seq %d", seq))
+  end
+  if band(f, ACK) ~= 0 then put(fmt(", ack %d", ack)) end
+  put(fmt(", win %d", t.win))
+  if band(f, URG) ~= 0 then put(fmt(", urg %d", t.urp)) end
+end
+
 function M.text(p, a, b, off, wend, conv)
   local t = p:tcp()
   if not t then return header_problem(p, a, b, off, wend) end
   local f, seq, ack = t.flags, t.seq, t.ack
-  local s = endpoints(a, b, t.sport, t.dport) .. "Flags [" .. M.flags(f) .. "]"
+  nparts = 0
+  put(endpoints(a, b, t.sport, t.dport))
+  put("Flags [")
+  put(M.flags(f))
+  put("]")
   local hlen = t.hlen
   local length = wend - off - hlen
   local sack_base = 0
@@ -337,29 +382,24 @@ function M.text(p, a, b, off, wend, conv)
     sack_base = rev and thseq or thack
   end
   if length < 0 then
-    return s .. fmt(" [bad hdr length %d - too long, > %d]", hlen, wend - off)
+    return joined(fmt(" [bad hdr length %d - too long, > %d]", hlen, wend - off))
   end
-  if length > 0 then
-    s = s .. fmt(", seq %d:%d", seq, u32(seq + length))
-  elseif band(f, SYN + FIN + RST) ~= 0 then
-    s = s .. fmt(", seq %d", seq)
-  end
-  if band(f, ACK) ~= 0 then s = s .. fmt(", ack %d", ack) end
-  s = s .. fmt(", win %d", t.win)
-  if band(f, URG) ~= 0 then s = s .. fmt(", urg %d", t.urp) end
+  numbers_text(t, f, seq, ack, length)
   if hlen > 20 then
     local text, how = options(p, off + 20, hlen - 20, p.l3end, sack_base,
                               off + hlen + length > p.l3end)
-    s = s .. text
-    if how ~= "ok" then return s end
+    if how ~= "ok" then return joined(text) end
+    put(text)
   end
-  s = s .. fmt(", length %d", length)
-  if length == 0 then return s end
+  if length == 0 then return joined(fmt(", length %d", length)) end
+  put(fmt(", length %d", length))
   if off + hlen > p.l3end then  -- options ended (EOL) before the cut
-    return s .. fmt(" [remaining caplen(%d) < header length(%d)] [|tcp]", p.l3end - off, hlen)
+    return joined(fmt(" [remaining caplen(%d) < header length(%d)] [|tcp]", p.l3end - off, hlen))
   end
   -- tcpapp follows tcpdump's port order, in which DNS (53) comes after
-  -- HTTP, FTP, SSH...: a segment between 80 and 53 prints as HTTP
+  -- HTTP, FTP, SSH...: a segment between 80 and 53 prints as HTTP (the
+  -- text so far is joined first: parts is free again for any caller)
+  local s = concat(parts, "", 1, nparts)
   return s .. (tcpapp.text(p, t.sport, t.dport, off + hlen, length, f) or dnstext.packet(p) or "")
 end
 

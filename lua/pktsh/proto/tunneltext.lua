@@ -204,13 +204,17 @@ end
 -- stops at an invalid header), and the bound of the line's own IP
 -- header (for its M.missing note), p.len when it has none.
 function M.prefix(p, o)
-  o = {eflag = o and o.eflag, nl = o and o.nl or ": "}
   local n, lay = packet.layers(p)
-  local t, last_ip = {}, nil
+  local last_ip
   for j = 0, n - 1 do
     local r = lay[j]
     if (r.kind == L.IP4 or r.kind == L.IP6) and r.len > 0 then last_ip = j end
   end
+  -- most packets: their own IP header first, nothing around it to print
+  -- (and no tables to make for it, on every line)
+  if last_ip == 0 then return "", false, lay[0].bound end
+  o = {eflag = o and o.eflag, nl = o and o.nl or ": "}
+  local t = {}
   -- the innermost IP header read whole is the line's own (decodetext
   -- prints it); what comes after it is not printed here
   local outer, snap = nil, p.caplen
