@@ -345,22 +345,22 @@ end
 -- one by one made a longer copy at each step). One table, reused:
 -- segments are printed one at a time.
 local parts, nparts = {}, 0
-local function put(s) nparts = nparts + 1; parts[nparts] = s end
+local function put_part(s) nparts = nparts + 1; parts[nparts] = s end
 local function joined(last)
-  put(last)
+  put_part(last)
   return concat(parts, "", 1, nparts)
 end
 
 -- The sequence numbers, ack, window and urgent pointer after the flags.
 local function numbers_text(t, f, seq, ack, length)
   if length > 0 then
-    put(fmt(", seq %d:%d", seq, u32(seq + length)))
+    put_part(fmt(", seq %d:%d", seq, u32(seq + length)))
   elseif band(f, SYN + FIN + RST) ~= 0 then
-    put(fmt(", seq %d", seq))
+    put_part(fmt(", seq %d", seq))
   end
-  if band(f, ACK) ~= 0 then put(fmt(", ack %d", ack)) end
-  put(fmt(", win %d", t.win))
-  if band(f, URG) ~= 0 then put(fmt(", urg %d", t.urp)) end
+  if band(f, ACK) ~= 0 then put_part(fmt(", ack %d", ack)) end
+  put_part(fmt(", win %d", t.win))
+  if band(f, URG) ~= 0 then put_part(fmt(", urg %d", t.urp)) end
 end
 
 function M.text(p, a, b, off, wend, conv)
@@ -368,10 +368,10 @@ function M.text(p, a, b, off, wend, conv)
   if not t then return header_problem(p, a, b, off, wend) end
   local f, seq, ack = t.flags, t.seq, t.ack
   nparts = 0
-  put(endpoints(a, b, t.sport, t.dport))
-  put("Flags [")
-  put(M.flags(f))
-  put("]")
+  put_part(endpoints(a, b, t.sport, t.dport))
+  put_part("Flags [")
+  put_part(M.flags(f))
+  put_part("]")
   local hlen = t.hlen
   local length = wend - off - hlen
   local sack_base = 0
@@ -389,10 +389,10 @@ function M.text(p, a, b, off, wend, conv)
     local text, how = options(p, off + 20, hlen - 20, p.l3end, sack_base,
                               off + hlen + length > p.l3end)
     if how ~= "ok" then return joined(text) end
-    put(text)
+    put_part(text)
   end
   if length == 0 then return joined(fmt(", length %d", length)) end
-  put(fmt(", length %d", length))
+  put_part(fmt(", length %d", length))
   if off + hlen > p.l3end then  -- options ended (EOL) before the cut
     return joined(fmt(" [remaining caplen(%d) < header length(%d)] [|tcp]", p.l3end - off, hlen))
   end
