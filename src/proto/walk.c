@@ -115,14 +115,11 @@ static uint32_t af_ethertype(uint32_t af)
 	return 0;
 }
 
-/* The IP version in the first nibble at off: its ethertype, or 0. */
-static uint32_t ip_version_at(const struct pktsh_pkt *p, uint32_t off)
+/* The ethertype an IP header's first byte names by its version, or 0. */
+static uint32_t ip_version_ethertype(uint8_t first)
 {
-	uint32_t v;
+	uint32_t v = first >> 4;
 
-	if (off >= p->caplen)
-		return 0;
-	v = p->data[off] >> 4;
 	return v == 4 ? PKTSH_ETH_IP4 : v == 6 ? PKTSH_ETH_IP6 : 0;
 }
 
@@ -182,7 +179,7 @@ static int link_header(const struct pktsh_pkt *p, uint32_t *off, uint32_t *et)
 		if (cap < 1)       /* that names the other is no matter */
 			return -1;
 		*off = 0;
-		*et = ip_version_at(p, 0);
+		*et = ip_version_ethertype(d[0]);
 		return 0;
 	case PKTSH_DLT_NFLOG:
 		return nflog(p, off, et);
@@ -627,7 +624,7 @@ static int mpls(struct cursor *c)
 	}
 	if (c->off >= c->cap)
 		return -1;
-	c->et = d[c->off] >> 4 == 4 ? PKTSH_ETH_IP4 : d[c->off] >> 4 == 6 ? PKTSH_ETH_IP6 : 0;
+	c->et = ip_version_ethertype(d[c->off]);
 	if (c->out && c->nout)
 		c->out[c->nout - 1].next = (uint16_t)c->et;
 	return c->et ? 0 : -1;

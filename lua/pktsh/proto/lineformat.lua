@@ -223,8 +223,8 @@ function Format:body(p)
 end
 
 function Format:line(p)
-  if p.l3state == PKT.NEW then packet.decode_l3(p) end
-  return self:stamp(p) .. self:body(p)
+  local stamp, body = self:parts(p)
+  return stamp .. body
 end
 
 -- The line in its two parts, the time stamp and the body, for a caller
