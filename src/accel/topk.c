@@ -17,7 +17,10 @@
  * candidates, and evictions take them in turn (skipping any whose count
  * has grown); a new scan happens only when they run out. On long-tail
  * or flood traffic most names are new (the filter lets in about one in
- * six of those on dnsstats' bench shapes), so an eviction must not cost
+ * six of those on dnsstats' bench shapes; each filter cell also counts
+ * the entries whose hash lands in it, so a key whose cell has none is
+ * filtered without a look at the index: half of all keys on dnsstats'
+ * one-way shape), so an eviction must not cost
  * a cache miss more than it has to: the candidates are known ahead, and
  * their entries and labels are asked of the cache a few evictions early;
  * the evicted key's slot is not looked for at all but left stale (it
