@@ -17,7 +17,10 @@
  * candidates, and evictions take them in turn (skipping any whose count
  * has grown); a new scan happens only when they run out. On long-tail
  * or flood traffic most names are new (the filter lets in about one in
- * six of those on dnsstats' bench shapes), so an eviction must not cost
+ * six of those on dnsstats' bench shapes; each filter cell also counts
+ * the entries whose hash lands in it, so a key whose cell has none is
+ * filtered without a look at the index: half of all keys on dnsstats'
+ * one-way shape), so an eviction must not cost
  * a cache miss more than it has to: the candidates are known ahead, and
  * their entries and labels are asked of the cache a few evictions early;
  * the evicted key's slot is not looked for at all but left stale (it
@@ -69,6 +72,9 @@ struct pktsh_topk64 {
 	uint32_t *filter;       /* FILTER_PER * m counters (rounded up to a
 				 * power of two) once the table is full, or
 				 * NULL: plain space-saving */
+	uint8_t *occ;           /* per filter cell, the entries whose hash
+				 * lands in it (OCC_MANY: that many or more,
+				 * no longer counted) */
 	uint32_t fshift;        /* a hash's cell: (hv * FILTER_MUL) >> fshift */
 	struct pktsh_probes work;
 	const struct pktsh_tabhash *th;   /* the process's, own, or NULL:
@@ -82,6 +88,7 @@ struct pktsh_topk64 {
 /* Filter counters per table entry (the filter is FILTER_PER * m cells
  * rounded up to a power of two): see filter_start. */
 #define FILTER_PER 4
+#define OCC_MANY 255
 #define FILTER_MUL 0x9e3779b1u  /* 2^32 / golden ratio: all of hv's bits
 				 * reach a cell's, not only those of its slot */
 
@@ -143,6 +150,7 @@ void pktsh_topk64_free(struct pktsh_topk64 *t)
 	free(t->index);
 	free(t->labels);
 	free(t->filter);
+	free(t->occ);
 	free(t);
 }
 
@@ -188,10 +196,32 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t)
 	return t->n;
 }
 
-/* The filter cell of a key with hash h. */
+/* The number of the filter cell of a key with hash h. */
+static uint32_t cell_of(const struct pktsh_topk64 *t, uint32_t h)
+{
+	return (h * FILTER_MUL) >> t->fshift;
+}
+
 static uint32_t *cell(const struct pktsh_topk64 *t, uint32_t h)
 {
-	return &t->filter[(h * FILTER_MUL) >> t->fshift];
+	return &t->filter[cell_of(t, h)];
+}
+
+/* One entry more (+1) or fewer (-1) with hash h. */
+static void occ_add(struct pktsh_topk64 *t, uint32_t h, int d)
+{
+	uint8_t *o = &t->occ[cell_of(t, h)];
+
+	if (*o != OCC_MANY)
+		*o = (uint8_t)(*o + d);
+}
+
+/* Every cell's entries counted again (the filter made, or rekeyed). */
+static void occ_fill(struct pktsh_topk64 *t)
+{
+	memset(t->occ, 0, (size_t)1 << (32 - t->fshift));
+	for (uint32_t e = 0; e < t->size; e++)
+		occ_add(t, t->ent[e].hv, 1);
 }
 
 void topk64_prefetch(const struct pktsh_topk64 *t, uint64_t k)
@@ -199,8 +229,10 @@ void topk64_prefetch(const struct pktsh_topk64 *t, uint64_t k)
 	uint32_t h = hash_of(t, k);
 
 	__builtin_prefetch(&t->index[h & t->mask]);
-	if (t->filter)
+	if (t->filter) {
 		__builtin_prefetch(cell(t, h), 1);
+		__builtin_prefetch(&t->occ[cell_of(t, h)]);
+	}
 }
 
 /* The slot holding key k (hash h), or the empty slot where it would go;
@@ -263,6 +295,16 @@ static void filter_fill(struct pktsh_topk64 *t)
 	n = 1u << (32 - t->fshift);
 	for (uint32_t i = 0; i < n; i++)
 		t->filter[i] = lo;
+	occ_fill(t);
+}
+
+/* Plain space-saving from now on. */
+static void filter_stop(struct pktsh_topk64 *t)
+{
+	free(t->filter);
+	free(t->occ);
+	t->filter = NULL;
+	t->occ = NULL;
 }
 
 /* The filter of "filtered space-saving" (Homem & Carvalho 2010), made
@@ -286,7 +328,13 @@ static void filter_start(struct pktsh_topk64 *t)
 	while (bits < 30 && (1ull << bits) < (uint64_t)FILTER_PER * t->m)
 		bits++;
 	t->filter = calloc((size_t)1 << bits, sizeof(*t->filter));
+	t->occ = malloc((size_t)1 << bits);
+	if (!t->filter || !t->occ) {
+		filter_stop(t);
+		return;
+	}
 	t->fshift = 32 - bits;
+	occ_fill(t);
 }
 
 /* Tables of the table's own (drawn afresh each time), every entry
@@ -354,55 +402,96 @@ static void pop_min(struct pktsh_topk64 *t)
 /* count_key's answer for a key counted in the filter only. */
 #define FILTERED INT64_MAX
 
+/* Counts k (hash h, not in the table) in its filter cell when its
+ * count there stays under the smallest entry's; 1 if it did. A cell with
+ * no entry's hash in it tells without a look at the index that k is not
+ * in the table; t->cmin, from the last scan, is at most the smallest
+ * count (counts only grow), so this never filters a key that should
+ * enter. Most keys of a long tail or a flood end here. */
+static int filtered_fast(struct pktsh_topk64 *t, uint32_t h)
+{
+	uint32_t c = cell_of(t, h);
+
+	if (t->occ[c] || t->filter[c] + 1.0 > t->cmin)
+		return 0;
+	t->filter[c]++;
+	return 1;
+}
+
+/* The entry k takes: a new one while there is room. */
+static uint32_t new_entry(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
+{
+	uint32_t e = t->size++;
+
+	t->ent[e].count = 1;
+	t->ent[e].err = 0;
+	t->ent[e].key = k;
+	t->ent[e].hv = h;
+	t->ent[e].label_len = 0;
+	if (t->size == t->m)
+		filter_start(t);
+	return e;
+}
+
+/* The entry k (hash h, not in the table) takes in a full table: the one
+ * of smallest count, when k's filter cell reaches that count; FILTERED
+ * when the filter keeps k out. */
+static int64_t evict_for(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
+{
+	uint32_t e = peek_min(t);
+
+	if (t->filter && t->ent[e].count >= UINT32_MAX)
+		filter_stop(t);         /* cells hold 32 bits */
+	if (t->filter) {
+		uint32_t *a = cell(t, h);
+
+		if (*a + 1.0 <= t->ent[e].count) {
+			++*a;
+			return FILTERED;
+		}
+		/* the evicted key's count bounds its true count */
+		*cell(t, t->ent[e].hv) = (uint32_t)t->ent[e].count;
+		occ_add(t, t->ent[e].hv, -1);
+	}
+	pop_min(t);
+	t->stale++;             /* e's old slot stays, stale */
+	t->ent[e].err = t->ent[e].count;
+	t->ent[e].count += 1;
+	t->ent[e].key = k;
+	t->ent[e].hv = h;
+	t->ent[e].label_len = 0;
+	if (t->filter)
+		occ_add(t, h, 1);
+	return e;
+}
+
 /* Counts k once; the entry that holds it, -1 - the entry when k entered
  * the table with this count, or FILTERED. */
 static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
 {
 	uint32_t h = hash_of(t, k);
-	uint32_t s = find(t, k, h), e;
+	int64_t e;
 
 	t->n += 1;
-	if (t->index[s]) {
-		e = slot_entry(t->index[s]);
-		t->ent[e].count += 1;
-		return e;
-	}
-	if (t->size < t->m) {
-		e = t->size++;
-		t->ent[e].count = 1;
-		t->ent[e].err = 0;
-		if (t->size == t->m)
-			filter_start(t);
-	} else {
-		e = peek_min(t);
-		if (t->filter && t->ent[e].count >= UINT32_MAX) {
-			/* cells hold 32 bits: past that, plain space-saving */
-			free(t->filter);
-			t->filter = NULL;
-		}
-		if (t->filter) {
-			uint32_t *a = cell(t, h);
+	if (t->filter && filtered_fast(t, h))
+		return FILTERED;
+	if (!t->filter || t->occ[cell_of(t, h)]) {
+		uint32_t s = find(t, k, h);
 
-			if (*a + 1.0 <= t->ent[e].count) {
-				++*a;
-				return FILTERED;
-			}
-			/* the evicted key's count bounds its true count */
-			*cell(t, t->ent[e].hv) = (uint32_t)t->ent[e].count;
+		if (t->index[s]) {
+			e = slot_entry(t->index[s]);
+			t->ent[e].count += 1;
+			return e;
 		}
-		pop_min(t);
-		t->stale++;             /* e's old slot stays, stale */
-		t->ent[e].err = t->ent[e].count;
-		t->ent[e].count += 1;
 	}
-	t->ent[e].key = k;
-	t->ent[e].hv = h;
-	t->ent[e].label_len = 0;
-	if (((place(t, e) - h) & t->mask) >= PKTSH_PROBE_LIMIT)
+	e = t->size < t->m ? new_entry(t, k, h) : evict_for(t, k, h);
+	if (e == FILTERED)
+		return e;
+	if (((place(t, (uint32_t)e) - h) & t->mask) >= PKTSH_PROBE_LIMIT)
 		rekey(t);
 	else if (t->stale > t->m / 2)
 		reindex(t);
-	return -1 - (int64_t)e;
+	return -1 - e;
 }
 
 uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t n,
