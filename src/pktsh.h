@@ -484,7 +484,9 @@ int pktsh_privs_request(const char *user);
 
 /* The DNS fast path (src/dnsq.c): header, first question and the full
  * RCODE (with the OPT record's extended bits, for responses) of one
- * message, without tables. 0, or minus an enum pktsh_dns_err.
+ * message, without tables. 0, or minus an enum pktsh_dns_err; with 0,
+ * records_error says whether the rest of the message (other questions,
+ * the records) reads as Wireshark reads it (see dnsq.c).
  * pktsh_dns_question_wire leaves the text out (name_len 0), for loops
  * that count by name_hash; pktsh_dns_name_text makes the text of a wire
  * name later (the length, or -1 if it is not a whole wire name). */
@@ -497,7 +499,8 @@ enum pktsh_dns_err {
 	PKTSH_DNS_POINTER_NOT_BACKWARDS = 6,
 	PKTSH_DNS_BAD_LABEL_TYPE = 7,
 	PKTSH_DNS_QUESTION_TRUNCATED = 8,
-	PKTSH_DNS_TOO_MANY_POINTERS = 9     /* over PKTSH_DNS_MAX_HOPS in one name */
+	PKTSH_DNS_TOO_MANY_POINTERS = 9,    /* over PKTSH_DNS_MAX_HOPS in one name */
+	PKTSH_DNS_RECORD_TRUNCATED = 10     /* a record's fields or data past the end */
 };
 /* Compression pointers one name may follow: a name of 255 octets has at
  * most 127 labels, and a compressor needs one pointer per label at most. */
@@ -515,7 +518,8 @@ struct pktsh_dns_q {
 	uint16_t rcode;          /* ext << 4 | header RCODE */
 	uint16_t name_len;       /* 0 when qdcount is 0 */
 	uint16_t wire_len;       /* 0 when qdcount is 0 */
-	uint16_t reserved;
+	uint16_t records_error;  /* 0, or the enum pktsh_dns_err that stopped
+				  * the walk after the first question */
 	uint64_t name_hash;      /* pktsh_hash of wire: equal names hash equal
 				  * within a process (all its threads) */
 	uint8_t wire[264];       /* the name uncompressed, labels lower-cased,

@@ -345,6 +345,8 @@ static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
 		e->c.ip4++;
 	switch (m->kind) {
 	case PKTSH_DNS_QUERY:
+		if (m->bad_records)
+			e->c.malformed++;
 		count_query(e, m, wire);
 		break;
 	case PKTSH_DNS_RESPONSE:
@@ -396,7 +398,7 @@ static void fill_key(struct dns_msg *m, uint16_t id, const uint8_t *l3hdr, int v
 	m->ck = resp ? 0 : client_key(m);
 }
 
-static void fill(struct dns_msg *m, const struct pktsh_dns_q *q)
+static void fill(struct dns_msg *m, const struct pktsh_dns_q *q, int cut)
 {
 	m->key.name = q->name_hash;
 	m->flags = q->flags;
@@ -405,6 +407,12 @@ static void fill(struct dns_msg *m, const struct pktsh_dns_q *q)
 	m->rcode = q->rcode;
 	m->name_len = q->wire_len;
 	m->kind = q->flags >= 0x8000 ? PKTSH_DNS_RESPONSE : PKTSH_DNS_QUERY;
+	/* records that do not fit a whole message: Wireshark marks it
+	 * malformed and reads a response no further (no dns.time), a
+	 * query's question still counts */
+	m->bad_records = q->records_error && !cut;
+	if (m->bad_records && m->kind == PKTSH_DNS_RESPONSE)
+		m->kind = PKTSH_DNS_BAD_RESPONSE;
 }
 
 /* Room in q for one more message and its name: 0, or -1 without memory. */
@@ -502,6 +510,7 @@ static void unreadable(struct dns_msg *m, const uint8_t *msg, uint32_t len, int 
 {
 	m->qdcount = 0;
 	m->key.name = 0;
+	m->bad_records = 0;
 	if (len < 4) {
 		m->kind = PKTSH_DNS_UNREADABLE;
 		m->flags = 0;
@@ -534,7 +543,7 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 	m.cut = (uint8_t)(cut != 0);
 	rc = pktsh_dns_question_wire(msg, len, &q);
 	if (rc == 0)
-		fill(&m, &q);
+		fill(&m, &q, cut);
 	else
 		unreadable(&m, msg, len, cut && cut_short(rc));
 	if (m.kind != PKTSH_DNS_UNREADABLE)     /* the id (2 bytes) is there */

@@ -30,6 +30,8 @@ struct dns_msg {
 	uint16_t flags, qdcount, qtype, rcode;
 	uint8_t kind, tcp, v6;   /* enum pktsh_dns_kind, 0/1, 0/1 */
 	uint8_t cut;             /* 1: the capture cut the message short */
+	uint8_t bad_records;     /* 1: a whole message whose records do not
+				  * fit it (Wireshark: Malformed Packet) */
 };
 
 /* A growing array of messages and their names. */

@@ -112,12 +112,10 @@ static void copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_t av
 		dst[i] = lower[src[i]];
 }
 
-/* The one walk over a name (the first question's, and the owner names
- * opt_ext steps over). From pos; *after gets the position after the name
- * in the message. With q, the name is read into q->wire (labels
- * lower-cased, pointers followed) and q->name_hash; without, it is only
- * stepped over: a pointer ends it, for nothing after a pointer belongs to
- * this stretch of the message. 0 or an enum pktsh_dns_err. */
+/* The first question's name, read into q->wire (labels lower-cased,
+ * pointers followed, backwards only) and q->name_hash. From pos; *after
+ * gets the position after the name in the message. 0 or an enum
+ * pktsh_dns_err. */
 static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 		     struct pktsh_dns_q *q, uint32_t *after)
 {
@@ -143,17 +141,15 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 			do {
 				if (pos + 1 + l > len)
 					return PKTSH_DNS_LABEL_TRUNCATED;
-				if (q && w + (pos - from) + 1u + l + 1u > 255)
+				if (w + (pos - from) + 1u + l + 1u > 255)
 					return PKTSH_DNS_NAME_TOO_LONG;
 				pos += 1u + l;
 				if (pos >= len)
 					break;
 				l = d[pos];
 			} while (l != 0 && l < 0x40);
-			if (q) {
-				copy_lower(q->wire + w, d + from, pos - from, len - from);
-				w += pos - from;
-			}
+			copy_lower(q->wire + w, d + from, pos - from, len - from);
+			w += pos - from;
 		} else if (l >= 0xc0) {
 			uint32_t t;
 
@@ -161,8 +157,6 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 				return PKTSH_DNS_POINTER_TRUNCATED;
 			if (!end)
 				end = pos + 2;
-			if (!q)
-				break;
 			t = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
 			if (t >= limit)
 				return PKTSH_DNS_POINTER_NOT_BACKWARDS;
@@ -173,36 +167,97 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 			return PKTSH_DNS_BAD_LABEL_TYPE;
 		}
 	}
-	if (q) {
-		q->wire[w++] = 0;
-		q->wire_len = (uint16_t)w;
-		q->name_hash = pktsh_hash(q->wire, w);
-	}
+	q->wire[w++] = 0;
+	q->wire_len = (uint16_t)w;
+	q->name_hash = pktsh_hash(q->wire, w);
 	*after = end;
 	return 0;
 }
 
-/* The extended RCODE of the OPT record, 0 when there is none or the
- * records cannot be walked: skips qskip questions, then the records. */
-static uint8_t opt_ext(const uint8_t *d, uint32_t len, uint32_t pos,
-		       uint32_t qskip, uint32_t records, uint32_t ar)
+/* Steps a name past the question, as Wireshark decodes one: pointers
+ * followed wherever they point in the message, every label within it,
+ * and a name that comes round to a pointer it followed before (a loop,
+ * PKTSH_DNS_MAX_HOPS pointers) simply ends, as Wireshark ends it. *after
+ * gets the position after the name where it stands. *budget bounds the
+ * bytes one message's names may make us read (pointers can send every
+ * record's name over the whole message); once it is spent names are only
+ * stepped over, as walk_name does without q. 0 or an enum pktsh_dns_err. */
+static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *after,
+		     uint32_t *budget)
+{
+	uint32_t end = 0, hops = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (pos >= len)
+			return PKTSH_DNS_NAME_TRUNCATED;
+		l = d[pos];
+		if (l == 0)
+			break;
+		if (l < 0x40) {
+			if (pos + 1u + l >= len)
+				return PKTSH_DNS_LABEL_TRUNCATED;
+			pos += 1u + l;
+			if (end) {      /* read where a pointer sent us */
+				if (*budget <= 1u + l) {
+					*budget = 0;
+					break;
+				}
+				*budget -= 1u + l;
+			}
+			continue;
+		}
+		if (l < 0xc0)
+			return PKTSH_DNS_BAD_LABEL_TYPE;
+		if (pos + 1 >= len)
+			return PKTSH_DNS_POINTER_TRUNCATED;
+		if (!end)
+			end = pos + 2;
+		if (++hops > PKTSH_DNS_MAX_HOPS || *budget == 0)
+			break;
+		pos = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
+	}
+	*after = end ? end : pos + 1;
+	return 0;
+}
+
+/* Walks what follows the first question as Wireshark reads it: qskip
+ * more questions, then the records, each of which must fit in the
+ * message (its owner name as step_name reads it, its fixed fields, its
+ * data by RDLENGTH); a record that does not makes Wireshark throw
+ * "Malformed Packet", and a response it throws on gets no dns.time. What
+ * each type's data says inside RDLENGTH is not looked at. *ext gets the
+ * OPT record's extended RCODE (the first OPT among the additional
+ * records), 0 without one. 0 or an enum pktsh_dns_err. */
+static int walk_rest(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t qskip,
+		     uint32_t records, uint32_t ar, uint8_t *ext)
 {
 	uint32_t total = qskip + records, first_ar = total - ar;
+	uint32_t budget = 4 * len + 1024;
+	int rc, opt = 0;
 
 	for (uint32_t i = 0; i < total; i++) {
 		uint32_t start = pos;
 
-		if (walk_name(d, len, pos, NULL, &pos))
-			return 0;
+		rc = step_name(d, len, pos, &pos, &budget);
+		if (rc)
+			return rc;
 		if (i < qskip) {
+			if (pos + 4 > len)
+				return PKTSH_DNS_QUESTION_TRUNCATED;
 			pos += 4;
 			continue;
 		}
 		if (pos + 10 > len)
-			return 0;
-		if (i >= first_ar && pos == start + 1 && be16(d + pos) == 41)
-			return d[pos + 4];
+			return PKTSH_DNS_RECORD_TRUNCATED;
+		if (!opt && i >= first_ar && pos == start + 1 && be16(d + pos) == 41) {
+			*ext = d[pos + 4];
+			opt = 1;
+		}
 		pos += 10u + be16(d + pos + 8);
+		if (pos > len)
+			return PKTSH_DNS_RECORD_TRUNCATED;
 	}
 	return 0;
 }
@@ -215,6 +270,7 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 
 	q->name_len = q->wire_len = 0;
 	q->name_hash = 0;
+	q->records_error = 0;
 	if (len < 12)
 		return -PKTSH_DNS_SHORT_HEADER;
 	q->id = be16(d);
@@ -234,10 +290,11 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 		q->qclass = be16(d + pos + 2);
 		pos += 4;
 	}
-	if ((q->flags & 0x8000) && q->arcount)
-		ext = opt_ext(d, len, pos, q->qdcount ? q->qdcount - 1u : 0,
-			      (uint32_t)q->ancount + q->nscount + q->arcount,
-			      q->arcount);
+	q->records_error = (uint16_t)walk_rest(d, len, pos, q->qdcount ? q->qdcount - 1u : 0,
+					       (uint32_t)q->ancount + q->nscount + q->arcount,
+					       q->arcount, &ext);
+	if (!(q->flags & 0x8000))
+		ext = 0;
 	q->rcode = (uint16_t)((q->flags & 15) | ext << 4);
 	return 0;
 }

@@ -16,6 +16,9 @@ if have dnstap-ldns; then
     # the tap carries the bytes captured, which dnstap-ldns cannot parse
     # ("parse failed"), so it has no names to compare
     case $f in *geneve-vxlan-dns-truncated*) continue;; esac
+    # Two queries whose records do not fit them: dnsstats counts their
+    # names (tshark shows them), dnstap-ldns cannot parse them
+    case $f in *dns-bad-records*) continue;; esac
     n=$(basename "$f")
     $D --top 100000 --json --dnstap "$TMP/$n.tap" "$f" > "$TMP/$n.json" 2>"$TMP/$n.err" ||
       { fail "$n: dnsstats --dnstap" "$(cat "$TMP/$n.err")"; continue; }

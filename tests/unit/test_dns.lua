@@ -222,6 +222,49 @@ T.test("compression: hops per name and work per message are bounded", function()
   T.eq(qname, ".", "the longest chain a first question can have")
 end)
 
+-- The fast path also walks what follows the first question, as Wireshark
+-- reads it: owner names with their pointers followed anywhere, fixed
+-- fields, data by RDLENGTH. A record past the end is "Malformed Packet"
+-- there (a response gets no dns.time); a pointer loop or bytes after the
+-- last record are not. tests/pcaps/gen/records.lua has the same classes
+-- against tshark.
+T.test("question_wire: the records after the question, as Wireshark reads them", function()
+  local q = wname("www.example.com") .. be16(1) .. be16(1)
+  local a = rr("\192\12", 1, 1, 60, "\198\18\9\1")
+  local function rest(m)
+    local s = assert(dns.question_wire(m))
+    return dns.records_error(s)
+  end
+  local function resp(o, body) o.flags = 0x8180; o.qd = o.qd or 1; return header(o) .. q .. body end
+  T.eq(rest(resp({an = 1}, a)), nil, "a whole answer")
+  T.eq(rest(resp({an = 1}, a .. "\255\255")), nil, "bytes after the last record")
+  T.eq(rest(resp({an = 2}, a)), "name truncated", "ANCOUNT past the records there")
+  T.eq(rest(resp({an = 1}, a:sub(1, 8))), "record truncated", "fixed fields cut")
+  T.eq(rest(resp({an = 1}, a:sub(1, -2))), "record truncated", "RDLENGTH past the end")
+  T.eq(rest(resp({an = 1}, "\195\255" .. a:sub(3))), "name truncated", "pointer past the end")
+  T.eq(rest(resp({an = 1}, "\192\2" .. a:sub(3))), "bad label type", "pointer into the header")
+  local at = 12 + #q
+  T.eq(rest(resp({an = 1}, be16(0xc000 + at) .. a:sub(3))), nil, "a pointer loop ends the name")
+  T.eq(rest(resp({an = 1}, rr(be16(0xc000 + at + 12), 1, 1, 60, "\1\2\3\4"))), "label truncated",
+       "a pointer forward into data that runs off the end")
+  T.eq(rest(resp({an = 1}, "\1x" .. be16(0xc000 + 16) .. a:sub(3))), nil,
+       "a pointer forward to a name inside the message")
+  T.eq(rest(resp({qd = 2}, "\3www")), "label truncated", "a second question cut")
+  T.eq(rest(resp({qd = 2}, wname("a") .. be16(1))), "question truncated", "its type cut")
+  T.eq(rest(resp({ar = 2}, opt(1232, 1, 0, 0) .. "\0")), "record truncated", "OPT, then a cut record")
+  local s = assert(dns.question_wire(resp({ar = 2}, opt(1232, 1, 0, 0) .. "\0")))
+  T.eq(s.rcode, 16, "the OPT record's extended RCODE still read before the cut")
+  -- queries are walked too (tshark marks them malformed)
+  T.eq(rest(header{qd = 1, an = 1} .. q), "name truncated", "a query claiming an answer")
+  T.eq(rest(header{qd = 1} .. q), nil, "a plain query")
+  -- work is bounded however the pointers go: 4,000 owner names of 127
+  -- pointers each (tests/lib/hostile.lua) walk to an answer
+  local m = require("hostile").pointer_message{chain = 126}
+  T.ok(#m > 60000, "a message of " .. #m .. " bytes")
+  local h = assert(dns.question_wire(m))
+  T.ok(h.records_error >= 0, "walked: " .. tostring(dns.records_error(h)))
+end)
+
 T.test("names: 255-octet limit", function()
   -- 4 labels of 63 = 4*64 + 1 = 257 octets: too long; 3*64 + 62 bytes ok
   local long = rep(char(63) .. rep("a", 63), 4) .. "\0"

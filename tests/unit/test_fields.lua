@@ -65,6 +65,10 @@ local NOT_COMPARED = {
   ["tcpdump__dns_fwdptr.pcap"] = {"dns.qry", "dns.resp"},
   ["ndpi__malformed_dns.pcap"] = {"dns.qry", "dns.resp", "dns.a", "dns.cname"},
   ["zeek__dns-dns-invalid-names.pcap"] = {"dns.qry"},
+  -- records that do not fit the message (and a pointer loop's
+  -- placeholder): tshark lists the records before the one it throws on,
+  -- pktsh.dns refuses the message there (the header and question compare)
+  ["gen__dns-bad-records.pcap"] = {"dns.resp", "dns.a"},
   -- an OPT record whose option lengths overrun it: tshark lists the record,
   -- pktsh.dns stops at it (malformed)
   ["zeek__dns-dns-edns-bad-length.pcap"] = {"dns.resp"},

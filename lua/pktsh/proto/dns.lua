@@ -279,6 +279,7 @@ local qerrors = {
   [C.PKTSH_DNS_BAD_LABEL_TYPE] = "bad label type",
   [C.PKTSH_DNS_QUESTION_TRUNCATED] = "question truncated",
   [C.PKTSH_DNS_TOO_MANY_POINTERS] = "too many compression pointers",
+  [C.PKTSH_DNS_RECORD_TRUNCATED] = "record truncated",
 }
 
 -- The same parse into one reused struct pktsh_dns_q (id, flags, rcode,
@@ -295,6 +296,10 @@ local function parse_into(parse, x, len)
 end
 
 function M.question_struct(x, len) return parse_into(C.pktsh_dns_question, x, len) end
+-- Why the rest of a message parsed by question_struct or question_wire
+-- (its other questions, its records) does not read as Wireshark reads it
+-- (q.records_error, src/proto/dnsq.c), or nil when it does.
+function M.records_error(q) return qerrors[q.records_error] end
 function M.question_wire(x, len) return parse_into(C.pktsh_dns_question_wire, x, len) end
 
 local textbuf = ffi.new("char[1024]")
