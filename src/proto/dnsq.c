@@ -179,9 +179,10 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
  * and a name that comes round to a pointer it followed before (a loop,
  * PKTSH_DNS_MAX_HOPS pointers) simply ends, as Wireshark ends it. *after
  * gets the position after the name where it stands. *budget bounds the
- * bytes one message's names may make us read (pointers can send every
- * record's name over the whole message); once it is spent names are only
- * stepped over, as walk_name does without q. 0 or an enum pktsh_dns_err. */
+ * bytes one message's names may make us read behind pointers (pointers
+ * can send every record's name over the whole message, 127 hops each);
+ * once it is spent names are only stepped over to their first pointer,
+ * so the walk stays linear in the message. 0 or an enum pktsh_dns_err. */
 static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *after,
 		     uint32_t *budget)
 {
@@ -214,8 +215,12 @@ static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *aft
 			return PKTSH_DNS_POINTER_TRUNCATED;
 		if (!end)
 			end = pos + 2;
-		if (++hops > PKTSH_DNS_MAX_HOPS || *budget == 0)
+		/* a hop costs what reading its two bytes does */
+		if (++hops > PKTSH_DNS_MAX_HOPS || *budget <= 2) {
+			*budget = 0;
 			break;
+		}
+		*budget -= 2;
 		pos = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
 	}
 	*after = end ? end : pos + 1;

@@ -488,7 +488,8 @@ static int reserve(struct pktsh_file *f, size_t used, size_t need)
 	size_t cap = f->arena.len ? f->arena.len : 1u << 20;
 	struct region a;
 
-	if (used + need <= f->arena.len)
+	/* an arena even for packets of 0 bytes: NULL + 0 is undefined */
+	if (f->arena.addr && used + need <= f->arena.len)
 		return 0;
 	while (cap < used + need)
 		cap *= 2;
