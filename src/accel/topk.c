@@ -418,6 +418,14 @@ static int filtered_fast(struct pktsh_topk64 *t, uint32_t h)
 	return 1;
 }
 
+/* Entry e holds k (hash h) from now on, without a label yet. */
+static void hold(struct pktsh_topk64 *t, uint32_t e, uint64_t k, uint32_t h)
+{
+	t->ent[e].key = k;
+	t->ent[e].hv = h;
+	t->ent[e].label_len = 0;
+}
+
 /* The entry k takes: a new one while there is room. */
 static uint32_t new_entry(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 {
@@ -425,9 +433,7 @@ static uint32_t new_entry(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 
 	t->ent[e].count = 1;
 	t->ent[e].err = 0;
-	t->ent[e].key = k;
-	t->ent[e].hv = h;
-	t->ent[e].label_len = 0;
+	hold(t, e, k, h);
 	if (t->size == t->m)
 		filter_start(t);
 	return e;
@@ -457,9 +463,7 @@ static int64_t evict_for(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 	t->stale++;             /* e's old slot stays, stale */
 	t->ent[e].err = t->ent[e].count;
 	t->ent[e].count += 1;
-	t->ent[e].key = k;
-	t->ent[e].hv = h;
-	t->ent[e].label_len = 0;
+	hold(t, e, k, h);
 	if (t->filter)
 		occ_add(t, h, 1);
 	return e;
