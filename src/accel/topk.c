@@ -196,6 +196,12 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t)
 	return t->n;
 }
 
+/* The filter's cells (a power of two). */
+static uint32_t ncells(const struct pktsh_topk64 *t)
+{
+	return 1u << (32 - t->fshift);
+}
+
 /* The number of the filter cell of a key with hash h. */
 static uint32_t cell_of(const struct pktsh_topk64 *t, uint32_t h)
 {
@@ -219,7 +225,7 @@ static void occ_add(struct pktsh_topk64 *t, uint32_t h, int d)
 /* Every cell's entries counted again (the filter made, or rekeyed). */
 static void occ_fill(struct pktsh_topk64 *t)
 {
-	memset(t->occ, 0, (size_t)1 << (32 - t->fshift));
+	memset(t->occ, 0, ncells(t));
 	for (uint32_t e = 0; e < t->size; e++)
 		occ_add(t, t->ent[e].hv, 1);
 }
@@ -292,7 +298,7 @@ static void filter_fill(struct pktsh_topk64 *t)
 	if (!t->filter)
 		return;
 	lo = (uint32_t)min_count(t);
-	n = 1u << (32 - t->fshift);
+	n = ncells(t);
 	for (uint32_t i = 0; i < n; i++)
 		t->filter[i] = lo;
 	occ_fill(t);
@@ -402,22 +408,6 @@ static void pop_min(struct pktsh_topk64 *t)
 /* count_key's answer for a key counted in the filter only. */
 #define FILTERED INT64_MAX
 
-/* Counts k (hash h, not in the table) in its filter cell when its
- * count there stays under the smallest entry's; 1 if it did. A cell with
- * no entry's hash in it tells without a look at the index that k is not
- * in the table; t->cmin, from the last scan, is at most the smallest
- * count (counts only grow), so this never filters a key that should
- * enter. Most keys of a long tail or a flood end here. */
-static int filtered_fast(struct pktsh_topk64 *t, uint32_t h)
-{
-	uint32_t c = cell_of(t, h);
-
-	if (t->occ[c] || t->filter[c] + 1.0 > t->cmin)
-		return 0;
-	t->filter[c]++;
-	return 1;
-}
-
 /* Entry e holds k (hash h) from now on, without a label yet. */
 static void hold(struct pktsh_topk64 *t, uint32_t e, uint64_t k, uint32_t h)
 {
@@ -474,12 +464,26 @@ static int64_t evict_for(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
 {
 	uint32_t h = hash_of(t, k);
+	int absent = 0;
 	int64_t e;
 
 	t->n += 1;
-	if (t->filter && filtered_fast(t, h))
-		return FILTERED;
-	if (!t->filter || t->occ[cell_of(t, h)]) {
+	if (t->filter) {
+		uint32_t c = cell_of(t, h);
+
+		/* A cell with no entry's hash in it says without a look at
+		 * the index that k is not in the table. Such a k is counted in
+		 * its cell while that stays under t->cmin, from the last
+		 * scan: at most the smallest count (counts only grow), so no
+		 * key that should enter is kept out. Most keys of a long tail
+		 * or a flood end here. */
+		absent = !t->occ[c];
+		if (absent && t->filter[c] + 1.0 <= t->cmin) {
+			t->filter[c]++;
+			return FILTERED;
+		}
+	}
+	if (!absent) {
 		uint32_t s = find(t, k, h);
 
 		if (t->index[s]) {
