@@ -96,7 +96,9 @@ $(eval $(call objset,obj,CC,CFLAGS,CC))
 # only); the header bpf/xdp_rules.h is shared by both sides.
 BPF_CLANG ?= clang
 BPFTOOL ?= bpftool
-BPF_ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
+# the multiarch directory (asm/types.h): -print-multiarch names it for gcc
+# and clang alike, -dumpmachine does not (clang: x86_64-pc-linux-gnu)
+BPF_ARCH_INC := /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_CFLAGS := -target bpf -O2 -g -Wall -I$(BPF_ARCH_INC) -Ibpf
 
 $(B)/obj/xdp_rules.bpf.o: bpf/xdp_rules.bpf.c bpf/xdp_rules.h | $(B)/obj
