@@ -124,6 +124,8 @@ struct shape {
 	double nx, nodata, servfail, refused, badvers;
 	double malformed;             /* queries cut inside the name */
 	int upstream;                 /* a resolver's upstream side: DNSSEC, AA, TC -> TCP */
+	int frag;                     /* EDNS buffers of 4096: answers past the link's MTU
+				       * (1500) go out in IP fragments, not TC */
 	int nclients, nservers, skew;
 };
 
@@ -147,6 +149,14 @@ static const struct shape shapes[] = {
 	 .npop = 50000, .tcp_min = 1, .tcp_max = 1, .v6 = 0.5, .qinq = 0.3, .edns = 1.0,
 	 .nx = 0.12, .nodata = 0.06, .servfail = 0.02, .refused = 0.01, .badvers = 0.001,
 	 .malformed = 0.001, .upstream = 1, .nclients = 64, .nservers = 5000},
+	/* held out: the upstream side again, but with the large EDNS buffers
+	 * many resolvers still advertise, so DNSSEC answers come in IP
+	 * fragments (IPv4 and IPv6) rather than truncated, and no TCP */
+	{.name = "frag", .what = "held out: upstream with EDNS 4096: large answers in IP fragments",
+	 .qps = 60000, .answered = 0.97, .lat_lo = 2, .lat_hi = 300, .popular = 0.5, .zipf = 0.85,
+	 .npop = 50000, .tcp_min = 1, .tcp_max = 1, .v6 = 0.5, .vlan = 0.2, .edns = 1.0,
+	 .nx = 0.12, .nodata = 0.06, .servfail = 0.02, .refused = 0.01,
+	 .upstream = 1, .frag = 1, .nclients = 64, .nservers = 5000},
 	/* held out too, parameters away from the stubs' on every axis: no
 	 * busy clients (uniform over 60,000), mostly IPv6, a steeper Zipf
 	 * over more popular names, slower answers, one in ten unanswered */
@@ -445,10 +455,13 @@ static const struct qw stub_types[] = {{1, 500}, {28, 280}, {65, 90}, {16, 30}, 
 	{2, 10}, {6, 10}, {257, 5}, {0, 0}};
 static const struct qw up_types[] = {{1, 330}, {28, 250}, {2, 100}, {43, 80}, {48, 50},
 	{65, 60}, {6, 30}, {16, 40}, {15, 30}, {65399, 1}, {0, 0}};
+/* frag: a validating resolver's keys and mail policies (DNSKEY, TXT) */
+static const struct qw frag_types[] = {{1, 250}, {28, 200}, {48, 250}, {16, 200}, {43, 50},
+	{2, 30}, {15, 20}, {0, 0}};
 
 static uint16_t pick_qtype(int kind)
 {
-	const struct qw *t = S->upstream ? up_types : stub_types;
+	const struct qw *t = S->frag ? frag_types : S->upstream ? up_types : stub_types;
 	uint32_t total = 0, r;
 
 	if (kind == K_PTR)
@@ -561,6 +574,62 @@ static uint32_t l4_offset(const struct host *c, int v6)
 	return 14 + (c->vlan ? 4 : 0) + (c->qinq ? 4 : 0) + (v6 ? 40 : 20);
 }
 
+#define MTU 1500u
+
+/* the packets the capture is to hold: a datagram whose fragments would
+ * go past it is written whole instead (the last one only), so that the
+ * capture and its truth end together */
+static uint64_t packet_cap;
+
+/* One frame into the capture, at time t. */
+static void record(uint64_t t, const uint8_t *f, uint32_t len)
+{
+	uint32_t rec[4];
+
+	rec[0] = (uint32_t)(t / 1000000000ULL);
+	rec[1] = (uint32_t)(t % 1000000000ULL);
+	rec[2] = rec[3] = len;
+	fwrite(rec, sizeof(rec), 1, out);
+	fwrite(f, 1, len, out);
+	if (!T.packets)
+		T.first_ts = t;
+	T.last_ts = t;
+	T.packets++;
+}
+
+/* The datagram in frame (L3 header at l3, L4 at l4, checksums done) as
+ * IP fragments of at most MTU bytes: IPv4 with MF and an offset, IPv6
+ * with a fragment header (RFC 8200 4.5), in order, a microsecond apart. */
+static void emit_fragments(uint64_t t, uint32_t l3, int v6, uint32_t l4, uint32_t l4len,
+			   int proto)
+{
+	static uint8_t f[4096];
+	uint32_t hl = v6 ? 48 : 20, chunk = (MTU - hl) & ~7u, id = (uint32_t)rnd64();
+
+	for (uint32_t off = 0; off < l4len; off += chunk, t += 1000) {
+		uint32_t n = l4len - off < chunk ? l4len - off : chunk, more = off + n < l4len;
+
+		memcpy(f, frame, l3);
+		memcpy(f + l3, frame + l3, v6 ? 40 : 20);
+		if (v6) {
+			put16(f + l3 + 4, 8 + n);
+			f[l3 + 6] = 44;
+			f[l3 + 40] = (uint8_t)proto;
+			f[l3 + 41] = 0;
+			put16(f + l3 + 42, off | more);
+			put32(f + l3 + 44, id);
+		} else {
+			put16(f + l3 + 2, 20 + n);
+			put16(f + l3 + 4, id & 0xffff);
+			put16(f + l3 + 6, (more ? 0x2000 : 0) | off / 8);
+			put16(f + l3 + 10, 0);
+			put16(f + l3 + 10, fold(sum16(f + l3, 20, 0)));
+		}
+		memcpy(f + l3 + hl, frame + l4 + off, n);
+		record(t, f, l3 + hl + n);
+	}
+}
+
 /* Writes L2 and L3 in front of the L4 header and payload already at
  * frame + l4_offset(), the L4 checksum (and UDP length), and the record. */
 static void emit(uint64_t t, const struct host *c, const struct host *s, int v6, int to_server,
@@ -570,7 +639,6 @@ static void emit(uint64_t t, const struct host *c, const struct host *s, int v6,
 	const uint8_t *sa = v6 ? (to_server ? c->v6 : s->v6) : (to_server ? c->v4 : s->v4);
 	const uint8_t *da = v6 ? (to_server ? s->v6 : c->v6) : (to_server ? s->v4 : c->v4);
 	uint32_t alen = v6 ? 16 : 4;
-	uint32_t rec[4];
 
 	memcpy(frame, to_server ? router_mac : c->mac, 6);
 	memcpy(frame + 6, to_server ? c->mac : router_mac, 6);
@@ -618,15 +686,12 @@ static void emit(uint64_t t, const struct host *c, const struct host *s, int v6,
 		put16(frame + l4 + 16, 0);
 		put16(frame + l4 + 16, fold(sum16(frame + l4, l4len, sum)));
 	}
-	rec[0] = (uint32_t)(t / 1000000000ULL);
-	rec[1] = (uint32_t)(t % 1000000000ULL);
-	rec[2] = rec[3] = l4 + l4len;
-	fwrite(rec, sizeof(rec), 1, out);
-	fwrite(frame, 1, l4 + l4len, out);
-	if (!T.packets)
-		T.first_ts = t;
-	T.last_ts = t;
-	T.packets++;
+	if (S->frag && l4 + l4len > MTU + 14 + (c->vlan ? 4 : 0) + (c->qinq ? 4 : 0) &&
+	    T.packets + l4len / ((MTU - (v6 ? 48 : 20)) & ~7u) + 1 <= packet_cap) {
+		emit_fragments(t, l3, v6, l4, l4len, proto);
+		return;
+	}
+	record(t, frame, l4 + l4len);
 }
 
 /* --- DNS messages --------------------------------------------------------- */
@@ -703,7 +768,7 @@ static uint32_t random_bytes(uint8_t *d, uint32_t o, uint32_t n)
 
 static uint32_t rrsig(uint8_t *d, uint32_t o, uint16_t owner, uint16_t covered, uint16_t signer)
 {
-	int rsa = chance(0.3);
+	int rsa = S->frag || chance(0.3);       /* frag: RSA-2048 zones throughout */
 	uint32_t r = rr(d, o, owner, 46, 3600);
 
 	put16(d + r, covered);
@@ -777,13 +842,18 @@ static uint32_t answer(uint8_t *d, uint32_t o, uint16_t t, uint16_t owner, uint1
 		put16(d + r, 10 * (uint32_t)k);
 		e = host_k(d, r + 2, "mx", k, parent);
 		break;
-	case 16: {
-		uint32_t n = 10 + rnd(120);
+	case 16: {      /* frag: SPF and DKIM records, 2-6 strings of up to 255 */
+		uint32_t strings = S->frag ? 2 + rnd(5) : 1;
 
-		d[r] = (uint8_t)n;
-		for (uint32_t i = 0; i < n; i++)
-			d[r + 1 + i] = (uint8_t)('a' + rnd(26));
-		e = r + 1 + n;
+		e = r;
+		for (uint32_t j = 0; j < strings; j++) {
+			uint32_t n = S->frag ? 100 + rnd(156) : 10 + rnd(120);
+
+			d[e] = (uint8_t)n;
+			for (uint32_t i = 0; i < n; i++)
+				d[e + 1 + i] = (uint8_t)('a' + rnd(26));
+			e += 1 + n;
+		}
 		break;
 	}
 	case 2:
@@ -802,7 +872,7 @@ static uint32_t answer(uint8_t *d, uint32_t o, uint16_t t, uint16_t owner, uint1
 		e = random_bytes(d, r + 4, 32);
 		break;
 	case 48: {
-		int rsa = chance(0.3);
+		int rsa = S->frag || chance(0.3);
 
 		put16(d + r, k == 1 ? 257 : 256);
 		d[r + 2] = 3;
@@ -892,7 +962,7 @@ static uint32_t response_msg(uint8_t *d, const struct q *q, int rcode, uint32_t 
 	if (rcode == 0 && !nodata) {
 		uint16_t t = q->qtype, owner = qn;
 		int n = t == 1 || t == 2 ? 1 + (int)rnd(4) : t == 28 || t == 15 ? 1 + (int)rnd(2) :
-			t == 48 ? 2 + (int)rnd(2) : 1;
+			t == 48 ? 2 + (int)rnd(S->frag ? 3 : 2) : 1;    /* frag: rollovers too */
 
 		if ((t == 1 || t == 28) && chance(0.25)) {        /* a CNAME to a CDN first */
 			uint32_t r = rr(d, o, qn, 5, 300);
@@ -1333,7 +1403,7 @@ static void udp_response(struct q *q, uint64_t t)
 	uint32_t l4 = l4_offset(q->c, q->v6), n;
 	int tc, rc = q->nx ? 3 : pick_rcode();
 
-	n = response_msg(frame + l4 + 8, q, rc, q->edns ? 1232 : 512, &tc);
+	n = response_msg(frame + l4 + 8, q, rc, q->edns ? (S->frag ? 4000 - l4 : 1232) : 512, &tc);
 	put16(frame + l4, 53);
 	put16(frame + l4 + 2, q->cport);
 	emit(t, q->c, q->s, q->v6, 0, 17, 8 + n);
@@ -1444,6 +1514,7 @@ static void run(uint64_t n)
 {
 	uint64_t t = 1700000000ULL * 1000000000ULL, next = t;
 
+	packet_cap = n;
 	while (T.packets < n) {
 		if (nheap && heap[0].t <= next) {
 			struct ev e = ev_pop();

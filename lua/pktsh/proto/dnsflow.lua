@@ -318,22 +318,35 @@ function M.new(opts)
   -- Fragments -------------------------------------------------------------
 
   -- The rebuilt datagram when every byte from 0 to total is present.
+  -- (The pieces are put in offset order by insertion, in place of
+  -- table.sort with a comparator: a closure made per call and a sort
+  -- calling back into Lua are both left to LuaJIT's interpreter, and
+  -- every fragmented datagram went through here at 1.8 us a fragment.
+  -- A datagram has at most FRAG_PIECES pieces, mostly two.)
+  local order = {}
   local function assemble(e)
     local pcs = e.pieces
-    local order = {}
-    for i = 1, #pcs do order[i] = pcs[i] end
-    table.sort(order, function(a, b) return a.off < b.off end)
+    local n = #pcs
+    for i = 1, n do
+      local pc, j = pcs[i], i - 1
+      while j >= 1 and order[j].off > pc.off do
+        order[j + 1] = order[j]
+        j = j - 1
+      end
+      order[j + 1] = pc
+    end
     local covered = 0
-    for _, pc in ipairs(order) do
-      if pc.off > covered then return nil end
-      covered = max(covered, pc.off + #pc.data)
+    for i = 1, n do
+      local pc = order[i]
+      order[i] = nil
+      if pc.off <= covered then covered = max(covered, pc.off + #pc.data) end
     end
     if covered < e.total then return nil end
     local buf = ffi.new("uint8_t[?]", e.total)
-    for i = #pcs, 1, -1 do                 -- the first copy of a byte wins
+    for i = n, 1, -1 do                    -- the first copy of a byte wins
       local pc = pcs[i]
-      local n = min(#pc.data, e.total - pc.off)
-      if n > 0 then fcopy(buf + pc.off, pc.data, n) end
+      local k = min(#pc.data, e.total - pc.off)
+      if k > 0 then fcopy(buf + pc.off, pc.data, k) end
     end
     return buf
   end
