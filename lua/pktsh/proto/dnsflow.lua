@@ -324,6 +324,9 @@ function M.new(opts)
   -- every fragmented datagram went through here at 1.8 us a fragment.
   -- A datagram has at most FRAG_PIECES pieces, mostly two.)
   local order = {}
+  -- emit's pointer is valid only during the call: one buffer rebuilds
+  -- every datagram (FRAG_MAX bytes, made with the first one)
+  local abuf
   local function assemble(e)
     local pcs = e.pieces
     local n = #pcs
@@ -342,7 +345,8 @@ function M.new(opts)
       if pc.off <= covered then covered = max(covered, pc.off + #pc.data) end
     end
     if covered < e.total then return nil end
-    local buf = ffi.new("uint8_t[?]", e.total)
+    abuf = abuf or ffi.new("uint8_t[?]", FRAG_MAX)
+    local buf = abuf
     for i = n, 1, -1 do                    -- the first copy of a byte wins
       local pc = pcs[i]
       local k = min(#pc.data, e.total - pc.off)
