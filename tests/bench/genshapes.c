@@ -597,6 +597,14 @@ static void record(uint64_t t, const uint8_t *f, uint32_t len)
 	T.packets++;
 }
 
+/* The payload bytes an IP fragment of at most MTU bytes carries: a
+ * multiple of 8, after the IPv4 header or the IPv6 header and its
+ * fragment header. */
+static uint32_t frag_chunk(int v6)
+{
+	return (MTU - (v6 ? 48u : 20u)) & ~7u;
+}
+
 /* The datagram in frame (L3 header at l3, L4 at l4, checksums done) as
  * IP fragments of at most MTU bytes: IPv4 with MF and an offset, IPv6
  * with a fragment header (RFC 8200 4.5), in order, a microsecond apart. */
@@ -604,7 +612,7 @@ static void emit_fragments(uint64_t t, uint32_t l3, int v6, uint32_t l4, uint32_
 			   int proto)
 {
 	static uint8_t f[4096];
-	uint32_t hl = v6 ? 48 : 20, chunk = (MTU - hl) & ~7u, id = (uint32_t)rnd64();
+	uint32_t hl = v6 ? 48 : 20, chunk = frag_chunk(v6), id = (uint32_t)rnd64();
 
 	for (uint32_t off = 0; off < l4len; off += chunk, t += 1000) {
 		uint32_t n = l4len - off < chunk ? l4len - off : chunk, more = off + n < l4len;
@@ -686,8 +694,8 @@ static void emit(uint64_t t, const struct host *c, const struct host *s, int v6,
 		put16(frame + l4 + 16, 0);
 		put16(frame + l4 + 16, fold(sum16(frame + l4, l4len, sum)));
 	}
-	if (S->frag && l4 + l4len > MTU + 14 + (c->vlan ? 4 : 0) + (c->qinq ? 4 : 0) &&
-	    T.packets + l4len / ((MTU - (v6 ? 48 : 20)) & ~7u) + 1 <= packet_cap) {
+	if (S->frag && (v6 ? 40 : 20) + l4len > MTU &&
+	    T.packets + (l4len + frag_chunk(v6) - 1) / frag_chunk(v6) <= packet_cap) {
 		emit_fragments(t, l3, v6, l4, l4len, proto);
 		return;
 	}
