@@ -131,6 +131,52 @@ T.test("the byte cap holds for fragments; the oldest datagram goes", function()
   T.eq(st.frag_dropped, 0, "refused")
 end)
 
+-- One datagram in IPv4 fragments fed in any order, as pieces of
+-- (offset, bytes): what dnsflow emits, or nil.
+local function rebuilt(pieces, opts)
+  local fe = dnsflow.new{ports = {53}}
+  local out
+  local ffi = require "ffi"
+  for _, pc in ipairs(pieces) do
+    local off, part, last = pc[1], pc[2], pc[3]
+    local hdr = "\69\0" .. be16(20 + #part) .. be16(opts.id) ..
+      be16((last and 0 or 0x2000) + off / 8) .. "\64\17\0\0" ..
+      "\198\18\0\53" .. "\198\18\1\1"
+    local f = ("\2\0\0\0\0\1"):rep(2) .. "\8\0" .. hdr .. part
+    fe:feed(packet.from_bytes(f, 1, 1), function(ptr, len) out = ffi.string(ptr, len) end)
+  end
+  return out, fe:stats()
+end
+
+T.test("fragments in any order, overlapping or repeated: the first copy of a byte wins", function()
+  local msg = "\66\66\129\128\0\1\0\0\0\0\0\0\7example\3com\0\0\16\0\1" .. ("t"):rep(3000)
+  local udp = be16(53) .. be16(1234) .. be16(8 + #msg) .. "\0\0" .. msg
+  local function cut(a, b) return udp:sub(a + 1, b) end        -- bytes [a, b)
+  local n = #udp
+  local p1, p2, p3, p4 = {0, cut(0, 800)}, {800, cut(800, 1600)}, {1600, cut(1600, 2400)},
+    {2400, cut(2400, n), true}
+  local id = 0
+  local function check(name, pieces, want)
+    id = id + 1
+    local got, st = rebuilt(pieces, {id = id})
+    T.eq(got, want, name)
+    return st
+  end
+  check("in order", {p1, p2, p3, p4}, msg)
+  check("reversed", {p4, p3, p2, p1}, msg)
+  check("shuffled", {p3, p1, p4, p2}, msg)
+  -- a later copy of bytes 400..1200 with other bytes: the first wins
+  local over = {400, ("X"):rep(800)}
+  check("an overlap after the bytes it covers", {p1, p2, over, p3, p4}, msg)
+  -- the overlap first: its bytes win where it came first
+  local want = (udp:sub(1, 400) .. ("X"):rep(800) .. udp:sub(1201)):sub(9)
+  check("an overlap before the bytes it covers", {over, p1, p2, p3, p4}, want)
+  local st = check("a repeated fragment", {p1, p1, p2, p3, p4}, msg)
+  T.eq(st.frag_dups, 1, "the repeat counted")
+  check("a gap: nothing until it is filled", {p1, p3, p4}, nil)
+  check("the gap filled last", {p1, p3, p4, p2}, msg)
+end)
+
 -- The jit.* helper modules that name a trace abort's reason (LuaJIT's
 -- own, installed beside it), or nil.
 local function vmdef()
