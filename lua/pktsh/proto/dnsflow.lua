@@ -318,36 +318,25 @@ function M.new(opts)
   -- Fragments -------------------------------------------------------------
 
   -- The rebuilt datagram when every byte from 0 to total is present.
-  -- (The pieces are put in offset order by insertion, in place of
-  -- table.sort with a comparator: a closure made per call and a sort
-  -- calling back into Lua are both left to LuaJIT's interpreter, and
-  -- every fragmented datagram went through here at 1.8 us a fragment.
-  -- A datagram has at most FRAG_PIECES pieces, mostly two.)
-  local order = {}
+  -- e.sorted holds the pieces by offset (a piece is put in its place as
+  -- it comes, O(pieces), so a datagram of FRAG_PIECES fragments costs
+  -- O(FRAG_PIECES) a fragment; table.sort with a comparator, besides,
+  -- makes a closure per call, and both are left to LuaJIT's interpreter).
   -- emit's pointer is valid only during the call: one buffer rebuilds
-  -- every datagram (FRAG_MAX bytes, made with the first one)
+  -- every datagram (FRAG_MAX bytes, made with the first one).
   local abuf
   local function assemble(e)
-    local pcs = e.pieces
-    local n = #pcs
-    for i = 1, n do
-      local pc, j = pcs[i], i - 1
-      while j >= 1 and order[j].off > pc.off do
-        order[j + 1] = order[j]
-        j = j - 1
-      end
-      order[j + 1] = pc
-    end
+    local pcs, sorted = e.pieces, e.sorted
     local covered = 0
-    for i = 1, n do
-      local pc = order[i]
-      order[i] = nil
-      if pc.off <= covered then covered = max(covered, pc.off + #pc.data) end
+    for i = 1, #sorted do
+      local pc = sorted[i]
+      if pc.off > covered then return nil end
+      covered = max(covered, pc.off + #pc.data)
     end
     if covered < e.total then return nil end
     abuf = abuf or ffi.new("uint8_t[?]", FRAG_MAX)
     local buf = abuf
-    for i = n, 1, -1 do                    -- the first copy of a byte wins
+    for i = #pcs, 1, -1 do                 -- the first copy of a byte wins
       local pc = pcs[i]
       local k = min(#pc.data, e.total - pc.off)
       if k > 0 then fcopy(buf + pc.off, pc.data, k) end
@@ -359,7 +348,7 @@ function M.new(opts)
   -- makes room.
   local function new_frag(key, ts)
     if nfrags >= max_frags then evict_frag(oldest(frag_age)) end
-    local e = {key = key, pieces = {}, bytes = 0, total = nil, first = ts}
+    local e = {key = key, pieces = {}, sorted = {}, bytes = 0, total = nil, first = ts}
     frags[key] = e
     push_newest(frag_age, e)
     nfrags = nfrags + 1
@@ -424,7 +413,14 @@ function M.new(opts)
       end
       e.total = off + n
     end
-    e.pieces[#e.pieces + 1] = {off = off, data = fstring(d + dstart, n)}
+    local pc, sorted = {off = off, data = fstring(d + dstart, n)}, e.sorted
+    e.pieces[#e.pieces + 1] = pc
+    local j = #sorted
+    while j >= 1 and sorted[j].off > off do
+      sorted[j + 1] = sorted[j]
+      j = j - 1
+    end
+    sorted[j + 1] = pc
     e.bytes = e.bytes + n + PIECE_COST
     hold(n + PIECE_COST)
     if not e.total then return 0 end
