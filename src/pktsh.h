@@ -520,8 +520,8 @@ struct pktsh_dns_q {
 	uint16_t wire_len;       /* 0 when qdcount is 0 */
 	uint16_t records_error;  /* 0, or the enum pktsh_dns_err that stopped
 				  * the walk after the first question */
-	uint64_t name_hash;      /* pktsh_hash of wire: equal names hash equal
-				  * within a process (all its threads) */
+	uint64_t name_hash;      /* pktsh_name_hash of wire: equal names hash
+				  * equal within a process (all its threads) */
 	uint8_t wire[264];       /* the name uncompressed, labels lower-cased,
 				  * ending in the root's 0; room for 8-byte copies */
 	char name[1024];         /* presentation form: 255 octets, 4 bytes each at most */
@@ -575,15 +575,25 @@ void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all);
 int pktsh_dnstcp_stats(const struct pktsh_dnstcp *t, struct pktsh_dnstcp_stats *out);
 
 /* Keyed hashing (hash.c). Everything keyed by packet bytes (pending
- * queries, top-k indexes, DNS question names, flow tables) hashes with
- * SipHash-1-3 under a 128-bit key drawn from getrandom() once per
- * process: the same in every thread and Lua state of the process, so
- * what workers hand back merges by hash, and different in every run, so
- * that no sender can choose keys that collide. pktsh_hash is that
- * function; pktsh_siphash13 is SipHash-1-3 under the caller's key (k0,
- * k1: the key's bytes 0-7 and 8-15, little-endian). */
+ * queries, top-k indexes, DNS question names, flow tables) hashes under
+ * keys drawn from getrandom() once per process (names: see
+ * pktsh_name_hash): the same in every thread and Lua state of the
+ * process, so what workers hand back merges by hash, and different in
+ * every run, so that no sender can choose keys that collide. pktsh_hash
+ * is SipHash-1-3 under the process's 128-bit key, a pseudorandom
+ * function, for hashes that may be shown; pktsh_siphash13 is SipHash-1-3
+ * under the caller's key (k0, k1: the key's bytes 0-7 and 8-15,
+ * little-endian). */
 uint64_t pktsh_hash(const void *p, uint32_t len);
 uint64_t pktsh_siphash13(uint64_t k0, uint64_t k1, const void *p, uint32_t len);
+/* The hash of a DNS name in wire form (what struct pktsh_dns_q's
+ * name_hash holds): a universal hash (multilinear mod 2^61 - 1, hash.c)
+ * under multipliers drawn once per process like the key above, below
+ * 2^61 - 1: two different names collide with probability 2^-61, and
+ * nobody who cannot see the multipliers can aim one name at another. It
+ * is not a pseudorandom function: for values that stay in the process.
+ * Bytes past 256 are not hashed. */
+uint64_t pktsh_name_hash(const void *p, uint32_t len);
 /* A Lua table key for the number x that no sender can aim: 53 bits of
  * pktsh_hash of its 8 bytes (-0 taken as 0), a whole double. LuaJIT
  * hashes numbers by value, unkeyed, so a table keyed by ports or lengths

@@ -33,6 +33,12 @@ uint32_t pktsh_tabhash_bytes(const struct pktsh_tabhash *h, const void *p, uint3
 enum { PKTSH_ML61_MAX = 64 };
 uint64_t pktsh_ml61(const void *p, uint32_t len);
 
+/* hash.c: pktsh_name_hash of the name p[0, len) (len at most
+ * PKTSH_NAME_MAX) whose buffer is zero from len to the next multiple of
+ * 8, which is read: no copy. */
+enum { PKTSH_NAME_MAX = 256 };
+uint64_t name_hash_padded(const uint8_t *p, uint32_t len);
+
 /* What the tables' lookups cost (pending.c, topk.c), as struct
  * pktsh_table_stats reports it; an insert PKTSH_PROBE_LIMIT or more
  * slots from home makes a table draw tables of its own. */

@@ -19,6 +19,7 @@
  */
 #include <string.h>
 #include "pktsh.h"
+#include "accel/hash.h"
 
 static uint16_t be16(const uint8_t *d)
 {
@@ -169,7 +170,8 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 	}
 	q->wire[w++] = 0;
 	q->wire_len = (uint16_t)w;
-	q->name_hash = pktsh_hash(q->wire, w);
+	memset(q->wire + w, 0, 8);      /* the hash reads whole words */
+	q->name_hash = name_hash_padded(q->wire, w);
 	*after = end;
 	return 0;
 }

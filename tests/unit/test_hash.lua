@@ -1,5 +1,5 @@
 -- Keyed hashing (src/hash.c, pktsh.hash) and the tables built on it:
--- SipHash-1-3 against published vectors, one key per process (different
+-- SipHash-1-3 against published vectors, the name hash, one key per process (different
 -- in every run, the same in every worker), and the pending and top-k
 -- tables fed keys crafted against the unkeyed hashes they used before:
 -- those keys must cost what random keys cost. Work is counted (the
@@ -54,10 +54,43 @@ T.test("the key is per process: two runs hash differently, one run alike", funct
   T.ok(a1 ~= b1, "two processes drew the same key: " .. a1)
 end)
 
-T.test("DNS name hashes are the process hash of the wire name, case folded", function()
+T.test("DNS name hashes are the process's name hash of the wire name, case folded", function()
   local q = "\18\52\1\0\0\1\0\0\0\0\0\0\7ExAmPle\3COM\0\0\1\0\1"
   local s = assert(pktsh.dns.question_struct(q))
-  T.eq(s.name_hash, hash.bytes("\7example\3com\0"), "name_hash")
+  T.eq(s.name_hash, hash.name("\7example\3com\0"), "name_hash")
+  -- a name whose buffer goes on: only its bytes count
+  local buf = ffi.new("uint8_t[32]", "\7example\3com\0\255\255\255")
+  T.eq(hash.name(buf, 13), s.name_hash, "bytes past the name")
+end)
+
+T.test("the name hash: every length and every byte counts, below 2^61 - 1", function()
+  -- zero padding to a whole word must not make two lengths alike
+  local seen, n = {}, 0
+  for len = 0, 40 do
+    for _, fill in ipairs(len == 0 and {""} or {"\0", "a"}) do
+      local h = hash.name(string.rep(fill, len))
+      T.ok(h < 0x1fffffffffffffffULL, "below the prime")
+      local k = tostring(h)
+      T.ok(not seen[k], ("%d bytes of %q hash as another"):format(len, fill)); seen[k] = true
+      n = n + 1
+    end
+  end
+  -- one byte changed anywhere in a long name, both halves of every word
+  local base = string.rep("x", 255)
+  local hb = hash.name(base)
+  for i = 1, 255 do
+    local s = base:sub(1, i - 1) .. "y" .. base:sub(i + 1)
+    T.ok(hash.name(s) ~= hb, "byte " .. i .. " ignored")
+  end
+  T.eq(hash.name(base .. "zzz"), hash.name(base .. "zzz"), "the same twice")
+  -- 100k distinct names, 100k distinct hashes (2^-61 a pair: a
+  -- collision here is a bug, not chance)
+  local hs = {}
+  for i = 1, 100000 do
+    local k = tostring(hash.name("\6q" .. string.format("%05d", i) .. "\7example\3com\0"))
+    T.ok(not hs[k], "collision at " .. i)
+    hs[k] = true
+  end
 end)
 
 T.test("workers share the process key: every worker's hashes equal the parent's", function()

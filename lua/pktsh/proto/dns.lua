@@ -28,7 +28,8 @@
 --   q = dns.question_struct(ptr, len)   -- or nil, err: the same parse into
 --       one reused struct (q.id, q.flags, q.rcode, q.qtype, q.qdcount,
 --       q.name/q.name_len, q.wire/q.wire_len: the name uncompressed with
---       lower-cased labels, q.name_hash: 64 bits of the wire form), no strings
+--       lower-cased labels, q.name_hash: pktsh.hash.name of the wire
+--       form), no strings
 --   q = dns.question_wire(ptr, len)     -- the same without the text (name_len 0)
 --   text = dns.name_text(ptr, len)      -- the text of a wire name (as in q.wire)
 --
