@@ -522,8 +522,8 @@ struct pktsh_dns_q {
 				  * the walk after the first question */
 	uint64_t name_hash;      /* pktsh_name_hash of wire: equal names hash
 				  * equal within a process (all its threads) */
-	uint8_t wire[264];       /* the name uncompressed, labels lower-cased,
-				  * ending in the root's 0; room for 8-byte copies */
+	uint8_t wire[272];       /* the name uncompressed, labels lower-cased,
+				  * ending in the root's 0; room for 16-byte copies */
 	char name[1024];         /* presentation form: 255 octets, 4 bytes each at most */
 };
 

@@ -316,7 +316,7 @@ T.test("question_struct: fields, specials, name hash by lower-cased name", funct
   T.eq(ffi.string(w.wire, w.wire_len), "\3www\3a.b\0", "wire form")
   T.eq(dns.name_text(w.wire, w.wire_len), "www.a\\.b", "text of the wire form")
   T.eq(dns.name_text("\0"), ".", "root")
-  -- every octet value, at every offset of 8-byte chunks: only A-Z fold
+  -- every octet value, at offsets across 16- and 8-byte chunks: only A-Z fold
   local labels, want = {}, {}
   for b = 0, 255, 51 do
     local l = {}
@@ -325,7 +325,7 @@ T.test("question_struct: fields, specials, name hash by lower-cased name", funct
     labels[#labels + 1] = string.char(#l) .. l
     want[#want + 1] = string.char(#l) .. l:gsub("%u", string.lower)
   end
-  for shift = 0, 7 do
+  for shift = 0, 15 do
     for first = 1, #labels, 3 do             -- three labels a name: under 255 octets
       local last = math.min(first + 2, #labels)
       local pre = string.rep("\1x", shift)
