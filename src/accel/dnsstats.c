@@ -310,12 +310,12 @@ static void answer_unread(struct pktsh_dnsstats *e, const struct dns_msg *m)
 static void count_query(struct pktsh_dnsstats *e, const struct dns_msg *m, const uint8_t *wire)
 {
 	e->c.queries++;
-	topk64_add_labelled(e->clients, m->ck, m->key.client, m->v6 ? 16 : 0);
+	topk64_add_labelled(e->clients, m->ck, m->ch, m->key.client, m->v6 ? 16 : 0);
 	match_query(e, m);
 	if (!m->qdcount)
 		return;
 	count_type(e->qtype_n, e->qtypes_seen, &e->nqtypes, m->qtype);
-	topk64_add_labelled(e->names, m->key.name & KEY53, wire, m->name_len);
+	topk64_add_labelled(e->names, m->key.name & KEY53, m->nh, wire, m->name_len);
 }
 
 static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
@@ -447,8 +447,8 @@ static void prefetch(const struct pktsh_dnsstats *e, const struct dns_msg *m)
 	if (!m->qdcount)
 		return;
 	if (m->kind == PKTSH_DNS_QUERY) {
-		topk64_prefetch(e->clients, m->ck);
-		topk64_prefetch(e->names, m->key.name & KEY53);
+		topk64_prefetch(e->clients, m->ch);
+		topk64_prefetch(e->names, m->nh);
 		pending_prefetch(e->pend, &m->mk);
 	} else if (m->kind == PKTSH_DNS_RESPONSE) {
 		pending_prefetch(e->pend, &m->mk);
@@ -548,6 +548,10 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 		unreadable(&m, msg, len, cut && cut_short(rc));
 	if (m.kind != PKTSH_DNS_UNREADABLE)     /* the id (2 bytes) is there */
 		fill_key(&m, be16(msg), l3hdr, v6, sport, dport);
+	if (m.kind == PKTSH_DNS_QUERY) {        /* its top-k slots, hashed once */
+		m.ch = topk64_hash(e->clients, m.ck);
+		m.nh = topk64_hash(e->names, m.key.name & KEY53);
+	}
 	if (!e->queueing) {
 		pipe_push(e, &m, q.wire);
 		return;

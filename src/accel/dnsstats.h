@@ -23,6 +23,8 @@ struct dns_msg {
 	struct dns_key key;
 	uint64_t mk;             /* the pending table's key (match_key) */
 	uint64_t ck;             /* the client's top-k key (client_key) */
+	uint32_t ch, nh;         /* a query's client and name hashes in the
+				  * top-k tables (topk64_hash) */
 	double ts;
 	uint32_t pi;
 	uint32_t name_off;

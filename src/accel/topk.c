@@ -69,12 +69,14 @@ struct pktsh_topk64 {
 	double n;               /* keys counted */
 	uint8_t *labels;        /* m * label_size bytes, or NULL */
 	uint32_t label_size;
-	uint32_t *filter;       /* FILTER_PER * m counters (rounded up to a
+	uint32_t *filter;       /* FILTER_PER * m cells (rounded up to a
 				 * power of two) once the table is full, or
-				 * NULL: plain space-saving */
-	uint8_t *occ;           /* per filter cell, the entries whose hash
-				 * lands in it (OCC_MANY: that many or more,
-				 * no longer counted) */
+				 * NULL: plain space-saving. A cell is a
+				 * count (CELL_MAX at most) and, in its top
+				 * byte, the entries whose hash lands in it
+				 * (OCC_MANY: that many or more, no longer
+				 * counted): one word, so the test most
+				 * keys end at reads one cache line */
 	uint32_t fshift;        /* a hash's cell: (hv * FILTER_MUL) >> fshift */
 	struct pktsh_probes work;
 	const struct pktsh_tabhash *th;   /* the process's, own, or NULL:
@@ -88,7 +90,9 @@ struct pktsh_topk64 {
 /* Filter counters per table entry (the filter is FILTER_PER * m cells
  * rounded up to a power of two): see filter_start. */
 #define FILTER_PER 4
-#define OCC_MANY 255
+#define OCC_SHIFT 24
+#define CELL_MAX ((1u << OCC_SHIFT) - 1)
+#define OCC_MANY 255u
 #define FILTER_MUL 0x9e3779b1u  /* 2^32 / golden ratio: all of hv's bits
 				 * reach a cell's, not only those of its slot */
 
@@ -150,7 +154,6 @@ void pktsh_topk64_free(struct pktsh_topk64 *t)
 	free(t->index);
 	free(t->labels);
 	free(t->filter);
-	free(t->occ);
 	free(t);
 }
 
@@ -213,32 +216,45 @@ static uint32_t *cell(const struct pktsh_topk64 *t, uint32_t h)
 	return &t->filter[cell_of(t, h)];
 }
 
+static uint32_t cell_count(uint32_t f)
+{
+	return f & CELL_MAX;
+}
+
+/* A cell's count set to n, its entries kept. */
+static void cell_set(uint32_t *a, uint32_t n)
+{
+	*a = (*a & ~CELL_MAX) | n;
+}
+
 /* One entry more (+1) or fewer (-1) with hash h. */
 static void occ_add(struct pktsh_topk64 *t, uint32_t h, int d)
 {
-	uint8_t *o = &t->occ[cell_of(t, h)];
+	uint32_t *a = cell(t, h);
 
-	if (*o != OCC_MANY)
-		*o = (uint8_t)(*o + d);
+	if (*a >> OCC_SHIFT != OCC_MANY)
+		*a += (uint32_t)d << OCC_SHIFT;
 }
 
 /* Every cell's entries counted again (the filter made, or rekeyed). */
 static void occ_fill(struct pktsh_topk64 *t)
 {
-	memset(t->occ, 0, ncells(t));
+	for (uint32_t i = 0, n = ncells(t); i < n; i++)
+		t->filter[i] &= CELL_MAX;
 	for (uint32_t e = 0; e < t->size; e++)
 		occ_add(t, t->ent[e].hv, 1);
 }
 
-void topk64_prefetch(const struct pktsh_topk64 *t, uint64_t k)
+uint32_t topk64_hash(const struct pktsh_topk64 *t, uint64_t k)
 {
-	uint32_t h = hash_of(t, k);
+	return hash_of(t, k);
+}
 
+void topk64_prefetch(const struct pktsh_topk64 *t, uint32_t h)
+{
 	__builtin_prefetch(&t->index[h & t->mask]);
-	if (t->filter) {
+	if (t->filter)
 		__builtin_prefetch(cell(t, h), 1);
-		__builtin_prefetch(&t->occ[cell_of(t, h)]);
-	}
 }
 
 /* The slot holding key k (hash h), or the empty slot where it would go;
@@ -288,29 +304,30 @@ static double min_count(const struct pktsh_topk64 *t)
 	return lo;
 }
 
+/* Plain space-saving from now on. */
+static void filter_stop(struct pktsh_topk64 *t)
+{
+	free(t->filter);
+	t->filter = NULL;
+}
+
 /* Every filter cell set to the smallest count: after a rekey the keys
  * land in other cells, and a key not kept was counted at most that
  * often (see filter_start), so the cells stay upper bounds. */
 static void filter_fill(struct pktsh_topk64 *t)
 {
-	uint32_t lo, n;
+	double lo;
 
 	if (!t->filter)
 		return;
-	lo = (uint32_t)min_count(t);
-	n = ncells(t);
-	for (uint32_t i = 0; i < n; i++)
-		t->filter[i] = lo;
+	lo = min_count(t);
+	if (lo >= CELL_MAX) {
+		filter_stop(t);
+		return;
+	}
+	for (uint32_t i = 0, n = ncells(t); i < n; i++)
+		t->filter[i] = (uint32_t)lo;
 	occ_fill(t);
-}
-
-/* Plain space-saving from now on. */
-static void filter_stop(struct pktsh_topk64 *t)
-{
-	free(t->filter);
-	free(t->occ);
-	t->filter = NULL;
-	t->occ = NULL;
 }
 
 /* The filter of "filtered space-saving" (Homem & Carvalho 2010), made
@@ -334,11 +351,8 @@ static void filter_start(struct pktsh_topk64 *t)
 	while (bits < 30 && (1ull << bits) < (uint64_t)FILTER_PER * t->m)
 		bits++;
 	t->filter = calloc((size_t)1 << bits, sizeof(*t->filter));
-	t->occ = malloc((size_t)1 << bits);
-	if (!t->filter || !t->occ) {
-		filter_stop(t);
+	if (!t->filter)
 		return;
-	}
 	t->fshift = 32 - bits;
 	occ_fill(t);
 }
@@ -436,17 +450,17 @@ static int64_t evict_for(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 {
 	uint32_t e = peek_min(t);
 
-	if (t->filter && t->ent[e].count >= UINT32_MAX)
-		filter_stop(t);         /* cells hold 32 bits */
+	if (t->filter && t->ent[e].count >= CELL_MAX)
+		filter_stop(t);         /* cells count to CELL_MAX */
 	if (t->filter) {
 		uint32_t *a = cell(t, h);
 
-		if (*a + 1.0 <= t->ent[e].count) {
+		if (cell_count(*a) + 1.0 <= t->ent[e].count) {
 			++*a;
 			return FILTERED;
 		}
 		/* the evicted key's count bounds its true count */
-		*cell(t, t->ent[e].hv) = (uint32_t)t->ent[e].count;
+		cell_set(cell(t, t->ent[e].hv), (uint32_t)t->ent[e].count);
 		occ_add(t, t->ent[e].hv, -1);
 	}
 	pop_min(t);
@@ -459,27 +473,26 @@ static int64_t evict_for(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 	return e;
 }
 
-/* Counts k once; the entry that holds it, -1 - the entry when k entered
- * the table with this count, or FILTERED. */
-static int64_t count_key(struct pktsh_topk64 *t, uint64_t k)
+/* Counts k (hash h) once; the entry that holds it, -1 - the entry when
+ * k entered the table with this count, or FILTERED. */
+static int64_t count_key(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 {
-	uint32_t h = hash_of(t, k);
 	int absent = 0;
 	int64_t e;
 
 	t->n += 1;
 	if (t->filter) {
-		uint32_t c = cell_of(t, h);
+		uint32_t *a = cell(t, h);
 
 		/* A cell with no entry's hash in it says without a look at
 		 * the index that k is not in the table. Such a k is counted in
 		 * its cell while that stays under t->cmin, from the last
 		 * scan: at most the smallest count (counts only grow), so no
 		 * key that should enter is kept out. Most keys of a long tail
-		 * or a flood end here. */
-		absent = !t->occ[c];
-		if (absent && t->filter[c] + 1.0 <= t->cmin) {
-			t->filter[c]++;
+		 * or a flood end here. No entries: the word is the count. */
+		absent = *a >> OCC_SHIFT == 0;
+		if (absent && *a + 1.0 <= t->cmin) {
+			++*a;
 			return FILTERED;
 		}
 	}
@@ -508,7 +521,7 @@ uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t
 	uint32_t nfresh = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
-		if (count_key(t, keys[i]) >= 0)
+		if (count_key(t, keys[i], hash_of(t, keys[i])) >= 0)
 			continue;
 		if (fresh)
 			fresh[nfresh] = i;
@@ -517,9 +530,10 @@ uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t
 	return nfresh;
 }
 
-int topk64_add_labelled(struct pktsh_topk64 *t, uint64_t k, const void *label, uint32_t len)
+int topk64_add_labelled(struct pktsh_topk64 *t, uint64_t k, uint32_t h, const void *label,
+			uint32_t len)
 {
-	int64_t r = count_key(t, k);
+	int64_t r = count_key(t, k, h);
 	uint32_t e;
 
 	if (r >= 0)
