@@ -290,6 +290,36 @@ T.test("topk.column: filtered once full: a long tail evicts little, the bounds h
   end
 end)
 
+T.test("topk.column: the filter gives way to plain space-saving past its cells' 2^24", function()
+  -- a full table of two keys; a third key is filtered while the counts
+  -- are small, and enters (count min + 1, err min) once they pass what a
+  -- filter cell holds
+  local c = assert(topk.column(2))
+  local col = ffi.new("uint64_t[?]", 65536)
+  local function add(key, times)
+    local entered = 0
+    while times > 0 do
+      local n = math.min(times, 65536)
+      for i = 0, n - 1 do col[i] = key end
+      entered = entered + c:add(col, n)
+      times = times - n
+    end
+    return entered
+  end
+  add(1, 1000); add(2, 1000)
+  T.eq(add(3, 1), 0, "filtered while the counts are small")
+  local big = 2 ^ 24
+  add(1, big); add(2, big)
+  T.eq(add(3, 1), 1, "enters past the cells' limit")
+  local t = c:table()
+  local row
+  for _, x in ipairs(t:top()) do if x.key == 3 then row = x end end
+  T.ok(row, "key 3 kept")
+  T.eq(row.err, 1000 + big, "err: the count it replaced")
+  T.eq(row.count, 1000 + big + 1, "count: that + 1")
+  T.eq(t.n, 2 * (1000 + big) + 2, "n")
+end)
+
 -- Issue 11 item 4: a C table's counters handed over packed (a few
 -- strings, no Lua entry or label string per counter) read the same as
 -- the ordinary table: top(k) with its labels, ties and guarantees,
