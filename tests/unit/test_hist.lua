@@ -18,6 +18,35 @@ T.test("hist values: counts, other beyond max_keys, quantiles", function()
   T.near(h2:mean(), 50.5, 1e-9, "mean")
 end)
 
+T.test("hist quantiles: several at once equal one at a time, nearest rank by hand", function()
+  -- by hand: the first value whose running count reaches q * n
+  local function by_hand(vals, q)
+    table.sort(vals)
+    for i, v in ipairs(vals) do if i >= q * #vals - 1e-9 then return v end end
+    return vals[#vals]
+  end
+  local rnd, vals = 12345, {}
+  local h = hist.new{max_keys = 100000}
+  for _ = 1, 5000 do
+    rnd = (rnd * 1103515245 + 12345) % 2147483648
+    local v = rnd % 977 + (rnd % 7) / 8
+    vals[#vals + 1] = v; h:add(v)
+  end
+  local qs = {0.99, 0, 0.5, 1e-12, 0.25, 1, 0.9, 0.999, 0.5}
+  local got = h:quantiles(qs)
+  for j, q in ipairs(qs) do
+    T.eq(got[j], h:quantile(q), "q " .. q .. " alone")
+    local want = q <= 0 and h.min or q >= 1 and h.max or by_hand(vals, q)
+    T.eq(got[j], want, "q " .. q .. " by hand")
+  end
+  local l = hist.new{log = true, sub = 16}
+  for _, v in ipairs(vals) do l:add(v * 1000) end
+  local lq = l:quantiles(qs)
+  for j, q in ipairs(qs) do T.eq(lq[j], l:quantile(q), "log2 q " .. q) end
+  T.ok(lq[3] >= lq[5] and lq[1] >= lq[7], "in order")
+  T.eq(#hist.new{}:quantiles{0.5}, 0, "empty: nil")
+end)
+
 T.test("hist linear and log2 bins", function()
   local h = hist.new{width = 10, lo = 5}
   for _, v in ipairs({5, 14.9, 15, 40, -1}) do h:add(v) end

@@ -504,13 +504,10 @@ function M.latency(st)
   M.objects(st)
   local h = st.lat_exact
   if h.other > 0 then h = st.lat_log end
-  local function ms(q)
-    local v = h:quantile(q)
-    if v == nil then return nil end
-    return v / 1e6
-  end
+  local q = h:quantiles{0.5, 0.9, 0.99}
+  local function ms(v) return v and v / 1e6 end
   return {matched = st.matched, unanswered = st.unanswered,
-          p50_ms = ms(0.5), p90_ms = ms(0.9), p99_ms = ms(0.99),
+          p50_ms = ms(q[1]), p90_ms = ms(q[2]), p99_ms = ms(q[3]),
           max_ms = st.lat_log.max and st.lat_log.max / 1e6 or nil}
 end
 

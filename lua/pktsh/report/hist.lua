@@ -9,6 +9,7 @@
 --   local h = pktsh.hist.new{log = true, sub = 64}-- 64 buckets per power of two
 --   h:add(v [, weight])       nil (and NaN) is counted as missing; weight defaults to 1
 --   h:quantile(q), h:mean()   (bin midpoints for binned kinds, clamped to min/max)
+--   h:quantiles{q1, q2, ...}  the same for several q, sorting once
 --   h:bins()                  {lo=, hi=, key=, label=, count=} in order
 --   h:render{rows=, width=, ascii=, title=}  -> text with bars
 --   h:json() h:csv() h:svg{title=}           -> strings
@@ -285,39 +286,57 @@ end
 -- histograms of numbers, the bin's midpoint (clamped to min and max) for
 -- binned ones. nil when empty.
 function H:quantile(q)
-  if self.n == 0 or self.min == nil then return nil end
-  if q <= 0 then return self.min end
-  if q >= 1 then return self.max end
-  local list
-  local keys = self.keys
-  if self.kind == "values" then
-    list = {}
-    for k, c in pairs(self.counts) do
-      local v = keys[k]
-      if v ~= nil then list[#list + 1] = {key = v, count = c} end
-    end
-    table.sort(list, function(a, b) return a.key < b.key end)
-  else
-    -- the bins that have counts, in order, without bins()'s labels
-    list = {}
-    for k, c in pairs(self.counts) do list[#list + 1] = {i = keys[k], count = c} end
-    table.sort(list, function(a, b) return a.i < b.i end)
-    for _, b in ipairs(list) do b.lo, b.hi = bin_range(self, b.i) end
+  return self:quantiles({q})[1]
+end
+
+-- The values or bin indices that have counts, in order (numbers: sorted
+-- by table.sort's own comparison, no Lua function called per step), and
+-- their counts.
+local function ranked(self)
+  local at, keys = {}, self.keys
+  for k in pairs(self.counts) do
+    local v = keys[k]
+    if type(v) == "number" then at[#at + 1] = v end
   end
+  table.sort(at)
+  local counts = {}
+  for i = 1, #at do counts[i] = self:get(at[i]) end
+  return at, counts
+end
+
+-- h:quantile for each q of the list qs (any order), from one walk over
+-- the values sorted once: a report asks for p50, p90 and p99 of up to
+-- max_keys values. A list of the same length (nil where empty).
+function H:quantiles(qs)
+  local out = {}
+  if self.n == 0 or self.min == nil then return out end
+  local at, counts
+  local function value(i)                 -- the answer at rank position i
+    if self.kind == "values" then return at[i] end
+    local lo, hi = bin_range(self, at[i])
+    return max(self.min, min(self.max, (lo + hi) / 2))
+  end
+  local order = {}
+  for j, q in ipairs(qs) do
+    if q <= 0 then out[j] = self.min
+    elseif q >= 1 then out[j] = self.max
+    else order[#order + 1] = j end
+  end
+  if #order == 0 then return out end
+  table.sort(order, function(a, b) return qs[a] < qs[b] end)
+  at, counts = ranked(self)
   local total = 0
-  for _, b in ipairs(list) do total = total + b.count end
-  local want, acc = q * total, 0
-  for _, b in ipairs(list) do
-    acc = acc + b.count
-    if acc >= want - 1e-9 then
-      if self.kind == "values" then return b.key end
-      local v = (b.lo + b.hi) / 2
-      if v < self.min then v = self.min end
-      if v > self.max then v = self.max end
-      return v
+  for i = 1, #counts do total = total + counts[i] end
+  local i, acc = 0, 0
+  for _, j in ipairs(order) do
+    local want = qs[j] * total
+    while i < #at and (i == 0 or acc < want - 1e-9) do
+      i = i + 1
+      acc = acc + counts[i]
     end
+    out[j] = acc >= want - 1e-9 and i > 0 and value(i) or self.max
   end
-  return self.max
+  return out
 end
 
 local function title_of(h, o)
