@@ -189,8 +189,8 @@ end
 
 local function quantiles(h)
   if h.n == 0 then return nil end
-  return {p50 = h:quantile(0.5), p90 = h:quantile(0.9), p99 = h:quantile(0.99),
-          max = h.max, mean = h:mean(), n = h.n}
+  local q = h:quantiles{0.5, 0.9, 0.99}
+  return {p50 = q[1], p90 = q[2], p99 = q[3], max = h.max, mean = h:mean(), n = h.n}
 end
 
 local function result(run, t_start, loops, s)
