@@ -582,10 +582,14 @@ void pktsh_dnsstats_tap(struct pktsh_dnsstats *e, struct pktsh_dnstap *tap)
 
 /* --- the end of a batch ----------------------------------------------- */
 
+/* Counts the oldest message of q; the table slots of the one
+ * PIPE_DEPTH later in q asked of the cache, as the pipe does. */
 static void count_queued(struct pktsh_dnsstats *e, struct dns_queue *q)
 {
 	struct dns_msg *m = &q->msgs[q->head++];
 
+	if (q->head + PIPE_DEPTH - 1 < q->n)
+		prefetch(e, &q->msgs[q->head + PIPE_DEPTH - 1]);
 	count_message(e, m, q->arena + m->name_off);
 }
 
@@ -594,6 +598,12 @@ void dnsstats_batch_end(struct pktsh_dnsstats *e)
 	struct dns_queue *a = &e->scanq, *b = &e->sideq;
 
 	dnsstats_pipe_drain(e);
+	for (uint32_t i = 0; i + 1 < PIPE_DEPTH; i++) {
+		if (i < a->n)
+			prefetch(e, &a->msgs[i]);
+		if (i < b->n)
+			prefetch(e, &b->msgs[i]);
+	}
 	while (a->head < a->n || b->head < b->n) {
 		if (b->head >= b->n || (a->head < a->n && a->msgs[a->head].pi < b->msgs[b->head].pi))
 			count_queued(e, a);
