@@ -475,27 +475,13 @@ static int64_t evict_for(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 
 /* Counts k (hash h) once; the entry that holds it, -1 - the entry when
  * k entered the table with this count, or FILTERED. */
-static int64_t count_key(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
+/* count_key past its two common ends: k is in the table beyond its home
+ * slot, or not in it (absent: its filter cell says so). */
+static __attribute__((noinline)) int64_t count_rest(struct pktsh_topk64 *t, uint64_t k,
+						    uint32_t h, int absent)
 {
-	int absent = 0;
 	int64_t e;
 
-	t->n += 1;
-	if (t->filter) {
-		uint32_t *a = cell(t, h);
-
-		/* A cell with no entry's hash in it says without a look at
-		 * the index that k is not in the table. Such a k is counted in
-		 * its cell while that stays under t->cmin, from the last
-		 * scan: at most the smallest count (counts only grow), so no
-		 * key that should enter is kept out. Most keys of a long tail
-		 * or a flood end here. No entries: the word is the count. */
-		absent = *a >> OCC_SHIFT == 0;
-		if (absent && *a + 1.0 <= t->cmin) {
-			++*a;
-			return FILTERED;
-		}
-	}
 	if (!absent) {
 		uint32_t s = find(t, k, h);
 
@@ -513,6 +499,41 @@ static int64_t count_key(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 	else if (t->stale > t->m / 2)
 		reindex(t);
 	return -1 - e;
+}
+
+/* Counts k (hash h) once; the entry that holds it, -1 - the entry when
+ * k entered the table with this count, or FILTERED. Inline for the two
+ * ends most keys take (filtered, or found in their home slot); the rest
+ * in a call of its own, which saves what it needs. */
+static inline __attribute__((always_inline)) int64_t count_key(struct pktsh_topk64 *t,
+							       uint64_t k, uint32_t h)
+{
+	int absent = 0;
+	uint64_t s;
+
+	t->n += 1;
+	if (t->filter) {
+		uint32_t *a = cell(t, h);
+
+		/* A cell with no entry's hash in it says without a look at
+		 * the index that k is not in the table. Such a k is counted in
+		 * its cell while that stays under t->cmin, from the last
+		 * scan: at most the smallest count (counts only grow), so no
+		 * key that should enter is kept out. Most keys of a long tail
+		 * or a flood end here. No entries: the word is the count. */
+		absent = *a >> OCC_SHIFT == 0;
+		if (absent && *a + 1.0 <= t->cmin) {
+			++*a;
+			return FILTERED;
+		}
+	}
+	s = t->index[h & t->mask];
+	if (!absent && s && slot_hv(s) == h && t->ent[slot_entry(s)].key == k) {
+		pktsh_probes_count(&t->work, 1);
+		t->ent[slot_entry(s)].count += 1;
+		return slot_entry(s);
+	}
+	return count_rest(t, k, h, absent);
 }
 
 uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t n,
