@@ -384,14 +384,22 @@ static void fill_key(struct dns_msg *m, uint16_t id, const uint8_t *l3hdr, int v
 {
 	struct dns_key *k = &m->key;
 	int resp = m->flags >= 0x8000;
-	uint32_t alen = v6 ? 16 : 4;
-	const uint8_t *src = l3hdr + (v6 ? 8 : 12), *dst = src + alen;
 
 	k->id = id;
 	k->ipver = v6 ? 6 : 4;
-	memset(k->client, 0, sizeof(k->client) + sizeof(k->server));
-	memcpy(k->client, resp ? dst : src, alen);
-	memcpy(k->server, resp ? src : dst, alen);
+	/* copies of a fixed size (moves, not calls) */
+	if (v6) {
+		const uint8_t *src = l3hdr + 8, *dst = l3hdr + 24;
+
+		memcpy(k->client, resp ? dst : src, 16);
+		memcpy(k->server, resp ? src : dst, 16);
+	} else {
+		const uint8_t *src = l3hdr + 12, *dst = l3hdr + 16;
+
+		memset(k->client, 0, sizeof(k->client) + sizeof(k->server));
+		memcpy(k->client, resp ? dst : src, 4);
+		memcpy(k->server, resp ? src : dst, 4);
+	}
 	k->cport = resp ? dport : sport;
 	k->sport = resp ? sport : dport;
 	m->mk = match_key(k);
@@ -442,7 +450,8 @@ static int queue_room(struct dns_queue *q)
 /* The table slots m's counting will read, asked of the cache now: on a
  * one-way capture or a flood the pending table holds a million queries
  * (16 MB of slots) and every lookup there missed the cache. */
-static void prefetch(const struct pktsh_dnsstats *e, const struct dns_msg *m)
+static inline __attribute__((always_inline)) void prefetch(const struct pktsh_dnsstats *e,
+							    const struct dns_msg *m)
 {
 	if (!m->qdcount)
 		return;
@@ -464,20 +473,23 @@ static void pipe_count_oldest(struct pktsh_dnsstats *e)
 	e->pipe_n--;
 }
 
-/* m (its name at wire) into flight; the oldest in flight counted when
- * the pipe is full. Counting order is the order of arrival. */
-static void pipe_push(struct pktsh_dnsstats *e, const struct dns_msg *m, const uint8_t *wire)
+/* The pipe's next slot, the oldest in flight counted first when the
+ * pipe is full (so counting order is the order of arrival); pipe_push
+ * puts it in flight once it is made there. */
+static struct pipe_msg *pipe_slot(struct pktsh_dnsstats *e)
 {
-	struct pipe_msg *s;
-
 	if (e->pipe_n == PIPE_DEPTH)
 		pipe_count_oldest(e);
-	s = &e->pipe[(e->pipe_head + e->pipe_n) % PIPE_DEPTH];
-	s->m = *m;
-	if (m->name_len)
-		memcpy(s->wire, wire, m->name_len);
+	return &e->pipe[(e->pipe_head + e->pipe_n) % PIPE_DEPTH];
+}
+
+/* The message made in pipe_slot's slot (its name at wire) into flight. */
+static void pipe_push(struct pktsh_dnsstats *e, struct pipe_msg *s, const uint8_t *wire)
+{
+	if (s->m.name_len)
+		memcpy(s->wire, wire, s->m.name_len);
 	e->pipe_n++;
-	prefetch(e, m);
+	prefetch(e, &s->m);
 }
 
 void dnsstats_pipe_drain(struct pktsh_dnsstats *e)
@@ -524,47 +536,52 @@ static void unreadable(struct dns_msg *m, const uint8_t *msg, uint32_t len, int 
 		m->kind = m->flags >= 0x8000 ? PKTSH_DNS_BAD_RESPONSE : PKTSH_DNS_BAD_QUERY;
 }
 
+/* Where a message is made: in the pipe's next slot, the queue's next
+ * message, or (no memory for the queue) m itself, counted at once, a
+ * little out of order. Made in place: a message is 120 bytes. */
 void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
 		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, int64_t ts,
 		      int tcp, uint32_t pi, int side, int cut)
 {
 	struct pktsh_dns_q q;
-	struct dns_msg m;
+	struct dns_msg alone, *m = &alone;
 	struct dns_queue *dq = side ? &e->sideq : &e->scanq;
+	struct pipe_msg *s = NULL;
 	int rc;
 
 	if (e->tap && len >= 4)         /* fewer bytes are no DNS message */
 		pktsh_dnstap_add(e->tap, msg, len, l3hdr, v6, sport, dport, ts, tcp);
-	m.ts = (double)ts;
-	m.tcp = (uint8_t)tcp;
-	m.v6 = (uint8_t)v6;
-	m.pi = pi;
-	m.name_len = 0;
-	m.cut = (uint8_t)(cut != 0);
+	if (!e->queueing)
+		m = &(s = pipe_slot(e))->m;
+	else if (queue_room(dq) == 0)
+		m = &dq->msgs[dq->n];
+	m->ts = (double)ts;
+	m->tcp = (uint8_t)tcp;
+	m->v6 = (uint8_t)v6;
+	m->pi = pi;
+	m->name_len = 0;
+	m->cut = (uint8_t)(cut != 0);
 	rc = pktsh_dns_question_wire(msg, len, &q);
 	if (rc == 0)
-		fill(&m, &q, cut);
+		fill(m, &q, cut);
 	else
-		unreadable(&m, msg, len, cut && cut_short(rc));
-	if (m.kind != PKTSH_DNS_UNREADABLE)     /* the id (2 bytes) is there */
-		fill_key(&m, be16(msg), l3hdr, v6, sport, dport);
-	if (m.kind == PKTSH_DNS_QUERY) {        /* its top-k slots, hashed once */
-		m.ch = topk64_hash(e->clients, m.ck);
-		m.nh = topk64_hash(e->names, m.key.name & KEY53);
+		unreadable(m, msg, len, cut && cut_short(rc));
+	if (m->kind != PKTSH_DNS_UNREADABLE)    /* the id (2 bytes) is there */
+		fill_key(m, be16(msg), l3hdr, v6, sport, dport);
+	if (m->kind == PKTSH_DNS_QUERY) {       /* its top-k slots, hashed once */
+		m->ch = topk64_hash(e->clients, m->ck);
+		m->nh = topk64_hash(e->names, m->key.name & KEY53);
 	}
-	if (!e->queueing) {
-		pipe_push(e, &m, q.wire);
-		return;
+	if (s) {
+		pipe_push(e, s, q.wire);
+	} else if (m == &alone) {
+		count_message(e, m, q.wire);
+	} else {
+		m->name_off = dq->used;
+		memcpy(dq->arena + dq->used, q.wire, m->name_len);
+		dq->used += m->name_len;
+		dq->n++;
 	}
-	if (queue_room(dq) != 0) {
-		/* no memory for the queue: counted now, a little out of order */
-		count_message(e, &m, q.wire);
-		return;
-	}
-	m.name_off = dq->used;
-	memcpy(dq->arena + dq->used, q.wire, m.name_len);
-	dq->used += m.name_len;
-	dq->msgs[dq->n++] = m;
 }
 
 void pktsh_dnsstats_add(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len,
