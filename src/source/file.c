@@ -401,7 +401,9 @@ static int past_limit(struct pktsh_file *f, int64_t ts)
 static void put(struct pktsh_file *f, const uint8_t *data, uint32_t caplen,
 		uint32_t len, int64_t ts)
 {
-	struct pktsh_pkt *p = batch_add(f->br);
+	/* a poisoned slot is zero but for these: no memset of the whole
+	 * descriptor for every packet of a file */
+	struct pktsh_pkt *p = batch_add_poisoned(f->br);
 
 	p->data = data;
 	p->caplen = caplen;
@@ -409,6 +411,7 @@ static void put(struct pktsh_file *f, const uint8_t *data, uint32_t caplen,
 	p->ts = ts;
 	p->linktype = (uint16_t)f->info.linktype;
 	p->tsrc = PKTSH_TSRC_FILE;
+	p->l2state = p->l3state = PKTSH_PKT_NEW;
 	f->stats.bytes += len;
 }
 
