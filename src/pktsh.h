@@ -209,6 +209,9 @@ enum pktsh_walk_limits { PKTSH_WALK_MAX_HEADERS = 64, PKTSH_WALK_MAX_IP = 8 };
  * leaves alone. Walking again changes nothing; the decoders call it
  * once per packet, the DNS scan for every packet it looks at. */
 int pktsh_walk(const struct pktsh_pkt *p);
+/* The same walk without its fast path for the common packets (tests
+ * check that both leave the same cache). */
+int pktsh_walk_slow(const struct pktsh_pkt *p);
 /* out becomes a copy of p whose cache describes p's i-th IP header (1
  * the outermost; -1 the innermost, -2 the one around it...): OK, or BAD
  * when there is no such header. */

@@ -751,9 +751,123 @@ static int walk(struct pktsh_pkt *p, int32_t upto, struct pktsh_layer *out,
 	return p->l3state;
 }
 
+/* --- the fast path ------------------------------------------------------ */
+
+/* The walk of the packets most captures are made of, Ethernet with up to
+ * two VLAN tags, then IPv4 (options or not, fragments too) or IPv6
+ * without extension headers, then anything but a tunnel, without the
+ * cursor and header bookkeeping: the same cache as walk() leaves (tests
+ * compare the two over every test capture and mutations of them), in a
+ * third of the instructions; the DNS scan walks every packet. 0 when it
+ * is done, -1 to leave the packet to walk() (it may have written the
+ * cache: walk() writes all of it again). */
+static int walk_fast(struct pktsh_pkt *p)
+{
+	const uint8_t *d = p->data;
+	uint32_t cap = p->caplen, end = p->len > cap ? p->len : cap;
+	uint32_t off = 14, et, n = 0, claimed, proto;
+
+	if (p->linktype != PKTSH_DLT_EN10MB || cap < 14)
+		return -1;
+	et = be16(d + 12);
+	for (; is_vlan(et); n++, off += 4) {
+		if (n == 2 || off + 4 > cap)
+			return -1;
+		if (n == 0)
+			p->vlanid0 = (uint16_t)(be16(d + off) & PKTSH_VLAN_ID_MASK);
+		else
+			p->vlanid1 = (uint16_t)(be16(d + off) & PKTSH_VLAN_ID_MASK);
+		et = be16(d + off + 2);
+	}
+	if (et == PKTSH_ETH_IP4) {
+		uint32_t hlen, tot, fo;
+
+		if (off + 20 > cap || d[off] >> 4 != 4)
+			return -1;
+		hlen = (d[off] & 15u) * 4;
+		tot = be16(d + off + 2);
+		if (hlen < 20 || off + hlen > cap || (tot != 0 && tot < hlen))
+			return -1;
+		claimed = tot == 0 ? end : off + tot;   /* end > off: cap >= off + 20 */
+		proto = d[off + 9];
+		fo = be16(d + off + 6);
+		p->fragdata = 0;
+		p->l4off = off + hlen;
+		p->fragment = PKTSH_FRAG_NONE;
+		if (fo & 0x3fff) {
+			p->fragdata = off + hlen;
+			if (fo & 0x1fff) {
+				p->fragment = PKTSH_FRAG_LATER;
+				p->l4off = 0;
+			} else {
+				p->fragment = PKTSH_FRAG_FIRST;
+			}
+		}
+	} else if (et == PKTSH_ETH_IP6) {
+		uint32_t plen;
+
+		if (off + 40 > cap || d[off] >> 4 != 6)
+			return -1;
+		proto = d[off + 6];
+		plen = be16(d + off + 4);
+		/* extension headers, and a length of 0 (jumbograms, BIG TCP) */
+		if (plen == 0 || ext_generic(proto) || proto == PKTSH_IPPROTO_AH ||
+		    proto == PKTSH_IPPROTO_FRAGMENT)
+			return -1;
+		claimed = off + 40 + plen;
+		p->fragdata = 0;
+		p->fragment = PKTSH_FRAG_NONE;
+		p->l4off = 0;
+		if (off + 40 <= min32(claimed, cap) && proto != PKTSH_IPPROTO_ESP &&
+		    proto != PKTSH_IPPROTO_NONE)
+			p->l4off = off + 40;
+	} else {
+		return -1;
+	}
+	/* what descend() would walk into */
+	if (p->fragment == PKTSH_FRAG_NONE && p->l4off) {
+		if (proto == PKTSH_IPPROTO_IPIP || proto == PKTSH_IPPROTO_IPV6 ||
+		    proto == PKTSH_IPPROTO_GRE)
+			return -1;
+		if (proto == PKTSH_IPPROTO_UDP) {
+			uint32_t sp, dp;
+
+			if (p->l4off + 8 <= min32(claimed, cap)) {
+				sp = be16(d + p->l4off);
+				dp = be16(d + p->l4off + 2);
+				if (sp == PKTSH_PORT_VXLAN || dp == PKTSH_PORT_VXLAN ||
+				    sp == PKTSH_PORT_GENEVE || dp == PKTSH_PORT_GENEVE)
+					return -1;
+			}
+		}
+	}
+	p->l2state = OK;
+	p->nvlan = (uint8_t)n;
+	p->l3off = off;
+	p->ethertype = (uint16_t)et;
+	p->l4proto = (uint8_t)proto;
+	p->l3end = min32(claimed, cap);
+	p->l3wend = min32(claimed, end);
+	p->depth = 1;
+	p->trunc = claimed > cap;
+	p->l3state = OK;
+	return 0;
+}
+
 int pktsh_walk(const struct pktsh_pkt *cp)
 {
 	struct pktsh_pkt *p = (struct pktsh_pkt *)cp;   /* the cache is the walker's */
+
+	if (p->l2state == STALE)
+		return STALE;
+	if (walk_fast(p) == 0)
+		return OK;
+	return walk(p, 0, NULL, 0, NULL);
+}
+
+int pktsh_walk_slow(const struct pktsh_pkt *cp)
+{
+	struct pktsh_pkt *p = (struct pktsh_pkt *)cp;
 
 	if (p->l2state == STALE)
 		return STALE;
