@@ -577,6 +577,43 @@ void pktsh_dnstcp_advance(struct pktsh_dnstcp *t, double ts);
 void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all);
 int pktsh_dnstcp_stats(const struct pktsh_dnstcp *t, struct pktsh_dnstcp_stats *out);
 
+/* IP fragments back into datagrams (src/proto/ipfrag.c): dnsstats' scan
+ * and pktsh.dnsflow share one (pktsh_dnsstats_frags). add: a UDP
+ * fragment p (its decode cache filled: fragment, fragdata, l3off,
+ * l3end), v6 1 for IPv6, ts in ns; WHOLE when it completed a datagram,
+ * whose bytes from the transport header on are *data (len of them),
+ * valid until the next add; CUT_FIRST for a first IPv4 fragment the
+ * capture cut short, which the caller decodes as it stands (from
+ * fragdata); HELD otherwise (kept, or not taken: see the stats). advance:
+ * capture time passes (datagrams begun over timeout ago go, checked once
+ * a second); flush: those begun before now - timeout go, or every one
+ * with all. The counters: datagrams made whole; dups (a fragment again);
+ * dropped (over a bound: 65535 bytes or 64 fragments a datagram, bytes
+ * held, two last fragments that disagree); timeouts; evicted (room made
+ * at max_frags or max_buffer); cut (fragments the capture cut short);
+ * frags (datagrams held now); buffered, buffered_peak (bytes, 64 counted
+ * per fragment besides its data); state_visits (datagrams expiry and
+ * eviction looked at). */
+enum pktsh_ipfrag_result { PKTSH_IPFRAG_HELD = 0, PKTSH_IPFRAG_WHOLE = 1, PKTSH_IPFRAG_CUT_FIRST = 2 };
+struct pktsh_ipfrag_opts {
+	double timeout;           /* ns from a datagram's first fragment */
+	uint32_t max_frags;       /* datagrams held at once */
+	uint32_t pad;
+	uint64_t max_buffer;      /* bytes held */
+};
+struct pktsh_ipfrag_stats {
+	uint64_t datagrams, dups, dropped, timeouts, evicted, cut;
+	uint64_t frags, buffered, buffered_peak, state_visits;
+};
+struct pktsh_ipfrag;
+struct pktsh_ipfrag *pktsh_ipfrag_new(const struct pktsh_ipfrag_opts *o, struct pktsh_err *err);
+void pktsh_ipfrag_free(struct pktsh_ipfrag *t);
+int32_t pktsh_ipfrag_add(struct pktsh_ipfrag *t, const struct pktsh_pkt *p, int32_t v6,
+			 double ts, const uint8_t **data, uint32_t *len);
+void pktsh_ipfrag_advance(struct pktsh_ipfrag *t, double ts);
+void pktsh_ipfrag_flush(struct pktsh_ipfrag *t, double now, int32_t all);
+int pktsh_ipfrag_stats(const struct pktsh_ipfrag *t, struct pktsh_ipfrag_stats *out);
+
 /* Keyed hashing (hash.c). Everything keyed by packet bytes (pending
  * queries, top-k indexes, DNS question names, flow tables) hashes under
  * keys drawn from getrandom() once per process (names: see
@@ -695,11 +732,12 @@ double pktsh_topk64_total(const struct pktsh_topk64 *t);
  * pkts[i, n) up to the first packet at or after until (ns; INT64_MAX:
  * no limit, whatever a packet's time), sets *next
  * to where it stopped, and returns how many packets it left for the
- * general path (pktsh.dnsflow: UDP fragments, to be rebuilt), their
- * indices at deferred(e); every packet is walked by pktsh_walk, through
- * encapsulations unless opts.outer_only. Everything
- * else it counts itself: UDP messages, and TCP through the engine's
- * pktsh_dnstcp (tcp(e), which dnsflow shares). When it left none the
+ * general path (pktsh.dnsflow; with opts.general every packet, else
+ * none), their indices at deferred(e); every packet is walked by
+ * pktsh_walk, through encapsulations unless opts.outer_only. Everything
+ * else it counts itself: UDP messages, TCP through the engine's
+ * pktsh_dnstcp (tcp(e)) and UDP fragments through its pktsh_ipfrag
+ * (frags(e)), both of which dnsflow shares. When it left none the
  * batch is counted; else the caller hands each message dnsflow finds in
  * the deferred packets to add (pi: the packet's index in the batch; cut:
  * 1 when the capture cut the message short, dnsflow's meta.truncated) and
@@ -748,7 +786,10 @@ struct pktsh_dnsstats_opts {
 	const uint8_t *ports;     /* a bit per port, PKTSH_DNS_PORTMAP_BYTES */
 	double timeout;           /* ns before a query counts as unanswered */
 	double tcp_timeout;       /* ns a TCP flow may stay idle */
-	uint64_t max_buffer;      /* bytes of TCP streams held */
+	uint64_t max_buffer;      /* bytes of TCP streams held, and as many
+				   * of IP fragments */
+	double frag_timeout;      /* ns a fragmented datagram may take */
+	uint32_t max_frags;       /* fragmented datagrams held at once */
 	uint32_t capacity;        /* counters per top-k table */
 	uint32_t max_pending;     /* queries waiting at once */
 	uint32_t max_flows;       /* TCP flows */
@@ -764,6 +805,8 @@ struct pktsh_dnsstats_counts {
 	double pending;           /* queries waiting now */
 	double pending_evicted;   /* counted unanswered early: max_pending waited */
 	double deferred;          /* packets left for the general path */
+	double fragmented;        /* UDP messages rebuilt from IP fragments */
+	double frag_malformed;    /* rebuilt datagrams whose UDP header is not */
 	double tc;                /* messages with QR and TC set: responses the
 				   * server cut short (the TC bit) */
 	double truncated;         /* messages the capture cut short (the UDP
@@ -804,6 +847,7 @@ int pktsh_dnsstats_latency_stats(const struct pktsh_dnsstats *e,
 				 struct pktsh_dnsstats_latency *out);
 struct pktsh_topk64 *pktsh_dnsstats_topk(const struct pktsh_dnsstats *e, int32_t which);
 struct pktsh_dnstcp *pktsh_dnsstats_tcp(const struct pktsh_dnsstats *e);
+struct pktsh_ipfrag *pktsh_dnsstats_frags(const struct pktsh_dnsstats *e);
 int pktsh_dnsstats_pending_stats(const struct pktsh_dnsstats *e, struct pktsh_table_stats *out);
 /* Every message the engine sees (scan, TCP, add) goes to tap too, as it
  * is made (NULL: none; pktsh_dnstap_add, below). The caller keeps tap

@@ -3,15 +3,16 @@
  * (pktsh_dnsstats_scan), each UDP packet's DNS message made and counted
  * (dnsstats.c), each TCP segment on a DNS port handed to the engine's
  * reassembler (src/proto/dnstcp.c) whose messages are counted the same
- * way. Headers are walked by the one walker (pktsh_walk,
- * src/proto/walk.c), through encapsulations down to the innermost IP
- * datagram (unless the options say outer_only), which leaves its results
- * in the descriptor: a packet left to the general path is not walked
- * again there. What needs state that lives in Lua (UDP fragments) it
- * leaves for the general path, pktsh.dnsflow in Lua, by index: the batch
- * is scanned to its end in one call, and the caller feeds only those
- * packets to dnsflow, whose messages come back through
- * pktsh_dnsstats_add.
+ * way, and each UDP fragment to the engine's IP reassembler
+ * (src/proto/ipfrag.c), whose datagrams are counted so too. Headers are
+ * walked by the one walker (pktsh_walk, src/proto/walk.c), through
+ * encapsulations down to the innermost IP datagram (unless the options
+ * say outer_only), which leaves its results in the descriptor: a packet
+ * left to the general path is not walked again there. The general path,
+ * pktsh.dnsflow in Lua, gets packets by index only in general mode (every
+ * packet): the batch is scanned to its end in one call, and the caller
+ * feeds those packets to dnsflow, which shares the TCP and IP
+ * reassemblers and whose messages come back through pktsh_dnsstats_add.
  *
  * What it passes over, dnsflow would pass over too (non-IP, IP without
  * UDP or TCP, UDP and TCP on other ports, UDP shorter than its header or
@@ -26,7 +27,7 @@
 #include "accel/dnsstats.h"
 #include "proto/dnstcp.h"
 
-enum { LEAVE, SKIP, UDP, TCP };
+enum { SKIP, UDP, TCP, FRAG };
 
 static uint16_t be16(const uint8_t *d)
 {
@@ -39,7 +40,8 @@ static int port_listed(const uint8_t *ports, uint16_t port)
 }
 
 /* What the scan does with p, once walked: UDP (a message at the UDP
- * header, p->l4off), TCP (a segment for the reassembler), SKIP or LEAVE. */
+ * header, p->l4off), TCP (a segment for the reassembler), FRAG (a UDP
+ * fragment for the IP reassembler) or SKIP. */
 static int locate(const struct pktsh_pkt *p, const uint8_t *ports, int32_t outer_only)
 {
 	const uint8_t *d = p->data;
@@ -51,8 +53,8 @@ static int locate(const struct pktsh_pkt *p, const uint8_t *ports, int32_t outer
 		return SKIP;
 	if (p->l4proto != PKTSH_IPPROTO_UDP && p->l4proto != PKTSH_IPPROTO_TCP)
 		return SKIP;
-	if (p->fragment != PKTSH_FRAG_NONE)     /* dnsflow rebuilds UDP datagrams */
-		return p->l4proto == PKTSH_IPPROTO_UDP ? LEAVE : SKIP;
+	if (p->fragment != PKTSH_FRAG_NONE)
+		return p->l4proto == PKTSH_IPPROTO_UDP ? FRAG : SKIP;
 	l4 = p->l4off;
 	/* a transport header dnsflow would read (UDP 8 bytes, TCP 20) */
 	if (!l4 || l4 + (p->l4proto == PKTSH_IPPROTO_UDP ? 8u : 20u) > p->l3end)
@@ -111,12 +113,76 @@ static void scan_tcp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32
 	dnstcp_segment(e->tcp, p, v6, ts, tcp_message, &o);
 }
 
+/* The message in the UDP datagram of p whose header is at l4 (the IP
+ * datagram bounds it; a UDP length past the capture makes it cut). */
+static void scan_udp(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32_t l4,
+		     uint32_t pi)
+{
+	uint32_t ulen, end;
+
+	if (l4 + 8 > p->l3end)
+		return;
+	ulen = be16(p->data + l4 + 4);
+	if (ulen < 8)
+		return;
+	end = l4 + ulen < p->l3end ? l4 + ulen : p->l3end;
+	if (end <= l4 + 8)
+		return;
+	/* cut short by the capture: an IP length claims bytes past it, and
+	 * the UDP length runs past what is there (dnsflow's meta.truncated) */
+	dnsstats_message(e, p->data + l4 + 8, end - l4 - 8, p->data + p->l3off,
+			 p->ethertype == PKTSH_ETH_IP6, be16(p->data + l4), be16(p->data + l4 + 2),
+			 p->ts, 0, pi, 0, p->trunc && l4 + ulen > p->l3end);
+}
+
+/* A UDP fragment into the reassembler; the message of a datagram it
+ * completes counted as dnsflow's fragment() counts it (the same rules,
+ * the general path's). */
+static void scan_frag(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint32_t pi,
+		      double ts)
+{
+	int v6 = p->ethertype == PKTSH_ETH_IP6;
+	const uint8_t *dg;
+	uint32_t total, sp, dp, ulen;
+
+	pktsh_ipfrag_advance(e->frag, ts);
+	switch (pktsh_ipfrag_add(e->frag, p, v6, ts, &dg, &total)) {
+	case PKTSH_IPFRAG_CUT_FIRST:    /* decoded as it stands, as Wireshark does */
+		if (p->fragdata + 8 <= p->l3end &&
+		    (port_listed(e->ports, be16(p->data + p->fragdata)) ||
+		     port_listed(e->ports, be16(p->data + p->fragdata + 2))))
+			scan_udp(e, p, p->fragdata, pi);
+		return;
+	case PKTSH_IPFRAG_WHOLE:
+		break;
+	default:
+		return;
+	}
+	if (total < 8) {
+		e->c.frag_malformed++;
+		return;
+	}
+	sp = be16(dg);
+	dp = be16(dg + 2);
+	ulen = be16(dg + 4);
+	if (!port_listed(e->ports, (uint16_t)sp) && !port_listed(e->ports, (uint16_t)dp))
+		return;
+	if (ulen < 8) {
+		e->c.frag_malformed++;
+		return;
+	}
+	if ((ulen < total ? ulen : total) == 8)
+		return;
+	e->c.fragmented++;
+	dnsstats_message(e, dg + 8, (ulen < total ? ulen : total) - 8, p->data + p->l3off, v6,
+			 (uint16_t)sp, (uint16_t)dp, p->ts, 0, pi, 0, 0);
+}
+
 int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pkts, uint32_t i,
 			    uint32_t n, int64_t until, uint32_t *next)
 {
 	for (; i < n; i++) {
 		const struct pktsh_pkt *p = &pkts[i];
-		uint32_t l4, ulen, end;
 		double ts;
 
 		if (until != INT64_MAX && p->ts >= until)
@@ -130,29 +196,16 @@ int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pk
 			continue;
 		}
 		switch (locate(p, e->ports, e->outer_only)) {
-		case SKIP:
-			continue;
-		case LEAVE:
-			defer(e, i);
-			continue;
+		case UDP:
+			scan_udp(e, p, p->l4off, i);
+			break;
 		case TCP:
 			scan_tcp(e, p, i, ts);
-			continue;
+			break;
+		case FRAG:
+			scan_frag(e, p, i, ts);
+			break;
 		}
-		l4 = p->l4off;
-		ulen = be16(p->data + l4 + 4);
-		if (ulen < 8)
-			continue;
-		end = l4 + ulen < p->l3end ? l4 + ulen : p->l3end;
-		if (end <= l4 + 8)
-			continue;
-		/* cut short by the capture: an IP length claims bytes past
-		 * it, and the UDP length runs past what is there (dnsflow's
-		 * meta.truncated) */
-		dnsstats_message(e, p->data + l4 + 8, end - l4 - 8, p->data + p->l3off,
-				 p->ethertype == PKTSH_ETH_IP6, be16(p->data + l4),
-				 be16(p->data + l4 + 2), p->ts, 0, i, 0,
-				 p->trunc && l4 + ulen > p->l3end);
 	}
 	*next = i;
 	if (e->ndeferred == 0)

@@ -153,6 +153,7 @@ struct pktsh_dnsstats *pktsh_dnsstats_new(const struct pktsh_dnsstats_opts *o,
 {
 	struct pktsh_dnsstats *e = calloc(1, sizeof(*e));
 	struct pktsh_dnstcp_opts to = {0};
+	struct pktsh_ipfrag_opts fo = {0};
 
 	if (!e) {
 		pktsh_err_set(err, ENOMEM, "dnsstats");
@@ -166,7 +167,11 @@ struct pktsh_dnsstats *pktsh_dnsstats_new(const struct pktsh_dnsstats_opts *o,
 	to.timeout = o->tcp_timeout;
 	to.max_flows = o->max_flows;
 	to.max_buffer = o->max_buffer;
+	fo.timeout = o->frag_timeout;
+	fo.max_frags = o->max_frags;
+	fo.max_buffer = o->max_buffer;
 	if (!(e->tcp = pktsh_dnstcp_new(&to, err)) ||
+	    !(e->frag = pktsh_ipfrag_new(&fo, err)) ||
 	    !(e->pend = pktsh_pending_new(8, o->max_pending, err)) ||
 	    !(e->names = pktsh_topk64_new(o->capacity, PKTSH_TOPK_KEYS_HASHED, err)) ||
 	    !(e->clients = pktsh_topk64_new(o->capacity, PKTSH_TOPK_KEYS_RAW, err)) ||
@@ -204,6 +209,7 @@ void pktsh_dnsstats_free(struct pktsh_dnsstats *e)
 	if (!e)
 		return;
 	pktsh_dnstcp_free(e->tcp);
+	pktsh_ipfrag_free(e->frag);
 	pktsh_pending_free(e->pend);
 	pktsh_topk64_free(e->names);
 	pktsh_topk64_free(e->clients);
@@ -635,6 +641,7 @@ void dnsstats_batch_end(struct pktsh_dnsstats *e)
 	/* queries waiting longer than the timeout: unanswered, O(1) each */
 	e->c.unanswered += pktsh_pending_expire(e->pend, e->last_ts - e->timeout);
 	pktsh_dnstcp_advance(e->tcp, e->last_ts);
+	pktsh_ipfrag_advance(e->frag, e->last_ts);
 }
 
 void pktsh_dnsstats_batch_end(struct pktsh_dnsstats *e)
@@ -646,6 +653,7 @@ void pktsh_dnsstats_finish(struct pktsh_dnsstats *e)
 {
 	dnsstats_batch_end(e);
 	pktsh_dnstcp_flush(e->tcp, 0, 1);
+	pktsh_ipfrag_flush(e->frag, 0, 1);
 	e->c.unanswered += pktsh_pending_expire(e->pend, HUGE_VAL);
 }
 
@@ -720,6 +728,11 @@ struct pktsh_topk64 *pktsh_dnsstats_topk(const struct pktsh_dnsstats *e, int32_t
 struct pktsh_dnstcp *pktsh_dnsstats_tcp(const struct pktsh_dnsstats *e)
 {
 	return e->tcp;
+}
+
+struct pktsh_ipfrag *pktsh_dnsstats_frags(const struct pktsh_dnsstats *e)
+{
+	return e->frag;
 }
 
 int pktsh_dnsstats_pending_stats(const struct pktsh_dnsstats *e, struct pktsh_table_stats *out)

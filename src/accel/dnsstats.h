@@ -60,6 +60,7 @@ struct pktsh_dnsstats {
 	int32_t outer_only;
 	double timeout;
 	struct pktsh_dnstcp *tcp;
+	struct pktsh_ipfrag *frag;          /* UDP fragments (dnsflow shares it) */
 	struct pktsh_pending *pend;
 	struct pktsh_topk64 *names, *clients;
 	struct dnsstats_lat *lat;

@@ -11,12 +11,13 @@
 --
 -- One pipeline, a batch at a time: the C scan (src/accel/dnsscan.c)
 -- walks every packet of the batch, makes the DNS messages of plain UDP
--- packets, hands TCP segments to the C reassembler (src/proto/dnstcp.c)
--- and counts every message in C (src/accel/dnsstats.c); it leaves only
--- what it cannot walk (fragments, link types other than Ethernet, IPv6
--- extension headers) to pktsh.dnsflow, by index, in one list per batch,
--- and their messages come back to the same counting in packet order. No
--- Lua runs per packet of a plain UDP or TCP flow, and nothing is
+-- packets, hands TCP segments and UDP fragments to the C reassemblers
+-- (src/proto/dnstcp.c, ipfrag.c) and counts every message in C
+-- (src/accel/dnsstats.c); in general mode (general = true, which the
+-- tests use to compare the two paths) it leaves every packet to
+-- pktsh.dnsflow, by index, in one list per batch, which shares both
+-- reassemblers, and their messages come back to the same counting in
+-- packet order. No Lua runs per packet, and nothing is
 -- allocated per packet: names and clients are counted by key in C, and
 -- text is made at report time for the rows shown.
 --
@@ -120,6 +121,7 @@ function M.new(o)
   co.ports, co.timeout, co.tcp_timeout = bits, opt(o, "timeout") * 1e9, opt(o, "tcp_timeout") * 1e9
   co.max_buffer, co.capacity = opt(o, "max_buffer"), opt(o, "capacity")
   co.max_pending, co.max_flows = opt(o, "max_pending"), opt(o, "max_flows")
+  co.frag_timeout, co.max_frags = (o.frag_timeout or 30) * 1e9, o.max_frags or 1000
   co.general = o.general and 1 or 0
   co.outer_only = o.outer_only and 1 or 0
   local err = ffi.new("struct pktsh_err")
@@ -132,8 +134,8 @@ function M.new(o)
                              cbuf = ffi.new("struct pktsh_dnsstats_counts"),
                              lat = ffi.new("struct pktsh_dnsstats_latency")}, Engine)
   -- the general path shares the scan's TCP reassembler
-  self.fe = dnsflow.new{ports = ports, tcp = C.pktsh_dnsstats_tcp(h), frag_timeout = o.frag_timeout,
-                        max_frags = o.max_frags, max_buffer = co.max_buffer,
+  self.fe = dnsflow.new{ports = ports, tcp = C.pktsh_dnsstats_tcp(h),
+                        frags = C.pktsh_dnsstats_frags(h), max_buffer = co.max_buffer,
                         outer_only = o.outer_only}
   self.emit = function(ptr, len, meta, p)
     C.pktsh_dnsstats_add(h, ptr, len, p, meta.ipver == 6 and 1 or 0, meta.sport, meta.dport,
@@ -266,6 +268,9 @@ function Engine:state(top)
   local c, h = self:counts(), self.h
   local fs = self.fe:stats()
   fs.udp = c.udp
+  -- the scan's rebuilt datagrams, as dnsflow counts its own
+  fs.fragmented = fs.fragmented + c.fragmented
+  fs.malformed = fs.malformed + c.frag_malformed
   return {
     packets = c.packets, dns = c.dns, queries = c.queries, responses = c.responses,
     malformed = c.malformed + (fs.malformed or 0), truncated = c.truncated, tc = c.tc,

@@ -64,10 +64,11 @@
 -- its length prefix was captured) and the flow passes over the rest of
 -- it by its length prefix; when the cut hides where a message begins the
 -- flow waits for one as after a hole, counted in tcp_cut_resyncs, not
--- tcp_gaps. Fragments: IPv4 and IPv6 UDP
--- datagrams are rebuilt when every byte is present; duplicates ignored,
--- overlaps keep the first copy, datagrams over 65535 bytes or 64
--- fragments dropped. Timeouts run on capture time, checked once a second.
+-- tcp_gaps. Fragments (in C too, src/proto/ipfrag.c, which dnsstats'
+-- scan shares): IPv4 and IPv6 UDP datagrams are rebuilt when every byte
+-- is present; duplicates ignored, overlaps keep the first copy, datagrams
+-- over 65535 bytes or 64 fragments dropped. Timeouts run on capture
+-- time, checked once a second.
 --
 -- Bounds (packets are written by attackers): a new flow at max_flows
 -- evicts the least recently active one, a new datagram at max_frags the
@@ -104,9 +105,9 @@ local addr = require "pktsh.proto.addr"
 local bytes = require "pktsh.proto.bytes"
 local numbers = require "pktsh.proto.numbers"
 
-local band, bor, lshift = bit.band, bit.bor, bit.lshift
-local cast, fstring, fcopy = ffi.cast, ffi.string, ffi.copy
-local min, max = math.min, math.max
+local bor, lshift = bit.bor, bit.lshift
+local cast, fstring = ffi.cast, ffi.string
+local min = math.min
 
 local M = {}
 
@@ -118,8 +119,6 @@ local ETH_IP4 = numbers.ETH.IP4
 local in4_str, in6_str = addr.in4_str, addr.in6_str
 
 local be16, be32 = bytes.be16, bytes.be32
-
-local FRAG_MAX, FRAG_PIECES = 65535, 64
 
 ---------------------------------------------------------------------------
 -- meta: addresses on access, from the completing packet's IP header.
@@ -155,43 +154,13 @@ local meta_mt = {__index = function(m, k)
   return nil
 end}
 
----------------------------------------------------------------------------
--- Fragmented datagrams (first seen first) sit on a doubly linked list
--- through the entries themselves, so the oldest is at hand in O(1) for
--- eviction, and expiry walks only what it expires. (TCP flows do the same
--- in C, src/proto/dnstcp.c.)
-
-local function list_new()
-  local head = {}
-  head.newer, head.older = head, head
-  return head
-end
-
-local function unlink(e)
-  e.newer.older, e.older.newer = e.older, e.newer
-  e.newer, e.older = nil, nil
-end
-
--- e becomes the newest of list head.
-local function push_newest(head, e)
-  local n = head.newer
-  e.newer, e.older = n, head
-  n.older, head.newer = e, e
-end
-
-local function oldest(head)
-  local e = head.older
-  if e == head then return nil end
-  return e
-end
-
--- Bytes charged for a held fragment besides its data (the Lua string and
--- table around it), so that the byte cap bounds memory.
-local PIECE_COST = 64
 local C = ffi.C
 local tcp_stats_t = ffi.typeof("struct pktsh_dnstcp_stats")
 local TCP_STATS = {"tcp_flows", "tcp_dups", "tcp_gaps", "tcp_dropped", "tcp_timeouts",
                    "tcp_unfinished", "tcp_evicted", "tcp_cut", "tcp_cut_resyncs"}
+local frag_stats_t = ffi.typeof("struct pktsh_ipfrag_stats")
+local FRAG_STATS = {frag_datagrams = "datagrams", frag_dups = "dups", frag_dropped = "dropped",
+                    frag_timeouts = "timeouts", frag_evicted = "evicted", frag_cut = "cut"}
 
 -- The C reassembler of DNS over TCP for these options, collected with
 -- its owner.
@@ -212,6 +181,18 @@ local function tcp_state(portmap, opts, max_buffer)
   return ffi.gc(t, C.pktsh_dnstcp_free)
 end
 
+-- The C reassembler of IP fragments for these options, collected with
+-- its owner.
+local function frag_state(opts, max_buffer)
+  local o = ffi.new("struct pktsh_ipfrag_opts")
+  o.timeout, o.max_frags = (opts.frag_timeout or 30) * 1e9, opts.max_frags or 1000
+  o.max_buffer = max_buffer
+  local err = ffi.new("struct pktsh_err")
+  local t = C.pktsh_ipfrag_new(o, err)
+  if t == nil then error("dnsflow.new: " .. ffi.string(err.msg), 3) end
+  return ffi.gc(t, C.pktsh_ipfrag_free)
+end
+
 function M.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("dnsflow.new: options table expected", 2) end
@@ -225,24 +206,20 @@ function M.new(opts)
   end
   -- outer_only: DNS inside a tunnel (an IP datagram in another) is not seen
   local max_depth = opts.outer_only and 1 or math.huge
-  local frag_timeout = (opts.frag_timeout or 30) * 1e9
   local max_flows = opts.max_flows or 10000
   local max_frags = opts.max_frags or 1000
   local max_buffer = opts.max_buffer or 32 * 1048576
   if max_flows < 1 or max_frags < 1 then error("dnsflow.new: max_flows and max_frags >= 1", 2) end
-  -- opts.tcp: a pktsh_dnstcp of the caller's (dnsstats shares its scan's)
+  -- opts.tcp, opts.frags: a pktsh_dnstcp and a pktsh_ipfrag of the
+  -- caller's (dnsstats shares its scan's)
   local th = opts.tcp or tcp_state(portmap, opts, max_buffer)
+  local fh = opts.frags or frag_state(opts, max_buffer)
 
-  local c = {udp = 0, fragmented = 0, malformed = 0,
-    frag_datagrams = 0, frag_dups = 0, frag_dropped = 0, frag_timeouts = 0, frag_evicted = 0,
-    frag_cut = 0, state_visits = 0}
-  local buffered, peak = 0, 0
-  local frags, nfrags, frag_age = {}, 0, list_new()
-  local last_sweep = nil
+  local c = {udp = 0, fragmented = 0, malformed = 0}
   local meta = setmetatable({}, meta_mt)
   local box = box_t()
   boxes[meta] = box
-  local kbuf = ffi.new("uint8_t[40]")
+  local databox = ffi.new("const uint8_t *[1]")
   local lenbox = ffi.new("uint32_t[1]")
   local cutbox = ffi.new("int32_t[1]")
 
@@ -250,36 +227,6 @@ function M.new(opts)
     meta.transport, meta.ipver, meta.sport, meta.dport = transport, ipver, sp, dp
     meta.ts, meta.fragmented, meta.truncated = ts, fragd, false
     box.p = p
-  end
-
-  local function hold(n)
-    buffered = buffered + n
-    if buffered > peak then peak = buffered end
-  end
-
-  local function drop_frag(e)
-    buffered = buffered - e.bytes
-    unlink(e)
-    frags[e.key] = nil
-    nfrags = nfrags - 1
-  end
-
-  local function evict_frag(e)
-    c.frag_evicted = c.frag_evicted + 1
-    c.state_visits = c.state_visits + 1
-    drop_frag(e)
-  end
-
-  -- Room for n more bytes under max_buffer: the oldest datagrams go
-  -- first, never `keep`. False when only keep is left.
-  local function make_room(n, keep)
-    while buffered + n > max_buffer do
-      local e = oldest(frag_age)
-      if e == keep then e = e.newer ~= frag_age and e.newer or nil end
-      if not e then return false end
-      evict_frag(e)
-    end
-    return true
   end
 
   -- UDP: the message in the datagram whose header is at off (0: none).
@@ -315,120 +262,17 @@ function M.new(opts)
     return n
   end
 
-  -- Fragments -------------------------------------------------------------
-
-  -- The rebuilt datagram when every byte from 0 to total is present.
-  -- e.sorted holds the pieces by offset (a piece is put in its place as
-  -- it comes, O(pieces), so a datagram of FRAG_PIECES fragments costs
-  -- O(FRAG_PIECES) a fragment; table.sort with a comparator, besides,
-  -- makes a closure per call, and both are left to LuaJIT's interpreter).
-  -- emit's pointer is valid only during the call: one buffer rebuilds
-  -- every datagram (FRAG_MAX bytes, made with the first one).
-  local abuf
-  local function assemble(e)
-    local pcs, sorted = e.pieces, e.sorted
-    local covered = 0
-    for i = 1, #sorted do
-      local pc = sorted[i]
-      if pc.off > covered then return nil end
-      covered = max(covered, pc.off + #pc.data)
-    end
-    if covered < e.total then return nil end
-    abuf = abuf or ffi.new("uint8_t[?]", FRAG_MAX)
-    local buf = abuf
-    for i = #pcs, 1, -1 do                 -- the first copy of a byte wins
-      local pc = pcs[i]
-      local k = min(#pc.data, e.total - pc.off)
-      if k > 0 then fcopy(buf + pc.off, pc.data, k) end
-    end
-    return buf
-  end
-
-  -- A new datagram being rebuilt, the newest; at max_frags the oldest
-  -- makes room.
-  local function new_frag(key, ts)
-    if nfrags >= max_frags then evict_frag(oldest(frag_age)) end
-    local e = {key = key, pieces = {}, sorted = {}, bytes = 0, total = nil, first = ts}
-    frags[key] = e
-    push_newest(frag_age, e)
-    nfrags = nfrags + 1
-    return e
-  end
-
-  -- Whether the capture cut the IP datagram at l3 short of what its
-  -- length claims (a length of 0, TSO or a jumbogram, is the frame's).
-  local function cut_short(d, l3, ipver, stop)
-    local len = be16(d, l3 + (ipver == 4 and 2 or 4))
-    return len ~= 0 and l3 + (ipver == 4 and 0 or 40) + len > stop
-  end
-
+  -- Fragments: into C; a datagram it completes comes back, valid until
+  -- the next fragment.
   local function fragment(p, d, ts, ipver, emit)
-    local l3, stop = p.l3off, p.l3end
-    local off, last
-    -- the walker left where the fragment's data starts (after the IPv4
-    -- header, or after the IPv6 fragment header)
-    local dstart = p.fragdata
-    if ipver == 4 then
-      local fo = be16(d, l3 + 6)
-      off, last = band(fo, 0x1fff) * 8, band(fo, 0x2000) == 0
-      fcopy(kbuf, d + l3 + 12, 8)
-      fcopy(kbuf + 8, d + l3 + 4, 2)
-      kbuf[10] = d[l3 + 9]
-    else
-      local o = dstart - 8              -- the fragment header
-      local fo = be16(d, o + 2)
-      off, last = band(fo, 0xfff8), band(fo, 1) == 0
-      fcopy(kbuf, d + l3 + 8, 32)
-      fcopy(kbuf + 32, d + o + 4, 4)
-      kbuf[36] = d[o]
-    end
-    local n = stop - dstart
-    if n < 0 then return 0 end
-    if cut_short(d, l3, ipver, stop) then
+    local r = C.pktsh_ipfrag_add(fh, p, ipver == 6 and 1 or 0, ts, databox, lenbox)
+    if r == C.PKTSH_IPFRAG_CUT_FIRST then
       -- Wireshark reassembles only fragments captured whole; it decodes
-      -- a cut first IPv4 fragment as it stands, an IPv6 one not at all
-      c.frag_cut = c.frag_cut + 1
-      if ipver == 4 and off == 0 then return udp(p, d, dstart, ts, ipver, emit) end
-      return 0
+      -- a cut first IPv4 fragment as it stands
+      return udp(p, d, p.fragdata, ts, ipver, emit)
     end
-    local key = fstring(kbuf, ipver == 4 and 11 or 37)
-    local e = frags[key]
-    if e then
-      for _, pc in ipairs(e.pieces) do
-        if pc.off == off and #pc.data == n then c.frag_dups = c.frag_dups + 1; return 0 end
-      end
-    else
-      e = new_frag(key, ts)
-    end
-    if off + n > FRAG_MAX or #e.pieces >= FRAG_PIECES or not make_room(n + PIECE_COST, e) then
-      c.frag_dropped = c.frag_dropped + 1
-      drop_frag(e)
-      return 0
-    end
-    if last then
-      if e.total and e.total ~= off + n then
-        c.frag_dropped = c.frag_dropped + 1
-        drop_frag(e)
-        return 0
-      end
-      e.total = off + n
-    end
-    local pc, sorted = {off = off, data = fstring(d + dstart, n)}, e.sorted
-    e.pieces[#e.pieces + 1] = pc
-    local j = #sorted
-    while j >= 1 and sorted[j].off > off do
-      sorted[j + 1] = sorted[j]
-      j = j - 1
-    end
-    sorted[j + 1] = pc
-    e.bytes = e.bytes + n + PIECE_COST
-    hold(n + PIECE_COST)
-    if not e.total then return 0 end
-    local buf = assemble(e)
-    if not buf then return 0 end
-    local total = e.total
-    drop_frag(e)
-    c.frag_datagrams = c.frag_datagrams + 1
+    if r ~= C.PKTSH_IPFRAG_WHOLE then return 0 end
+    local buf, total = databox[0], lenbox[0]
     if total < 8 then c.malformed = c.malformed + 1; return 0 end
     local sp, dp, ulen = be16(buf, 0), be16(buf, 2), be16(buf, 4)
     if portmap[sp] == 0 and portmap[dp] == 0 then return 0 end
@@ -442,31 +286,13 @@ function M.new(opts)
     return 1
   end
 
-  -- Timeouts ----------------------------------------------------------------
-
-  -- Expires datagrams incomplete since before now - timeout, oldest
-  -- first, and stops at the first that is not: the work is what expires
-  -- (plus one). all: everything (the end of input). TCP flows: in C.
-  local function sweep(now, all)
-    while true do
-      local e = oldest(frag_age)
-      if not e then break end
-      c.state_visits = c.state_visits + 1
-      if not all and now - e.first <= frag_timeout then break end
-      c.frag_timeouts = c.frag_timeouts + 1
-      drop_frag(e)
-    end
-  end
-
   -- Feeding -----------------------------------------------------------------
 
-  -- Capture time passes: state idle too long expires, checked once a second.
+  -- Capture time passes: state idle too long expires, checked once a
+  -- second (in C).
   local function advance(ts)
     C.pktsh_dnstcp_advance(th, ts)
-    if not last_sweep or ts - last_sweep > 1e9 or ts < last_sweep then
-      if last_sweep and nfrags > 0 then sweep(ts, false) end
-      last_sweep = ts
-    end
+    C.pktsh_ipfrag_advance(fh, ts)
   end
 
   local function feed(_, p, emit)
@@ -492,29 +318,31 @@ function M.new(opts)
 
   function fe.flush(_, now)
     if now == nil then
-      sweep(0, true)
+      C.pktsh_ipfrag_flush(fh, 0, 1)
       C.pktsh_dnstcp_flush(th, 0, 1)
     else
-      sweep(tonumber(now), false)
+      C.pktsh_ipfrag_flush(fh, tonumber(now), 0)
       C.pktsh_dnstcp_flush(th, tonumber(now), 0)
     end
   end
 
-  local ts_ = tcp_stats_t()
+  local ts_, fs_ = tcp_stats_t(), frag_stats_t()
   function fe.stats()
     local s = {}
     for k, v in pairs(c) do s[k] = v end
     C.pktsh_dnstcp_stats(th, ts_)
     for _, k in ipairs(TCP_STATS) do s[k] = tonumber(ts_[k]) end
+    C.pktsh_ipfrag_stats(fh, fs_)
+    for k, f in pairs(FRAG_STATS) do s[k] = tonumber(fs_[f]) end
     s.tcp = tonumber(ts_.tcp)
     s.malformed = c.malformed + tonumber(ts_.malformed)
-    s.state_visits = c.state_visits + tonumber(ts_.state_visits)
-    s.dropped = s.tcp_gaps + s.tcp_dropped + c.frag_dropped
-    s.timeouts = s.tcp_timeouts + c.frag_timeouts
-    s.evicted = s.tcp_evicted + c.frag_evicted
-    s.buffered = buffered + tonumber(ts_.buffered)
-    s.buffered_peak = peak + tonumber(ts_.buffered_peak)
-    s.flows, s.frags = tonumber(ts_.flows), nfrags
+    s.state_visits = tonumber(fs_.state_visits) + tonumber(ts_.state_visits)
+    s.dropped = s.tcp_gaps + s.tcp_dropped + s.frag_dropped
+    s.timeouts = s.tcp_timeouts + s.frag_timeouts
+    s.evicted = s.tcp_evicted + s.frag_evicted
+    s.buffered = tonumber(fs_.buffered) + tonumber(ts_.buffered)
+    s.buffered_peak = tonumber(fs_.buffered_peak) + tonumber(ts_.buffered_peak)
+    s.flows, s.frags = tonumber(ts_.flows), tonumber(fs_.frags)
     return s
   end
 
