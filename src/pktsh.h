@@ -816,7 +816,8 @@ struct pktsh_dnsstats_counts {
 				   * RCODE from 4 bytes, the question once
 				   * whole), never malformed */
 	/* messages by slot (tcp * 2 + v6) * PKTSH_DNS_KINDS + kind: one add
-	 * per message gives every breakdown (transport, IP version, kind) */
+	 * per message gives every breakdown (transport, IP version, kind);
+	 * dns, udp, tcp, ip4 and ip6 above are their sums, made when read */
 	double slots[PKTSH_DNSSTATS_SLOTS];
 };
 /* n, sum, min, max of the latencies counted; exact_over 1 once more

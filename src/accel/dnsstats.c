@@ -334,21 +334,14 @@ static void count_message(struct pktsh_dnsstats *e, const struct dns_msg *m,
 			e->c.malformed++;
 		return;
 	}
-	e->c.dns++;
 	/* tc: QR and TC both set (a response, readable or not) */
 	if ((m->flags & 0x8200) == 0x8200)
 		e->c.tc++;
 	if (m->cut)
 		e->c.truncated++;
+	/* the messages by transport and IP version are sums of these
+	 * (pktsh_dnsstats_counts): one add a message, no branch on either */
 	e->c.slots[(m->tcp * 2 + m->v6) * PKTSH_DNS_KINDS + m->kind]++;
-	if (m->tcp)
-		e->c.tcp++;
-	else
-		e->c.udp++;
-	if (m->v6)
-		e->c.ip6++;
-	else
-		e->c.ip4++;
 	switch (m->kind) {
 	case PKTSH_DNS_QUERY:
 		if (m->bad_records)
@@ -662,6 +655,14 @@ void pktsh_dnsstats_finish(struct pktsh_dnsstats *e)
 int pktsh_dnsstats_counts(const struct pktsh_dnsstats *e, struct pktsh_dnsstats_counts *out)
 {
 	*out = e->c;
+	out->dns = out->udp = out->tcp = out->ip4 = out->ip6 = 0;
+	for (uint32_t i = 0; i < PKTSH_DNSSTATS_SLOTS; i++) {
+		uint32_t tv = i / PKTSH_DNS_KINDS;      /* tcp * 2 + v6 */
+
+		out->dns += e->c.slots[i];
+		*(tv >= 2 ? &out->tcp : &out->udp) += e->c.slots[i];
+		*(tv & 1 ? &out->ip6 : &out->ip4) += e->c.slots[i];
+	}
 	out->pending = pktsh_pending_count(e->pend);
 	out->pending_evicted = (double)pktsh_pending_evicted(e->pend);
 	return 0;
