@@ -63,6 +63,30 @@ T.test("DNS name hashes are the process's name hash of the wire name, case folde
   T.eq(hash.name(buf, 13), s.name_hash, "bytes past the name")
 end)
 
+T.test("DNS name hashes of every length equal hash.name, message tight or not", function()
+  -- names of 1 to 253 bytes of labels (upper case in them), in a message
+  -- that ends right after the question (its last bytes copied 8 and 1 at
+  -- a time) and in one with 40 bytes more (16 at a time)
+  local hdr = "\18\52\1\0\0\1\0\0\0\0\0\0"
+  for n = 1, 253 do
+    local labels, left, i = {}, n, 0
+    while left > 0 do
+      local l = math.min(left - 1, 1 + (i * 7) % 40)
+      if l < 1 then break end
+      labels[#labels + 1] = string.char(l) .. ("AbCdEfGhIj"):rep(5):sub(1, l)
+      left, i = left - l - 1, i + 1
+    end
+    local wire = table.concat(labels) .. "\0"
+    local want = hash.name(wire:lower())
+    for _, tail in ipairs{"", ("\255"):rep(40)} do
+      local q = pktsh.dns.question_struct(hdr .. wire .. "\0\1\0\1" .. tail)
+      T.ok(q, "parsed, " .. #wire .. " bytes")
+      T.eq(q.name_hash, want, #wire .. " bytes, tail " .. #tail)
+      T.eq(ffi.string(q.wire, q.wire_len), wire:lower(), "wire, " .. #wire .. " bytes")
+    end
+  end
+end)
+
 T.test("the name hash: every length and every byte counts, below 2^61 - 1", function()
   -- zero padding to a whole word must not make two lengths alike
   local seen, n = {}, 0
