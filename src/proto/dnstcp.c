@@ -51,13 +51,13 @@
 #include <string.h>
 #include "err.h"
 #include "accel/hash.h"
+#include "proto/agetab.h"
 #include "proto/dnstcp.h"
 
 #define OOO_SEGS 16
 #define OOO_BYTES 65536u
 #define PIECE_COST 64u
 #define BUF_MAX 131072u
-#define NIL 0xffffffffu
 #define KEY_MAX 36
 
 struct seg {
@@ -67,15 +67,13 @@ struct seg {
 };
 
 struct flow {
-	uint8_t key[KEY_MAX];
-	uint32_t klen, hash;
+	struct age_rec r;       /* key, activity order (agetab.h) */
 	uint32_t nxt;
 	double last;
 	uint8_t *buf;
 	uint32_t cap, off, len;
 	struct seg *ooo;        /* OOO_SEGS of them once a segment waits */
 	uint32_t nooo, ooobytes;
-	uint32_t older, newer;  /* activity order; free list through newer */
 	uint32_t hole0, hole1;  /* the last hole's sequence range, when has_hole */
 	uint32_t skip;          /* bytes left of a message the capture cut (counted) */
 	uint8_t hunt;           /* after a hole: waiting for a message to begin */
@@ -83,11 +81,7 @@ struct flow {
 };
 
 struct pktsh_dnstcp {
-	struct flow *flows;     /* max_flows, allocated as needed */
-	uint32_t nalloc, max_flows, nflows, free_list;
-	uint32_t oldest, newest;
-	uint32_t *slots;        /* flow + 1, or 0 */
-	uint32_t mask;
+	struct agetab flows;    /* of struct flow, least recently active first */
 	uint8_t ports[PKTSH_DNS_PORTMAP_BYTES];
 	double timeout, last_sweep;
 	int swept;
@@ -114,25 +108,19 @@ static uint32_t be32(const uint8_t *d)
 struct pktsh_dnstcp *pktsh_dnstcp_new(const struct pktsh_dnstcp_opts *o, struct pktsh_err *err)
 {
 	struct pktsh_dnstcp *t;
-	uint32_t nslots = 16;
 
 	if (o->max_flows < 1 || o->max_flows > (1u << 24)) {
 		pktsh_err_set(err, EINVAL, "DNS over TCP: 1 to %u flows", 1u << 24);
 		return NULL;
 	}
-	while (nslots < 2 * o->max_flows)
-		nslots <<= 1;
 	t = calloc(1, sizeof(*t));
-	if (!t || !(t->slots = calloc(nslots, sizeof(*t->slots)))) {
+	if (!t || agetab_init(&t->flows, o->max_flows, sizeof(struct flow)) != 0) {
 		free(t);
 		pktsh_err_set(err, ENOMEM, "DNS over TCP state");
 		return NULL;
 	}
-	t->mask = nslots - 1;
-	t->max_flows = o->max_flows;
 	t->max_buffer = o->max_buffer;
 	t->timeout = o->timeout;
-	t->free_list = t->oldest = t->newest = NIL;
 	t->th = pktsh_tabhash_process();
 	memcpy(t->ports, o->ports, sizeof(t->ports));
 	return t;
@@ -140,16 +128,25 @@ struct pktsh_dnstcp *pktsh_dnstcp_new(const struct pktsh_dnstcp_opts *o, struct 
 
 static void release(struct pktsh_dnstcp *t, struct flow *f);
 
+static struct flow *flow_at(const struct pktsh_dnstcp *t, uint32_t e)
+{
+	return (struct flow *)(void *)agetab_rec(&t->flows, e);
+}
+
+static uint32_t fnum(const struct pktsh_dnstcp *t, const struct flow *f)
+{
+	return (uint32_t)(((const uint8_t *)f - t->flows.recs) / sizeof(*f));
+}
+
 void pktsh_dnstcp_free(struct pktsh_dnstcp *t)
 {
 	if (!t)
 		return;
-	for (uint32_t e = t->oldest; e != NIL; e = t->flows[e].newer)
-		release(t, &t->flows[e]);
-	for (uint32_t i = 0; i < t->nalloc; i++)
-		free(t->flows[i].ooo);
-	free(t->flows);
-	free(t->slots);
+	for (uint32_t e = t->flows.oldest; e != AGE_NIL; e = flow_at(t, e)->r.newer)
+		release(t, flow_at(t, e));
+	for (uint32_t i = 0; i < t->flows.nalloc; i++)
+		free(flow_at(t, i)->ooo);
+	agetab_fini(&t->flows);
 	free(t->out);
 	free(t->out_off);
 	free(t->out_len);
@@ -160,7 +157,7 @@ void pktsh_dnstcp_free(struct pktsh_dnstcp *t)
 int pktsh_dnstcp_stats(const struct pktsh_dnstcp *t, struct pktsh_dnstcp_stats *out)
 {
 	*out = t->st;
-	out->flows = t->nflows;
+	out->flows = t->flows.n;
 	return 0;
 }
 
@@ -191,75 +188,12 @@ static void release(struct pktsh_dnstcp *t, struct flow *f)
 	free_buf(t, f);
 }
 
-/* --- the table and the activity list ----------------------------------- */
-
-static uint32_t fnum(const struct pktsh_dnstcp *t, const struct flow *f)
-{
-	return (uint32_t)(f - t->flows);
-}
-
-static void unlink_flow(struct pktsh_dnstcp *t, struct flow *f)
-{
-	if (f->older != NIL)
-		t->flows[f->older].newer = f->newer;
-	else
-		t->oldest = f->newer;
-	if (f->newer != NIL)
-		t->flows[f->newer].older = f->older;
-	else
-		t->newest = f->older;
-}
-
-static void push_newest(struct pktsh_dnstcp *t, struct flow *f)
-{
-	uint32_t e = fnum(t, f);
-
-	f->older = t->newest;
-	f->newer = NIL;
-	if (t->newest != NIL)
-		t->flows[t->newest].newer = e;
-	else
-		t->oldest = e;
-	t->newest = e;
-}
-
-/* The slot holding the key, or the empty slot where it would go. */
-static uint32_t find(const struct pktsh_dnstcp *t, const uint8_t *key, uint32_t klen,
-		     uint32_t h)
-{
-	uint32_t i = h & t->mask;
-
-	for (; t->slots[i]; i = (i + 1) & t->mask) {
-		const struct flow *f = &t->flows[t->slots[i] - 1];
-
-		if (f->hash == h && f->klen == klen && memcmp(f->key, key, klen) == 0)
-			break;
-	}
-	return i;
-}
-
-/* Backward-shift deletion, as pending.c's. */
-static void unindex(struct pktsh_dnstcp *t, uint32_t i)
-{
-	for (uint32_t j = (i + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
-		uint32_t home = t->flows[t->slots[j] - 1].hash & t->mask;
-
-		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-			t->slots[i] = t->slots[j];
-			i = j;
-		}
-	}
-	t->slots[i] = 0;
-}
+/* --- the table (agetab.h) ---------------------------------------------- */
 
 static void drop_flow(struct pktsh_dnstcp *t, struct flow *f)
 {
 	release(t, f);
-	unlink_flow(t, f);
-	unindex(t, find(t, f->key, f->klen, f->hash));
-	f->newer = t->free_list;
-	t->free_list = fnum(t, f);
-	t->nflows--;
+	agetab_remove(&t->flows, fnum(t, f));
 }
 
 static void evict_flow(struct pktsh_dnstcp *t, struct flow *f)
@@ -277,23 +211,12 @@ static struct flow *new_flow(struct pktsh_dnstcp *t, const uint8_t *key, uint32_
 	struct flow *f;
 	uint32_t e;
 
-	if (t->nflows >= t->max_flows)
-		evict_flow(t, &t->flows[t->oldest]);
-	if (t->free_list != NIL) {
-		e = t->free_list;
-		t->free_list = t->flows[e].newer;
-	} else {
-		if (!t->flows) {
-			t->flows = calloc(t->max_flows, sizeof(*t->flows));
-			if (!t->flows)
-				return NULL;
-		}
-		e = t->nalloc++;
-	}
-	f = &t->flows[e];
-	memcpy(f->key, key, klen);
-	f->klen = klen;
-	f->hash = h;
+	if (t->flows.n >= t->flows.max)
+		evict_flow(t, flow_at(t, t->flows.oldest));
+	e = agetab_add(&t->flows, key, klen, h);
+	if (e == AGE_NIL)
+		return NULL;
+	f = flow_at(t, e);
 	f->nxt = nxt;
 	f->last = ts;
 	f->buf = NULL;
@@ -302,9 +225,6 @@ static struct flow *new_flow(struct pktsh_dnstcp *t, const uint8_t *key, uint32_
 	f->hunt = f->has_hole = 0;
 	f->hole0 = f->hole1 = 0;
 	f->skip = 0;
-	t->slots[find(t, key, klen, h)] = e + 1;
-	push_newest(t, f);
-	t->nflows++;
 	t->st.tcp_flows++;
 	return f;
 }
@@ -314,13 +234,13 @@ static struct flow *new_flow(struct pktsh_dnstcp *t, const uint8_t *key, uint32_
 static int make_room(struct pktsh_dnstcp *t, uint64_t n, struct flow *keep)
 {
 	while (t->st.buffered + n > t->max_buffer) {
-		uint32_t e = t->oldest;
+		uint32_t e = t->flows.oldest;
 
-		if (e != NIL && &t->flows[e] == keep)
-			e = keep->newer;
-		if (e == NIL)
+		if (e != AGE_NIL && flow_at(t, e) == keep)
+			e = keep->r.newer;
+		if (e == AGE_NIL)
 			return 0;
-		evict_flow(t, &t->flows[e]);
+		evict_flow(t, flow_at(t, e));
 	}
 	return 1;
 }
@@ -684,8 +604,8 @@ static uint32_t segment(struct pktsh_dnstcp *t, struct flow *f, uint32_t seq, st
  * first, and stops at the first that is not; all: every flow. */
 static void sweep(struct pktsh_dnstcp *t, double now, int all)
 {
-	while (t->oldest != NIL) {
-		struct flow *f = &t->flows[t->oldest];
+	while (t->flows.oldest != AGE_NIL) {
+		struct flow *f = flow_at(t, t->flows.oldest);
 
 		t->st.state_visits++;
 		if (!all && now - f->last <= t->timeout)
@@ -699,7 +619,7 @@ static void sweep(struct pktsh_dnstcp *t, double now, int all)
 void pktsh_dnstcp_advance(struct pktsh_dnstcp *t, double ts)
 {
 	if (!t->swept || ts - t->last_sweep > 1e9 || ts < t->last_sweep) {
-		if (t->swept && t->nflows > 0)
+		if (t->swept && t->flows.n > 0)
 			sweep(t, ts, 0);
 		t->last_sweep = ts;
 		t->swept = 1;
@@ -811,13 +731,14 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v
 	end = flags & 5;        /* FIN or RST */
 	seq = be32(d + off + 4);
 	/* the key only when a flow may exist or will */
-	if (syn || t->nflows > 0) {
+	if (syn || t->flows.n > 0) {
+		uint32_t e;
+
 		klen = flow_key(p, v6, key);
 		hash = pktsh_tabhash_bytes(t->th, key, klen);
-		uint32_t i = find(t, key, klen, hash);
-
-		if (t->slots[i])
-			f = &t->flows[t->slots[i] - 1];
+		e = agetab_find(&t->flows, key, klen, hash);
+		if (e != AGE_NIL)
+			f = flow_at(t, e);
 	}
 	if (syn) {
 		if (f)
@@ -829,8 +750,7 @@ uint32_t dnstcp_segment(struct pktsh_dnstcp *t, const struct pktsh_pkt *p, int v
 		return s.n + s.miss ? untracked(t, p, v6, seq, s, end, ts, &em) : 0;
 	if (f) {
 		f->last = ts;
-		unlink_flow(t, f);
-		push_newest(t, f);
+		agetab_touch(&t->flows, fnum(t, f));
 	} else {
 		f = new_flow(t, key, klen, hash, seq, ts);
 		if (!f)

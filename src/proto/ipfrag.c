@@ -31,12 +31,11 @@
 #include <string.h>
 #include "err.h"
 #include "accel/hash.h"
+#include "proto/agetab.h"
 
 #define FRAG_MAX 65535u
 #define FRAG_PIECES 64u
 #define PIECE_COST 64u
-#define KEY_MAX 40u
-#define NIL 0xffffffffu
 
 struct piece {
 	uint32_t off, len;
@@ -44,8 +43,7 @@ struct piece {
 };
 
 struct dgram {
-	uint8_t key[KEY_MAX];
-	uint32_t klen, hash;
+	struct age_rec r;        /* key, begun order (agetab.h) */
 	double first;            /* its first fragment's time */
 	uint32_t total;          /* its end, once the last fragment came */
 	uint32_t has_total;
@@ -53,15 +51,10 @@ struct dgram {
 	struct piece *pieces;    /* in arrival order, FRAG_PIECES of room */
 	uint8_t sorted[FRAG_PIECES];   /* pieces by offset */
 	uint64_t bytes;          /* held, PIECE_COST each included */
-	uint32_t older, newer;   /* begun order; free list through newer */
 };
 
 struct pktsh_ipfrag {
-	struct dgram *d;         /* max_frags, allocated at the first fragment */
-	uint32_t nalloc, max_frags, n, free_list;
-	uint32_t oldest, newest;
-	uint32_t *slots;         /* datagram + 1, or 0 */
-	uint32_t mask;
+	struct agetab d;         /* of struct dgram, begun first first */
 	double timeout, last_sweep;
 	int swept;
 	uint64_t max_buffer;
@@ -78,27 +71,26 @@ static uint32_t be16(const uint8_t *d)
 struct pktsh_ipfrag *pktsh_ipfrag_new(const struct pktsh_ipfrag_opts *o, struct pktsh_err *err)
 {
 	struct pktsh_ipfrag *t;
-	uint32_t nslots = 16;
 
 	if (o->max_frags < 1 || o->max_frags > (1u << 20)) {
 		pktsh_err_set(err, EINVAL, "IP fragments: 1 to %u datagrams at once", 1u << 20);
 		return NULL;
 	}
-	while (nslots < 2 * o->max_frags)
-		nslots <<= 1;
 	t = calloc(1, sizeof(*t));
-	if (!t || !(t->slots = calloc(nslots, sizeof(*t->slots)))) {
+	if (!t || agetab_init(&t->d, o->max_frags, sizeof(struct dgram)) != 0) {
 		free(t);
 		pktsh_err_set(err, ENOMEM, "IP fragment state");
 		return NULL;
 	}
-	t->mask = nslots - 1;
-	t->max_frags = o->max_frags;
 	t->max_buffer = o->max_buffer;
 	t->timeout = o->timeout;
-	t->free_list = t->oldest = t->newest = NIL;
 	t->th = pktsh_tabhash_process();
 	return t;
+}
+
+static struct dgram *dgram_at(const struct pktsh_ipfrag *t, uint32_t e)
+{
+	return (struct dgram *)(void *)agetab_rec(&t->d, e);
 }
 
 static void release(struct pktsh_ipfrag *t, struct dgram *g)
@@ -114,12 +106,11 @@ void pktsh_ipfrag_free(struct pktsh_ipfrag *t)
 {
 	if (!t)
 		return;
-	for (uint32_t e = t->oldest; e != NIL; e = t->d[e].newer)
-		release(t, &t->d[e]);
-	for (uint32_t i = 0; i < t->nalloc; i++)
-		free(t->d[i].pieces);
-	free(t->d);
-	free(t->slots);
+	for (uint32_t e = t->d.oldest; e != AGE_NIL; e = dgram_at(t, e)->r.newer)
+		release(t, dgram_at(t, e));
+	for (uint32_t i = 0; i < t->d.nalloc; i++)
+		free(dgram_at(t, i)->pieces);
+	agetab_fini(&t->d);
 	free(t->out);
 	free(t);
 }
@@ -127,79 +118,21 @@ void pktsh_ipfrag_free(struct pktsh_ipfrag *t)
 int pktsh_ipfrag_stats(const struct pktsh_ipfrag *t, struct pktsh_ipfrag_stats *out)
 {
 	*out = t->st;
-	out->frags = t->n;
+	out->frags = t->d.n;
 	return 0;
 }
 
-/* --- the table and the begun order ------------------------------------ */
+/* --- the table (agetab.h) ---------------------------------------------- */
 
 static uint32_t num(const struct pktsh_ipfrag *t, const struct dgram *g)
 {
-	return (uint32_t)(g - t->d);
-}
-
-static void unlink_dgram(struct pktsh_ipfrag *t, struct dgram *g)
-{
-	if (g->older != NIL)
-		t->d[g->older].newer = g->newer;
-	else
-		t->oldest = g->newer;
-	if (g->newer != NIL)
-		t->d[g->newer].older = g->older;
-	else
-		t->newest = g->older;
-}
-
-static void push_newest(struct pktsh_ipfrag *t, struct dgram *g)
-{
-	uint32_t e = num(t, g);
-
-	g->older = t->newest;
-	g->newer = NIL;
-	if (t->newest != NIL)
-		t->d[t->newest].newer = e;
-	else
-		t->oldest = e;
-	t->newest = e;
-}
-
-/* The slot holding the key, or the empty slot where it would go. */
-static uint32_t find(const struct pktsh_ipfrag *t, const uint8_t *key, uint32_t klen,
-		     uint32_t h)
-{
-	uint32_t i = h & t->mask;
-
-	for (; t->slots[i]; i = (i + 1) & t->mask) {
-		const struct dgram *g = &t->d[t->slots[i] - 1];
-
-		if (g->hash == h && g->klen == klen && memcmp(g->key, key, klen) == 0)
-			break;
-	}
-	return i;
-}
-
-/* Backward-shift deletion, as pending.c's. */
-static void unindex(struct pktsh_ipfrag *t, uint32_t i)
-{
-	for (uint32_t j = (i + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
-		uint32_t home = t->d[t->slots[j] - 1].hash & t->mask;
-
-		if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-			t->slots[i] = t->slots[j];
-			i = j;
-		}
-	}
-	t->slots[i] = 0;
+	return (uint32_t)(((const uint8_t *)g - t->d.recs) / sizeof(*g));
 }
 
 static void drop(struct pktsh_ipfrag *t, struct dgram *g)
 {
 	release(t, g);
-	unlink_dgram(t, g);
-	unindex(t, find(t, g->key, g->klen, g->hash));
-	g->newer = t->free_list;
-	t->free_list = num(t, g);
-	t->n--;
+	agetab_remove(&t->d, num(t, g));
 }
 
 static void evict(struct pktsh_ipfrag *t, struct dgram *g)
@@ -217,30 +150,21 @@ static struct dgram *new_dgram(struct pktsh_ipfrag *t, const uint8_t *key, uint3
 	struct dgram *g;
 	uint32_t e;
 
-	if (t->n >= t->max_frags)
-		evict(t, &t->d[t->oldest]);
-	if (t->free_list != NIL) {
-		e = t->free_list;
-		t->free_list = t->d[e].newer;
-	} else {
-		if (!t->d && !(t->d = calloc(t->max_frags, sizeof(*t->d))))
-			return NULL;
-		e = t->nalloc;
-		if (!(t->d[e].pieces = malloc(FRAG_PIECES * sizeof(struct piece))))
-			return NULL;
-		t->nalloc++;
+	if (t->d.n >= t->d.max)
+		evict(t, dgram_at(t, t->d.oldest));
+	e = agetab_add(&t->d, key, klen, h);
+	if (e == AGE_NIL)
+		return NULL;
+	g = dgram_at(t, e);
+	/* a record keeps its pieces' array when given back */
+	if (!g->pieces && !(g->pieces = malloc(FRAG_PIECES * sizeof(struct piece)))) {
+		agetab_remove(&t->d, e);
+		return NULL;
 	}
-	g = &t->d[e];
-	memcpy(g->key, key, klen);
-	g->klen = klen;
-	g->hash = h;
 	g->first = ts;
 	g->total = g->has_total = 0;
 	g->npieces = 0;
 	g->bytes = 0;
-	t->slots[find(t, key, klen, h)] = e + 1;
-	push_newest(t, g);
-	t->n++;
 	return g;
 }
 
@@ -249,13 +173,13 @@ static struct dgram *new_dgram(struct pktsh_ipfrag *t, const uint8_t *key, uint3
 static int make_room(struct pktsh_ipfrag *t, uint64_t n, const struct dgram *keep)
 {
 	while (t->st.buffered + n > t->max_buffer) {
-		uint32_t e = t->oldest;
+		uint32_t e = t->d.oldest;
 
-		if (e != NIL && &t->d[e] == keep)
-			e = keep->newer;
-		if (e == NIL)
+		if (e != AGE_NIL && dgram_at(t, e) == keep)
+			e = keep->r.newer;
+		if (e == AGE_NIL)
 			return -1;
-		evict(t, &t->d[e]);
+		evict(t, dgram_at(t, e));
 	}
 	return 0;
 }
@@ -266,8 +190,8 @@ static int make_room(struct pktsh_ipfrag *t, uint64_t n, const struct dgram *kee
  * first, stopping at the first that stays. */
 static void sweep(struct pktsh_ipfrag *t, double now, int all)
 {
-	while (t->oldest != NIL) {
-		struct dgram *g = &t->d[t->oldest];
+	while (t->d.oldest != AGE_NIL) {
+		struct dgram *g = dgram_at(t, t->d.oldest);
 
 		t->st.state_visits++;
 		if (!all && now - g->first <= t->timeout)
@@ -280,7 +204,7 @@ static void sweep(struct pktsh_ipfrag *t, double now, int all)
 void pktsh_ipfrag_advance(struct pktsh_ipfrag *t, double ts)
 {
 	if (!t->swept || ts - t->last_sweep > 1e9 || ts < t->last_sweep) {
-		if (t->swept && t->n > 0)
+		if (t->swept && t->d.n > 0)
 			sweep(t, ts, 0);
 		t->last_sweep = ts;
 		t->swept = 1;
@@ -385,8 +309,8 @@ static uint32_t read_fragment(const struct pktsh_pkt *p, int v6, uint8_t *key, u
 int32_t pktsh_ipfrag_add(struct pktsh_ipfrag *t, const struct pktsh_pkt *p, int32_t v6,
 			 double ts, const uint8_t **data, uint32_t *len)
 {
-	uint8_t key[KEY_MAX];
-	uint32_t klen, off, n, h, i;
+	uint8_t key[AGE_KEY_MAX];
+	uint32_t klen, off, n, h, e;
 	int last, cut;
 	struct dgram *g;
 	const uint8_t *out;
@@ -400,9 +324,9 @@ int32_t pktsh_ipfrag_add(struct pktsh_ipfrag *t, const struct pktsh_pkt *p, int3
 		return !v6 && off == 0 ? PKTSH_IPFRAG_CUT_FIRST : PKTSH_IPFRAG_HELD;
 	}
 	h = pktsh_tabhash_bytes(t->th, key, klen);
-	i = find(t, key, klen, h);
-	if (t->slots[i]) {
-		g = &t->d[t->slots[i] - 1];
+	e = agetab_find(&t->d, key, klen, h);
+	if (e != AGE_NIL) {
+		g = dgram_at(t, e);
 		for (uint32_t k = 0; k < g->npieces; k++) {
 			if (g->pieces[k].off == off && g->pieces[k].len == n) {
 				t->st.dups++;

@@ -222,6 +222,24 @@ static uint32_t ip4_claimed(const struct cursor *c, uint32_t off, uint32_t tot)
 	return off + tot;
 }
 
+/* The cache's fragment, fragdata and l4off for an IPv4 header whose
+ * flags and fragment offset are fo and whose payload starts at data. */
+static void ip4_fragment(struct pktsh_pkt *p, uint32_t fo, uint32_t data)
+{
+	p->fragdata = 0;
+	p->l4off = data;
+	p->fragment = PKTSH_FRAG_NONE;
+	if (fo & 0x3fff) {
+		p->fragdata = data;
+		if (fo & 0x1fff) {
+			p->fragment = PKTSH_FRAG_LATER;
+			p->l4off = 0;
+		} else {
+			p->fragment = PKTSH_FRAG_FIRST;
+		}
+	}
+}
+
 /* The IP parsers write the cache only once the header is known whole
  * (an inner header that is not leaves the outer one's in place); each
  * returns 0 and where the datagram claims to end, or -1. */
@@ -229,7 +247,7 @@ static int ip4(struct cursor *c, uint32_t off, uint32_t *claimed)
 {
 	struct pktsh_pkt *p = c->p;
 	const uint8_t *d = c->d;
-	uint32_t hlen, tot, fo, end;
+	uint32_t hlen, tot, end;
 
 	if (off + 20 > c->cap || d[off] >> 4 != 4)
 		return -1;
@@ -246,19 +264,7 @@ static int ip4(struct cursor *c, uint32_t off, uint32_t *claimed)
 	p->l3end = min32(end, c->cap);
 	p->l3wend = min32(end, c->lim);
 	p->l4proto = d[off + 9];
-	fo = be16(d + off + 6);
-	p->fragdata = 0;
-	p->l4off = off + hlen;
-	p->fragment = PKTSH_FRAG_NONE;
-	if (fo & 0x3fff) {
-		p->fragdata = off + hlen;
-		if (fo & 0x1fff) {
-			p->fragment = PKTSH_FRAG_LATER;
-			p->l4off = 0;
-		} else {
-			p->fragment = PKTSH_FRAG_FIRST;
-		}
-	}
+	ip4_fragment(p, be16(d + off + 6), off + hlen);
 	return 0;
 }
 
@@ -780,7 +786,7 @@ static int walk_fast(struct pktsh_pkt *p)
 		et = be16(d + off + 2);
 	}
 	if (et == PKTSH_ETH_IP4) {
-		uint32_t hlen, tot, fo;
+		uint32_t hlen, tot;
 
 		if (off + 20 > cap || d[off] >> 4 != 4)
 			return -1;
@@ -790,19 +796,7 @@ static int walk_fast(struct pktsh_pkt *p)
 			return -1;
 		claimed = tot == 0 ? end : off + tot;   /* end > off: cap >= off + 20 */
 		proto = d[off + 9];
-		fo = be16(d + off + 6);
-		p->fragdata = 0;
-		p->l4off = off + hlen;
-		p->fragment = PKTSH_FRAG_NONE;
-		if (fo & 0x3fff) {
-			p->fragdata = off + hlen;
-			if (fo & 0x1fff) {
-				p->fragment = PKTSH_FRAG_LATER;
-				p->l4off = 0;
-			} else {
-				p->fragment = PKTSH_FRAG_FIRST;
-			}
-		}
+		ip4_fragment(p, be16(d + off + 6), off + hlen);
 	} else if (et == PKTSH_ETH_IP6) {
 		uint32_t plen;
 

@@ -6,7 +6,7 @@
 -- a byte wins), repeated, with a gap, its first fragment cut by the
 -- capture, in IPv4 and IPv6; and they say what the answer holds.
 local T = require "t"
-local dnsstats = require "pktsh.app.dnsstats"
+local fed = require "fed"
 local lib = dofile("tests/pcaps/gen/lib.lua")
 local char = string.char
 
@@ -63,15 +63,8 @@ end
 -- dnsstats' state over the capture (general: every packet through
 -- dnsflow), and for the scan how many packets it left to the general path.
 local function run(path, general)
-  local src = assert(pktsh.open(path))
-  local eng = assert(dnsstats.new{general = general})
-  while true do
-    local bt = src:next()
-    if not bt then break end
-    eng:feed(bt)
-  end
+  local eng = fed(path, {general = general})
   eng:finish()
-  src:close()
   return eng:state(), eng:counts().deferred
 end
 
