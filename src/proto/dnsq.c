@@ -119,16 +119,19 @@ static uint32_t copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_
 	static const bytes16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 	uint32_t i = 0;
 
-	for (; i < n && i + 16 <= avail; i += 16) {
-		uint8_t rem = (uint8_t)(n - i < 16 ? n - i : 16);
-		bytes16 w;
+	bytes16 w;
 
+	for (; i + 16 < n && i + 16 <= avail; i += 16) {
 		memcpy(&w, src + i, 16);
-		w = lower16(w) & (bytes16)(iota < rem);
+		w = lower16(w);
 		memcpy(dst + i, &w, 16);
 	}
-	if (i >= n)
-		return i;
+	if (i < n && i + 16 <= avail) {        /* the last chunk */
+		memcpy(&w, src + i, 16);
+		w = lower16(w) & (bytes16)(iota < (uint8_t)(n - i));
+		memcpy(dst + i, &w, 16);
+		return i + 16;
+	}
 	for (; i < n && i + 8 <= avail; i += 8) {
 		uint64_t w;
 
