@@ -141,6 +141,48 @@ T.test("the byte cap holds for fragments; the oldest datagram goes", function()
   T.eq(st.frag_dropped, 0, "refused")
 end)
 
+T.test("fragment bounds: datagrams at once, 64 pieces, 65535 bytes, the timeout", function()
+  -- max_frags: a new datagram past it evicts the one begun first, in
+  -- O(1) (one datagram looked at each)
+  local fe = dnsflow.new{ports = {53}, max_frags = 10}
+  for id = 1, 30 do fe:feed(frag4(id, 0, ("z"):rep(64), false, id), nothing) end
+  local st = fe:stats()
+  T.eq(st.frags, 10, "held"); T.eq(st.frag_evicted, 20, "evicted")
+  T.eq(st.state_visits, 20, "one look an eviction")
+  -- 64 fragments make a datagram, a 65th one drops it
+  local msg = udp53("\66\66\129\128\0\0\0\0\0\0\0\0" .. ("p"):rep(64 * 8 - 20))
+  -- datagram m in n eight-byte fragments, top down (each lands before
+  -- the ones already there): what comes out, and the stats
+  local function pieces(m, n)
+    local got
+    local f = dnsflow.new{ports = {53}}
+    for k = n - 1, 0, -1 do
+      f:feed(frag4(7, k * 8, m:sub(k * 8 + 1, k * 8 + 8), k == n - 1),
+             function(ptr, len) got = ffi.string(ptr, len) end)
+    end
+    return got, f:stats()
+  end
+  local got, st64 = pieces(msg, 64)
+  T.eq(got, msg:sub(9), "64 pieces: rebuilt"); T.eq(st64.frag_dropped, 0, "none dropped")
+  got, st = pieces(msg .. ("q"):rep(8), 65)
+  T.eq(got, nil, "65 pieces: nothing"); T.eq(st.frag_dropped, 1, "dropped")
+  T.eq(st.frags, 0, "nothing held")
+  -- a fragment that would end past 65535 bytes drops its datagram
+  fe = dnsflow.new{ports = {53}}
+  fe:feed(frag4(8, 0, ("z"):rep(64), false), nothing)
+  fe:feed(frag4(8, 65528, ("z"):rep(16), true), nothing)
+  st = fe:stats()
+  T.eq(st.frag_dropped, 1, "past 65535: dropped"); T.eq(st.frags, 0, "nothing held")
+  -- an incomplete datagram goes once it is 30 s old, by capture time
+  fe = dnsflow.new{ports = {53}}
+  fe:feed(frag4(9, 0, ("z"):rep(64), false, 1e9), nothing)
+  fe:feed(frag4(10, 0, ("z"):rep(64), false, 30e9), nothing)
+  T.eq(fe:stats().frag_timeouts, 0, "29 s: kept")
+  fe:feed(frag4(11, 0, ("z"):rep(64), false, 32e9), nothing)
+  st = fe:stats()
+  T.eq(st.frag_timeouts, 1, "31 s: timed out"); T.eq(st.frags, 2, "the younger two held")
+end)
+
 -- One datagram in IPv4 fragments fed in any order, as pieces of
 -- (offset, bytes): what dnsflow emits, or nil.
 local function rebuilt(pieces, id)
