@@ -143,7 +143,8 @@ static void scan_frag(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint3
 {
 	int v6 = p->ethertype == PKTSH_ETH_IP6;
 	const uint8_t *dg;
-	uint32_t total, sp, dp, ulen;
+	uint32_t total, ulen, end;
+	uint16_t sp, dp;
 
 	pktsh_ipfrag_advance(e->frag, ts);
 	switch (pktsh_ipfrag_add(e->frag, p, v6, ts, &dg, &total)) {
@@ -165,17 +166,17 @@ static void scan_frag(struct pktsh_dnsstats *e, const struct pktsh_pkt *p, uint3
 	sp = be16(dg);
 	dp = be16(dg + 2);
 	ulen = be16(dg + 4);
-	if (!port_listed(e->ports, (uint16_t)sp) && !port_listed(e->ports, (uint16_t)dp))
+	if (!port_listed(e->ports, sp) && !port_listed(e->ports, dp))
 		return;
 	if (ulen < 8) {
 		e->c.frag_malformed++;
 		return;
 	}
-	if ((ulen < total ? ulen : total) == 8)
+	end = ulen < total ? ulen : total;
+	if (end == 8)
 		return;
 	e->c.fragmented++;
-	dnsstats_message(e, dg + 8, (ulen < total ? ulen : total) - 8, p->data + p->l3off, v6,
-			 (uint16_t)sp, (uint16_t)dp, p->ts, 0, pi, 0, 0);
+	dnsstats_message(e, dg + 8, end - 8, p->data + p->l3off, v6, sp, dp, p->ts, 0, pi, 0, 0);
 }
 
 int32_t pktsh_dnsstats_scan(struct pktsh_dnsstats *e, const struct pktsh_pkt *pkts, uint32_t i,
