@@ -57,6 +57,7 @@ T.test("the C scan and the general path: the same state on every capture", funct
     end
   end
   T.ok(compared >= 200, "captures compared: " .. compared)
+  print(("# %d compared, %d with fragments rebuilt"):format(compared, frag_files))
   T.ok(frag_files >= 4, "captures with fragments rebuilt: " .. frag_files)
 end)
 
