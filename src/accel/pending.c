@@ -493,6 +493,7 @@ static int put(struct pktsh_pending *t, const void *key, double value, double st
 {
 	uint32_t h = hash(t, key);
 	uint32_t i = find(t, key, h), e;
+	struct entry *x;
 	int evicted = 0;
 
 	if (!(value <= t->max_value))       /* an upper bound: add may not store it */
@@ -527,8 +528,12 @@ static int put(struct pktsh_pending *t, const void *key, double value, double st
 		i = free_slot(t, h);
 	}
 	t->slots[i] = (uint64_t)h << 32 | (e + 1u);
-	ent(t, e)->value = value;
-	memcpy(ent(t, e)->key, key, t->key_len);
+	x = ent(t, e);
+	x->value = value;
+	if (t->key_len == 8)            /* dnsstats': a move, not a call */
+		memcpy(x->key, key, 8);
+	else
+		memcpy(x->key, key, t->key_len);
 	link_newest(t, e);
 	t->count++;
 	return evicted ? 2 : 0;
