@@ -132,3 +132,15 @@ void agetab_touch(struct agetab *t, uint32_t e)
 	unlink_rec(t, agetab_rec(t, e));
 	push_newest(t, e);
 }
+
+int agetab_sweep_due(struct agetab *t, double ts)
+{
+	int due;
+
+	if (t->swept && !(ts - t->last_sweep > 1e9 || ts < t->last_sweep))
+		return 0;
+	due = t->swept && t->n > 0;
+	t->last_sweep = ts;
+	t->swept = 1;
+	return due;
+}

@@ -32,6 +32,8 @@ struct agetab {
 	uint32_t oldest, newest;
 	uint32_t *slots;         /* record + 1, or 0 */
 	uint32_t mask;
+	double last_sweep;       /* capture time of the last expiry check */
+	int swept;               /* 1 once there was one */
 };
 
 /* For max records of stride bytes (a struct beginning with struct
@@ -55,4 +57,9 @@ uint32_t agetab_add(struct agetab *t, const uint8_t *key, uint32_t klen, uint32_
 void agetab_remove(struct agetab *t, uint32_t e);
 /* Record e becomes the newest. */
 void agetab_touch(struct agetab *t, uint32_t e);
+/* Capture time passes (ts, ns): 1 when the owner should expire what is
+ * too old now, which is once a second of capture time (or when time went
+ * back) and only when there are records, so a busy capture pays for
+ * expiry once a second, not once a packet. */
+int agetab_sweep_due(struct agetab *t, double ts);
 #endif

@@ -83,8 +83,7 @@ struct flow {
 struct pktsh_dnstcp {
 	struct agetab flows;    /* of struct flow, least recently active first */
 	uint8_t ports[PKTSH_DNS_PORTMAP_BYTES];
-	double timeout, last_sweep;
-	int swept;
+	double timeout;
 	uint64_t max_buffer;
 	struct pktsh_dnstcp_stats st;
 	const struct pktsh_tabhash *th;
@@ -618,12 +617,8 @@ static void sweep(struct pktsh_dnstcp *t, double now, int all)
 
 void pktsh_dnstcp_advance(struct pktsh_dnstcp *t, double ts)
 {
-	if (!t->swept || ts - t->last_sweep > 1e9 || ts < t->last_sweep) {
-		if (t->swept && t->flows.n > 0)
-			sweep(t, ts, 0);
-		t->last_sweep = ts;
-		t->swept = 1;
-	}
+	if (agetab_sweep_due(&t->flows, ts))
+		sweep(t, ts, 0);
 }
 
 void pktsh_dnstcp_flush(struct pktsh_dnstcp *t, double now, int32_t all)

@@ -55,8 +55,7 @@ struct dgram {
 
 struct pktsh_ipfrag {
 	struct agetab d;         /* of struct dgram, begun first first */
-	double timeout, last_sweep;
-	int swept;
+	double timeout;
 	uint64_t max_buffer;
 	struct pktsh_ipfrag_stats st;
 	const struct pktsh_tabhash *th;
@@ -203,12 +202,8 @@ static void sweep(struct pktsh_ipfrag *t, double now, int all)
 
 void pktsh_ipfrag_advance(struct pktsh_ipfrag *t, double ts)
 {
-	if (!t->swept || ts - t->last_sweep > 1e9 || ts < t->last_sweep) {
-		if (t->swept && t->d.n > 0)
-			sweep(t, ts, 0);
-		t->last_sweep = ts;
-		t->swept = 1;
-	}
+	if (agetab_sweep_due(&t->d, ts))
+		sweep(t, ts, 0);
 }
 
 void pktsh_ipfrag_flush(struct pktsh_ipfrag *t, double now, int32_t all)
