@@ -473,8 +473,6 @@ static int64_t evict_for(struct pktsh_topk64 *t, uint64_t k, uint32_t h)
 	return e;
 }
 
-/* Counts k (hash h) once; the entry that holds it, -1 - the entry when
- * k entered the table with this count, or FILTERED. */
 /* count_key past its two common ends: k is in the table beyond its home
  * slot, or not in it (absent: its filter cell says so). */
 static __attribute__((noinline)) int64_t count_rest(struct pktsh_topk64 *t, uint64_t k,
@@ -509,7 +507,6 @@ static inline __attribute__((always_inline)) int64_t count_key(struct pktsh_topk
 							       uint64_t k, uint32_t h)
 {
 	int absent = 0;
-	uint64_t s;
 
 	t->n += 1;
 	if (t->filter) {
@@ -527,11 +524,14 @@ static inline __attribute__((always_inline)) int64_t count_key(struct pktsh_topk
 			return FILTERED;
 		}
 	}
-	s = t->index[h & t->mask];
-	if (!absent && s && slot_hv(s) == h && t->ent[slot_entry(s)].key == k) {
-		pktsh_probes_count(&t->work, 1);
-		t->ent[slot_entry(s)].count += 1;
-		return slot_entry(s);
+	if (!absent) {
+		uint64_t s = t->index[h & t->mask];
+
+		if (s && slot_hv(s) == h && t->ent[slot_entry(s)].key == k) {
+			pktsh_probes_count(&t->work, 1);
+			t->ent[slot_entry(s)].count += 1;
+			return slot_entry(s);
+		}
 	}
 	return count_rest(t, k, h, absent);
 }
