@@ -311,15 +311,21 @@ const struct pktsh_tabhash *pktsh_tabhash_process(void)
 	return &process_tab;
 }
 
+/* n random multipliers below the prime; the two multilinear families
+ * draw their own, so that a name's hash, which a match key contains, is
+ * independent of the match key's multipliers. */
+static void draw_multipliers(uint64_t *k, size_t n)
+{
+	random_bytes(k, n * sizeof(*k));
+	for (size_t i = 0; i < n; i++)
+		k[i] %= P61;
+}
+
 /* Before main and before any thread: every later reader sees the keys. */
 __attribute__((constructor)) static void process_keys_init(void)
 {
 	pktsh_hash_rekey(&process_key);
 	pktsh_tabhash_fill(&process_tab);
-	random_bytes(ml_keys, sizeof(ml_keys));
-	for (size_t i = 0; i < sizeof(ml_keys) / sizeof(ml_keys[0]); i++)
-		ml_keys[i] %= P61;              /* below the prime */
-	random_bytes(name_keys, sizeof(name_keys));
-	for (size_t i = 0; i < sizeof(name_keys) / sizeof(name_keys[0]); i++)
-		name_keys[i] %= P61;
+	draw_multipliers(ml_keys, sizeof(ml_keys) / sizeof(ml_keys[0]));
+	draw_multipliers(name_keys, sizeof(name_keys) / sizeof(name_keys[0]));
 }
