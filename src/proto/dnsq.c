@@ -146,10 +146,11 @@ static uint32_t copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_
 
 /* The first question's name, read into q->wire (labels lower-cased,
  * pointers followed, backwards only) and q->name_hash. From pos; *after
- * gets the position after the name in the message. 0 or an enum
- * pktsh_dns_err. */
+ * gets the position after the name in the message, *whole its label
+ * bytes when it has no pointer (it lies whole from pos), else 0. 0 or an
+ * enum pktsh_dns_err. */
 static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
-		     struct pktsh_dns_q *q, uint32_t *after)
+		     struct pktsh_dns_q *q, uint32_t *after, uint32_t *whole)
 {
 	uint32_t w = 0, limit = pos, end = 0, hops = 0, zeros = 0;
 
@@ -203,11 +204,19 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 	 * reads: there already when the last copy stored them */
 	if (zeros < ((w + 8) & ~7u))
 		memset(q->wire + w, 0, 16);     /* one store: see copy_lower */
+	*whole = hops ? 0 : w;
 	q->wire_len = (uint16_t)++w;
 	q->name_hash = name_hash_padded(q->wire, w);
 	*after = end;
 	return 0;
 }
+
+/* The first question's name as step_name meets it behind a pointer:
+ * where it lies (12) and its label bytes, 0 when it is not known to lie
+ * whole there. */
+struct known_name {
+	uint32_t at, bytes;
+};
 
 /* Steps a name past the question, as Wireshark decodes one: pointers
  * followed wherever they point in the message, every label within it,
@@ -217,9 +226,16 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
  * bytes one message's names may make us read behind pointers (pointers
  * can send every record's name over the whole message, 127 hops each);
  * once it is spent names are only stepped over to their first pointer,
- * so the walk stays linear in the message. 0 or an enum pktsh_dns_err. */
+ * so the walk stays linear in the message.
+ *
+ * Most answers' owner names point at the question's. Walked again, its
+ * labels (which walk_name read without error, up to a root inside the
+ * message) would all be in bounds and end at that root, so a pointer to
+ * qn only takes their bytes from the budget, when it holds more than
+ * they cost (else the walk would stop on the way, and does, label by
+ * label). 0 or an enum pktsh_dns_err. */
 static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *after,
-		     uint32_t *budget)
+		     uint32_t *budget, const struct known_name *qn)
 {
 	uint32_t end = 0, hops = 0;
 
@@ -257,6 +273,10 @@ static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *aft
 		}
 		*budget -= 2;
 		pos = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
+		if (pos == qn->at && qn->bytes && *budget > qn->bytes) {
+			*budget -= qn->bytes;
+			break;
+		}
 	}
 	*after = end ? end : pos + 1;
 	return 0;
@@ -271,7 +291,7 @@ static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *aft
  * OPT record's extended RCODE (the first OPT among the additional
  * records), 0 without one. 0 or an enum pktsh_dns_err. */
 static int walk_rest(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t qskip,
-		     uint32_t records, uint32_t ar, uint8_t *ext)
+		     uint32_t records, uint32_t ar, uint8_t *ext, const struct known_name *qn)
 {
 	uint32_t total = qskip + records, first_ar = total - ar;
 	uint32_t budget = 4 * len + 1024;
@@ -280,7 +300,7 @@ static int walk_rest(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t qski
 	for (uint32_t i = 0; i < total; i++) {
 		uint32_t start = pos;
 
-		rc = step_name(d, len, pos, &pos, &budget);
+		rc = step_name(d, len, pos, &pos, &budget, qn);
 		if (rc)
 			return rc;
 		if (i < qskip) {
@@ -306,6 +326,7 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 {
 	uint32_t pos = 12;
 	uint8_t ext = 0;
+	struct known_name qn = {12, 0};
 	int rc;
 
 	q->name_len = q->wire_len = 0;
@@ -321,7 +342,7 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 	q->arcount = be16(d + 10);
 	q->qtype = q->qclass = 0;
 	if (q->qdcount) {
-		rc = walk_name(d, len, 12, q, &pos);
+		rc = walk_name(d, len, 12, q, &pos, &qn.bytes);
 		if (rc)
 			return -rc;
 		if (pos + 4 > len)
@@ -332,7 +353,7 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 	}
 	q->records_error = (uint16_t)walk_rest(d, len, pos, q->qdcount ? q->qdcount - 1u : 0,
 					       (uint32_t)q->ancount + q->nscount + q->arcount,
-					       q->arcount, &ext);
+					       q->arcount, &ext, &qn);
 	if (!(q->flags & 0x8000))
 		ext = 0;
 	q->rcode = (uint16_t)((q->flags & 15) | ext << 4);

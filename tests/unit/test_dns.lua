@@ -266,6 +266,40 @@ T.test("question_wire: the records after the question, as Wireshark reads them",
 end)
 
 T.test("names: 255-octet limit", function()
+
+-- Owner names that point at the question's are not walked again, only
+-- charged to the budget (dnsq.c, step_name): the budget must run out at
+-- the record where walking every label would have run it out. n answers
+-- point at a 250-byte question name, then one owner points forward into
+-- a label that runs off the end: an error while budget is left for its
+-- hop, none once it is spent. The expected side comes from the walk as
+-- written before the shortcut, label by label.
+T.test("question_wire: owner names pointing at the question spend the budget exactly", function()
+  local labels = {rep("a", 63), rep("b", 63), rep("c", 63), rep("d", 57)}
+  local q = wname(table.concat(labels, ".")) .. be16(1) .. be16(1)
+  local a = rr("\192\12", 1, 1, 60, "\198\18\9\1")
+  local flips = 0
+  for n = 0, 40 do
+    local body = rep(a, n)
+    local at = 12 + #q + #body
+    local last = rr(be16(0xc000 + at + 16), 1, 1, 60, "\1\2\3\4") .. "\40x"
+    local m = header{flags = 0x8180, qd = 1, an = n + 1} .. q .. body .. last
+    local budget = 4 * #m + 1024
+    for _ = 1, n do                       -- the walk, label by label
+      if budget <= 2 then budget = 0; break end
+      budget = budget - 2
+      for _, l in ipairs(labels) do
+        if budget <= 1 + #l then budget = 0; break end
+        budget = budget - (1 + #l)
+      end
+    end
+    local want = budget > 2 and "label truncated" or nil
+    local s = assert(dns.question_wire(m))
+    T.eq(dns.records_error(s), want, n .. " answers")
+    if want == nil then flips = flips + 1 end
+  end
+  T.ok(flips > 0 and flips < 41, "the budget runs out within the range: " .. flips)
+end)
   -- 4 labels of 63 = 4*64 + 1 = 257 octets: too long; 3*64 + 62 bytes ok
   local long = rep(char(63) .. rep("a", 63), 4) .. "\0"
   local _, err = dns.parse(header{qd = 1} .. long .. be16(1) .. be16(1))
