@@ -410,8 +410,9 @@ static uint32_t alloc_entry(struct pktsh_pending *t)
 
 /* Backward-shift deletion: the slots after i that probed past it move
  * back, so every lookup still finds them before an empty slot. The
- * entry goes back to the free list. */
-static void delete_at(struct pktsh_pending *t, uint32_t i)
+ * entry goes back to the free list. Returns the one slot that became
+ * empty (the last one moved, or i). */
+static uint32_t delete_at(struct pktsh_pending *t, uint32_t i)
 {
 	uint32_t e = slot_entry(t->slots[i]);
 
@@ -433,6 +434,7 @@ static void delete_at(struct pktsh_pending *t, uint32_t i)
 	ent(t, e)->newer = t->free_list;
 	t->free_list = e;
 	t->count--;
+	return i;
 }
 
 /* The slot of entry e (present). */
@@ -479,12 +481,13 @@ static void prefetch_ahead(struct pktsh_pending *t)
 	}
 }
 
-/* Expiry and eviction: the oldest goes, found through its slot. */
-static void drop_oldest(struct pktsh_pending *t)
+/* Expiry and eviction: the oldest goes, found through its slot.
+ * Returns the slot that became empty. */
+static uint32_t drop_oldest(struct pktsh_pending *t)
 {
 	t->visits++;
 	prefetch_ahead(t);
-	delete_at(t, slot_of(t, t->oldest));
+	return delete_at(t, slot_of(t, t->oldest));
 }
 
 /* An entry already there with a value below stale takes the new value
@@ -510,10 +513,15 @@ static int put(struct pktsh_pending *t, const void *key, double value, double st
 	if (t->count >= t->max_entries) {
 		if (!t->evict || t->oldest == NIL)
 			return -1;
-		drop_oldest(t);
+		uint32_t f = drop_oldest(t);
+
+		/* the one slot emptied: where k goes now when it lies on k's
+		 * probe, else i still is (the empty slot the probe ended at;
+		 * a deletion moves slots back, never into an empty one) */
+		if (((f - h) & t->mask) < ((i - h) & t->mask))
+			i = f;
 		t->evicted++;
 		evicted = 1;
-		i = find(t, key, h);
 	}
 	if ((t->count + 1u) * 2u > t->nslots && t->nslots < t->max_slots) {
 		grow(t);

@@ -179,6 +179,45 @@ T.test("evict: a full table drops its oldest entry for a new one", function()
   T.eq(u:count(), 0, "all taken")
 end)
 
+-- An evicting put reuses the empty slot its first probe found unless the
+-- eviction emptied one on that probe: random puts and takes into a full
+-- table, against a Lua table with the same oldest-first eviction.
+T.test("evict: 6*10^4 random operations on a full table agree with a Lua table", function()
+  local MAX = 400
+  local t = assert(pending.new{key = ffi.sizeof(key_t), max = MAX, evict = true})
+  local ref, nref, fifo, head = {}, 0, {}, 1
+  local s = 88172645
+  local function rnd(n)
+    s = bit.bxor(s, bit.lshift(s, 13)); s = bit.bxor(s, bit.rshift(s, 17)); s = bit.bxor(s, bit.lshift(s, 5))
+    return (s % n + n) % n
+  end
+  local function oldest()
+    while ref[fifo[head][1]] ~= fifo[head][2] do head = head + 1 end
+    return fifo[head][1]
+  end
+  local evicted = 0
+  for step = 1, 60000 do
+    local a = rnd(1500)
+    if rnd(4) < 3 then
+      local want = ref[a] and "replaced" or (nref < MAX and "new" or "evicted")
+      local r = t:put(key(a), step)
+      if r ~= want then error(("step %d put %d: %s, want %s"):format(step, a, tostring(r), tostring(want))) end
+      if r == "evicted" then ref[oldest()] = nil; evicted = evicted + 1 end
+      if r ~= "replaced" and r ~= "evicted" then nref = nref + 1 end
+      ref[a] = step
+      fifo[#fifo + 1] = {a, step}
+    else
+      local v = t:take(key(a))
+      if v ~= ref[a] then error(("step %d take %d: %s, want %s"):format(step, a, tostring(v), tostring(ref[a]))) end
+      if v then ref[a] = nil; nref = nref - 1 end
+    end
+  end
+  T.ok(evicted > 10000, "evictions: " .. evicted)
+  T.eq(t:count(), nref, "count")
+  for k, v in pairs(ref) do T.eq(t:take(key(k)), v, "key " .. k) end
+  T.eq(t:count(), 0, "all taken")
+end)
+
 T.test("collected tables free themselves", function()
   for _ = 1, 200 do pending.new{key = 64, max = 1000} end
   collectgarbage(); collectgarbage()
