@@ -235,9 +235,17 @@ uint32_t pktsh_pending_count(const struct pktsh_pending *t)
 	return t->count;
 }
 
+/* A probe run from home: its line, and the next when home lies in the
+ * last half of its line. */
+static void prefetch_run(const struct pktsh_pending *t, uint32_t home)
+{
+	__builtin_prefetch(&t->slots[home]);
+	__builtin_prefetch(&t->slots[(home + 4) & t->mask]);
+}
+
 void pending_prefetch(const struct pktsh_pending *t, const void *key)
 {
-	__builtin_prefetch(&t->slots[hash(t, key) & t->mask]);
+	prefetch_run(t, hash(t, key) & t->mask);
 }
 
 /* dnsstats' keys are 8 bytes: compared as one word, not by a call. */
@@ -468,7 +476,7 @@ static void prefetch_ahead(struct pktsh_pending *t)
 	if (a != NIL) {
 		const struct entry *x = ent(t, a);
 
-		__builtin_prefetch(&t->slots[hash(t, x->key) & t->mask]);
+		prefetch_run(t, hash(t, x->key) & t->mask);
 		/* the next step's entry: answered queries give their entries
 		 * back from anywhere in the list, so list order is not memory
 		 * order, and each step would wait for its entry */
