@@ -499,15 +499,17 @@ static __attribute__((noinline)) int64_t count_rest(struct pktsh_topk64 *t, uint
 	return -1 - e;
 }
 
-/* Counts k (hash h) once; the entry that holds it, -1 - the entry when
- * k entered the table with this count, or FILTERED. Inline for the two
- * ends most keys take (filtered, or found in their home slot); the rest
- * in a call of its own, which saves what it needs. */
-static inline __attribute__((always_inline)) int64_t count_key(struct pktsh_topk64 *t,
-							       uint64_t k, uint32_t h)
-{
-	int absent = 0;
+/* count_fast's answer when k takes neither common end. */
+#define REST INT64_MIN
 
+/* The two ends most keys take, inline: k counted in its filter cell
+ * (FILTERED) or found in its home slot (its entry); else REST, with
+ * *absent set when the filter says k is not in the table. */
+static inline __attribute__((always_inline)) int64_t count_fast(struct pktsh_topk64 *t,
+								uint64_t k, uint32_t h,
+								int *absent)
+{
+	*absent = 0;
 	t->n += 1;
 	if (t->filter) {
 		uint32_t *a = cell(t, h);
@@ -518,13 +520,13 @@ static inline __attribute__((always_inline)) int64_t count_key(struct pktsh_topk
 		 * scan: at most the smallest count (counts only grow), so no
 		 * key that should enter is kept out. Most keys of a long tail
 		 * or a flood end here. No entries: the word is the count. */
-		absent = *a >> OCC_SHIFT == 0;
-		if (absent && *a + 1.0 <= t->cmin) {
+		*absent = *a >> OCC_SHIFT == 0;
+		if (*absent && *a + 1.0 <= t->cmin) {
 			++*a;
 			return FILTERED;
 		}
 	}
-	if (!absent) {
+	if (!*absent) {
 		uint64_t s = t->index[h & t->mask];
 
 		if (s && slot_hv(s) == h && t->ent[slot_entry(s)].key == k) {
@@ -533,7 +535,18 @@ static inline __attribute__((always_inline)) int64_t count_key(struct pktsh_topk
 			return slot_entry(s);
 		}
 	}
-	return count_rest(t, k, h, absent);
+	return REST;
+}
+
+/* Counts k (hash h) once; the entry that holds it, -1 - the entry when
+ * k entered the table with this count, or FILTERED. */
+static inline __attribute__((always_inline)) int64_t count_key(struct pktsh_topk64 *t,
+							       uint64_t k, uint32_t h)
+{
+	int absent;
+	int64_t r = count_fast(t, k, h, &absent);
+
+	return r != REST ? r : count_rest(t, k, h, absent);
 }
 
 uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t n,
@@ -551,10 +564,12 @@ uint32_t pktsh_topk64_add(struct pktsh_topk64 *t, const uint64_t *keys, uint32_t
 	return nfresh;
 }
 
-int topk64_add_labelled(struct pktsh_topk64 *t, uint64_t k, uint32_t h, const void *label,
-			uint32_t len)
+/* topk64_add_labelled past count_fast: the rest of the count, and the
+ * label of a key that entered. */
+static __attribute__((noinline)) int add_rest(struct pktsh_topk64 *t, uint64_t k, uint32_t h,
+					      int absent, const void *label, uint32_t len)
 {
-	int64_t r = count_key(t, k, h);
+	int64_t r = count_rest(t, k, h, absent);
 	uint32_t e;
 
 	if (r >= 0)
@@ -567,6 +582,18 @@ int topk64_add_labelled(struct pktsh_topk64 *t, uint64_t k, uint32_t h, const vo
 		t->ent[e].label_len = (uint16_t)len;
 	}
 	return 1;
+}
+
+/* The common ends return before any call, so this saves no registers
+ * for them (a prologue and epilogue were 15 instructions a key). */
+int topk64_add_labelled(struct pktsh_topk64 *t, uint64_t k, uint32_t h, const void *label,
+			uint32_t len)
+{
+	int absent;
+
+	if (count_fast(t, k, h, &absent) != REST)
+		return 0;
+	return add_rest(t, k, h, absent, label, len);
 }
 
 uint32_t pktsh_topk64_entries(const struct pktsh_topk64 *t, uint64_t *keys, double *counts,
