@@ -6,22 +6,21 @@
  * and a one-way capture (a SPAN port of one direction) keeps a million of
  * them at once. So:
  *
- * - Entries sit in chunks of ENTRY_CHUNK and never move: an entry is
- *   value, two links and the key (24 bytes for dnsstats' 8-byte keys).
- *   Chunks are allocated as the table fills, so memory follows the most
- *   entries ever held, not the bound.
+ * - Entries sit in one region, reserved for the bound, handed out in
+ *   order and never moved: an entry is value, two links and the key (24
+ *   bytes for dnsstats' 8-byte keys). From MAP_FROM bytes the region is
+ *   a mapping, whose untouched pages cost nothing, so memory follows the
+ *   most entries ever held, not the bound.
  * - The entries are linked in put order (a put of a key already there
  *   moves it to the newest end): values put in order, as capture times
  *   are, make it an expiry list ordered by time. pktsh_pending_expire
  *   takes entries off the oldest end and stops at the first it keeps, so
  *   each timed-out entry costs O(1), never a walk of the table; a full
  *   table made with evict set drops its oldest entry for a new one, O(1).
- * - Big arrays (the index from 2 MiB, the entries' region) are mapped
- *   with transparent huge pages asked for: a million waiting queries
- *   touch 40 MB, and with 4 KiB pages the page faults cost more than
- *   the lookups (a quarter of a one-way capture's time, measured).
- *   The entries' region is reserved once for the bound and filled in
- *   order, so memory still follows the most entries ever held.
+ * - Big arrays (the index and the entries' region from 2 MiB) are
+ *   mapped with transparent huge pages asked for: a million waiting
+ *   queries touch 40 MB, and with 4 KiB pages the page faults cost more
+ *   than the lookups (a quarter of a one-way capture's time, measured).
  * - The index is open addressing with linear probing over 8-byte slots
  *   (the key's 32-bit hash and the entry's number): a probe reads only
  *   the slot array, an entry is read when its hash matches. Deletion
@@ -52,8 +51,6 @@
 #include "accel/pending.h"
 
 #define MIN_SLOTS 1024u
-#define CHUNK_BITS 12
-#define ENTRY_CHUNK (1u << CHUNK_BITS)
 #define NIL 0xffffffffu
 #define FREED 0xfffffffeu      /* older of an entry given back */
 #define AHEAD 8                /* expiry asks for slots this many entries ahead */
@@ -70,15 +67,13 @@ struct pktsh_pending {
 	uint32_t nslots;        /* a power of two */
 	uint32_t mask;
 	uint32_t max_slots;
-	uint8_t **chunks;       /* entry e is at chunks[e >> CHUNK_BITS] */
-	uint8_t *region;        /* the chunks in one mapping, or NULL */
+	uint8_t *region;        /* max_entries entries of stride bytes */
 	size_t region_len;
-	uint32_t nchunks, max_chunks;
 	uint32_t stride;        /* 16 + key_len, 8-aligned */
 	uint32_t key_len;
 	uint32_t count;
 	uint32_t max_entries;
-	uint32_t used;          /* entries handed out from the chunks so far */
+	uint32_t used;          /* entries handed out from the region so far */
 	uint32_t free_list;     /* entries given back, linked through newer */
 	uint32_t oldest, newest;
 	uint32_t ahead;         /* the entry whose slot expiry asked for last, or NIL */
@@ -93,12 +88,7 @@ struct pktsh_pending {
 
 static struct entry *ent(const struct pktsh_pending *t, uint32_t e)
 {
-	/* the chunks lie in order in the region when there is one: no
-	 * load of the chunk's address on the way to every entry */
-	if (t->region)
-		return (struct entry *)(void *)(t->region + (size_t)e * t->stride);
-	return (struct entry *)(void *)(t->chunks[e >> CHUNK_BITS] +
-					(size_t)(e & (ENTRY_CHUNK - 1)) * t->stride);
+	return (struct entry *)(void *)(t->region + (size_t)e * t->stride);
 }
 
 static uint32_t hash(const struct pktsh_pending *t, const uint8_t *k)
@@ -128,21 +118,23 @@ static uint32_t slot_entry(uint64_t s)
 	return (uint32_t)s - 1;
 }
 
+#define MAP_FROM ((size_t)64 << 10)
 #define HUGE_FROM ((size_t)2 << 20)
 
-/* len zeroed bytes: mapped, huge pages asked for, from HUGE_FROM; NULL
- * without memory. */
+/* len zeroed bytes: mapped from MAP_FROM (pages are touched as they are
+ * used), huge pages asked for from HUGE_FROM; NULL without memory. */
 static void *big_zalloc(size_t len)
 {
 	void *p;
 
-	if (len < HUGE_FROM)
+	if (len < MAP_FROM)
 		return calloc(1, len);
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		 -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	madvise(p, len, MADV_HUGEPAGE);   /* a hint: without THP, 4 KiB pages */
+	if (len >= HUGE_FROM)
+		madvise(p, len, MADV_HUGEPAGE);   /* a hint: without THP, 4 KiB pages */
 	return p;
 }
 
@@ -150,7 +142,7 @@ static void big_free(void *p, size_t len)
 {
 	if (!p)
 		return;
-	if (len < HUGE_FROM)
+	if (len < MAP_FROM)
 		free(p);
 	else
 		munmap(p, len);
@@ -184,19 +176,14 @@ struct pktsh_pending *pktsh_pending_new(uint32_t key_len, uint32_t max_entries,
 	t->stride = (16u + key_len + 7u) & ~7u;
 	t->max_entries = max_entries;
 	t->max_slots = slots_for(max_entries);
-	t->max_chunks = (max_entries + ENTRY_CHUNK - 1) >> CHUNK_BITS;
 	t->nslots = MIN_SLOTS < t->max_slots ? MIN_SLOTS : t->max_slots;
 	t->mask = t->nslots - 1;
 	t->slots = big_zalloc((size_t)t->max_slots * sizeof(*t->slots));
-	t->chunks = calloc(t->max_chunks, sizeof(*t->chunks));
-	/* the entries' region (untouched pages cost nothing); chunks are
-	 * malloc'd one by one when it cannot be mapped */
-	t->region_len = (size_t)t->max_chunks * ENTRY_CHUNK * t->stride;
-	if (t->region_len >= HUGE_FROM)
-		t->region = big_zalloc(t->region_len);
+	t->region_len = (size_t)max_entries * t->stride;
+	t->region = big_zalloc(t->region_len);
 	t->free_list = t->oldest = t->newest = t->ahead = NIL;
 	t->max_value = -HUGE_VAL;
-	if (!t->slots || !t->chunks) {
+	if (!t->slots || !t->region) {
 		pktsh_pending_free(t);
 		pktsh_err_set(err, ENOMEM, "pending table");
 		return NULL;
@@ -208,12 +195,7 @@ void pktsh_pending_free(struct pktsh_pending *t)
 {
 	if (!t)
 		return;
-	if (t->region)
-		big_free(t->region, t->region_len);
-	else
-		for (uint32_t i = 0; i < t->nchunks; i++)
-			free(t->chunks[i]);
-	free(t->chunks);
+	big_free(t->region, t->region_len);
 	big_free(t->slots, (size_t)t->max_slots * sizeof(*t->slots));
 	free(t->own);
 	free(t);
@@ -395,7 +377,7 @@ static void link_newest(struct pktsh_pending *t, uint32_t e)
 	t->newest = e;
 }
 
-/* A free entry number, or NIL without memory. */
+/* A free entry number (put makes room first: there is one). */
 static uint32_t alloc_entry(struct pktsh_pending *t)
 {
 	uint32_t e = t->free_list;
@@ -403,15 +385,6 @@ static uint32_t alloc_entry(struct pktsh_pending *t)
 	if (e != NIL) {
 		t->free_list = ent(t, e)->newer;
 		return e;
-	}
-	if ((t->used >> CHUNK_BITS) >= t->nchunks) {
-		if (t->nchunks >= t->max_chunks)
-			return NIL;
-		t->chunks[t->nchunks] = t->region ? t->region + (size_t)t->nchunks * ENTRY_CHUNK * t->stride
-					: malloc((size_t)ENTRY_CHUNK * t->stride);
-		if (!t->chunks[t->nchunks])
-			return NIL;
-		t->nchunks++;
 	}
 	return t->used++;
 }
@@ -536,8 +509,6 @@ static int put(struct pktsh_pending *t, const void *key, double value, double st
 		i = free_slot(t, h);
 	}
 	e = alloc_entry(t);
-	if (e == NIL)
-		return -1;
 	if (((i - h) & t->mask) >= PKTSH_PROBE_LIMIT) {
 		rekey(t);
 		h = hash(t, key);
