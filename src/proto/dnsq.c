@@ -117,11 +117,10 @@ static bytes16 lower16(bytes16 w)
 static uint32_t copy_lower(uint8_t *dst, const uint8_t *src, uint32_t n, uint32_t avail)
 {
 	static const bytes16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-	uint32_t i = 0;
-
+	uint32_t i = 0, whole = n < avail + 1 ? n : avail + 1;    /* i + 16 < both */
 	bytes16 w;
 
-	for (; i + 16 < n && i + 16 <= avail; i += 16) {
+	for (; i + 16 < whole; i += 16) {
 		memcpy(&w, src + i, 16);
 		w = lower16(w);
 		memcpy(dst + i, &w, 16);
@@ -170,12 +169,16 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 			 * by their lengths and then copied at once: lengths are
 			 * below 0x40, so lower-casing leaves them as they are */
 			uint32_t from = pos;
+			/* a label must end within the message (len) and leave
+			 * the name, with its root, at most 255 bytes (w + pos
+			 * - from + 1 + l + 1 <= 255): one bound for both, the
+			 * error told apart when it is crossed; w <= 254 here */
+			uint32_t lim = from + 254u - w < len ? from + 254u - w : len;
 
 			do {
-				if (pos + 1 + l > len)
-					return PKTSH_DNS_LABEL_TRUNCATED;
-				if (w + (pos - from) + 1u + l + 1u > 255)
-					return PKTSH_DNS_NAME_TOO_LONG;
+				if (pos + 1 + l > lim)
+					return pos + 1 + l > len ? PKTSH_DNS_LABEL_TRUNCATED
+								 : PKTSH_DNS_NAME_TOO_LONG;
 				pos += 1u + l;
 				if (pos >= len)
 					break;

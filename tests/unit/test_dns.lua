@@ -265,8 +265,6 @@ T.test("question_wire: the records after the question, as Wireshark reads them",
   T.ok(h.records_error >= 0, "walked: " .. tostring(dns.records_error(h)))
 end)
 
-T.test("names: 255-octet limit", function()
-
 -- Owner names that point at the question's are not walked again, only
 -- charged to the budget (dnsq.c, step_name): the budget must run out at
 -- the record where walking every label would have run it out. n answers
@@ -300,6 +298,9 @@ T.test("question_wire: owner names pointing at the question spend the budget exa
   end
   T.ok(flips > 0 and flips < 41, "the budget runs out within the range: " .. flips)
 end)
+
+T.test("names: 255-octet limit", function()
+
   -- 4 labels of 63 = 4*64 + 1 = 257 octets: too long; 3*64 + 62 bytes ok
   local long = rep(char(63) .. rep("a", 63), 4) .. "\0"
   local _, err = dns.parse(header{qd = 1} .. long .. be16(1) .. be16(1))
@@ -311,6 +312,21 @@ end)
   T.eq(#msg.questions[1].name, 63 * 3 + 61 + 3, "255 octets accepted")
   local ok256 = rep(char(63) .. rep("a", 63), 3) .. char(62) .. rep("b", 62) .. "\0"
   T.eq(dns.parse(header{qd = 1} .. ok256 .. be16(1) .. be16(1)), nil, "256 rejected")
+  -- the fast path at the bound (dnsq.c checks both limits as one): 255
+  -- read, 256 too long; a label past the end of the message is cut,
+  -- whether or not it would also make the name too long, but a name too
+  -- long before the cut label is too long
+  local _, _, _, qn = dns.question(header{qd = 1} .. ok255 .. be16(1) .. be16(1))
+  T.eq(qn and #qn, 63 * 3 + 61 + 3, "fast path: 255 octets read")
+  T.eq(select(2, dns.question(header{qd = 1} .. ok256 .. be16(1) .. be16(1))),
+       "name longer than 255 octets", "fast path: 256 too long")
+  local l63 = rep(char(63) .. rep("a", 63), 3)
+  T.eq(select(2, dns.question(header{qd = 1} .. l63 .. char(63) .. rep("b", 10))),
+       "label truncated", "fast path: a cut label that would pass 255 is cut")
+  T.eq(select(2, dns.question(header{qd = 1} .. l63 .. char(61) .. rep("b", 10))),
+       "label truncated", "fast path: a cut label within 255 is cut")
+  T.eq(select(2, dns.question(header{qd = 1} .. l63 .. char(63) .. rep("b", 63) .. "\5ab")),
+       "name longer than 255 octets", "fast path: too long, then cut")
   -- too long only through compression
   local part = rep(char(63) .. rep("c", 63), 3) .. "\0"          -- 193 octets at 12
   local m = header{qd = 2} .. part .. be16(1) .. be16(1) ..
