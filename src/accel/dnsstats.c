@@ -61,19 +61,21 @@ struct dnsstats_lat {
 
 /* pktsh.hist's log_index(v, 128): 0 below 1, else with v = m * 2^e and
  * 0.5 <= m < 1, (e - 1) * 128 + 1 + the sub-bucket of m (exact: scaling
- * by powers of two is). The top bin takes the (absurd) rest. */
+ * by powers of two is). The top bin takes the (absurd) rest. Read off
+ * v's bits: v >= 1 is 1.f * 2^(x - 1023) with x its biased exponent, so
+ * e - 1 = x - 1023 and m * 2 - 1 = f, whose sub-bucket of 128 is f's
+ * top 7 bits: bits 45 up are x * 128 + that. */
+_Static_assert(PKTSH_DNSSTATS_LOG_SUB == 128, "log_index reads 7 bits of the fraction");
 static uint32_t log_index(double v)
 {
-	int e;
-	double m;
-	uint32_t i;
+	uint64_t w;
+	uint64_t i;
 
 	if (!(v >= 1))
 		return 0;
-	m = frexp(v, &e);
-	i = (uint32_t)(e - 1) * PKTSH_DNSSTATS_LOG_SUB +
-	    (uint32_t)floor((m * 2 - 1) * PKTSH_DNSSTATS_LOG_SUB) + 1;
-	return i < LOG_BINS ? i : LOG_BINS - 1;
+	memcpy(&w, &v, 8);
+	i = (w >> 45) - ((uint64_t)1023 << 7) + 1;   /* +inf: past the top */
+	return i < LOG_BINS ? (uint32_t)i : LOG_BINS - 1;
 }
 
 static uint32_t exact_home(double v)
