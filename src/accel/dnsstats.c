@@ -469,7 +469,7 @@ static void pipe_count_oldest(struct pktsh_dnsstats *e)
 {
 	struct pipe_msg *s = &e->pipe[e->pipe_head];
 
-	count_message(e, &s->m, s->wire);
+	count_message(e, &s->m, s->q.wire);
 	e->pipe_head = (e->pipe_head + 1) % PIPE_DEPTH;
 	e->pipe_n--;
 }
@@ -484,13 +484,9 @@ static struct pipe_msg *pipe_slot(struct pktsh_dnsstats *e)
 	return &e->pipe[(e->pipe_head + e->pipe_n) % PIPE_DEPTH];
 }
 
-/* The message made in pipe_slot's slot (its name at wire) into flight.
- * The name goes 16 bytes at a time, as dnsq.c stored it (wire has room):
- * a load that spans two of those stores would wait for both. */
-static void pipe_push(struct pktsh_dnsstats *e, struct pipe_msg *s, const uint8_t *wire)
+/* The message made in pipe_slot's slot into flight. */
+static void pipe_push(struct pktsh_dnsstats *e, struct pipe_msg *s)
 {
-	for (uint32_t i = 0; i < s->m.name_len; i += 16)
-		memcpy(s->wire + i, wire + i, 16);
 	e->pipe_n++;
 	prefetch(e, &s->m);
 }
@@ -546,7 +542,7 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 		      const uint8_t *l3hdr, int v6, uint16_t sport, uint16_t dport, int64_t ts,
 		      int tcp, uint32_t pi, int side, int cut)
 {
-	struct pktsh_dns_q q;
+	struct pktsh_dns_q qq, *q = &qq;
 	struct dns_msg alone, *m = &alone;
 	struct dns_queue *dq = side ? &e->sideq : &e->scanq;
 	struct pipe_msg *s = NULL;
@@ -554,9 +550,11 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 
 	if (e->tap && len >= 4)         /* fewer bytes are no DNS message */
 		pktsh_dnstap_add(e->tap, msg, len, l3hdr, v6, sport, dport, ts, tcp);
-	if (!e->queueing)
-		m = &(s = pipe_slot(e))->m;
-	else if (queue_room(dq) == 0)
+	if (!e->queueing) {
+		s = pipe_slot(e);
+		m = &s->m;
+		q = &s->q;      /* the name read where it is counted from */
+	} else if (queue_room(dq) == 0)
 		m = &dq->msgs[dq->n];
 	m->ts = (double)ts;
 	m->tcp = (uint8_t)tcp;
@@ -564,9 +562,9 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 	m->pi = pi;
 	m->name_len = 0;
 	m->cut = (uint8_t)(cut != 0);
-	rc = pktsh_dns_question_wire(msg, len, &q);
+	rc = pktsh_dns_question_wire(msg, len, q);
 	if (rc == 0)
-		fill(m, &q, cut);
+		fill(m, q, cut);
 	else
 		unreadable(m, msg, len, cut && cut_short(rc));
 	if (m->kind != PKTSH_DNS_UNREADABLE)    /* the id (2 bytes) is there */
@@ -576,12 +574,12 @@ void dnsstats_message(struct pktsh_dnsstats *e, const uint8_t *msg, uint32_t len
 		m->nh = topk64_hash(e->names, m->key.name & KEY53);
 	}
 	if (s) {
-		pipe_push(e, s, q.wire);
+		pipe_push(e, s);
 	} else if (m == &alone) {
-		count_message(e, m, q.wire);
+		count_message(e, m, q->wire);
 	} else {
 		m->name_off = dq->used;
-		memcpy(dq->arena + dq->used, q.wire, m->name_len);
+		memcpy(dq->arena + dq->used, q->wire, m->name_len);
 		dq->used += m->name_len;
 		dq->n++;
 	}

@@ -51,7 +51,7 @@ struct dnsstats_lat;
 enum { PIPE_DEPTH = 8 };
 struct pipe_msg {
 	struct dns_msg m;
-	uint8_t wire[256];
+	struct pktsh_dns_q q;   /* read in place: its name is counted from here */
 };
 
 struct pktsh_dnsstats {
