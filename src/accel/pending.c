@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include "err.h"
 #include "accel/hash.h"
 #include "accel/pending.h"
@@ -136,6 +137,17 @@ static void *big_zalloc(size_t len)
 	if (len >= HUGE_FROM)
 		madvise(p, len, MADV_HUGEPAGE);   /* a hint: without THP, 4 KiB pages */
 	return p;
+}
+
+/* The first n bytes of big_zalloc's p (of len) zero again: a mapping's
+ * pages given back (they read as zeros, and cost nothing until used
+ * again), not written over. */
+static void big_zero(void *p, size_t n, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (len < MAP_FROM || madvise(p, (n + page - 1) & ~(page - 1), MADV_DONTNEED) != 0)
+		memset(p, 0, n);
 }
 
 static void big_free(void *p, size_t len)
@@ -556,7 +568,8 @@ static uint32_t clear_all(struct pktsh_pending *t)
 {
 	uint32_t n = t->count;
 
-	memset(t->slots, 0, (size_t)t->nslots * sizeof(*t->slots));
+	big_zero(t->slots, (size_t)t->nslots * sizeof(*t->slots),
+		 (size_t)t->max_slots * sizeof(*t->slots));
 	t->count = t->used = 0;
 	t->max_value = -HUGE_VAL;
 	t->free_list = t->oldest = t->newest = t->ahead = NIL;
