@@ -509,10 +509,12 @@ static inline __attribute__((always_inline)) int64_t count_fast(struct pktsh_top
 								uint64_t k, uint32_t h,
 								int *absent)
 {
+	uint32_t *a = NULL;
+
 	*absent = 0;
 	t->n += 1;
 	if (t->filter) {
-		uint32_t *a = cell(t, h);
+		a = cell(t, h);
 
 		/* A cell with no entry's hash in it says without a look at
 		 * the index that k is not in the table. Such a k is counted in
@@ -533,6 +535,14 @@ static inline __attribute__((always_inline)) int64_t count_fast(struct pktsh_top
 			pktsh_probes_count(&t->work, 1);
 			t->ent[slot_entry(s)].count += 1;
 			return slot_entry(s);
+		}
+		/* an empty home slot says k is not in the table either (no
+		 * run starts there; evicted keys' slots stay, never empty):
+		 * the filter's test as above, the cell's count alone */
+		if (!s && a && cell_count(*a) + 1.0 <= t->cmin) {
+			pktsh_probes_count(&t->work, 1);
+			++*a;
+			return FILTERED;
 		}
 	}
 	return REST;
