@@ -504,13 +504,14 @@ static int put(struct pktsh_pending *t, const void *key, double value, double st
 		return 1;
 	}
 	if (t->count >= t->max_entries) {
+		uint32_t f;
+
 		if (!t->evict || t->oldest == NIL)
 			return -1;
-		uint32_t f = drop_oldest(t);
-
 		/* the one slot emptied: where k goes now when it lies on k's
 		 * probe, else i still is (the empty slot the probe ended at;
 		 * a deletion moves slots back, never into an empty one) */
+		f = drop_oldest(t);
 		if (((f - h) & t->mask) < ((i - h) & t->mask))
 			i = f;
 		t->evicted++;
