@@ -214,13 +214,6 @@ static int walk_name(const uint8_t *d, uint32_t len, uint32_t pos,
 	return 0;
 }
 
-/* The first question's name as step_name meets it behind a pointer:
- * where it lies (12) and its label bytes, 0 when it is not known to lie
- * whole there. */
-struct known_name {
-	uint32_t at, bytes;
-};
-
 /* Steps a name past the question, as Wireshark decodes one: pointers
  * followed wherever they point in the message, every label within it,
  * and a name that comes round to a pointer it followed before (a loop,
@@ -234,11 +227,12 @@ struct known_name {
  * Most answers' owner names point at the question's. Walked again, its
  * labels (which walk_name read without error, up to a root inside the
  * message) would all be in bounds and end at that root, so a pointer to
- * qn only takes their bytes from the budget, when it holds more than
- * they cost (else the walk would stop on the way, and does, label by
- * label). 0 or an enum pktsh_dns_err. */
+ * 12 only takes their bytes (qbytes: 0 when the question's name has a
+ * pointer, and so does not lie whole at 12) from the budget, when it
+ * holds more than they cost (else the walk would stop on the way, and
+ * does, label by label). 0 or an enum pktsh_dns_err. */
 static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *after,
-		     uint32_t *budget, const struct known_name *qn)
+		     uint32_t *budget, uint32_t qbytes)
 {
 	uint32_t end = 0, hops = 0;
 
@@ -276,8 +270,8 @@ static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *aft
 		}
 		*budget -= 2;
 		pos = (uint32_t)(l & 0x3f) << 8 | d[pos + 1];
-		if (pos == qn->at && qn->bytes && *budget > qn->bytes) {
-			*budget -= qn->bytes;
+		if (pos == 12 && qbytes && *budget > qbytes) {
+			*budget -= qbytes;
 			break;
 		}
 	}
@@ -294,7 +288,7 @@ static int step_name(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t *aft
  * OPT record's extended RCODE (the first OPT among the additional
  * records), 0 without one. 0 or an enum pktsh_dns_err. */
 static int walk_rest(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t qskip,
-		     uint32_t records, uint32_t ar, uint8_t *ext, const struct known_name *qn)
+		     uint32_t records, uint32_t ar, uint8_t *ext, uint32_t qbytes)
 {
 	uint32_t total = qskip + records, first_ar = total - ar;
 	uint32_t budget = 4 * len + 1024;
@@ -303,7 +297,7 @@ static int walk_rest(const uint8_t *d, uint32_t len, uint32_t pos, uint32_t qski
 	for (uint32_t i = 0; i < total; i++) {
 		uint32_t start = pos;
 
-		rc = step_name(d, len, pos, &pos, &budget, qn);
+		rc = step_name(d, len, pos, &pos, &budget, qbytes);
 		if (rc)
 			return rc;
 		if (i < qskip) {
@@ -329,7 +323,7 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 {
 	uint32_t pos = 12;
 	uint8_t ext = 0;
-	struct known_name qn = {12, 0};
+	uint32_t qbytes = 0;            /* the question's name, see step_name */
 	int rc;
 
 	q->name_len = q->wire_len = 0;
@@ -345,7 +339,7 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 	q->arcount = be16(d + 10);
 	q->qtype = q->qclass = 0;
 	if (q->qdcount) {
-		rc = walk_name(d, len, 12, q, &pos, &qn.bytes);
+		rc = walk_name(d, len, 12, q, &pos, &qbytes);
 		if (rc)
 			return -rc;
 		if (pos + 4 > len)
@@ -356,7 +350,7 @@ int pktsh_dns_question_wire(const uint8_t *d, uint32_t len, struct pktsh_dns_q *
 	}
 	q->records_error = (uint16_t)walk_rest(d, len, pos, q->qdcount ? q->qdcount - 1u : 0,
 					       (uint32_t)q->ancount + q->nscount + q->arcount,
-					       q->arcount, &ext, &qn);
+					       q->arcount, &ext, qbytes);
 	if (!(q->flags & 0x8000))
 		ext = 0;
 	q->rcode = (uint16_t)((q->flags & 15) | ext << 4);
